@@ -1,0 +1,46 @@
+# The two commands a new user needs: `make demo` and `make test`. Everything else is for developers.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+EXTRAS := test,grpc
+# Real programs the tests drive (tests skip, never fail, where one is missing; `make test` installs them).
+DEB_PACKAGES := prometheus haproxy
+DEB_COMMANDS := prometheus promtool haproxy
+
+.PHONY: install system-deps test lint typecheck unit demo bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml scripts/healthgauge
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
+	@touch $@
+
+system-deps:
+	@missing=0; for c in $(DEB_COMMANDS); do command -v $$c >/dev/null || missing=1; done; \
+	if [ $$missing = 1 ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "make test needs the Debian packages: $(DEB_PACKAGES) (run as root)"; exit 1; fi; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEB_PACKAGES); \
+	fi
+
+lint: install
+	$(BIN)/ruff check src tests bench examples
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest -m "not real"
+
+test: install system-deps lint typecheck
+	$(BIN)/pytest
+
+demo: install
+	$(BIN)/healthgauge demo $(DEMO_ARGS)
+
+bench: install
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache .hypothesis
