@@ -26,6 +26,7 @@ system-deps:
 
 lint: install
 	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check --quiet src tests bench examples
 
 typecheck: install
 	$(BIN)/mypy

@@ -1,0 +1,1 @@
+"""Helpers for tests that drive real programs on loopback (not part of the package)."""

@@ -1,0 +1,18 @@
+"""Pin the public surface: a name added to or removed from a public ``__all__`` is a decision."""
+
+import importlib
+
+import pytest
+
+PUBLIC = {
+    "healthgauge": ["__version__"],
+    "healthgauge.testing": ["FakeClock"],
+}
+
+
+@pytest.mark.parametrize(("module", "names"), sorted(PUBLIC.items()))
+def test_public_names(module: str, names: list[str]) -> None:
+    mod = importlib.import_module(module)
+    assert sorted(mod.__all__) == sorted(names)
+    for name in names:
+        assert getattr(mod, name) is not None
