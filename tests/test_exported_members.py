@@ -6,6 +6,7 @@ import pytest
 
 PUBLIC = {
     "healthgauge": ["__version__"],
+    "healthgauge.health": ["FAIL", "PASS", "WARN", "Judgement", "describe", "judge"],
     "healthgauge.testing": ["FakeClock"],
 }
 
