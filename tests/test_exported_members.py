@@ -21,7 +21,16 @@ PUBLIC = {
         "parse_lenient",
     ],
     "healthgauge.health": ["FAIL", "PASS", "WARN", "Judgement", "describe", "judge"],
-    "healthgauge.testing": ["FakeClock"],
+    "healthgauge.testing": [
+        "Exemplar",
+        "FakeClock",
+        "Family",
+        "format_timestamp",
+        "format_value",
+        "realistic_families",
+        "realistic_page",
+        "render",
+    ],
 }
 
 
