@@ -196,15 +196,17 @@ class _Page:
         column = offset - before + 1
         line = self.lineno(idx) + text.count("\n", 0, before)
         if self.joined_too_long:
+            # Reported where the sample starts: the end is wherever the budget ran out.
             self.joined_too_long = False
+            first = text[: text.find("\n")] if "\n" in text else text
             return LimitError(
-                f"label value spans more than {self.limits.max_line_chars} characters",
+                f"label value spans lines for more than {self.limits.max_line_chars} characters",
                 name="max_line_chars",
                 limit=self.limits.max_line_chars,
                 unit="characters",
-                line=line,
-                column=column,
-                text=quote(line_text, column),
+                line=self.lineno(idx),
+                column=1,
+                text=quote(first),
             )
         return ParseError(bad.reason, line=line, column=column, text=quote(line_text, column))
 
