@@ -91,6 +91,23 @@ def parse_page(
     return page.samples, page.finish_errors()
 
 
+def _split_escaped(line: str) -> list[str]:
+    """``line.split('"')`` for a line whose label values hold escapes, values unescaped as
+    Prometheus does (``\\\\``, ``\\"``, ``\\n``; any other escape kept as written), or ``[]``.
+
+    Escaped backslashes and quotes are swapped for two control characters before the split, so
+    the split only sees real quotes; a line that already holds those characters is not for this.
+    """
+    if "\x01" in line or "\x02" in line:
+        return []
+    parts = line.replace("\\\\", "\x01").replace('\\"', "\x02").split('"')
+    for i in range(1, len(parts), 2):
+        value = parts[i]
+        if "\\" in value or "\x01" in value or "\x02" in value:
+            parts[i] = value.replace("\\n", "\n").replace("\x02", '"').replace("\x01", "\\")
+    return parts
+
+
 # Label-set builders per tuple of label names, shared by every parse: a page uses a handful of
 # label-name combinations, a process a few hundred. Bounded, so hostile pages cannot grow it.
 _BUILDERS: dict[tuple[str, ...], tuple[Build, ValuesOf]] = {}
@@ -341,8 +358,10 @@ class _Page:
                     labels = {}
                     key: tuple[str, ...] = ()
                 else:
-                    if "\\" in line or not len(parts) & 1:
-                        raise _SlowLine  # escapes, or a quote left open (a value going on to the next line)
+                    if "\\" in line:
+                        parts = _split_escaped(line)
+                    if not len(parts) & 1:
+                        raise _SlowLine  # a quote left open (a value going on to the next line)
                     # The skeleton: by the text before the first value (name and first label),
                     # confirmed by the texts between the other values.
                     known = by_first.get(parts[0])
@@ -356,12 +375,16 @@ class _Page:
                     if "" in key:
                         raise _SlowLine  # an empty value removes its label: the full rules apply
                     tail = parts[-1].split(" ")
-                    if tail[0] not in closers or not 2 <= len(tail) <= 3:
+                    if len(tail) == 2 and tail[0] == "}":
+                        token = tail[1]
+                        timestamp = None
+                    elif tail[0] not in closers or not 2 <= len(tail) <= 3:
                         raise _SlowLine
-                    token = tail[1]
-                    timestamp = None
-                    if len(tail) == 3 and (timestamp := timestamp_of(tail[2])) is None:
-                        raise _SlowLine
+                    else:
+                        token = tail[1]
+                        timestamp = None
+                        if len(tail) == 3 and (timestamp := timestamp_of(tail[2])) is None:
+                            raise _SlowLine
                     labels = build(parts)
                 try:
                     value = float(token)
