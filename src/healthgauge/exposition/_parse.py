@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
 _new = tuple.__new__
 _NUMERIC = "0123456789.eE+-"
-_INF = float("inf")
 _FAST_SPECIALS = frozenset({"NaN", "+Inf", "-Inf", "Inf", "nan", "inf", "+inf", "-inf"})
 _KEY_IN_MESSAGES = 100
 
@@ -289,7 +288,8 @@ class _Page:
             if room > 0:
                 i = self.run(i, min(barrier, i + room))
                 continue
-            i = self.run(i, i + 1)
+            # At the cap: one line at a time, until one would add a sample.
+            line, i = i, self.run(i, i + 1)
             if len(self.samples) > limits.max_series:
                 self.samples.pop()
                 self.fail(
@@ -298,9 +298,9 @@ class _Page:
                         name="max_series",
                         limit=limits.max_series,
                         unit="series",
-                        line=self.lineno(i - 1),
+                        line=self.lineno(line),
                         column=1,
-                        text=quote(lines[i - 1]),
+                        text=quote(lines[line]),
                     )
                 )
                 self.stop = True
