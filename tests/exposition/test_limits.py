@@ -128,3 +128,22 @@ def test_strict_is_the_first_lenient_error() -> None:
         errors[0].column,
         errors[0].reason,
     )
+
+
+def test_huge_label_sets_parse_in_both_paths() -> None:
+    # Costs stay linear in the line: no per-label copy of the rest of the line, no compiling a
+    # dict display of thousands of labels.
+    labels = {f"l{i}": str(i) for i in range(4_000)}
+    canonical = "a{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "} 1"
+    spaced = "a{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + " } 2"
+    assert parse(canonical)[0].labels == labels
+    assert parse(spaced.replace("a{", "b{"))[0].labels == labels
+
+
+def test_many_bad_selected_lines_report_their_own_line_numbers() -> None:
+    page = b"x 1\n" + b"up{ 1\n" * 20_000 + b"up 5\n"
+    samples, errors = parse_lenient(page, names=["up"])
+    assert samples == [("up", {}, 5.0, None)]
+    assert [e.line for e in errors[:3]] == [2, 3, 4]
+    assert errors[-1].reason == "19900 more errors not listed (limit max_errors=100)"
+    assert errors[-1].line == 102

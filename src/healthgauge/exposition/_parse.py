@@ -111,6 +111,7 @@ def _split_escaped(line: str) -> list[str]:
 # label-name combinations, a process a few hundred. Bounded, so hostile pages cannot grow it.
 _BUILDERS: dict[tuple[str, ...], tuple[Build, ValuesOf]] = {}
 _MAX_BUILDERS = 1024
+_MAX_COMPILED_LABELS = 64
 
 
 def _builders(keys: tuple[str, ...]) -> tuple[Build, ValuesOf]:
@@ -124,9 +125,16 @@ def _builders(keys: tuple[str, ...]) -> tuple[Build, ValuesOf]:
         return _BUILDERS[keys]
     except KeyError:
         pass
-    items = ", ".join(f"{key!r}: p[{2 * i + 1}]" for i, key in enumerate(keys))
     order = sorted(range(len(keys)), key=keys.__getitem__)
-    build: Build = eval(f"lambda p: {{{items}}}")
+    build: Build
+    if len(keys) <= _MAX_COMPILED_LABELS:
+        items = ", ".join(f"{key!r}: p[{2 * i + 1}]" for i, key in enumerate(keys))
+        build = eval(f"lambda p: {{{items}}}")
+    else:  # compiling costs per label: a hostile page of huge label sets gets the generic way
+
+        def build(p: list[str]) -> dict[str, str]:
+            return dict(zip(keys, p[1::2]))  # noqa: B905 (equal lengths by construction)
+
     values_of: ValuesOf = itemgetter(*(2 * i + 1 for i in order)) if len(keys) > 1 else eval("lambda p: (p[1],)")
     if len(_BUILDERS) >= _MAX_BUILDERS:
         _BUILDERS.clear()
@@ -176,6 +184,7 @@ class _Page:
         # Skeletons by the text before a line's first label value; see run().
         self.by_first: dict[str, tuple[list[str], Skeleton | None]] = {}
         self.spans: list[tuple[int, int]] | None = None
+        self.span_lines: list[int] | None = None
         self.eof = not om
         self.stop = False
         self.joined_too_long = False
@@ -201,8 +210,17 @@ class _Page:
         """The 1-based page line of ``lines[idx]``."""
         if self.spans is None:
             return idx + 1
-        data, start = self.data, self.spans[idx][0]
-        return (data.count(b"\n", 0, start) if isinstance(data, bytes) else data.count("\n", 0, start)) + 1
+        if self.span_lines is None:
+            # Only an error needs it: then one pass counts the newlines between selected lines.
+            data = self.data
+            newline: bytes | str = b"\n" if isinstance(data, bytes) else "\n"
+            numbers, line, at = [], 1, 0
+            for start, _ in self.spans:
+                line += data.count(newline, at, start)  # type: ignore[arg-type]
+                numbers.append(line)
+                at = start
+            self.span_lines = numbers
+        return self.span_lines[idx]
 
     def error(self, idx: int, bad: Bad) -> ParseError:
         text, offset = bad.text, bad.offset
