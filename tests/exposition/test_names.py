@@ -115,6 +115,16 @@ def test_names_and_full_parse_agree_on_realistic_pages() -> None:
 def test_a_multi_line_label_value_on_a_selected_line() -> None:
     assert parse(b'a 1\nup{x="1\n2"} 1\nb 2\n', names=["up"]) == [("up", {"x": "1\n2"}, 1.0, None)]
     assert parse(b'up{x="1\n2"} 1\nb 2\n', names=["b"]) == [("b", {}, 2.0, None)]
+    # A continuation line that itself starts with a selected name belongs to the sample before.
+    page = b'a 1\nup{x="1\nup 2"} 1\nup_count 3\n'
+    selected = parse(page, names=["up"])
+    assert selected == [("up", {"x": "1\nup 2"}, 1.0, None), ("up_count", {}, 3.0, None)]
+    assert parse(page)[1:] == selected
+
+
+def test_unterminated_values_on_every_selected_line_stay_linear() -> None:
+    page = b'up{x="' + b'\nup{x="' * 20_000 + b"\nup 1\n"
+    assert parse_lenient(page, names=["up"]) == parse_lenient(page)
 
 
 def test_names_on_a_page_with_invalid_utf8() -> None:

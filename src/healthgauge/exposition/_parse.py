@@ -185,6 +185,7 @@ class _Page:
         self.by_first: dict[str, tuple[list[str], Skeleton | None]] = {}
         self.spans: list[tuple[int, int]] | None = None
         self.span_lines: list[int] | None = None
+        self.consumed_to = 0  # names=: how far a label value running over lines has read
         self.eof = not om
         self.stop = False
         self.joined_too_long = False
@@ -483,7 +484,7 @@ class _Page:
             else:
                 text, scanned = scan_text(line, self._more(idx), self.check_utf8)
             if scanned is None:
-                return idx + 1 + self._skipped(text)
+                return self._after(idx, text)
             if scanned is EOF:
                 # Prometheus stops at the first '# EOF' and refuses what follows; so do we.
                 self.fail(ParseError("unexpected data after '# EOF'", line=self.lineno(idx) + 1, column=1))
@@ -493,7 +494,7 @@ class _Page:
             labels = finish(text, name, pairs)
         except Bad as bad:
             self.fail(self.error(idx, bad))
-            return idx + 1 + self._skipped(bad.text)
+            return self._after(idx, bad.text)
         group = (name, tuple(sorted(labels)))
         values = tuple(labels[k] for k in group[1])
         key = values  # the same key the fast path builds
@@ -501,21 +502,29 @@ class _Page:
         if timestamp is None:
             if key in seen:
                 self.duplicate(idx, name, labels, seen[key], None)
-                return idx + 1 + self._skipped(text)
+                return self._after(idx, text)
             seen[key] = idx
         else:
             last = self.seen_at.get((group, key))
             if last is not None and timestamp <= last[0]:
                 self.duplicate(idx, name, labels, last[1], (timestamp, last[0]))
-                return idx + 1 + self._skipped(text)
+                return self._after(idx, text)
             self.seen_at[group, key] = (timestamp, idx)
         self.samples.append(_new(Sample, (name, labels, value, timestamp)))
-        return idx + 1 + self._skipped(text)
+        return self._after(idx, text)
 
-    def _skipped(self, text: str) -> int:
-        """Lines after this one that ``text`` took in (a label value with raw newlines); in a
-        names= parse those lines are not in ``lines``, so there is nothing to skip."""
-        return text.count("\n") if self.spans is None else 0
+    def _after(self, idx: int, text: str) -> int:
+        """The next line to read after ``lines[idx]``, past the lines ``text`` took in (a text
+        label value that holds raw newlines). In a names= parse, past the selected lines that
+        started inside it: they are part of this sample, not samples."""
+        if "\n" not in text:
+            return idx + 1
+        if self.spans is None:
+            return idx + 1 + text.count("\n")
+        nxt = idx + 1
+        while nxt < len(self.spans) and self.spans[nxt][0] <= self.consumed_to:
+            nxt += 1
+        return nxt
 
     def _more(self, idx: int) -> Callable[[], str | None]:
         """The text format's continuation lines, for a label value that holds a raw newline."""
@@ -552,16 +561,19 @@ class _Page:
         return more_in_data
 
     def _lines_after(self, end: int) -> Iterator[str]:
+        """The page's lines after offset ``end`` (a newline), recording how far it has read."""
         data = self.data
         while end < len(data):
             start = end + 1
             if isinstance(data, bytes):
                 end = data.find(b"\n", start)
                 end = end if end >= 0 else len(data)
+                self.consumed_to = end
                 yield data[start:end].decode("utf-8", "surrogateescape")
             else:
                 end = data.find("\n", start)
                 end = end if end >= 0 else len(data)
+                self.consumed_to = end
                 yield data[start:end]
 
     def duplicate(
