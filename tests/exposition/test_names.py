@@ -124,7 +124,11 @@ def test_a_multi_line_label_value_on_a_selected_line() -> None:
 
 def test_unterminated_values_on_every_selected_line_stay_linear() -> None:
     page = b'up{x="' + b'\nup{x="' * 20_000 + b"\nup 1\n"
-    assert parse_lenient(page, names=["up"]) == parse_lenient(page)
+    selected, errors = parse_lenient(page, names=["up"])
+    everything, all_errors = parse_lenient(page)
+    assert selected == everything == []
+    assert [(e.line, e.column, e.reason) for e in errors] == [(e.line, e.column, e.reason) for e in all_errors]
+    assert len(errors) == 101
 
 
 def test_names_on_a_page_with_invalid_utf8() -> None:
