@@ -389,6 +389,8 @@ OPENMETRICS: list[Case] = [
     bad("om-unit-bad-name", b"# UNIT 1a x\n# EOF\n", 1, 8, "expected a metric name after # UNIT", om=True),
     bad("om-timestamp-nan", b"a 1 NaN\n# EOF\n", 1, 5, "NaN is not a time", om=True),
     bad("om-timestamp-inf", b"a 1 Inf\n# EOF\n", 1, 5, "out of range", om=True),
+    # Prometheus converts with int64(seconds * 1000): out of range, the sample is silently dropped.
+    bad("om-timestamp-beyond-int64", b"a 1 1e17\nb 2\n# EOF\n", 1, 5, "out of range", om=True, prometheus="accepts"),
     bad("om-timestamp-separator", b"a 1 1_0\n# EOF\n", 1, 5, "invalid timestamp '1_0'", om=True),
     bad("om-timestamp-two-spaces", b"a 1  @S@\n# EOF\n", 1, 5, "exactly one space", om=True),
     bad("om-exemplar-on-gauge", b'a 1 # {t="x"} 0.5\n# EOF\n', 1, 5, "only on _total and _bucket", om=True),
