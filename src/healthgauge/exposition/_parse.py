@@ -142,6 +142,33 @@ def _builders(keys: tuple[str, ...]) -> tuple[Build, ValuesOf]:
     return build, values_of
 
 
+# Label names by the texts around the values (``('a=', ',b=')``), shared by every parse and by
+# every family with the same labels.
+_KEYS: dict[tuple[bool, tuple[str, ...]], tuple[str, ...] | None] = {}
+
+
+def _label_names(fronts: tuple[str, ...], om: bool) -> tuple[str, ...] | None:
+    """``('a=', ',b=')`` -> ``('a', 'b')``, or None when the fast path must not decide."""
+    keys = []
+    for i, front in enumerate(fronts):
+        if om:
+            key = front[1:-1] if i else front[:-1]
+            ok = front[-1:] == "=" and (not i or front[:1] == ",")
+        else:
+            # Prometheus text: blanks around every token, and the comma is optional.
+            part = front.strip(" \t")
+            if i and part[:1] == ",":
+                part = part[1:].lstrip(" \t")
+            key = part[:-1].rstrip(" \t")
+            ok = part[-1:] == "="
+        if not ok or not is_label_name(key) or key == "__name__":
+            return None
+        keys.append(key)
+    if len(set(keys)) != len(keys):
+        return None  # a repeated name: the full rules decide (an empty value may remove it)
+    return tuple(keys)
+
+
 def _decode(data: bytes | str) -> tuple[str, bool]:
     """The text, and whether it may hold invalid UTF-8 (kept as surrogates, checked where it matters).
 
@@ -451,24 +478,17 @@ class _Page:
         name = first[:brace] if self.om else first[:brace].rstrip(" \t")
         if brace < 0 or not is_metric_name(name):
             return None
-        keys = []
-        for i, front in enumerate((first[brace + 1 :], *heads[1:])):
-            if self.om:
-                key = front[1:-1] if i else front[:-1]
-                ok = front[-1:] == "=" and (not i or front[:1] == ",")
-            else:
-                # Prometheus text: blanks around every token, and the comma is optional.
-                part = front.strip(" \t")
-                if i and part[:1] == ",":
-                    part = part[1:].lstrip(" \t")
-                key = part[:-1].rstrip(" \t")
-                ok = part[-1:] == "="
-            if not ok or not is_label_name(key) or key == "__name__":
-                return None
-            keys.append(key)
-        if len(set(keys)) != len(keys):
-            return None  # a repeated name: the full rules decide (an empty value may remove it)
-        build, values_of = _builders(tuple(keys))
+        fronts = (first[brace + 1 :], *heads[1:])
+        try:
+            keys = _KEYS[self.om, fronts]
+        except KeyError:
+            keys = _label_names(fronts, self.om)
+            if len(_KEYS) >= _MAX_BUILDERS:
+                _KEYS.clear()
+            _KEYS[self.om, fronts] = keys
+        if keys is None:
+            return None
+        build, values_of = _builders(keys)
         group = (name, tuple(sorted(keys)))
         return name, build, values_of, self.groups.setdefault(group, {}), group
 
