@@ -4,15 +4,12 @@ grammar alone (every line through the scanner), which must agree line for line."
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from unittest import mock
+from collections.abc import Callable
 
 import pytest
 
 from healthgauge.exposition import ParseError, Sample, parse, parse_lenient
-from healthgauge.exposition._parse import _Page
-from support.exposition_cases import CASES, Case, Expected, T, fill
+from support.exposition_cases import CASES, Case, Expected, T, fill, full_grammar_only
 
 Normal = tuple[str, tuple[tuple[str, str], ...], str, float | None]
 
@@ -28,20 +25,6 @@ def expected(samples: tuple[Expected, ...]) -> list[Normal]:
 
 def got(samples: list[Sample]) -> list[Normal]:
     return [normal(s.name, dict(s.labels), s.value, s.timestamp) for s in samples]
-
-
-@contextmanager
-def full_grammar_only() -> Iterator[None]:
-    """Route every line through the scanner (the reference the fast path must agree with)."""
-
-    def run(self: _Page, start: int, stop: int) -> int:
-        i = start
-        while i < stop and not self.stop:
-            i = self.slow(i)
-        return i
-
-    with mock.patch.object(_Page, "run", run):
-        yield
 
 
 def check(case: Case, parser: Callable[..., list[Sample]]) -> None:

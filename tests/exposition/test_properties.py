@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import math
 import string
-from collections.abc import Iterator
-from contextlib import contextmanager
-from unittest import mock
 
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from healthgauge.exposition import ParseError, Sample, parse, parse_lenient
-from healthgauge.exposition._parse import _Page
 from healthgauge.testing import Exemplar, Family, realistic_page, render
+from support.exposition_cases import full_grammar_only
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -67,18 +64,6 @@ def families(draw: st.DrawFn, *, openmetrics: bool) -> list[Family]:
 def comparable(samples: list[Sample]) -> list[tuple[object, ...]]:
     """NaN equal to NaN, -0.0 apart from 0.0, and an empty label value absent, as in Prometheus."""
     return [(s.name, {k: v for k, v in s.labels.items() if v}, repr(s.value), s.timestamp) for s in samples]
-
-
-@contextmanager
-def full_grammar_only() -> Iterator[None]:
-    def run(self: _Page, start: int, stop: int) -> int:
-        i = start
-        while i < stop and not self.stop:
-            i = self.slow(i)
-        return i
-
-    with mock.patch.object(_Page, "run", run):
-        yield
 
 
 @FAST

@@ -12,7 +12,12 @@ milliseconds, ``@S@`` the same instant in seconds (T is a whole second).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from unittest import mock
+
+from healthgauge.exposition._parse import _Page
 
 NAN = math.nan
 INF = math.inf
@@ -50,6 +55,21 @@ def bad(
     id: str, page: bytes, line: int, column: int, reason: str, *, om: bool = False, prometheus: str = "same"
 ) -> Case:
     return Case(id, page, om=om, error=(line, column, reason), prometheus=prometheus)
+
+
+@contextmanager
+def full_grammar_only() -> Iterator[None]:
+    """Route every line through the full grammar (``_scan``): the reference the fast path must
+    agree with, line for line."""
+
+    def run(self: _Page, start: int, stop: int) -> int:
+        i = start
+        while i < stop and not self.stop:
+            i = self.slow(i)
+        return i
+
+    with mock.patch.object(_Page, "run", run):
+        yield
 
 
 def fill(page: bytes, t_ms: int) -> bytes:

@@ -18,7 +18,7 @@ from _operator import itemgetter
 from healthgauge.exposition._content import is_openmetrics
 from healthgauge.exposition._errors import LimitError, ParseError, quote
 from healthgauge.exposition._limits import Limits
-from healthgauge.exposition._numbers import openmetrics_timestamp, text_timestamp
+from healthgauge.exposition._numbers import NUMERIC_CHARS, openmetrics_timestamp, text_timestamp
 from healthgauge.exposition._sample import Sample
 from healthgauge.exposition._scan import (
     EOF,
@@ -29,6 +29,7 @@ from healthgauge.exposition._scan import (
     finish,
     is_label_name,
     is_metric_name,
+    is_utf8,
     scan_openmetrics,
     scan_text,
 )
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
     Skeleton = tuple[str, Build, ValuesOf, Seen, GroupId]
 
 _new = tuple.__new__
-_NUMERIC = "0123456789.eE+-"
 _FAST_SPECIALS = frozenset({"NaN", "+Inf", "-Inf", "Inf", "nan", "inf", "+inf", "-inf"})
 _KEY_IN_MESSAGES = 100
 
@@ -176,19 +176,11 @@ def _decode(data: bytes | str) -> tuple[str, bool]:
     in a comment (allowed) or breaks a name or value (an error anyway).
     """
     if isinstance(data, str):
-        return data, not data.isascii() and not _encodable(data)
+        return data, not data.isascii() and not is_utf8(data)
     try:
         return data.decode("utf-8"), False
     except UnicodeDecodeError:
         return data.decode("utf-8", "surrogateescape"), True
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 class _Page:
@@ -226,7 +218,7 @@ class _Page:
             if isinstance(data, str):
                 self.lines = [data[s:e] for s, e in self.spans]
                 self.ascii = data.isascii()
-                self.check_utf8 = not self.ascii and not _encodable(data)
+                self.check_utf8 = not self.ascii and not is_utf8(data)
             else:
                 text, self.check_utf8 = _decode(b"\n".join([data[s:e] for s, e in self.spans]))
                 self.ascii = text.isascii()
@@ -365,7 +357,7 @@ class _Page:
         seen_at = self.seen_at
         append = self.samples.append
         specials = _FAST_SPECIALS
-        numeric = _NUMERIC
+        numeric = NUMERIC_CHARS
         # On an ASCII page a value of digits only is a valid Go float; elsewhere str.isdigit()
         # would also pass other scripts' digits, which float() reads and Prometheus refuses.
         ascii_page = self.ascii

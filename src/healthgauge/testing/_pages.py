@@ -13,9 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from healthgauge.exposition import Sample
-
-TEXT_TYPES = ("counter", "gauge", "histogram", "summary", "untyped")
-OPENMETRICS_TYPES = ("counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset", "unknown")
+from healthgauge.exposition._scan import OPENMETRICS_TYPES, TEXT_TYPES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
