@@ -6,8 +6,38 @@ import pytest
 
 PUBLIC = {
     "healthgauge": ["__version__"],
+    "healthgauge.fetch": [
+        "ACCEPT",
+        "MAX_BODY",
+        "MAX_REDIRECTS",
+        "URL",
+        "ConnectError",
+        "DeadlineError",
+        "FetchError",
+        "ProtocolError",
+        "RedirectError",
+        "RequestError",
+        "ResolveError",
+        "Response",
+        "StatusError",
+        "TLSError",
+        "TooLargeError",
+        "get",
+        "parse_url",
+        "prepare",
+    ],
     "healthgauge.health": ["FAIL", "PASS", "WARN", "Judgement", "describe", "judge"],
-    "healthgauge.testing": ["FakeClock"],
+    "healthgauge.testing": [
+        "DripServer",
+        "FakeClock",
+        "GzipBombServer",
+        "HangingServer",
+        "HugeBodyServer",
+        "LoopbackServer",
+        "MetricsServer",
+        "RedirectServer",
+        "StatusServer",
+    ],
 }
 
 
