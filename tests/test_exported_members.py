@@ -6,6 +6,26 @@ import pytest
 
 PUBLIC = {
     "healthgauge": ["__version__"],
+    "healthgauge.fetch": [
+        "ACCEPT",
+        "MAX_BODY",
+        "MAX_REDIRECTS",
+        "URL",
+        "ConnectError",
+        "DeadlineError",
+        "FetchError",
+        "ProtocolError",
+        "RedirectError",
+        "RequestError",
+        "ResolveError",
+        "Response",
+        "StatusError",
+        "TLSError",
+        "TooLargeError",
+        "get",
+        "parse_url",
+        "prepare",
+    ],
     "healthgauge.health": ["FAIL", "PASS", "WARN", "Judgement", "describe", "judge"],
     "healthgauge.promql": [
         "LOOKBACK",
@@ -17,7 +37,17 @@ PUBLIC = {
         "Result",
         "compile",
     ],
-    "healthgauge.testing": ["FakeClock"],
+    "healthgauge.testing": [
+        "DripServer",
+        "FakeClock",
+        "GzipBombServer",
+        "HangingServer",
+        "HugeBodyServer",
+        "LoopbackServer",
+        "MetricsServer",
+        "RedirectServer",
+        "StatusServer",
+    ],
 }
 
 
