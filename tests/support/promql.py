@@ -82,8 +82,12 @@ def load(interval: str, *lines: str, start: float = 0.0) -> History:
         for i, value in enumerate(expand(tokens)):
             if value is None:
                 continue
-            series.ts.append(round(start * 1000) + i * step_ms)
-            series.vs.append(value)
+            t = round(start * 1000) + i * step_ms
+            if value is STALE:
+                series.append_stale(t)
+            else:
+                series.ts.append(t)
+                series.vs.append(value)
         store._index(series)
     return store
 

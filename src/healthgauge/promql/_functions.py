@@ -6,6 +6,8 @@ Instant-vector functions drop ``__name__`` except ``label_replace``, ``label_joi
 
 from __future__ import annotations
 
+from math import isnan
+
 from healthgauge.promql import _gomath as gm
 from healthgauge.promql._aggregate import quantile
 from healthgauge.promql._nodes import (
@@ -351,7 +353,7 @@ def _extrapolated(
     if len(ts) < 2:
         return None
     result = vs[-1] - vs[0]
-    if counter:
+    if counter and (vs[0] < 0 or vs != sorted(vs)):  # a sorted run has no reset: skip the loop
         last = 0.0
         for v in vs:
             if v < last:
@@ -476,6 +478,8 @@ def _stdvar_over_time(vs: list[float]) -> float:
 
 
 def _min_over_time(vs: list[float]) -> float:
+    if not isnan(sum(vs)):  # no NaN among them (a NaN makes the sum NaN): the builtin agrees with Go
+        return min(vs)
     best = vs[0]
     for v in vs:
         if v < best or best != best:
@@ -484,6 +488,8 @@ def _min_over_time(vs: list[float]) -> float:
 
 
 def _max_over_time(vs: list[float]) -> float:
+    if not isnan(sum(vs)):
+        return max(vs)
     best = vs[0]
     for v in vs:
         if v > best or best != best:
