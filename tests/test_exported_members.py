@@ -6,6 +6,20 @@ import pytest
 
 PUBLIC = {
     "healthgauge": ["__version__"],
+    "healthgauge.exposition": [
+        "ACCEPT",
+        "DEFAULT_LIMITS",
+        "FAMILY_SUFFIXES",
+        "OPENMETRICS_TEXT",
+        "PROMETHEUS_TEXT",
+        "LimitError",
+        "Limits",
+        "ParseError",
+        "Sample",
+        "is_openmetrics",
+        "parse",
+        "parse_lenient",
+    ],
     "healthgauge.fetch": [
         "ACCEPT",
         "MAX_BODY",
