@@ -19,6 +19,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from healthgauge import exposition
 from healthgauge.promql import EvaluationError, Expr, History, PromQLError, Result, compile
 from healthgauge.promql._gomath import format_float, format_human
 
@@ -107,7 +108,6 @@ class SourceError(Exception):
 
 def read_source(source: str, expr: Expr, content_type: str | None, timeout: float, at: float) -> History:
     """The store to evaluate over: one scrape for a URL, a recording or one scrape for a file."""
-    exposition = _exposition()
 
     if source.startswith(("http://", "https://")):
         from healthgauge import fetch
@@ -130,15 +130,6 @@ def read_source(source: str, expr: Expr, content_type: str | None, timeout: floa
     return History.from_scrape(samples, at)
 
 
-def _exposition() -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module("healthgauge.exposition")
-    except ImportError as exc:
-        raise SourceError(f"the exposition parser is not available: {exc}") from None
-
-
 def _read_file(source: str) -> bytes:
     try:
         if source == "-":
@@ -156,8 +147,8 @@ def _read_file(source: str) -> bytes:
 def _guess_content_type(data: bytes) -> str:
     """OpenMetrics when the text ends with ``# EOF`` (which it must), Prometheus text otherwise."""
     if data.rstrip(b"\n").endswith(b"# EOF"):
-        return "application/openmetrics-text; version=1.0.0"
-    return "text/plain; version=0.0.4"
+        return exposition.OPENMETRICS_TEXT
+    return exposition.PROMETHEUS_TEXT
 
 
 def _time(seconds: float) -> float | int:

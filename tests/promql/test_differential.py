@@ -10,11 +10,14 @@ before the data) ``/api/v1/query`` is compared with our evaluation rendered exac
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from healthgauge._cmd_query import main as query_main
 from healthgauge._cmd_query import prometheus_data
 from healthgauge.promql import EvaluationError, History, compile
 from support.prometheus import Prometheus, PrometheusError, create_blocks_from_openmetrics
@@ -251,8 +254,48 @@ def store() -> History:
     return History.from_recording([S(n, v, ts, **labels) for n, labels, v, ts in samples()], default_time=T0)
 
 
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("recording") / "history.om"
+    path.write_text(to_openmetrics(samples()))
+    return path
+
+
+def query_json(recording: Path, expr: str, at: float, capsys: pytest.CaptureFixture[str]) -> dict[str, Any] | None:
+    """``healthgauge query FILE EXPR --json --at T``: its data object, or None when it exits 2."""
+    code = query_main(["--json", "--at", repr(at), "--", str(recording), expr])
+    out = capsys.readouterr().out
+    if code == 2:
+        return None
+    assert code == 0, f"healthgauge query exited {code} for {expr}"
+    data: dict[str, Any] = json.loads(out)
+    return data
+
+
 @pytest.mark.parametrize("expr", EXPRESSIONS)
-def test_same_answer_as_prometheus(prometheus: Prometheus, store: History, expr: str) -> None:
+def test_same_answer_as_prometheus(
+    prometheus: Prometheus, recording: Path, expr: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``healthgauge query history.om EXPR --json`` against ``/api/v1/query`` at every time."""
+    for at in TIMES:
+        try:
+            theirs = prometheus.query(expr, at=at)
+        except PrometheusError as exc:
+            failure = exc  # Prometheus failed at execution (HTTP 422): we must exit 2 as well
+        else:
+            failure = None
+        ours = query_json(recording, expr, at, capsys)
+        if failure is not None:
+            assert failure.kind == "execution"
+            assert ours is None, f"{expr} at {at}: Prometheus failed ({failure}), we answered {ours}"
+            continue
+        assert ours is not None, f"{expr} at {at}: we failed where Prometheus answered"
+        assert_same(ours, theirs, expr, at)
+
+
+@pytest.mark.parametrize("expr", EXPRESSIONS[::7])
+def test_same_answer_through_the_api(prometheus: Prometheus, store: History, expr: str) -> None:
+    """The library path (History.from_recording + Expr.evaluate) agrees too, errors included."""
     compiled = compile(expr)
     for at in TIMES:
         try:
