@@ -21,7 +21,7 @@ from typing import Any
 
 from healthgauge import exposition
 from healthgauge.promql import EvaluationError, Expr, History, PromQLError, Result, compile
-from healthgauge.promql._gomath import format_float, format_human
+from healthgauge.promql._gomath import format_human, format_json
 
 EXIT_OK = 0
 EXIT_SOURCE = 2
@@ -161,20 +161,20 @@ def prometheus_data(result: Result) -> dict[str, Any]:
     """The ``data`` object of ``/api/v1/query`` for this result, values as Go formats them."""
     t = _time(result.time)
     if result.kind == "scalar":
-        return {"resultType": "scalar", "result": [t, format_float(result.scalar)]}
+        return {"resultType": "scalar", "result": [t, format_json(result.scalar)]}
     if result.kind == "string":
         return {"resultType": "string", "result": [t, result.string]}
     if result.kind == "matrix":
         return {
             "resultType": "matrix",
             "result": [
-                {"metric": labels, "values": [[_time(ts), format_float(v)] for ts, v in points]}
+                {"metric": labels, "values": [[_time(ts), format_json(v)] for ts, v in points]}
                 for labels, points in result.matrix()
             ],
         }
     return {
         "resultType": "vector",
-        "result": [{"metric": labels, "value": [t, format_float(v)]} for labels, v in result.series()],
+        "result": [{"metric": labels, "value": [t, format_json(v)]} for labels, v in result.series()],
     }
 
 

@@ -119,6 +119,8 @@ def assert_same(ours: dict[str, Any], theirs: dict[str, Any], expr: str, at: flo
             else close(ours["result"][1], theirs["result"][1])
         )
         assert same, f"{where}: ours {ours['result']} vs {theirs['result']}"
+        if kind == "scalar" and float(ours["result"][1]) == float(theirs["result"][1]):
+            assert ours["result"][1] == theirs["result"][1], f"{where}: written {ours['result']} vs {theirs['result']}"
         return
     mine, prom = ours["result"], theirs["result"]
     if not expr.startswith("sort"):
@@ -131,3 +133,5 @@ def assert_same(ours: dict[str, Any], theirs: dict[str, Any], expr: str, at: flo
         for pa, pb in zip(points_a, points_b, strict=True):
             assert float(pa[0]) == float(pb[0]), f"{where}: time {pa} vs {pb}"
             assert close(pa[1], pb[1]), f"{where}: {a['metric']} ours {pa[1]} vs prom {pb[1]}"
+            if float(pa[1]) == float(pb[1]):  # equal values are written the same way
+                assert pa[1] == pb[1], f"{where}: {a['metric']} written {pa[1]!r}, Prometheus wrote {pb[1]!r}"

@@ -52,6 +52,8 @@ def samples() -> list[tuple[str, dict[str, str], float, float]]:
 
     specials = [float("nan"), float("inf"), float("-inf"), 0.0, -0.5, 2.5, 1e-300, 3.5e12]
     series("weird", {"kind": "special"}, [specials[i % len(specials)] for i in range(STEPS)])
+    for k in range(4):  # at every instant four different specials, NaN and infinities among them
+        series("special", {"k": str(k)}, [specials[(i + 2 * k) % len(specials)] for i in range(STEPS)])
 
     bounds = ("0.05", "0.1", "0.25", "0.5", "1", "+Inf")
     for instance in ("a", "b"):

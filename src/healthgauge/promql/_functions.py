@@ -128,8 +128,8 @@ class Clamp(Call, VecNode):
 
 
 class Timestamp(Call, VecNode):
-    """``timestamp(v)``: the sample's own time when ``v`` is a bare selector, else the evaluation
-    time (Prometheus reads sample times only for a selector written directly, not ``(x)``)."""
+    """``timestamp(v)``: the sample's own time when ``v`` is a selector (parenthesised or not),
+    else the evaluation time (Prometheus's evaluated vectors carry the evaluation time)."""
 
     __slots__ = ("own_time",)
 
@@ -160,14 +160,14 @@ class Absent(Call, VecNode):
 
 
 class Sort(Call, VecNode):
-    """``sort`` (ascending, NaN first) and ``sort_desc`` (descending, NaN last)."""
+    """``sort`` (ascending) and ``sort_desc`` (descending), NaN last in both, as Prometheus sorts."""
 
     __slots__ = ()
 
     def vec(self, h: History, t: int) -> Vector:
         vector = self.vector_arg(0, h, t)
         if self.name == "sort":
-            return sorted(vector, key=lambda e: (e[1] == e[1], e[1] if e[1] == e[1] else 0.0))
+            return sorted(vector, key=lambda e: (e[1] != e[1], e[1] if e[1] == e[1] else 0.0))
         return sorted(vector, key=lambda e: (e[1] != e[1], -e[1] if e[1] == e[1] else 0.0))
 
 
