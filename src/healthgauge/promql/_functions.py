@@ -510,6 +510,8 @@ OVER_TIME: dict[str, Callable[[list[float]], float]] = {
     "changes": _changes,
     "resets": _resets,
 }
+# Range functions that give nothing for a series with fewer than two samples in its window.
+TWO_SAMPLE_FUNCTIONS = frozenset(("rate", "irate", "increase", "delta", "idelta", "deriv"))
 RANGE_FUNCTIONS = frozenset(
     ("rate", "irate", "increase", "delta", "idelta", "deriv", "quantile_over_time", "absent_over_time", *OVER_TIME)
 )
