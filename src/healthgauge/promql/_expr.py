@@ -220,7 +220,7 @@ def _explain_comparison(node: Binary, h: History, t: int) -> Outcome:
         assert isinstance(node.rhs, VecNode)
         side = node.lhs
         observed = side.vec(h, t)
-        result = node.combine(observed, node.rhs.vec(h, t)) if observed else []
+        result = node.combine(observed, node.rhs.vec(h, t))
     if result:
         return Outcome(True, _got(result), _observed(result))
     if not observed:
@@ -233,9 +233,9 @@ def _explain_set(node: SetBinary, h: History, t: int) -> Outcome:
     assert isinstance(node.lhs, VecNode)
     assert isinstance(node.rhs, VecNode)
     lhs = node.lhs.vec(h, t)
+    rhs = node.rhs.vec(h, t)
     if node.op == "and" and not lhs:
         return _explain(node.lhs, h, t)
-    rhs = node.rhs.vec(h, t)
     result = node.combine(lhs, rhs)
     if result:
         return Outcome(True, _got(result), _observed(result))

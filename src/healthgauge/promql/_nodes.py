@@ -378,9 +378,9 @@ class SetBinary(Binary, VecNode):
     def vec(self, h: History, t: int) -> Vector:
         assert isinstance(self.lhs, VecNode)
         assert isinstance(self.rhs, VecNode)
+        # Both sides are always evaluated, as in Prometheus: an error on one side is an error even
+        # when the other side is empty.
         lhs = self.lhs.vec(h, t)
-        if self.op == "and" and not lhs:
-            return []
         rhs = self.rhs.vec(h, t)
         return self.combine(lhs, rhs)
 
@@ -415,9 +415,7 @@ class VectorBinary(Binary, VecNode):
         assert isinstance(self.lhs, VecNode)
         assert isinstance(self.rhs, VecNode)
         lhs = self.lhs.vec(h, t)
-        if not lhs:
-            return []
-        rhs = self.rhs.vec(h, t)
+        rhs = self.rhs.vec(h, t)  # evaluated even when lhs is empty: its errors count (Prometheus)
         return self.combine(lhs, rhs)
 
     def combine(self, lhs: Vector, rhs: Vector) -> Vector:
