@@ -140,9 +140,22 @@ class Generator:
         if roll < 0.96:
             inner, labels = self.vector(depth - 1)
             return f'label_replace({inner}, "copy", "$1", "{rng.choice(labels or ["job"])}", "(.*)")', [*labels, "copy"]
-        if roll < 0.98:
+        if roll < 0.965:
             inner, labels = self.vector(depth - 1)
             return f"absent({inner})", []
+        if roll < 0.97:
+            inner, labels = self.vector(depth - 1)
+            return f'count_values("v", {inner})', ["v"]
+        if roll < 0.975:
+            q = rng.choice(["0.5", "0.9", "0", "1"])
+            buckets = self.selector()[0].split(" offset")[0] if rng.random() < 0.3 else "req_duration_seconds_bucket"
+            if rng.random() < 0.5:
+                buckets = f"rate({buckets}[{rng.choice(RANGES)}])"
+            return f"histogram_quantile({q}, {buckets})", ["instance"]
+        if roll < 0.98:
+            inner, labels = self.vector(depth - 1)
+            sources = ", ".join(f'"{label}"' for label in labels) or '"x"'
+            return f'label_join({inner}, "joined", "-", {sources})', [*labels, "joined"]
         inner, labels = self.vector(depth - 1)
         return f"timestamp({inner})", labels
 
@@ -167,13 +180,15 @@ def store() -> History:
     return History.from_recording([S(n, v, ts, **labels) for n, labels, v, ts in samples()], default_time=T0)
 
 
-@pytest.mark.parametrize("index", range(60))
+@pytest.mark.parametrize("index", range(100))
 def test_random_expressions_agree(prometheus: Prometheus, store: History, index: int) -> None:
     rng = random.Random(index)
-    for expr in expressions(600)[index * 10 : (index + 1) * 10]:
+    for expr in expressions(1000)[index * 10 : (index + 1) * 10]:
         compiled = compile(expr)
         for _ in range(3):
-            at = T0 + rng.choice([rng.randint(-60, 1600), rng.randint(0, 80) * 15]) + rng.choice([0, 0.125, 7.5])
+            # Anywhere; on a sample; exactly a range or the lookback after one (the closed edges), or 1 ms past.
+            edge = rng.choice([0, 30, 60, 120, 300, 600]) + rng.choice([0, 0, 0.001])
+            at = T0 + rng.choice([rng.randint(-60, 1600) + rng.choice([0, 0.125, 7.5]), rng.randint(0, 80) * 15 + edge])
             try:
                 theirs = prometheus.query(expr, at=at)
             except PrometheusError as exc:
