@@ -155,20 +155,26 @@ class Expr:
     def number(self, store: History, now: float) -> float:
         """One number for a weight or a limit: a scalar, or the value of a one-element vector.
 
-        Raises ``EvaluationError`` saying what came instead (nothing, several series, a string).
+        Raises ``EvaluationError`` saying what came instead (nothing, several series, NaN — which
+        ``scalar()`` gives for anything but one series — or a string).
         """
         t = to_ms(now)
         node = self._node
         if isinstance(node, ScalarNode):
-            return node.scalar(store, t)
+            return self._a_number(node.scalar(store, t))
         if isinstance(node, VecNode):
             vector = node.vec(store, t)
             if len(vector) == 1:
-                return vector[0][1]
+                return self._a_number(vector[0][1])
             if not vector:
                 raise EvaluationError(f"{self.text}: expected one number, {_why_empty(node, store, t)}")
             raise EvaluationError(f"{self.text}: expected one number, got {len(vector)} series: {_got(vector)}")
         raise EvaluationError(f"{self.text}: expected one number, got a {node.kind}")
+
+    def _a_number(self, value: float) -> float:
+        if value != value:
+            raise EvaluationError(f"{self.text}: expected one number, got NaN")
+        return value
 
 
 def _value(node: Node, h: History, t: int) -> Vector | Matrix | float | str:
