@@ -54,8 +54,11 @@ def fmt(seconds: float) -> str:
 
 
 def main() -> None:
+    print("== compile (once per check run, once per agent config load)")
+    for text in ("app_state == 1", "increase(jobs_processed_total[2m]) == 0 and queue_depth > 0"):
+        print(f"{text:60s} {fmt(timed(lambda t=text: compile(t), repeat=200, budget=1.0))}")
     page = scrape_page()
-    print(f"== one scrape: {len(page)} series")
+    print(f"\n== one scrape: {len(page)} series")
     baseline = timed(lambda: sum(s.value for s in page))
     print(f"baseline: a Python loop summing the page's values     {fmt(baseline)}")
     conditions = [
