@@ -119,8 +119,8 @@ class Expr:
 
     ``names``: the metric names it reads (a frozenset), or None when a selector has no fixed name
     (``{__name__=~"app_.*"}``); give it to ``exposition.parse(names=...)``.
-    ``max_range``: seconds of history it needs behind ``now`` (longest range + offset); a store
-    must keep that plus the 5-minute lookback.
+    ``max_range``: seconds of history it needs behind ``now`` (longest range + offset): the
+    retention a ``History`` needs for it (the latest sample of each series is kept for the lookback).
     ``kind``: the result type, ``"vector"``, ``"scalar"``, ``"string"`` or ``"matrix"``.
     """
 

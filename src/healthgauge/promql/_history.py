@@ -116,9 +116,11 @@ def _key(name: str, labels: Mapping[str, str]) -> tuple[Labels, dict[str, str]]:
 class History:
     """Bounded per-series sample history for one target.
 
-    ``retention`` (seconds) is how much history is kept behind the newest scrape: the agent passes
-    the longest ``Expr.max_range`` of its rules plus the 5-minute lookback. ``max_samples`` caps
-    each series whatever its timestamps.
+    ``retention`` (seconds) is how much history is kept behind the newest scrape for range
+    selectors: the longest ``Expr.max_range`` of the rules (plus a scrape interval or two of slack).
+    Whatever the retention, each series keeps its latest sample while it is within the 5-minute
+    lookback, so instant selectors answer as Prometheus's would. ``max_samples`` caps each series
+    whatever its timestamps.
     """
 
     __slots__ = (
@@ -290,10 +292,13 @@ class History:
         cut = t_now - self.retention_ms
         cap = self.max_samples
         gone = False
+        lookback_cut = t_now - LOOKBACK_MS
         for series in self._series.values():
             ts = series.ts
             if ts[0] < cut:
                 i = bisect_left(ts, cut)
+                if i == len(ts) and ts[-1] >= lookback_cut and series.vs[-1] is not STALE:
+                    i -= 1  # the latest sample still answers instant selectors, whatever the retention
                 del ts[:i], series.vs[:i]
             if len(ts) > cap:
                 del ts[: len(ts) - cap], series.vs[: len(series.vs) - cap]
