@@ -2,6 +2,7 @@
 page builders, and loopback servers that misbehave on purpose."""
 
 from healthgauge.testing._clock import FakeClock
+<<<<<<< HEAD
 from healthgauge.testing._pages import (
     Exemplar,
     Family,
@@ -21,4 +22,27 @@ __all__ = [
     "realistic_families",
     "realistic_page",
     "render",
+=======
+from healthgauge.testing._servers import (
+    DripServer,
+    GzipBombServer,
+    HangingServer,
+    HugeBodyServer,
+    LoopbackServer,
+    MetricsServer,
+    RedirectServer,
+    StatusServer,
+)
+
+__all__ = [
+    "DripServer",
+    "FakeClock",
+    "GzipBombServer",
+    "HangingServer",
+    "HugeBodyServer",
+    "LoopbackServer",
+    "MetricsServer",
+    "RedirectServer",
+    "StatusServer",
+>>>>>>> promql
 ]
