@@ -1,0 +1,130 @@
+"""Pin the modules ``healthgauge check`` loads: each one is paid for on every probe.
+
+Run as the installed command runs (``python -I -S``, the launcher's own path set-up), compare
+``sys.modules`` before and after a real check against a loopback server. A module added here needs
+a measurement (DEVELOPERS.md, "The check path"): `bench/check.py` prints the figures.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from healthgauge.testing import MetricsServer
+
+LAUNCHER = Path(sys.prefix) / "bin" / "healthgauge"
+PAGE = "# TYPE app_state gauge\napp_state 1\napp_last_iteration_ts 1e9\n"
+CONDITION = 'app_state{job!="batch"} == 1 and time() - app_last_iteration_ts > 60'
+
+OURS = {
+    "healthgauge",
+    "healthgauge.cli",
+    "healthgauge._cmd_check",
+    "healthgauge._check_args",
+    "healthgauge.fetch",
+    "healthgauge._http11",
+    "healthgauge._url",
+    "healthgauge.health",
+    "healthgauge.health._judge",
+    "healthgauge.exposition",
+    "healthgauge.exposition._content",
+    "healthgauge.exposition._errors",
+    "healthgauge.exposition._limits",
+    "healthgauge.exposition._numbers",
+    "healthgauge.exposition._parse",
+    "healthgauge.exposition._sample",
+    "healthgauge.exposition._scan",
+    "healthgauge.exposition._select",
+    "healthgauge.promql",
+    "healthgauge.promql._aggregate",
+    "healthgauge.promql._compile",
+    "healthgauge.promql._errors",
+    "healthgauge.promql._expr",
+    "healthgauge.promql._functions",
+    "healthgauge.promql._gomath",
+    "healthgauge.promql._history",
+    "healthgauge.promql._nodes",
+}
+# Each measured (DEVELOPERS.md): `_socket` with `math` and `time` ~1 ms together, promql-parser ~1.5 ms,
+# `bisect` (C-backed) and `__future__` (annotations as strings) ~0.2 ms each.
+THEIRS = {"__future__", "_socket", "math", "bisect", "_bisect", "promql_parser", "promql_parser.promql_parser"}
+ALLOWED = OURS | THEIRS
+# What only some runs may add: TLS for https, zlib for a gzip page, json for --json, re for a regex.
+SLOW = {"re", "typing", "dataclasses", "json", "argparse", "socket", "ssl", "http", "asyncio", "logging", "enum", "os"}
+
+PROGRAM = """
+import sys
+launcher = sys.argv[1]
+sys.argv = [launcher, *sys.argv[2:]]
+namespace = {"__name__": "healthgauge_launcher"}
+exec(compile(open(launcher).read(), launcher, "exec"), namespace)
+namespace["_fast_path"]()
+before = set(sys.modules)
+from healthgauge.cli import main
+code = main(sys.argv[1:])
+print(code, sorted(set(sys.modules) - before))
+"""
+
+
+def modules_loaded(*args: str) -> tuple[int, set[str]]:
+    """Exit code and the modules a check loads, run the launcher's way under ``python -I -S``."""
+    if not LAUNCHER.exists():
+        pytest.skip("the package is not installed into this interpreter's prefix")
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", PROGRAM, str(LAUNCHER), "check", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    code, _, modules = out.stdout.splitlines()[-1].partition(" ")
+    return int(code), set(ast.literal_eval(modules))
+
+
+@pytest.fixture(scope="module")
+def server() -> MetricsServer:
+    with MetricsServer(PAGE) as s:
+        yield s  # type: ignore[misc]
+
+
+def test_a_check_loads_exactly_the_allowed_modules(server: MetricsServer) -> None:
+    code, loaded = modules_loaded(server.url, CONDITION)
+    assert code == 0
+    assert loaded == ALLOWED, f"added: {sorted(loaded - ALLOWED)}, no longer loaded: {sorted(ALLOWED - loaded)}"
+
+
+def test_a_failing_check_loads_nothing_more(server: MetricsServer) -> None:
+    code, loaded = modules_loaded(server.url, "app_state == 0", "--warn", "up")
+    assert code == 2
+    assert loaded <= ALLOWED, sorted(loaded - ALLOWED)
+
+
+def test_an_unreadable_page_loads_nothing_slow() -> None:
+    with MetricsServer("", status=503) as server:
+        code, loaded = modules_loaded(server.url, "up")
+    assert code == 2
+    assert not loaded & SLOW, sorted(loaded & SLOW)
+
+
+def test_gzip_loads_zlib_only_then() -> None:
+    with MetricsServer(PAGE, gzip=True) as server:
+        code, loaded = modules_loaded(server.url, "app_state == 1")
+    assert code == 0
+    assert loaded == ALLOWED | {"zlib"}
+
+
+def test_json_loads_json_only_then(server: MetricsServer) -> None:
+    code, loaded = modules_loaded(server.url, "app_state == 1", "--json")
+    assert code == 0
+    assert "json" in loaded
+    assert "json" not in modules_loaded(server.url, "app_state == 1")[1]
+
+
+def test_a_name_loads_the_resolver_thread_support_only(server: MetricsServer) -> None:
+    code, loaded = modules_loaded(server.url.replace("127.0.0.1", "localhost"), "app_state == 1")
+    assert code == 0
+    assert loaded == ALLOWED, sorted(loaded ^ ALLOWED)
