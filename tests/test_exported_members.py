@@ -6,6 +6,20 @@ import pytest
 
 PUBLIC = {
     "healthgauge": ["__version__"],
+    "healthgauge.exposition": [
+        "ACCEPT",
+        "DEFAULT_LIMITS",
+        "FAMILY_SUFFIXES",
+        "OPENMETRICS_TEXT",
+        "PROMETHEUS_TEXT",
+        "LimitError",
+        "Limits",
+        "ParseError",
+        "Sample",
+        "is_openmetrics",
+        "parse",
+        "parse_lenient",
+    ],
     "healthgauge.fetch": [
         "ACCEPT",
         "MAX_BODY",
@@ -25,20 +39,6 @@ PUBLIC = {
         "get",
         "parse_url",
         "prepare",
-    ],
-    "healthgauge.exposition": [
-        "ACCEPT",
-        "DEFAULT_LIMITS",
-        "FAMILY_SUFFIXES",
-        "OPENMETRICS_TEXT",
-        "PROMETHEUS_TEXT",
-        "LimitError",
-        "Limits",
-        "ParseError",
-        "Sample",
-        "is_openmetrics",
-        "parse",
-        "parse_lenient",
     ],
     "healthgauge.health": ["FAIL", "PASS", "WARN", "Judgement", "describe", "judge"],
     "healthgauge.promql": [

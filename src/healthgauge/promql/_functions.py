@@ -6,6 +6,8 @@ Instant-vector functions drop ``__name__`` except ``label_replace``, ``label_joi
 
 from __future__ import annotations
 
+from math import isnan
+
 from healthgauge.promql import _gomath as gm
 from healthgauge.promql._aggregate import quantile
 from healthgauge.promql._nodes import (
@@ -126,8 +128,8 @@ class Clamp(Call, VecNode):
 
 
 class Timestamp(Call, VecNode):
-    """``timestamp(v)``: the sample's own time when ``v`` is a bare selector, else the evaluation
-    time (Prometheus reads sample times only for a selector written directly, not ``(x)``)."""
+    """``timestamp(v)``: the sample's own time when ``v`` is a selector (parenthesised or not),
+    else the evaluation time (Prometheus's evaluated vectors carry the evaluation time)."""
 
     __slots__ = ("own_time",)
 
@@ -158,14 +160,14 @@ class Absent(Call, VecNode):
 
 
 class Sort(Call, VecNode):
-    """``sort`` (ascending, NaN first) and ``sort_desc`` (descending, NaN last)."""
+    """``sort`` (ascending) and ``sort_desc`` (descending), NaN last in both, as Prometheus sorts."""
 
     __slots__ = ()
 
     def vec(self, h: History, t: int) -> Vector:
         vector = self.vector_arg(0, h, t)
         if self.name == "sort":
-            return sorted(vector, key=lambda e: (e[1] == e[1], e[1] if e[1] == e[1] else 0.0))
+            return sorted(vector, key=lambda e: (e[1] != e[1], e[1] if e[1] == e[1] else 0.0))
         return sorted(vector, key=lambda e: (e[1] != e[1], -e[1] if e[1] == e[1] else 0.0))
 
 
@@ -351,7 +353,7 @@ def _extrapolated(
     if len(ts) < 2:
         return None
     result = vs[-1] - vs[0]
-    if counter:
+    if counter and (vs[0] < 0 or vs != sorted(vs)):  # a sorted run has no reset: skip the loop
         last = 0.0
         for v in vs:
             if v < last:
@@ -476,6 +478,8 @@ def _stdvar_over_time(vs: list[float]) -> float:
 
 
 def _min_over_time(vs: list[float]) -> float:
+    if not isnan(sum(vs)):  # no NaN among them (a NaN makes the sum NaN): the builtin agrees with Go
+        return min(vs)
     best = vs[0]
     for v in vs:
         if v < best or best != best:
@@ -484,6 +488,8 @@ def _min_over_time(vs: list[float]) -> float:
 
 
 def _max_over_time(vs: list[float]) -> float:
+    if not isnan(sum(vs)):
+        return max(vs)
     best = vs[0]
     for v in vs:
         if v > best or best != best:
@@ -504,6 +510,8 @@ OVER_TIME: dict[str, Callable[[list[float]], float]] = {
     "changes": _changes,
     "resets": _resets,
 }
+# Range functions that give nothing for a series with fewer than two samples in its window.
+TWO_SAMPLE_FUNCTIONS = frozenset(("rate", "irate", "increase", "delta", "idelta", "deriv"))
 RANGE_FUNCTIONS = frozenset(
     ("rate", "irate", "increase", "delta", "idelta", "deriv", "quantile_over_time", "absent_over_time", *OVER_TIME)
 )

@@ -66,13 +66,20 @@ def to_ms(seconds: float) -> int:
 class Series:
     """One series: its sorted label pairs (with ``__name__``), and its samples oldest first."""
 
-    __slots__ = ("labels", "ldict", "ts", "vs")
+    __slots__ = ("labels", "ldict", "stale", "ts", "vs")
 
     def __init__(self, labels: Labels, ldict: dict[str, str]) -> None:
         self.labels = labels
         self.ldict = ldict
         self.ts: list[int] = []
         self.vs: list[float] = []
+        # How many stale markers ``vs`` may hold (0: none, so ranges need not look for them).
+        self.stale = 0
+
+    def append_stale(self, t: int) -> None:
+        self.ts.append(t)
+        self.vs.append(STALE)
+        self.stale += 1
 
     def at(self, ref: int) -> tuple[int, float] | None:
         """The latest sample at or before ``ref`` within the lookback, unless it is stale."""
@@ -92,7 +99,7 @@ class Series:
         lo = bisect_left(ts, start)
         hi = bisect_right(ts, end)
         wt, wv = ts[lo:hi], vs[lo:hi]
-        if any(v is STALE for v in wv):
+        if self.stale and any(v is STALE for v in wv):
             keep = [i for i, v in enumerate(wv) if v is not STALE]
             wt = [wt[i] for i in keep]
             wv = [wv[i] for i in keep]
@@ -257,8 +264,7 @@ class History:
         for key in keys:
             series = self._series.get(key)
             if series is not None and series.ts[-1] < t and series.vs[-1] is not STALE:
-                series.ts.append(t)
-                series.vs.append(STALE)
+                series.append_stale(t)
 
     def _trim(self, t_now: int) -> None:
         cut = t_now - self.retention_ms
@@ -271,6 +277,8 @@ class History:
                 del ts[:i], series.vs[:i]
             if len(ts) > cap:
                 del ts[: len(ts) - cap], series.vs[: len(series.vs) - cap]
+            if series.stale:
+                series.stale = sum(1 for v in series.vs if v is STALE)
             gone = gone or not ts
         if gone:
             for key in [k for k, s in self._series.items() if not s.ts]:

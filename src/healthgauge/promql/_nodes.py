@@ -262,6 +262,8 @@ COMPARISON: dict[str, Callable[[float, float], bool]] = {
     "<=": lambda a, b: a <= b,
 }
 SET_OPERATORS = ("and", "or", "unless")
+# Prometheus 2.42's shouldDropMetricName: arithmetic drops the name, except atan2 (and comparisons).
+DROPS_NAME = frozenset(("+", "-", "*", "/", "%", "^"))
 
 
 class Binary(Node):
@@ -333,6 +335,10 @@ class VectorScalarBinary(Binary, VecNode):
                 return [(lb, v) for lb, v in vector if cmp(scalar, v)]
             return [(lb, v) for lb, v in vector if cmp(v, scalar)]
         fn = ARITHMETIC[op]
+        if op not in DROPS_NAME:
+            if swap:
+                return check_unique([(lb, fn(scalar, v)) for lb, v in vector])
+            return check_unique([(lb, fn(v, scalar)) for lb, v in vector])
         if swap:
             return check_unique([(drop_name(lb), fn(scalar, v)) for lb, v in vector])
         return check_unique([(drop_name(lb), fn(v, scalar)) for lb, v in vector])
@@ -458,7 +464,7 @@ class VectorBinary(Binary, VecNode):
             else:
                 assert arith is not None
                 value = arith(vl, vr)
-            metric = self.result_labels(labels, other[0], comparison)
+            metric = self.result_labels(labels, other[0], op not in DROPS_NAME)
             if bool_:
                 metric = drop_name(metric)
             if card == "one-to-one":
@@ -477,14 +483,14 @@ class VectorBinary(Binary, VecNode):
             out.append((metric, value))
         return check_unique(out)
 
-    def result_labels(self, labels: Labels, one_side: Labels, comparison: bool) -> Labels:
+    def result_labels(self, labels: Labels, one_side: Labels, keep_name: bool) -> Labels:
         """Prometheus's ``resultMetric``: the many side's labels, less the name for arithmetic,
         narrowed by ``on``/``ignoring`` for one-to-one, plus ``group_x(...)`` labels of the one side."""
         matching = self.matching
         if not matching.include and matching.card == "one-to-one" and not matching.on and not matching.labels:
-            return labels if comparison else drop_name(labels)
+            return labels if keep_name else drop_name(labels)
         d = dict(labels)
-        if not comparison:
+        if not keep_name:
             d.pop("__name__", None)
         if matching.card == "one-to-one":
             if matching.on:
