@@ -53,7 +53,9 @@ PUBLIC = {
     ],
     "healthgauge.testing": [
         "DripServer",
+        "Exemplar",
         "FakeClock",
+        "Family",
         "GzipBombServer",
         "HangingServer",
         "HugeBodyServer",
@@ -61,6 +63,11 @@ PUBLIC = {
         "MetricsServer",
         "RedirectServer",
         "StatusServer",
+        "format_timestamp",
+        "format_value",
+        "realistic_families",
+        "realistic_page",
+        "render",
     ],
 }
 

@@ -2,6 +2,15 @@
 page builders, and loopback servers that misbehave on purpose."""
 
 from healthgauge.testing._clock import FakeClock
+from healthgauge.testing._pages import (
+    Exemplar,
+    Family,
+    format_timestamp,
+    format_value,
+    realistic_families,
+    realistic_page,
+    render,
+)
 from healthgauge.testing._servers import (
     DripServer,
     GzipBombServer,
@@ -15,7 +24,9 @@ from healthgauge.testing._servers import (
 
 __all__ = [
     "DripServer",
+    "Exemplar",
     "FakeClock",
+    "Family",
     "GzipBombServer",
     "HangingServer",
     "HugeBodyServer",
@@ -23,4 +34,9 @@ __all__ = [
     "MetricsServer",
     "RedirectServer",
     "StatusServer",
+    "format_timestamp",
+    "format_value",
+    "realistic_families",
+    "realistic_page",
+    "render",
 ]
