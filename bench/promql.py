@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from healthgauge import exposition
 from healthgauge.promql import History, compile
 from support.promql import S
 
@@ -44,13 +45,20 @@ def scrape_page() -> list[S]:
     return samples
 
 
+def _labels(labels: dict[str, str]) -> str:
+    return ",".join(f'{k}="{v}"' for k, v in labels.items())
+
+
 def fmt(seconds: float) -> str:
     return f"{seconds * 1e6:9.1f} µs"
 
 
 def main() -> None:
+    print("== compile (once per check run, once per agent config load)")
+    for text in ("app_state == 1", "increase(jobs_processed_total[2m]) == 0 and queue_depth > 0"):
+        print(f"{text:60s} {fmt(timed(lambda t=text: compile(t), repeat=200, budget=1.0))}")
     page = scrape_page()
-    print(f"== one scrape: {len(page)} series")
+    print(f"\n== one scrape: {len(page)} series")
     baseline = timed(lambda: sum(s.value for s in page))
     print(f"baseline: a Python loop summing the page's values     {fmt(baseline)}")
     conditions = [
@@ -69,6 +77,14 @@ def main() -> None:
             f"{text:42s} store+condition {fmt(build_and_judge)} ({len(relevant)} series read)"
             f"  | unfiltered page {fmt(whole_page)} = {whole_page / baseline:5.1f}x baseline"
         )
+    text = "".join(f"{s.name}{{{_labels(s.labels)}}} {s.value!r}\n" for s in page).encode()
+    expr = compile('queue_depth{queue="default"} < 1000')
+    whole = timed(lambda: expr.condition(History.from_scrape(exposition.parse(text), NOW), NOW))
+    named = timed(lambda: expr.condition(History.from_scrape(exposition.parse(text, names=expr.names), NOW), NOW))
+    print(
+        f"check pipeline on the {len(text) // 1024} KiB page: parse(names=expr.names) + store + condition"
+        f" {fmt(named)}  | parse everything {fmt(whole)} = {whole / named:4.1f}x"
+    )
     wide = compile("family_7_total > 50")
     store = History.from_scrape(page, NOW)
     store.series("family_7_total")

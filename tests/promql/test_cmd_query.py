@@ -107,3 +107,31 @@ class TestWithTheExpositionParser:
         with MetricsServer("app_state 1\n") as server:
             assert main([server.url, "app_state == 1"]) == 0
         assert capsys.readouterr().out.strip() == "app_state{}  1"
+
+
+def test_at_takes_rfc3339(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    page = tmp_path / "m.txt"
+    page.write_text("x 1\n")
+    assert main([str(page), "time()", "--at", "2023-11-14T22:13:20Z", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"resultType": "scalar", "result": [1700000000, "1700000000"]}
+
+
+def test_installed_command(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    launcher = Path(sys.prefix) / "bin" / "healthgauge"
+    if not launcher.exists():
+        pytest.skip("the healthgauge launcher is not installed (make install)")
+    page = tmp_path / "m.txt"
+    page.write_text('queue_depth{queue="default"} 1500\nqueue_depth{queue="bulk"} 12\n')
+    out = subprocess.run(
+        [str(launcher), "query", str(page), "sort(queue_depth)"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ['queue_depth{queue="bulk"}     12', 'queue_depth{queue="default"}  1500']
+    bad = subprocess.run(
+        [str(launcher), "query", str(page), "rate(x[5m:])"], capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 3
+    assert "subqueries are not supported" in bad.stderr

@@ -116,12 +116,23 @@ def _key(name: str, labels: Mapping[str, str]) -> tuple[Labels, dict[str, str]]:
 class History:
     """Bounded per-series sample history for one target.
 
-    ``retention`` (seconds) is how much history is kept behind the newest scrape: the agent passes
-    the longest ``Expr.max_range`` of its rules plus the 5-minute lookback. ``max_samples`` caps
-    each series whatever its timestamps.
+    ``retention`` (seconds) is how much history is kept behind the newest scrape for range
+    selectors: the longest ``Expr.max_range`` of the rules (plus a scrape interval or two of slack).
+    Whatever the retention, each series keeps its latest sample while it is within the 5-minute
+    lookback, so instant selectors answer as Prometheus's would. ``max_samples`` caps each series
+    whatever its timestamps.
     """
 
-    __slots__ = ("_by_name", "_pending", "_pending_time", "_series", "_tracked", "max_samples", "retention_ms")
+    __slots__ = (
+        "_by_name",
+        "_by_page_key",
+        "_pending",
+        "_pending_time",
+        "_series",
+        "_tracked",
+        "max_samples",
+        "retention_ms",
+    )
 
     def __init__(self, *, retention: float = DEFAULT_RETENTION, max_samples: int = DEFAULT_MAX_SAMPLES) -> None:
         if retention <= 0 or max_samples < 1:
@@ -133,6 +144,9 @@ class History:
         self._pending: dict[str, list[SampleLike]] = {}
         self._pending_time = 0
         self._tracked: set[Labels] = set()
+        # (name, label items in page order) -> series: a scrape loop meets the same lines again and
+        # again, so most samples skip building and sorting their label set.
+        self._by_page_key: dict[tuple[str, tuple[tuple[str, str], ...]], Series] = {}
 
     @classmethod
     def from_scrape(cls, samples: Iterable[SampleLike], now: float) -> History:
@@ -176,20 +190,28 @@ class History:
         self._flush_pending()
         t_now = to_ms(now)
         seen: set[Labels] = set()
+        by_page_key = self._by_page_key
         for s in samples:
-            key, ldict = _key(s.name, s.labels)
-            series = self._series.get(key)
+            page_key = (s.name, tuple(s.labels.items()))
+            series = by_page_key.get(page_key)
             if series is None:
-                series = Series(key, ldict)
-                self._index(series)
+                key, ldict = _key(s.name, s.labels)
+                series = self._series.get(key)
+                if series is None:
+                    series = Series(key, ldict)
+                    self._index(series)
+                if len(by_page_key) > 2 * len(self._series) + 1024:
+                    by_page_key.clear()  # label order churn: start over rather than grow
+                by_page_key[page_key] = series
+            ts = series.ts
             if s.timestamp is None:
                 t = t_now
-                seen.add(key)
+                seen.add(series.labels)
             else:
                 t = to_ms(s.timestamp)
-            if series.ts and t <= series.ts[-1]:
+            if ts and t <= ts[-1]:
                 continue
-            series.ts.append(t)
+            ts.append(t)
             series.vs.append(s.value)
         self._mark_stale(self._tracked - seen, t_now)
         self._tracked = seen
@@ -270,10 +292,13 @@ class History:
         cut = t_now - self.retention_ms
         cap = self.max_samples
         gone = False
+        lookback_cut = t_now - LOOKBACK_MS
         for series in self._series.values():
             ts = series.ts
             if ts[0] < cut:
                 i = bisect_left(ts, cut)
+                if i == len(ts) and ts[-1] >= lookback_cut and series.vs[-1] is not STALE:
+                    i -= 1  # the latest sample still answers instant selectors, whatever the retention
                 del ts[:i], series.vs[:i]
             if len(ts) > cap:
                 del ts[: len(ts) - cap], series.vs[: len(series.vs) - cap]
@@ -284,3 +309,4 @@ class History:
             for key in [k for k, s in self._series.items() if not s.ts]:
                 series = self._series.pop(key)
                 self._by_name[series.ldict["__name__"]].remove(series)
+            self._by_page_key = {k: s for k, s in self._by_page_key.items() if s.ts}

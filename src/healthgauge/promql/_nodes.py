@@ -11,6 +11,8 @@ vector matching finds its pairs and which duplicates are errors.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+
 from healthgauge.promql import _gomath as gm
 from healthgauge.promql._errors import EvaluationError
 
@@ -200,6 +202,29 @@ class RangeSelector(MatNode):
     def children(self) -> tuple[Node, ...]:
         return (self.selector,)
 
+    def spans(self, h: History, t: int) -> list[tuple[Labels, list[int], list[float], int, int]]:
+        """Per series with samples in the window: its lists and the ``lo:hi`` bounds of the window.
+
+        Functions read the bounds instead of copying the window: the agent evaluates every rule at
+        every scrape, over rings of hundreds of samples. A series holding stale markers is given
+        as a copy of its window without them.
+        """
+        end = t - self.selector.offset_ms
+        start = end - self.range_ms
+        out = []
+        for series in self.selector.select(h):
+            if series.stale:
+                ts, vs = series.window(start, end)
+                if ts:
+                    out.append((series.labels, ts, vs, 0, len(ts)))
+                continue
+            ts = series.ts
+            lo = bisect_left(ts, start)
+            hi = bisect_right(ts, end)
+            if lo < hi:
+                out.append((series.labels, ts, series.vs, lo, hi))
+        return out
+
     def mat(self, h: History, t: int) -> Matrix:
         end = t - self.selector.offset_ms
         start = end - self.range_ms
@@ -378,9 +403,9 @@ class SetBinary(Binary, VecNode):
     def vec(self, h: History, t: int) -> Vector:
         assert isinstance(self.lhs, VecNode)
         assert isinstance(self.rhs, VecNode)
+        # Both sides are always evaluated, as in Prometheus: an error on one side is an error even
+        # when the other side is empty.
         lhs = self.lhs.vec(h, t)
-        if self.op == "and" and not lhs:
-            return []
         rhs = self.rhs.vec(h, t)
         return self.combine(lhs, rhs)
 
@@ -415,9 +440,7 @@ class VectorBinary(Binary, VecNode):
         assert isinstance(self.lhs, VecNode)
         assert isinstance(self.rhs, VecNode)
         lhs = self.lhs.vec(h, t)
-        if not lhs:
-            return []
-        rhs = self.rhs.vec(h, t)
+        rhs = self.rhs.vec(h, t)  # evaluated even when lhs is empty: its errors count (Prometheus)
         return self.combine(lhs, rhs)
 
     def combine(self, lhs: Vector, rhs: Vector) -> Vector:
