@@ -304,8 +304,11 @@ class _Page:
         # On an ASCII page a value of digits only is a valid Go float; elsewhere str.isdigit()
         # would also pass other scripts' digits, which float() reads and Prometheus refuses.
         ascii_page = self.ascii
+        check_utf8 = self.check_utf8
         for idx, line in enumerate(chunk, start):
             try:
+                if check_utf8 and not line.isascii():
+                    raise _SlowLine  # bytes that were not UTF-8 may sit in a label value
                 parts = line.split('"')
                 if len(parts) == 1:
                     words = line.split(" ")

@@ -273,6 +273,9 @@ def _text_sample(s: str, more: Callable[[], str | None], check_utf8: bool) -> tu
     if timestamp is None:
         if word[0] == "#":
             raise Bad(s, k, "comments and exemplars cannot follow a sample in the text format")
+        digits = _run_end(s, k, _DIGITS)
+        if k < digits < m and s[digits] == "\r":
+            raise Bad(s, digits, "carriage return (CRLF line endings are not valid; Prometheus rejects the page)")
         raise Bad(s, k, text_timestamp_problem(word))
     m = _skip_ws(s, m)
     if m != n:

@@ -187,7 +187,7 @@ def _label_sets(rng: random.Random, count: int) -> list[dict[str, str]]:
     while len(out) < count:
         labels = {"method": rng.choice(_METHODS), "code": rng.choice(_CODES)}
         labels["handler"] = rng.choice(_AWKWARD) if rng.random() < 0.02 else rng.choice(_HANDLERS)
-        labels["instance"] = f"10.0.{rng.randint(0, 3)}.{rng.randint(1, 254)}:8080"
+        labels["peer"] = f"10.0.{rng.randint(0, 3)}.{rng.randint(1, 254)}:8080"
         key = tuple(labels.items())
         if key not in seen:
             seen.add(key)
