@@ -49,6 +49,8 @@ OURS = {
     "healthgauge.promql._gomath",
     "healthgauge.promql._history",
     "healthgauge.promql._nodes",
+    # 5.6 KB of bytecode; measured alone against the module before it: within 1 % of Python's start.
+    "healthgauge.promql._syntax",
 }
 # Each measured (DEVELOPERS.md): `_socket` with `math` and `time` ~1 ms together, promql-parser ~1.5 ms,
 # `bisect` (C-backed) and `__future__` (annotations as strings) ~0.2 ms each; `_operator` is built into
