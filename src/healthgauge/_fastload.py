@@ -34,6 +34,8 @@ FORMAT = 1
 ROOTS = ("healthgauge.cli", "healthgauge._cmd_check")
 _PACKAGE_DIR = __file__.rpartition("/")[0]
 _SOURCE_LOADER = sys.modules["_frozen_importlib_external"].SourceFileLoader
+# Whether the last `load` ran the modules from the bundle (for tests and `bench/check.py`).
+loaded = False
 
 
 def bundle_path() -> str:
@@ -57,6 +59,8 @@ def load() -> bool:
     while importing), unwritable, or marked unusable because running it failed once for these
     sources (a package whose modules need it to run first, say). A check never fails for it.
     """
+    global loaded
+    loaded = False
     try:
         with open(bundle_path(), "rb") as file:
             data = file.read()
@@ -76,6 +80,7 @@ def load() -> bool:
     except Exception:
         _write_bundle(entries, [], usable=False)
         return False
+    loaded = True
     return True
 
 

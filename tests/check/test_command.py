@@ -85,3 +85,33 @@ def test_help(server: MetricsServer) -> None:
     code, out, _ = healthgauge("--help")
     assert code == 0
     assert out.startswith("usage: healthgauge check URL EXPR")
+
+
+def test_through_a_symlink(server: MetricsServer, tmp_path: Path) -> None:
+    link = tmp_path / "healthgauge"
+    link.symlink_to(LAUNCHER)
+    out = subprocess.run([str(link), "check", server.url, "app_state == 1"], capture_output=True, text=True, timeout=30)
+    assert (out.returncode, out.stdout) == (0, "OK - 1 condition holds\n")
+
+
+def test_the_shell_line_of_a_fresh_install(server: MetricsServer, tmp_path: Path) -> None:
+    # `pip install` leaves the launcher's /bin/sh line (make install turns it into a direct shebang):
+    # a prefix laid out as a venv, with the launcher as it is in the source tree.
+    source = Path(__file__).parents[2] / "scripts" / "healthgauge"
+    venv = Path(sys.prefix)
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "lib" / version).mkdir(parents=True)
+    (tmp_path / "lib" / version / "site-packages").symlink_to(venv / "lib" / version / "site-packages")
+    (tmp_path / "pyvenv.cfg").write_text((venv / "pyvenv.cfg").read_text())
+    (tmp_path / "bin" / "python3").symlink_to(Path(sys.executable).resolve())
+    launcher = tmp_path / "bin" / "healthgauge"
+    launcher.write_bytes(source.read_bytes())
+    launcher.chmod(0o755)
+    assert source.read_text().startswith("#!/bin/sh\n")
+    out = subprocess.run(
+        [str(launcher), "check", server.url, "app_state == 0"], capture_output=True, text=True, timeout=30
+    )
+    assert (out.returncode, out.stdout, out.stderr) == (2, "FAIL - app_state == 0: got 1\n", "")
+    out = subprocess.run([str(launcher), "--version"], capture_output=True, text=True, timeout=30)
+    assert out.stdout.startswith("healthgauge ")

@@ -69,19 +69,20 @@ ALLOWED = OURS | THEIRS
 # What only some runs may add: TLS for https, zlib for a gzip page, json for --json, re for a regex.
 SLOW = {"re", "typing", "dataclasses", "json", "argparse", "socket", "ssl", "http", "asyncio", "logging", "enum", "os"}
 
+# The installed launcher itself, run under `python -I -S` as its first line would run it; it ends
+# with sys.exit, so its exit code comes back as SystemExit.
 PROGRAM = """
 import sys
 launcher = sys.argv[1]
 sys.argv = [launcher, *sys.argv[2:]]
-namespace = {"__name__": "healthgauge_launcher"}
-exec(compile(open(launcher).read(), launcher, "exec"), namespace)
-namespace["_fast_path"]()
+code = compile(open(launcher).read(), launcher, "exec")
 before = set(sys.modules)
-from healthgauge import _fastload
-bundled = _fastload.load()
-from healthgauge.cli import main
-code = main(sys.argv[1:])
-print(code, bundled, sorted(set(sys.modules) - before))
+try:
+    exec(code, {"__name__": "__main__"})
+except SystemExit as exc:
+    status = exc.code
+bundled = sys.modules["healthgauge._fastload"].loaded
+print(status, bundled, sorted(set(sys.modules) - before))
 """
 
 
