@@ -18,9 +18,10 @@ from time import monotonic, time
 
 from healthgauge import fetch
 from healthgauge._check_args import USAGE, UsageError, parse_args
+from healthgauge._exprcache import compile_all
 from healthgauge.exposition import ParseError, parse
 from healthgauge.health import FAIL, Judgement, judge
-from healthgauge.promql import History, Outcome, PromQLError, compile
+from healthgauge.promql import History, Outcome, PromQLError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -60,25 +61,30 @@ class Condition:
 
 
 def conditions(options: Options) -> list[Condition]:
-    """Every condition compiled; raises UsageError quoting an expression PromQL rejects."""
-    out = [Condition(text, _compile(text)) for text in options.exprs]
+    """Every condition compiled; raises UsageError quoting an expression PromQL rejects.
+
+    A plan of (shown text, expression, violations or None, warn) is compiled in one go, so a
+    probe's whole set comes from the compiled-conditions cache at once.
+    """
+    plan: list[tuple[str, str, str | None, bool]] = [(text, text, None, False) for text in options.exprs]
     for name in options.check_up:
         text = f"{name} >= 1"
-        out.append(Condition(text, _compile(name), _compile(f"{name} unless ({text})")))
+        plan.append((text, name, f"{name} unless ({text})", False))
     for name in options.check_fresh:
         age = f"((time() - ({name} <= {MS_THRESHOLD})) or (time() - ({name} > {MS_THRESHOLD}) / 1000))"
         bound = options.fresh_for_text
         violations = f"({age} > {bound}) or ({age} < -{FUTURE_BOUND}) or ({name} unless {age})"
-        out.append(Condition(f"time() - {name} <= {bound}", _compile(name), _compile(violations)))
-    out += [Condition(text, _compile(text), warn=True) for text in options.warns]
-    return out
-
-
-def _compile(text: str) -> Expr:
+        plan.append((f"time() - {name} <= {bound}", name, violations, False))
+    plan += [(text, text, None, True) for text in options.warns]
+    texts = [text for _, expr, violations, _ in plan for text in (expr, violations) if text is not None]
     try:
-        return compile(text)
+        compiled = iter(compile_all(texts))
     except PromQLError as exc:
         raise UsageError(f"invalid PromQL: {exc}") from None
+    return [
+        Condition(shown, next(compiled), None if violations is None else next(compiled), warn=warn)
+        for shown, _, violations, warn in plan
+    ]
 
 
 def _violations(summary: str, values: tuple[tuple[dict[str, str], float], ...]) -> str:

@@ -23,7 +23,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from importlib.machinery import ModuleSpec, SourceFileLoader
     from types import CodeType, ModuleType
 
@@ -42,7 +42,8 @@ def bundle_path() -> str:
     return f"{_PACKAGE_DIR}/__pycache__/check-path.{sys.implementation.cache_tag}.bundle"
 
 
-def _stamp(path: str) -> tuple[int, int] | None:
+def stamp(path: str) -> tuple[int, int] | None:
+    """A file's modification time (ns) and size, as ``.pyc`` files stamp their source; None if absent."""
     import posix  # built in, loaded at start-up
 
     try:
@@ -61,27 +62,34 @@ def load() -> bool:
     """
     global loaded
     loaded = False
-    try:
-        with open(bundle_path(), "rb") as file:
-            data = file.read()
-        header = int.from_bytes(data[:4], "little")
-        fmt, magic, usable, entries = marshal.loads(data[4 : 4 + header])
-    except (OSError, ValueError, EOFError, TypeError):
+    bundle = _read_bundle()
+    if bundle is None:
         build()
         return False
-    if fmt != FORMAT or magic != _magic() or any(_stamp(path) != stamp for _, path, _, stamp in entries):
-        build()
-        return False
+    usable, entries, codes = bundle
     if not usable:
         return False
     try:
-        codes = marshal.loads(memoryview(data)[4 + header :])
-        _run(entries, codes)
+        _run(entries, codes())
     except Exception:
         _write_bundle(entries, [], usable=False)
         return False
     loaded = True
     return True
+
+
+def _read_bundle() -> "tuple[bool, list[Entry], Callable[[], list[CodeType]]] | None":
+    """The bundle's header and a way to its code, or None when it is missing, unreadable or stale."""
+    try:
+        with open(bundle_path(), "rb") as file:
+            data = file.read()
+        header = int.from_bytes(data[:4], "little")
+        fmt, magic, usable, entries = marshal.loads(data[4 : 4 + header])
+        if fmt != FORMAT or magic != _magic() or any(stamp(path) != was for _, path, _, was in entries):
+            return None
+    except Exception:  # missing, truncated, another format: the same as stale
+        return None
+    return usable, entries, lambda: marshal.loads(memoryview(data)[4 + header :])
 
 
 def _run(entries: "list[Entry]", codes: "list[CodeType]") -> None:
@@ -180,20 +188,18 @@ def build() -> None:
     entries: list[Entry] = []
     codes = []
     for name, path, is_package, loader in recorder.done:
-        stamp = _stamp(path)
-        if stamp is None:
-            return
+        source = stamp(path)
         code = loader.get_code(name)
-        if code is None:
+        if source is None or code is None:
             return
-        entries.append((name, path, is_package, stamp))
+        entries.append((name, path, is_package, source))
         codes.append(code)
     _write_bundle(entries, codes, usable=True)
 
 
 def _write_bundle(entries: "list[Entry]", codes: "list[CodeType]", *, usable: bool) -> None:
     header = marshal.dumps((FORMAT, _magic(), usable, entries))
-    _write(bundle_path(), len(header).to_bytes(4, "little") + header + marshal.dumps(codes))
+    write_atomically(bundle_path(), len(header).to_bytes(4, "little") + header + marshal.dumps(codes))
 
 
 def _mkdir(path: str) -> bool:
@@ -206,7 +212,8 @@ def _mkdir(path: str) -> bool:
     return True
 
 
-def _write(path: str, data: bytes) -> None:
+def write_atomically(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all (a temporary file renamed); errors are ignored."""
     import posix
 
     temporary = f"{path}.{posix.getpid()}.tmp"
