@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
 _new = tuple.__new__
 _NUMERIC = "0123456789.eE+-"
-_INF = float("inf")
 _FAST_SPECIALS = frozenset({"NaN", "+Inf", "-Inf", "Inf", "nan", "inf", "+inf", "-inf"})
 _KEY_IN_MESSAGES = 100
 
@@ -91,10 +90,28 @@ def parse_page(
     return page.samples, page.finish_errors()
 
 
+def _split_escaped(line: str) -> list[str]:
+    """``line.split('"')`` for a line whose label values hold escapes, values unescaped as
+    Prometheus does (``\\\\``, ``\\"``, ``\\n``; any other escape kept as written), or ``[]``.
+
+    Escaped backslashes and quotes are swapped for two control characters before the split, so
+    the split only sees real quotes; a line that already holds those characters is not for this.
+    """
+    if "\x01" in line or "\x02" in line:
+        return []
+    parts = line.replace("\\\\", "\x01").replace('\\"', "\x02").split('"')
+    for i in range(1, len(parts), 2):
+        value = parts[i]
+        if "\\" in value or "\x01" in value or "\x02" in value:
+            parts[i] = value.replace("\\n", "\n").replace("\x02", '"').replace("\x01", "\\")
+    return parts
+
+
 # Label-set builders per tuple of label names, shared by every parse: a page uses a handful of
 # label-name combinations, a process a few hundred. Bounded, so hostile pages cannot grow it.
 _BUILDERS: dict[tuple[str, ...], tuple[Build, ValuesOf]] = {}
 _MAX_BUILDERS = 1024
+_MAX_COMPILED_LABELS = 64
 
 
 def _builders(keys: tuple[str, ...]) -> tuple[Build, ValuesOf]:
@@ -108,9 +125,16 @@ def _builders(keys: tuple[str, ...]) -> tuple[Build, ValuesOf]:
         return _BUILDERS[keys]
     except KeyError:
         pass
-    items = ", ".join(f"{key!r}: p[{2 * i + 1}]" for i, key in enumerate(keys))
     order = sorted(range(len(keys)), key=keys.__getitem__)
-    build: Build = eval(f"lambda p: {{{items}}}")
+    build: Build
+    if len(keys) <= _MAX_COMPILED_LABELS:
+        items = ", ".join(f"{key!r}: p[{2 * i + 1}]" for i, key in enumerate(keys))
+        build = eval(f"lambda p: {{{items}}}")
+    else:  # compiling costs per label: a hostile page of huge label sets gets the generic way
+
+        def build(p: list[str]) -> dict[str, str]:
+            return dict(zip(keys, p[1::2]))  # noqa: B905 (equal lengths by construction)
+
     values_of: ValuesOf = itemgetter(*(2 * i + 1 for i in order)) if len(keys) > 1 else eval("lambda p: (p[1],)")
     if len(_BUILDERS) >= _MAX_BUILDERS:
         _BUILDERS.clear()
@@ -160,6 +184,7 @@ class _Page:
         # Skeletons by the text before a line's first label value; see run().
         self.by_first: dict[str, tuple[list[str], Skeleton | None]] = {}
         self.spans: list[tuple[int, int]] | None = None
+        self.span_lines: list[int] | None = None
         self.eof = not om
         self.stop = False
         self.joined_too_long = False
@@ -185,8 +210,17 @@ class _Page:
         """The 1-based page line of ``lines[idx]``."""
         if self.spans is None:
             return idx + 1
-        data, start = self.data, self.spans[idx][0]
-        return (data.count(b"\n", 0, start) if isinstance(data, bytes) else data.count("\n", 0, start)) + 1
+        if self.span_lines is None:
+            # Only an error needs it: then one pass counts the newlines between selected lines.
+            data = self.data
+            newline: bytes | str = b"\n" if isinstance(data, bytes) else "\n"
+            numbers, line, at = [], 1, 0
+            for start, _ in self.spans:
+                line += data.count(newline, at, start)  # type: ignore[arg-type]
+                numbers.append(line)
+                at = start
+            self.span_lines = numbers
+        return self.span_lines[idx]
 
     def error(self, idx: int, bad: Bad) -> ParseError:
         text, offset = bad.text, bad.offset
@@ -196,15 +230,17 @@ class _Page:
         column = offset - before + 1
         line = self.lineno(idx) + text.count("\n", 0, before)
         if self.joined_too_long:
+            # Reported where the sample starts: the end is wherever the budget ran out.
             self.joined_too_long = False
+            first = text[: text.find("\n")] if "\n" in text else text
             return LimitError(
-                f"label value spans more than {self.limits.max_line_chars} characters",
+                f"label value spans lines for more than {self.limits.max_line_chars} characters",
                 name="max_line_chars",
                 limit=self.limits.max_line_chars,
                 unit="characters",
-                line=line,
-                column=column,
-                text=quote(line_text, column),
+                line=self.lineno(idx),
+                column=1,
+                text=quote(first),
             )
         return ParseError(bad.reason, line=line, column=column, text=quote(line_text, column))
 
@@ -270,7 +306,8 @@ class _Page:
             if room > 0:
                 i = self.run(i, min(barrier, i + room))
                 continue
-            i = self.run(i, i + 1)
+            # At the cap: one line at a time, until one would add a sample.
+            line, i = i, self.run(i, i + 1)
             if len(self.samples) > limits.max_series:
                 self.samples.pop()
                 self.fail(
@@ -279,9 +316,9 @@ class _Page:
                         name="max_series",
                         limit=limits.max_series,
                         unit="series",
-                        line=self.lineno(i - 1),
+                        line=self.lineno(line),
                         column=1,
-                        text=quote(lines[i - 1]),
+                        text=quote(lines[line]),
                     )
                 )
                 self.stop = True
@@ -339,8 +376,10 @@ class _Page:
                     labels = {}
                     key: tuple[str, ...] = ()
                 else:
-                    if "\\" in line or not len(parts) & 1:
-                        raise _SlowLine  # escapes, or a quote left open (a value going on to the next line)
+                    if "\\" in line:
+                        parts = _split_escaped(line)
+                    if not len(parts) & 1:
+                        raise _SlowLine  # a quote left open (a value going on to the next line)
                     # The skeleton: by the text before the first value (name and first label),
                     # confirmed by the texts between the other values.
                     known = by_first.get(parts[0])
@@ -354,12 +393,16 @@ class _Page:
                     if "" in key:
                         raise _SlowLine  # an empty value removes its label: the full rules apply
                     tail = parts[-1].split(" ")
-                    if tail[0] not in closers or not 2 <= len(tail) <= 3:
+                    if len(tail) == 2 and tail[0] == "}":
+                        token = tail[1]
+                        timestamp = None
+                    elif tail[0] not in closers or not 2 <= len(tail) <= 3:
                         raise _SlowLine
-                    token = tail[1]
-                    timestamp = None
-                    if len(tail) == 3 and (timestamp := timestamp_of(tail[2])) is None:
-                        raise _SlowLine
+                    else:
+                        token = tail[1]
+                        timestamp = None
+                        if len(tail) == 3 and (timestamp := timestamp_of(tail[2])) is None:
+                            raise _SlowLine
                     labels = build(parts)
                 try:
                     value = float(token)
