@@ -68,9 +68,16 @@ COMPILER = {
 SLOW = {"re", "typing", "dataclasses", "json", "argparse", "socket", "ssl", "http", "asyncio", "logging", "enum", "os"}
 
 # The installed launcher itself, run under `python -I -S` as its first line would run it; it ends
-# with sys.exit, so its exit code comes back as SystemExit.
+# with posix._exit (or sys.exit), made here to raise SystemExit so that this program can report.
 PROGRAM = """
-import sys
+import sys, posix
+
+
+def leave(code):
+    raise SystemExit(code)
+
+
+posix._exit = leave
 launcher = sys.argv[1]
 sys.argv = [launcher, *sys.argv[2:]]
 code = compile(open(launcher).read(), launcher, "exec")
