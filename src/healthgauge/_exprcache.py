@@ -50,8 +50,28 @@ def compile_all(texts: "list[str]") -> "list[Expr]":
             trees = [_dump(expr) for expr in exprs]
         except NotData:
             return exprs
+        _make_room(path.rpartition("/")[0])
         _fastload.write_atomically(path, marshal.dumps((FORMAT, stamp, texts, trees)))
     return exprs
+
+
+# Entries kept at most (one per distinct list of conditions, ~1 KB each). A host's probes use a few;
+# commands generated with ever-new texts must not fill the disk: past the cap the oldest half goes.
+MAX_ENTRIES = 256
+
+
+def _make_room(cache: str) -> None:
+    import posix
+
+    try:
+        names = [name for name in posix.listdir(cache) if name.startswith("check-exprs.")]
+        if len(names) < MAX_ENTRIES:
+            return
+        paths = sorted((f"{cache}/{name}" for name in names), key=lambda p: posix.stat(p).st_mtime_ns)
+        for old in paths[: len(paths) // 2 + 1]:
+            posix.unlink(old)
+    except OSError:
+        pass  # another probe removed some first, or the cache is not ours to tidy
 
 
 def _path(texts: "list[str]") -> "str | None":

@@ -197,3 +197,14 @@ def test_a_corrupt_entry_is_compiled_again(source: Path) -> None:
 def test_compile_all_raises_promql_errors_in_process() -> None:
     with pytest.raises(PromQLError):
         _exprcache.compile_all(["up ==", "up"])
+
+
+def test_the_number_of_entries_is_bounded(source: Path) -> None:
+    cache = source / "healthgauge" / "__pycache__"
+    run(source, ["app_state == 1"])  # the bundle and the first entry
+    for n in range(300):
+        (cache / f"check-exprs.{n:016x}.fake.marshal").write_bytes(b"")
+    assert run(source, ["app_state == 2"]) == "parsed 1"
+    left = list(cache.glob("check-exprs.*"))
+    assert len(left) <= 160
+    assert run(source, ["app_state == 2"]) == "cached 1"  # the new entry survived
