@@ -2,8 +2,9 @@
 
 Hosts run it hundreds of times a second as a Kubernetes exec probe or a Consul / Nagios script
 check, so it must cost about what Python's own start costs (DEVELOPERS.md, "The check path"): it
-imports only the lean fetch, the parser and the evaluator, asks the parser for just the metric
-names the conditions read, and imports ``json`` only for ``--json``.
+imports only the lean fetch, the parser and the evaluator, reads its conditions back compiled
+(``healthgauge._exprcache``), asks the parser for just the metric names the conditions read, and
+writes ``--json`` without the ``json`` module.
 
 Order of work, so that a wrong command line never touches the network: flags, then every
 expression compiled, then the URL and headers validated (all exit 3, UNKNOWN); then the token file
@@ -147,6 +148,11 @@ def _validate_request(options: Options) -> None:
         fetch.prepare(options.url, options.headers)
     except fetch.RequestError as exc:
         raise UsageError(str(exc)) from None
+    if options.ca_file is not None:
+        try:
+            open(options.ca_file, "rb").close()
+        except OSError as exc:
+            raise UsageError(f"cannot read --ca-file {options.ca_file!r}: {exc.strerror}") from None
 
 
 def run(options: Options, checks: list[Condition]) -> Report:

@@ -216,6 +216,7 @@ def test_lines_of_metrics_no_condition_reads_are_not_validated(capsys: pytest.Ca
         (["--timeout", "0"], "UNKNOWN - --timeout '0' is not a positive number of seconds"),
         (["--header", "Bad Name: x"], "UNKNOWN - invalid header name 'Bad Name'"),
         (["--bearer-token-file", "/t", "--header", "Authorization: x"], "UNKNOWN - --bearer-token-file and an"),
+        (["--ca-file", "/nonexistent/ca.pem"], "UNKNOWN - cannot read --ca-file '/nonexistent/ca.pem': No such file"),
     ],
 )
 def test_bad_command_line_is_unknown_before_any_io(
