@@ -15,6 +15,11 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml scripts/healthgauge
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
+	@# pip installs the launcher with its /bin/sh line (it cannot put interpreter flags on a shebang).
+	@# Where the interpreter's path allows it, start that interpreter directly: one exec less, ~1.3 ms
+	@# of a ~14 ms `healthgauge check` (DEVELOPERS.md, "The check path").
+	@py="$(abspath $(BIN))/python3"; if [ "$${#py}" -lt 120 ] && [ "$${py#* }" = "$$py" ]; then \
+	  sed -i "1s|^#!.*|#!$$py -IS|" $(BIN)/healthgauge; fi
 	@touch $@
 
 system-deps:

@@ -36,6 +36,9 @@ from healthgauge._http11 import (
 )
 from healthgauge._url import URL, build_request, parse_url, resolve_location
 
+# What Prometheus 2.42 asks a target for, so the page we judge is the page Prometheus scrapes.
+from healthgauge.exposition._content import ACCEPT
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -62,11 +65,6 @@ __all__ = [
     "prepare",
 ]
 
-# What Prometheus 2.42 asks a target for, so the page we judge is the page Prometheus scrapes.
-ACCEPT = (
-    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
-    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
-)
 # Kubernetes follows at most 10 redirects and only to the same host; curl -L follows 50. A metrics
 # endpoint moves at most once or twice (e.g. /metrics -> /metrics/), so 3 is the cap.
 MAX_REDIRECTS = 3
@@ -268,7 +266,8 @@ def _resolve(host: str, port: int, deadline: float, url: str) -> list[tuple[int,
 
     def lookup() -> None:
         try:
-            box.append(_socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM))
+            # bytes, not str: a str host goes through the "idna" codec, which imports re and more.
+            box.append(_socket.getaddrinfo(host.encode("ascii"), port, 0, _socket.SOCK_STREAM))
         except Exception as exc:
             box.append(exc)
         finally:

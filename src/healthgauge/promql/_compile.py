@@ -7,8 +7,6 @@ vector matching, the metric names the expression reads and the history it needs.
 
 from __future__ import annotations
 
-import promql_parser as pp
-
 from healthgauge.promql import _syntax as newer_syntax
 from healthgauge.promql._aggregate import AGGREGATIONS, Aggregate, _valid_label_name
 from healthgauge.promql._errors import PromQLError
@@ -321,6 +319,8 @@ def compile_node(text: str) -> Node:
     if not text.strip():
         raise PromQLError(f"empty expression: {text!r}")
     newer_syntax.check(text)
+    import promql_parser as pp  # here, not at the top: `check` reads compiled conditions from a cache
+
     try:
         ast = pp.parse(text)
     except ValueError as exc:

@@ -8,7 +8,6 @@ an evaluation error does not hold either: a check that cannot tell never says he
 
 from __future__ import annotations
 
-from healthgauge.promql._compile import compile_node, history_needed, names_read
 from healthgauge.promql._errors import EvaluationError
 from healthgauge.promql._functions import TWO_SAMPLE_FUNCTIONS, RangeCall
 from healthgauge.promql._gomath import format_human
@@ -128,6 +127,9 @@ class Expr:
 
     def __init__(self, text: str) -> None:
         self.text = text
+        # Imported here: `check` reads compiled conditions from a cache and never loads the compiler.
+        from healthgauge.promql._compile import compile_node, history_needed, names_read
+
         self._node = compile_node(text)
         self.kind = self._node.kind
         self.names = names_read(self._node)

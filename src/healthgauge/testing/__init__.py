@@ -2,7 +2,6 @@
 page builders, and loopback servers that misbehave on purpose."""
 
 from healthgauge.testing._clock import FakeClock
-<<<<<<< HEAD
 from healthgauge.testing._pages import (
     Exemplar,
     Family,
@@ -12,17 +11,6 @@ from healthgauge.testing._pages import (
     realistic_page,
     render,
 )
-
-__all__ = [
-    "Exemplar",
-    "FakeClock",
-    "Family",
-    "format_timestamp",
-    "format_value",
-    "realistic_families",
-    "realistic_page",
-    "render",
-=======
 from healthgauge.testing._servers import (
     DripServer,
     GzipBombServer,
@@ -36,7 +24,9 @@ from healthgauge.testing._servers import (
 
 __all__ = [
     "DripServer",
+    "Exemplar",
     "FakeClock",
+    "Family",
     "GzipBombServer",
     "HangingServer",
     "HugeBodyServer",
@@ -44,5 +34,9 @@ __all__ = [
     "MetricsServer",
     "RedirectServer",
     "StatusServer",
->>>>>>> promql
+    "format_timestamp",
+    "format_value",
+    "realistic_families",
+    "realistic_page",
+    "render",
 ]

@@ -1,0 +1,133 @@
+"""`healthgauge check` against Python's own start and against curl | grep, side by side.
+
+Runs, alternating and in a rotating order so that machine noise falls on all alike:
+
+- the installed `healthgauge` command, by its full path in this venv, with a full-featured condition
+  (a label matcher, arithmetic, a comparison and `and`) against a local endpoint;
+- `python -I -S -c pass` of the same interpreter: the floor;
+- `sh -c 'curl -s URL | grep -q "app_state 1"'`: what users run today.
+
+on a small page and on a 10k-series page, served by a separate process so the endpoint does not
+share this process's interpreter lock. Prints the medians and the two ratios; the targets are
+check / python <= 1.3 and check / curl <= 1.0.
+
+    .venv/bin/python bench/check.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CONDITION = 'app_state{job!="batch"} == 1 and time() - app_last_iteration_ts < 600'
+SERVER = """
+import sys
+from healthgauge.testing import MetricsServer
+server = MetricsServer(open(sys.argv[1], "rb").read())
+server.start()
+print(server.url, flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
+def page(series: int) -> bytes:
+    """A realistic page of `series` samples; the two the condition reads come last."""
+    from healthgauge.testing import realistic_page
+
+    tail = "# TYPE app_state gauge\napp_state 1\n# TYPE app_last_iteration_ts gauge\n"
+    tail += f"app_last_iteration_ts {time.time():.3f}\n"
+    return (realistic_page(series - 2) + tail).encode()
+
+
+def start_endpoint(body: bytes, workdir: Path) -> tuple[subprocess.Popen[str], str]:
+    path = workdir / f"page-{len(body)}.txt"
+    path.write_bytes(body)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip()
+    if not url.startswith("http://"):
+        proc.kill()
+        raise SystemExit(f"the endpoint did not start: {url!r}")
+    return proc, url
+
+
+def run_once(argv: list[str], devnull: int) -> tuple[float, float, int]:
+    """Wall time of one run (spawn to exit), the CPU time it used, and its exit code."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1)])
+    _, status = os.waitpid(pid, 0)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, cpu, os.waitstatus_to_exitcode(status)
+
+
+def measure(commands: dict[str, list[str]], rounds: int, warmup: int) -> dict[str, tuple[list[float], list[float]]]:
+    """Each command once per round, in a rotating order; (wall times, CPU times) per command."""
+    times: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in commands}
+    names = list(commands)
+    with open(os.devnull, "wb") as sink:
+        for n in range(warmup + rounds):
+            for name in names[n % len(names) :] + names[: n % len(names)]:
+                wall, cpu, code = run_once(commands[name], sink.fileno())
+                if code != 0:
+                    raise SystemExit(f"{name} exited {code}: {' '.join(commands[name])}")
+                if n >= warmup:
+                    times[name][0].append(wall)
+                    times[name][1].append(cpu)
+    return times
+
+
+def report(title: str, times: dict[str, tuple[list[float], list[float]]]) -> None:
+    wall = {name: statistics.median(w) * 1000 for name, (w, _) in times.items()}
+    cpu = {name: statistics.median(c) * 1000 for name, (_, c) in times.items()}
+    print(f"\n{title}  ({len(next(iter(times.values()))[0])} alternating rounds)")
+    for name in times:
+        quartiles = statistics.quantiles(times[name][0], n=4)
+        spread = f"wall quartiles {quartiles[0] * 1000:6.2f} - {quartiles[2] * 1000:6.2f}"
+        print(f"  {name:<22} wall median {wall[name]:6.2f} ms   CPU median {cpu[name]:6.2f} ms   ({spread})")
+    check, python, curl = "healthgauge check", "python -I -S -c pass", "curl | grep"
+    print(f"  check / python -I -S -c pass = {wall[check] / wall[python]:.2f} wall, {cpu[check] / cpu[python]:.2f} CPU")
+    print(f"  check / curl | grep          = {wall[check] / wall[curl]:.2f} wall, {cpu[check] / cpu[curl]:.2f} CPU")
+    print("  targets (wall): <= 1.3 and <= 1.0")
+
+
+def main() -> int:
+    rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 150
+    command = Path(sys.prefix) / "bin" / "healthgauge"
+    curl = shutil.which("curl")
+    if not command.exists() or curl is None:
+        raise SystemExit(f"needs the installed command ({command}) and curl")
+    workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"healthgauge-bench-{os.getpid()}"
+    workdir.mkdir(exist_ok=True)
+    print(f"python: {sys.executable} ({sys.version.split()[0]}); command: {command}")
+    print(f"condition: {CONDITION}")
+    for title, series in (("small page (20 series)", 20), ("10k-series page", 10_000)):
+        body = page(series)
+        endpoint, url = start_endpoint(body, workdir)
+        try:
+            commands = {
+                "healthgauge check": [str(command), "check", url, CONDITION],
+                "python -I -S -c pass": [sys.executable, "-I", "-S", "-c", "pass"],
+                "curl | grep": ["/bin/sh", "-c", f"{curl} -s {url} | grep -q 'app_state 1'"],
+            }
+            report(f"{title}, {len(body)} bytes", measure(commands, rounds, warmup=10))
+        finally:
+            endpoint.stdin.close()  # type: ignore[union-attr]
+            endpoint.wait(timeout=10)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

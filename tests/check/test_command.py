@@ -1,0 +1,117 @@
+"""The installed ``healthgauge`` command (the launcher, run as a program): every exit code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from healthgauge.testing import HangingServer, MetricsServer, StatusServer
+
+LAUNCHER = Path(sys.prefix) / "bin" / "healthgauge"
+PAGE = "# TYPE app_state gauge\napp_state 1\n# TYPE queue_depth gauge\nqueue_depth 500\n"
+
+
+@pytest.fixture(scope="module")
+def server() -> MetricsServer:
+    if not LAUNCHER.exists():
+        pytest.skip("the package is not installed into this interpreter's prefix")
+    with MetricsServer(PAGE) as s:
+        yield s  # type: ignore[misc]
+
+
+def healthgauge(*args: str) -> tuple[int, str, str]:
+    out = subprocess.run([str(LAUNCHER), "check", *args], capture_output=True, text=True, timeout=30, check=False)
+    return out.returncode, out.stdout, out.stderr
+
+
+def test_exit_0_ok(server: MetricsServer) -> None:
+    assert healthgauge(server.url, 'app_state{job!="batch"} == 1') == (0, "OK - 1 condition holds\n", "")
+
+
+def test_exit_1_warn(server: MetricsServer) -> None:
+    assert healthgauge(server.url, "app_state == 1", "--warn", "queue_depth > 100") == (
+        1,
+        "WARN - queue_depth > 100: got 500\n",
+        "",
+    )
+
+
+def test_exit_2_fail(server: MetricsServer) -> None:
+    assert healthgauge(server.url, "app_state == 0") == (2, "FAIL - app_state == 0: got 1\n", "")
+
+
+def test_exit_2_unreadable() -> None:
+    with StatusServer(503) as server:
+        assert healthgauge(server.url, "app_state == 1") == (
+            2,
+            f"FAIL - cannot read {server.url}: HTTP 503 Service Unavailable\n",
+            "",
+        )
+
+
+def test_exit_2_deadline_on_time() -> None:
+    if not LAUNCHER.exists():
+        pytest.skip("the package is not installed into this interpreter's prefix")
+    with HangingServer() as server:
+        code, out, _ = healthgauge(server.url, "up", "--timeout", "0.2")
+    assert (code, out) == (2, f"FAIL - cannot read {server.url}: deadline passed (read headers)\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--nope"], "UNKNOWN - unknown flag '--nope' (healthgauge check --help lists them)\n"),
+        (["app_state =="], "UNKNOWN - invalid PromQL: "),
+    ],
+)
+def test_exit_3_unknown(server: MetricsServer, args: list[str], line: str) -> None:
+    code, out, err = healthgauge(server.url, "app_state == 1", *args)
+    assert code == 3
+    assert out.startswith(line)
+    assert err == ""
+
+
+def test_json(server: MetricsServer) -> None:
+    code, out, _ = healthgauge(server.url, "app_state == 1", "--json")
+    assert code == 0
+    assert json.loads(out)["output"] == "OK - 1 condition holds"
+
+
+def test_help(server: MetricsServer) -> None:
+    code, out, _ = healthgauge("--help")
+    assert code == 0
+    assert out.startswith("usage: healthgauge check URL EXPR")
+
+
+def test_through_a_symlink(server: MetricsServer, tmp_path: Path) -> None:
+    link = tmp_path / "healthgauge"
+    link.symlink_to(LAUNCHER)
+    out = subprocess.run([str(link), "check", server.url, "app_state == 1"], capture_output=True, text=True, timeout=30)
+    assert (out.returncode, out.stdout) == (0, "OK - 1 condition holds\n")
+
+
+def test_the_shell_line_of_a_fresh_install(server: MetricsServer, tmp_path: Path) -> None:
+    # `pip install` leaves the launcher's /bin/sh line (make install turns it into a direct shebang):
+    # a prefix laid out as a venv, with the launcher as it is in the source tree.
+    source = Path(__file__).parents[2] / "scripts" / "healthgauge"
+    venv = Path(sys.prefix)
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "lib" / version).mkdir(parents=True)
+    (tmp_path / "lib" / version / "site-packages").symlink_to(venv / "lib" / version / "site-packages")
+    (tmp_path / "pyvenv.cfg").write_text((venv / "pyvenv.cfg").read_text())
+    (tmp_path / "bin" / "python3").symlink_to(Path(sys.executable).resolve())
+    launcher = tmp_path / "bin" / "healthgauge"
+    launcher.write_bytes(source.read_bytes())
+    launcher.chmod(0o755)
+    assert source.read_text().startswith("#!/bin/sh\n")
+    out = subprocess.run(
+        [str(launcher), "check", server.url, "app_state == 0"], capture_output=True, text=True, timeout=30
+    )
+    assert (out.returncode, out.stdout, out.stderr) == (2, "FAIL - app_state == 0: got 1\n", "")
+    out = subprocess.run([str(launcher), "--version"], capture_output=True, text=True, timeout=30)
+    assert out.stdout.startswith("healthgauge ")

@@ -1,0 +1,122 @@
+"""The check path's one-file module loader: built once, used while fresh, never the cause of a failure.
+
+Each case runs in a fresh interpreter (``python -I -S``) over a copy of a package in a temporary
+directory, so sources can be touched and broken without disturbing the installed package.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import healthgauge
+
+FASTLOAD = Path(healthgauge.__file__).parent / "_fastload.py"
+SITE = [p for p in sys.path if p.endswith("site-packages")]
+
+RUN = """
+import sys
+sys.path[:0] = [sys.argv[1], *sys.argv[2:]]
+from pkg import _fastload
+_fastload.ROOTS = ("pkg.main",)
+loaded = _fastload.load()
+import pkg.main
+print(loaded, pkg.main.ANSWER, sorted(m for m in sys.modules if m.startswith("pkg")))
+"""
+
+
+def make_package(root: Path, files: dict[str, str]) -> Path:
+    package = root / "pkg"
+    package.mkdir()
+    shutil.copy(FASTLOAD, package / "_fastload.py")
+    (package / "__init__.py").write_text("")
+    for name, text in files.items():
+        path = package / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return package
+
+
+def run(root: Path) -> tuple[bool, str, list[str]]:
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", RUN, str(root), *SITE], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    loaded, answer, modules = out.stdout.strip().split(" ", 2)
+    return loaded == "True", answer, eval(modules)
+
+
+PACKAGE = {
+    "main.py": "from pkg.sub import helper\nfrom pkg import leaf\nANSWER = helper.value() + leaf.VALUE\n",
+    "leaf.py": "VALUE = 1\n",
+    "sub/__init__.py": "from pkg.sub.helper import value\n",
+    "sub/helper.py": "from pkg import leaf\ndef value():\n    return 41 * leaf.VALUE\n",
+}
+
+
+def test_built_on_the_first_run_and_used_while_fresh(tmp_path: Path) -> None:
+    package = make_package(tmp_path, PACKAGE)
+    first = run(tmp_path)
+    bundle = next((package / "__pycache__").glob("check-path.*.bundle"))
+    second = run(tmp_path)
+    assert first[:2] == (False, "42")
+    assert second[:2] == (True, "42")
+    assert first[2] == second[2] == ["pkg", "pkg._fastload", "pkg.leaf", "pkg.main", "pkg.sub", "pkg.sub.helper"]
+    assert bundle.stat().st_size > 0
+
+
+def test_a_changed_source_is_never_run_from_a_stale_bundle(tmp_path: Path) -> None:
+    package = make_package(tmp_path, PACKAGE)
+    run(tmp_path)
+    assert run(tmp_path)[:2] == (True, "42")
+    (package / "leaf.py").write_text("VALUE = 20\n")  # a new size
+    assert run(tmp_path)[:2] == (False, "840")  # imported normally, bundle rebuilt
+    assert run(tmp_path)[:2] == (True, "840")
+
+
+def test_a_touched_source_is_seen_to_the_nanosecond(tmp_path: Path) -> None:
+    # Stricter than .pyc files (whole seconds and size): a rewrite of the same size in the same
+    # second is seen. What runs then is what the import system runs.
+    package = make_package(tmp_path, PACKAGE)
+    run(tmp_path)
+    leaf = package / "leaf.py"
+    before = leaf.stat()
+    os.utime(leaf, ns=(before.st_atime_ns, before.st_mtime_ns + 1))
+    assert run(tmp_path)[0] is False
+    assert run(tmp_path)[0] is True
+
+
+def test_a_package_its_modules_need_half_run_is_marked_and_imported_normally(tmp_path: Path) -> None:
+    # `sub` defines NAME before importing `helper`, which reads it: fine for the import system,
+    # not for running bodies in completion order. The bundle must step aside, not fail the run.
+    package = make_package(
+        tmp_path,
+        {
+            "main.py": "from pkg.sub import helper\nANSWER = helper.VALUE\n",
+            "sub/__init__.py": "NAME = 7\nfrom pkg.sub import helper\n",
+            "sub/helper.py": "from pkg.sub import NAME\nVALUE = NAME * 6\n",
+        },
+    )
+    assert run(tmp_path)[:2] == (False, "42")  # built
+    assert run(tmp_path)[:2] == (False, "42")  # tried, failed, rolled back, marked, imported normally
+    assert run(tmp_path)[:2] == (False, "42")  # marked: not tried again
+    assert next((package / "__pycache__").glob("check-path.*.bundle")).stat().st_size < 1000
+
+
+def test_an_unwritable_cache_still_runs(tmp_path: Path) -> None:
+    package = make_package(tmp_path, PACKAGE)
+    (package / "__pycache__").write_text("not a directory")  # neither pyc files nor a bundle can be written
+    assert run(tmp_path)[:2] == (False, "42")
+    assert run(tmp_path)[:2] == (False, "42")
+
+
+def test_a_corrupt_bundle_is_rebuilt(tmp_path: Path) -> None:
+    package = make_package(tmp_path, PACKAGE)
+    run(tmp_path)
+    bundle = next((package / "__pycache__").glob("check-path.*.bundle"))
+    bundle.write_bytes(b"\x10\x00\x00\x00garbage")
+    assert run(tmp_path)[:2] == (False, "42")
+    assert run(tmp_path)[:2] == (True, "42")

@@ -1,0 +1,163 @@
+"""Pin the modules ``healthgauge check`` loads: each one is paid for on every probe.
+
+Run as the installed command runs (``python -I -S``, the launcher's own path set-up), compare
+``sys.modules`` before and after a real check against a loopback server. A module added here needs
+a measurement (DEVELOPERS.md, "The check path"): `bench/check.py` prints the figures.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from healthgauge.testing import MetricsServer
+
+LAUNCHER = Path(sys.prefix) / "bin" / "healthgauge"
+PAGE = "# TYPE app_state gauge\napp_state 1\napp_last_iteration_ts 1e9\n"
+CONDITION = 'app_state{job!="batch"} == 1 and time() - app_last_iteration_ts > 60'
+
+OURS = {
+    "healthgauge",
+    "healthgauge._exprcache",
+    "healthgauge._fastload",
+    "healthgauge.cli",
+    "healthgauge._cmd_check",
+    "healthgauge._check_args",
+    "healthgauge.fetch",
+    "healthgauge._http11",
+    "healthgauge._url",
+    "healthgauge.health",
+    "healthgauge.health._judge",
+    "healthgauge.exposition",
+    "healthgauge.exposition._content",
+    "healthgauge.exposition._errors",
+    "healthgauge.exposition._limits",
+    "healthgauge.exposition._numbers",
+    "healthgauge.exposition._parse",
+    "healthgauge.exposition._sample",
+    "healthgauge.exposition._scan",
+    "healthgauge.exposition._select",
+    "healthgauge.promql",
+    "healthgauge.promql._aggregate",
+    "healthgauge.promql._errors",
+    "healthgauge.promql._expr",
+    "healthgauge.promql._functions",
+    "healthgauge.promql._gomath",
+    "healthgauge.promql._history",
+    "healthgauge.promql._nodes",
+}
+# Each measured (DEVELOPERS.md): `_socket` with `math` and `time` ~1 ms together, promql-parser ~1.5 ms,
+# `bisect` (C-backed) and `__future__` (annotations as strings) ~0.2 ms each; `_operator` is built into
+# the interpreter (no file to read).
+THEIRS = {"__future__", "_bisect", "_operator", "_socket", "bisect", "math"}
+ALLOWED = OURS | THEIRS
+# Only when a set of conditions is compiled rather than read back from `healthgauge._exprcache`:
+# the first run of a command line, or one with a regular expression. promql-parser alone is ~1.5 ms;
+# promql._syntax measured within 1 % of Python's start.
+COMPILER = {
+    "healthgauge.promql._compile",
+    "healthgauge.promql._syntax",
+    "promql_parser",
+    "promql_parser.promql_parser",
+}
+# What only some runs may add: TLS for https, zlib for a gzip page, re for a regex.
+SLOW = {"re", "typing", "dataclasses", "json", "argparse", "socket", "ssl", "http", "asyncio", "logging", "enum", "os"}
+
+# The installed launcher itself, run under `python -I -S` as its first line would run it; it ends
+# with posix._exit (or sys.exit), made here to raise SystemExit so that this program can report.
+PROGRAM = """
+import sys, posix
+
+
+def leave(code):
+    raise SystemExit(code)
+
+
+posix._exit = leave
+launcher = sys.argv[1]
+sys.argv = [launcher, *sys.argv[2:]]
+code = compile(open(launcher).read(), launcher, "exec")
+before = set(sys.modules)
+try:
+    exec(code, {"__name__": "__main__"})
+except SystemExit as exc:
+    status = exc.code
+bundled = sys.modules["healthgauge._fastload"].loaded
+print(status, bundled, sorted(set(sys.modules) - before))
+"""
+
+
+def modules_loaded(*args: str) -> tuple[int, set[str], bool]:
+    """Exit code and the modules a check loads, run the launcher's way under ``python -I -S``
+    (from the one-file bundle of ``healthgauge._fastload`` when it is fresh), and whether it ran
+    from the bundle. The check runs twice: what is reported is the second run, with the bundle
+    built and the conditions compiled by the first."""
+    if not LAUNCHER.exists():
+        pytest.skip("the package is not installed into this interpreter's prefix")
+    for _ in range(2):
+        out = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", PROGRAM, str(LAUNCHER), "check", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    code, bundled, modules = out.stdout.splitlines()[-1].split(" ", 2)
+    return int(code), set(ast.literal_eval(modules)), bundled == "True"
+
+
+@pytest.fixture(scope="module")
+def server() -> MetricsServer:
+    with MetricsServer(PAGE) as s:
+        yield s  # type: ignore[misc]
+
+
+def test_a_check_loads_exactly_the_allowed_modules(server: MetricsServer) -> None:
+    code, loaded, bundled = modules_loaded(server.url, CONDITION)
+    assert code == 0
+    assert loaded == ALLOWED, f"added: {sorted(loaded - ALLOWED)}, no longer loaded: {sorted(ALLOWED - loaded)}"
+    assert bundled, "the second run did not run from the bundle"
+
+
+def test_a_regex_condition_loads_the_compiler_and_re(server: MetricsServer) -> None:
+    code, loaded, _ = modules_loaded(server.url, 'app_state{job=~"w.*|"} == 1')
+    assert code == 0
+    assert loaded >= COMPILER
+    assert {"re", "healthgauge.promql._regex"} <= loaded
+
+
+def test_a_failing_check_loads_nothing_more(server: MetricsServer) -> None:
+    code, loaded, _ = modules_loaded(server.url, "app_state == 0", "--warn", "up")
+    assert code == 2
+    assert loaded <= ALLOWED, sorted(loaded - ALLOWED)
+
+
+def test_an_unreadable_page_loads_nothing_slow() -> None:
+    with MetricsServer("", status=503) as server:
+        code, loaded, _ = modules_loaded(server.url, "up")
+    assert code == 2
+    assert not loaded & SLOW, sorted(loaded & SLOW)
+
+
+def test_gzip_loads_zlib_only_then() -> None:
+    with MetricsServer(PAGE, gzip=True) as server:
+        code, loaded, _ = modules_loaded(server.url, "app_state == 1")
+    assert code == 0
+    assert loaded == ALLOWED | {"zlib"}
+
+
+def test_json_output_loads_nothing_more(server: MetricsServer) -> None:
+    # `import json` would double a check's cost (it imports `re`, `enum`, `collections`...).
+    code, loaded, _ = modules_loaded(server.url, "app_state == 1", "--json")
+    assert code == 0
+    assert loaded == ALLOWED, sorted(loaded ^ ALLOWED)
+
+
+def test_a_name_loads_the_resolver_thread_support_only(server: MetricsServer) -> None:
+    code, loaded, _ = modules_loaded(server.url.replace("127.0.0.1", "localhost"), "app_state == 1")
+    assert code == 0
+    assert loaded == ALLOWED, sorted(loaded ^ ALLOWED)
