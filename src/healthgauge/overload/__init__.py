@@ -1,0 +1,124 @@
+"""Overload protection for Python services: detect queueing, adapt a concurrency limit, shed load.
+
+The core is sans-I/O: every object takes time from an injected ``clock`` (a zero-argument callable
+returning monotonic seconds; ``healthgauge.testing.FakeClock`` in tests and in the benchmark's
+virtual time) and, where it needs randomness, an injected ``random.Random``. Nothing here sleeps,
+starts tasks, opens sockets or imports asyncio; the ASGI and aiohttp middleware are thin adapters
+around it, and ``bench/overload`` drives these same objects in a simulation (spec: overload.md).
+
+How an adapter drives the ``AdmissionController``::
+
+    controller = AdmissionController(queue=WaitQueue(), clock=loop.time)   # one per route group
+
+    decision = controller.acquire(criticality=level, deadline=deadline, received_at=received)
+    if isinstance(decision, Rejection):
+        return reply_503(decision)                  # 504 when reason is DEADLINE (retry_after None)
+    if isinstance(decision, Waiter):                # queued: wait for a grant, an expiry or the client
+        future = loop.create_future()
+        decision.add_done_callback(lambda w: future.done() or future.set_result(None))
+        try:
+            await future                            # a periodic controller.tick() resolves expiries
+        except asyncio.CancelledError:
+            decision.cancel()                       # leaves the queue, or releases a granted permit
+            raise
+        if decision.rejection is not None:
+            return reply_503(decision.rejection)
+        permit = decision.permit
+    else:
+        permit = decision
+    shed = permit.start(extra_delay=loop_lag)       # handler start: feeds the queueing delay
+    if shed is not None:
+        return reply_503(shed)                      # sloughed; the permit is already released
+    try:
+        response = await app(...)
+    except asyncio.CancelledError:
+        permit.ignore()                             # client gone: no sample
+        raise
+    except TimeoutError:
+        permit.dropped()                            # timeout or downstream overload: a drop
+        raise
+    else:
+        permit.success()                            # exactly one of success / dropped / ignore
+
+Waiter callbacks run synchronously inside the controller call that resolved them (``tick``, a
+permit's completion, another ``acquire``). Host duties: call ``tick()`` every 10 ms while
+``len(controller.queue)`` is non-zero (or at ``controller.next_expiry()``), pass deadlines and
+receipt times as readings of the same clock, and read ``statistics()`` / ``load()`` for metrics
+and the agent-check weight (``LoadReporter``).
+
+Pieces, each with a ``statistics()`` snapshot:
+
+- limits: ``QueueDelayLimit`` (default), ``AIMDLimit``, ``VegasLimit``, ``GradientLimit``,
+  ``Gradient2Limit``, ``EnvoyGradientLimit``, ``FixedLimit``; ``WindowedLimit`` wraps the RTT ones;
+- detectors: ``FollyCodel``, ``CodelDetector`` (RFC 8289);
+- ``WaitQueue``: controlled delay, adaptive LIFO, active expiry, priority eviction;
+- client side: ``AdaptiveThrottle`` (SRE book) and ``RetryBudget``;
+- ``LoadReporter``: load 0–100 → HAProxy agent weight and maxconn, with warm-up and hysteresis.
+"""
+
+from healthgauge.overload._codel import CodelDetector, DelayWindow, DetectorStatistics, FollyCodel, delay_load
+from healthgauge.overload._controller import (
+    AdmissionController,
+    ControllerStatistics,
+    Decision,
+    Permit,
+    Waiter,
+)
+from healthgauge.overload._envoy import EnvoyGradientLimit
+from healthgauge.overload._limit import FixedLimit, Limit, LimitStatistics
+from healthgauge.overload._load import AgentReport, AgentState, LoadReporter, combine, weight_for_load
+from healthgauge.overload._netflix import AIMDLimit, Gradient2Limit, GradientLimit, VegasLimit, WindowedLimit
+from healthgauge.overload._queue import Expiry, QueueEntry, QueueOrder, QueueStatistics, WaitQueue
+from healthgauge.overload._queue_delay import QueueDelayLimit
+from healthgauge.overload._throttle import (
+    AdaptiveThrottle,
+    RetryBudget,
+    RetryBudgetStatistics,
+    ThrottleStatistics,
+    retry_backoff,
+)
+from healthgauge.overload._types import Clock, ConfigError, Criticality, Outcome, Rejection, RejectReason
+
+__all__ = [
+    "AIMDLimit",
+    "AdaptiveThrottle",
+    "AdmissionController",
+    "AgentReport",
+    "AgentState",
+    "Clock",
+    "CodelDetector",
+    "ConfigError",
+    "ControllerStatistics",
+    "Criticality",
+    "Decision",
+    "DelayWindow",
+    "DetectorStatistics",
+    "EnvoyGradientLimit",
+    "Expiry",
+    "FixedLimit",
+    "FollyCodel",
+    "Gradient2Limit",
+    "GradientLimit",
+    "Limit",
+    "LimitStatistics",
+    "LoadReporter",
+    "Outcome",
+    "Permit",
+    "QueueDelayLimit",
+    "QueueEntry",
+    "QueueOrder",
+    "QueueStatistics",
+    "RejectReason",
+    "Rejection",
+    "RetryBudget",
+    "RetryBudgetStatistics",
+    "ThrottleStatistics",
+    "VegasLimit",
+    "WaitQueue",
+    "Waiter",
+    "WindowedLimit",
+    "combine",
+    "delay_load",
+    "retry_backoff",
+    "weight_for_load",
+]
