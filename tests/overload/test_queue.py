@@ -164,3 +164,10 @@ def test_oldest_age_and_statistics() -> None:
     assert stats.capacity == 10
     assert stats.pushed == 2
     assert not stats.standing
+
+
+def test_capacity_zero_admits_nobody() -> None:
+    q: WaitQueue[Item] = WaitQueue(capacity=0, capacity_ratio=None)
+    entry = Item("a")
+    assert q.push(entry, 0.0) == [entry]
+    assert entry.reason is RejectReason.QUEUE_FULL

@@ -39,10 +39,35 @@ def test_grows_only_in_saturated_intervals() -> None:
     assert limit.statistics().increases >= 9
 
 
-def test_grows_by_one_when_the_delay_is_between_half_target_and_target() -> None:
+def test_holds_while_the_delay_is_between_half_target_and_target() -> None:
+    """The hold band (HG hysteresis): neither up nor down while target/2 < win_min ≤ target."""
     limit = QueueDelayLimit(initial=50)
     drive(limit, 0.0, 1.05, 4 * MS, saturated=True)
+    assert limit.limit == 50
+    assert not limit.overloaded
+
+
+def test_spec_additive_step_without_the_hold_band() -> None:
+    limit = QueueDelayLimit(initial=50, hold_band=False)
+    drive(limit, 0.0, 1.05, 4 * MS, saturated=True)
     assert limit.limit == pytest.approx(60, abs=1)
+
+
+def test_reversal_windows_delay_a_change_of_direction() -> None:
+    """§8 oscillation safeguard: N consecutive intervals before the limit reverses."""
+    after: dict[int, list[float]] = {}
+    for windows in (1, 2):
+        limit = QueueDelayLimit(initial=50, reversal_windows=windows)
+        t = drive(limit, 0.0, 0.6, 0.0, saturated=True)  # growing
+        after[windows] = [limit.limit]
+        for _ in range(3):  # each step closes the previous interval: zeros first, then 8 ms twice
+            t = drive(limit, t, 0.1, 8 * MS, saturated=True)
+            after[windows].append(limit.limit)
+    one, two = after[1], after[2]
+    assert one[1] > one[0]  # the last quiet interval still grows it
+    assert one[2] < one[1]  # reverses at the first overloaded interval
+    assert two[2] == two[1]  # waits for a second one
+    assert two[3] < two[2]
 
 
 def test_leaves_its_floor_within_ten_windows_once_delay_is_low() -> None:

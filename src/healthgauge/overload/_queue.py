@@ -246,16 +246,20 @@ class WaitQueue(Generic[E]):
         removed: list[E] = []
         if not self._len or self.expiry is Expiry.NONE:
             return removed
-        standing = self.standing(now)
+        standing = now - self._last_empty > self.standing_after
+        wait = self.standing_timeout if standing else self.idle_timeout
         for index, level in enumerate(self._levels):
+            # The head check is inlined: this runs on every push and pop of a busy queue.
             while level:
-                reason = self._expired(level[0], now, standing)
-                if reason is None:
+                head = level[0]
+                limit = wait if head.max_wait is None else head.max_wait
+                if now < head.deadline and (limit is None or now - head.enqueued_at <= limit):
                     break
-                self._take(level.popleft(), reason, removed)
+                self._take(level.popleft(), self._expired(head, now, standing) or RejectReason.EXPIRED, removed)
             if self._disordered[index]:
                 self._expire_disordered(index, now, standing, removed)
-        self._note_empty(now)
+        if not self._len:
+            self._last_empty = now
         return removed
 
     def _expire_disordered(self, index: int, now: float, standing: bool, removed: list[E]) -> None:

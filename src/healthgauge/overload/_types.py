@@ -1,14 +1,14 @@
 """Shared vocabulary of the overload core: clocks, criticality, rejection reasons, outcomes.
 
 Nothing here does I/O. Enums are plain ``enum`` classes (the overload package is off ``check``'s
-import path, DEVELOPERS.md), and every value object is a frozen, slotted, keyword-only dataclass.
+import path, DEVELOPERS.md); the rejection, built on the hot path, is a named tuple.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 Clock = Callable[[], float]
 """A zero-argument callable returning monotonic seconds (``time.monotonic``, ``FakeClock``)."""
@@ -71,12 +71,14 @@ class Outcome(enum.Enum):
     """Client disconnected, route bypassed, or never started: no sample at all."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Rejection:
+class Rejection(NamedTuple):
     """A refusal to serve, with what a client needs to behave well.
 
     ``retry_after`` is a whole number of seconds ≥ 1 for an HTTP ``Retry-After`` header (spec §10.2),
     or ``None`` when a retry is pointless (the deadline already passed: answer 504, no hint).
+
+    A named tuple rather than a frozen dataclass: rejections are the hot path exactly when the
+    server is overloaded, and a tuple is built about five times faster.
     """
 
     reason: RejectReason
