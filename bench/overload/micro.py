@@ -66,18 +66,12 @@ def _bare() -> Callable[[], None]:
     return one
 
 
-def _median_us(op: Callable[[], None]) -> float:
-    samples = []
-    for _ in range(BATCHES):
-        started = time.perf_counter()
-        for _ in range(BATCH):
-            op()
-        samples.append((time.perf_counter() - started) / BATCH * 1e6)
-    return statistics.median(samples)
-
-
 def measure() -> dict[str, float]:
-    """Median µs per operation for each configuration (the first is healthgauge's default)."""
+    """Median µs per operation for each configuration (the first is healthgauge's default).
+
+    The configurations take turns batch by batch, so a noisy neighbour slows them all alike and
+    the ratios stay meaningful on a shared machine.
+    """
     cases: dict[str, Callable[[], None]] = {
         "default (queue-delay AIMD)": _cycle(AdmissionController()),
         "default + wait queue": _cycle(AdmissionController(queue=WaitQueue[Waiter]())),
@@ -89,7 +83,14 @@ def measure() -> dict[str, float]:
     for op in cases.values():  # warm up
         for _ in range(2000):
             op()
-    return {name: _median_us(op) for name, op in cases.items()}
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(BATCHES):
+        for name, op in cases.items():
+            started = time.perf_counter()
+            for _ in range(BATCH):
+                op()
+            samples[name].append((time.perf_counter() - started) / BATCH * 1e6)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def report(figures: dict[str, float]) -> tuple[str, bool]:

@@ -6,7 +6,8 @@ policies × seeds, in a deterministic virtual-clock simulation of healthgauge's 
 writes DIR/summary.json (scenario → policy → goodput_pct, shed_pct, late_pct, p50_ms, p99_ms,
 recovery_s, low_load_shed_pct; the default policy under "default"; each figure the worse of the
 seeds), DIR/summary.csv (one row per scenario, policy, seed and phase), DIR/summary_by_seed.json,
-DIR/trajectories/*.csv (every 100 ms of each run) and DIR/*.png; prints the table, the columns
+DIR/results.md (the tables in Markdown), DIR/trajectories/*.csv (every 100 ms of each run) and
+DIR/*.png; prints the table, the columns
 where another policy beats the default, the pass/fail checks against spec §11.8 for each seed,
 and the micro-benchmark of admission + completion. Exit status 1 if a target fails.
 """
@@ -137,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(report.table(summary))
     notes = report.column_notes(summary)
+    (out / "results.md").write_text(report.markdown(summary, notes))
     if notes:
         print(
             "\nWhere a baseline or anchor beats the default on a column (beyond the seed noise: 1 point of"
@@ -170,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nMicro-benchmark, admission + completion (bench/overload/micro.py):")
         print(micro_text)
         all_ok = all_ok and micro_ok
-    print(f"\nWrote {out / 'summary.json'}, summary.csv, summary_by_seed.json, trajectories/, *.png")
+    print(f"\nWrote {out / 'summary.json'}, summary.csv, summary_by_seed.json, results.md, trajectories/, *.png")
     return 0 if all_ok and runtime_ok else 1
 
 

@@ -318,3 +318,19 @@ def test_load_figure_reads_the_total_queueing_delay() -> None:
     assert ctl.load() == 70
     clock.advance(1.0)  # idle: no queue, no load
     assert ctl.load() == 0
+
+
+def test_low_traffic_is_never_shed_by_the_default() -> None:
+    """§8 low traffic / probe-induced shedding: 8 rps for 90 s, nothing rejected or sloughed."""
+    clock = FakeClock()
+    ctl = AdmissionController(clock=clock, rng=random.Random(3))
+    rng = random.Random(5)
+    while clock.now < 90:
+        clock.advance(rng.expovariate(8))
+        p = permit(ctl.acquire(received_at=clock.now))
+        assert p.start(extra_delay=rng.random() * 0.002) is None
+        clock.advance(rng.expovariate(100))
+        p.success()
+    stats = ctl.statistics()
+    assert sum(stats.rejected.values()) == 0
+    assert stats.limit == 16  # never saturated: never grown

@@ -206,3 +206,30 @@ def test_gradient_v1_probe_and_queue_size() -> None:
 def test_invalid_configuration_is_rejected(factory: object, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         factory()  # type: ignore[operator]
+
+
+def test_vegas_heals_after_a_burst_of_drops() -> None:
+    """camunda/zeebe#3306: after the first backpressure the limit "was never able to heal"."""
+    limit = VegasLimit(initial=50, rng=random.Random(4))
+    limit.on_sample(0, 0, 10 * MS, 50, False)
+    for _ in range(200):
+        limit.on_sample(0, 0, 10 * MS, 50, True)
+    assert limit.limit == 1
+    for _ in range(30):
+        limit.on_sample(0, 0, 10 * MS, int(limit.limit), False)
+    assert limit.limit > 20
+
+
+def test_a_gc_pause_in_a_window_barely_moves_windowed_gradient2() -> None:
+    """#46 / #58: GC pauses cut the limit; a window's mean, the tolerance and smoothing absorb one."""
+    limit = WindowedLimit(Gradient2Limit(initial=50, min_limit=20, max_limit=200))
+    t = 0.0
+    for _ in range(3000):  # 3 s of 10 ms RTTs at 1,000 rps, 50 in flight
+        t += 0.001
+        limit.on_sample(t, t - 0.01, 0.01, 50, False)
+    before = limit.limit
+    for i in range(1000):  # one window with a single 500 ms pause among a thousand samples
+        t += 0.001
+        rtt = 0.5 if i == 500 else 0.01
+        limit.on_sample(t, t - rtt, rtt, 50, False)
+    assert limit.limit >= before * 0.95

@@ -317,3 +317,34 @@ def checks_text(checks_by_seed: dict[int, list[Check]]) -> tuple[str, bool]:
             verdict = "PASS" if check.ok else "FAIL"
             lines.append(f"  {verdict}  {check.name:<36}{check.value:>22}   target {check.target}")
     return "\n".join(lines), all_ok
+
+
+def markdown(summary: dict[str, dict[str, dict[str, float | None]]], notes: list[str]) -> str:
+    """The summary as Markdown tables (docs/overload.md pastes them), the default in bold."""
+    out = []
+    for scenario_name, policies in summary.items():
+        scenario = SCENARIOS[scenario_name]
+        out.append(
+            f"\n**{scenario_name} {scenario.title}** (goodput over {', '.join(scenario.headline)}; "
+            f"shed and late over {scenario.shed_phase})\n"
+        )
+        out.append("| policy | goodput % | shed % | late % | p50 ms | p99 ms | recovery s | low-load shed % |")
+        out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for name, f in policies.items():
+            cells = [
+                _show(f["goodput_pct"]),
+                _show(f["shed_pct"]),
+                _show(f["late_pct"]),
+                _show(f["p50_ms"]),
+                _show(f["p99_ms"]),
+                _show(f["recovery_s"], 0).replace("inf", "∞"),
+                _show(f["low_load_shed_pct"], 2),
+            ]
+            title = POLICIES[name].title
+            if name == DEFAULT:
+                title, cells = f"**{title}**", [f"**{c}**" for c in cells]
+            out.append(f"| {title} | " + " | ".join(cells) + " |")
+    if notes:
+        out.append("\nWhere a baseline or anchor beats the default on a column (beyond the noise):\n")
+        out += [f"- {note}" for note in notes]
+    return "\n".join(out) + "\n"

@@ -12,13 +12,13 @@ Rules, per interval (default 100 ms), with ``win_min`` the interval's minimum de
   ``max(L + 1, growth × L)`` while ``win_min ≤ target/2`` (fast growth when the needed concurrency
   jumps, e.g. 17 → 118 when a dependency slows). Between ``target/2`` and ``target`` the limit holds
   (``hold_band``, HG hysteresis): the spec's ``+1`` there kept the limit ~10 % higher and reversing
-  three times as often, for no goodput (bench/overload, docs/overload.md). An
+  twice as often, for no goodput (bench/overload, docs/overload.md). An
   application-limited server never grows its limit;
 - optional contention guard (Cinnamon's covariance idea, §4.7): no increase while completions per
   interval fell over the last two intervals as the in-flight count rose;
 - optional ``reversal_windows``: that many consecutive intervals before the limit changes direction
-  (spec §8's oscillation safeguard, HG 2). Measured worse here (S2 94-96 %, S4 92-95 %, the limit
-  overshooting to 30 at 3x), so the default is 1;
+  (spec §8's oscillation safeguard, HG 2). Measured worse here (the limit overshot to 23 at 3x;
+  S2 97-99 %, S4 97-98 %), so the default is 1;
 - shed at handler start a request with ``delay > slough_factor × target`` while the previous
   interval was overloaded (folly's slough, §2.2).
 
@@ -41,8 +41,8 @@ class QueueDelayLimit(Limit):
     Defaults follow spec §2.4 (target 5 ms, interval 100 ms, initial 16, min 2, max 1000, backoff
     0.9); ``growth`` (1.1), ``hold_band``, ``contention_guard`` and ``reversal_windows`` were chosen
     with ``bench/overload`` (docs/overload.md has the figures). ``contention_guard`` is off: in
-    S2 the queueing delay already sees contention (longer service, longer waits), and the guard
-    changed nothing on seed 1 and cost 0.6 point on seed 2.
+    S2 the queueing delay already sees contention (longer service, longer waits); the guard
+    changed nothing there and shed slightly more in S3.
     """
 
     __slots__ = (
