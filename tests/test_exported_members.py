@@ -8,6 +8,24 @@ PUBLIC = {
     "healthgauge": ["__version__"],
     "healthgauge.health": ["FAIL", "PASS", "WARN", "Judgement", "describe", "judge"],
     "healthgauge.testing": ["FakeClock"],
+    "healthgauge.broker": ["Registry", "WorkerReport", "WorkerView", "rendezvous_order"],
+    "healthgauge.overload": [
+        "AdminState",
+        "AgentCheckResponder",
+        "AgentLine",
+        "AgentReply",
+        "Classified",
+        "Criticality",
+        "DrainOnSignal",
+        "HeaderError",
+        "LoopLagProbe",
+        "LoopLagStatistics",
+        "RequestPolicy",
+        "Response",
+        "RetryAfterPolicy",
+        "classify",
+        "rejection_response",
+    ],
 }
 
 
