@@ -104,6 +104,11 @@ class AgentLine:
     def admin(self) -> AdminState:
         return self._admin
 
+    @property
+    def reported(self) -> int | None:
+        """The last weight reported before the warm-up ramp (``None`` before the first reply)."""
+        return self._reported
+
     def drain(self) -> None:
         self._admin = AdminState.DRAIN
 
