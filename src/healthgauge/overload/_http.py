@@ -56,15 +56,21 @@ class HeaderError(ValueError):
 MAX_HEADER_VALUE = 64
 
 _CRITICALITY_NAMES = {c.name.replace("_", "").lower(): c for c in Criticality}
+_SEEN: dict[str, Criticality] = {}
 
 
 def parse_criticality(value: str, *, header: str = "criticality") -> Criticality:
     """``CRITICAL_PLUS``, ``critical-plus`` and ``CriticalPlus`` all name the same level."""
+    level = _SEEN.get(value)
+    if level is not None:
+        return level
     key = value.strip().replace("_", "").replace("-", "").lower()
     level = _CRITICALITY_NAMES.get(key) if len(value) <= MAX_HEADER_VALUE else None
     if level is None:
         names = ", ".join(c.name for c in Criticality)
         raise HeaderError(header, value, f"not a criticality (one of {names})")
+    if len(_SEEN) < 64:  # the spellings a fleet actually sends; bounded against junk
+        _SEEN[value] = level
     return level
 
 
@@ -119,15 +125,6 @@ def parse_attempt(value: str, *, header: str = "attempt") -> int:
     return int(text)
 
 
-def _segment_prefix(prefix: str) -> Callable[[str], bool]:
-    """Match ``/metrics`` and ``/metrics/x`` but not ``/metricsfoo``."""
-    bare = prefix.rstrip("/") or "/"
-    if bare == "/":
-        return lambda path: True
-    slash = bare + "/"
-    return lambda path: path == bare or path.startswith(slash)
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RequestPolicy:
     """How a middleware reads a request. Header names are case-insensitive; ``None`` disables one.
@@ -152,7 +149,9 @@ class RequestPolicy:
     # Upstream queue time beyond this is clock skew, not queueing: clamp it (one minute).
     max_upstream_wait: float = 60.0
     attempt_header: str | None = "healthgauge-attempt"
-    _matchers: tuple[Callable[[str], bool], ...] = field(init=False, repr=False, compare=False)
+    # Compiled at construction (decide once, not per request): exact paths and "prefix/" starts.
+    _exact: frozenset[str] = field(init=False, repr=False, compare=False)
+    _starts: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _methods: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -166,12 +165,15 @@ class RequestPolicy:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, value.lower())
-        object.__setattr__(self, "_matchers", tuple(_segment_prefix(p) for p in self.bypass_prefixes))
+        # "/metrics" matches "/metrics" and "/metrics/x" but not "/metricsfoo"; "/" matches all.
+        bare = [p.rstrip("/") for p in self.bypass_prefixes]
+        object.__setattr__(self, "_exact", frozenset(bare))
+        object.__setattr__(self, "_starts", tuple(b + "/" for b in bare))
         object.__setattr__(self, "_methods", frozenset(m.upper() for m in self.bypass_methods))
 
     def bypassed(self, method: str, path: str) -> bool:
         """True for routes that never touch the limiter (health, metrics, the agent)."""
-        if method in self._methods or any(match(path) for match in self._matchers):
+        if path in self._exact or path.startswith(self._starts) or method in self._methods:
             return True
         return self.bypass is not None and self.bypass(method, path)
 

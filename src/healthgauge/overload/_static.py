@@ -91,7 +91,8 @@ class StaticLimit:
     # -- admission ------------------------------------------------------------------------------
 
     def acquire(self, ticket: Ticket, now: float) -> None:
-        self.expire(now)
+        if self._queued:
+            self.expire(now)
         if self._n < self._limit:
             self._grant(ticket, now)
         elif self.monitor_only:
@@ -209,6 +210,8 @@ class StaticLimit:
         return None
 
     def _grant_waiters(self, now: float) -> None:
+        if not self._queued:
+            return
         self.expire(now)
         for level in sorted(self._levels, reverse=True):
             queue = self._levels[level]
