@@ -16,8 +16,7 @@ import sys
 import time
 from typing import Any
 
-from healthgauge.overload import OverloadGuard, OverloadMiddleware, StaticLimit
-from healthgauge.overload._contract import Outcome
+from healthgauge.overload import AdmissionController, Outcome, OverloadGuard, OverloadMiddleware, WaitQueue
 
 N = 20_000
 ROUNDS = 5
@@ -41,7 +40,8 @@ async def send(message: Any) -> None:
 
 
 def guard() -> OverloadGuard:
-    return OverloadGuard(StaticLimit(limit=1000), handle_sigterm=False, loop_lag=False)
+    # The default controller (queue-delay AIMD + adaptive-LIFO queue), far from its limit.
+    return OverloadGuard(AdmissionController(queue=WaitQueue()), handle_sigterm=False, loop_lag=False)
 
 
 async def per_request(target: Any) -> float:

@@ -5,8 +5,9 @@ seconds of this thread's CPU, so one core serves roughly ``1 / cpu`` requests a 
 ``?io=S`` overrides the sleep for one request (the SIGTERM check uses a long one).
 
 ``--mode bare`` serves the app alone; ``protected`` wraps it in healthgauge's ASGI middleware
-with the agent-check responder on a second loopback port; ``monitor`` is the same in monitor-only
-mode. The sockets are bound here on port 0 and the ports printed as one ``READY {json}`` line.
+(the core's default controller: queue-delay AIMD limit and adaptive-LIFO queue; ``--limit N`` for
+a fixed limit) with the agent-check responder on a second loopback port; ``monitor`` is the same
+in monitor-only mode. The sockets are bound here on port 0 and the ports printed as one ``READY {json}`` line.
 """
 
 from __future__ import annotations
@@ -84,11 +85,16 @@ def bind() -> socket.socket:
 
 
 def protect(app: Any, args: argparse.Namespace, ready: dict[str, Any]) -> Any:
-    from healthgauge.overload import OverloadMiddleware
+    from healthgauge.overload import AdmissionController, FixedLimit, OverloadMiddleware, WaitQueue
 
+    monitor = args.mode == "monitor"
+    # Default: the core's default policy (queue-delay AIMD limit, adaptive-LIFO queue).
+    limit = FixedLimit(args.limit) if args.limit else None
+    controller = AdmissionController(limit, queue=WaitQueue(), monitor_only=monitor)
     return OverloadMiddleware(
         app,
-        monitor_only=args.mode == "monitor",
+        controller,
+        monitor_only=monitor,
         agent_port=0,
         agent_warmup=args.warmup,
         drain_grace=args.grace,
@@ -129,6 +135,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--cpu", type=float, default=0.002)
     p.add_argument("--warmup", type=float, default=0.0)
     p.add_argument("--grace", type=float, default=2.0)
+    p.add_argument("--limit", type=int, default=0, help="a fixed in-flight limit instead of the adaptive default")
     args = p.parse_args(argv)
     asyncio.run(serve(args))
     return 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from healthgauge.overload import AgentCheckResponder, AgentLine
+from healthgauge.overload import AgentCheckResponder, LoadReporter
 from support.procs import free_port, require, stop
 
 CONFIG = """
@@ -60,14 +60,15 @@ def start_haproxy(binary: str, cfg: Path, log: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen([binary, "-db", "-f", str(cfg)], stdout=out, stderr=subprocess.STDOUT)
 
 
-Harness = tuple[AgentCheckResponder, dict[str, float], Path]
+Harness = tuple[LoadReporter, dict[str, float], Path]
 
 
 @pytest.fixture
 async def haproxy(tmp_path: Path) -> AsyncIterator[Harness]:
     binary = require("haproxy")
     load = {"value": 40.0}
-    responder = AgentCheckResponder(lambda: (load["value"], 12), line=AgentLine(start=0.0, warmup=0.0))
+    reporter = LoadReporter(warmup=0.0)
+    responder = AgentCheckResponder(lambda: reporter.report(round(load["value"]), 12))
     await responder.start()
     sock = tmp_path / "admin.sock"
     log = tmp_path / "haproxy.log"
@@ -88,7 +89,7 @@ async def haproxy(tmp_path: Path) -> AsyncIterator[Harness]:
             stop(proc)
         assert proc is not None
         assert proc.poll() is None, log.read_text()
-        yield responder, load, sock
+        yield reporter, load, sock
     finally:
         if proc is not None:
             stop(proc)
@@ -97,15 +98,15 @@ async def haproxy(tmp_path: Path) -> AsyncIterator[Harness]:
 
 @pytest.mark.real
 async def test_haproxy_applies_weight_maxconn_and_drain(haproxy: Harness) -> None:
-    responder, load, sock = haproxy
+    reporter, load, sock = haproxy
     row = await until(sock, lambda r: r["weight"] == "60", "weight 60")
     assert row["slim"] == "12"
     assert row["agent_status"].lstrip("* ").startswith("L7OK")
     load["value"] = 95.0
     row = await until(sock, lambda r: r["weight"] == "10", "the weight floor under overload")
     assert not row["status"].startswith("DRAIN")  # overload is not drain
-    responder.line.drain()
+    reporter.drain()
     await until(sock, lambda r: r["status"].startswith("DRAIN"), "DRAIN")
-    responder.line.ready()
+    reporter.ready()
     load["value"] = 0.0
     await until(sock, lambda r: not r["status"].startswith("DRAIN") and r["weight"] == "100", "ready at 100")

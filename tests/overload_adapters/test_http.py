@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,7 +10,6 @@ from healthgauge.overload import (
     Criticality,
     HeaderError,
     RequestPolicy,
-    RetryAfterPolicy,
     classify,
     rejection_response,
 )
@@ -176,7 +173,7 @@ def test_overload_rejection_is_503_with_hints(reason: str) -> None:
 
 
 def test_retry_is_marked_no_retry() -> None:
-    r = rejection_response("limit", retry_after=0, no_retry=True)
+    r = rejection_response("limit", retry_after=None, no_retry=True)
     assert dict(r.headers)[b"healthgauge-overload"] == b"no-retry"
     assert dict(r.headers)[b"retry-after"] == b"1"  # an integer ≥ 1
 
@@ -187,26 +184,6 @@ def test_deadline_rejection_is_504_without_retry_hint() -> None:
     assert r.status == 504
     assert b"retry-after" not in h
     assert h[b"healthgauge-overload"] == b"no-retry"
-
-
-def test_retry_after_is_1_or_2_then_longer_when_shedding_persists() -> None:
-    policy = RetryAfterPolicy(rng=random.Random(7))
-    first = {policy.next(t / 10) for t in range(100)}
-    assert first == {1, 2}
-    late = {policy.next(t / 10) for t in range(101, 160)}
-    assert late <= {3, 4, 5}
-    assert policy.shedding_for(16.0) == pytest.approx(16.0)
-    # A break longer than `gap` starts a new streak.
-    assert policy.next(30.0) in {1, 2}
-    assert policy.shedding_for(40.0) == 0.0
-
-
-def test_retry_after_honours_a_longer_suggestion() -> None:
-    policy = RetryAfterPolicy(rng=random.Random(1))
-    assert policy.next(0.0, suggested=3.2) == 4
-    assert policy.next(0.1, suggested=60) == 5
-    with pytest.raises(ValueError, match="low"):
-        RetryAfterPolicy(low=0)
 
 
 def test_import_does_not_load_asyncio() -> None:

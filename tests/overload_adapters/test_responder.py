@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from healthgauge.overload import AgentCheckResponder, AgentLine, DrainOnSignal, LoopLagProbe
+from healthgauge.overload import AgentCheckResponder, AgentReport, AgentState, DrainOnSignal, LoadReporter, LoopLagProbe
+from healthgauge.overload import full_state_line as line
 
 
 async def ask(port: int, send: bytes = b"") -> bytes:
@@ -21,12 +22,27 @@ async def ask(port: int, send: bytes = b"") -> bytes:
         writer.close()
 
 
-def settled_line() -> AgentLine:
-    return AgentLine(start=0.0, warmup=0.0)
+def reporter(load: float, limit: int | None) -> tuple[LoadReporter, AgentCheckResponder]:
+    rep = LoadReporter(warmup=0.0)
+    return rep, AgentCheckResponder(lambda: rep.report(round(load), limit), read_deadline=1.0)
+
+
+def test_full_state_lines() -> None:
+    ready = AgentReport(weight=70, maxconn=16, state=AgentState.READY, load=30)
+    assert line(ready) == b"up ready 70% maxconn:16\n"
+    drain = AgentReport(weight=None, maxconn=None, state=AgentState.DRAIN, load=30)
+    assert line(drain, ready) == b"up drain 70% maxconn:16\n"
+    assert line(drain) == b"up drain\n"
+    maint = AgentReport(weight=None, maxconn=None, state=AgentState.MAINT, load=0)
+    assert line(maint, ready) == b"up maint 70% maxconn:16\n"
+    down = AgentReport(weight=None, maxconn=None, state=AgentState.DOWN, load=0, reason="db\nunreachable #1")
+    assert line(down, ready) == b"down ready 70% maxconn:16 #db unreachable #1\n"
+    assert line(AgentReport(weight=None, maxconn=None, state=AgentState.DOWN, load=0)) == b"down ready #failed\n"
 
 
 async def test_answers_one_full_line_and_closes() -> None:
-    async with AgentCheckResponder(lambda: (25.0, 12), line=settled_line()) as responder:
+    _, responder = reporter(25.0, 12)
+    async with responder:
         assert responder.port > 0
         assert await ask(responder.port) == b"up ready 75% maxconn:12\n"
         # With agent-send configured, HAProxy writes first; the answer is the same.
@@ -35,7 +51,8 @@ async def test_answers_one_full_line_and_closes() -> None:
 
 
 async def test_does_not_wait_for_agent_send() -> None:
-    async with AgentCheckResponder(lambda: (0.0, 4), line=settled_line(), read_deadline=5.0) as responder:
+    rep = LoadReporter(warmup=0.0)
+    async with AgentCheckResponder(lambda: rep.report(0, 4), read_deadline=5.0) as responder:
         reader, writer = await asyncio.open_connection("127.0.0.1", responder.port)
         started = time.monotonic()
         line = await asyncio.wait_for(reader.readline(), 2)
@@ -45,29 +62,33 @@ async def test_does_not_wait_for_agent_send() -> None:
 
 
 async def test_concurrent_connections() -> None:
-    async with AgentCheckResponder(lambda: (50.0, 3), line=settled_line(), read_deadline=1.0) as responder:
+    _, responder = reporter(50.0, 3)
+    async with responder:
         # Hold 20 connections open without sending: each gets its line at once anyway.
         answers = await asyncio.gather(*(ask(responder.port) for _ in range(20)))
         assert set(answers) == {b"up ready 50% maxconn:3\n"}
 
 
 async def test_failing_source_fails_closed() -> None:
-    def broken() -> tuple[float, int | None]:
+    def broken() -> AgentReport:
         raise RuntimeError("no statistics")
 
-    async with AgentCheckResponder(broken, line=settled_line()) as responder:
+    async with AgentCheckResponder(broken) as responder:
         assert await ask(responder.port) == b"up ready 10%\n"
 
 
 async def test_drain_is_answered_until_close() -> None:
-    async with AgentCheckResponder(lambda: (0.0, 8), line=settled_line()) as responder:
-        responder.line.drain()
+    rep, responder = reporter(0.0, 8)
+    async with responder:
+        assert await ask(responder.port) == b"up ready 100% maxconn:8\n"
+        rep.drain()
         assert await ask(responder.port) == b"up drain 100% maxconn:8\n"
         assert await ask(responder.port) == b"up drain 100% maxconn:8\n"
 
 
 async def test_connection_cap_closes_without_reply() -> None:
-    async with AgentCheckResponder(lambda: (0.0, 8), line=settled_line(), max_connections=1, read_deadline=1.0) as r:
+    rep = LoadReporter(warmup=0.0)
+    async with AgentCheckResponder(lambda: rep.report(0, 8), max_connections=1, read_deadline=1.0) as r:
         r1, w1 = await asyncio.open_connection("127.0.0.1", r.port)
         assert await asyncio.wait_for(r1.readline(), 2)  # first connection held open by its read
         assert await ask(r.port) == b""

@@ -33,12 +33,15 @@ def test_smoke_short(tmp_path: Path) -> None:
     assert checks["every_503_marked"]
     # Shutdown: drain answered, in-flight requests finished, exit within the grace bound.
     assert checks["sigterm_drain"], report["sigterm"]
+    if not report["valid"]:
+        # The generator itself fell behind (a busy shared machine): the load was not delivered,
+        # so nothing below measures the server. The run is invalid, not failed (spec §12).
+        return
     first, hot = report["phases"][0], report["phases"][1]
     # At 2× the middleware sheds, and still serves a good part of capacity within the deadline.
-    assert hot["shed_pct"] > 10
-    assert hot["late_pct"] < 5
-    assert first["shed_pct"] < 2
+    assert hot["shed_pct"] > 10, report["phases"]
+    assert hot["late_pct"] < 5, report["phases"]
+    assert first["shed_pct"] < 2, report["phases"]
+    assert hot["goodput_pct"] >= 60, report["phases"]
     # The load balancer is told: the weight falls under overload.
     assert checks["weight_lower_during_overload"], report
-    if report["valid"]:
-        assert hot["goodput_pct"] >= 60, report["phases"]

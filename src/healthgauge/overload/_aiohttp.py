@@ -10,9 +10,10 @@ from typing import Any
 
 from aiohttp import web
 
-from healthgauge.overload._contract import AdmissionCore, Outcome
-from healthgauge.overload._guard import DownstreamOverloaded, OverloadGuard
-from healthgauge.overload._http import Response, rejection_response
+from healthgauge.overload._controller import AdmissionController
+from healthgauge.overload._guard import OverloadGuard
+from healthgauge.overload._http import DownstreamOverloaded, Response, rejection_response
+from healthgauge.overload._types import Outcome
 
 __all__ = ["aiohttp_middleware", "setup_aiohttp"]
 
@@ -61,8 +62,7 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
             return _to_aiohttp(rejection_response("deadline", retry_after=0, no_retry=True))
         except DownstreamOverloaded as exc:
             outcome = Outcome.DROPPED
-            seconds = guard.retry_after.next(guard.clock())
-            return _to_aiohttp(rejection_response("downstream", retry_after=seconds, no_retry=exc.no_retry))
+            return _to_aiohttp(guard.downstream_response(exc.no_retry))
         except asyncio.CancelledError:
             outcome = Outcome.IGNORED
             raise
@@ -80,7 +80,7 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
 
 def setup_aiohttp(
     app: web.Application,
-    core: AdmissionCore | None = None,
+    controller: AdmissionController | None = None,
     *,
     guard: OverloadGuard | None = None,
     metrics_path: str | None = None,
@@ -88,7 +88,7 @@ def setup_aiohttp(
 ) -> OverloadGuard:
     """Add the middleware to ``app`` (first, so it sees requests before anything else) and start
     and stop the guard with the app. Returns the guard."""
-    guard = guard if guard is not None else OverloadGuard(core, **options)
+    guard = guard if guard is not None else OverloadGuard(controller, **options)
     app.middlewares.insert(0, aiohttp_middleware(guard, metrics_path=metrics_path))
 
     async def on_startup(_: web.Application) -> None:

@@ -7,9 +7,10 @@ import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from healthgauge.overload._contract import AdmissionCore, Outcome
-from healthgauge.overload._guard import Admission, DownstreamOverloaded, OverloadGuard
-from healthgauge.overload._http import Response, rejection_response
+from healthgauge.overload._controller import AdmissionController
+from healthgauge.overload._guard import Admission, OverloadGuard
+from healthgauge.overload._http import DownstreamOverloaded, Response, rejection_response
+from healthgauge.overload._types import Outcome
 
 __all__ = ["OverloadMiddleware"]
 
@@ -31,7 +32,8 @@ class _Exchange:
 
 
 class OverloadMiddleware:
-    """``OverloadMiddleware(app, **guard_options)`` or ``OverloadMiddleware(app, guard=guard)``.
+    """``OverloadMiddleware(app, controller, **guard_options)`` or ``OverloadMiddleware(app, guard=guard)``
+    (the options are :class:`OverloadGuard`'s).
 
     ``metrics_path`` (e.g. ``"/metrics"``) answers Prometheus scrapes from the guard's own registry
     in front of the app. ``on_started(middleware)`` runs after lifespan startup (tests and tools
@@ -42,7 +44,7 @@ class OverloadMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        core: AdmissionCore | None = None,
+        controller: AdmissionController | None = None,
         *,
         guard: OverloadGuard | None = None,
         metrics_path: str | None = None,
@@ -50,7 +52,7 @@ class OverloadMiddleware:
         **options: Any,
     ) -> None:
         self.app = app
-        self.guard = guard if guard is not None else OverloadGuard(core, **options)
+        self.guard = guard if guard is not None else OverloadGuard(controller, **options)
         self.metrics_path = metrics_path
         self.on_started = on_started
         self._started = False
@@ -158,8 +160,7 @@ class OverloadMiddleware:
         except DownstreamOverloaded as exc:
             outcome = Outcome.DROPPED
             if ex.status is None:
-                seconds = guard.retry_after.next(guard.clock())
-                await _send_response(send, rejection_response("downstream", retry_after=seconds, no_retry=exc.no_retry))
+                await _send_response(send, guard.downstream_response(exc.no_retry))
         except asyncio.CancelledError:
             outcome = Outcome.IGNORED
             raise

@@ -1,37 +1,32 @@
 """The asyncio glue shared by both middlewares: one request's way through admission (spec §9).
 
-:class:`OverloadGuard` owns the asyncio side of an :class:`AdmissionCore`: a future per waiting
-request (resolved when the core grants, expires or rejects it), the periodic expiry tick, the
-loop-lag probe, the agent-check responder, the drain-on-SIGTERM sequence and the counters. The
-ASGI and aiohttp middlewares only translate their request and response objects to
-:meth:`~OverloadGuard.enter` and :meth:`~OverloadGuard.finish`, so they cannot disagree.
+:class:`OverloadGuard` drives the core's sans-I/O :class:`AdmissionController` as its package
+docstring prescribes: a future per queued :class:`Waiter` (resolved by the controller's callback
+when it grants, expires or rejects), the 10 ms expiry tick while anything waits, the loop-lag probe
+added at handler start, each permit completed exactly once. It also owns the agent-check responder,
+the drain-on-SIGTERM sequence and the adapter-side counters. The ASGI and aiohttp middlewares only
+translate their request and response objects to :meth:`~OverloadGuard.enter` and
+:meth:`~OverloadGuard.finish`, so they cannot disagree.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from healthgauge.overload._agentline import AgentLine
-from healthgauge.overload._contract import AdmissionCore, DownstreamOverloaded, Outcome, State, Ticket
-from healthgauge.overload._http import (
-    Classified,
-    RequestPolicy,
-    Response,
-    RetryAfterPolicy,
-    classify,
-    rejection_response,
-)
+from healthgauge.overload._controller import AdmissionController, Permit, Waiter
+from healthgauge.overload._http import Classified, RequestPolicy, Response, classify, rejection_response
+from healthgauge.overload._load import AgentReport, LoadReporter
 from healthgauge.overload._looplag import LoopLagProbe
+from healthgauge.overload._queue import WaitQueue
 from healthgauge.overload._responder import AgentCheckResponder
 from healthgauge.overload._shutdown import DrainOnSignal
-from healthgauge.overload._static import StaticLimit
+from healthgauge.overload._types import Outcome, Rejection
 
-__all__ = ["Admission", "DownstreamOverloaded", "GuardCounters", "OverloadGuard"]
+__all__ = ["Admission", "GuardCounters", "OverloadGuard"]
 
 log = logging.getLogger("healthgauge.overload")
 
@@ -41,55 +36,53 @@ TICK = 0.01
 
 @dataclass(slots=True)
 class GuardCounters:
-    """Monotonic counters exported as metrics (spec §9)."""
+    """What only the adapter sees, exported as metrics beside the controller's statistics."""
 
-    admitted: int = 0
     bypassed: int = 0
     server_errors: int = 0
     header_errors: int = 0
-    shed: dict[tuple[str, str], int] = field(default_factory=dict)
-    outcomes: dict[str, int] = field(default_factory=lambda: {o.value: 0 for o in Outcome})
+    downstream_overloaded: int = 0
     would_shed: dict[str, int] = field(default_factory=dict)
 
 
 class Admission:
     """A request's admission: ``response`` is set when it was rejected (send it, do not call the
-    app); otherwise ``ticket`` holds a permit to finish exactly once (``bypass`` has none)."""
+    app); otherwise ``permit`` is to be finished exactly once (none for a bypass, or for a request
+    that monitor-only mode let through past a rejection)."""
 
-    __slots__ = ("classified", "done", "response", "ticket")
+    __slots__ = ("classified", "permit", "response")
 
-    def __init__(self, classified: Classified | None, ticket: Ticket | None, response: Response | None) -> None:
+    def __init__(self, classified: Classified | None, permit: Permit | None, response: Response | None) -> None:
         self.classified = classified
-        self.ticket = ticket
+        self.permit = permit
         self.response = response
-        self.done = False
 
     @property
     def bypass(self) -> bool:
-        return self.ticket is None and self.response is None
+        """Run the app untouched: a bypass route, or monitor-only mode past a rejection."""
+        return self.permit is None and self.response is None
 
 
 _BYPASS = Admission(None, None, None)
 
 
-def _granted(ticket: Ticket) -> bool:
-    # A function, not an inline test: the core changes the state behind mypy's narrowing.
-    return ticket.state is State.GRANTED
-
-
 class OverloadGuard:
-    """Admission for one service. ``core`` defaults to :class:`StaticLimit` (see its docstring).
+    """Admission for one service (or one route group).
+
+    ``controller`` defaults to ``AdmissionController(queue=WaitQueue())``: the queue-delay AIMD
+    limit (spec §2.4) with the adaptive-LIFO wait queue (§3), on ``time.monotonic``. The guard
+    reads time from the controller's clock, so deadlines and receipts are on the same clock.
 
     ``agent_port`` (``None``: no responder; 0: any free port) starts the HAProxy agent-check
     responder at :meth:`start`; ``drain_grace`` (``None``: ``2 × agent_inter + max_timeout``)
-    installs the SIGTERM drain sequence; ``monitor_only`` counts would-be sheds and sheds nothing
-    (the default core is built in monitor mode, so it still counts every request in flight; a
-    core passed in keeps its own mode, and anything it rejects is served without a permit).
+    is the SIGTERM drain sequence's grace period. ``monitor_only`` never sheds: the default
+    controller is built in monitor mode, and whatever a controller still rejects is counted in
+    ``counters.would_shed`` and served without a permit.
     """
 
     def __init__(
         self,
-        core: AdmissionCore | None = None,
+        controller: AdmissionController | None = None,
         *,
         policy: RequestPolicy | None = None,
         monitor_only: bool = False,
@@ -97,51 +90,55 @@ class OverloadGuard:
         agent_host: str = "127.0.0.1",
         agent_inter: float = 2.0,
         agent_warmup: float = 10.0,
+        reporter: LoadReporter | None = None,
         drain_grace: float | None = None,
         handle_sigterm: bool = True,
         loop_lag: bool = True,
         cancel_at_deadline: bool = False,
-        clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
-        rng: random.Random | None = None,
     ) -> None:
-        self.core: AdmissionCore = core if core is not None else StaticLimit(monitor_only=monitor_only)
+        if controller is None:
+            controller = AdmissionController(queue=WaitQueue(), monitor_only=monitor_only)
+        self.controller = controller
+        self.clock = controller.clock
         self.policy = policy or RequestPolicy()
         self.monitor_only = monitor_only
         self.cancel_at_deadline = cancel_at_deadline
-        self.clock, self.wall = clock, wall
-        self.retry_after = RetryAfterPolicy(rng=rng)
+        self.wall = wall
         self.counters = GuardCounters()
         self.probe = LoopLagProbe() if loop_lag else None
-        self.line = AgentLine(start=clock(), warmup=agent_warmup)
+        self.reporter = reporter or LoadReporter(warmup=agent_warmup, clock=self.clock)
         self.agent_port, self.agent_host = agent_port, agent_host
         self.responder: AgentCheckResponder | None = None
-        grace = 2 * agent_inter + self.policy.max_timeout if drain_grace is None else drain_grace
-        self.drain_grace = grace
+        self.drain_grace = 2 * agent_inter + self.policy.max_timeout if drain_grace is None else drain_grace
         self.handle_sigterm = handle_sigterm
         self._drain: DrainOnSignal | None = None
         self._tick: asyncio.TimerHandle | None = None
-        self._waiting = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start the probe, the responder and the SIGTERM drain on the running loop."""
-        self.line.start = self.clock()
+        self.reporter.started_at = self.clock()
         if self.probe is not None:
             self.probe.start()
         if self.agent_port is not None and self.responder is None:
             self.responder = AgentCheckResponder(
-                self.load_and_limit, line=self.line, host=self.agent_host, port=self.agent_port, clock=self.clock
+                self.agent_report,
+                host=self.agent_host,
+                port=self.agent_port,
+                fallback_weight=self.reporter.weight_floor,
             )
             await self.responder.start()
         if self.handle_sigterm and self._drain is None:
-            self._drain = DrainOnSignal(grace=self.drain_grace, on_drain=self.line.drain)
+            drain = DrainOnSignal(
+                grace=self.drain_grace, on_drain=self.reporter.drain, on_forward=self.controller.set_draining
+            )
             try:
-                self._drain.install()
+                drain.install()
+                self._drain = drain
             except (RuntimeError, ValueError, NotImplementedError) as exc:  # not the main thread
                 log.warning("cannot take SIGTERM here (%s): no drain sequence", exc)
-                self._drain = None
 
     async def stop(self) -> None:
         """Stop everything :meth:`start` started; the responder goes last (it answers ``drain``)."""
@@ -159,112 +156,91 @@ class OverloadGuard:
 
     @property
     def draining(self) -> bool:
-        return self._drain is not None and self._drain.draining
+        return (self._drain is not None and self._drain.draining) or self.controller.draining
 
-    def load_and_limit(self) -> tuple[float, int | None]:
-        """What the agent-check line reports: ``(load 0-100, in-flight limit)``."""
-        return self.core.load(self.clock()), self.core.limit
+    def agent_report(self) -> AgentReport:
+        """What the agent-check line reports now: the controller's load and limit through the reporter."""
+        return self.reporter.report(self.controller.load(), self.controller.limit.limit)
 
     # -- one request ----------------------------------------------------------------------------
 
     async def enter(self, method: str, path: str, get: Callable[[str], str | None]) -> Admission:
-        """Classify and admit one request, waiting in the queue if the core says so."""
+        """Classify and admit one request, waiting in the queue if the controller says so."""
         if self.policy.bypassed(method, path):
             self.counters.bypassed += 1
             return _BYPASS
-        now = self.clock()
-        c = classify(get, policy=self.policy, now=now, wall_now=self.wall())
+        c = classify(get, policy=self.policy, now=self.clock(), wall_now=self.wall())
         if c.errors:
             self.counters.header_errors += len(c.errors)
             log.debug("bad request headers: %s", "; ".join(map(str, c.errors)))
-        if now >= c.deadline:
-            return self._reject(c, None, "deadline", now)
-        ticket = Ticket(priority=int(c.criticality), receipt=c.receipt, deadline=c.deadline)
-        self.core.acquire(ticket, now)
-        self._settle()
-        if ticket.state is State.WAITING:
-            await self._wait(ticket)
-        if not _granted(ticket):
-            return self._reject(c, ticket, ticket.reason or "limit", self.clock())
-        now = self.clock()
-        lag = self.probe.latest if self.probe is not None else 0.0
-        self.core.begin(ticket, now, now - c.receipt + lag)
-        if not _granted(ticket):  # shed at handler start (slough)
-            self._settle()
-            return self._reject(c, ticket, ticket.reason or "expired", now)
-        if now >= c.deadline:
-            admission = Admission(c, ticket, None)
-            self.finish(admission, Outcome.DROPPED)
-            return self._reject(c, None, "deadline", now)
-        self.counters.admitted += 1
-        return Admission(c, ticket, None)
+        decision = self.controller.acquire(criticality=c.criticality, deadline=c.deadline, received_at=c.receipt)
+        if isinstance(decision, Rejection):
+            return self._reject(c, decision)
+        if isinstance(decision, Waiter):
+            waited = await self._wait(decision)
+            if waited.rejection is not None or waited.permit is None:
+                return self._reject(c, waited.rejection)
+            permit = waited.permit
+        else:
+            permit = decision
+        shed = permit.start(extra_delay=self.probe.latest if self.probe is not None else 0.0)
+        if shed is not None:  # sloughed at handler start; the permit is already released
+            return self._reject(c, shed)
+        return Admission(c, permit, None)
 
     def finish(self, admission: Admission, outcome: Outcome, *, status: int | None = None) -> None:
         """Complete ``admission``'s permit (a second call does nothing: exactly once)."""
-        ticket = admission.ticket
-        if admission.done or ticket is None or admission.response is not None:
-            return
-        admission.done = True
         if status is not None and status >= 500:
             self.counters.server_errors += 1
-        self.counters.outcomes[outcome.value] += 1
-        self.core.complete(ticket, outcome, self.clock())
-        self._settle()
+        permit = admission.permit
+        if permit is not None and not permit.done:
+            permit.complete(outcome)
 
     def deadline_left(self, admission: Admission) -> float | None:
         """Seconds until the request's deadline when the handler is to be cancelled at it."""
-        if not self.cancel_at_deadline or admission.classified is None:
+        if not self.cancel_at_deadline or admission.classified is None or admission.permit is None:
             return None
         return admission.classified.deadline - self.clock()
 
+    def downstream_response(self, no_retry: bool) -> Response:
+        """The 503 for a handler that raised ``DownstreamOverloaded`` before answering."""
+        self.counters.downstream_overloaded += 1
+        return rejection_response("downstream", retry_after=None, no_retry=no_retry)
+
     # -- internals ------------------------------------------------------------------------------
 
-    def _reject(self, c: Classified, ticket: Ticket | None, reason: str, now: float) -> Admission:
+    def _reject(self, c: Classified, rejection: Rejection | None) -> Admission:
+        reason = rejection.reason.value if rejection is not None else "expired"
         if self.monitor_only:
-            # Monitor-only never sheds, whatever the core decided: count it and serve unpermitted.
+            # Monitor-only never sheds, whatever the controller decided: count it, serve unpermitted.
             self.counters.would_shed[reason] = self.counters.would_shed.get(reason, 0) + 1
             return Admission(c, None, None)
-        key = (reason, c.criticality.name)
-        self.counters.shed[key] = self.counters.shed.get(key, 0) + 1
-        suggested = ticket.retry_after if ticket is not None else None
-        seconds = self.retry_after.next(now, suggested)
-        return Admission(c, None, rejection_response(reason, retry_after=seconds, no_retry=c.is_retry))
+        retry_after = rejection.retry_after if rejection is not None else None
+        return Admission(c, None, rejection_response(reason, retry_after=retry_after, no_retry=c.is_retry))
 
-    async def _wait(self, ticket: Ticket) -> None:
+    async def _wait(self, waiter: Waiter) -> Waiter:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        ticket.waiter = future
-        self._waiting += 1
+
+        def resolved(_: Waiter) -> None:
+            # Runs synchronously inside the controller call that decided: resolve, nothing more.
+            if not future.done():
+                future.set_result(None)
+
+        waiter.add_done_callback(resolved)
         self._arm()
         try:
             await future
         except asyncio.CancelledError:
-            if ticket.state is State.WAITING:
-                self.core.cancel(ticket, self.clock())
-            elif ticket.state is State.GRANTED:
-                # Granted in the same instant the waiter was cancelled: give the slot back.
-                self.core.complete(ticket, Outcome.IGNORED, self.clock())
-                self.counters.outcomes[Outcome.IGNORED.value] += 1
-                self._settle()
+            waiter.cancel()  # leaves the queue, or releases a permit granted in the same instant
             raise
-        finally:
-            self._waiting -= 1
-            ticket.waiter = None
-
-    def _settle(self) -> None:
-        for ticket in self.core.settled():
-            future = ticket.waiter
-            if future is not None and not future.done():
-                future.set_result(None)
+        return waiter
 
     def _arm(self) -> None:
-        if self._tick is None and self._waiting > 0:
+        queue = self.controller.queue
+        if self._tick is None and queue is not None and len(queue):
             self._tick = asyncio.get_running_loop().call_later(TICK, self._on_tick)
 
     def _on_tick(self) -> None:
         self._tick = None
-        self.core.expire(self.clock())
-        self._settle()
+        self.controller.tick()
         self._arm()
-
-    def shedding_for(self) -> float:
-        return self.retry_after.shedding_for(self.clock())

@@ -7,19 +7,18 @@ reads a clock: receipt time and wall time are arguments.
 
 from __future__ import annotations
 
-import enum
 import math
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from healthgauge.overload._types import Criticality
+
 __all__ = [
     "Classified",
-    "Criticality",
+    "DownstreamOverloaded",
     "HeaderError",
     "RequestPolicy",
     "Response",
-    "RetryAfterPolicy",
     "classify",
     "parse_attempt",
     "parse_criticality",
@@ -27,15 +26,6 @@ __all__ = [
     "parse_timeout",
     "rejection_response",
 ]
-
-
-class Criticality(enum.IntEnum):
-    """Google SRE book levels ("Handling Overload"); a higher value is shed later."""
-
-    SHEDDABLE = 0
-    SHEDDABLE_PLUS = 1
-    CRITICAL = 2
-    CRITICAL_PLUS = 3
 
 
 class HeaderError(ValueError):
@@ -255,14 +245,15 @@ _BODIES = {503: b"overloaded\n", 504: b"deadline exceeded\n"}
 _CACHE: dict[tuple[int, int, bool], Response] = {}
 
 
-def rejection_response(reason: str, *, retry_after: int, no_retry: bool) -> Response:
+def rejection_response(reason: str, *, retry_after: int | None, no_retry: bool) -> Response:
     """503 + ``Retry-After`` + ``Healthgauge-Overload: shed|no-retry`` for an overload rejection;
     504 with the marker and no retry hint when the deadline had passed (spec §10.2-10.3).
+    ``retry_after`` is the controller's hint in whole seconds (``None``: 1).
 
     Responses are small, static and cached: answering a shed must cost less than serving.
     """
     status = 504 if reason in DEADLINE_REASONS else 503
-    key = (status, max(1, retry_after) if status == 503 else 0, no_retry)
+    key = (status, max(1, retry_after or 1) if status == 503 else 0, no_retry)
     cached = _CACHE.get(key)
     if cached is not None:
         return cached
@@ -280,43 +271,11 @@ def rejection_response(reason: str, *, retry_after: int, no_retry: bool) -> Resp
     return response
 
 
-class RetryAfterPolicy:
-    """The ``Retry-After`` seconds to send with a shed (spec §10.2, HG): 1 or 2 s at random,
-    so rejected clients do not come back in lockstep; 3-5 s once shedding has gone on without a
-    break of more than ``gap`` seconds for longer than ``streak`` seconds."""
+class DownstreamOverloaded(Exception):
+    """Raise from a handler when a downstream call answered "overloaded" and this request cannot be
+    served: the permit completes as ``dropped`` and, if nothing was sent yet, the caller gets a 503
+    (``no_retry=True`` once the retries against that downstream are exhausted, spec §6.2, §10.3)."""
 
-    __slots__ = ("_last", "_rng", "_start", "gap", "high", "long", "low", "streak")
-
-    def __init__(
-        self,
-        *,
-        rng: random.Random | None = None,
-        low: int = 1,
-        high: int = 2,
-        long: int = 5,
-        streak: float = 10.0,
-        gap: float = 1.0,
-    ) -> None:
-        if not 1 <= low <= high < long:
-            raise ValueError(f"RetryAfterPolicy: need 1 ≤ low ≤ high < long, got {low}, {high}, {long}")
-        self._rng = rng or random.Random()
-        self.low, self.high, self.long, self.streak, self.gap = low, high, long, streak, gap
-        self._start = -math.inf
-        self._last = -math.inf
-
-    def next(self, now: float, suggested: float | None = None) -> int:
-        """Seconds for a shed at ``now``; ``suggested`` (the core's hint) raises the floor."""
-        if now - self._last > self.gap:
-            self._start = now
-        self._last = now
-        if now - self._start > self.streak:
-            value = self._rng.randint(self.high + 1, self.long)
-        else:
-            value = self._rng.randint(self.low, self.high)
-        if suggested is not None and suggested > value:
-            value = min(self.long, math.ceil(suggested))
-        return value
-
-    def shedding_for(self, now: float) -> float:
-        """How long shedding has gone on without a break (0 when it is not shedding)."""
-        return now - self._start if now - self._last <= self.gap else 0.0
+    def __init__(self, message: str = "downstream overloaded", *, no_retry: bool = True) -> None:
+        super().__init__(message)
+        self.no_retry = no_retry

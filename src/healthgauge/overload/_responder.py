@@ -1,23 +1,26 @@
 """The embedded HAProxy agent-check responder: a loopback TCP port that answers one line and closes.
 
-Thin asyncio I/O around :class:`~healthgauge.overload.AgentLine` (consumers §3.1): HAProxy opens a
-new connection every ``agent-inter``, may write its ``agent-send`` string, and reads one line. We
-reply at once (never wait for input that may not come), then read whatever HAProxy sent with a
-short deadline so the close is clean (closing with unread input makes the kernel send a reset,
-which can discard the reply before HAProxy reads it).
+The weight, maxconn, warm-up and hysteresis come from the core's :class:`LoadReporter`; this module
+renders its :class:`AgentReport` as a **full state** ending in ``\n`` and serves it (consumers §3).
+HAProxy keeps any word a reply leaves out and applies nothing from a line without a newline
+(§3.5 pitfalls 3-5), so every reply names health, admin state, weight and maxconn: a restarted
+process, or one whose previous reply HAProxy missed, is fully described by any single line.
+
+HAProxy opens a new connection every ``agent-inter``, may write its ``agent-send`` string, and
+reads one line. We reply at once (never wait for input that may not come), then read whatever
+HAProxy sent with a short deadline so the close is clean (closing with unread input makes the
+kernel send a reset, which can discard the reply before HAProxy reads it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import time
 from collections.abc import Callable
 
-from healthgauge.overload._agentline import AgentLine, AgentReply
+from healthgauge.overload._load import AgentReport, AgentState
 
-__all__ = ["AgentCheckResponder"]
+__all__ = ["AgentCheckResponder", "full_state_line"]
 
 log = logging.getLogger("healthgauge.overload")
 
@@ -28,29 +31,58 @@ MAX_AGENT_SEND = 1024
 READ_DEADLINE = 0.5
 
 
-class AgentCheckResponder:
-    """Serves ``AgentLine.reply`` on ``host:port`` (port 0: pick one; read :attr:`port`).
+# A description longer than this is cut: HAProxy shows it in one stats cell.
+MAX_REASON = 200
 
-    ``source()`` returns ``(load 0-100, in-flight limit or None)``; when it raises, the reply
-    fails closed to full load (the weight floor), since an agent that cannot tell must not say
-    healthy. Connections are served concurrently, up to ``max_connections`` at once; beyond that
-    a connection is closed without a reply, which HAProxy treats as "keep the last state".
+
+def _clean(reason: str) -> str:
+    text = "".join(ch if " " <= ch < "\x7f" else " " for ch in reason)
+    return " ".join(text.split())[:MAX_REASON] or "failed"
+
+
+def full_state_line(report: AgentReport, last: AgentReport | None = None) -> bytes:
+    """``report`` as one complete agent-check line: ``up ready 70% maxconn:16\n``.
+
+    Draining, maintenance and down reports carry no weight of their own: the weight and maxconn of
+    ``last`` (the latest ready report) are repeated, so the line is still a full state.
+    ``#reason`` comes last and starts its own word (pitfalls 1-2).
+    """
+    state = report.state
+    source = report if state is AgentState.READY else last
+    words = ["down" if state is AgentState.DOWN else "up"]
+    words.append(state.value if state in (AgentState.DRAIN, AgentState.MAINT) else "ready")
+    if source is not None and source.weight is not None:
+        words.append(f"{source.weight}%")
+    if source is not None and source.maxconn is not None:
+        words.append(f"maxconn:{source.maxconn}")
+    if state is AgentState.DOWN:
+        words.append("#" + _clean(report.reason))
+    return (" ".join(words) + "\n").encode("ascii", "replace")
+
+
+class AgentCheckResponder:
+    """Serves ``full_state_line(source())`` on ``host:port`` (port 0: pick one; read :attr:`port`).
+
+    ``source()`` returns the current :class:`AgentReport` (``LoadReporter.report(load, limit)``);
+    when it raises, the reply fails closed to ``fallback`` (the weight floor): an agent that
+    cannot tell must not say healthy. Connections are served concurrently, up to
+    ``max_connections`` at once; beyond that a connection is closed without a reply, which HAProxy
+    treats as "keep the last state".
     """
 
     def __init__(
         self,
-        source: Callable[[], tuple[float, int | None]],
+        source: Callable[[], AgentReport],
         *,
-        line: AgentLine | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
-        clock: Callable[[], float] = time.monotonic,
+        fallback_weight: int = 10,
         read_deadline: float = READ_DEADLINE,
         max_connections: int = 256,
     ) -> None:
         self._source = source
-        self._clock = clock
-        self.line = line if line is not None else AgentLine(start=clock())
+        self._fallback = AgentReport(weight=fallback_weight, maxconn=None, state=AgentState.READY, load=100)
+        self._last_ready: AgentReport | None = None
         self.host = host
         self.port = port
         self.read_deadline = read_deadline
@@ -60,14 +92,16 @@ class AgentCheckResponder:
         self._active = 0
         self._server: asyncio.Server | None = None
 
-    def current(self) -> AgentReply:
-        """The reply a connection would get now."""
+    def current(self) -> bytes:
+        """The line a connection would get now."""
         try:
-            load, limit = self._source()
+            report = self._source()
         except Exception:
-            log.exception("agent-check: the load source failed; answering at full load")
-            load, limit = math.inf, None
-        return self.line.reply(self._clock(), load=load, limit=limit)
+            log.exception("agent-check: the load source failed; answering at the weight floor")
+            report = self._fallback
+        if report.state is AgentState.READY:
+            self._last_ready = report
+        return full_state_line(report, self._last_ready)
 
     async def start(self) -> None:
         if self._server is not None:
@@ -95,7 +129,7 @@ class AgentCheckResponder:
             return
         self._active += 1
         try:
-            writer.write(self.current().line())
+            writer.write(self.current())
             await writer.drain()
             self.served += 1
             try:

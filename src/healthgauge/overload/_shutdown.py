@@ -26,13 +26,22 @@ log = logging.getLogger("healthgauge.overload")
 
 
 class DrainOnSignal:
-    """Delay a server's shutdown on ``signum`` by ``grace`` seconds, calling ``on_drain`` first."""
+    """Delay a server's shutdown on ``signum`` by ``grace`` seconds, calling ``on_drain`` first and
+    ``on_forward`` (e.g. reject new arrivals with ``draining``) when the signal is handed on."""
 
-    def __init__(self, *, grace: float, on_drain: Callable[[], None], signum: int = signal.SIGTERM) -> None:
+    def __init__(
+        self,
+        *,
+        grace: float,
+        on_drain: Callable[[], None],
+        on_forward: Callable[[], None] | None = None,
+        signum: int = signal.SIGTERM,
+    ) -> None:
         if grace < 0:
             raise ValueError(f"DrainOnSignal: grace must be ≥ 0 s, got {grace}")
         self.grace = grace
         self.on_drain = on_drain
+        self.on_forward = on_forward
         self.signum = signum
         self.draining = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -94,4 +103,6 @@ class DrainOnSignal:
             return
         self._restore()
         self._loop = None
+        if self.on_forward is not None:
+            self.on_forward()
         signal.raise_signal(self.signum)

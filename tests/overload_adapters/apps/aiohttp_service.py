@@ -12,7 +12,7 @@ import sys
 
 from aiohttp import web
 
-from healthgauge.overload import StaticLimit, setup_aiohttp
+from healthgauge.overload import AdmissionController, FixedLimit, WaitQueue, setup_aiohttp
 
 
 async def work(request: web.Request) -> web.Response:
@@ -25,7 +25,13 @@ def main() -> None:
     sock.bind(("127.0.0.1", 0))
     app = web.Application()
     app.router.add_get("/work", work)
-    guard = setup_aiohttp(app, StaticLimit(limit=8), agent_port=0, agent_warmup=0, drain_grace=float(sys.argv[1]))
+    guard = setup_aiohttp(
+        app,
+        AdmissionController(FixedLimit(8), queue=WaitQueue()),
+        agent_port=0,
+        agent_warmup=0,
+        drain_grace=float(sys.argv[1]),
+    )
 
     async def announce(_: web.Application) -> None:
         assert guard.responder is not None
