@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 
 from healthgauge.broker._broker import Broker, Job, JobClass, JobState
+from healthgauge.overload._types import Criticality
 
 __all__ = ["AsyncBroker", "BrokerRejected"]
 
@@ -51,37 +52,46 @@ class AsyncBroker:
         deadline: float,
         key: str | bytes | None = None,
         job_class: JobClass = JobClass.INTERACTIVE,
-        priority: int = 0,
+        criticality: Criticality = Criticality.CRITICAL,
     ) -> Hashable:
-        job = Job(payload, deadline=deadline, job_class=job_class, key=key, priority=priority)
+        job = Job(payload, deadline=deadline, job_class=job_class, key=key, criticality=criticality)
         for worker in self.broker.offers(job, self.clock()):
             if await self.offer(worker, payload):
                 self.broker.accepted(job, worker)
                 return worker
             self.broker.refused(job, worker, self.clock())
-        if not self.broker.enqueue(job, self.clock()):
-            raise BrokerRejected(job.reason)
+        waits, removed = self.broker.enqueue(job, self.clock())
+        self._wake_all(removed)
+        if not waits:
+            raise BrokerRejected(job.why)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         job.waiter = future
         self._arm()
         try:
             await future
         except asyncio.CancelledError:
-            self.broker.cancel(job)
+            if job.state is JobState.ASSIGNED:
+                raise  # pulled in the same instant: the worker already has the payload
+            self.broker.cancel(job, self.clock())
             raise
         finally:
             job.waiter = None
         if job.state is not JobState.ASSIGNED or job.worker is None:
-            raise BrokerRejected(job.reason or "expired")
+            raise BrokerRejected(job.why or "expired")
         return job.worker
 
     def worker_free(self, worker: Hashable) -> object | None:
         """``worker`` can take one more job: the payload it should run, or None."""
-        job = self.broker.pull(worker, self.clock())
+        job, removed = self.broker.pull(worker, self.clock())
+        self._wake_all(removed)
         if job is None:
             return None
         self._wake(job)
         return job.payload
+
+    def _wake_all(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            self._wake(job)
 
     def _wake(self, job: Job) -> None:
         future = job.waiter
@@ -94,6 +104,5 @@ class AsyncBroker:
 
     def _on_tick(self) -> None:
         self._tick = None
-        for job in self.broker.expire(self.clock()):
-            self._wake(job)
+        self._wake_all(self.broker.expire(self.clock()))
         self._arm()

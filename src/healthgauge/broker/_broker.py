@@ -2,19 +2,21 @@
 
 A request is offered to up to three workers (:meth:`Broker.offers`); a refusal is cheap and only
 marks the worker full. If all refuse it waits in its class's queue — interactive LIFO (the newest
-caller is the one still waiting), batch FIFO, critical by priority then age — each bounded and
-actively expired (spec §3 rules 1-3). A worker that becomes free pulls the next job: priority
-queue first, then LIFO, then FIFO (HG).
+caller is the one still waiting), batch FIFO, critical by criticality then age — each one the
+overload core's :class:`~healthgauge.overload.WaitQueue`, bounded and actively expired (spec §3
+rules 1-3). A worker that becomes free pulls the next job: priority queue first, then LIFO, then
+FIFO (HG).
 """
 
 from __future__ import annotations
 
 import enum
-from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass
 
 from healthgauge.broker._registry import Registry
+from healthgauge.overload._queue import QueueEntry, QueueOrder, WaitQueue
+from healthgauge.overload._types import Criticality
 
 __all__ = ["Broker", "Job", "JobClass", "JobState", "QueueStatistics"]
 
@@ -37,21 +39,16 @@ class JobState(enum.Enum):
 PULL_ORDER = (JobClass.CRITICAL, JobClass.INTERACTIVE, JobClass.BATCH)
 
 
-class Job:
-    """One request through the broker; ``waiter`` belongs to the adapter."""
+# Each class's order in the core's wait queue (spec §7 rule 4).
+_ORDER = {JobClass.CRITICAL: QueueOrder.FIFO, JobClass.INTERACTIVE: QueueOrder.LIFO, JobClass.BATCH: QueueOrder.FIFO}
 
-    __slots__ = (
-        "deadline",
-        "enqueued",
-        "job_class",
-        "key",
-        "payload",
-        "priority",
-        "reason",
-        "state",
-        "waiter",
-        "worker",
-    )
+
+class Job(QueueEntry):
+    """One request through the broker; ``waiter`` belongs to the adapter. ``criticality`` orders
+    the critical class's queue (highest first, oldest first within a level); ``why`` is the word
+    of its rejection, if any."""
+
+    __slots__ = ("job_class", "key", "payload", "state", "waiter", "why", "worker")
 
     def __init__(
         self,
@@ -60,21 +57,19 @@ class Job:
         deadline: float,
         job_class: JobClass = JobClass.INTERACTIVE,
         key: str | bytes | None = None,
-        priority: int = 0,
+        criticality: Criticality = Criticality.CRITICAL,
     ) -> None:
+        super().__init__(criticality=criticality, deadline=deadline)
         self.payload = payload
-        self.deadline = deadline
         self.job_class = job_class
         self.key = key
-        self.priority = priority
         self.state = JobState.NEW
-        self.enqueued = 0.0
         self.worker: Hashable | None = None
-        self.reason = ""
+        self.why = ""
         self.waiter: object = None
 
     def __repr__(self) -> str:
-        return f"Job({self.job_class.value}, {self.state.value}, worker={self.worker!r}, reason={self.reason!r})"
+        return f"Job({self.job_class.value}, {self.state.value}, worker={self.worker!r}, why={self.why!r})"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,9 +96,16 @@ class Broker:
         self.registry = registry
         self.capacity = capacity
         self.max_wait = max_wait
-        self._queues: dict[JobClass, deque[Job]] = {c: deque() for c in JobClass}
-        self._rejected = dict.fromkeys(JobClass, 0)
-        self._expired = dict.fromkeys(JobClass, 0)
+        self._queues: dict[JobClass, WaitQueue[Job]] = {
+            c: WaitQueue(
+                capacity=capacity,
+                capacity_ratio=None,
+                order=_ORDER[c],
+                standing_timeout=max_wait,
+                idle_timeout=max_wait,
+            )
+            for c in JobClass
+        }
 
     def offers(self, job: Job, now: float) -> list[Hashable]:
         """Workers to offer ``job`` to, in order (at most ``registry.max_offers``)."""
@@ -116,78 +118,60 @@ class Broker:
         job.state = JobState.ASSIGNED
         job.worker = worker
 
-    def enqueue(self, job: Job, now: float) -> bool:
-        """Queue ``job`` after every offer was refused; False (``job.reason``) when it cannot wait."""
-        self.expire(now)
+    def enqueue(self, job: Job, now: float) -> tuple[bool, list[Job]]:
+        """Queue ``job`` after every offer was refused. Returns whether it waits (else ``job.why``
+        says why not) and the jobs the queue rejected on the way (expired, or evicted by it)."""
         if now >= job.deadline:
-            return self._reject(job, "deadline")
-        queue = self._queues[job.job_class]
-        if len(queue) >= self.capacity:
-            return self._reject(job, "queue_full")
+            job.state, job.why = JobState.REJECTED, "deadline"
+            return False, []
+        removed = self._rejected(self._queues[job.job_class].push(job, now))
+        if job.state is JobState.REJECTED:
+            removed.remove(job)
+            return False, removed
         job.state = JobState.QUEUED
-        job.enqueued = now
-        queue.append(job)
-        return True
+        return True, removed
 
-    def cancel(self, job: Job) -> None:
-        if job.state is JobState.QUEUED:
-            self._queues[job.job_class].remove(job)
+    def cancel(self, job: Job, now: float) -> None:
+        if job.state is JobState.QUEUED and self._queues[job.job_class].remove(job, now):
             job.state = JobState.CANCELLED
 
-    def pull(self, worker: Hashable, now: float) -> Job | None:
-        """The next job for a free ``worker``, or None; expired jobs are dropped first."""
-        self.expire(now)
+    def pull(self, worker: Hashable, now: float) -> tuple[Job | None, list[Job]]:
+        """The next job for a free ``worker`` (or None), and the jobs expired on the way."""
+        removed: list[Job] = []
         for job_class in PULL_ORDER:
-            queue = self._queues[job_class]
-            if not queue:
-                continue
-            if job_class is JobClass.CRITICAL:
-                job = max(queue, key=lambda j: (j.priority, -j.enqueued))
-                queue.remove(job)
-            elif job_class is JobClass.INTERACTIVE:
-                job = queue.pop()
-            else:
-                job = queue.popleft()
-            self.accepted(job, worker)
-            return job
-        return None
+            job, gone = self._queues[job_class].pop(now)
+            removed += self._rejected(gone)
+            if job is not None:
+                self.accepted(job, worker)
+                return job, removed
+        return None, removed
 
     def expire(self, now: float) -> list[Job]:
-        """Reject queued jobs past ``max_wait`` or their deadline (reasons ``expired``/``deadline``)."""
-        out: list[Job] = []
-        for job_class, queue in self._queues.items():
-            if not queue:
-                continue
-            keep: deque[Job] = deque()
-            for job in queue:
-                if now >= job.deadline or now - job.enqueued > self.max_wait:
-                    job.state = JobState.REJECTED
-                    job.reason = "deadline" if now >= job.deadline else "expired"
-                    self._expired[job_class] += 1
-                    out.append(job)
-                else:
-                    keep.append(job)
-            if len(keep) != len(queue):
-                self._queues[job_class] = keep
-        return out
+        """Reject queued jobs past their queue timeout or deadline (``expired`` / ``deadline``)."""
+        removed: list[Job] = []
+        for queue in self._queues.values():
+            removed += self._rejected(queue.expire(now))
+        return removed
 
     def queued(self) -> int:
         return sum(len(q) for q in self._queues.values())
 
     def statistics(self, now: float) -> dict[JobClass, QueueStatistics]:
-        return {
-            c: QueueStatistics(
-                length=len(q),
-                oldest_age=max((now - j.enqueued for j in q), default=0.0),
+        out = {}
+        for c, q in self._queues.items():
+            st = q.statistics(now)
+            out[c] = QueueStatistics(
+                length=st.length,
+                oldest_age=st.oldest_age,
                 capacity=self.capacity,
-                rejected=self._rejected[c],
-                expired=self._expired[c],
+                rejected=st.rejected + st.evicted,
+                expired=st.expired + st.deadline,
             )
-            for c, q in self._queues.items()
-        }
+        return out
 
-    def _reject(self, job: Job, reason: str) -> bool:
-        job.state = JobState.REJECTED
-        job.reason = reason
-        self._rejected[job.job_class] += 1
-        return False
+    @staticmethod
+    def _rejected(jobs: list[Job]) -> list[Job]:
+        for job in jobs:
+            job.state = JobState.REJECTED
+            job.why = job.reason.value if job.reason is not None else "expired"
+        return jobs
