@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -20,6 +21,13 @@ async def ask(port: int, send: bytes = b"") -> bytes:
         return await asyncio.wait_for(reader.read(4096), 2)
     finally:
         writer.close()
+
+
+async def until(predicate: Callable[[], bool]) -> None:
+    """Wait for a signal handler's effect, for at most 5 s (a loaded machine delays callbacks)."""
+    async with asyncio.timeout(5):
+        while not predicate():  # noqa: ASYNC110 - signal handlers offer no event to wait on
+            await asyncio.sleep(0.01)
 
 
 def reporter(load: float, limit: int | None) -> tuple[LoadReporter, AgentCheckResponder]:
@@ -121,13 +129,13 @@ async def test_sigterm_drains_then_forwards_after_grace() -> None:
     seen: list[str] = []
     previous = signal.signal(signal.SIGTERM, lambda *_: seen.append("server"))
     try:
-        drain = DrainOnSignal(grace=0.2, on_drain=lambda: seen.append("drain"))
+        drain = DrainOnSignal(grace=1.0, on_drain=lambda: seen.append("drain"))
         drain.install()
         signal.raise_signal(signal.SIGTERM)
         await asyncio.sleep(0.05)
         assert seen == ["drain"]
         assert drain.draining
-        await asyncio.sleep(0.3)
+        await until(lambda: len(seen) == 2)
         assert seen == ["drain", "server"]
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -157,7 +165,7 @@ async def test_forwards_to_a_loop_signal_handler() -> None:
         drain = DrainOnSignal(grace=0.05, on_drain=lambda: seen.append("drain"))
         drain.install()
         signal.raise_signal(signal.SIGTERM)
-        await asyncio.sleep(0.2)
+        await until(lambda: len(seen) == 2)
         assert seen == ["drain", "server"]
     finally:
         loop.remove_signal_handler(signal.SIGTERM)

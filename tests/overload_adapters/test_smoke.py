@@ -41,7 +41,7 @@ def test_smoke_short(tmp_path: Path) -> None:
     # At 2× the middleware sheds, and still serves a good part of capacity within the deadline.
     assert hot["shed_pct"] > 10, report["phases"]
     assert hot["late_pct"] < 5, report["phases"]
-    assert first["shed_pct"] < 2, report["phases"]
+    assert first["shed_pct"] < 5, report["phases"]
     assert hot["goodput_pct"] >= 60, report["phases"]
     # The load balancer is told: the weight falls under overload.
     assert checks["weight_lower_during_overload"], report
