@@ -6,14 +6,18 @@
 
 1. uvicorn (one worker, pinned to CPU 0) serves ``smoke_app.py``: 20 ms of awaited I/O then ≈ 2 ms
    of CPU per request, wrapped in healthgauge's ASGI middleware with the agent-check responder;
-2. capacity ``cap``: a closed loop of 32 clients for 5 s (the throughput of 200 answers);
+2. capacity ``cap``: a closed loop of 32 clients for 5 s against the *bare* app (the throughput
+   of 200 answers), measured before and again after the run: calibrating through the limiter
+   would let a limiter that sheds too much lower its own bar;
 3. the open-loop generator (``loadgen.py``, its own process, pinned to CPU 1) runs the profile,
    polling the agent-check port; latency counts from each request's scheduled send time;
 4. it prints the simulation's columns per phase and the §12 checks, then the SIGTERM drain check
    and the middleware's CPU overhead per request against the bare app.
 
-A run whose generator send lag p99 exceeds 20 ms is reported INVALID (not failed): the generator,
-not the server, was the bottleneck.
+A run is reported INVALID (not failed) when the generator's send lag p99 exceeds 20 ms (the
+generator, not the server, was the bottleneck) or when the capacity measured after the run differs
+from the one before by more than 30 % (another workload took the CPU mid-run: the load multiples
+no longer mean anything).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
 MAX_SEND_LAG = 0.020
+MAX_CAPACITY_DRIFT = 0.30
 DEADLINE = 1.0
 
 
@@ -271,10 +276,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     names = [p[0] for p in profile]
     overload = max(range(len(profile)), key=lambda i: profile[i][1])
     report: dict[str, Any] = {"profile": names}
+    seconds = 3.0 if args.short else 5.0
+    with Server("bare") as bare:
+        cap = calibrate(bare, seconds)
+    report["cap_rps"] = cap
+    print(f"capacity of the bare app (closed loop, 32 clients): {cap:.0f} rps", flush=True)
     with Server("protected", grace=args.grace) as server:
-        cap = calibrate(server, 3.0 if args.short else 5.0)
-        report["cap_rps"] = cap
-        print(f"capacity (closed loop, 32 clients): {cap:.0f} rps", flush=True)
         phases = ",".join(f"{cap * mult:.1f}:{dur}" for _, mult, dur in profile)
         total = sum(p[2] for p in profile)
         result = loadgen(
@@ -294,6 +301,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             **agent_checks(result, rows, overload),
         )
         report["sigterm"] = sigterm_check(server, args.grace, slow=args.grace + 1.0)
+    with Server("bare") as bare:
+        report["cap_after_rps"] = calibrate(bare, seconds)
+    drift = abs(report["cap_after_rps"] - cap) / cap
+    report["capacity_drift"] = drift
+    report["valid"] = report["valid"] and drift <= MAX_CAPACITY_DRIFT
     unloaded_p99 = rows[0]["p99_ms"]
     hot = rows[overload]
     report["checks"] = {
@@ -317,8 +329,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def show(report: dict[str, Any]) -> None:
-    print(f"requests {report['requests']}, generator send lag p99 {report['send_lag_p99_ms']:.1f} ms", end="")
-    print("" if report["valid"] else "  -> INVALID RUN (generator lag > 20 ms)")
+    print(
+        f"requests {report['requests']}, generator send lag p99 {report['send_lag_p99_ms']:.1f} ms, "
+        f"capacity after the run {report['cap_after_rps']:.0f} rps ({100 * report['capacity_drift']:.0f} % drift)"
+    )
+    if not report["valid"]:
+        print("  -> INVALID RUN: generator lag > 20 ms or capacity drift > 30 % (a busy host)")
     print()
     head = f"{'phase':<12}{'offered':>9}{'goodput%cap':>13}{'shed%':>8}{'late%':>8}{'p50 ms':>9}{'p99 ms':>9}"
     print(head)

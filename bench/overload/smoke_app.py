@@ -98,6 +98,7 @@ def protect(app: Any, args: argparse.Namespace, ready: dict[str, Any]) -> Any:
         agent_port=0,
         agent_warmup=args.warmup,
         drain_grace=args.grace,
+        loop_lag=not args.no_loop_lag,
         metrics_path="/metrics",
         on_started=lambda m: ready.update(agent=m.responder.port if m.responder else None),
     )
@@ -135,6 +136,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--cpu", type=float, default=0.002)
     p.add_argument("--warmup", type=float, default=0.0)
     p.add_argument("--grace", type=float, default=2.0)
+    p.add_argument("--no-loop-lag", action="store_true", help="leave event-loop lag out of the queueing delay")
     p.add_argument("--limit", type=int, default=0, help="a fixed in-flight limit instead of the adaptive default")
     args = p.parse_args(argv)
     asyncio.run(serve(args))
