@@ -54,7 +54,19 @@ Pieces, each with a ``statistics()`` snapshot:
 - ``WaitQueue``: controlled delay, adaptive LIFO, active expiry, priority eviction;
 - client side: ``AdaptiveThrottle`` (SRE book) and ``RetryBudget``;
 - ``LoadReporter``: load 0–100 → HAProxy agent weight and maxconn, with warm-up and hysteresis.
+
+Adapters (asyncio; loaded on first use, so importing this package does not import asyncio):
+``OverloadMiddleware`` (pure ASGI), ``setup_aiohttp`` / ``aiohttp_middleware``, both over one
+``OverloadGuard`` (the code above, once); ``AgentCheckResponder`` (the HAProxy agent-check port,
+full-state lines), ``LoopLagProbe``, ``DrainOnSignal`` (the SIGTERM drain sequence) and
+``OverloadCollector`` (Prometheus, own registry). Request classification and the 503/504 answers
+are pure: ``RequestPolicy``, ``classify``, ``rejection_response``.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from healthgauge.overload._codel import CodelDetector, DelayWindow, DetectorStatistics, FollyCodel, delay_load
 from healthgauge.overload._controller import (
@@ -65,6 +77,15 @@ from healthgauge.overload._controller import (
     Waiter,
 )
 from healthgauge.overload._envoy import EnvoyGradientLimit
+from healthgauge.overload._http import (
+    Classified,
+    DownstreamOverloaded,
+    HeaderError,
+    RequestPolicy,
+    Response,
+    classify,
+    rejection_response,
+)
 from healthgauge.overload._limit import FixedLimit, Limit, LimitStatistics
 from healthgauge.overload._load import AgentReport, AgentState, LoadReporter, combine, weight_for_load
 from healthgauge.overload._netflix import AIMDLimit, Gradient2Limit, GradientLimit, VegasLimit, WindowedLimit
@@ -79,12 +100,39 @@ from healthgauge.overload._throttle import (
 )
 from healthgauge.overload._types import Clock, ConfigError, Criticality, Outcome, Rejection, RejectReason
 
+if TYPE_CHECKING:
+    from healthgauge.overload._aiohttp import aiohttp_middleware, setup_aiohttp
+    from healthgauge.overload._asgi import OverloadMiddleware
+    from healthgauge.overload._guard import Admission, OverloadGuard
+    from healthgauge.overload._looplag import LoopLagProbe, LoopLagStatistics
+    from healthgauge.overload._metrics import OverloadCollector
+    from healthgauge.overload._responder import AgentCheckResponder, full_state_line
+    from healthgauge.overload._shutdown import DrainOnSignal
+
+# Adapter names -> the private module that defines them, imported on first attribute access.
+_LAZY = {
+    "Admission": "healthgauge.overload._guard",
+    "AgentCheckResponder": "healthgauge.overload._responder",
+    "DrainOnSignal": "healthgauge.overload._shutdown",
+    "LoopLagProbe": "healthgauge.overload._looplag",
+    "LoopLagStatistics": "healthgauge.overload._looplag",
+    "OverloadCollector": "healthgauge.overload._metrics",
+    "OverloadGuard": "healthgauge.overload._guard",
+    "OverloadMiddleware": "healthgauge.overload._asgi",
+    "aiohttp_middleware": "healthgauge.overload._aiohttp",
+    "full_state_line": "healthgauge.overload._responder",
+    "setup_aiohttp": "healthgauge.overload._aiohttp",
+}
+
 __all__ = [
     "AIMDLimit",
     "AdaptiveThrottle",
+    "Admission",
     "AdmissionController",
+    "AgentCheckResponder",
     "AgentReport",
     "AgentState",
+    "Classified",
     "Clock",
     "CodelDetector",
     "ConfigError",
@@ -93,16 +141,24 @@ __all__ = [
     "Decision",
     "DelayWindow",
     "DetectorStatistics",
+    "DownstreamOverloaded",
+    "DrainOnSignal",
     "EnvoyGradientLimit",
     "Expiry",
     "FixedLimit",
     "FollyCodel",
     "Gradient2Limit",
     "GradientLimit",
+    "HeaderError",
     "Limit",
     "LimitStatistics",
     "LoadReporter",
+    "LoopLagProbe",
+    "LoopLagStatistics",
     "Outcome",
+    "OverloadCollector",
+    "OverloadGuard",
+    "OverloadMiddleware",
     "Permit",
     "QueueDelayLimit",
     "QueueEntry",
@@ -110,6 +166,8 @@ __all__ = [
     "QueueStatistics",
     "RejectReason",
     "Rejection",
+    "RequestPolicy",
+    "Response",
     "RetryBudget",
     "RetryBudgetStatistics",
     "ThrottleStatistics",
@@ -117,8 +175,22 @@ __all__ = [
     "WaitQueue",
     "Waiter",
     "WindowedLimit",
+    "aiohttp_middleware",
+    "classify",
     "combine",
     "delay_load",
+    "full_state_line",
+    "rejection_response",
     "retry_backoff",
+    "setup_aiohttp",
     "weight_for_load",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'healthgauge.overload' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
