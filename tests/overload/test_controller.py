@@ -334,3 +334,20 @@ def test_low_traffic_is_never_shed_by_the_default() -> None:
     stats = ctl.statistics()
     assert sum(stats.rejected.values()) == 0
     assert stats.limit == 16  # never saturated: never grown
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        ("critical", Criticality.CRITICAL),
+        (" Sheddable-Plus ", Criticality.SHEDDABLE_PLUS),
+        ("CRITICAL_PLUS", Criticality.CRITICAL_PLUS),
+    ],
+)
+def test_criticality_parses_header_values(text: str, level: Criticality) -> None:
+    assert Criticality.parse(text) is level
+
+
+def test_criticality_rejects_unknown_names_with_the_offending_text() -> None:
+    with pytest.raises(ValueError, match="unknown criticality 'urgent': expected one of sheddable, "):
+        Criticality.parse("urgent")
