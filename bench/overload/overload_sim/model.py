@@ -184,6 +184,7 @@ class Simulation:
         )
         self.timeouts = scenario.retries > 0 or self.throttle is not None
         self.deadline = scenario.deadline
+        self.backoff_rng = self.rng["backoff"]
         self.acquire = self.ctl.acquire
         self.deadlines: deque[Attempt] = deque()
 
@@ -293,33 +294,40 @@ class Simulation:
     def send(self, t: float, index: int, demand: float, io: float) -> None:
         """One attempt reaches the client throttle, then the policy (the hot path of the run)."""
         arrivals = self.arrivals
-        deadline = t + self.deadline
-        job = Attempt(t, deadline, demand, io, index, len(arrivals))
+        slot = len(arrivals)
         arrivals.append(t)
         self.outcomes.append(PENDING)
         self.latencies.append(0.0)
         if self.throttle is not None and not self.throttle.allow():
-            self.shed(job, t, THROTTLED, "throttled", record=False)
+            self.refused(slot, index, t, THROTTLED, "throttled", record=False)
             return
-        if self.timeouts:
-            self.deadlines.append(job)  # deadlines rise with send time: a FIFO, not heap events
+        deadline = t + self.deadline
         decision = self.acquire(deadline=deadline, received_at=t)
         kind = type(decision)
+        if kind is Rejection:
+            # Most attempts under overload end here: no Attempt object, no deadline to watch.
+            outcome, counter = REJECTION_OUTCOMES[decision.reason._value_]  # type: ignore[union-attr]
+            self.refused(slot, index, t, outcome, counter)
+            return
+        job = Attempt(t, deadline, demand, io, index, slot)
+        if self.timeouts:
+            self.deadlines.append(job)  # deadlines rise with send time: a FIFO, not heap events
         if kind is Permit:
             job.permit = decision  # type: ignore[assignment]
             if self.run_queue is None:
                 self.fifo.append(job)
             else:
                 self.admitted(job, decision, t)  # type: ignore[arg-type]
-            if self.idle:
-                self.dispatch(t)
-        elif kind is Rejection:
-            outcome, counter = REJECTION_OUTCOMES[decision.reason._value_]  # type: ignore[union-attr]
-            self.shed(job, t, outcome, counter)
         else:
             decision.add_done_callback(lambda waiter, job=job: self.resolved(job, waiter))  # type: ignore[union-attr]
-            if self.idle:
-                self.dispatch(t)
+        if self.idle:
+            self.dispatch(t)
+
+    def refused(self, slot: int, index: int, t: float, outcome: int, counter: str, *, record: bool = True) -> None:
+        """An attempt refused on arrival (by the throttle or the policy) fails at once."""
+        self.outcomes[slot] = outcome
+        self.counts[counter] += 1
+        self.retry_after_failure(index, t, record=record)
 
     def resolved(self, job: Attempt, waiter: Waiter) -> None:
         t = self.clock.now
@@ -363,12 +371,15 @@ class Simulation:
     def fail(self, job: Attempt, t: float, *, record: bool = True) -> None:
         """The client learns that this attempt failed at ``t``; it may retry (spec §11.3)."""
         job.failed = True
+        self.retry_after_failure(job.index, t, record=record)
+
+    def retry_after_failure(self, index: int, t: float, *, record: bool) -> None:
         if record and self.throttle is not None:
             self.throttle.record(False)
-        if job.index < self.scenario.retries:
-            when = t + retry_backoff(job.index, self.rng["backoff"])
+        if index < self.scenario.retries:
+            when = t + retry_backoff(index, self.backoff_rng)
             if when < self.scenario.duration:
-                self.push(when, RETRY, job.index + 1)
+                self.push(when, RETRY, index + 1)
 
     def dispatch(self, t: float) -> None:
         """Idle workers take work: the policy may drop it at dequeue, else its CPU stage starts."""
