@@ -1,0 +1,39 @@
+"""A Spillway-style broker (spec §7): offer each request to up to three workers in turn, queue it
+by class when all refuse, and let free workers pull. Pure scheduling core; the asyncio adapter
+(:class:`AsyncBroker`) loads on first use, so importing this package does not import asyncio."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from healthgauge.broker._broker import Broker, Job, JobClass, JobState, QueueStatistics
+from healthgauge.broker._registry import Registry, WorkerReport, WorkerView, rendezvous_order
+
+if TYPE_CHECKING:
+    from healthgauge.broker._asyncio import AsyncBroker, BrokerRejected
+
+_LAZY = {"AsyncBroker": "healthgauge.broker._asyncio", "BrokerRejected": "healthgauge.broker._asyncio"}
+
+__all__ = [
+    "AsyncBroker",
+    "Broker",
+    "BrokerRejected",
+    "Job",
+    "JobClass",
+    "JobState",
+    "QueueStatistics",
+    "Registry",
+    "WorkerReport",
+    "WorkerView",
+    "rendezvous_order",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'healthgauge.broker' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,188 @@
+"""Pure ASGI middleware (no Starlette needed): admission, queueing and shedding for ``http`` scopes,
+``lifespan`` to start and stop the guard, everything else passed through (spec §9)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from healthgauge.overload._controller import AdmissionController
+from healthgauge.overload._guard import Admission, OverloadGuard
+from healthgauge.overload._http import DownstreamOverloaded, Response, rejection_response
+from healthgauge.overload._types import Outcome
+
+__all__ = ["OverloadMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class _Exchange:
+    """What the wrapped app did: the status it started, whether the client went away."""
+
+    __slots__ = ("disconnected", "status")
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.disconnected = False
+
+
+class OverloadMiddleware:
+    """``OverloadMiddleware(app, controller, **guard_options)`` or ``OverloadMiddleware(app, guard=guard)``
+    (the options are :class:`OverloadGuard`'s).
+
+    ``metrics_path`` (e.g. ``"/metrics"``) answers Prometheus scrapes from the guard's own registry
+    in front of the app. ``on_started(middleware)`` runs after lifespan startup (tests and tools
+    read the responder's port there). Servers that do not run ``lifespan`` get the guard started
+    lazily by the first request, without the SIGTERM drain.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        controller: AdmissionController | None = None,
+        *,
+        guard: OverloadGuard | None = None,
+        metrics_path: str | None = None,
+        on_started: Callable[[OverloadMiddleware], None] | None = None,
+        **options: Any,
+    ) -> None:
+        self.app = app
+        self.guard = guard if guard is not None else OverloadGuard(controller, **options)
+        self.metrics_path = metrics_path
+        self.on_started = on_started
+        self._started = False
+        self._metrics: Callable[[], tuple[bytes, str]] | None = None
+
+    @property
+    def responder(self) -> Any:
+        return self.guard.responder
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)  # websocket: passed through (spec §9)
+
+    async def _startup(self) -> None:
+        if not self._started:
+            self._started = True
+            await self.guard.start()
+            if self.on_started is not None:
+                self.on_started(self)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def receive_hooked() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self._startup()
+            return message
+
+        async def send_hooked(message: Message) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                await self.guard.stop()
+            await send(message)
+
+        try:
+            await self.app(scope, receive_hooked, send_hooked)
+        except Exception:
+            # An app without lifespan support raises here; the server then runs without lifespan
+            # and the first request starts the guard.
+            await self.guard.stop()
+            self._started = False
+            raise
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._started:
+            self._started = True
+            self.guard.handle_sigterm = False
+            await self.guard.start()
+        path: str = scope.get("path", "")
+        if self.metrics_path is not None and path == self.metrics_path:
+            await self._serve_metrics(send)
+            return
+        raw: list[tuple[bytes, bytes]] = scope.get("headers", [])
+
+        def get(name: str) -> str | None:
+            key = name.encode("latin-1")
+            for k, v in raw:
+                if k == key:
+                    return v.decode("latin-1")
+            return None
+
+        admission = await self.guard.enter(scope.get("method", "GET"), path, get)
+        if admission.response is not None:
+            await _send_response(send, admission.response)
+            return
+        if admission.bypass:
+            await self.app(scope, receive, send)
+            return
+        await self._run(admission, scope, receive, send)
+
+    async def _run(self, admission: Admission, scope: Scope, receive: Receive, send: Send) -> None:
+        ex = _Exchange()
+
+        async def receive_watched() -> Message:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                ex.disconnected = True
+            return message
+
+        async def send_watched(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                ex.status = int(message["status"])
+            try:
+                await send(message)
+            except OSError:
+                ex.disconnected = True  # uvicorn's ClientDisconnected is an OSError
+                raise
+
+        guard = self.guard
+        outcome = Outcome.SUCCESS
+        left = guard.deadline_left(admission)
+        try:
+            if left is None:
+                await self.app(scope, receive_watched, send_watched)
+            else:
+                async with asyncio.timeout(left):
+                    await self.app(scope, receive_watched, send_watched)
+        except TimeoutError:
+            outcome = Outcome.DROPPED
+            if ex.status is None:
+                await _send_response(send, rejection_response("deadline", retry_after=0, no_retry=True))
+        except DownstreamOverloaded as exc:
+            outcome = Outcome.DROPPED
+            if ex.status is None:
+                await _send_response(send, guard.downstream_response(exc.no_retry))
+        except asyncio.CancelledError:
+            outcome = Outcome.IGNORED
+            raise
+        except Exception:
+            ex.status = ex.status or 500
+            outcome = Outcome.IGNORED if ex.disconnected else Outcome.SUCCESS
+            raise
+        finally:
+            if ex.disconnected and outcome is Outcome.SUCCESS:
+                outcome = Outcome.IGNORED
+            guard.finish(admission, outcome, status=ex.status)
+
+    async def _serve_metrics(self, send: Send) -> None:
+        if self._metrics is None:
+            from healthgauge.overload._metrics import OverloadCollector
+
+            self._metrics = OverloadCollector(self.guard).render
+        body, content_type = self._metrics()
+        headers = ((b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode()))
+        await _send_response(send, Response(200, headers, body))
+
+
+async def _send_response(send: Send, response: Response) -> None:
+    await send({"type": "http.response.start", "status": response.status, "headers": list(response.headers)})
+    await send({"type": "http.response.body", "body": response.body})

@@ -1,0 +1,556 @@
+"""The admission controller: one limit, an optional wait queue, an optional slough detector,
+criticality and partitions, combined into permits and rejections (spec §1.2, §3, §5).
+
+Life of a request (the module docstring of ``healthgauge.overload`` shows an adapter's code):
+
+1. ``acquire(...)`` returns a ``Permit`` (run it now), a ``Waiter`` (queued: it will be granted a
+   permit, or rejected, by some later call) or a ``Rejection`` (answer 503/504 at once).
+2. At handler start, ``permit.start(extra_delay=loop_lag)`` feeds the queueing delay to the
+   detectors; it returns a ``Rejection`` when the request must be sloughed instead of run.
+3. Exactly once, ``permit.success()``, ``permit.dropped()`` or ``permit.ignore()``. Releasing a
+   permit may grant queued waiters; their callbacks run synchronously inside that call.
+
+Two delays are measured at start. The *limit delay* runs from the permit's grant to the start
+(waiting for a CPU or the event loop) and drives the limit: our own queue's wait must not, or a
+limit that is too small for a slow dependency would read its own queue as overload and shrink
+further (benchmark S3). The *total delay* runs from receipt (``received_at``, e.g. a proxy's
+request-start header) and is what the 0–100 load figure and ``overloaded`` report.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from healthgauge.overload._codel import DelayWindow, FollyCodel, delay_load
+from healthgauge.overload._limit import Limit, LimitStatistics, require
+from healthgauge.overload._queue import QueueEntry, QueueStatistics, WaitQueue
+from healthgauge.overload._queue_delay import QueueDelayLimit
+from healthgauge.overload._types import NO_DEADLINE, Clock, Criticality, Outcome, Rejection, RejectReason
+
+_CRITICALITY_KEYS = tuple(level.name.lower() for level in Criticality)  # indexed by the level
+SHEDDABLE = Criticality.SHEDDABLE
+SHEDDABLE_PLUS = Criticality.SHEDDABLE_PLUS
+CRITICAL = Criticality.CRITICAL
+
+# Retry-After (spec §10.2): 1 or 2 s normally, 3-5 s once shedding has gone on for 10 s. A gap of
+# a second without any rejection ends a shedding streak.
+RETRY_AFTER_LONG_SHEDDING = 10.0
+SHEDDING_STREAK_GAP = 1.0
+
+
+class Permit:
+    """The right to run one request. Complete it exactly once: ``success``, ``dropped`` or ``ignore``.
+
+    ``inflight`` is the in-flight count including this permit at its grant (Netflix's ``inflight``).
+    """
+
+    __slots__ = (
+        "_controller",
+        "_done",
+        "criticality",
+        "granted_at",
+        "inflight",
+        "partition",
+        "received_at",
+        "started_at",
+    )
+
+    def __init__(
+        self,
+        controller: AdmissionController,
+        received_at: float,
+        granted_at: float,
+        criticality: Criticality,
+        partition: _Partition | None,
+        inflight: int,
+    ) -> None:
+        self._controller = controller
+        self.received_at = received_at
+        self.granted_at = granted_at
+        self.criticality = criticality
+        self.partition = partition
+        self.inflight = inflight
+        self.started_at: float | None = None
+        self._done = False
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def start(self, extra_delay: float = 0.0) -> Rejection | None:
+        """The handler is about to run: feed the queueing delay (plus ``extra_delay``, e.g. the
+        latest event-loop lag) to the detectors. A ``Rejection`` means: do not run it, answer 503;
+        the permit is then already released. Calling it is optional, but without it the queue-delay
+        detectors see nothing."""
+        return self._controller._start(self, extra_delay)
+
+    def success(self) -> None:
+        """The work was done (including a 5xx from the application): one RTT sample."""
+        self._controller._finish(self, False, "success")
+
+    def dropped(self) -> None:
+        """Timed out, or a downstream call reported overload: one sample flagged dropped."""
+        self._controller._finish(self, True, "dropped")
+
+    def ignore(self) -> None:
+        """Client gone or request bypassed: release without a sample."""
+        self._controller._finish(self, None, "ignored")
+
+    def complete(self, outcome: Outcome) -> None:
+        if outcome is Outcome.SUCCESS:
+            self.success()
+        elif outcome is Outcome.DROPPED:
+            self.dropped()
+        else:
+            self.ignore()
+
+
+class Waiter(QueueEntry):
+    """A queued request. Resolved later by the controller: ``permit`` set (granted) or
+    ``rejection`` set (expired, deadline, evicted); ``cancel()`` withdraws it.
+
+    ``add_done_callback(fn)`` runs ``fn(waiter)`` once when it is granted or rejected (at once if it
+    already is), synchronously, from inside whichever controller call resolved it: an asyncio
+    adapter resolves a future there and must not do more.
+    """
+
+    __slots__ = ("_callbacks", "_controller", "cancelled", "partition", "permit", "received_at", "rejection")
+
+    def __init__(
+        self,
+        controller: AdmissionController,
+        *,
+        criticality: Criticality,
+        deadline: float,
+        max_wait: float | None,
+        received_at: float,
+        partition: _Partition | None,
+    ) -> None:
+        super().__init__(criticality=criticality, deadline=deadline, max_wait=max_wait)
+        self._controller = controller
+        self.received_at = received_at
+        self.partition = partition
+        self.permit: Permit | None = None
+        self.rejection: Rejection | None = None
+        self.cancelled = False
+        self._callbacks: list[Callable[[Waiter], None]] = []
+
+    @property
+    def done(self) -> bool:
+        return self.permit is not None or self.rejection is not None or self.cancelled
+
+    def add_done_callback(self, callback: Callable[[Waiter], None]) -> None:
+        if self.permit is not None or self.rejection is not None:
+            callback(self)
+        elif not self.cancelled:
+            self._callbacks.append(callback)
+
+    def cancel(self) -> None:
+        """The client went away: leave the queue at once, or release a permit already granted
+        (as ``ignore``). Callbacks do not run for a cancellation."""
+        if self.cancelled:
+            return
+        self.cancelled = True
+        self._callbacks.clear()
+        if self.permit is not None and not self.permit.done:
+            self.permit.ignore()
+        elif self.queued:
+            self._controller._withdraw(self)
+
+    def _resolve(self) -> None:
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback(self)
+
+
+class _Partition:
+    """A named share of the limit (Netflix ``AbstractPartitionedLimiter``)."""
+
+    __slots__ = ("inflight", "name", "share")
+
+    def __init__(self, name: str, share: float) -> None:
+        self.name = name
+        self.share = share
+        self.inflight = 0
+
+    def full(self, limit: float) -> bool:
+        """At or above ``max(1, ceil(L × share))``."""
+        return self.inflight >= max(1, math.ceil(limit * self.share))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ControllerStatistics:
+    """The admission controller's snapshot: what the agent-check responder, the Prometheus export
+    and the benchmark's trajectory read. Delays in seconds; counters since creation, keyed by the
+    enum values (``"limit"``, ``"success"``, ``"sheddable"``...)."""
+
+    limit: float
+    inflight: int
+    queued: int
+    oldest_age: float
+    win_min: float
+    load: int
+    overloaded: bool
+    draining: bool
+    monitor_only: bool
+    admitted: int
+    enqueued: int
+    completed: Mapping[str, int]
+    rejected: Mapping[str, int]
+    rejected_by_criticality: Mapping[str, int]
+    would_reject: Mapping[str, int]
+    partitions: Mapping[str, int]
+    limit_statistics: LimitStatistics
+    queue_statistics: QueueStatistics | None
+
+
+class AdmissionController:
+    """Admission for one endpoint or route group: permits, queueing and shedding.
+
+    Defaults are healthgauge's default policy: ``QueueDelayLimit`` (queue-delay AIMD, spec §2.4)
+    and no wait queue. Pass ``queue=WaitQueue()`` for a bounded queue with adaptive LIFO and active
+    expiry (§3): queued requests wait for a permit instead of being rejected. Other pieces:
+
+    - ``detector``: a ``FollyCodel`` that sheds at start (the folly anchor); ``QueueDelayLimit``
+      sheds by itself.
+    - ``partitions``: ``{"live": 0.9, "batch": 0.1}``; a partition's share is enforced only at
+      saturation, so idle capacity is borrowed (§5.1). Unknown partitions get only the excess.
+    - ``shed_sheddable``: while overloaded, reject ``SHEDDABLE`` arrivals at once and give
+      ``SHEDDABLE_PLUS`` the short queue timeout (§5.2 rule 2).
+    - ``monitor_only``: decide everything, enforce nothing, count would-be rejections (§1.2).
+    - ``concurrency_load``: include ``100 × n / L`` in the load figure (§10.1, off by default).
+    - ``clock``, ``rng``: injected; ``rng`` only draws Retry-After jitter.
+
+    Not thread-safe: drive it from one thread or one event loop.
+    """
+
+    __slots__ = (
+        "_clock",
+        "_completed",
+        "_counts",
+        "_detector",
+        "_draining",
+        "_inflight",
+        "_last_shed",
+        "_limit",
+        "_partitions",
+        "_queue",
+        "_rejected",
+        "_rejected_by_criticality",
+        "_rng",
+        "_shedding_since",
+        "_window",
+        "_would_reject",
+        "concurrency_load",
+        "monitor_only",
+        "shed_sheddable",
+    )
+
+    def __init__(
+        self,
+        limit: Limit | None = None,
+        *,
+        queue: WaitQueue[Waiter] | None = None,
+        detector: FollyCodel | None = None,
+        partitions: Mapping[str, float] | None = None,
+        shed_sheddable: bool = True,
+        monitor_only: bool = False,
+        concurrency_load: bool = False,
+        delay_target: float = 0.005,
+        delay_interval: float = 0.1,
+        clock: Clock = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._limit = QueueDelayLimit() if limit is None else limit
+        self._queue = queue
+        self._detector = detector
+        self._partitions = _partitions(partitions)
+        self.shed_sheddable = shed_sheddable
+        self.monitor_only = monitor_only
+        self.concurrency_load = concurrency_load
+        self._window = DelayWindow(target=delay_target, interval=delay_interval)
+        self._clock = clock
+        self._rng = random.Random() if rng is None else rng
+        self._inflight = 0
+        self._draining = False
+        self._shedding_since = -math.inf
+        self._last_shed = -math.inf
+        self._counts = {"admitted": 0, "enqueued": 0}
+        self._completed = dict.fromkeys((o.value for o in Outcome), 0)
+        self._rejected = dict.fromkeys((r.value for r in RejectReason), 0)
+        self._would_reject = dict.fromkeys((r.value for r in RejectReason), 0)
+        self._rejected_by_criticality = dict.fromkeys(_CRITICALITY_KEYS, 0)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    @property
+    def limit(self) -> Limit:
+        return self._limit
+
+    @property
+    def queue(self) -> WaitQueue[Waiter] | None:
+        return self._queue
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def inflight(self) -> int:
+        return self._inflight
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    def overloaded(self, now: float | None = None) -> bool:
+        """The limit, the detector or the measured delay says the server is overloaded."""
+        if self._limit.overloaded or (self._detector is not None and self._detector.is_overloaded):
+            return True
+        return self._window.overloaded(self._clock() if now is None else now)
+
+    def win_min(self, now: float | None = None) -> float:
+        """Minimum total queueing delay of the last interval (s), at least the oldest waiter's age."""
+        now = self._clock() if now is None else now
+        age = self._queue.oldest_age(now) if self._queue is not None else 0.0
+        return max(self._window.current(now), age)
+
+    def load(self, now: float | None = None) -> int:
+        """The load figure 0–100 of spec §10.1: ``max(load_delay, load_conc)``."""
+        now = self._clock() if now is None else now
+        load = delay_load(self.win_min(now), self._window.target)
+        if self.concurrency_load and self._limit.limit > 0:
+            load = max(load, min(100, round(100.0 * self._inflight / self._limit.limit)))
+        return load
+
+    def next_expiry(self) -> float | None:
+        """When a queued request will next expire (clock time), so an adapter can time its tick."""
+        return None if self._queue is None else self._queue.next_expiry(self._clock())
+
+    # -- driving ---------------------------------------------------------------------------------
+
+    def set_draining(self, draining: bool = True) -> None:
+        """Reject new arrivals with ``draining`` (after the shutdown grace period, spec §10.1)."""
+        self._draining = draining
+
+    def tick(self) -> None:
+        """Active expiry and grants, from the host's periodic timer (HG: every 10 ms) or at
+        ``next_expiry()``. Callbacks of resolved waiters run inside this call."""
+        if self._queue is not None and len(self._queue):
+            now = self._clock()
+            self._resolve_removed(self._queue.expire(now), now)
+            self._pump(now)
+
+    def acquire(
+        self,
+        *,
+        criticality: Criticality = CRITICAL,
+        deadline: float | None = None,
+        received_at: float | None = None,
+        partition: str | None = None,
+    ) -> Permit | Waiter | Rejection:
+        """Admit, queue or reject one request.
+
+        ``deadline`` and ``received_at`` are readings of this controller's clock (absolute): when the
+        client gives up, and when the request was first seen (default now; a proxy's request-start
+        header makes it earlier). ``partition`` names a share given at construction.
+        """
+        now = self._clock()
+        if received_at is None or received_at > now:
+            received_at = now
+        if self._draining:
+            return self._refuse(RejectReason.DRAINING, criticality, now)
+        if deadline is not None and deadline <= now:
+            return self._refuse(RejectReason.DEADLINE, criticality, now)
+        queue = self._queue
+        if queue is not None and len(queue) and self._inflight <= self._limit.limit - 1:
+            self._pump(now)  # the limit grew since the last release (pops expire stale entries)
+        overloaded = self.shed_sheddable and criticality <= SHEDDABLE_PLUS and self.overloaded(now)
+        if overloaded and criticality is SHEDDABLE:
+            rejected = self._reject(RejectReason.PRIORITY, criticality, now)
+            if rejected is not None:
+                return rejected
+        part = self._partitions.get(partition) if partition is not None and self._partitions else None
+        limit = self._limit
+        n = self._inflight
+        at_limit = n > limit.limit - 1 and (part is None or part.full(limit.limit))
+        limit.on_admission(now, n, at_limit)
+        if at_limit:
+            if queue is None:
+                rejected = self._reject(RejectReason.LIMIT, criticality, now)
+                if rejected is not None:
+                    return rejected
+            elif not self.monitor_only:
+                return self._enqueue(criticality, deadline, received_at, part, now, overloaded)
+        return self._grant(received_at, now, criticality, part)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _grant(self, received_at: float, now: float, criticality: Criticality, part: _Partition | None) -> Permit:
+        self._inflight += 1
+        if part is not None:
+            part.inflight += 1
+        self._counts["admitted"] += 1
+        return Permit(self, received_at, now, criticality, part, self._inflight)
+
+    def _enqueue(
+        self,
+        criticality: Criticality,
+        deadline: float | None,
+        received_at: float,
+        part: _Partition | None,
+        now: float,
+        overloaded: bool,
+    ) -> Waiter | Rejection:
+        queue = self._queue
+        assert queue is not None
+        max_wait = queue.standing_timeout if overloaded and criticality is SHEDDABLE_PLUS else None
+        waiter = Waiter(
+            self,
+            criticality=criticality,
+            deadline=NO_DEADLINE if deadline is None else deadline,
+            max_wait=max_wait,
+            received_at=received_at,
+            partition=part,
+        )
+        removed = queue.push(waiter, now, self._limit.limit)
+        if waiter.reason is not None:
+            removed.remove(waiter)
+            self._resolve_removed(removed, now)
+            return self._refuse(waiter.reason, criticality, now)
+        self._counts["enqueued"] += 1
+        self._resolve_removed(removed, now)
+        return waiter
+
+    def _reject(self, reason: RejectReason, criticality: Criticality, now: float) -> Rejection | None:
+        """Count a rejection and build it; in monitor-only mode count it as would-be and return None
+        (the caller then admits)."""
+        if self.monitor_only:
+            self._would_reject[reason._value_] += 1
+            return None
+        return self._refuse(reason, criticality, now)
+
+    def _refuse(self, reason: RejectReason, criticality: Criticality, now: float) -> Rejection:
+        """Count and build a rejection, even in monitor-only mode: used for a passed deadline (nobody
+        waits for the answer) and for draining (the process is going away)."""
+        self._rejected[reason._value_] += 1
+        self._rejected_by_criticality[_CRITICALITY_KEYS[criticality]] += 1
+        retry_after = None if reason is RejectReason.DEADLINE else self._retry_after(now)
+        return Rejection(reason, retry_after, criticality, now)
+
+    def _retry_after(self, now: float) -> int:
+        if now - self._last_shed > SHEDDING_STREAK_GAP:
+            self._shedding_since = now
+        self._last_shed = now
+        if now - self._shedding_since > RETRY_AFTER_LONG_SHEDDING:
+            return 3 + int(self._rng.random() * 3)
+        return 1 + int(self._rng.random() * 2)
+
+    def _resolve_removed(self, removed: list[Waiter], now: float) -> None:
+        for waiter in removed:
+            reason = waiter.reason
+            assert reason is not None
+            waiter.rejection = self._refuse(reason, waiter.criticality, now)  # monitor-only never queues
+            waiter._resolve()
+
+    def _pump(self, now: float) -> None:
+        """Grant permits to queued waiters while the limit allows."""
+        queue = self._queue
+        if queue is None:
+            return
+        limit = self._limit
+        while len(queue) and self._inflight <= limit.limit - 1:
+            waiter, removed = queue.pop(now)
+            if removed:
+                self._resolve_removed(removed, now)
+            if waiter is None:
+                return
+            waiter.permit = self._grant(waiter.received_at, now, waiter.criticality, waiter.partition)
+            waiter._resolve()
+
+    def _withdraw(self, waiter: Waiter) -> None:
+        assert self._queue is not None
+        self._queue.remove(waiter, self._clock())
+
+    def _start(self, permit: Permit, extra_delay: float) -> Rejection | None:
+        if permit.started_at is not None or permit._done:
+            raise RuntimeError("permit.start() called twice or after completion")
+        now = self._clock()
+        permit.started_at = now
+        delay = now - permit.granted_at + extra_delay
+        self._window.add(now, now - permit.received_at + extra_delay)
+        shed = self._limit.on_start(now, delay)
+        if self._detector is not None and self._detector.overloaded(delay, now):
+            shed = True
+        if shed:
+            rejection = self._reject(RejectReason.EXPIRED, permit.criticality, now)
+            if rejection is not None:
+                self._release(permit, "ignored", now)
+                return rejection
+        if self._queue is not None and len(self._queue):
+            self._pump(now)
+        return None
+
+    def _finish(self, permit: Permit, dropped: bool | None, outcome: str) -> None:
+        """Complete a permit: ``dropped`` is None for ``ignored`` (no sample). String keys and
+        booleans rather than the ``Outcome`` enum: hashing an enum costs ~0.4 µs on this path."""
+        if permit._done:
+            raise RuntimeError(f"permit completed twice (second outcome: {outcome})")
+        now = self._clock()
+        if dropped is not None:
+            received = permit.received_at
+            self._limit.on_sample(now, received, now - received, permit.inflight, dropped)
+        self._release(permit, outcome, now)
+
+    def _release(self, permit: Permit, outcome: str, now: float) -> None:
+        permit._done = True
+        self._inflight -= 1
+        if permit.partition is not None:
+            permit.partition.inflight -= 1
+        self._completed[outcome] += 1
+        if self._queue is not None and len(self._queue):
+            self._pump(now)
+
+    def statistics(self) -> ControllerStatistics:
+        """A consistent snapshot; cheap enough for a 100 ms trajectory or a Prometheus scrape."""
+        now = self._clock()
+        limit = self._limit.limit
+        queue = self._queue
+        return ControllerStatistics(
+            limit=limit,
+            inflight=self._inflight,
+            queued=0 if queue is None else len(queue),
+            oldest_age=0.0 if queue is None else queue.oldest_age(now),
+            win_min=self.win_min(now),
+            load=self.load(now),
+            overloaded=self.overloaded(now),
+            draining=self._draining,
+            monitor_only=self.monitor_only,
+            admitted=self._counts["admitted"],
+            enqueued=self._counts["enqueued"],
+            completed=dict(self._completed),
+            rejected=dict(self._rejected),
+            rejected_by_criticality=dict(self._rejected_by_criticality),
+            would_reject=dict(self._would_reject),
+            partitions={name: p.inflight for name, p in self._partitions.items()},
+            limit_statistics=self._limit.statistics(),
+            queue_statistics=None if queue is None else queue.statistics(now, limit),
+        )
+
+
+def _partitions(shares: Mapping[str, float] | None) -> dict[str, _Partition]:
+    if not shares:
+        return {}
+    for name, share in shares.items():
+        require(0 < share <= 1, f"partition {name!r}: share must lie in (0, 1], got {share!r}")
+    total = sum(shares.values())
+    require(total <= 1 + 1e-9, f"partition shares must sum to ≤ 1, got {total!r}")
+    return {name: _Partition(name, share) for name, share in shares.items()}
+
+
+Decision = Permit | Waiter | Rejection
+"""What ``AdmissionController.acquire`` returns."""

@@ -1,0 +1,246 @@
+"""The asyncio glue shared by both middlewares: one request's way through admission (spec §9).
+
+:class:`OverloadGuard` drives the core's sans-I/O :class:`AdmissionController` as its package
+docstring prescribes: a future per queued :class:`Waiter` (resolved by the controller's callback
+when it grants, expires or rejects), the 10 ms expiry tick while anything waits, the loop-lag probe
+added at handler start, each permit completed exactly once. It also owns the agent-check responder,
+the drain-on-SIGTERM sequence and the adapter-side counters. The ASGI and aiohttp middlewares only
+translate their request and response objects to :meth:`~OverloadGuard.enter` and
+:meth:`~OverloadGuard.finish`, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from healthgauge.overload._controller import AdmissionController, Permit, Waiter
+from healthgauge.overload._http import Classified, RequestPolicy, Response, classify, rejection_response
+from healthgauge.overload._load import AgentReport, LoadReporter
+from healthgauge.overload._looplag import LoopLagProbe
+from healthgauge.overload._queue import WaitQueue
+from healthgauge.overload._responder import AgentCheckResponder
+from healthgauge.overload._shutdown import DrainOnSignal
+from healthgauge.overload._types import Outcome, Rejection
+
+__all__ = ["Admission", "GuardCounters", "OverloadGuard"]
+
+log = logging.getLogger("healthgauge.overload")
+
+# Active expiry tick while anything waits (spec §3 rule 3, HG: every 10 ms).
+TICK = 0.01
+
+
+@dataclass(slots=True)
+class GuardCounters:
+    """What only the adapter sees, exported as metrics beside the controller's statistics."""
+
+    bypassed: int = 0
+    server_errors: int = 0
+    header_errors: int = 0
+    downstream_overloaded: int = 0
+    would_shed: dict[str, int] = field(default_factory=dict)
+
+
+class Admission:
+    """A request's admission: ``response`` is set when it was rejected (send it, do not call the
+    app); otherwise ``permit`` is to be finished exactly once (none for a bypass, or for a request
+    that monitor-only mode let through past a rejection)."""
+
+    __slots__ = ("classified", "permit", "response")
+
+    def __init__(self, classified: Classified | None, permit: Permit | None, response: Response | None) -> None:
+        self.classified = classified
+        self.permit = permit
+        self.response = response
+
+    @property
+    def bypass(self) -> bool:
+        """Run the app untouched: a bypass route, or monitor-only mode past a rejection."""
+        return self.permit is None and self.response is None
+
+
+_BYPASS = Admission(None, None, None)
+
+
+class OverloadGuard:
+    """Admission for one service (or one route group).
+
+    ``controller`` defaults to ``AdmissionController(queue=WaitQueue())``: the queue-delay AIMD
+    limit (spec §2.4) with the adaptive-LIFO wait queue (§3), on ``time.monotonic``. The guard
+    reads time from the controller's clock, so deadlines and receipts are on the same clock.
+
+    ``agent_port`` (``None``: no responder; 0: any free port) starts the HAProxy agent-check
+    responder at :meth:`start`; ``drain_grace`` (``None``: ``2 × agent_inter + max_timeout``)
+    is the SIGTERM drain sequence's grace period. ``monitor_only`` never sheds: the default
+    controller is built in monitor mode, and whatever a controller still rejects is counted in
+    ``counters.would_shed`` and served without a permit.
+    """
+
+    def __init__(
+        self,
+        controller: AdmissionController | None = None,
+        *,
+        policy: RequestPolicy | None = None,
+        monitor_only: bool = False,
+        agent_port: int | None = None,
+        agent_host: str = "127.0.0.1",
+        agent_inter: float = 2.0,
+        agent_warmup: float = 10.0,
+        reporter: LoadReporter | None = None,
+        drain_grace: float | None = None,
+        handle_sigterm: bool = True,
+        loop_lag: bool = True,
+        cancel_at_deadline: bool = False,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        if controller is None:
+            controller = AdmissionController(queue=WaitQueue(), monitor_only=monitor_only)
+        self.controller = controller
+        self.clock = controller.clock
+        self.policy = policy or RequestPolicy()
+        self.monitor_only = monitor_only
+        self.cancel_at_deadline = cancel_at_deadline
+        self.wall = wall
+        self.counters = GuardCounters()
+        self.probe = LoopLagProbe() if loop_lag else None
+        self.reporter = reporter or LoadReporter(warmup=agent_warmup, clock=self.clock)
+        self.agent_port, self.agent_host = agent_port, agent_host
+        self.responder: AgentCheckResponder | None = None
+        self.drain_grace = 2 * agent_inter + self.policy.max_timeout if drain_grace is None else drain_grace
+        self.handle_sigterm = handle_sigterm
+        self._drain: DrainOnSignal | None = None
+        self._tick: asyncio.TimerHandle | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the probe, the responder and the SIGTERM drain on the running loop."""
+        self.reporter.started_at = self.clock()
+        if self.probe is not None:
+            self.probe.start()
+        if self.agent_port is not None and self.responder is None:
+            self.responder = AgentCheckResponder(
+                self.agent_report,
+                host=self.agent_host,
+                port=self.agent_port,
+                fallback_weight=self.reporter.weight_floor,
+            )
+            await self.responder.start()
+        if self.handle_sigterm and self._drain is None:
+            drain = DrainOnSignal(
+                grace=self.drain_grace, on_drain=self.reporter.drain, on_forward=self.controller.set_draining
+            )
+            try:
+                drain.install()
+                self._drain = drain
+            except (RuntimeError, ValueError, NotImplementedError) as exc:  # not the main thread
+                log.warning("cannot take SIGTERM here (%s): no drain sequence", exc)
+
+    async def stop(self) -> None:
+        """Stop everything :meth:`start` started; the responder goes last (it answers ``drain``)."""
+        if self._drain is not None:
+            self._drain.uninstall()
+            self._drain = None
+        if self.probe is not None:
+            self.probe.stop()
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
+        if self.responder is not None:
+            await self.responder.close()
+            self.responder = None
+
+    @property
+    def draining(self) -> bool:
+        return (self._drain is not None and self._drain.draining) or self.controller.draining
+
+    def agent_report(self) -> AgentReport:
+        """What the agent-check line reports now: the controller's load and limit through the reporter."""
+        return self.reporter.report(self.controller.load(), self.controller.limit.limit)
+
+    # -- one request ----------------------------------------------------------------------------
+
+    async def enter(self, method: str, path: str, get: Callable[[str], str | None]) -> Admission:
+        """Classify and admit one request, waiting in the queue if the controller says so."""
+        if self.policy.bypassed(method, path):
+            self.counters.bypassed += 1
+            return _BYPASS
+        c = classify(get, policy=self.policy, now=self.clock(), wall_now=self.wall())
+        if c.errors:
+            self.counters.header_errors += len(c.errors)
+            log.debug("bad request headers: %s", "; ".join(map(str, c.errors)))
+        decision = self.controller.acquire(criticality=c.criticality, deadline=c.deadline, received_at=c.receipt)
+        if isinstance(decision, Rejection):
+            return self._reject(c, decision)
+        if isinstance(decision, Waiter):
+            waited = await self._wait(decision)
+            if waited.rejection is not None or waited.permit is None:
+                return self._reject(c, waited.rejection)
+            permit = waited.permit
+        else:
+            permit = decision
+        shed = permit.start(extra_delay=self.probe.latest if self.probe is not None else 0.0)
+        if shed is not None:  # sloughed at handler start; the permit is already released
+            return self._reject(c, shed)
+        return Admission(c, permit, None)
+
+    def finish(self, admission: Admission, outcome: Outcome, *, status: int | None = None) -> None:
+        """Complete ``admission``'s permit (a second call does nothing: exactly once)."""
+        if status is not None and status >= 500:
+            self.counters.server_errors += 1
+        permit = admission.permit
+        if permit is not None and not permit.done:
+            permit.complete(outcome)
+
+    def deadline_left(self, admission: Admission) -> float | None:
+        """Seconds until the request's deadline when the handler is to be cancelled at it."""
+        if not self.cancel_at_deadline or admission.classified is None or admission.permit is None:
+            return None
+        return admission.classified.deadline - self.clock()
+
+    def downstream_response(self, no_retry: bool) -> Response:
+        """The 503 for a handler that raised ``DownstreamOverloaded`` before answering."""
+        self.counters.downstream_overloaded += 1
+        return rejection_response("downstream", retry_after=None, no_retry=no_retry)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _reject(self, c: Classified, rejection: Rejection | None) -> Admission:
+        reason = rejection.reason.value if rejection is not None else "expired"
+        if self.monitor_only:
+            # Monitor-only never sheds, whatever the controller decided: count it, serve unpermitted.
+            self.counters.would_shed[reason] = self.counters.would_shed.get(reason, 0) + 1
+            return Admission(c, None, None)
+        retry_after = rejection.retry_after if rejection is not None else None
+        return Admission(c, None, rejection_response(reason, retry_after=retry_after, no_retry=c.is_retry))
+
+    async def _wait(self, waiter: Waiter) -> Waiter:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def resolved(_: Waiter) -> None:
+            # Runs synchronously inside the controller call that decided: resolve, nothing more.
+            if not future.done():
+                future.set_result(None)
+
+        waiter.add_done_callback(resolved)
+        self._arm()
+        try:
+            await future
+        except asyncio.CancelledError:
+            waiter.cancel()  # leaves the queue, or releases a permit granted in the same instant
+            raise
+        return waiter
+
+    def _arm(self) -> None:
+        queue = self.controller.queue
+        if self._tick is None and queue is not None and len(queue):
+            self._tick = asyncio.get_running_loop().call_later(TICK, self._on_tick)
+
+    def _on_tick(self) -> None:
+        self._tick = None
+        self.controller.tick()
+        self._arm()

@@ -1,0 +1,88 @@
+"""Event-loop lag: in asyncio, waiting for the loop is waiting for a core (spec §1.1, §9).
+
+A timer asks to wake every ``interval`` seconds and records how late it woke. The latest lag is
+added to each request's queueing delay at handler start, so a saturated loop shows up as
+queueing even when healthgauge's own queue is empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+__all__ = ["LoopLagProbe", "LoopLagStatistics"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoopLagStatistics:
+    """``latest`` and ``max_recent`` (the largest of the last ``window`` samples) in seconds."""
+
+    interval: float
+    latest: float
+    max_recent: float
+    samples: int
+    running: bool
+
+
+class LoopLagProbe:
+    """A self-rescheduling ``loop.call_at`` timer (a callback, not a task: cheaper, and it cannot
+    be cancelled half-way). Start it on the running loop; stop it at shutdown.
+
+    ``interval`` defaults to 50 ms (spec §9, HG): short enough to see a burst, long enough to cost
+    nothing (20 callbacks a second).
+    """
+
+    __slots__ = ("_due", "_handle", "_loop", "_recent", "interval", "latest", "samples", "window")
+
+    def __init__(self, *, interval: float = 0.05, window: int = 20) -> None:
+        if not interval > 0 or window < 1:
+            raise ValueError(f"LoopLagProbe: need interval > 0 and window ≥ 1, got {interval}, {window}")
+        self.interval = interval
+        self.window = window
+        self.latest = 0.0
+        self.samples = 0
+        self._recent: list[float] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._due = 0.0
+
+    def start(self) -> None:
+        """Start on the running loop (idempotent)."""
+        if self._handle is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._schedule()
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _schedule(self) -> None:
+        assert self._loop is not None
+        self._due = self._loop.time() + self.interval
+        self._handle = self._loop.call_at(self._due, self._tick)
+
+    def _tick(self) -> None:
+        assert self._loop is not None
+        # asyncio runs timers up to one clock resolution early: never report a negative lag.
+        self.record(max(0.0, self._loop.time() - self._due))
+        self._schedule()
+
+    def record(self, lag: float) -> None:
+        """Record one sample (the timer's own path; public so tests and other loops can feed it)."""
+        self.latest = lag
+        self.samples += 1
+        recent = self._recent
+        recent.append(lag)
+        if len(recent) > self.window:
+            del recent[0]
+
+    def statistics(self) -> LoopLagStatistics:
+        return LoopLagStatistics(
+            interval=self.interval,
+            latest=self.latest,
+            max_recent=max(self._recent, default=0.0),
+            samples=self.samples,
+            running=self._handle is not None,
+        )

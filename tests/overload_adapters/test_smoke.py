@@ -1,0 +1,48 @@
+"""The real-process smoke test, short (spec §12): uvicorn + middleware + agent-check on loopback,
+driven by the open-loop generator in its own process. Asserts only what stays robust on a noisy
+2-core machine; the full run and its figures are `python bench/overload/smoke.py`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SMOKE = Path(__file__).resolve().parents[2] / "bench" / "overload" / "smoke.py"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_smoke_short(tmp_path: Path) -> None:
+    pytest.importorskip("uvicorn")
+    out = tmp_path / "smoke.json"
+    proc = subprocess.run(
+        [sys.executable, str(SMOKE), "--short", "--no-overhead", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=200,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    checks = report["checks"]
+    # Wire contract: every shed carries Retry-After and Healthgauge-Overload.
+    assert checks["every_503_marked"]
+    # Shutdown: drain answered, in-flight requests finished, exit within the grace bound.
+    assert checks["sigterm_drain"], report["sigterm"]
+    if not report["valid"]:
+        # The generator itself fell behind (a busy shared machine): the load was not delivered,
+        # so nothing below measures the server. The run is invalid, not failed (spec §12).
+        return
+    hot = report["phases"][1]
+    # At 2× the middleware sheds, and still serves a good part of capacity within the deadline.
+    # (Shedding at 0.5× is printed, not asserted: on a host shared with other CPU-bound work the
+    # event-loop lag is real queueing, and the default policy answers it.)
+    assert hot["shed_pct"] > 10, report["phases"]
+    assert hot["late_pct"] < 5, report["phases"]
+    assert hot["goodput_pct"] >= 60, report["phases"]
+    # The load balancer is told: the weight falls under overload.
+    assert checks["weight_lower_during_overload"], report
