@@ -52,8 +52,10 @@ def compile_all(texts: "list[str]") -> "list[Expr]":
         return exprs
     sources = _sources(modules | _COMPILER | {name for name in sys.modules if name.startswith("promql_parser")})
     if sources is not None:
+        from healthgauge._fastload_build import write_atomically
+
         _make_room(path.rpartition("/")[0])
-        _fastload.write_atomically(path, marshal.dumps((FORMAT, texts, sources, trees)))
+        write_atomically(path, marshal.dumps((FORMAT, texts, sources, trees)))
     return exprs
 
 
@@ -124,8 +126,8 @@ def _dump(value: object, modules: "set[str]") -> object:
         return value
     if kind is tuple or kind is list:
         return ("t" if kind is tuple else "l", [_dump(item, modules) for item in value])  # type: ignore[attr-defined]
-    if kind is frozenset:
-        return ("f", [_dump(item, modules) for item in value])  # type: ignore[attr-defined]
+    if isinstance(value, frozenset) and kind is frozenset:  # in one order, whatever the set's own
+        return ("f", [_dump(item, modules) for item in sorted(value, key=repr)])
     if kind is dict:
         return ("d", [(_dump(k, modules), _dump(v, modules)) for k, v in value.items()])  # type: ignore[attr-defined]
     owner = getattr(value, "__self__", None)
