@@ -47,10 +47,11 @@ OURS = {
     "healthgauge.promql._history",
     "healthgauge.promql._nodes",
 }
-# Each measured (DEVELOPERS.md): `_socket` with `math` and `time` ~1 ms together, promql-parser ~1.5 ms,
-# `bisect` (C-backed) and `__future__` (annotations as strings) ~0.2 ms each; `_operator` and `gc` are
-# built into the interpreter (no file to read).
-THEIRS = {"__future__", "_bisect", "_operator", "_socket", "bisect", "gc"}
+# Each measured (DEVELOPERS.md, bench/check_profile.py): `_socket` ~0.5 ms (1.2 M instructions),
+# promql-parser ~1.5 ms, `__future__` (annotations as strings) ~0.1 ms; `_operator` and `gc` are built
+# into the interpreter (no file to read). `math` and `bisect` (~0.2 ms each) load only with the
+# operators and functions that need them.
+THEIRS = {"__future__", "_operator", "_socket", "gc"}
 ALLOWED = OURS | THEIRS
 # What a condition calling time() adds: the function table and time()'s own module, no other function's.
 TIME = {"healthgauge.promql._functions", "healthgauge.promql._fn_time"}

@@ -58,7 +58,7 @@ class _SlowLine(Exception):
 
 
 def parse_page(
-    data: bytes | str,
+    data: bytes | bytearray | str,
     content_type: str | None,
     names: Collection[str] | None,
     limits: Limits,
@@ -167,7 +167,7 @@ def _label_names(fronts: tuple[str, ...], om: bool) -> tuple[str, ...] | None:
     return tuple(keys)
 
 
-def _decode(data: bytes | str) -> tuple[str, bool]:
+def _decode(data: bytes | bytearray | str) -> tuple[str, bool]:
     """The text, and whether it may hold invalid UTF-8 (kept as surrogates, checked where it matters).
 
     Prometheus requires UTF-8 only in label values and HELP text: elsewhere a bad byte either sits
@@ -184,7 +184,9 @@ def _decode(data: bytes | str) -> tuple[str, bool]:
 class _Page:
     """One parse: the lines, what the fast path has learnt so far, the samples and the errors."""
 
-    def __init__(self, data: bytes | str, om: bool, names: Collection[str] | None, limits: Limits, lenient: bool):
+    def __init__(
+        self, data: bytes | bytearray | str, om: bool, names: Collection[str] | None, limits: Limits, lenient: bool
+    ):
         self.data = data
         self.om = om
         self.limits = limits
@@ -231,7 +233,7 @@ class _Page:
         if self.span_lines is None:
             # Only an error needs it: then one pass counts the newlines between selected lines.
             data = self.data
-            newline: bytes | str = b"\n" if isinstance(data, bytes) else "\n"
+            newline: bytes | str = "\n" if isinstance(data, str) else b"\n"
             numbers, line, at = [], 1, 0
             for start, _ in self.spans:
                 line += data.count(newline, at, start)  # type: ignore[arg-type]
@@ -581,7 +583,7 @@ class _Page:
         data = self.data
         while end < len(data):
             start = end + 1
-            if isinstance(data, bytes):
+            if not isinstance(data, str):
                 end = data.find(b"\n", start)
                 end = end if end >= 0 else len(data)
                 self.consumed_to = end
@@ -612,9 +614,9 @@ class _Page:
         self.fail(ParseError(reason, line=self.lineno(idx), column=1, text=quote(self.lines[idx])))
 
 
-def _ends_with_eof(data: bytes | str) -> bool:
+def _ends_with_eof(data: bytes | bytearray | str) -> bool:
     tail = data[-7:]
-    if isinstance(tail, bytes):
+    if not isinstance(tail, str):
         tail = tail.decode("latin-1")
     tail = tail.removesuffix("\n")
     return tail == "# EOF" or tail.endswith("\n# EOF")

@@ -38,7 +38,7 @@ def wanted_names(names: Collection[str]) -> set[str]:
     return wanted
 
 
-def select_spans(data: bytes | str, names: Collection[str]) -> list[tuple[int, int]]:
+def select_spans(data: bytes | bytearray | str, names: Collection[str]) -> list[tuple[int, int]]:
     """(start, end) offsets of the lines whose series name is selected by ``names``, in page order.
 
     A line is selected when it starts with a selected series name followed by anything that cannot
@@ -48,7 +48,9 @@ def select_spans(data: bytes | str, names: Collection[str]) -> list[tuple[int, i
     wanted = wanted_names(names)
     if isinstance(data, str):
         return _spans(data, sorted(set(names)), wanted, "\n", NAME_CHARS)
-    return _spans(data, sorted({n.encode() for n in names}), {w.encode() for w in wanted}, b"\n", _NAME_CHARS_BYTES)
+    bases, wanted_bytes = sorted({n.encode() for n in names}), {w.encode() for w in wanted}
+    # A bytearray (a fetched body, not copied) answers find, startswith and slicing as bytes do.
+    return _spans(data, bases, wanted_bytes, b"\n", _NAME_CHARS_BYTES)  # type: ignore[misc]
 
 
 def _spans(
