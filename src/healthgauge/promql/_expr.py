@@ -19,7 +19,7 @@ from healthgauge.promql._nodes import (
     SetBinary,
     StrNode,
     VecNode,
-    VectorBinary,
+    VectorPair,
     VectorScalarBinary,
 )
 
@@ -220,7 +220,7 @@ def _explain_comparison(node: Binary, h: History, t: int) -> Outcome:
         observed = side.vec(h, t)
         result = node.apply(observed, node.scalar_side.scalar(h, t))
     else:
-        assert isinstance(node, VectorBinary)
+        assert isinstance(node, VectorPair)
         assert isinstance(node.lhs, VecNode)
         assert isinstance(node.rhs, VecNode)
         side = node.lhs
