@@ -38,7 +38,9 @@ LAUNCHER = Path(sys.prefix) / "bin" / "healthgauge"
 # Copies of the launcher with one change each, run as scripts as the launcher is (`compile()` in a
 # driver would cost more than what is measured): stop once the check path is loaded; run the check
 # without the bundle (modules imported one by one); run it without the compiled-conditions cache.
-LOADED_ONLY = "from healthgauge import _fastload; _fastload.load(); import posix; posix._exit(0)"
+LOADED_ONLY = (
+    "import gc; gc.disable(); from healthgauge import _fastload; _fastload.load(); import posix; posix._exit(0)"
+)
 NO_BUNDLE = "from healthgauge import _fastload; _fastload.load = lambda: False; run_check(sys.argv[2:])"
 NO_EXPRCACHE = (
     "from healthgauge import _fastload; _fastload.load(); import healthgauge._cmd_check as c; "

@@ -132,7 +132,7 @@ def load() -> bool:
 
         _fastload_build.mark_unusable(bundle.eager)
         return False
-    sys.meta_path.insert(0, bundle)
+    sys.meta_path[:] = [bundle, *(finder for finder in sys.meta_path if not isinstance(finder, _Bundle))]
     loaded = True
     return True
 
