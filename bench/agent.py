@@ -31,10 +31,10 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 PAGE = (
     "# HELP app_last_iteration_ts Last completed iteration.\n# TYPE app_last_iteration_ts gauge\n"
-    "app_last_iteration_ts {ts}\n"
+    "app_last_iteration_ts @TS@\n"
     "# HELP app_state 1 when serving.\n# TYPE app_state gauge\napp_state 1\n"
     "# HELP queue_depth Jobs waiting.\n# TYPE queue_depth gauge\nqueue_depth 42\n"
-    "# HELP app_jobs_total Jobs done.\n# TYPE app_jobs_total counter\napp_jobs_total {jobs}\n"
+    "# HELP app_jobs_total Jobs done.\n# TYPE app_jobs_total counter\napp_jobs_total @JOBS@\n"
     + "".join(
         f'# HELP noise_{i} Unread metric.\n# TYPE noise_{i} gauge\nnoise_{i}{{shard="{j}"}} {j}\n'
         for i in range(10)
@@ -74,7 +74,7 @@ class _Static(asyncio.Protocol):
         while b"\r\n\r\n" in self.buf:
             _, self.buf = self.buf.split(b"\r\n\r\n", 1)
             now = time.time()
-            body = PAGE.format(ts=f"{now:.3f}", jobs=int(now * 10)).encode()
+            body = PAGE.replace("@TS@", f"{now:.3f}").replace("@JOBS@", str(int(now * 10))).encode()
             head = f"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {len(body)}\r\n\r\n"
             self.transport.write(head.encode() + body)  # type: ignore[attr-defined]
 
