@@ -236,7 +236,7 @@ def bench(targets: int, rate: float, seconds: float, probe_targets: int) -> None
             _wait_ready(http, time.monotonic() + 60)
             time.sleep(2)  # past the start-up burst
             idle = _cores_over(agent.pid, seconds)
-            print(f"targets                       {targets} at 1s")
+            print(f"targets                       {targets} at 1s   (machine load average {os.getloadavg()[0]:.1f})")
             print(f"agent CPU, scraping only      {idle:.3f} cores   (target <= 0.5)")
             probed = names[: probe_targets or len(names)]
             c0 = _cpu_seconds(agent.pid)
