@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 # [agent] key -> "module:function"
 LISTENERS: dict[str, str] = {
     "haproxy_listen": "healthgauge.agent._haproxy:serve",
+    "grpc_listen": "healthgauge.agent._grpc:serve",
 }
 
 
