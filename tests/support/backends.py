@@ -204,3 +204,67 @@ class ReplyEndpoint:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+class _MetricsHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _MetricsServer
+
+    def do_GET(self) -> None:
+        body = self.server.page.encode()
+        self.server.scrapes += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+class _MetricsServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, page: str) -> None:
+        super().__init__(("127.0.0.1", 0), _MetricsHandler)
+        self.page = page
+        self.scrapes = 0
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        return
+
+
+class MetricsTarget:
+    """A service's /metrics page on 127.0.0.1:0 whose values the test sets, as Prometheus text:
+    ``target.set(app_state=1, weight_hint=50)``. The agent scrapes it like any service."""
+
+    def __init__(self, **values: float) -> None:
+        self.values: dict[str, float] = dict(values)
+        self._server = _MetricsServer(self._render())
+        self.port = int(self._server.server_address[1])
+        self.url = f"http://127.0.0.1:{self.port}/metrics"
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def set(self, **values: float) -> None:
+        self.values.update(values)
+        self._server.page = self._render()
+
+    @property
+    def scrapes(self) -> int:
+        return self._server.scrapes
+
+    def _render(self) -> str:
+        lines = []
+        for name, value in self.values.items():
+            lines += [f"# TYPE {name} gauge", f"{name} {value:g}"]
+        return "\n".join(lines) + "\n"
+
+    def __enter__(self) -> MetricsTarget:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

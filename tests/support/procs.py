@@ -66,7 +66,7 @@ def running(argv: Sequence[str], *, log: Path, cwd: Path | None = None) -> Itera
             stop(proc)
 
 
-def stop(proc: subprocess.Popen[bytes], *, grace: float = 5.0) -> None:
+def stop(proc: subprocess.Popen[bytes] | subprocess.Popen[str], *, grace: float = 5.0) -> None:
     if proc.poll() is None:
         proc.terminate()
         try:
