@@ -30,6 +30,16 @@ PUBLIC = {
     ],
     "healthgauge": ["__version__"],
     "healthgauge.health": ["FAIL", "PASS", "WARN", "Judgement", "describe", "judge"],
+    "healthgauge.promql": [
+        "LOOKBACK",
+        "EvaluationError",
+        "Expr",
+        "History",
+        "Outcome",
+        "PromQLError",
+        "Result",
+        "compile",
+    ],
     "healthgauge.testing": ["FakeClock"],
 }
 # HAProxy agent-check words (consumers.md §3).

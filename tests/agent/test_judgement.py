@@ -23,7 +23,7 @@ maxconn = "slots"
 
 def verdict(**samples: float):  # type: ignore[no-untyped-def]
     history = ENGINE.history(0)
-    history.append(dict(samples), 10.0)
+    history.add_scrape(dict(samples), 10.0)
     return evaluate(TARGET, ENGINE, history, 10.0, duration=0.003)
 
 

@@ -51,14 +51,14 @@ class FakeHistory:
     appended: list[float] = field(default_factory=list)
     failures: list[float] = field(default_factory=list)
 
-    def append(self, samples: object, at: float) -> None:
+    def add_scrape(self, samples: object, now: float) -> None:
         assert isinstance(samples, dict)
         self.latest = dict(samples)
-        self.appended.append(at)
+        self.appended.append(now)
 
-    def fail(self, at: float) -> None:
+    def add_failed_scrape(self, now: float) -> None:
         self.latest = {}
-        self.failures.append(at)
+        self.failures.append(now)
 
 
 class FakeEngine:

@@ -8,7 +8,7 @@ The agent never parses or evaluates by itself: it hands bytes and compiled expre
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class EngineError(Exception):
@@ -41,10 +41,10 @@ class Outcome(Protocol):
 class History(Protocol):
     """Per-series samples of one target, bounded in time."""
 
-    def append(self, samples: object, at: float) -> None:
+    def add_scrape(self, samples: Any, now: float) -> None:
         """Record one successful scrape's samples (as :meth:`Engine.parse` returned them)."""
 
-    def fail(self, at: float) -> None:
+    def add_failed_scrape(self, now: float) -> None:
         """Record a failed scrape: every series goes stale, as Prometheus marks them."""
 
 
@@ -54,7 +54,7 @@ class Engine(Protocol):
     def compile(self, text: str) -> Expr:
         """Compile one expression or raise :class:`EngineError` naming the offending text."""
 
-    def parse(self, data: bytes, content_type: str | None, names: Collection[str] | None) -> object:
+    def parse(self, data: bytes, content_type: str | None, names: Collection[str] | None) -> Any:
         """Samples of one page, only those named in ``names`` when given; raise :class:`EngineError`."""
 
     def history(self, keep: float) -> History:

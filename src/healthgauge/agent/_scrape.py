@@ -14,6 +14,7 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 
@@ -165,16 +166,16 @@ class TargetLoop:
             samples = await self._parse(body, content_type)
         except (ScrapeError, EngineError) as exc:
             duration = loop.time() - started
-            self.history.fail(at)
+            self.history.add_failed_scrape(at)
             self.stats.record(duration, ok=False, size=0)
             self.hub.observe(self.target.name, failed(str(exc) or type(exc).__name__, at, duration=duration))
             return
         duration = loop.time() - started
-        self.history.append(samples, at)
+        self.history.add_scrape(samples, at)
         self.stats.record(duration, ok=True, size=len(body))
         self.hub.observe(self.target.name, evaluate(self.target, self.engine, self.history, at, duration=duration))
 
-    async def _parse(self, body: bytes, content_type: str | None) -> object:
+    async def _parse(self, body: bytes, content_type: str | None) -> Any:
         if len(body) <= OFFLOAD_BYTES:
             return self.engine.parse(body, content_type, self.names)
         self.stats.offloaded += 1

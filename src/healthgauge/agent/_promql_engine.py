@@ -1,0 +1,58 @@
+"""The production engine: :mod:`healthgauge.exposition` parses, :mod:`healthgauge.promql` keeps the
+history and evaluates. Only errors and outcomes are translated at this boundary."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Collection
+from typing import Any
+
+from healthgauge.agent._engine import EngineError
+from healthgauge.promql import EvaluationError, Expr, History, PromQLError, compile
+
+# A store needs some retention even when no rule reads a range: the latest scrape must stay.
+MIN_RETENTION = 1.0
+
+
+class Observed:
+    """A promql outcome as the agent reads it: the values without their label sets."""
+
+    __slots__ = ("holds", "summary", "values")
+
+    def __init__(self, holds: bool, summary: str, values: tuple[float, ...]) -> None:
+        self.holds = holds
+        self.summary = summary
+        self.values = values
+
+
+class PromEngine:
+    def __init__(self) -> None:
+        self._exposition: Any = None
+
+    def compile(self, text: str) -> Expr:
+        try:
+            return compile(text)
+        except PromQLError as exc:
+            raise EngineError(str(exc)) from exc
+
+    def parse(self, data: bytes, content_type: str | None, names: Collection[str] | None) -> Any:
+        if self._exposition is None:
+            self._exposition = importlib.import_module("healthgauge.exposition")
+        try:
+            return self._exposition.parse(data, content_type=content_type, names=names)
+        except self._exposition.ParseError as exc:
+            raise EngineError(f"invalid exposition: {exc}") from exc
+
+    def history(self, keep: float) -> History:
+        return History(retention=max(keep, MIN_RETENTION))
+
+    def condition(self, expr: Expr, history: History, now: float) -> Observed:
+        out = expr.condition(history, now)
+        return Observed(out.holds, out.summary, tuple(value for _, value in out.values))
+
+    def number(self, expr: Expr, history: History, now: float) -> Observed:
+        try:
+            value = expr.number(history, now)
+        except EvaluationError as exc:
+            return Observed(False, str(exc), ())
+        return Observed(True, f"got {value:g}", (value,))

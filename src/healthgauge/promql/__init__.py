@@ -1,0 +1,19 @@
+"""PromQL conditions evaluated as Prometheus 2.42 would, over one scrape or a short history.
+
+    expr = compile('queue_depth{queue="default"} < 1000')      # once, at configuration load
+    outcome = expr.condition(History.from_scrape(samples, now), now)
+    outcome.holds, outcome.summary                              # True, "got 12"
+
+The agent keeps one ``History`` per target and calls ``add_scrape(samples, now)`` after each
+successful scrape, ``add_failed_scrape(now)`` after each failed one; ``Expr.max_range`` plus the
+5-minute lookback sizes its retention. On the check path: nothing slow is imported here (no ``re``,
+``typing``, ``dataclasses``, ``enum``, ``json``); ``re`` loads only when a regex matcher compiles.
+"""
+
+from healthgauge.promql._errors import EvaluationError, PromQLError
+from healthgauge.promql._expr import Expr, Outcome, Result, compile
+from healthgauge.promql._history import LOOKBACK_MS, History
+
+LOOKBACK = LOOKBACK_MS / 1000
+
+__all__ = ["LOOKBACK", "EvaluationError", "Expr", "History", "Outcome", "PromQLError", "Result", "compile"]

@@ -1,0 +1,356 @@
+"""PromQL text -> promql-parser's AST -> our node tree, refusing what we do not evaluate.
+
+Everything that can be decided without data is decided here, once: the supported subset, regexes
+(compiled and mapped to Python's ``re``), label names given to ``label_replace``/``label_join``,
+vector matching, the metric names the expression reads and the history it needs.
+"""
+
+from __future__ import annotations
+
+import promql_parser as pp
+
+from healthgauge.promql._aggregate import AGGREGATIONS, Aggregate, _valid_label_name
+from healthgauge.promql._errors import PromQLError
+from healthgauge.promql._functions import (
+    MATH,
+    RANGE_FUNCTIONS,
+    Absent,
+    Clamp,
+    HistogramQuantile,
+    LabelJoin,
+    LabelReplace,
+    MathCall,
+    RangeCall,
+    Round,
+    Scalar,
+    Sort,
+    Time,
+    Timestamp,
+    VectorOf,
+)
+from healthgauge.promql._nodes import (
+    ARITHMETIC,
+    COMPARISON,
+    SET_OPERATORS,
+    Matching,
+    MatNode,
+    NegScalar,
+    NegVector,
+    Node,
+    Number,
+    RangeSelector,
+    ScalarBinary,
+    ScalarNode,
+    Selector,
+    SetBinary,
+    StrNode,
+    VecNode,
+    VectorBinary,
+    VectorScalarBinary,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import timedelta
+    from typing import Any
+
+    from healthgauge.promql._history import Labels
+
+# Longer texts are refused before parsing: a health condition is a line, not a program.
+MAX_TEXT = 65536
+
+INSTANT_FUNCTIONS = frozenset(
+    (
+        *MATH,
+        "time",
+        "timestamp",
+        "vector",
+        "scalar",
+        "absent",
+        "round",
+        "clamp",
+        "clamp_min",
+        "clamp_max",
+        "label_replace",
+        "label_join",
+        "histogram_quantile",
+        "sort",
+        "sort_desc",
+    )
+)
+SUPPORTED_FUNCTIONS = INSTANT_FUNCTIONS | RANGE_FUNCTIONS
+
+_CARDINALITY = {
+    "OneToOne": "one-to-one",
+    "ManyToOne": "many-to-one",
+    "OneToMany": "one-to-many",
+    "ManyToMany": "many-to-many",
+}
+
+
+def _ms(delta: timedelta | None) -> int:
+    if delta is None:
+        return 0
+    return (delta.days * 86_400_000) + (delta.seconds * 1000) + (delta.microseconds // 1000)
+
+
+def _negate(matcher: Callable[[str], bool]) -> Callable[[str], bool]:
+    return lambda value: not matcher(value)
+
+
+def _enum_name(value: object) -> str:
+    return str(value).rpartition(".")[2]
+
+
+class Compiler:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def refuse(self, what: str, token: str) -> PromQLError:
+        column = self.text.find(token) + 1 if token else 0
+        where = f" (column {column})" if column > 0 else ""
+        return PromQLError(f"{what}{where}: {self.text!r}")
+
+    def node(self, ast: Any) -> Node:
+        kind = type(ast).__name__
+        method: Callable[[Any], Node] | None = getattr(self, "_" + kind, None)
+        if method is None:
+            raise self.refuse(f"{kind} is not supported", "")
+        return method(ast)
+
+    def _ParenExpr(self, ast: Any) -> Node:
+        return self.node(ast.expr)
+
+    def _NumberLiteral(self, ast: Any) -> Node:
+        return Number(str(ast), float(ast.val))
+
+    def _StringLiteral(self, ast: Any) -> Node:
+        return StrNode(str(ast), str(ast.val))
+
+    def _SubqueryExpr(self, ast: Any) -> Node:
+        raise self.refuse("subqueries are not supported", ":")
+
+    def _VectorSelector(self, ast: Any) -> Selector:
+        if ast.at is not None:
+            raise self.refuse("the @ modifier is not supported", "@")
+        if ast.matchers.or_matchers:
+            raise self.refuse("'or' between label matchers is not supported", " or ")
+        name: str | None = ast.name
+        equal: list[tuple[str, str]] = []
+        predicates: list[tuple[str, Callable[[str], bool]]] = []
+        for m in ast.matchers.matchers:
+            op = _enum_name(m.op)
+            if op == "Equal":
+                equal.append((m.name, m.value))
+                if m.name == "__name__" and name is None:
+                    name = m.value
+            elif op == "NotEqual":
+                predicates.append((m.name, m.value.__ne__))
+            else:
+                from healthgauge.promql._regex import compile_matcher
+
+                try:
+                    matcher = compile_matcher(m.value)
+                except PromQLError as exc:
+                    raise self.refuse(str(exc), m.value) from None
+                if op == "Re":
+                    predicates.append((m.name, matcher))
+                else:
+                    predicates.append((m.name, _negate(matcher)))
+        # Equality matchers first: they are the cheapest and most selective.
+        return Selector(ast.prettify(), name, tuple(equal), tuple(predicates), _ms(ast.offset))
+
+    def _MatrixSelector(self, ast: Any) -> RangeSelector:
+        selector = self._VectorSelector(ast.vector_selector)
+        return RangeSelector(ast.prettify(), selector, _ms(ast.range))
+
+    def _UnaryExpr(self, ast: Any) -> Node:
+        arg = self.node(ast.expr)
+        if isinstance(arg, VecNode):
+            return NegVector("", arg)
+        if isinstance(arg, ScalarNode):
+            return NegScalar("", arg)
+        raise self.refuse("unary minus needs a scalar or an instant vector", "-")
+
+    def _BinaryExpr(self, ast: Any) -> Node:
+        op = str(ast.op)
+        if op not in ARITHMETIC and op not in COMPARISON and op not in SET_OPERATORS:
+            raise self.refuse(f"operator {op} is not supported", op)
+        modifier = ast.modifier
+        if modifier is not None:
+            fill = modifier.fill_values
+            if fill is not None and (fill.lhs is not None or fill.rhs is not None):
+                raise self.refuse("fill() modifiers are not supported", "fill")
+        bool_ = bool(modifier is not None and modifier.return_bool)
+        lhs, rhs = self.node(ast.lhs), self.node(ast.rhs)
+        if isinstance(lhs, ScalarNode) and isinstance(rhs, ScalarNode):
+            return ScalarBinary("", op, lhs, rhs, bool_)
+        if isinstance(lhs, VecNode) and isinstance(rhs, VecNode):
+            matching = self._matching(modifier, op)
+            if op in SET_OPERATORS:
+                return SetBinary("", op, lhs, rhs, matching)
+            return VectorBinary("", op, lhs, rhs, bool_, matching)
+        if isinstance(lhs, VecNode | ScalarNode) and isinstance(rhs, VecNode | ScalarNode):
+            return VectorScalarBinary("", op, lhs, rhs, bool_)
+        raise self.refuse(f"operator {op} needs scalars or instant vectors", op)
+
+    def _matching(self, modifier: Any, op: str) -> Matching:
+        if modifier is None:
+            return Matching("many-to-many" if op in SET_OPERATORS else "one-to-one", False, (), ())
+        card = _CARDINALITY[_enum_name(modifier.card)]
+        if op in SET_OPERATORS:
+            card = "many-to-many"
+        elif card == "many-to-many":
+            raise self.refuse(f"many-to-many matching is only allowed for set operators, not {op}", op)
+        matching = modifier.matching
+        on = matching is not None and _enum_name(matching.type) == "Include"
+        labels = tuple(matching.labels) if matching is not None else ()
+        include = tuple(modifier.group_labels or ())
+        return Matching(card, on, labels, include)
+
+    def _AggregateExpr(self, ast: Any) -> Node:
+        op = str(ast.op)
+        if op not in AGGREGATIONS:
+            raise self.refuse(f"aggregation {op}() is not supported", op)
+        inner = self.node(ast.expr)
+        if not isinstance(inner, VecNode):
+            raise self.refuse(f"{op}() needs an instant vector", op)
+        param = None if ast.param is None else self.node(ast.param)
+        modifier = ast.modifier
+        by = modifier is None or _enum_name(modifier.type) == "By"
+        grouping = tuple(modifier.labels) if modifier is not None else ()
+        if op == "count_values":
+            if not isinstance(param, StrNode):
+                raise self.refuse("count_values() needs a string label name", op)
+            if not _valid_label_name(param.value):
+                raise self.refuse(f"invalid label name {param.value!r} in count_values()", param.value)
+        return Aggregate("", op, inner, param, by, grouping)
+
+    def _Call(self, ast: Any) -> Node:
+        name = str(ast.func.name)
+        if name not in SUPPORTED_FUNCTIONS:
+            raise self.refuse(f"function {name}() is not supported", name + "(")
+        raw = list(ast.args)
+        args = tuple(self.node(a) for a in raw)
+        text = ""
+        if name in RANGE_FUNCTIONS:
+            if name == "absent_over_time":
+                return Absent(text, name, args, self._absent_labels(raw[0]))
+            selector = args[-1] if name != "quantile_over_time" else args[1]
+            if not isinstance(selector, RangeSelector):
+                raise self.refuse(f"{name}() needs a range selector such as x[5m]", name)
+            return RangeCall(text, name, args, selector)
+        if name in MATH:
+            return MathCall(text, name, args)
+        simple = {
+            "time": Time,
+            "scalar": Scalar,
+            "vector": VectorOf,
+            "round": Round,
+            "clamp": Clamp,
+            "clamp_min": Clamp,
+            "clamp_max": Clamp,
+            "histogram_quantile": HistogramQuantile,
+            "sort": Sort,
+            "sort_desc": Sort,
+        }
+        if name in simple:
+            return simple[name](text, name, args)
+        if name == "timestamp":
+            return Timestamp(text, name, args, type(raw[0]).__name__ == "VectorSelector")
+        if name == "absent":
+            return Absent(text, name, args, self._absent_labels(raw[0]))
+        strings = [a.value if isinstance(a, StrNode) else None for a in args[1:]]
+        if any(s is None for s in strings):
+            raise self.refuse(f"{name}() needs string literals after the vector", name)
+        if name == "label_replace":
+            return self._label_replace(args, strings)
+        return self._label_join(args, strings)
+
+    def _label_replace(self, args: tuple[Node, ...], strings: list[str | None]) -> Node:
+        dst, replacement, src, regex = (s or "" for s in strings)
+        if not _valid_label_name(dst):
+            raise self.refuse(f"invalid destination label name in label_replace(): {dst}", dst)
+        from healthgauge.promql._regex import compile_anchored
+
+        try:
+            pattern = compile_anchored(regex)
+        except PromQLError as exc:
+            raise self.refuse(f"invalid regular expression in label_replace(): {exc}", regex) from None
+        return LabelReplace("", "label_replace", args, dst, replacement, src, pattern)
+
+    def _label_join(self, args: tuple[Node, ...], strings: list[str | None]) -> Node:
+        dst, separator, *sources = (s or "" for s in strings)
+        if not _valid_label_name(dst):
+            raise self.refuse(f"invalid destination label name in label_join(): {dst}", dst)
+        for src in sources:
+            if not _valid_label_name(src):
+                raise self.refuse(f"invalid source label name in label_join(): {src}", src)
+        return LabelJoin("", "label_join", args, dst, separator, tuple(sources))
+
+    def _absent_labels(self, ast: Any) -> Labels:
+        """Prometheus's ``createLabelsForAbsentFunction``: labels of the equality matchers of a
+        selector written directly; a label matched twice, or matched otherwise, is left out."""
+        kind = type(ast).__name__
+        if kind == "MatrixSelector":
+            ast = ast.vector_selector
+        elif kind != "VectorSelector":
+            return ()
+        labels: dict[str, str] = {}
+        seen: set[str] = set()
+        for m in ast.matchers.matchers:
+            if m.name == "__name__":
+                continue
+            if _enum_name(m.op) == "Equal" and m.name not in seen:
+                if m.value:
+                    labels[m.name] = m.value
+                seen.add(m.name)
+            else:
+                labels.pop(m.name, None)
+        return tuple(sorted(labels.items()))
+
+
+def compile_node(text: str) -> Node:
+    if len(text) > MAX_TEXT:
+        raise PromQLError(f"expression is {len(text)} characters long, the limit is {MAX_TEXT}")
+    if not text.strip():
+        raise PromQLError(f"empty expression: {text!r}")
+    try:
+        ast = pp.parse(text)
+    except ValueError as exc:
+        raise PromQLError(f"{exc}: {text!r}") from None
+    except BaseException as exc:  # a panic in the Rust parser surfaces as pyo3's PanicException
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        raise PromQLError(f"the PromQL parser failed ({type(exc).__name__}: {exc}): {text!r}") from None
+    try:
+        return Compiler(text).node(ast)
+    except RecursionError:
+        raise PromQLError(f"expression nested too deeply: {text[:80]!r}") from None
+
+
+def names_read(node: Node) -> frozenset[str] | None:
+    """The metric names the selectors read, or None when one has no fixed name."""
+    names = set()
+    for n in node.walk():
+        if isinstance(n, Selector):
+            if n.name is None:
+                return None
+            names.add(n.name)
+    return frozenset(names)
+
+
+def history_needed(node: Node) -> float:
+    """Seconds of history behind ``now`` the expression reads (ranges plus offsets; the lookback is extra)."""
+    longest = 0
+    for n in node.walk():
+        if isinstance(n, RangeSelector):
+            longest = max(longest, n.range_ms + n.selector.offset_ms)
+        elif isinstance(n, Selector):
+            longest = max(longest, n.offset_ms)
+    return longest / 1000
+
+
+def is_matrix(node: Node) -> bool:
+    return isinstance(node, MatNode)

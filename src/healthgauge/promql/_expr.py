@@ -1,0 +1,299 @@
+"""The public face of a compiled expression: evaluate it, judge it as a condition, read a number.
+
+Condition semantics (README, "PromQL conditions"): a condition holds when its result is a non-empty
+instant vector, or a scalar that is neither zero nor NaN, as an alerting rule fires when its
+expression returns samples. A missing metric gives an empty result, so the condition does not hold;
+an evaluation error does not hold either: a check that cannot tell never says healthy.
+"""
+
+from __future__ import annotations
+
+from healthgauge.promql._compile import compile_node, history_needed, names_read
+from healthgauge.promql._errors import EvaluationError
+from healthgauge.promql._gomath import format_human
+from healthgauge.promql._history import to_ms
+from healthgauge.promql._nodes import (
+    Binary,
+    MatNode,
+    Node,
+    RangeSelector,
+    ScalarNode,
+    Selector,
+    SetBinary,
+    StrNode,
+    VecNode,
+    VectorBinary,
+    VectorScalarBinary,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from healthgauge.promql._history import History, Labels
+    from healthgauge.promql._nodes import Matrix, Vector
+
+# How a summary lists several series: at most this many, within about this many characters.
+SUMMARY_SERIES = 5
+SUMMARY_CHARS = 240
+
+
+class Result:
+    """One evaluation's value. ``kind`` is ``"vector"``, ``"scalar"``, ``"string"`` or ``"matrix"``
+    (Prometheus's ``resultType``); ``time`` the evaluation time in seconds.
+
+    ``series()`` gives (labels, value) for a vector, ``scalar``/``string`` the single value,
+    ``matrix()`` (labels, [(seconds, value), ...]) per series for a range selector.
+    """
+
+    __slots__ = ("_matrix", "_value", "_vector", "kind", "time")
+
+    def __init__(self, kind: str, time: float, data: Vector | Matrix | float | str) -> None:
+        self.kind = kind
+        self.time = time
+        self._vector: Vector = []
+        self._matrix: Matrix = []
+        self._value: float | str = ""
+        if isinstance(data, float | str):
+            self._value = data
+        elif kind == "matrix":
+            self._matrix = data  # type: ignore[assignment]
+        else:
+            self._vector = data  # type: ignore[assignment]
+
+    def series(self) -> list[tuple[dict[str, str], float]]:
+        if self.kind != "vector":
+            raise TypeError(f"a {self.kind} result has no series")
+        return [(dict(labels), value) for labels, value in self._vector]
+
+    def matrix(self) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+        if self.kind != "matrix":
+            raise TypeError(f"a {self.kind} result is not a matrix")
+        return [(dict(labels), [(t / 1000, v) for t, v in zip(ts, vs, strict=True)]) for labels, ts, vs in self._matrix]
+
+    @property
+    def scalar(self) -> float:
+        if not isinstance(self._value, float):
+            raise TypeError(f"a {self.kind} result is not a scalar")
+        return self._value
+
+    @property
+    def string(self) -> str:
+        if self.kind != "string":
+            raise TypeError(f"a {self.kind} result is not a string")
+        assert isinstance(self._value, str)
+        return self._value
+
+    def __repr__(self) -> str:
+        data = self._vector if self.kind == "vector" else self._matrix if self.kind == "matrix" else self._value
+        return f"Result({self.kind}, {data!r})"
+
+
+class Outcome:
+    """A condition's verdict with what was seen, for ``health.judge`` and health+json.
+
+    ``holds``: the condition holds. ``summary``: for people (``got 312.4``; ``no series matched
+    app_state``; the error text). ``values``: the observed (labels, value) pairs; for a comparison
+    at the top these are the non-literal side's values. ``error``: the evaluation error, if any.
+    """
+
+    __slots__ = ("error", "holds", "summary", "values")
+
+    def __init__(
+        self,
+        holds: bool,
+        summary: str,
+        values: tuple[tuple[dict[str, str], float], ...] = (),
+        error: str | None = None,
+    ) -> None:
+        self.holds = holds
+        self.summary = summary
+        self.values = values
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"Outcome(holds={self.holds}, summary={self.summary!r})"
+
+
+class Expr:
+    """A compiled PromQL expression: compile once, evaluate many times.
+
+    ``names``: the metric names it reads (a frozenset), or None when a selector has no fixed name
+    (``{__name__=~"app_.*"}``); give it to ``exposition.parse(names=...)``.
+    ``max_range``: seconds of history it needs behind ``now`` (longest range + offset); a store
+    must keep that plus the 5-minute lookback.
+    ``kind``: the result type, ``"vector"``, ``"scalar"``, ``"string"`` or ``"matrix"``.
+    """
+
+    __slots__ = ("_node", "kind", "max_range", "names", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._node = compile_node(text)
+        self.kind = self._node.kind
+        self.names = names_read(self._node)
+        self.max_range = history_needed(self._node)
+
+    def __repr__(self) -> str:
+        return f"Expr({self.text!r})"
+
+    def evaluate(self, store: History, now: float) -> Result:
+        """The value at ``now`` (seconds). Raises ``EvaluationError`` as Prometheus would (e.g.
+        many-to-many matching)."""
+        t = to_ms(now)
+        return Result(self.kind, t / 1000, _value(self._node, store, t))
+
+    def condition(self, store: History, now: float) -> Outcome:
+        """Whether the condition holds at ``now``, with the summary and observed values."""
+        try:
+            return _explain(self._node, store, to_ms(now))
+        except EvaluationError as exc:
+            return Outcome(False, str(exc), error=str(exc))
+        except Exception as exc:  # fail closed: an evaluator fault must not read as healthy
+            text = f"evaluation failed: {type(exc).__name__}: {exc}"
+            return Outcome(False, text, error=text)
+
+    def number(self, store: History, now: float) -> float:
+        """One number for a weight or a limit: a scalar, or the value of a one-element vector.
+
+        Raises ``EvaluationError`` saying what came instead (nothing, several series, a string).
+        """
+        t = to_ms(now)
+        node = self._node
+        if isinstance(node, ScalarNode):
+            return node.scalar(store, t)
+        if isinstance(node, VecNode):
+            vector = node.vec(store, t)
+            if len(vector) == 1:
+                return vector[0][1]
+            if not vector:
+                raise EvaluationError(f"{self.text}: expected one number, {_why_empty(node, store, t)}")
+            raise EvaluationError(f"{self.text}: expected one number, got {len(vector)} series: {_got(vector)}")
+        raise EvaluationError(f"{self.text}: expected one number, got a {node.kind}")
+
+
+def _value(node: Node, h: History, t: int) -> Vector | Matrix | float | str:
+    if isinstance(node, VecNode):
+        return node.vec(h, t)
+    if isinstance(node, ScalarNode):
+        return node.scalar(h, t)
+    if isinstance(node, MatNode):
+        return node.mat(h, t)
+    assert isinstance(node, StrNode)
+    return node.string(h, t)
+
+
+def _observed(vector: Vector) -> tuple[tuple[dict[str, str], float], ...]:
+    return tuple((dict(labels), value) for labels, value in vector)
+
+
+def _explain(node: Node, h: History, t: int) -> Outcome:
+    if isinstance(node, SetBinary):
+        return _explain_set(node, h, t)
+    if isinstance(node, Binary) and node.is_comparison and not node.bool_ and isinstance(node, VecNode):
+        return _explain_comparison(node, h, t)
+    if isinstance(node, VecNode):
+        vector = node.vec(h, t)
+        if not vector:
+            return Outcome(False, _why_empty(node, h, t))
+        return Outcome(True, _got(vector), _observed(vector))
+    if isinstance(node, ScalarNode):
+        value = node.scalar(h, t)
+        holds = value == value and value != 0
+        return Outcome(holds, f"got {format_human(value)}", (({}, value),))
+    if isinstance(node, MatNode):
+        matrix = node.mat(h, t)
+        if not matrix:
+            return Outcome(False, _why_empty(node, h, t))
+        return Outcome(True, f"got {len(matrix)} series")
+    return Outcome(False, "a string is not a condition")
+
+
+def _explain_comparison(node: Binary, h: History, t: int) -> Outcome:
+    """``A < 60``: the values of the non-literal side are what a person needs to see."""
+    if isinstance(node, VectorScalarBinary):
+        side = node.vector_side
+        observed = side.vec(h, t)
+        result = node.apply(observed, node.scalar_side.scalar(h, t))
+    else:
+        assert isinstance(node, VectorBinary)
+        assert isinstance(node.lhs, VecNode)
+        assert isinstance(node.rhs, VecNode)
+        side = node.lhs
+        observed = side.vec(h, t)
+        result = node.combine(observed, node.rhs.vec(h, t)) if observed else []
+    if result:
+        return Outcome(True, _got(result), _observed(result))
+    if not observed:
+        return Outcome(False, _why_empty(side, h, t))
+    return Outcome(False, _got(observed), _observed(observed))
+
+
+def _explain_set(node: SetBinary, h: History, t: int) -> Outcome:
+    """``A and B``, ``A or B``, ``A unless B``: say which side made the condition fail."""
+    assert isinstance(node.lhs, VecNode)
+    assert isinstance(node.rhs, VecNode)
+    lhs = node.lhs.vec(h, t)
+    if node.op == "and" and not lhs:
+        return _explain(node.lhs, h, t)
+    rhs = node.rhs.vec(h, t)
+    result = node.combine(lhs, rhs)
+    if result:
+        return Outcome(True, _got(result), _observed(result))
+    if node.op == "and":
+        if not rhs:
+            return _explain(node.rhs, h, t)
+        return Outcome(False, f"no series of the left side matched the right side ({_got(rhs)})", _observed(lhs))
+    if node.op == "or":
+        left, right = _explain(node.lhs, h, t), _explain(node.rhs, h, t)
+        return Outcome(False, f"{left.summary}; {right.summary}", left.values + right.values)
+    if not lhs:
+        return _explain(node.lhs, h, t)
+    return Outcome(False, f"every series was excluded by the right side ({_got(rhs)})", _observed(lhs))
+
+
+def _why_empty(node: Node, h: History, t: int) -> str:
+    """Name the first selector under ``node`` that found nothing, as a person would look for it."""
+    for n in node.walk():
+        if isinstance(n, RangeSelector):
+            if not n.mat(h, t):
+                return f"no series matched {n.text}"
+        elif isinstance(n, Selector) and not n.vec(h, t):
+            return f"no series matched {n.text}"
+    return "empty result"
+
+
+def _got(vector: Vector) -> str:
+    """``got 312.4``, or ``got 1500 {queue="default"}, 12 {queue="bulk"}`` naming only the labels
+    that tell the series apart, cut to a sane length."""
+    if len(vector) == 1:
+        return f"got {format_human(vector[0][1])}"
+    shown = vector[:SUMMARY_SERIES]
+    varying = _varying_labels([labels for labels, _ in shown])
+    parts: list[str] = []
+    length = 4
+    for labels, value in shown:
+        inner = ", ".join(f'{k}="{v}"' for k, v in labels if k in varying)
+        part = f"{format_human(value)} {{{inner}}}"
+        if parts and length + len(part) > SUMMARY_CHARS:
+            break
+        parts.append(part)
+        length += len(part) + 2
+    more = len(vector) - len(parts)
+    tail = f", … ({more} more)" if more else ""
+    return "got " + ", ".join(parts) + tail
+
+
+def _varying_labels(label_sets: list[Labels]) -> set[str]:
+    names = {k for labels in label_sets for k, _ in labels}
+    dicts = [dict(labels) for labels in label_sets]
+    varying = {n for n in names if len({d.get(n) for d in dicts}) > 1}
+    return varying or names
+
+
+def compile(text: str) -> Expr:
+    """Compile PromQL ``text`` once, to evaluate many times.
+
+    Raises ``PromQLError`` (a ValueError) quoting the text and saying what is wrong: a syntax error
+    from promql-parser, or a construct we do not evaluate ("subqueries are not supported", "the @
+    modifier is not supported", "function foo() is not supported").
+    """
+    return Expr(text)

@@ -1,0 +1,185 @@
+"""Go's float64 semantics for the operations PromQL performs, and Go's float formatting.
+
+Prometheus is written in Go: division by zero gives ±Inf or NaN, ``math.Mod`` and ``math.Pow``
+return NaN where Python raises, ``math.Max`` prefers NaN. Where Python's ``math`` raises or differs,
+these helpers answer what Go's ``math`` package answers, so results match a real Prometheus.
+"""
+
+from __future__ import annotations
+
+import math
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+INF = math.inf
+NAN = math.nan
+
+
+def div(x: float, y: float) -> float:
+    try:
+        return x / y
+    except ZeroDivisionError:
+        if x != x or x == 0:
+            return NAN
+        return math.copysign(INF, x) * math.copysign(1.0, y)
+
+
+def mod(x: float, y: float) -> float:
+    """Go ``math.Mod``: NaN for an infinite dividend or a zero divisor; sign of the dividend."""
+    try:
+        return math.fmod(x, y)
+    except ValueError:
+        return NAN
+
+
+def _is_odd_int(y: float) -> bool:
+    return y == y and abs(y) != INF and y == int(y) and int(y) % 2 == 1
+
+
+def power(x: float, y: float) -> float:
+    """Go ``math.Pow``: NaN for a negative base with a fractional exponent, ±Inf on overflow."""
+    try:
+        return math.pow(x, y)
+    except OverflowError:
+        return -INF if x < 0 and _is_odd_int(y) else INF
+    except ValueError:
+        if x == 0:  # y < 0: Pow(±0, y) is ±Inf for odd integer y, +Inf otherwise.
+            return math.copysign(INF, x) if _is_odd_int(y) else INF
+        return NAN
+
+
+def go_max(x: float, y: float) -> float:
+    if x == INF or y == INF:
+        return INF
+    if x != x or y != y:
+        return NAN
+    if x == 0 and x == y:
+        return y if math.copysign(1.0, x) < 0 else x
+    return x if x > y else y
+
+
+def go_min(x: float, y: float) -> float:
+    if x == -INF or y == -INF:
+        return -INF
+    if x != x or y != y:
+        return NAN
+    if x == 0 and x == y:
+        return x if math.copysign(1.0, x) < 0 else y
+    return x if x < y else y
+
+
+def floor(x: float) -> float:
+    if x != x or x in (INF, -INF):
+        return x
+    r = float(math.floor(x))
+    return math.copysign(0.0, x) if r == 0 else r
+
+
+def ceil(x: float) -> float:
+    if x != x or x in (INF, -INF):
+        return x
+    r = float(math.ceil(x))
+    return math.copysign(0.0, x) if r == 0 else r
+
+
+def _log(fn: Callable[[float], float], x: float) -> float:
+    if x != x or x == INF:
+        return x
+    if x == 0:
+        return -INF
+    if x < 0:
+        return NAN
+    return fn(x)
+
+
+def ln(x: float) -> float:
+    return _log(math.log, x)
+
+
+def log2(x: float) -> float:
+    return _log(math.log2, x)
+
+
+def log10(x: float) -> float:
+    return _log(math.log10, x)
+
+
+def sqrt(x: float) -> float:
+    if x < 0:
+        return NAN
+    return math.sqrt(x)
+
+
+def exp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return INF
+
+
+def sgn(x: float) -> float:
+    if x < 0:
+        return -1.0
+    if x > 0:
+        return 1.0
+    return x
+
+
+def round_to(x: float, to_nearest: float) -> float:
+    """PromQL ``round``: ``floor(v / to_nearest + 0.5) * to_nearest`` computed as Prometheus does
+    (halves round up, also for negatives: round(-2.5) is -2)."""
+    inverse = div(1.0, to_nearest)
+    return div(floor(x * inverse + 0.5), inverse)
+
+
+def kahan_inc(inc: float, total: float, c: float) -> tuple[float, float]:
+    """One step of Neumaier's compensated sum, as Prometheus's ``kahanSumInc``."""
+    t = total + inc
+    if abs(total) >= abs(inc):
+        c += (total - t) + inc
+    else:
+        c += (inc - t) + total
+    return t, c
+
+
+def format_float(v: float) -> str:
+    """Go's ``strconv.FormatFloat(v, 'f', -1, 64)``: the shortest digits that round-trip, never an
+    exponent; ``NaN``, ``+Inf``, ``-Inf``. Prometheus's API values and count_values labels use it."""
+    if v != v:
+        return "NaN"
+    if v == INF:
+        return "+Inf"
+    if v == -INF:
+        return "-Inf"
+    r = repr(v)
+    if "e" not in r:
+        return r[:-2] if r.endswith(".0") else r
+    mantissa, _, exponent = r.partition("e")
+    sign = ""
+    if mantissa[0] == "-":
+        sign, mantissa = "-", mantissa[1:]
+    whole, _, frac = mantissa.partition(".")
+    digits = whole + frac
+    point = len(whole) + int(exponent)
+    if point <= 0:
+        text = "0." + "0" * -point + digits
+    elif point >= len(digits):
+        text = digits + "0" * (point - len(digits))
+    else:
+        text = digits[:point] + "." + digits[point:]
+    return sign + text
+
+
+def format_human(v: float) -> str:
+    """A value for people: integers whole, others to 6 significant digits, Prometheus's NaN/±Inf."""
+    if v != v or v in (INF, -INF):
+        return format_float(v)
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    return f"{v:.6g}"
+
+
+def atan2(y: float, x: float) -> float:
+    return math.atan2(y, x)

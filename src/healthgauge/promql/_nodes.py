@@ -1,0 +1,503 @@
+"""The compiled expression tree: one node class per construct, each evaluating at one instant.
+
+A node's result type is fixed when it is compiled (promql-parser has type-checked the text), so
+each kind of node has its own typed method: ``vec`` (an instant vector: a list of (labels, value)),
+``scalar``, ``mat`` (a range vector) or ``string``. ``h`` is the History read, ``t`` the evaluation
+time in integer milliseconds, as in Prometheus's engine.
+
+The semantics are Prometheus 2.42's ``promql/engine.go``: which operations drop ``__name__``, how
+vector matching finds its pairs and which duplicates are errors.
+"""
+
+from __future__ import annotations
+
+from healthgauge.promql import _gomath as gm
+from healthgauge.promql._errors import EvaluationError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from healthgauge.promql._history import History, Labels, Series
+
+    Vector = list[tuple[Labels, float]]
+    Matrix = list[tuple[Labels, list[int], list[float]]]
+
+
+def drop_name(labels: Labels) -> Labels:
+    """The labels without ``__name__`` (which sorts first unless a label starts with A-Z)."""
+    if labels and labels[0][0] == "__name__":
+        return labels[1:]
+    for i, pair in enumerate(labels):
+        if pair[0] == "__name__":
+            return labels[:i] + labels[i + 1 :]
+    return labels
+
+
+def set_label(labels: Labels, name: str, value: str) -> Labels:
+    """The labels with ``name`` set to ``value``; an empty value removes the label, as in Prometheus."""
+    pairs = [p for p in labels if p[0] != name]
+    if value:
+        pairs.append((name, value))
+        pairs.sort()
+    return tuple(pairs)
+
+
+def check_unique(vec: Vector) -> Vector:
+    """Prometheus refuses a vector with two elements of one label set (after __name__ was dropped)."""
+    if len(vec) > 1 and len({labels for labels, _ in vec}) != len(vec):
+        raise EvaluationError("vector cannot contain metrics with the same labelset")
+    return vec
+
+
+def format_labels(labels: Labels) -> str:
+    """``name{a="b", c="d"}`` as Prometheus prints a series in its error messages."""
+    name = ""
+    inner = []
+    for k, v in labels:
+        if k == "__name__":
+            name = v
+        else:
+            escaped = v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+            inner.append(f'{k}="{escaped}"')
+    return name + "{" + ", ".join(inner) + "}"
+
+
+class Node:
+    """A compiled expression. ``text`` is its PromQL, for messages."""
+
+    __slots__ = ("text",)
+    kind = ""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def children(self) -> tuple[Node, ...]:
+        return ()
+
+    def walk(self) -> Iterator[Node]:
+        yield self
+        for child in self.children():
+            yield from child.walk()
+
+
+class VecNode(Node):
+    __slots__ = ()
+    kind = "vector"
+
+    def vec(self, h: History, t: int) -> Vector:
+        raise NotImplementedError
+
+
+class ScalarNode(Node):
+    __slots__ = ()
+    kind = "scalar"
+
+    def scalar(self, h: History, t: int) -> float:
+        raise NotImplementedError
+
+
+class MatNode(Node):
+    __slots__ = ()
+    kind = "matrix"
+
+    def mat(self, h: History, t: int) -> Matrix:
+        raise NotImplementedError
+
+
+class StrNode(Node):
+    __slots__ = ("value",)
+    kind = "string"
+
+    def __init__(self, text: str, value: str) -> None:
+        super().__init__(text)
+        self.value = value
+
+    def string(self, h: History, t: int) -> str:
+        return self.value
+
+
+class Number(ScalarNode):
+    __slots__ = ("value",)
+
+    def __init__(self, text: str, value: float) -> None:
+        super().__init__(text)
+        self.value = value
+
+    def scalar(self, h: History, t: int) -> float:
+        return self.value
+
+
+# Selectors.
+
+
+class Selector(VecNode):
+    """``name{label="v", other=~"re"} offset 5m``: each series' latest sample within the lookback."""
+
+    __slots__ = ("equal", "name", "offset_ms", "predicates")
+
+    def __init__(
+        self,
+        text: str,
+        name: str | None,
+        equal: tuple[tuple[str, str], ...],
+        predicates: tuple[tuple[str, Callable[[str], bool]], ...],
+        offset_ms: int,
+    ) -> None:
+        super().__init__(text)
+        self.name = name
+        self.equal = equal
+        self.predicates = predicates
+        self.offset_ms = offset_ms
+
+    def select(self, h: History) -> list[Series]:
+        """The series whose labels satisfy every matcher (an absent label reads as "")."""
+        equal, predicates = self.equal, self.predicates
+        out = []
+        for series in h.series(self.name):
+            ldict = series.ldict
+            for label, value in equal:
+                if ldict.get(label, "") != value:
+                    break
+            else:
+                for label, pred in predicates:
+                    if not pred(ldict.get(label, "")):
+                        break
+                else:
+                    out.append(series)
+        return out
+
+    def points(self, h: History, t: int) -> list[tuple[Labels, int, float]]:
+        """Labels, sample time and value of each selected series at ``t``."""
+        ref = t - self.offset_ms
+        out = []
+        for series in self.select(h):
+            point = series.at(ref)
+            if point is not None:
+                out.append((series.labels, point[0], point[1]))
+        return out
+
+    def vec(self, h: History, t: int) -> Vector:
+        ref = t - self.offset_ms
+        out = []
+        for series in self.select(h):
+            point = series.at(ref)
+            if point is not None:
+                out.append((series.labels, point[1]))
+        return out
+
+
+class RangeSelector(MatNode):
+    """``selector[5m]``: the samples of each series in ``[t - offset - range, t - offset]``."""
+
+    __slots__ = ("range_ms", "selector")
+
+    def __init__(self, text: str, selector: Selector, range_ms: int) -> None:
+        super().__init__(text)
+        self.selector = selector
+        self.range_ms = range_ms
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.selector,)
+
+    def mat(self, h: History, t: int) -> Matrix:
+        end = t - self.selector.offset_ms
+        start = end - self.range_ms
+        out = []
+        for series in self.selector.select(h):
+            ts, vs = series.window(start, end)
+            if ts:
+                out.append((series.labels, ts, vs))
+        return out
+
+
+# Unary minus.
+
+
+class NegVector(VecNode):
+    __slots__ = ("arg",)
+
+    def __init__(self, text: str, arg: VecNode) -> None:
+        super().__init__(text)
+        self.arg = arg
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.arg,)
+
+    def vec(self, h: History, t: int) -> Vector:
+        return check_unique([(drop_name(labels), -v) for labels, v in self.arg.vec(h, t)])
+
+
+class NegScalar(ScalarNode):
+    __slots__ = ("arg",)
+
+    def __init__(self, text: str, arg: ScalarNode) -> None:
+        super().__init__(text)
+        self.arg = arg
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.arg,)
+
+    def scalar(self, h: History, t: int) -> float:
+        return -self.arg.scalar(h, t)
+
+
+# Binary operators.
+
+ARITHMETIC: dict[str, Callable[[float, float], float]] = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": gm.div,
+    "%": gm.mod,
+    "^": gm.power,
+    "atan2": gm.atan2,
+}
+COMPARISON: dict[str, Callable[[float, float], bool]] = {
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+}
+SET_OPERATORS = ("and", "or", "unless")
+
+
+class Binary(Node):
+    """What every binary node knows: operator, operands, and whether ``bool`` was given."""
+
+    __slots__ = ("bool_", "lhs", "op", "rhs")
+
+    def __init__(self, text: str, op: str, lhs: Node, rhs: Node, bool_: bool) -> None:
+        super().__init__(text)
+        self.op = op
+        self.lhs = lhs
+        self.rhs = rhs
+        self.bool_ = bool_
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.lhs, self.rhs)
+
+    @property
+    def is_comparison(self) -> bool:
+        return self.op in COMPARISON
+
+
+class ScalarBinary(Binary, ScalarNode):
+    __slots__ = ()
+
+    def scalar(self, h: History, t: int) -> float:
+        assert isinstance(self.lhs, ScalarNode)
+        assert isinstance(self.rhs, ScalarNode)
+        a, b = self.lhs.scalar(h, t), self.rhs.scalar(h, t)
+        if self.op in COMPARISON:  # the parser allows comparisons of scalars only with bool
+            return 1.0 if COMPARISON[self.op](a, b) else 0.0
+        return ARITHMETIC[self.op](a, b)
+
+
+class VectorScalarBinary(Binary, VecNode):
+    """A vector and a scalar (either side): the operation applied to every element."""
+
+    __slots__ = ()
+
+    @property
+    def vector_side(self) -> VecNode:
+        side = self.rhs if isinstance(self.lhs, ScalarNode) else self.lhs
+        assert isinstance(side, VecNode)
+        return side
+
+    @property
+    def scalar_side(self) -> ScalarNode:
+        side = self.lhs if isinstance(self.lhs, ScalarNode) else self.rhs
+        assert isinstance(side, ScalarNode)
+        return side
+
+    def vec(self, h: History, t: int) -> Vector:
+        if isinstance(self.lhs, ScalarNode):
+            scalar = self.lhs.scalar(h, t)
+            return self.apply(self.vector_side.vec(h, t), scalar)
+        return self.apply(self.vector_side.vec(h, t), self.scalar_side.scalar(h, t))
+
+    def apply(self, vector: Vector, scalar: float) -> Vector:
+        swap = isinstance(self.lhs, ScalarNode)
+        op = self.op
+        if op in COMPARISON:
+            cmp = COMPARISON[op]
+            if self.bool_:
+                if swap:
+                    return check_unique([(drop_name(lb), 1.0 if cmp(scalar, v) else 0.0) for lb, v in vector])
+                return check_unique([(drop_name(lb), 1.0 if cmp(v, scalar) else 0.0) for lb, v in vector])
+            # A filter keeps the vector element's own value, on whichever side the vector is.
+            if swap:
+                return [(lb, v) for lb, v in vector if cmp(scalar, v)]
+            return [(lb, v) for lb, v in vector if cmp(v, scalar)]
+        fn = ARITHMETIC[op]
+        if swap:
+            return check_unique([(drop_name(lb), fn(scalar, v)) for lb, v in vector])
+        return check_unique([(drop_name(lb), fn(v, scalar)) for lb, v in vector])
+
+
+class Matching:
+    """``on(...)`` / ``ignoring(...)`` and ``group_left(...)`` / ``group_right(...)`` of a vector operation."""
+
+    __slots__ = ("card", "include", "labels", "on")
+
+    def __init__(self, card: str, on: bool, labels: tuple[str, ...], include: tuple[str, ...]) -> None:
+        self.card = card  # "one-to-one", "many-to-one", "one-to-many", "many-to-many"
+        self.on = on
+        self.labels = frozenset(labels)
+        self.include = include
+
+    def signature(self) -> Callable[[Labels], Labels]:
+        """The labels two elements must share to match: the ``on`` labels, or all but the
+        ``ignoring`` ones and ``__name__`` (Prometheus's ``HashWithoutLabels`` skips the name)."""
+        names = self.labels
+        if self.on:
+            return lambda labels: tuple(p for p in labels if p[0] in names)
+        if not names:
+            return drop_name
+        return lambda labels: tuple(p for p in labels if p[0] not in names and p[0] != "__name__")
+
+
+class SetBinary(Binary, VecNode):
+    """``and`` / ``or`` / ``unless``: many-to-many by definition, values and names untouched."""
+
+    __slots__ = ("matching",)
+
+    def __init__(self, text: str, op: str, lhs: VecNode, rhs: VecNode, matching: Matching) -> None:
+        super().__init__(text, op, lhs, rhs, False)
+        self.matching = matching
+
+    def vec(self, h: History, t: int) -> Vector:
+        assert isinstance(self.lhs, VecNode)
+        assert isinstance(self.rhs, VecNode)
+        lhs = self.lhs.vec(h, t)
+        if self.op == "and" and not lhs:
+            return []
+        rhs = self.rhs.vec(h, t)
+        return self.combine(lhs, rhs)
+
+    def combine(self, lhs: Vector, rhs: Vector) -> Vector:
+        sig = self.matching.signature()
+        if self.op == "and":
+            if not lhs or not rhs:
+                return []
+            right = {sig(lb) for lb, _ in rhs}
+            return [s for s in lhs if sig(s[0]) in right]
+        if self.op == "or":
+            if not lhs or not rhs:
+                return lhs or rhs
+            left = {sig(lb) for lb, _ in lhs}
+            return lhs + [s for s in rhs if sig(s[0]) not in left]
+        if not lhs or not rhs:
+            return lhs
+        right = {sig(lb) for lb, _ in rhs}
+        return [s for s in lhs if sig(s[0]) not in right]
+
+
+class VectorBinary(Binary, VecNode):
+    """Two vectors matched element by element (Prometheus's ``VectorBinop``)."""
+
+    __slots__ = ("matching",)
+
+    def __init__(self, text: str, op: str, lhs: VecNode, rhs: VecNode, bool_: bool, matching: Matching) -> None:
+        super().__init__(text, op, lhs, rhs, bool_)
+        self.matching = matching
+
+    def vec(self, h: History, t: int) -> Vector:
+        assert isinstance(self.lhs, VecNode)
+        assert isinstance(self.rhs, VecNode)
+        lhs = self.lhs.vec(h, t)
+        if not lhs:
+            return []
+        rhs = self.rhs.vec(h, t)
+        return self.combine(lhs, rhs)
+
+    def combine(self, lhs: Vector, rhs: Vector) -> Vector:
+        if not lhs or not rhs:
+            return []
+        matching = self.matching
+        card = matching.card
+        sig = matching.signature()
+        swapped = card == "one-to-many"
+        if swapped:
+            lhs, rhs = rhs, lhs
+        one: dict[Labels, tuple[Labels, float]] = {}
+        for labels, v in rhs:
+            key = sig(labels)
+            if key in one:
+                side = "left" if swapped else "right"
+                raise EvaluationError(
+                    f"found duplicate series for the match group {format_labels(key)} on the {side} hand-side "
+                    f"of the operation: [{format_labels(labels)}, {format_labels(one[key][0])}];"
+                    "many-to-many matching not allowed: matching labels must be unique on one side"
+                )
+            one[key] = (labels, v)
+        op = self.op
+        comparison = op in COMPARISON
+        cmp = COMPARISON.get(op)
+        arith = ARITHMETIC.get(op)
+        bool_ = self.bool_
+        matched: dict[Labels, set[Labels] | None] = {}
+        out: Vector = []
+        for labels, v in lhs:
+            key = sig(labels)
+            other = one.get(key)
+            if other is None:
+                continue
+            vl, vr = (other[1], v) if swapped else (v, other[1])
+            if comparison:
+                assert cmp is not None
+                keep = cmp(vl, vr)
+                value = vl
+                if bool_:
+                    value = 1.0 if keep else 0.0
+                elif not keep:
+                    continue
+            else:
+                assert arith is not None
+                value = arith(vl, vr)
+            metric = self.result_labels(labels, other[0], comparison)
+            if bool_:
+                metric = drop_name(metric)
+            if card == "one-to-one":
+                if key in matched:
+                    raise EvaluationError(
+                        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
+                    )
+                matched[key] = None
+            else:
+                seen = matched.get(key)
+                if seen is None:
+                    seen = matched[key] = set()
+                elif metric in seen:
+                    raise EvaluationError("multiple matches for labels: grouping labels must ensure unique matches")
+                seen.add(metric)
+            out.append((metric, value))
+        return check_unique(out)
+
+    def result_labels(self, labels: Labels, one_side: Labels, comparison: bool) -> Labels:
+        """Prometheus's ``resultMetric``: the many side's labels, less the name for arithmetic,
+        narrowed by ``on``/``ignoring`` for one-to-one, plus ``group_x(...)`` labels of the one side."""
+        matching = self.matching
+        if not matching.include and matching.card == "one-to-one" and not matching.on and not matching.labels:
+            return labels if comparison else drop_name(labels)
+        d = dict(labels)
+        if not comparison:
+            d.pop("__name__", None)
+        if matching.card == "one-to-one":
+            if matching.on:
+                d = {k: v for k, v in d.items() if k in matching.labels}
+            else:
+                for name in matching.labels:
+                    d.pop(name, None)
+        if matching.include:
+            other = dict(one_side)
+            for name in matching.include:
+                value = other.get(name, "")
+                if value:
+                    d[name] = value
+                else:
+                    d.pop(name, None)
+        return tuple(sorted(d.items()))
