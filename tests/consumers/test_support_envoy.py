@@ -10,7 +10,7 @@ import pytest
 
 from support.backends import Backend, ReplyEndpoint
 from support.envoy import Envoy, check_config, cluster_config, parse_clusters
-from support.procs import http_get, settled_split
+from support.procs import settled_split
 
 CLUSTERS = """\
 app::observability_name::app
@@ -43,7 +43,8 @@ def test_envoy_reads_status_and_degraded_header(tmp_path: Path) -> None:
             envoy.wait_flags("app", web1.port, {"healthy"})
             envoy.wait_flags("app", web2.port, {"healthy"})
             port = envoy.listener_port("l")
-            assert {http_get(f"http://127.0.0.1:{port}/")[1] for _ in range(4)} == {b"web1\n", b"web2\n"}
+            both = settled_split(f"http://127.0.0.1:{port}/", 10, ok=lambda got: set(got) == {b"web1\n", b"web2\n"})
+            assert set(both) == {b"web1\n", b"web2\n"}
 
             hc1.reply = (200, {"x-envoy-degraded": ""})
             envoy.wait_flags("app", web1.port, {"degraded_active_hc"})

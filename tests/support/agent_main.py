@@ -7,6 +7,7 @@ proven with a real agent process either way: `python tests/support/agent_main.py
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -18,9 +19,11 @@ from healthgauge.agent._engine import Engine
 
 
 def engine() -> Engine:
+    """The production engine once the package has both halves (parser and evaluator)."""
     try:
+        importlib.import_module("healthgauge.exposition")
         return production_engine()
-    except ConfigError:
+    except (ConfigError, ImportError):
         from support.fake_engine import FakeEngine
 
         return FakeEngine()
