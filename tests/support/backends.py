@@ -20,6 +20,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class _QuietHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes: without TCP_NODELAY, Nagle plus the peer's delayed
+    # ACK add ~40 ms to every keep-alive request (seen through Envoy).
+    disable_nagle_algorithm = True
     server: _CountingServer
 
     def do_GET(self) -> None:
@@ -145,6 +148,9 @@ class LineAgent:
 
 class _ReplyHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes: without TCP_NODELAY, Nagle plus the peer's delayed
+    # ACK add ~40 ms to every keep-alive request (seen through Envoy).
+    disable_nagle_algorithm = True
     server: _ReplyServer
 
     def do_GET(self) -> None:
@@ -208,6 +214,9 @@ class ReplyEndpoint:
 
 class _MetricsHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes: without TCP_NODELAY, Nagle plus the peer's delayed
+    # ACK add ~40 ms to every keep-alive request (seen through Envoy).
+    disable_nagle_algorithm = True
     server: _MetricsServer
 
     def do_GET(self) -> None:
