@@ -51,8 +51,8 @@ def test_envoy_reads_status_and_degraded_header(tmp_path: Path) -> None:
             hc1.reply = (503, {})
             # A failed host keeps its degraded flag until a plain 200 clears it.
             envoy.wait_flags("app", web1.port, {"failed_active_hc", "degraded_active_hc"})
-            only_web2 = settled_split(f"http://127.0.0.1:{port}/", 10, ok=lambda got: set(got) == {b"web2\n"})
-            assert only_web2 == {b"web2\n": 10}
+            only_web2 = settled_split(f"http://127.0.0.1:{port}/", 30, ok=lambda got: set(got) == {b"web2\n"})
+            assert only_web2 == {b"web2\n": 30}
             hc1.reply = (200, {})
             envoy.wait_flags("app", web1.port, {"healthy"})
             envoy.wait_flags("app", web2.port, {"healthy"})

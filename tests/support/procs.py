@@ -90,6 +90,8 @@ def settled_split(
     url: str, count: int, *, ok: Callable[[dict[bytes, int]], bool], timeout: float = 5.0
 ) -> dict[bytes, int]:
     """Wait until a batch of ``count`` requests satisfies ``ok`` (the consumer's workers apply a new
-    host state a little after its admin view shows it), then return a second, fresh batch."""
+    host state a little after its admin view shows it: up to ~1 s seen with Envoy), then return a
+    second, fresh batch. Batches must be large enough that the old state cannot pass ``ok`` by
+    chance (a host with a 30% share misses 30 requests in a row with probability 2e-5)."""
     wait_until(lambda: ok(split(url, count)), timeout=timeout, what=f"a settled traffic split at {url}")
     return split(url, count)
