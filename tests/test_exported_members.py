@@ -56,6 +56,9 @@ PUBLIC = {
     ],
     "healthgauge.testing": ["FakeClock"],
 }
+# HAProxy agent-check words (consumers.md §3).
+PUBLIC["healthgauge.health"] += ["parse_agent_request", "render_agent_reply", "render_agent_unknown"]
+PUBLIC["healthgauge.health"] += ["sanitize_agent_reason"]
 
 
 @pytest.mark.parametrize(("module", "names"), sorted(PUBLIC.items()))

@@ -45,7 +45,7 @@ _SIZE_UNITS = {None: 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "KiB":
 TARGET_KEYS = ("name", "url", "urls")
 RULE_KEYS = ("live", "ready", "warn", "weight", "maxconn")
 SHARED_KEYS = ("interval", "timeout", "headers", "token", "rise", "fall", "live_fall", "history", "body_limit")
-AGENT_KEYS = ("listen", "admin", "shutdown_grace")
+AGENT_KEYS = ("listen", "admin", "shutdown_grace", "haproxy_default")
 
 
 class ConfigError(Exception):
@@ -117,6 +117,8 @@ class AgentConfig:
     admin: Address | None = None
     shutdown_grace: float = DEFAULT_GRACE
     listeners: Mapping[str, Address] = field(default_factory=dict)
+    # The target an HAProxy agent check answers for when HAProxy sends no name (no agent-send).
+    haproxy_default: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -161,6 +163,8 @@ def parse_config(text: str, engine: Engine) -> Config:
             raise ConfigError(f"{key}: must be a table, got {raw!r}")
         targets += _targets({**defaults, **raw}, key, engine)
     _unique(targets)
+    if agent.haproxy_default and agent.haproxy_default not in {t.name for t in targets}:
+        raise ConfigError(f'agent.haproxy_default: "{agent.haproxy_default}" names no target')
     return Config(agent=agent, targets=tuple(targets))
 
 
@@ -216,7 +220,10 @@ def _agent(raw: dict[str, Any], key: str) -> AgentConfig:
             raise ConfigError(f'{key}.admin: "{raw["admin"]}" is not a loopback address (use 127.0.0.1, ::1 or unix:)')
     grace = _duration(raw, "shutdown_grace", key, DEFAULT_GRACE, minimum=0.0)
     listeners = {name: parse_address(raw[name], f"{key}.{name}") for name in LISTENERS if name in raw}
-    return AgentConfig(listen=listen, admin=admin, shutdown_grace=grace, listeners=listeners)
+    default = raw.get("haproxy_default", "")
+    if default != "":
+        default = _name(default, f"{key}.haproxy_default")
+    return AgentConfig(listen=listen, admin=admin, shutdown_grace=grace, listeners=listeners, haproxy_default=default)
 
 
 def _targets(raw: dict[str, Any], key: str, engine: Engine) -> list[TargetConfig]:

@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     from healthgauge.agent._hub import StateHub
 
 # [agent] key -> "module:function"
-LISTENERS: dict[str, str] = {}
+LISTENERS: dict[str, str] = {
+    "haproxy_listen": "healthgauge.agent._haproxy:serve",
+    "grpc_listen": "healthgauge.agent._grpc:serve",
+}
 
 
 class Listener(Protocol):
