@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from healthgauge.promql import PromQLError, compile
@@ -79,3 +81,14 @@ def test_kind() -> None:
     assert compile("1 + 1").kind == "scalar"
     assert compile("x[5m]").kind == "matrix"
     assert compile('"s"').kind == "string"
+
+
+def test_readme_conditions_compile() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("## PromQL conditions", 1)[1].split("\n## ", 1)[0]
+    rows = [
+        line.split("|")[2].strip().strip("`") for line in section.splitlines() if line.startswith("| ") and "`" in line
+    ]
+    assert len(rows) >= 6
+    for text in rows:
+        compile(text)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from healthgauge.health import FAIL, PASS, judge
@@ -109,4 +107,11 @@ def test_number_for_weights() -> None:
         compile("nope * 2").number(store, NOW)
     with pytest.raises(EvaluationError, match="got 2 series"):
         compile("q").number(store, NOW)
-    assert math.isnan(compile("scalar(q)").number(store, NOW))
+    with pytest.raises(EvaluationError, match="got NaN"):
+        compile("scalar(q)").number(store, NOW)
+
+
+def test_too_few_samples_for_a_rate_is_said() -> None:
+    outcome = compile("rate(jobs_total[1m]) > 0").condition(scrape(S("jobs_total", 5)), NOW)
+    assert not outcome.holds
+    assert outcome.summary == "rate() needs 2 samples in jobs_total[1m], no series had them"

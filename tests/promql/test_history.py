@@ -89,3 +89,28 @@ def test_recording_keeps_the_first_sample_of_a_timestamp_and_sorts() -> None:
 def test_bad_bounds_are_refused() -> None:
     with pytest.raises(ValueError, match="retention"):
         History(retention=0)
+
+
+def test_a_series_that_ages_out_and_returns_is_a_new_series() -> None:
+    store = History(retention=60)
+    store.add_scrape([S("x", 1, job="a", instance="i")], now=0)
+    store.add_failed_scrape(now=10)
+    store.add_failed_scrape(now=100)  # the stale series is past retention: dropped
+    assert store.statistics() == {"series": 0, "samples": 0}
+    store.add_scrape([S("x", 2, instance="i", job="a")], now=110)  # labels in another order
+    store.add_scrape([S("x", 3, job="a", instance="i")], now=120)
+    assert compile("x[1m]").evaluate(store, 120).matrix() == [
+        ({"__name__": "x", "instance": "i", "job": "a"}, [(110.0, 2.0), (120.0, 3.0)])
+    ]
+
+
+def test_latest_sample_outlives_a_short_retention_within_the_lookback() -> None:
+    store = History(retention=1)
+    store.add_scrape([S("x", 1), S("z", 7, timestamp=50.0)], now=60)  # z: its own time, 10 s old
+    store.add_scrape([S("x", 2), S("z", 7, timestamp=50.0)], now=70)
+    assert values(store, "z", 70) == [7]
+    assert values(store, "x", 70) == [2]
+    assert store.statistics()["samples"] == 2
+    store.add_scrape([S("x", 3)], now=400)  # z's sample is now past the lookback: gone
+    assert values(store, "z", 400) == []
+    assert store.statistics() == {"series": 1, "samples": 1}

@@ -8,7 +8,9 @@ a step, ``stale`` writes a staleness marker. ``S(...)`` is one sample as the exp
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from typing import Any
 
 from healthgauge.promql import History
 from healthgauge.promql._history import STALE, Series, _key
@@ -80,7 +82,56 @@ def load(interval: str, *lines: str, start: float = 0.0) -> History:
         for i, value in enumerate(expand(tokens)):
             if value is None:
                 continue
-            series.ts.append(round(start * 1000) + i * step_ms)
-            series.vs.append(value)
+            t = round(start * 1000) + i * step_ms
+            if value is STALE:
+                series.append_stale(t)
+            else:
+                series.ts.append(t)
+                series.vs.append(value)
         store._index(series)
     return store
+
+
+def close(a: str, b: str) -> bool:
+    """Values within 1e-9 relative; NaN equals NaN."""
+    x, y = float(a), float(b)
+    if math.isnan(x) or math.isnan(y):
+        return math.isnan(x) and math.isnan(y)
+    if x == y:
+        return True
+    return abs(x - y) <= 1e-9 * max(abs(x), abs(y))
+
+
+def _result_key(element: dict[str, Any]) -> str:
+    return repr(sorted(element["metric"].items()))
+
+
+def assert_same(ours: dict[str, Any], theirs: dict[str, Any], expr: str, at: float) -> None:
+    """Two ``/api/v1/query`` data objects agree: type, label sets (in order for sort()), values."""
+    where = f"{expr} at {at}"
+    assert ours["resultType"] == theirs["resultType"], where
+    kind = theirs["resultType"]
+    if kind in ("scalar", "string"):
+        assert float(ours["result"][0]) == float(theirs["result"][0]), where
+        same = (
+            ours["result"][1] == theirs["result"][1]
+            if kind == "string"
+            else close(ours["result"][1], theirs["result"][1])
+        )
+        assert same, f"{where}: ours {ours['result']} vs {theirs['result']}"
+        if kind == "scalar" and float(ours["result"][1]) == float(theirs["result"][1]):
+            assert ours["result"][1] == theirs["result"][1], f"{where}: written {ours['result']} vs {theirs['result']}"
+        return
+    mine, prom = ours["result"], theirs["result"]
+    if not expr.startswith("sort"):
+        mine, prom = sorted(mine, key=_result_key), sorted(prom, key=_result_key)
+    assert [e["metric"] for e in mine] == [e["metric"] for e in prom], f"{where}:\n ours {mine}\n prom {prom}"
+    for a, b in zip(mine, prom, strict=True):
+        points_a = [a["value"]] if kind == "vector" else a["values"]
+        points_b = [b["value"]] if kind == "vector" else b["values"]
+        assert len(points_a) == len(points_b), f"{where}: {a} vs {b}"
+        for pa, pb in zip(points_a, points_b, strict=True):
+            assert float(pa[0]) == float(pb[0]), f"{where}: time {pa} vs {pb}"
+            assert close(pa[1], pb[1]), f"{where}: {a['metric']} ours {pa[1]} vs prom {pb[1]}"
+            if float(pa[1]) == float(pb[1]):  # equal values are written the same way
+                assert pa[1] == pb[1], f"{where}: {a['metric']} written {pa[1]!r}, Prometheus wrote {pb[1]!r}"

@@ -5,9 +5,12 @@
     outcome.holds, outcome.summary                              # True, "got 12"
 
 The agent keeps one ``History`` per target and calls ``add_scrape(samples, now)`` after each
-successful scrape, ``add_failed_scrape(now)`` after each failed one; ``Expr.max_range`` plus the
-5-minute lookback sizes its retention. On the check path: nothing slow is imported here (no ``re``,
-``typing``, ``dataclasses``, ``enum``, ``json``); ``re`` loads only when a regex matcher compiles.
+successful scrape, ``add_failed_scrape(now)`` after each failed one. The longest
+``Expr.max_range`` of its rules sizes the retention (each series' latest sample is kept for the
+5-minute lookback anyway).
+
+On the check path: nothing slow is imported here (no ``re``, ``typing``, ``dataclasses``,
+``enum``, ``json``); ``re`` loads only when a regex matcher compiles.
 """
 
 from healthgauge.promql._errors import EvaluationError, PromQLError

@@ -258,7 +258,10 @@ class Compiler:
         if name in simple:
             return simple[name](text, name, args)
         if name == "timestamp":
-            return Timestamp(text, name, args, type(raw[0]).__name__ == "VectorSelector")
+            arg = raw[0]
+            while type(arg).__name__ == "ParenExpr":
+                arg = arg.expr
+            return Timestamp(text, name, args, type(arg).__name__ == "VectorSelector")
         if name == "absent":
             return Absent(text, name, args, self._absent_labels(raw[0]))
         strings = [a.value if isinstance(a, StrNode) else None for a in args[1:]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from healthgauge.promql._compile import compile_node, history_needed, names_read
 from healthgauge.promql._errors import EvaluationError
+from healthgauge.promql._functions import TWO_SAMPLE_FUNCTIONS, RangeCall
 from healthgauge.promql._gomath import format_human
 from healthgauge.promql._history import to_ms
 from healthgauge.promql._nodes import (
@@ -118,8 +119,8 @@ class Expr:
 
     ``names``: the metric names it reads (a frozenset), or None when a selector has no fixed name
     (``{__name__=~"app_.*"}``); give it to ``exposition.parse(names=...)``.
-    ``max_range``: seconds of history it needs behind ``now`` (longest range + offset); a store
-    must keep that plus the 5-minute lookback.
+    ``max_range``: seconds of history it needs behind ``now`` (longest range + offset): the
+    retention a ``History`` needs for it (the latest sample of each series is kept for the lookback).
     ``kind``: the result type, ``"vector"``, ``"scalar"``, ``"string"`` or ``"matrix"``.
     """
 
@@ -154,20 +155,26 @@ class Expr:
     def number(self, store: History, now: float) -> float:
         """One number for a weight or a limit: a scalar, or the value of a one-element vector.
 
-        Raises ``EvaluationError`` saying what came instead (nothing, several series, a string).
+        Raises ``EvaluationError`` saying what came instead (nothing, several series, NaN — which
+        ``scalar()`` gives for anything but one series — or a string).
         """
         t = to_ms(now)
         node = self._node
         if isinstance(node, ScalarNode):
-            return node.scalar(store, t)
+            return self._a_number(node.scalar(store, t))
         if isinstance(node, VecNode):
             vector = node.vec(store, t)
             if len(vector) == 1:
-                return vector[0][1]
+                return self._a_number(vector[0][1])
             if not vector:
                 raise EvaluationError(f"{self.text}: expected one number, {_why_empty(node, store, t)}")
             raise EvaluationError(f"{self.text}: expected one number, got {len(vector)} series: {_got(vector)}")
         raise EvaluationError(f"{self.text}: expected one number, got a {node.kind}")
+
+    def _a_number(self, value: float) -> float:
+        if value != value:
+            raise EvaluationError(f"{self.text}: expected one number, got NaN")
+        return value
 
 
 def _value(node: Node, h: History, t: int) -> Vector | Matrix | float | str:
@@ -219,7 +226,7 @@ def _explain_comparison(node: Binary, h: History, t: int) -> Outcome:
         assert isinstance(node.rhs, VecNode)
         side = node.lhs
         observed = side.vec(h, t)
-        result = node.combine(observed, node.rhs.vec(h, t)) if observed else []
+        result = node.combine(observed, node.rhs.vec(h, t))
     if result:
         return Outcome(True, _got(result), _observed(result))
     if not observed:
@@ -232,9 +239,9 @@ def _explain_set(node: SetBinary, h: History, t: int) -> Outcome:
     assert isinstance(node.lhs, VecNode)
     assert isinstance(node.rhs, VecNode)
     lhs = node.lhs.vec(h, t)
+    rhs = node.rhs.vec(h, t)
     if node.op == "and" and not lhs:
         return _explain(node.lhs, h, t)
-    rhs = node.rhs.vec(h, t)
     result = node.combine(lhs, rhs)
     if result:
         return Outcome(True, _got(result), _observed(result))
@@ -251,13 +258,17 @@ def _explain_set(node: SetBinary, h: History, t: int) -> Outcome:
 
 
 def _why_empty(node: Node, h: History, t: int) -> str:
-    """Name the first selector under ``node`` that found nothing, as a person would look for it."""
+    """Name the first selector under ``node`` that found nothing, as a person would look for it;
+    else the first range function that had too few samples; else say the result was empty."""
     for n in node.walk():
         if isinstance(n, RangeSelector):
             if not n.mat(h, t):
                 return f"no series matched {n.text}"
         elif isinstance(n, Selector) and not n.vec(h, t):
             return f"no series matched {n.text}"
+    for n in node.walk():
+        if isinstance(n, RangeCall) and n.name in TWO_SAMPLE_FUNCTIONS and not n.vec(h, t):
+            return f"{n.name}() needs 2 samples in {n.selector.text}, no series had them"
     return "empty result"
 
 

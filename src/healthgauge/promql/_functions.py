@@ -6,6 +6,8 @@ Instant-vector functions drop ``__name__`` except ``label_replace``, ``label_joi
 
 from __future__ import annotations
 
+from math import isnan
+
 from healthgauge.promql import _gomath as gm
 from healthgauge.promql._aggregate import quantile
 from healthgauge.promql._nodes import (
@@ -126,8 +128,8 @@ class Clamp(Call, VecNode):
 
 
 class Timestamp(Call, VecNode):
-    """``timestamp(v)``: the sample's own time when ``v`` is a bare selector, else the evaluation
-    time (Prometheus reads sample times only for a selector written directly, not ``(x)``)."""
+    """``timestamp(v)``: the sample's own time when ``v`` is a selector (parenthesised or not),
+    else the evaluation time (Prometheus's evaluated vectors carry the evaluation time)."""
 
     __slots__ = ("own_time",)
 
@@ -158,14 +160,14 @@ class Absent(Call, VecNode):
 
 
 class Sort(Call, VecNode):
-    """``sort`` (ascending, NaN first) and ``sort_desc`` (descending, NaN last)."""
+    """``sort`` (ascending) and ``sort_desc`` (descending), NaN last in both, as Prometheus sorts."""
 
     __slots__ = ()
 
     def vec(self, h: History, t: int) -> Vector:
         vector = self.vector_arg(0, h, t)
         if self.name == "sort":
-            return sorted(vector, key=lambda e: (e[1] == e[1], e[1] if e[1] == e[1] else 0.0))
+            return sorted(vector, key=lambda e: (e[1] != e[1], e[1] if e[1] == e[1] else 0.0))
         return sorted(vector, key=lambda e: (e[1] != e[1], -e[1] if e[1] == e[1] else 0.0))
 
 
@@ -345,25 +347,30 @@ def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
 
 
 def _extrapolated(
-    ts: list[int], vs: list[float], start: int, end: int, range_s: float, counter: bool, rate: bool
+    ts: list[int], vs: list[float], lo: int, hi: int, start: int, end: int, range_s: float, counter: bool, rate: bool
 ) -> float | None:
-    """Prometheus's ``extrapolatedRate`` (rate, increase, delta)."""
-    if len(ts) < 2:
+    """Prometheus's ``extrapolatedRate`` (rate, increase, delta) over samples ``lo:hi``."""
+    count = hi - lo
+    if count < 2:
         return None
-    result = vs[-1] - vs[0]
+    first, last = vs[lo], vs[hi - 1]
+    result = last - first
     if counter:
-        last = 0.0
-        for v in vs:
-            if v < last:
-                result += last
-            last = v
-    to_start = (ts[0] - start) / 1000
-    to_end = (end - ts[-1]) / 1000
-    sampled = (ts[-1] - ts[0]) / 1000
-    average = sampled / (len(ts) - 1)
-    if counter and result > 0 and vs[0] >= 0:
+        window = vs[lo:hi]
+        if window != sorted(window):  # a sorted run has no reset: skip the loop
+            previous = 0.0
+            for v in window:
+                if v < previous:
+                    result += previous
+                previous = v
+    t_first, t_last = ts[lo], ts[hi - 1]
+    to_start = (t_first - start) / 1000
+    to_end = (end - t_last) / 1000
+    sampled = (t_last - t_first) / 1000
+    average = sampled / (count - 1)
+    if counter and result > 0 and first >= 0:
         # A counter cannot go below zero: do not extrapolate past the point where it was zero.
-        to_zero = sampled * (vs[0] / result)
+        to_zero = sampled * (first / result)
         if to_zero < to_start:
             to_start = to_zero
     threshold = average * 1.1
@@ -376,15 +383,15 @@ def _extrapolated(
     return result * factor
 
 
-def _instant(ts: list[int], vs: list[float], rate: bool) -> float | None:
-    """Prometheus's ``instantValue`` (irate, idelta): the last two samples."""
-    if len(ts) < 2:
+def _instant(ts: list[int], vs: list[float], lo: int, hi: int, rate: bool) -> float | None:
+    """Prometheus's ``instantValue`` (irate, idelta): the last two samples of ``lo:hi``."""
+    if hi - lo < 2:
         return None
-    last, previous = vs[-1], vs[-2]
+    last, previous = vs[hi - 1], vs[hi - 2]
     result = last - previous
     if rate and last < previous:
         result = last  # counter reset
-    interval = ts[-1] - ts[-2]
+    interval = ts[hi - 1] - ts[hi - 2]
     if interval == 0:
         return None
     if rate:
@@ -476,6 +483,8 @@ def _stdvar_over_time(vs: list[float]) -> float:
 
 
 def _min_over_time(vs: list[float]) -> float:
+    if not isnan(sum(vs)):  # no NaN among them (a NaN makes the sum NaN): the builtin agrees with Go
+        return min(vs)
     best = vs[0]
     for v in vs:
         if v < best or best != best:
@@ -484,6 +493,8 @@ def _min_over_time(vs: list[float]) -> float:
 
 
 def _max_over_time(vs: list[float]) -> float:
+    if not isnan(sum(vs)):
+        return max(vs)
     best = vs[0]
     for v in vs:
         if v > best or best != best:
@@ -504,6 +515,8 @@ OVER_TIME: dict[str, Callable[[list[float]], float]] = {
     "changes": _changes,
     "resets": _resets,
 }
+# Range functions that give nothing for a series with fewer than two samples in its window.
+TWO_SAMPLE_FUNCTIONS = frozenset(("rate", "irate", "increase", "delta", "idelta", "deriv"))
 RANGE_FUNCTIONS = frozenset(
     ("rate", "irate", "increase", "delta", "idelta", "deriv", "quantile_over_time", "absent_over_time", *OVER_TIME)
 )
@@ -523,25 +536,26 @@ class RangeCall(Call, VecNode):
         sel = self.selector
         end = t - sel.selector.offset_ms
         start = end - sel.range_ms
-        matrix = sel.mat(h, t)
-        out: Vector = []
+        spans = sel.spans(h, t)
         if name in OVER_TIME:
             fn = OVER_TIME[name]
-            keep_name = name == "last_over_time"
-            for labels, _ts, vs in matrix:
-                out.append((labels if keep_name else drop_name(labels), fn(vs)))
-            return check_unique(out)
+            if name == "last_over_time":  # keeps the name: it "acts like offset"
+                return check_unique([(labels, vs[hi - 1]) for labels, _ts, vs, _lo, hi in spans])
+            if name == "count_over_time":
+                return check_unique([(drop_name(labels), float(hi - lo)) for labels, _ts, _vs, lo, hi in spans])
+            return check_unique([(drop_name(labels), fn(vs[lo:hi])) for labels, _ts, vs, lo, hi in spans])
         if name == "quantile_over_time":
             q = self.scalar_arg(0, h, t, 0.0)
-            return check_unique([(drop_name(labels), quantile(q, vs)) for labels, _ts, vs in matrix])
+            return check_unique([(drop_name(labels), quantile(q, vs[lo:hi])) for labels, _ts, vs, lo, hi in spans])
         range_s = sel.range_ms / 1000
-        for labels, ts, vs in matrix:
+        out: Vector = []
+        for labels, ts, vs, lo, hi in spans:
             if name in ("rate", "increase", "delta"):
-                value = _extrapolated(ts, vs, start, end, range_s, name != "delta", name == "rate")
+                value = _extrapolated(ts, vs, lo, hi, start, end, range_s, name != "delta", name == "rate")
             elif name in ("irate", "idelta"):
-                value = _instant(ts, vs, name == "irate")
+                value = _instant(ts, vs, lo, hi, name == "irate")
             else:
-                value = _deriv(ts, vs)
+                value = _deriv(ts[lo:hi], vs[lo:hi])
             if value is not None:
                 out.append((drop_name(labels), value))
         return check_unique(out)

@@ -172,6 +172,19 @@ def format_float(v: float) -> str:
     return sign + text
 
 
+def format_json(v: float) -> str:
+    """A value as Prometheus's HTTP API writes it (``marshalFloatJSON`` in ``web/api/v1``): Go's
+    ``'f'`` format, but ``'e'`` below 1e-6 and from 1e21 on (``1e-300``, ``1.5e+21``).
+
+    In that range Python's ``repr`` already writes the shortest digits in Go's ``'e'`` form (an
+    exponent of at least two digits, with its sign).
+    """
+    magnitude = abs(v)
+    if magnitude != 0 and (magnitude < 1e-6 or 1e21 <= magnitude < INF):
+        return repr(v)
+    return format_float(v)
+
+
 def format_human(v: float) -> str:
     """A value for people: integers whole, others to 6 significant digits, Prometheus's NaN/±Inf."""
     if v != v or v in (INF, -INF):

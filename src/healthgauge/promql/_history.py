@@ -66,13 +66,20 @@ def to_ms(seconds: float) -> int:
 class Series:
     """One series: its sorted label pairs (with ``__name__``), and its samples oldest first."""
 
-    __slots__ = ("labels", "ldict", "ts", "vs")
+    __slots__ = ("labels", "ldict", "stale", "ts", "vs")
 
     def __init__(self, labels: Labels, ldict: dict[str, str]) -> None:
         self.labels = labels
         self.ldict = ldict
         self.ts: list[int] = []
         self.vs: list[float] = []
+        # How many stale markers ``vs`` may hold (0: none, so ranges need not look for them).
+        self.stale = 0
+
+    def append_stale(self, t: int) -> None:
+        self.ts.append(t)
+        self.vs.append(STALE)
+        self.stale += 1
 
     def at(self, ref: int) -> tuple[int, float] | None:
         """The latest sample at or before ``ref`` within the lookback, unless it is stale."""
@@ -92,7 +99,7 @@ class Series:
         lo = bisect_left(ts, start)
         hi = bisect_right(ts, end)
         wt, wv = ts[lo:hi], vs[lo:hi]
-        if any(v is STALE for v in wv):
+        if self.stale and any(v is STALE for v in wv):
             keep = [i for i, v in enumerate(wv) if v is not STALE]
             wt = [wt[i] for i in keep]
             wv = [wv[i] for i in keep]
@@ -109,12 +116,23 @@ def _key(name: str, labels: Mapping[str, str]) -> tuple[Labels, dict[str, str]]:
 class History:
     """Bounded per-series sample history for one target.
 
-    ``retention`` (seconds) is how much history is kept behind the newest scrape: the agent passes
-    the longest ``Expr.max_range`` of its rules plus the 5-minute lookback. ``max_samples`` caps
-    each series whatever its timestamps.
+    ``retention`` (seconds) is how much history is kept behind the newest scrape for range
+    selectors: the longest ``Expr.max_range`` of the rules (plus a scrape interval or two of slack).
+    Whatever the retention, each series keeps its latest sample while it is within the 5-minute
+    lookback, so instant selectors answer as Prometheus's would. ``max_samples`` caps each series
+    whatever its timestamps.
     """
 
-    __slots__ = ("_by_name", "_pending", "_pending_time", "_series", "_tracked", "max_samples", "retention_ms")
+    __slots__ = (
+        "_by_name",
+        "_by_page_key",
+        "_pending",
+        "_pending_time",
+        "_series",
+        "_tracked",
+        "max_samples",
+        "retention_ms",
+    )
 
     def __init__(self, *, retention: float = DEFAULT_RETENTION, max_samples: int = DEFAULT_MAX_SAMPLES) -> None:
         if retention <= 0 or max_samples < 1:
@@ -126,6 +144,9 @@ class History:
         self._pending: dict[str, list[SampleLike]] = {}
         self._pending_time = 0
         self._tracked: set[Labels] = set()
+        # (name, label items in page order) -> series: a scrape loop meets the same lines again and
+        # again, so most samples skip building and sorting their label set.
+        self._by_page_key: dict[tuple[str, tuple[tuple[str, str], ...]], Series] = {}
 
     @classmethod
     def from_scrape(cls, samples: Iterable[SampleLike], now: float) -> History:
@@ -169,20 +190,28 @@ class History:
         self._flush_pending()
         t_now = to_ms(now)
         seen: set[Labels] = set()
+        by_page_key = self._by_page_key
         for s in samples:
-            key, ldict = _key(s.name, s.labels)
-            series = self._series.get(key)
+            page_key = (s.name, tuple(s.labels.items()))
+            series = by_page_key.get(page_key)
             if series is None:
-                series = Series(key, ldict)
-                self._index(series)
+                key, ldict = _key(s.name, s.labels)
+                series = self._series.get(key)
+                if series is None:
+                    series = Series(key, ldict)
+                    self._index(series)
+                if len(by_page_key) > 2 * len(self._series) + 1024:
+                    by_page_key.clear()  # label order churn: start over rather than grow
+                by_page_key[page_key] = series
+            ts = series.ts
             if s.timestamp is None:
                 t = t_now
-                seen.add(key)
+                seen.add(series.labels)
             else:
                 t = to_ms(s.timestamp)
-            if series.ts and t <= series.ts[-1]:
+            if ts and t <= ts[-1]:
                 continue
-            series.ts.append(t)
+            ts.append(t)
             series.vs.append(s.value)
         self._mark_stale(self._tracked - seen, t_now)
         self._tracked = seen
@@ -257,22 +286,27 @@ class History:
         for key in keys:
             series = self._series.get(key)
             if series is not None and series.ts[-1] < t and series.vs[-1] is not STALE:
-                series.ts.append(t)
-                series.vs.append(STALE)
+                series.append_stale(t)
 
     def _trim(self, t_now: int) -> None:
         cut = t_now - self.retention_ms
         cap = self.max_samples
         gone = False
+        lookback_cut = t_now - LOOKBACK_MS
         for series in self._series.values():
             ts = series.ts
             if ts[0] < cut:
                 i = bisect_left(ts, cut)
+                if i == len(ts) and ts[-1] >= lookback_cut and series.vs[-1] is not STALE:
+                    i -= 1  # the latest sample still answers instant selectors, whatever the retention
                 del ts[:i], series.vs[:i]
             if len(ts) > cap:
                 del ts[: len(ts) - cap], series.vs[: len(series.vs) - cap]
+            if series.stale:
+                series.stale = sum(1 for v in series.vs if v is STALE)
             gone = gone or not ts
         if gone:
             for key in [k for k, s in self._series.items() if not s.ts]:
                 series = self._series.pop(key)
                 self._by_name[series.ldict["__name__"]].remove(series)
+            self._by_page_key = {k: s for k, s in self._by_page_key.items() if s.ts}

@@ -11,6 +11,8 @@ vector matching finds its pairs and which duplicates are errors.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+
 from healthgauge.promql import _gomath as gm
 from healthgauge.promql._errors import EvaluationError
 
@@ -200,6 +202,29 @@ class RangeSelector(MatNode):
     def children(self) -> tuple[Node, ...]:
         return (self.selector,)
 
+    def spans(self, h: History, t: int) -> list[tuple[Labels, list[int], list[float], int, int]]:
+        """Per series with samples in the window: its lists and the ``lo:hi`` bounds of the window.
+
+        Functions read the bounds instead of copying the window: the agent evaluates every rule at
+        every scrape, over rings of hundreds of samples. A series holding stale markers is given
+        as a copy of its window without them.
+        """
+        end = t - self.selector.offset_ms
+        start = end - self.range_ms
+        out = []
+        for series in self.selector.select(h):
+            if series.stale:
+                ts, vs = series.window(start, end)
+                if ts:
+                    out.append((series.labels, ts, vs, 0, len(ts)))
+                continue
+            ts = series.ts
+            lo = bisect_left(ts, start)
+            hi = bisect_right(ts, end)
+            if lo < hi:
+                out.append((series.labels, ts, series.vs, lo, hi))
+        return out
+
     def mat(self, h: History, t: int) -> Matrix:
         end = t - self.selector.offset_ms
         start = end - self.range_ms
@@ -262,6 +287,8 @@ COMPARISON: dict[str, Callable[[float, float], bool]] = {
     "<=": lambda a, b: a <= b,
 }
 SET_OPERATORS = ("and", "or", "unless")
+# Prometheus 2.42's shouldDropMetricName: arithmetic drops the name, except atan2 (and comparisons).
+DROPS_NAME = frozenset(("+", "-", "*", "/", "%", "^"))
 
 
 class Binary(Node):
@@ -333,6 +360,10 @@ class VectorScalarBinary(Binary, VecNode):
                 return [(lb, v) for lb, v in vector if cmp(scalar, v)]
             return [(lb, v) for lb, v in vector if cmp(v, scalar)]
         fn = ARITHMETIC[op]
+        if op not in DROPS_NAME:
+            if swap:
+                return check_unique([(lb, fn(scalar, v)) for lb, v in vector])
+            return check_unique([(lb, fn(v, scalar)) for lb, v in vector])
         if swap:
             return check_unique([(drop_name(lb), fn(scalar, v)) for lb, v in vector])
         return check_unique([(drop_name(lb), fn(v, scalar)) for lb, v in vector])
@@ -372,9 +403,9 @@ class SetBinary(Binary, VecNode):
     def vec(self, h: History, t: int) -> Vector:
         assert isinstance(self.lhs, VecNode)
         assert isinstance(self.rhs, VecNode)
+        # Both sides are always evaluated, as in Prometheus: an error on one side is an error even
+        # when the other side is empty.
         lhs = self.lhs.vec(h, t)
-        if self.op == "and" and not lhs:
-            return []
         rhs = self.rhs.vec(h, t)
         return self.combine(lhs, rhs)
 
@@ -409,9 +440,7 @@ class VectorBinary(Binary, VecNode):
         assert isinstance(self.lhs, VecNode)
         assert isinstance(self.rhs, VecNode)
         lhs = self.lhs.vec(h, t)
-        if not lhs:
-            return []
-        rhs = self.rhs.vec(h, t)
+        rhs = self.rhs.vec(h, t)  # evaluated even when lhs is empty: its errors count (Prometheus)
         return self.combine(lhs, rhs)
 
     def combine(self, lhs: Vector, rhs: Vector) -> Vector:
@@ -458,7 +487,7 @@ class VectorBinary(Binary, VecNode):
             else:
                 assert arith is not None
                 value = arith(vl, vr)
-            metric = self.result_labels(labels, other[0], comparison)
+            metric = self.result_labels(labels, other[0], op not in DROPS_NAME)
             if bool_:
                 metric = drop_name(metric)
             if card == "one-to-one":
@@ -477,14 +506,14 @@ class VectorBinary(Binary, VecNode):
             out.append((metric, value))
         return check_unique(out)
 
-    def result_labels(self, labels: Labels, one_side: Labels, comparison: bool) -> Labels:
+    def result_labels(self, labels: Labels, one_side: Labels, keep_name: bool) -> Labels:
         """Prometheus's ``resultMetric``: the many side's labels, less the name for arithmetic,
         narrowed by ``on``/``ignoring`` for one-to-one, plus ``group_x(...)`` labels of the one side."""
         matching = self.matching
         if not matching.include and matching.card == "one-to-one" and not matching.on and not matching.labels:
-            return labels if comparison else drop_name(labels)
+            return labels if keep_name else drop_name(labels)
         d = dict(labels)
-        if not comparison:
+        if not keep_name:
             d.pop("__name__", None)
         if matching.card == "one-to-one":
             if matching.on:

@@ -11,11 +11,29 @@ from healthgauge.testing._pages import (
     realistic_page,
     render,
 )
+from healthgauge.testing._servers import (
+    DripServer,
+    GzipBombServer,
+    HangingServer,
+    HugeBodyServer,
+    LoopbackServer,
+    MetricsServer,
+    RedirectServer,
+    StatusServer,
+)
 
 __all__ = [
+    "DripServer",
     "Exemplar",
     "FakeClock",
     "Family",
+    "GzipBombServer",
+    "HangingServer",
+    "HugeBodyServer",
+    "LoopbackServer",
+    "MetricsServer",
+    "RedirectServer",
+    "StatusServer",
     "format_timestamp",
     "format_value",
     "realistic_families",

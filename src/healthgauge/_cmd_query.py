@@ -1,0 +1,203 @@
+"""``healthgauge query SOURCE EXPR``: evaluate one PromQL expression, as Prometheus would.
+
+SOURCE is an http(s) URL (scraped once, now), a file, or ``-`` for standard input. A file whose
+samples carry timestamps is read as a recorded history (the OpenMetrics form that ``promtool tsdb
+create-blocks-from openmetrics`` accepts), so rules can be tried offline against an incident.
+``--json`` prints exactly the ``data`` object of Prometheus's ``/api/v1/query``, so results can be
+diffed against a real Prometheus.
+
+Exit codes: 0 evaluated (whatever the result); 2 the source could not be read or parsed, or the
+evaluation failed on its data (e.g. many-to-many matching); 3 the command line or the expression
+is wrong, refused before any I/O.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime
+from typing import Any
+
+from healthgauge import exposition
+from healthgauge.promql import EvaluationError, Expr, History, PromQLError, Result, compile
+from healthgauge.promql._gomath import format_human, format_json
+
+EXIT_OK = 0
+EXIT_SOURCE = 2
+EXIT_USAGE = 3
+
+# A recorded incident may be large, but a file or stdin read must still be bounded: 256 MiB of
+# exposition text is several million samples, far past what a health rule is tried on.
+MAX_FILE = 256 * 1024 * 1024
+
+
+class _Usage(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse would exit 2; a wrong command line is 3 here
+        raise _Usage(message)
+
+
+def _parser() -> _Parser:
+    p = _Parser(
+        prog="healthgauge query",
+        description="Evaluate a PromQL expression over a scrape, a file or a recorded history.",
+    )
+    p.add_argument("source", metavar="SOURCE", help="http(s) URL, file path, or - for stdin")
+    p.add_argument("expr", metavar="EXPR", help="PromQL expression")
+    p.add_argument("--at", metavar="TIME", help="evaluation time: Unix seconds or RFC 3339 (default: now)")
+    p.add_argument("--json", action="store_true", help="print the data object of Prometheus's /api/v1/query")
+    p.add_argument("--content-type", metavar="CT", help="exposition format of a file or stdin (default: guess)")
+    p.add_argument("--timeout", metavar="SECONDS", type=float, default=5.0, help="deadline for a URL (default 5)")
+    return p
+
+
+def parse_time(text: str) -> float:
+    """Unix seconds or RFC 3339, as Prometheus's API ``time`` parameter."""
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            raise _Usage(f"--at: not Unix seconds or RFC 3339: {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise _Usage(f"--at: not a finite time: {text!r}")
+    return value
+
+
+def main(args: list[str]) -> int:
+    try:
+        options = _parser().parse_args(args)
+        at = time.time() if options.at is None else parse_time(options.at)
+        if not options.timeout > 0:
+            raise _Usage(f"--timeout must be positive, got {options.timeout}")
+    except _Usage as exc:
+        print(f"healthgauge query: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        expr = compile(options.expr)
+    except PromQLError as exc:
+        print(f"healthgauge query: invalid expression: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        store = read_source(options.source, expr, options.content_type, options.timeout, at)
+    except SourceError as exc:
+        print(f"healthgauge query: {exc}", file=sys.stderr)
+        return EXIT_SOURCE
+    try:
+        result = expr.evaluate(store, at)
+    except EvaluationError as exc:
+        print(f"healthgauge query: evaluation failed: {exc}", file=sys.stderr)
+        return EXIT_SOURCE
+    if options.json:
+        import json
+
+        print(json.dumps(prometheus_data(result), separators=(",", ":")))
+    else:
+        print(render_table(result))
+    return EXIT_OK
+
+
+class SourceError(Exception):
+    """The source could not be read or parsed; the message names it."""
+
+
+def read_source(source: str, expr: Expr, content_type: str | None, timeout: float, at: float) -> History:
+    """The store to evaluate over: one scrape for a URL, a recording or one scrape for a file."""
+
+    if source.startswith(("http://", "https://")):
+        from healthgauge import fetch
+
+        try:
+            response = fetch.get(source, timeout=timeout)
+        except fetch.FetchError as exc:
+            raise SourceError(str(exc)) from None
+        data = response.body
+        content_type = content_type or response.content_type
+    else:
+        data = _read_file(source)
+        content_type = content_type or _guess_content_type(data)
+    try:
+        samples = exposition.parse(data, content_type=content_type, names=expr.names)
+    except exposition.ParseError as exc:
+        raise SourceError(f"{source}: {exc}") from None
+    if not source.startswith(("http://", "https://")) and any(s.timestamp is not None for s in samples):
+        return History.from_recording(samples, default_time=at)
+    return History.from_scrape(samples, at)
+
+
+def _read_file(source: str) -> bytes:
+    try:
+        if source == "-":
+            data = sys.stdin.buffer.read(MAX_FILE + 1)
+        else:
+            with open(source, "rb") as f:
+                data = f.read(MAX_FILE + 1)
+    except OSError as exc:
+        raise SourceError(f"{source}: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE:
+        raise SourceError(f"{source}: larger than {MAX_FILE} bytes")
+    return data
+
+
+def _guess_content_type(data: bytes) -> str:
+    """OpenMetrics when the text ends with ``# EOF`` (which it must), Prometheus text otherwise."""
+    if data.rstrip(b"\n").endswith(b"# EOF"):
+        return exposition.OPENMETRICS_TEXT
+    return exposition.PROMETHEUS_TEXT
+
+
+def _time(seconds: float) -> float | int:
+    """Prometheus writes times as seconds with up to millisecond decimals, integers without any."""
+    ms = round(seconds * 1000)
+    return ms // 1000 if ms % 1000 == 0 else ms / 1000
+
+
+def prometheus_data(result: Result) -> dict[str, Any]:
+    """The ``data`` object of ``/api/v1/query`` for this result, values as Go formats them."""
+    t = _time(result.time)
+    if result.kind == "scalar":
+        return {"resultType": "scalar", "result": [t, format_json(result.scalar)]}
+    if result.kind == "string":
+        return {"resultType": "string", "result": [t, result.string]}
+    if result.kind == "matrix":
+        return {
+            "resultType": "matrix",
+            "result": [
+                {"metric": labels, "values": [[_time(ts), format_json(v)] for ts, v in points]}
+                for labels, points in result.matrix()
+            ],
+        }
+    return {
+        "resultType": "vector",
+        "result": [{"metric": labels, "value": [t, format_json(v)]} for labels, v in result.series()],
+    }
+
+
+def _series_name(labels: dict[str, str]) -> str:
+    name = labels.pop("__name__", "")
+    inner = ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return f"{name}{{{inner}}}"
+
+
+def render_table(result: Result) -> str:
+    """The result for people: one series a line, labels then value."""
+    if result.kind == "scalar":
+        return format_human(result.scalar)
+    if result.kind == "string":
+        return result.string
+    if result.kind == "matrix":
+        lines = []
+        for labels, points in result.matrix():
+            lines.append(_series_name(labels))
+            lines += [f"  {format_human(v)} @{_time(ts)}" for ts, v in points]
+        return "\n".join(lines) if lines else "(no series)"
+    rows = [(_series_name(labels), format_human(v)) for labels, v in result.series()]
+    if not rows:
+        return "(no series)"
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)

@@ -1,0 +1,410 @@
+"""HTTP/1.1 responses without I/O: a response parsed from the bytes fed in, its body decoded.
+
+The socket side lives in ``healthgauge.fetch``, URLs and request bytes in ``healthgauge._url``;
+everything here is pure so each rule is tested on its own (h11's sans-I/O shape). It sits on the
+check path: no ``re``, ``typing`` or ``dataclasses`` (DEVELOPERS.md, "The check path"); ``zlib`` is
+imported only for a gzip body.
+
+Rules follow RFC 9112 (HTTP/1.1 message syntax) and RFC 9110 (semantics), as a client reads them:
+a bare LF ends a line too (RFC 9112 §2.2), Transfer-Encoding overrides Content-Length (§6.3),
+differing Content-Length values are an error (§6.3), obs-fold in a response is unfolded (§5.2).
+
+The errors, one tree split by who is at fault::
+
+    FetchError                 anything that stopped a fetch (``.url`` names the page)
+    ├── RequestError           the request as given cannot be made (URL, header): nothing was sent
+    ├── ConnectError           no connection: refused, unreachable, reset
+    │   └── ResolveError       the host name does not resolve
+    ├── DeadlineError          the one deadline over resolve, connect, send and read passed
+    ├── TLSError               the TLS handshake or the certificate check failed
+    ├── StatusError            the final response has a status that is not 2xx (``.status``)
+    ├── RedirectError          a redirect not followed: too many, another host, no Location
+    ├── TooLargeError          a head, body or decompressed body over its cap (``.limit``)
+    └── ProtocolError          the response is not HTTP/1.x, or ended early
+"""
+
+from __future__ import annotations
+
+# Caps, each with the precedent it follows.
+# A response head (status line and headers): Python's http.client reads lines of up to 64 KiB and at
+# most 100 headers; curl caps a header at 100 KiB. A metrics endpoint sends a handful.
+MAX_HEAD = 64 * 1024
+MAX_HEADERS = 100
+# A chunk-size line with its extensions: nginx reads chunk sizes into a 4 KiB line buffer.
+MAX_CHUNK_LINE = 4096
+# A metrics page, as decompressed text. Prometheus applies no limit unless `body_size_limit` is set;
+# a single process's page is tens of KiB to a few MiB (10k series ≈ 0.6 MiB), so 16 MiB leaves room
+# for big exporters while bounding what one probe may allocate.
+MAX_BODY = 16 * 1024 * 1024
+
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+_DIGITS = frozenset(b"0123456789")
+# RFC 9110 §5.6.2 token characters, for header names.
+_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+REDIRECTS = frozenset((301, 302, 303, 307, 308))
+
+
+class FetchError(Exception):
+    """A metrics page could not be fetched; ``str()`` names the page and what failed."""
+
+    def __init__(self, message: str, *, url: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.url = url
+
+    def __str__(self) -> str:
+        return f"{self.url}: {self.message}" if self.url else self.message
+
+
+class RequestError(FetchError):
+    """The request as given cannot be made (a bad URL or header); raised before any I/O."""
+
+
+class ConnectError(FetchError):
+    """No connection could be made: refused, unreachable, reset."""
+
+
+class ResolveError(ConnectError):
+    """The host name does not resolve."""
+
+
+class DeadlineError(FetchError):
+    """The deadline passed; ``phase`` says where (resolve, connect, TLS handshake, send, read)."""
+
+    def __init__(self, message: str, *, url: str = "", phase: str = "") -> None:
+        super().__init__(message, url=url)
+        self.phase = phase
+
+
+class TLSError(FetchError):
+    """The TLS handshake or the certificate verification failed."""
+
+
+class StatusError(FetchError):
+    """The final response's status is not 2xx."""
+
+    def __init__(self, message: str, *, url: str = "", status: int = 0) -> None:
+        super().__init__(message, url=url)
+        self.status = status
+
+
+class RedirectError(FetchError):
+    """A redirect that is not followed: too many, to another host, or without a usable Location."""
+
+
+class TooLargeError(FetchError):
+    """A response head, body or decompressed body is over its cap (``limit`` bytes)."""
+
+    def __init__(self, message: str, *, url: str = "", limit: int = 0) -> None:
+        super().__init__(message, url=url)
+        self.limit = limit
+
+
+class ProtocolError(FetchError):
+    """The response is not well-formed HTTP/1.x, its body encoding is corrupt, or it ended early."""
+
+
+def excerpt(data: bytes | str, width: int = 60) -> str:
+    """The offending text for an error message, quoted and cut to ``width``."""
+    text = data.decode("latin-1") if isinstance(data, bytes) else data
+    return repr(text if len(text) <= width else text[:width] + "...")
+
+
+# Where a ResponseParser is: reading the head, then one of the body framings, then done.
+_HEAD, _LENGTH, _CLOSE, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILER, _DONE = range(8)
+
+
+class ResponseParser:
+    """One HTTP/1.x response from the bytes fed in: status, headers and the body as sent.
+
+    ``feed`` takes whatever the socket read and returns True once the response is complete;
+    ``feed_eof`` says the peer closed. Interim 1xx responses are skipped. With ``only_2xx_bodies``
+    a response of any other status is complete at the end of its head: a probe needs only the
+    status and Location of a redirect or an error, not a body that may be large. The body stays as sent
+    (``decode_body`` undoes a Content-Encoding); its framing (Content-Length, chunked or
+    read-until-close) is removed. Every size is capped: nothing grows without bound.
+    """
+
+    __slots__ = (
+        "_buf",
+        "_max_body",
+        "_max_head",
+        "_only_2xx",
+        "_parts",
+        "_pos",
+        "_remaining",
+        "_size",
+        "_state",
+        "headers",
+        "reason",
+        "status",
+    )
+
+    def __init__(self, *, max_body: int = MAX_BODY, max_head: int = MAX_HEAD, only_2xx_bodies: bool = False) -> None:
+        self._max_body = max_body
+        self._only_2xx = only_2xx_bodies
+        self._max_head = max_head
+        self._buf = bytearray()
+        self._pos = 0
+        self._parts: list[bytes] = []
+        self._size = 0  # body bytes kept so far
+        self._remaining = 0  # bytes left in the Content-Length body or the current chunk
+        self._state = _HEAD
+        self.status = 0
+        self.reason = ""
+        self.headers: list[tuple[str, str]] = []
+
+    @property
+    def head_done(self) -> bool:
+        return self._state != _HEAD
+
+    @property
+    def complete(self) -> bool:
+        return self._state == _DONE
+
+    def header(self, name: str) -> str | None:
+        """The value of header ``name`` (lower case), repeated fields joined with ", " (RFC 9110 §5.3)."""
+        values = [value for key, value in self.headers if key == name]
+        return ", ".join(values) if values else None
+
+    def body(self) -> bytes:
+        return b"".join(self._parts)
+
+    def feed(self, data: bytes) -> bool:
+        """Take the next bytes read; True once the whole response is in (later bytes are ignored)."""
+        state = self._state
+        if state == _LENGTH:
+            if self._remaining > self._max_body:  # said by Content-Length, raised only once a body byte comes
+                raise TooLargeError(
+                    f"body of {self._remaining} bytes (Content-Length) over the {self._max_body}-byte cap",
+                    limit=self._max_body,
+                )
+            self._keep(data[: self._remaining])
+            self._remaining -= len(data)
+            if self._remaining <= 0:
+                self._state = _DONE
+        elif state == _CLOSE:
+            self._keep(data)
+        elif state != _DONE:
+            self._buf += data
+            self._advance()
+        return self._state == _DONE
+
+    def feed_eof(self) -> None:
+        """The peer closed the connection: complete a read-until-close body, or say what was cut."""
+        state = self._state
+        if state == _CLOSE:
+            self._state = _DONE
+        elif state == _HEAD:
+            if not self._buf and not self.status:
+                raise ProtocolError("the server closed the connection without answering")
+            raise ProtocolError(f"the connection closed inside the response head after {len(self._buf)} bytes")
+        elif state == _LENGTH:
+            total = self._size + self._remaining
+            raise ProtocolError(f"the connection closed after {self._size} of {total} body bytes (Content-Length)")
+        elif state != _DONE:
+            raise ProtocolError(f"the connection closed inside the chunked body after {self._size} bytes")
+
+    def _keep(self, data: bytes) -> None:
+        if data:
+            self._size += len(data)
+            if self._size > self._max_body:
+                raise TooLargeError(f"body over the {self._max_body}-byte cap", limit=self._max_body)
+            self._parts.append(data)
+
+    def _advance(self) -> None:
+        step = {
+            _HEAD: self._head,
+            _CHUNK_SIZE: self._chunk_size,
+            _CHUNK_DATA: self._chunk_data,
+            _CHUNK_END: self._chunk_end,
+            _TRAILER: self._trailer,
+        }
+        while self._state in step and step[self._state]():
+            pass
+        if self._state in (_LENGTH, _CLOSE):  # the head is parsed: the rest of the buffer is body
+            rest = bytes(self._buf[self._pos :])
+            self._buf.clear()
+            self._pos = 0
+            if rest:
+                self.feed(rest)
+        elif self._pos:
+            del self._buf[: self._pos]
+            self._pos = 0
+
+    def _line(self, cap: int, what: str) -> bytes | None:
+        """The next line without its CRLF (or bare LF), or None until it is all in."""
+        end = self._buf.find(b"\n", self._pos)
+        if end == -1:
+            if len(self._buf) - self._pos > cap:
+                raise TooLargeError(f"{what} over the {cap}-byte cap", limit=cap)
+            return None
+        line = bytes(self._buf[self._pos : end])
+        self._pos = end + 1
+        return line[:-1] if line.endswith(b"\r") else line
+
+    def _head(self) -> bool:
+        buf = self._buf
+        end = buf.find(b"\n\r\n", self._pos)
+        bare = buf.find(b"\n\n", self._pos)
+        if bare != -1 and (end == -1 or bare < end):
+            end, skip = bare, 2
+        else:
+            skip = 3
+        if end == -1 or end - self._pos > self._max_head:
+            if len(buf) - self._pos > self._max_head:
+                raise TooLargeError(f"response head over the {self._max_head}-byte cap", limit=self._max_head)
+            return False
+        head = bytes(buf[self._pos : end])
+        self._pos = end + skip
+        self._parse_head(head)
+        self._frame()
+        return True
+
+    def _parse_head(self, head: bytes) -> None:
+        lines = head.split(b"\n")
+        self.status, self.reason = _status_line(lines[0].removesuffix(b"\r"))
+        headers: list[tuple[str, str]] = []
+        for raw in lines[1:]:
+            line = raw.removesuffix(b"\r")
+            if line[:1] in (b" ", b"\t"):  # obs-fold: a client replaces it with a space (RFC 9112 §5.2)
+                if not headers:
+                    raise ProtocolError(f"header continuation line {excerpt(line)} before any header")
+                folded_name, folded = headers.pop()
+                headers.append((folded_name, folded + " " + _field_value(line.strip(b" \t"), line)))
+                continue
+            name, colon, value = line.partition(b":")
+            if not colon or not name or not _TOKEN.issuperset(name):
+                raise ProtocolError(f"malformed header line {excerpt(line)}")
+            headers.append((name.decode("ascii").lower(), _field_value(value.strip(b" \t"), line)))
+        if len(headers) > MAX_HEADERS:
+            raise TooLargeError(f"response has {len(headers)} headers, over the cap of {MAX_HEADERS}")
+        self.headers = headers
+
+    def _frame(self) -> None:
+        """Decide how the body is delimited (RFC 9112 §6.3), in the order the RFC gives."""
+        status = self.status
+        if status < 200:
+            if status == 101:
+                raise ProtocolError("101 Switching Protocols to a request that asked for no upgrade")
+            self._state = _HEAD  # an interim response: the real one follows
+            return
+        if status in (204, 304) or (self._only_2xx and status >= 300):
+            self._state = _DONE
+            return
+        coding = self.header("transfer-encoding")
+        length = self.header("content-length")
+        if coding is not None:
+            if [c.strip().lower() for c in coding.split(",")] != ["chunked"]:
+                raise ProtocolError(f"unsupported Transfer-Encoding {excerpt(coding)} (only chunked)")
+            self._state = _CHUNK_SIZE
+        elif length is not None:
+            self._remaining = _content_length(length)
+            self._state = _LENGTH if self._remaining else _DONE
+        else:
+            self._state = _CLOSE
+
+    def _chunk_size(self) -> bool:
+        line = self._line(MAX_CHUNK_LINE, "chunk-size line")
+        if line is None:
+            return False
+        size = line.partition(b";")[0].strip(b" \t")  # chunk-ext after ';' is ignored (RFC 9112 §7.1.1)
+        if not size or len(size) > 16 or not _HEX.issuperset(size):
+            raise ProtocolError(f"malformed chunk-size line {excerpt(line)}")
+        self._remaining = int(size, 16)
+        if self._size + self._remaining > self._max_body:
+            raise TooLargeError(f"body over the {self._max_body}-byte cap", limit=self._max_body)
+        self._state = _CHUNK_DATA if self._remaining else _TRAILER
+        return True
+
+    def _chunk_data(self) -> bool:
+        available = len(self._buf) - self._pos
+        if not available:
+            return False
+        take = min(available, self._remaining)
+        self._keep(bytes(self._buf[self._pos : self._pos + take]))
+        self._pos += take
+        self._remaining -= take
+        if self._remaining:
+            return False
+        self._state = _CHUNK_END
+        return True
+
+    def _chunk_end(self) -> bool:
+        ending = bytes(self._buf[self._pos : self._pos + 2])
+        if ending[:1] == b"\n" or ending == b"\r\n":
+            self._pos += 1 if ending[:1] == b"\n" else 2
+            self._state = _CHUNK_SIZE
+            return True
+        if ending == b"\r" or not ending:
+            return False
+        raise ProtocolError(f"chunk data not followed by CRLF: {excerpt(ending)}")
+
+    def _trailer(self) -> bool:
+        line = self._line(self._max_head, "trailer line")
+        if line is None:
+            return False
+        if not line:
+            self._state = _DONE
+        return True
+
+
+def _status_line(line: bytes) -> tuple[int, str]:
+    """``HTTP/1.1 200 OK`` -> (200, "OK"); the reason may be empty or missing (RFC 9112 §4)."""
+    version, _, rest = line.partition(b" ")
+    code, _, reason = rest.partition(b" ")
+    if not version.startswith(b"HTTP/"):
+        raise ProtocolError(f"not an HTTP response: status line {excerpt(line)}")
+    if version not in (b"HTTP/1.1", b"HTTP/1.0"):
+        raise ProtocolError(f"unsupported HTTP version in status line {excerpt(line)}")
+    if len(code) != 3 or not _DIGITS.issuperset(code) or code[0] == 0x30:
+        raise ProtocolError(f"malformed status code in status line {excerpt(line)}")
+    return int(code), reason.decode("latin-1")
+
+
+def _field_value(value: bytes, line: bytes) -> str:
+    if b"\r" in value or b"\0" in value:
+        raise ProtocolError(f"header line {excerpt(line)} holds CR or NUL")
+    return value.decode("latin-1")
+
+
+def _content_length(text: str) -> int:
+    values = {v.strip() for v in text.split(",")}
+    if len(values) != 1:
+        raise ProtocolError(f"conflicting Content-Length values {excerpt(text)}")
+    value = values.pop()
+    if not value or len(value) > 19 or not _DIGITS.issuperset(value.encode()):
+        raise ProtocolError(f"malformed Content-Length {excerpt(text)}")
+    return int(value)
+
+
+def decode_body(body: bytes, content_encoding: str | None, limit: int = MAX_BODY) -> bytes:
+    """Undo the Content-Encoding: identity or gzip (the one we ask for), capped at ``limit`` bytes.
+
+    A gzip bomb stops at the cap: zlib is asked for at most ``limit + 1`` bytes, never for all.
+    Concatenated gzip members are decoded in turn (RFC 1952 §2.2); trailing zero padding is ignored.
+    """
+    coding = (content_encoding or "identity").strip().lower()
+    if coding == "identity":
+        return body
+    if coding not in ("gzip", "x-gzip"):
+        raise ProtocolError(f"unsupported Content-Encoding {excerpt(coding)} (asked for gzip)")
+    import zlib
+
+    out: list[bytes] = []
+    total = 0
+    data = body
+    while data and data.strip(b"\0"):
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            chunk = inflater.decompress(data, limit - total + 1)
+        except zlib.error as exc:
+            raise ProtocolError(f"corrupt gzip body: {exc}") from None
+        total += len(chunk)
+        if total > limit:
+            raise TooLargeError(f"gzip body inflates past the {limit}-byte cap", limit=limit)
+        if not inflater.eof:
+            raise ProtocolError(f"truncated gzip body: it ends after {total} decompressed bytes")
+        out.append(chunk)
+        data = inflater.unused_data
+    return b"".join(out)

@@ -1,0 +1,203 @@
+"""Random expressions against a real Prometheus: a seeded generator composes selectors, functions,
+aggregations and operators over the recorded history; each is evaluated at random instants by
+Prometheus and by us, and the answers must agree (or both must refuse).
+
+Left out of the generator on purpose: topk/bottomk/sort (ties are broken by Go's heap order, which
+PromQL leaves unspecified); they are covered on tie-free data by the fixed suite.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import pytest
+
+from healthgauge._cmd_query import prometheus_data
+from healthgauge.promql import EvaluationError, History, compile
+from support.prometheus import Prometheus, PrometheusError, create_blocks_from_openmetrics
+from support.promql import S, assert_same
+from support.promql_history import T0, samples, to_openmetrics
+
+pytestmark = pytest.mark.real
+
+FAMILIES = {
+    "http_requests_total": {"job": ["api", "web"], "instance": ["a", "b"], "code": ["200", "500"]},
+    "queue_depth": {"queue": ["default", "bulk", "slow"], "job": ["worker"]},
+    "temp_celsius": {"room": ["lab", "cold"]},
+    "special": {"k": ["0", "1", "2", "3"]},
+    "req_duration_seconds_bucket": {"instance": ["a", "b"], "le": ["0.1", "0.5", "+Inf"]},
+    "req_duration_seconds_count": {"instance": ["a", "b"]},
+    "jitter": {"job": ["x"]},
+    "gappy": {"job": ["x"]},
+    "app_state": {"job": ["worker"]},
+}
+RANGES = ["30s", "1m", "2m", "5m", "10m"]
+MATH = ["abs", "ceil", "floor", "exp", "sqrt", "ln", "log2", "log10", "sgn", "round"]
+RANGE_FNS = [
+    "rate", "irate", "increase", "delta", "idelta", "deriv", "changes", "resets", "avg_over_time",
+    "min_over_time", "max_over_time", "sum_over_time", "count_over_time", "last_over_time",
+    "present_over_time", "stddev_over_time", "stdvar_over_time",
+]  # fmt: skip
+AGGREGATIONS = ["sum", "min", "max", "avg", "count", "stddev", "stdvar", "group"]
+ARITHMETIC = ["+", "-", "*", "/", "%", "^"]
+COMPARISONS = ["==", "!=", ">", "<", ">=", "<="]
+
+
+class Generator:
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+
+    def selector(self) -> tuple[str, list[str]]:
+        rng = self.rng
+        name = rng.choice(list(FAMILIES))
+        labels = FAMILIES[name]
+        matchers = []
+        for label, values in labels.items():
+            roll = rng.random()
+            if roll < 0.15:
+                matchers.append(f'{label}="{rng.choice(values)}"')
+            elif roll < 0.25:
+                matchers.append(f'{label}!="{rng.choice(values)}"')
+            elif roll < 0.32:
+                matchers.append(f'{label}=~"{rng.choice(values)[0].lstrip("+")}.*"')
+        text = name + ("{" + ",".join(matchers) + "}" if matchers else "")
+        if rng.random() < 0.15:
+            text += f" offset {rng.choice(['30s', '1m', '3m'])}"
+        return text, list(labels)
+
+    def scalar(self, depth: int) -> str:
+        rng = self.rng
+        roll = rng.random()
+        if depth <= 0 or roll < 0.5:
+            return rng.choice(["0", "1", "2", "0.5", "-1", "10", "1000", "1e-3"])
+        if roll < 0.6:
+            return "time()"
+        if roll < 0.75:
+            return f"scalar({self.vector(depth - 1)[0]})"
+        return f"({self.scalar(depth - 1)} {rng.choice(ARITHMETIC)} {self.scalar(depth - 1)})"
+
+    def vector(self, depth: int) -> tuple[str, list[str]]:
+        """An instant-vector expression and the labels its series may carry."""
+        rng = self.rng
+        if depth <= 0:
+            return self.selector()
+        roll = rng.random()
+        if roll < 0.2:
+            sel, labels = self.selector()
+            sel = (
+                sel.replace(" offset", f"[{rng.choice(RANGES)}] offset")
+                if " offset" in sel
+                else f"{sel}[{rng.choice(RANGES)}]"
+            )
+            fn = rng.choice(RANGE_FNS)
+            if rng.random() < 0.1:
+                return f"quantile_over_time({rng.choice(['0', '0.5', '0.9', '1'])}, {sel})", labels
+            return f"{fn}({sel})", labels
+        if roll < 0.32:
+            inner, labels = self.vector(depth - 1)
+            fn = rng.choice(MATH)
+            if fn == "round" and rng.random() < 0.5:
+                return f"round({inner}, {rng.choice(['0.1', '5', '-2'])})", labels
+            return f"{fn}({inner})", labels
+        if roll < 0.47:
+            inner, labels = self.vector(depth - 1)
+            op = rng.choice(AGGREGATIONS)
+            grouping = rng.sample(labels, k=min(len(labels), rng.randint(0, 2)))
+            if not grouping:
+                return f"{op}({inner})", []
+            if rng.random() < 0.5:
+                return f"{op} by ({', '.join(grouping)}) ({inner})", grouping
+            return f"{op} without ({', '.join(grouping)}) ({inner})", [lb for lb in labels if lb not in grouping]
+        if roll < 0.52:
+            inner, labels = self.vector(depth - 1)
+            return f"quantile({rng.choice(['0.1', '0.5', '0.99'])}, {inner})", []
+        if roll < 0.57:
+            inner, labels = self.vector(depth - 1)
+            return f"clamp({inner}, {rng.choice(['0', '-5'])}, {rng.choice(['10', '100'])})", labels
+        if roll < 0.75:
+            inner, labels = self.vector(depth - 1)
+            scalar = self.scalar(depth - 1)
+            op = rng.choice(ARITHMETIC + COMPARISONS)
+            bool_ = " bool" if op in COMPARISONS and rng.random() < 0.4 else ""
+            if rng.random() < 0.5:
+                return f"({inner} {op}{bool_} {scalar})", labels
+            return f"({scalar} {op}{bool_} {inner})", labels
+        if roll < 0.92:
+            lhs, l_labels = self.vector(depth - 1)
+            rhs, r_labels = self.vector(depth - 1)
+            op = rng.choice(ARITHMETIC + COMPARISONS + ["and", "or", "unless"])
+            common = [lb for lb in l_labels if lb in r_labels]
+            modifier = ""
+            if common and rng.random() < 0.6:
+                modifier = f" on({', '.join(rng.sample(common, k=rng.randint(1, len(common))))})"
+            elif rng.random() < 0.3:
+                modifier = " on()"
+            bool_ = " bool" if op in COMPARISONS and rng.random() < 0.3 else ""
+            if modifier and op not in ("and", "or", "unless") and rng.random() < 0.3:
+                modifier += " group_left()" if rng.random() < 0.5 else " group_right()"
+            return f"({lhs} {op}{bool_}{modifier} {rhs})", l_labels
+        if roll < 0.96:
+            inner, labels = self.vector(depth - 1)
+            return f'label_replace({inner}, "copy", "$1", "{rng.choice(labels or ["job"])}", "(.*)")', [*labels, "copy"]
+        if roll < 0.965:
+            inner, labels = self.vector(depth - 1)
+            return f"absent({inner})", []
+        if roll < 0.97:
+            inner, labels = self.vector(depth - 1)
+            return f'count_values("v", {inner})', ["v"]
+        if roll < 0.975:
+            q = rng.choice(["0.5", "0.9", "0", "1"])
+            buckets = self.selector()[0].split(" offset")[0] if rng.random() < 0.3 else "req_duration_seconds_bucket"
+            if rng.random() < 0.5:
+                buckets = f"rate({buckets}[{rng.choice(RANGES)}])"
+            return f"histogram_quantile({q}, {buckets})", ["instance"]
+        if roll < 0.98:
+            inner, labels = self.vector(depth - 1)
+            sources = ", ".join(f'"{label}"' for label in labels) or '"x"'
+            return f'label_join({inner}, "joined", "-", {sources})', [*labels, "joined"]
+        inner, labels = self.vector(depth - 1)
+        return f"timestamp({inner})", labels
+
+
+def expressions(count: int) -> list[str]:
+    gen = Generator(seed=42)
+    return [gen.vector(gen.rng.randint(1, 3))[0] for _ in range(count)]
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    workdir = tmp_path_factory.mktemp("prometheus-random")
+    om = workdir / "history.om"
+    om.write_text(to_openmetrics(samples()))
+    create_blocks_from_openmetrics(om, workdir / "data")
+    with Prometheus(workdir, data_dir=workdir / "data") as prom:
+        yield prom
+
+
+@pytest.fixture(scope="module")
+def store() -> History:
+    return History.from_recording([S(n, v, ts, **labels) for n, labels, v, ts in samples()], default_time=T0)
+
+
+@pytest.mark.parametrize("index", range(100))
+def test_random_expressions_agree(prometheus: Prometheus, store: History, index: int) -> None:
+    rng = random.Random(index)
+    for expr in expressions(1000)[index * 10 : (index + 1) * 10]:
+        compiled = compile(expr)
+        for _ in range(3):
+            # Anywhere; on a sample; exactly a range or the lookback after one (the closed edges), or 1 ms past.
+            edge = rng.choice([0, 30, 60, 120, 300, 600]) + rng.choice([0, 0, 0.001])
+            at = T0 + rng.choice([rng.randint(-60, 1600) + rng.choice([0, 0.125, 7.5]), rng.randint(0, 80) * 15 + edge])
+            try:
+                theirs = prometheus.query(expr, at=at)
+            except PrometheusError as exc:
+                failure: PrometheusError | None = exc
+            else:
+                failure = None
+            if failure is not None:
+                assert failure.kind == "execution", f"{expr}: {failure}"
+                with pytest.raises(EvaluationError):
+                    compiled.evaluate(store, at)
+                continue
+            assert_same(prometheus_data(compiled.evaluate(store, at)), theirs, expr, at)
