@@ -157,6 +157,7 @@ def test_addresses() -> None:
         ('[[targets]]\nname = "a"\n', "targets[0]: give exactly one of url"),
         ('[[targets]]\nname = "a"\nurls = {b = "http://x/"}\n', "targets[0].name: with urls"),
         (TARGET + "body_limit = '0MiB'\n", "targets[0].body_limit: a size in bytes"),
+        (TARGET + "body_limit = '33MiB'\n", "targets[0].body_limit: '33MiB' is over the parser's page limit of 32MiB"),
         (TARGET + "headers = { 'a b' = 'x' }\n", "targets[0].headers.a b: an HTTP header name"),
         (TARGET + "token = 'a'\nheaders = { authorization = 'x' }\n", "targets[0].token: give either token"),
         (

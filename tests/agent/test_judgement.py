@@ -45,7 +45,8 @@ def test_warn_and_clamped_numbers() -> None:
     v = verdict(age=1, app_state=1, queue_depth=300, weight_hint=140.6, slots=0.2)
     assert (v.ready, v.warn, v.weight, v.maxconn) == (True, True, 100, 1)
     assert v.reason == "queue_depth > 100: got 300"
-    assert verdict(age=1, app_state=1, queue_depth=3, weight_hint=-5, slots=7.6).weight == 0
+    low = verdict(age=1, app_state=1, queue_depth=3, weight_hint=-5, slots=7.6)
+    assert (low.weight, low.warn, low.reason) == (0, False, "weight 0: weight_hint")
     assert verdict(age=1, app_state=1, queue_depth=3, weight_hint=59.5, slots=7.6).maxconn == 8
 
 

@@ -40,6 +40,11 @@ async def test_a_good_target_becomes_ready_and_every_endpoint_says_so(targets: M
     assert (code, headers["Content-Type"], json.loads(body)["status"]) == (200, "application/health+json", "pass")
     assert (await get(agent, "/health/nope"))[0] == 404
     assert (await get(agent, "/readyz/nope"))[0] == 404
+    assert (await get(agent, "/readyz/w/x"))[0] == 404
+    assert (await get(agent, "/nothing"))[0] == 404
+    assert (await get(agent, "/readyz/w?verbose"))[2] == "[+]w ok\nreadyz check passed\n"
+    async with aiohttp.ClientSession() as session, session.post(f"http://{agent.addresses['http']}/readyz") as resp:
+        assert (resp.status, resp.headers["Allow"]) == (405, "GET, HEAD")
 
 
 async def test_degraded_then_not_ready_then_back(targets: MakeTarget, run_agent: RunAgent) -> None:

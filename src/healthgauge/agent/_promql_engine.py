@@ -3,11 +3,11 @@ history and evaluates. Only errors and outcomes are translated at this boundary.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Collection
-from typing import Any
 
+from healthgauge.agent import _engine
 from healthgauge.agent._engine import EngineError
+from healthgauge.exposition import ParseError, Sample, parse
 from healthgauge.promql import EvaluationError, Expr, History, PromQLError, compile
 
 # A store needs some retention even when no rule reads a range: the latest scrape must stay.
@@ -26,31 +26,31 @@ class Observed:
 
 
 class PromEngine:
-    def __init__(self) -> None:
-        self._exposition: Any = None
-
     def compile(self, text: str) -> Expr:
         try:
             return compile(text)
         except PromQLError as exc:
             raise EngineError(str(exc)) from exc
 
-    def parse(self, data: bytes, content_type: str | None, names: Collection[str] | None) -> Any:
-        if self._exposition is None:
-            self._exposition = importlib.import_module("healthgauge.exposition")
+    def parse(self, data: bytes, content_type: str | None, names: Collection[str] | None) -> list[Sample]:
         try:
-            return self._exposition.parse(data, content_type=content_type, names=names)
-        except self._exposition.ParseError as exc:
+            return parse(data, content_type=content_type, names=names)
+        except ParseError as exc:
             raise EngineError(f"invalid exposition: {exc}") from exc
 
     def history(self, keep: float) -> History:
         return History(retention=max(keep, MIN_RETENTION))
 
-    def condition(self, expr: Expr, history: History, now: float) -> Observed:
+    def condition(self, expr: _engine.Expr, history: _engine.History, now: float) -> Observed:
+        # Only this engine's own compile() and history() produce what it is handed back.
+        assert isinstance(expr, Expr)
+        assert isinstance(history, History)
         out = expr.condition(history, now)
         return Observed(out.holds, out.summary, tuple(value for _, value in out.values))
 
-    def number(self, expr: Expr, history: History, now: float) -> Observed:
+    def number(self, expr: _engine.Expr, history: _engine.History, now: float) -> Observed:
+        assert isinstance(expr, Expr)
+        assert isinstance(history, History)
         try:
             value = expr.number(history, now)
         except EvaluationError as exc:

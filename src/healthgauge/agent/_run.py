@@ -41,7 +41,7 @@ class Agent:
         self.addresses: dict[str, str] = {}
         self.loops: list[TargetLoop] = []
         self.metrics = AgentMetrics(self.hub, lambda: [(lp.target.name, lp.stats) for lp in self.loops])
-        self._runners: list[web.AppRunner] = []
+        self._runners: list[web.BaseRunner] = []
         self._listeners: list[Listener] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
@@ -62,9 +62,10 @@ class Agent:
         agent = self.config.agent
         max_age = {t.name: int(t.interval) for t in self.config.targets}
         endpoints = Endpoints(self.hub, max_age=max_age, metrics=self.metrics.render)
-        await self._serve("http", endpoints.app(), agent.listen.host, agent.listen.port)
+        await self._serve("http", endpoints.runner(), agent.listen.host, agent.listen.port)
         if agent.admin is not None:
-            await self._serve("admin", AdminAPI(self.hub).app(), agent.admin.host, agent.admin.port, agent.admin.path)
+            admin = web.AppRunner(AdminAPI(self.hub).app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
+            await self._serve("admin", admin, agent.admin.host, agent.admin.port, agent.admin.path)
         for key, address in agent.listeners.items():
             listener = await resolve(key)(address, self.hub, self.config)
             self._listeners.append(listener)
@@ -102,7 +103,6 @@ class Agent:
             await self._session.close()
             self._session = None
 
-    async def _serve(self, key: str, app: web.Application, host: str, port: int, path: str = "") -> None:
-        runner, address = await start_site(app, host, port, path)
+    async def _serve(self, key: str, runner: web.BaseRunner, host: str, port: int, path: str = "") -> None:
+        self.addresses[key] = await start_site(runner, host, port, path)
         self._runners.append(runner)
-        self.addresses[key] = address

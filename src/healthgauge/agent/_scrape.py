@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import yarl
+from multidict import CIMultiDict
 
 from healthgauge import __version__
 from healthgauge.agent._config import TargetConfig
@@ -74,17 +76,31 @@ class ScrapeStats:
                 break
 
 
-async def fetch(session: aiohttp.ClientSession, target: TargetConfig) -> tuple[bytes, str | None]:
+class Request:
+    """A target's GET, prepared once (aiohttp otherwise re-parses the URL and headers each time)."""
+
+    __slots__ = ("headers", "target", "url")
+
+    def __init__(self, target: TargetConfig) -> None:
+        self.target = target
+        self.url = yarl.URL(target.url)
+        self.headers = CIMultiDict(
+            {
+                "Accept": ACCEPT,
+                "User-Agent": USER_AGENT,
+                "X-Prometheus-Scrape-Timeout-Seconds": f"{target.timeout:g}",
+            }
+        )
+        for name, value in target.headers:
+            self.headers[name] = value
+
+
+async def fetch(session: aiohttp.ClientSession, request: Request) -> tuple[bytes, str | None]:
     """GET the target's page within its deadline and body cap; raise :class:`ScrapeError`."""
-    headers = {
-        "Accept": ACCEPT,
-        "User-Agent": USER_AGENT,
-        "X-Prometheus-Scrape-Timeout-Seconds": f"{target.timeout:g}",
-        **dict(target.headers),
-    }
+    target = request.target
     try:
         async with asyncio.timeout(target.timeout):
-            async with session.get(target.url, headers=headers) as resp:
+            async with session.get(request.url, headers=request.headers) as resp:
                 if resp.status != 200:
                     raise ScrapeError(f"HTTP {resp.status} {resp.reason or ''}".rstrip())
                 length = resp.content_length
@@ -133,6 +149,7 @@ class TargetLoop:
         self.wall = wall
         self.history = engine.history(target.history)
         self.names = target.names
+        self.request = Request(target)
         self.stats = ScrapeStats()
 
     def offset(self) -> float:
@@ -162,7 +179,7 @@ class TargetLoop:
         started = loop.time()
         at = self.wall()
         try:
-            body, content_type = await fetch(self.session, self.target)
+            body, content_type = await fetch(self.session, self.request)
             samples = await self._parse(body, content_type)
         except (ScrapeError, EngineError) as exc:
             duration = loop.time() - started

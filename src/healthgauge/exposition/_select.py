@@ -1,0 +1,79 @@
+"""``names=``: find the lines of a few metric families without reading the rest of the page.
+
+A probe asks about two or three metrics on a page of 100k series. Splitting and tokenising every
+line would cost most of the parse; instead ``bytes.find`` (C speed) jumps from one line that begins
+with a wanted name to the next, and only those lines are parsed. Every other line is skipped
+unvalidated. What stays checked: the page's size, and for OpenMetrics that it ends with ``# EOF``
+(a truncated page must not pass as a healthy one).
+"""
+
+from __future__ import annotations
+
+from healthgauge.exposition._scan import NAME_CHARS_STR, is_metric_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Collection
+    from typing import TypeVar
+
+    AnyStr = TypeVar("AnyStr", str, bytes)
+
+# The series a family's name stands for: OpenMetrics counters (_total, _created), histograms and
+# summaries (_bucket, _count, _sum, _created), gauge histograms (_gcount, _gsum) and info (_info).
+FAMILY_SUFFIXES = ("_total", "_created", "_bucket", "_count", "_sum", "_gcount", "_gsum", "_info")
+_LONGEST_SUFFIX = max(map(len, FAMILY_SUFFIXES))
+_NAME_CHARS_BYTES = NAME_CHARS_STR.encode()
+
+
+def wanted_names(names: Collection[str]) -> set[str]:
+    """Every series name the given family (or series) names select."""
+    if isinstance(names, str):
+        raise TypeError(f"names= takes a collection of metric names, not a single string: {names!r}")
+    wanted: set[str] = set()
+    for name in names:
+        if not is_metric_name(name):
+            raise ValueError(f"names=: {name!r} is not a metric name")
+        wanted.add(name)
+        wanted.update(name + suffix for suffix in FAMILY_SUFFIXES)
+    return wanted
+
+
+def select_spans(data: bytes | str, names: Collection[str]) -> list[tuple[int, int]]:
+    """(start, end) offsets of the lines whose series name is selected by ``names``, in page order.
+
+    A line is selected when it starts with a selected series name followed by anything that cannot
+    continue a name (a space, ``{``, a tab, a value); lines with leading whitespace are never
+    selected (Prometheus refuses them anyway, so the family reads as absent: fail closed).
+    """
+    wanted = wanted_names(names)
+    if isinstance(data, str):
+        return _spans(data, sorted(set(names)), wanted, "\n", NAME_CHARS_STR)
+    return _spans(data, sorted({n.encode() for n in names}), {w.encode() for w in wanted}, b"\n", _NAME_CHARS_BYTES)
+
+
+def _spans(
+    data: AnyStr, bases: list[AnyStr], wanted: set[AnyStr], newline: AnyStr, chars: AnyStr
+) -> list[tuple[int, int]]:
+    starts = set()
+    for base in bases:
+        size = len(base)
+        pattern = newline + base
+        hit = 0 if data.startswith(base) else -1
+        pos = 0
+        while True:
+            if hit >= 0:
+                # The rest of the name token: a wanted suffix, or too long to be one.
+                window = data[hit + size : hit + size + _LONGEST_SUFFIX + 1]
+                rest = len(window) - len(window.lstrip(chars))
+                if rest <= _LONGEST_SUFFIX and base + window[:rest] in wanted:
+                    starts.add(hit)
+                pos = hit + size
+            found = data.find(pattern, pos)
+            if found < 0:
+                break
+            hit = found + 1
+    spans = []
+    for start in sorted(starts):
+        end = data.find(newline, start)
+        spans.append((start, end if end >= 0 else len(data)))
+    return spans
