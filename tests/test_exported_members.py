@@ -54,7 +54,16 @@ PUBLIC = {
         "Result",
         "compile",
     ],
-    "healthgauge.testing": ["FakeClock"],
+    "healthgauge.testing": [
+        "Exemplar",
+        "FakeClock",
+        "Family",
+        "format_timestamp",
+        "format_value",
+        "realistic_families",
+        "realistic_page",
+        "render",
+    ],
 }
 # HAProxy agent-check words (consumers.md §3).
 PUBLIC["healthgauge.health"] += ["parse_agent_request", "render_agent_reply", "render_agent_unknown"]

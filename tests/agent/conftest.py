@@ -79,7 +79,14 @@ async def targets() -> AsyncIterator[Callable[[], Awaitable[Target]]]:
         await target.stop()
 
 
-def agent_config(urls: dict[str, str], extra: str = "", agent: str = "", admin: str = "127.0.0.1:0") -> str:
+def agent_config(
+    urls: dict[str, str],
+    extra: str = "",
+    agent: str = "",
+    admin: str = "127.0.0.1:0",
+    interval: str = "100ms",
+    timeout: str = "80ms",
+) -> str:
     table = ", ".join(f'"{name}" = "{url}"' for name, url in urls.items())
     return f"""
 [agent]
@@ -90,8 +97,8 @@ shutdown_grace = "200ms"
 
 [[targets]]
 urls = {{ {table} }}
-interval = "100ms"
-timeout = "80ms"
+interval = "{interval}"
+timeout = "{timeout}"
 ready = ["app_state == 1"]
 warn = ["queue_depth > 100"]
 weight = "weight_hint"
@@ -106,8 +113,8 @@ live_fall = 2
 async def run_agent() -> AsyncIterator[Callable[..., Awaitable[Agent]]]:
     agents: list[Agent] = []
 
-    async def start(urls: dict[str, str], extra: str = "", agent: str = "", admin: str = "127.0.0.1:0") -> Agent:
-        config = parse_config(agent_config(urls, extra, agent, admin), FakeEngine())
+    async def start(urls: dict[str, str], extra: str = "", agent: str = "", **timing: str) -> Agent:
+        config = parse_config(agent_config(urls, extra, agent, **timing), FakeEngine())
         running = Agent(config, FakeEngine())
         await running.start()
         agents.append(running)

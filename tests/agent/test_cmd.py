@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -119,8 +120,12 @@ async def test_ctl_over_a_unix_socket(targets: MakeTarget, run_agent: RunAgent) 
     t = await targets()
     with tempfile.TemporaryDirectory(prefix="hg-") as tmp:
         sock = f"{tmp}/admin.sock"
+        stale = socket.socket(socket.AF_UNIX)  # left behind by an agent that died
+        stale.bind(sock)
+        stale.close()
         agent = await run_agent({"w": t.url}, admin=f"unix:{sock}")
         assert agent.addresses["admin"] == f"unix:{sock}"
+        assert os.stat(sock).st_mode & 0o777 == 0o600
         assert await asyncio.to_thread(_ctl.main, ["drain", "w", "--admin", f"unix:{sock}"]) == 0
         assert agent.hub.get("w").admin.value == "drain"  # type: ignore[union-attr]
 

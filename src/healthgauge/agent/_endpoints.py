@@ -17,6 +17,9 @@ path                        answer
 
 from __future__ import annotations
 
+import os
+import socket
+import stat
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -87,11 +90,15 @@ class Endpoints:
 async def start_site(runner: web.BaseRunner, host: str = "", port: int = 0, path: str = "") -> str:
     """Serve ``runner`` on ``host:port`` (or a unix socket ``path``); return the address actually
     bound (the real port when ``port`` is 0). Cleans the runner up when the bind fails."""
+    if path:
+        _remove_stale_socket(path)
     await runner.setup()
     tcp = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024) if not path else None
     site: web.BaseSite = tcp or web.UnixSite(runner, path)
     try:
         await site.start()
+        if path:
+            os.chmod(path, 0o600)  # the admin socket: only its owner may drain targets
     except BaseException:
         await runner.cleanup()
         raise
@@ -99,3 +106,20 @@ async def start_site(runner: web.BaseRunner, host: str = "", port: int = 0, path
         return f"unix:{path}"
     host, port = runner.addresses[0][:2]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _remove_stale_socket(path: str) -> None:
+    """A socket file left by an agent that died: remove it, but never a live one or another file."""
+    try:
+        if not stat.S_ISSOCK(os.stat(path).st_mode):
+            return
+    except FileNotFoundError:
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(path)
+        except ConnectionRefusedError:
+            os.unlink(path)
+        except OSError:
+            return

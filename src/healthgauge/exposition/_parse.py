@@ -2,16 +2,18 @@
 and the errors of a lenient parse.
 
 Almost every line of a real page has one shape: ``name{a="x",b="y"} value`` with single spaces,
-no escapes, labels in a consistent order. The fast path recognises that shape with a few C-level
-string operations (``find``, ``split``) and caches what it learns per metric name and per label
-"skeleton" (the text between the values: ``a=``, ``,b=``), so a histogram's fifteen lines validate
-their label names once. Anything else (whitespace variants, escapes, exemplars, comments, errors)
-goes to :mod:`._scan`, which implements the whole grammar and gives the error its line and column.
-Both must agree on every line; the test suite checks them against each other and against a real
-Prometheus.
+no escapes, the same label names in the same order as its neighbours. The fast path splits such a
+line on ``"`` (one C call), so the text between the values, ``('name{a=', ',b=')``, is a
+"skeleton" it has seen before: a dict lookup returns the validated name, label names, how to sort
+the values, and the set of series already seen with those labels. A histogram's fifteen lines are
+validated once. Anything else (whitespace variants, escapes, exemplars, comments, errors) goes to
+:mod:`._scan`, which implements the whole grammar and gives the error its line and column. Both
+must agree on every line: the tests check them against each other and against a real Prometheus.
 """
 
 from __future__ import annotations
+
+from _operator import itemgetter
 
 from healthgauge.exposition._content import is_openmetrics
 from healthgauge.exposition._errors import LimitError, ParseError, quote
@@ -36,20 +38,26 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterator
 
-    Skeleton = tuple[tuple[str, ...], bool] | None
+    GroupId = tuple[str, tuple[str, ...]]  # (name, sorted label names): one series identity space
+    Seen = dict[tuple[str, ...], int]  # series key (its values in label-name order) -> its line index
+    Build = Callable[[list[str]], dict[str, str]]  # a line split on '"' -> its labels
+    ValuesOf = Callable[[list[str]], tuple[str, ...]]  # ... -> its values in label-name order
+    # name, the two functions above, the group's seen series, the group
+    Skeleton = tuple[str, Build, ValuesOf, Seen, GroupId]
 
 _new = tuple.__new__
 _NUMERIC = "0123456789.eE+-"
 _INF = float("inf")
-_FAST_SPECIALS = {"NaN": float("nan"), "+Inf": _INF, "-Inf": -_INF}
+_FAST_SPECIALS = frozenset({"NaN", "+Inf", "-Inf", "Inf", "nan", "inf", "+inf", "-inf"})
 _KEY_IN_MESSAGES = 100
 
 
 class _SlowLine(Exception):
-    """Raised inside the fast path for a line it leaves to the full grammar (never escapes)."""
+    """Raised inside the fast path for a line it leaves to the full grammar (never escapes).
 
-
-_SLOW = _SlowLine()
+    Raised as a class, never as a shared instance: re-raising one instance chains every raise's
+    traceback onto the last, which grows without bound over a page of odd lines.
+    """
 
 
 def parse_page(
@@ -83,6 +91,33 @@ def parse_page(
     return page.samples, page.finish_errors()
 
 
+# Label-set builders per tuple of label names, shared by every parse: a page uses a handful of
+# label-name combinations, a process a few hundred. Bounded, so hostile pages cannot grow it.
+_BUILDERS: dict[tuple[str, ...], tuple[Build, ValuesOf]] = {}
+_MAX_BUILDERS = 1024
+
+
+def _builders(keys: tuple[str, ...]) -> tuple[Build, ValuesOf]:
+    """Functions that make a line's label dict and series key from ``line.split('"')``.
+
+    The dict is built by a compiled dict display (``{'a': p[1], 'b': p[3]}``), five times faster
+    than ``dict(zip(keys, p[1::2]))``: it is the one Python object every sample needs. The source
+    holds only validated label names (identifiers), quoted with ``repr``.
+    """
+    try:
+        return _BUILDERS[keys]
+    except KeyError:
+        pass
+    items = ", ".join(f"{key!r}: p[{2 * i + 1}]" for i, key in enumerate(keys))
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    build: Build = eval(f"lambda p: {{{items}}}")
+    values_of: ValuesOf = itemgetter(*(2 * i + 1 for i in order)) if len(keys) > 1 else eval("lambda p: (p[1],)")
+    if len(_BUILDERS) >= _MAX_BUILDERS:
+        _BUILDERS.clear()
+    _BUILDERS[keys] = build, values_of
+    return build, values_of
+
+
 def _decode(data: bytes | str) -> tuple[str, bool]:
     """The text, and whether it may hold invalid UTF-8 (kept as surrogates, checked where it matters).
 
@@ -105,36 +140,6 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _skeleton(heads: tuple[str, ...], om: bool) -> Skeleton:
-    """Label names from the text around a label set's values, or None when the fast path must not
-    decide: ``('a=', ',b=', '')`` -> ``(('a', 'b'), True)``; the flag says the line spells its
-    series canonically (sorted names, no spaces, no trailing comma), so its text is its identity."""
-    *fronts, tail = heads
-    names = []
-    plain = True
-    for i, front in enumerate(fronts):
-        if om:
-            key = front[1:-1] if i else front[:-1]
-            ok = front[-1:] == "=" and (not i or front[:1] == ",")
-        else:
-            # Prometheus text: blanks anywhere, the comma optional.
-            part = front.strip(" \t")
-            if i and part[:1] == ",":
-                part = part[1:].lstrip(" \t")
-            key = part[:-1].rstrip(" \t")
-            ok = part[-1:] == "="
-            plain = plain and front == ("," if i else "") + key + "="
-        if not ok or not is_label_name(key) or key == "__name__":
-            return None
-        names.append(key)
-    if tail and (om or tail.strip(" \t") not in ("", ",")):
-        return None
-    if len(set(names)) != len(names):
-        return None  # repeated names: the scanner applies Prometheus's rules for them
-    plain = plain and not tail and bool(names) and names == sorted(names)
-    return tuple(names), plain
-
-
 class _Page:
     """One parse: the lines, what the fast path has learnt so far, the samples and the errors."""
 
@@ -147,25 +152,31 @@ class _Page:
         self.errors: list[ParseError] = []
         self.unlisted = 0
         self.first_unlisted = 0
-        self.seen: dict[str, int] = {}
-        self.seen_at: dict[str, tuple[float, int]] = {}
-        self.known_names: set[str] = set()
-        self.skeletons: dict[tuple[str, ...], Skeleton] = {}
+        # Series identity: a group per (name, sorted label names), keyed by the values in that
+        # order; timestamped samples (histories) keep their last timestamp per series instead.
+        self.groups: dict[GroupId, Seen] = {}
+        self.seen_at: dict[tuple[GroupId, tuple[str, ...]], tuple[float, int]] = {}
+        self.unlabelled: dict[str, tuple[Seen, GroupId]] = {}
+        # Skeletons by the text before a line's first label value; see run().
+        self.by_first: dict[str, tuple[list[str], Skeleton | None]] = {}
         self.spans: list[tuple[int, int]] | None = None
         self.eof = not om
         self.stop = False
         self.joined_too_long = False
         if names is None:
             text, self.check_utf8 = _decode(data)
+            self.ascii = text.isascii()
             self.lines = text.split("\n")
         else:
             self.spans = select_spans(data, names)
             self.eof = not om or _ends_with_eof(data)
             if isinstance(data, str):
                 self.lines = [data[s:e] for s, e in self.spans]
-                self.check_utf8 = not data.isascii() and not _encodable(data)
+                self.ascii = data.isascii()
+                self.check_utf8 = not self.ascii and not _encodable(data)
             else:
                 text, self.check_utf8 = _decode(b"\n".join([data[s:e] for s, e in self.spans]))
+                self.ascii = text.isascii()
                 self.lines = text.split("\n") if self.spans else []
 
     # -- positions ---------------------------------------------------------------------------
@@ -282,102 +293,137 @@ class _Page:
         lines = self.lines
         chunk = lines if start == 0 and stop == len(lines) else lines[start:stop]
         om = self.om
-        check_utf8 = self.check_utf8
-        types = OPENMETRICS_TYPES if om else TEXT_TYPES
+        closers = ("}",) if om else ("}", ",}")
         timestamp_of = openmetrics_timestamp if om else text_timestamp
-        known_names = self.known_names
-        skeletons = self.skeletons
-        seen = self.seen
+        unlabelled = self.unlabelled
+        by_first = self.by_first
         seen_at = self.seen_at
         append = self.samples.append
         specials = _FAST_SPECIALS
         numeric = _NUMERIC
+        # On an ASCII page a value of digits only is a valid Go float; elsewhere str.isdigit()
+        # would also pass other scripts' digits, which float() reads and Prometheus refuses.
+        ascii_page = self.ascii
         for idx, line in enumerate(chunk, start):
             try:
-                if not line:
-                    if om:
-                        raise _SLOW
-                    continue
-                if line[0] == "#":
-                    if line.startswith("# TYPE "):
-                        parts = line.split(" ")
-                        if len(parts) == 4 and parts[3] in types and is_metric_name(parts[2]):
-                            continue
-                    elif line.startswith("# HELP ") and not check_utf8:
-                        parts = line.split(" ", 3)
-                        if (len(parts) == 4 or not om) and is_metric_name(parts[2]):
-                            continue
-                    raise _SLOW
-                brace = line.find("{")
-                if brace < 0:
-                    parts = line.split(" ")
-                    if len(parts) == 2:
-                        name, token = parts
+                parts = line.split('"')
+                if len(parts) == 1:
+                    words = line.split(" ")
+                    name = words[0]
+                    if len(words) == 2:
+                        token = words[1]
                         timestamp = None
-                    elif len(parts) == 3:
-                        name, token, stamp = parts
-                        if (timestamp := timestamp_of(stamp)) is None:
-                            raise _SLOW
+                    elif len(words) == 3 and name != "#":
+                        token = words[1]
+                        if (timestamp := timestamp_of(words[2])) is None:
+                            raise _SlowLine
+                    elif not line:
+                        if om:
+                            raise _SlowLine  # OpenMetrics has no blank lines
+                        continue
+                    elif self.metadata_ok(words):
+                        continue
                     else:
-                        raise _SLOW
-                    labels = {}
-                    key = name
-                else:
-                    close = line.rfind("}")
-                    inner = line[brace + 1 : close]
-                    parts = inner.split('"')
-                    if close < brace or "\\" in inner or not len(parts) & 1:
-                        raise _SLOW
-                    heads = tuple(parts[::2])
+                        raise _SlowLine
                     try:
-                        skeleton = skeletons[heads]
+                        seen, group = unlabelled[name]
                     except KeyError:
-                        skeleton = skeletons[heads] = _skeleton(heads, om)
-                    if skeleton is None:
-                        raise _SLOW
-                    keys, plain = skeleton
-                    values = parts[1::2]
-                    labels = dict(zip(keys, values, strict=True))
-                    if "" in values:
-                        labels = {k: v for k, v in labels.items() if v}
-                        plain = False
-                    name = line[:brace]
-                    parts = line[close + 1 :].split(" ")
-                    if parts[0] or not 2 <= len(parts) <= 3:
-                        raise _SLOW
-                    token = parts[1]
+                        if not is_metric_name(name):
+                            raise _SlowLine from None
+                        group = (name, ())
+                        seen = self.groups.setdefault(group, {})
+                        unlabelled[name] = seen, group
+                    labels = {}
+                    key: tuple[str, ...] = ()
+                else:
+                    if "\\" in line or not len(parts) & 1:
+                        raise _SlowLine  # escapes, or a quote left open (a value going on to the next line)
+                    # The skeleton: by the text before the first value (name and first label),
+                    # confirmed by the texts between the other values.
+                    known = by_first.get(parts[0])
+                    middles = parts[2:-1:2]
+                    if known is None or known[0] != middles:
+                        known = by_first[parts[0]] = middles, self.skeleton((parts[0], *middles))
+                    if (skeleton := known[1]) is None:
+                        raise _SlowLine
+                    name, build, values_of, seen, group = skeleton
+                    key = values_of(parts)
+                    if "" in key:
+                        raise _SlowLine  # an empty value removes its label: the full rules apply
+                    tail = parts[-1].split(" ")
+                    if tail[0] not in closers or not 2 <= len(tail) <= 3:
+                        raise _SlowLine
+                    token = tail[1]
                     timestamp = None
-                    if len(parts) == 3 and (timestamp := timestamp_of(parts[2])) is None:
-                        raise _SLOW
-                    key = line[: close + 1] if plain else canonical(name, labels)
-                if name not in known_names:
-                    if not is_metric_name(name):
-                        raise _SLOW
-                    known_names.add(name)
-                if (value := specials.get(token)) is None:
-                    try:
-                        value = float(token)
-                    except ValueError:
-                        raise _SLOW from None
-                    if value - value or token.strip(numeric):
-                        raise _SLOW  # inf, nan, or characters Go refuses (blanks, CR, '_')
+                    if len(tail) == 3 and (timestamp := timestamp_of(tail[2])) is None:
+                        raise _SlowLine
+                    labels = build(parts)
+                try:
+                    value = float(token)
+                except ValueError:
+                    raise _SlowLine from None
+                if value - value:  # inf or nan: only the usual spellings here
+                    if token not in specials:
+                        raise _SlowLine
+                elif not (ascii_page and token.isdigit()) and token.strip(numeric):
+                    raise _SlowLine  # characters float() takes and Go does not: blanks, CR, '_'
             except _SlowLine:
                 if (nxt := self.slow(idx)) != idx + 1:
                     return nxt
                 continue
             if timestamp is None:
-                if key in seen:
-                    self.duplicate(idx, key, None)
+                if (first := seen.setdefault(key, idx)) != idx:
+                    self.duplicate(idx, name, labels, first, None)
                     continue
-                seen[key] = idx
             else:
-                last = seen_at.get(key)
+                last = seen_at.get((group, key))
                 if last is not None and timestamp <= last[0]:
-                    self.duplicate(idx, key, timestamp)
+                    self.duplicate(idx, name, labels, last[1], (timestamp, last[0]))
                     continue
-                seen_at[key] = (timestamp, idx)
+                seen_at[group, key] = (timestamp, idx)
             append(_new(Sample, (name, labels, value, timestamp)))
         return stop
+
+    def metadata_ok(self, words: list[str]) -> bool:
+        """A ``# HELP``/``# TYPE`` line (split on spaces) the fast path can vouch for."""
+        if len(words) < 3 or words[0] != "#":
+            return False
+        if words[1] == "TYPE":
+            types = OPENMETRICS_TYPES if self.om else TEXT_TYPES
+            return len(words) == 4 and words[3] in types and is_metric_name(words[2])
+        if words[1] == "HELP":
+            # OpenMetrics needs the space after the name even for an empty text.
+            return not self.check_utf8 and is_metric_name(words[2]) and (len(words) > 3 or not self.om)
+        return False
+
+    def skeleton(self, heads: tuple[str, ...]) -> Skeleton | None:
+        """What the text around a line's label values says, or None when the fast path must not
+        decide: ``('up{job=', ',zone=')`` -> name ``up``, labels ``job`` and ``zone``."""
+        first = heads[0]
+        brace = first.find("{")
+        name = first[:brace] if self.om else first[:brace].rstrip(" \t")
+        if brace < 0 or not is_metric_name(name):
+            return None
+        keys = []
+        for i, front in enumerate((first[brace + 1 :], *heads[1:])):
+            if self.om:
+                key = front[1:-1] if i else front[:-1]
+                ok = front[-1:] == "=" and (not i or front[:1] == ",")
+            else:
+                # Prometheus text: blanks around every token, and the comma is optional.
+                part = front.strip(" \t")
+                if i and part[:1] == ",":
+                    part = part[1:].lstrip(" \t")
+                key = part[:-1].rstrip(" \t")
+                ok = part[-1:] == "="
+            if not ok or not is_label_name(key) or key == "__name__":
+                return None
+            keys.append(key)
+        if len(set(keys)) != len(keys):
+            return None  # a repeated name: the full rules decide (an empty value may remove it)
+        build, values_of = _builders(tuple(keys))
+        group = (name, tuple(sorted(keys)))
+        return name, build, values_of, self.groups.setdefault(group, {}), group
 
     # -- everything else ----------------------------------------------------------------------
 
@@ -402,18 +448,21 @@ class _Page:
         except Bad as bad:
             self.fail(self.error(idx, bad))
             return idx + 1 + self._skipped(bad.text)
-        key = canonical(name, labels)
+        group = (name, tuple(sorted(labels)))
+        values = tuple(labels[k] for k in group[1])
+        key = values  # the same key the fast path builds
+        seen = self.groups.setdefault(group, {})
         if timestamp is None:
-            if key in self.seen:
-                self.duplicate(idx, key, None)
+            if key in seen:
+                self.duplicate(idx, name, labels, seen[key], None)
                 return idx + 1 + self._skipped(text)
-            self.seen[key] = idx
+            seen[key] = idx
         else:
-            last = self.seen_at.get(key)
+            last = self.seen_at.get((group, key))
             if last is not None and timestamp <= last[0]:
-                self.duplicate(idx, key, timestamp)
+                self.duplicate(idx, name, labels, last[1], (timestamp, last[0]))
                 return idx + 1 + self._skipped(text)
-            self.seen_at[key] = (timestamp, idx)
+            self.seen_at[group, key] = (timestamp, idx)
         self.samples.append(_new(Sample, (name, labels, value, timestamp)))
         return idx + 1 + self._skipped(text)
 
@@ -469,18 +518,22 @@ class _Page:
                 end = end if end >= 0 else len(data)
                 yield data[start:end]
 
-    def duplicate(self, idx: int, key: str, timestamp: float | None) -> None:
+    def duplicate(
+        self, idx: int, name: str, labels: dict[str, str], first: int, times: tuple[float, float] | None
+    ) -> None:
         """A series seen before in this page (at this timestamp or a later one): Prometheus keeps
         the first sample and drops this one; we say so (strict) or skip it and say so (lenient)."""
-        series = key if len(key) <= _KEY_IN_MESSAGES else key[:_KEY_IN_MESSAGES] + "…"
-        if timestamp is None:
-            reason = f"duplicate series {series} (first on line {self.lineno(self.seen[key])})"
+        series = canonical(name, labels)
+        if len(series) > _KEY_IN_MESSAGES:
+            series = series[:_KEY_IN_MESSAGES] + "…"
+        if times is None:
+            reason = f"duplicate series {series} (first on line {self.lineno(first)})"
         else:
-            first, first_idx = self.seen_at[key]
-            order = "duplicate sample" if timestamp == first else "out-of-order sample"
+            at, before = times
+            order = "duplicate sample" if at == before else "out-of-order sample"
             reason = (
-                f"{order} for {series} at {timestamp!r} "
-                f"(line {self.lineno(first_idx)} has it at {first!r}; Prometheus keeps that one)"
+                f"{order} for {series} at {at!r} "
+                f"(line {self.lineno(first)} has it at {before!r}; Prometheus keeps that one)"
             )
         self.fail(ParseError(reason, line=self.lineno(idx), column=1, text=quote(self.lines[idx])))
 

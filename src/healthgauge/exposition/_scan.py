@@ -49,10 +49,9 @@ if TYPE_CHECKING:
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"
 _DIGITS = "0123456789"
 NAME_START = frozenset(_LETTERS + ":")
-NAME_CHARS = frozenset(_LETTERS + ":" + _DIGITS)
 LABEL_START = frozenset(_LETTERS)
-LABEL_CHARS = frozenset(_LETTERS + _DIGITS)
-NAME_CHARS_STR = _LETTERS + ":" + _DIGITS
+NAME_CHARS = _LETTERS + ":" + _DIGITS
+LABEL_CHARS = _LETTERS + _DIGITS
 
 TEXT_TYPES = frozenset({"counter", "gauge", "histogram", "summary", "untyped"})
 OPENMETRICS_TYPES = frozenset(
@@ -120,18 +119,25 @@ def finish(text: str, name: str, pairs: list[tuple[str, str, int]]) -> dict[str,
     return labels
 
 
-def _run_end(s: str, i: int, chars: frozenset[str]) -> int:
-    n = len(s)
-    while i < n and s[i] in chars:
-        i += 1
-    return i
+def _run_end(s: str, i: int, chars: str) -> int:
+    """The end of the run of ``chars`` starting at ``i`` (``str.lstrip`` scans in C)."""
+    return len(s) - len(s[i:].lstrip(chars))
+
+
+def _token_end(s: str, i: int, stops: str) -> int:
+    """The index of the first of ``stops`` at or after ``i``, or the end of ``s``."""
+    end = len(s)
+    for c in stops:
+        k = s.find(c, i, end)
+        if k >= 0:
+            end = k
+    return end
 
 
 def _skip_ws(s: str, i: int) -> int:
-    n = len(s)
-    while i < n and s[i] in " \t":
-        i += 1
-    return i
+    if i >= len(s) or (s[i] != " " and s[i] != "\t"):
+        return i
+    return len(s) - len(s[i:].lstrip(" \t"))
 
 
 def _unescape(raw: str) -> str:
@@ -250,10 +256,8 @@ def _text_sample(s: str, more: Callable[[], str | None], check_utf8: bool) -> tu
         after = "labels"
         if j < len(s) and s[j] == "{":
             raise Bad(s, j, "a second label set")
-    k = j
     n = len(s)
-    while k < n and s[k] not in " \t{":
-        k += 1
+    k = _token_end(s, j, " \t{")
     token = s[j:k]
     if not token:
         raise Bad(s, j, f"expected a value after the {after}")
@@ -263,9 +267,7 @@ def _text_sample(s: str, more: Callable[[], str | None], check_utf8: bool) -> tu
     k = _skip_ws(s, k)
     if k == n:
         return s, (name, pairs, value, None)
-    m = k
-    while m < n and s[m] not in " \t":
-        m += 1
+    m = _token_end(s, k, " \t")
     word = s[k:m]
     timestamp = text_timestamp(word)
     if timestamp is None:
@@ -282,9 +284,11 @@ def _text_labels(
     s: str, i: int, more: Callable[[], str | None], check_utf8: bool
 ) -> tuple[str, int, list[tuple[str, str, int]]]:
     pairs: list[tuple[str, str, int]] = []
+    n = len(s)
     while True:
-        i = _skip_ws(s, i)
-        if i >= len(s):
+        if i < n and s[i] in " \t":
+            i = _skip_ws(s, i)
+        if i >= n:
             raise Bad(s, i, "unterminated label set: expected a label name or '}'")
         c = s[i]
         if c == "}":
@@ -294,17 +298,27 @@ def _text_labels(
             raise Bad(s, i, f"expected a label name or '}}', found {what}")
         e = _run_end(s, i, LABEL_CHARS)
         key = s[i:e]
-        j = _skip_ws(s, e)
-        if j >= len(s) or s[j] != "=":
-            raise Bad(s, j, f"expected '=' after label name {key!r}")
-        j = _skip_ws(s, j + 1)
-        if j >= len(s) or s[j] != '"':
-            raise Bad(s, j, f"expected a quoted value for label {key!r}")
-        s, j, value = _quoted(s, j + 1, more, check_utf8)
+        if s[e : e + 2] == '="':
+            j = e + 2
+        else:
+            j = _skip_ws(s, e)
+            if j >= n or s[j] != "=":
+                raise Bad(s, j, f"expected '=' after label name {key!r}")
+            j = _skip_ws(s, j + 1)
+            if j >= n or s[j] != '"':
+                raise Bad(s, j, f"expected a quoted value for label {key!r}")
+            j += 1
+        q = s.find('"', j)
+        if q >= 0 and s.find("\\", j, q) < 0 and not check_utf8:
+            value = s[j:q]
+            j = q + 1
+        else:
+            s, j, value = _quoted(s, j, more, check_utf8)
+            n = len(s)
         pairs.append((key, value, i))
-        i = _skip_ws(s, j)
-        if i < len(s) and s[i] == ",":
-            i += 1
+        if j < n and s[j] in " \t":
+            j = _skip_ws(s, j)
+        i = j + 1 if j < n and s[j] == "," else j
 
 
 # -- OpenMetrics 1.0 -------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ unvalidated. What stays checked: the page's size, and for OpenMetrics that it en
 
 from __future__ import annotations
 
-from healthgauge.exposition._scan import NAME_CHARS_STR, is_metric_name
+from healthgauge.exposition._scan import NAME_CHARS, is_metric_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 # summaries (_bucket, _count, _sum, _created), gauge histograms (_gcount, _gsum) and info (_info).
 FAMILY_SUFFIXES = ("_total", "_created", "_bucket", "_count", "_sum", "_gcount", "_gsum", "_info")
 _LONGEST_SUFFIX = max(map(len, FAMILY_SUFFIXES))
-_NAME_CHARS_BYTES = NAME_CHARS_STR.encode()
+_NAME_CHARS_BYTES = NAME_CHARS.encode()
 
 
 def wanted_names(names: Collection[str]) -> set[str]:
@@ -47,7 +47,7 @@ def select_spans(data: bytes | str, names: Collection[str]) -> list[tuple[int, i
     """
     wanted = wanted_names(names)
     if isinstance(data, str):
-        return _spans(data, sorted(set(names)), wanted, "\n", NAME_CHARS_STR)
+        return _spans(data, sorted(set(names)), wanted, "\n", NAME_CHARS)
     return _spans(data, sorted({n.encode() for n in names}), {w.encode() for w in wanted}, b"\n", _NAME_CHARS_BYTES)
 
 
