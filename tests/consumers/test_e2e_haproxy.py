@@ -223,3 +223,33 @@ def test_without_agent_send_the_agent_answers_for_its_default_target(tmp_path: P
         hap.wait_server("be_app", "web1", status="UP", weight="100", slim="1000", agent_status="L7OK")
         m1.set(weight_hint=25)
         hap.wait_server("be_app", "web1", status="UP", weight="25")
+
+
+HTTPCHK = """\
+global
+    stats socket {sock} mode 600 level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+backend be_probe
+    option httpchk GET /readyz/web1
+    server agent 127.0.0.1:{http} check inter 50ms fall 1 rise 1
+"""
+
+
+def test_haproxy_http_checks_of_the_agent_survive_its_resets(rig: Rig, tmp_path: Path) -> None:
+    """HAProxy closes every HTTP check with a TCP RST (consumers.md §3.6); the agent shrugs."""
+    probe_dir = tmp_path / "probe"
+    probe_dir.mkdir()
+    with HAProxy(probe_dir, HTTPCHK, http=rig.agent.port("http")) as hap:
+        hap.wait_server("be_probe", "agent", status="UP", check_status="L7OK")
+        rig.m1.set(app_state=0)
+        hap.wait_server("be_probe", "agent", status="DOWN", check_status="L7STS")
+        rig.m1.set(app_state=1)
+        row = hap.wait_server("be_probe", "agent", status="UP", check_status="L7OK")
+        assert int(row["chkfail"]) >= 1
+    assert rig.agent.proc is not None
+    assert rig.agent.proc.poll() is None
+    assert "Traceback" not in rig.agent.log()

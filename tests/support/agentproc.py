@@ -133,6 +133,12 @@ class AgentProcess:
             doc: dict[str, object] = json.loads(resp.read())
             return doc
 
+    def state(self, target: str) -> dict[str, object]:
+        """GET /v1/targets/<target> on the admin listener: level, admin, weight, reason, ..."""
+        with urllib.request.urlopen(f"http://{self.addresses['admin']}/v1/targets/{target}", timeout=5) as resp:
+            doc: dict[str, object] = json.loads(resp.read())
+            return doc
+
     def log(self) -> str:
         time.sleep(0.05)
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""

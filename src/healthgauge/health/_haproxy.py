@@ -76,8 +76,11 @@ def sanitize_reason(text: str) -> str:
     Control characters (newlines included) would end or corrupt the reply, so they become
     spaces; other non-ASCII characters become ``?``; runs of spaces collapse.
     """
-    chars = [(" " if not ch.isprintable() or ch.isspace() else ch) if ch.isascii() else "?" for ch in text]
-    out = " ".join("".join(chars).split())
+    if text.isascii() and text.isprintable():  # the usual reason: nothing to replace
+        out = " ".join(text.split())
+    else:
+        chars = [(" " if not ch.isprintable() or ch.isspace() else ch) if ch.isascii() else "?" for ch in text]
+        out = " ".join("".join(chars).split())
     if len(out) > MAX_REASON:
         out = out[: MAX_REASON - 3] + "..."
     return out or "no reason given"
