@@ -46,7 +46,7 @@ class PromEngine:
         assert isinstance(expr, Expr)
         assert isinstance(history, History)
         out = expr.condition(history, now)
-        return Observed(out.holds, out.summary, tuple(value for _, value in out.values))
+        return Observed(out.holds, out.summary, tuple([value for _, value in out.values]))
 
     def number(self, expr: _engine.Expr, history: _engine.History, now: float) -> Observed:
         assert isinstance(expr, Expr)
