@@ -25,6 +25,7 @@ from healthgauge.agent._engine import Engine
 from healthgauge.agent._hub import StateHub
 from healthgauge.agent._listeners import Listener, resolve
 from healthgauge.agent._metrics import AgentMetrics
+from healthgauge.agent._probeserver import ProbeServer
 from healthgauge.agent._scrape import TargetLoop, new_session
 
 log = logging.getLogger("healthgauge.agent")
@@ -45,6 +46,7 @@ class Agent:
         self._listeners: list[Listener] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
+        self._probe_server: ProbeServer | None = None
 
     async def __aenter__(self) -> Agent:
         try:
@@ -62,7 +64,8 @@ class Agent:
         agent = self.config.agent
         max_age = {t.name: int(t.interval) for t in self.config.targets}
         endpoints = Endpoints(self.hub, max_age=max_age, metrics=self.metrics.render)
-        await self._serve("http", endpoints.runner(), agent.listen.host, agent.listen.port)
+        self._probe_server = ProbeServer(endpoints.handle)
+        self.addresses["http"] = await self._probe_server.start(agent.listen.host, agent.listen.port)
         if agent.admin is not None:
             admin = web.AppRunner(AdminAPI(self.hub).app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
             await self._serve("admin", admin, agent.admin.host, agent.admin.port, agent.admin.path)
@@ -99,6 +102,9 @@ class Agent:
         for runner in self._runners:
             await runner.cleanup()
         self._runners.clear()
+        if self._probe_server is not None:
+            await self._probe_server.close()
+            self._probe_server = None
         if self._session is not None:
             await self._session.close()
             self._session = None
