@@ -3,8 +3,8 @@
 Start order: the hub exists first (every target live and not ready), then the HTTP endpoints, the
 admin listener and the consumer listeners bind (so a bind failure stops the agent before it scrapes
 anything), then the scrape loops start. Stop order: report drain on every target for the grace
-period while still scraping and serving, then stop the loops, close the listeners, close the
-client session.
+period while still scraping and serving, then stop the loops, close the listeners and the
+targets' connections.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import logging
 import time
 from collections.abc import Callable
 
-import aiohttp
 from aiohttp import web
 
 from healthgauge.agent._admin import AdminAPI
@@ -26,7 +25,7 @@ from healthgauge.agent._hub import StateHub
 from healthgauge.agent._listeners import Listener, resolve
 from healthgauge.agent._metrics import AgentMetrics
 from healthgauge.agent._probeserver import ProbeServer
-from healthgauge.agent._scrape import TargetLoop, new_session
+from healthgauge.agent._scrape import TargetLoop
 
 log = logging.getLogger("healthgauge.agent")
 
@@ -45,7 +44,6 @@ class Agent:
         self._runners: list[web.BaseRunner] = []
         self._listeners: list[Listener] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._session: aiohttp.ClientSession | None = None
         self._probe_server: ProbeServer | None = None
 
     async def __aenter__(self) -> Agent:
@@ -73,9 +71,8 @@ class Agent:
             listener = await resolve(key)(address, self.hub, self.config)
             self._listeners.append(listener)
             self.addresses[key] = listener.addresses[0]
-        self._session = new_session()
         for target in self.config.targets:
-            loop = TargetLoop(target, session=self._session, engine=self.engine, hub=self.hub, wall=self.wall)
+            loop = TargetLoop(target, engine=self.engine, hub=self.hub, wall=self.wall)
             self.loops.append(loop)
             self._tasks.append(asyncio.create_task(loop.run(), name=f"scrape {target.name}"))
 
@@ -105,9 +102,8 @@ class Agent:
         if self._probe_server is not None:
             await self._probe_server.close()
             self._probe_server = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for loop in self.loops:
+            loop.endpoint.close()
 
     async def _serve(self, key: str, runner: web.BaseRunner, host: str, port: int, path: str = "") -> None:
         self.addresses[key] = await start_site(runner, host, port, path)

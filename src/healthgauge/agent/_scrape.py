@@ -1,6 +1,7 @@
 """Scraping: one loop per target, each on its own schedule with its own deadline.
 
-A slow, hung or huge target costs only its own loop: every fetch has a total deadline
+A slow, hung or huge target costs only its own loop: each target has its own connection
+(``_client.py``), every fetch has a total deadline
 (``timeout``), a body cap (``body_limit``, checked on the decompressed bytes as they arrive),
 and large pages (:data:`OFFLOAD_BYTES`) are parsed in a worker thread so the event loop (and every
 endpoint it serves) never waits on a long parse. Only the metric names the rules read are kept.
@@ -10,17 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import ssl
 import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-import yarl
-from multidict import CIMultiDict
-
 from healthgauge import __version__
+from healthgauge.agent._client import ClientError, Endpoint
 from healthgauge.agent._config import TargetConfig
 from healthgauge.agent._engine import Engine, EngineError
 from healthgauge.agent._hub import StateHub
@@ -81,58 +82,38 @@ class ScrapeStats:
                 break
 
 
-class Request:
-    """A target's GET, prepared once (aiohttp otherwise re-parses the URL and headers each time)."""
-
-    __slots__ = ("headers", "target", "url")
-
-    def __init__(self, target: TargetConfig) -> None:
-        self.target = target
-        self.url = yarl.URL(target.url)
-        self.headers = CIMultiDict(
-            {
-                "Accept": ACCEPT,
-                "User-Agent": USER_AGENT,
-                "X-Prometheus-Scrape-Timeout-Seconds": f"{target.timeout:g}",
-            }
-        )
-        for name, value in target.headers:
-            self.headers[name] = value
+def endpoint(target: TargetConfig) -> Endpoint:
+    """The target's connection and request, prepared once."""
+    headers = (
+        ("Accept", ACCEPT),
+        ("User-Agent", USER_AGENT),
+        ("X-Prometheus-Scrape-Timeout-Seconds", f"{target.timeout:g}"),
+        *target.headers,
+    )
+    return Endpoint(target.url, headers)
 
 
-async def fetch(session: aiohttp.ClientSession, request: Request) -> tuple[bytes, str | None]:
+async def fetch(endpoint: Endpoint, target: TargetConfig) -> tuple[bytes, str | None]:
     """GET the target's page within its deadline and body cap; raise :class:`ScrapeError`."""
-    target = request.target
     try:
         async with asyncio.timeout(target.timeout):
-            async with session.get(request.url, headers=request.headers) as resp:
-                if resp.status != 200:
-                    raise ScrapeError(f"HTTP {resp.status} {resp.reason or ''}".rstrip())
-                length = resp.content_length
-                if length is not None and length > target.body_limit and "Content-Encoding" not in resp.headers:
-                    raise ScrapeError(f"body of {length} bytes is over the limit of {target.body_limit}")
-                return await _read_capped(resp, target.body_limit), resp.headers.get("Content-Type")
+            response = await endpoint.get(target.body_limit)
     except TimeoutError:
         raise ScrapeError(f"no complete answer within the {target.timeout:g}s timeout") from None
-    except aiohttp.ClientError as exc:
-        raise ScrapeError(_client_error(exc)) from exc
+    except ClientError as exc:
+        raise ScrapeError(str(exc)) from None
+    except OSError as exc:
+        raise ScrapeError(f"cannot connect to {endpoint.host}:{endpoint.port}: {_os_reason(exc)}") from None
+    if response.status != 200:
+        raise ScrapeError(f"HTTP {response.status} {response.reason}".rstrip())
+    return response.body, response.content_type
 
 
-async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
-    chunks = []
-    size = 0
-    while chunk := await resp.content.read(_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise ScrapeError(f"body is over the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _client_error(exc: aiohttp.ClientError) -> str:
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect: {exc.os_error.strerror or exc.os_error}"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+def _os_reason(exc: OSError) -> str:
+    """``Connection refused`` rather than asyncio's ``Connect call failed ('127.0.0.1', 9100)``."""
+    if isinstance(exc, socket.gaierror | ssl.SSLError) or not exc.errno or exc.errno < 0:
+        return str(exc)
+    return os.strerror(exc.errno)
 
 
 class TargetLoop:
@@ -142,19 +123,17 @@ class TargetLoop:
         self,
         target: TargetConfig,
         *,
-        session: aiohttp.ClientSession,
         engine: Engine,
         hub: StateHub,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.target = target
-        self.session = session
+        self.endpoint = endpoint(target)
         self.engine = engine
         self.hub = hub
         self.wall = wall
         self.history = engine.history(target.history)
         self.names = target.names
-        self.request = Request(target)
         self.stats = ScrapeStats()
 
     def offset(self) -> float:
@@ -184,7 +163,7 @@ class TargetLoop:
         started = loop.time()
         at = self.wall()
         try:
-            body, content_type = await fetch(self.session, self.request)
+            body, content_type = await fetch(self.endpoint, self.target)
             samples = await self._parse(body, content_type)
         except (ScrapeError, EngineError) as exc:
             duration = loop.time() - started
@@ -202,17 +181,3 @@ class TargetLoop:
             return self.engine.parse(body, content_type, self.names)
         self.stats.offloaded += 1
         return await asyncio.to_thread(self.engine.parse, body, content_type, self.names)
-
-
-def new_session() -> aiohttp.ClientSession:
-    """One client session for every target: keep-alive, one connection per target at a time.
-
-    aiohttp asks for gzip and inflates it by itself; the body cap applies to the inflated bytes.
-    """
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=300)
-    return aiohttp.ClientSession(
-        connector=connector,
-        auto_decompress=True,
-        cookie_jar=aiohttp.DummyCookieJar(),
-        timeout=aiohttp.ClientTimeout(total=None),  # each fetch has its own deadline
-    )
