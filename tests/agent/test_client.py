@@ -180,3 +180,76 @@ async def test_nothing_listening() -> None:
     endpoint = Endpoint("http://127.0.0.1:1/metrics")
     with pytest.raises(ConnectionRefusedError):
         await endpoint.get(1000)
+
+
+# The shared misbehaving servers of healthgauge.testing, through the scrape path (fetch + deadline).
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: _servers().HangingServer(), "no complete answer within the 0.3s timeout"),
+        (
+            lambda: _servers().DripServer(b"app_up 1\n" * 50, interval=0.05),
+            "no complete answer within the 0.3s timeout",
+        ),
+        (lambda: _servers().StatusServer(404), "HTTP 404 Not Found"),
+        (lambda: _servers().GzipBombServer(), "body is over the limit of 1048576 bytes"),
+        (lambda: _servers().HugeBodyServer(), "body is over the limit of 1048576 bytes"),
+        (
+            lambda: _servers().HugeBodyServer(content_length=True),
+            "body of 100000000 bytes is over the limit of 1048576",
+        ),
+    ],
+)
+async def test_misbehaving_targets_fail_the_scrape_with_the_reason(make, message: str) -> None:  # type: ignore[no-untyped-def]
+    from healthgauge.agent._config import parse_config
+    from healthgauge.agent._scrape import ScrapeError, endpoint, fetch
+    from support.fake_engine import FakeEngine
+
+    with make() as server:
+        text = (
+            f'[[targets]]\nname = "w"\nurl = "{server.url}"\ninterval = "1s"\ntimeout = "300ms"\nbody_limit = "1MiB"\n'
+        )
+        (target,) = parse_config(text, FakeEngine()).targets
+        ep = endpoint(target)
+        try:
+            with pytest.raises(ScrapeError) as info:
+                await fetch(ep, target)
+        finally:
+            ep.close()
+    assert str(info.value).startswith(message)
+
+
+async def test_a_redirect_is_reported_not_followed() -> None:
+    from healthgauge.agent._config import parse_config
+    from healthgauge.agent._scrape import ScrapeError, endpoint, fetch
+    from support.fake_engine import FakeEngine
+
+    with _servers().RedirectServer() as server:
+        text = f'[[targets]]\nname = "w"\nurl = "{server.url}"\ninterval = "1s"\ntimeout = "300ms"\n'
+        (target,) = parse_config(text, FakeEngine()).targets
+        ep = endpoint(target)
+        try:
+            with pytest.raises(ScrapeError, match=r"^HTTP 30[1278] "):
+                await fetch(ep, target)
+        finally:
+            ep.close()
+
+
+async def test_gzip_and_chunked_pages_from_the_shared_server() -> None:
+    testing = _servers()
+    for options in ({"gzip": True}, {"chunked": True}, {"gzip": True, "chunked": True}):
+        with testing.MetricsServer(b"app_state 1\n" * 1000, **options) as server:
+            ep = Endpoint(server.url)
+            try:
+                response = await ep.get(1 << 20)
+            finally:
+                ep.close()
+        assert response.body == b"app_state 1\n" * 1000, options
+
+
+def _servers():  # type: ignore[no-untyped-def]
+    import healthgauge.testing
+
+    return healthgauge.testing
