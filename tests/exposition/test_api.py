@@ -89,6 +89,13 @@ def test_limit_error_is_a_parse_error_with_limit_and_unit() -> None:
     assert str(err) == "page: page of 12 bytes exceeds the limit of 10 bytes"
 
 
+def test_limit_error_survives_pickling() -> None:
+    [err] = parse_lenient(b"a 1\n", limits=Limits(max_body_bytes=2))[1]
+    again = pickle.loads(pickle.dumps(err))
+    assert type(again) is LimitError
+    assert (again.name, again.limit, again.unit, str(again)) == (err.name, err.limit, err.unit, str(err))
+
+
 def test_default_limits_are_documented_values() -> None:
     assert Limits() == DEFAULT_LIMITS
     assert DEFAULT_LIMITS.max_body_bytes == 32 * 1024 * 1024

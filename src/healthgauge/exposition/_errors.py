@@ -35,8 +35,8 @@ class ParseError(ValueError):
     ``line`` and ``column`` are 1-based (``column`` counts characters of the decoded line);
     ``line`` is 0 when the error concerns the page as a whole (its size, its content type).
     ``text`` quotes the offending line, cut to :data:`QUOTE_CHARS` characters around ``column``
-    with control characters made visible. ``str()`` reads
-    ``line 3, column 17: invalid value 'x1': app_state{a="b"} x1``.
+    with control characters made visible. ``str()`` reads ``line 3, column 18: invalid value
+    'x1': expected a float such as 1, -2.5e3, NaN or +Inf: app_state{a="b"} x1``.
     """
 
     def __init__(self, reason: str, *, line: int, column: int, text: str = "") -> None:

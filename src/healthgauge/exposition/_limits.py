@@ -64,13 +64,16 @@ class Limits:
             f"max_series={self.max_series}, max_errors={self.max_errors})"
         )
 
+    def _fields(self) -> tuple[int, int, int, int]:
+        return (self.max_body_bytes, self.max_line_chars, self.max_series, self.max_errors)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Limits):
             return NotImplemented
-        return repr(self) == repr(other)
+        return self._fields() == other._fields()
 
     def __hash__(self) -> int:
-        return hash(repr(self))
+        return hash(self._fields())
 
 
 DEFAULT_LIMITS = Limits()

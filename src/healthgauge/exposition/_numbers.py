@@ -11,7 +11,7 @@ more (whitespace including CR, ``_``, signed NaN, Unicode digits), so every toke
 
 from __future__ import annotations
 
-_NUMERIC_CHARS = "0123456789.eE+-"
+NUMERIC_CHARS = "0123456789.eE+-"
 _INF = float("inf")
 _SPECIALS = {
     "nan": float("nan"),
@@ -27,7 +27,7 @@ _INT64_MAX = 2**63 - 1
 
 def go_float(token: str) -> float | None:
     """The float Prometheus reads from ``token``, or ``None`` when Prometheus refuses it."""
-    if token.strip(_NUMERIC_CHARS):
+    if token.strip(NUMERIC_CHARS):
         return _SPECIALS.get(token.lower())
     try:
         value = float(token)
@@ -44,7 +44,7 @@ def float_problem(token: str, what: str = "value") -> str:
         return f"missing {what}"
     if "\r" in token:
         return f"carriage return in {what} (CRLF line endings are not valid here; Prometheus rejects the page)"
-    if not token.strip(_NUMERIC_CHARS):
+    if not token.strip(NUMERIC_CHARS):
         try:
             float(token)
         except ValueError:

@@ -18,7 +18,7 @@ from _operator import itemgetter
 from healthgauge.exposition._content import is_openmetrics
 from healthgauge.exposition._errors import LimitError, ParseError, quote
 from healthgauge.exposition._limits import Limits
-from healthgauge.exposition._numbers import openmetrics_timestamp, text_timestamp
+from healthgauge.exposition._numbers import NUMERIC_CHARS, openmetrics_timestamp, text_timestamp
 from healthgauge.exposition._sample import Sample
 from healthgauge.exposition._scan import (
     EOF,
@@ -29,6 +29,7 @@ from healthgauge.exposition._scan import (
     finish,
     is_label_name,
     is_metric_name,
+    is_utf8,
     scan_openmetrics,
     scan_text,
 )
@@ -46,8 +47,6 @@ if TYPE_CHECKING:
     Skeleton = tuple[str, Build, ValuesOf, Seen, GroupId]
 
 _new = tuple.__new__
-_NUMERIC = "0123456789.eE+-"
-_INF = float("inf")
 _FAST_SPECIALS = frozenset({"NaN", "+Inf", "-Inf", "Inf", "nan", "inf", "+inf", "-inf"})
 _KEY_IN_MESSAGES = 100
 
@@ -91,10 +90,28 @@ def parse_page(
     return page.samples, page.finish_errors()
 
 
+def _split_escaped(line: str) -> list[str]:
+    """``line.split('"')`` for a line whose label values hold escapes, values unescaped as
+    Prometheus does (``\\\\``, ``\\"``, ``\\n``; any other escape kept as written), or ``[]``.
+
+    Escaped backslashes and quotes are swapped for two control characters before the split, so
+    the split only sees real quotes; a line that already holds those characters is not for this.
+    """
+    if "\x01" in line or "\x02" in line:
+        return []
+    parts = line.replace("\\\\", "\x01").replace('\\"', "\x02").split('"')
+    for i in range(1, len(parts), 2):
+        value = parts[i]
+        if "\\" in value or "\x01" in value or "\x02" in value:
+            parts[i] = value.replace("\\n", "\n").replace("\x02", '"').replace("\x01", "\\")
+    return parts
+
+
 # Label-set builders per tuple of label names, shared by every parse: a page uses a handful of
 # label-name combinations, a process a few hundred. Bounded, so hostile pages cannot grow it.
 _BUILDERS: dict[tuple[str, ...], tuple[Build, ValuesOf]] = {}
 _MAX_BUILDERS = 1024
+_MAX_COMPILED_LABELS = 64
 
 
 def _builders(keys: tuple[str, ...]) -> tuple[Build, ValuesOf]:
@@ -108,14 +125,48 @@ def _builders(keys: tuple[str, ...]) -> tuple[Build, ValuesOf]:
         return _BUILDERS[keys]
     except KeyError:
         pass
-    items = ", ".join(f"{key!r}: p[{2 * i + 1}]" for i, key in enumerate(keys))
     order = sorted(range(len(keys)), key=keys.__getitem__)
-    build: Build = eval(f"lambda p: {{{items}}}")
+    build: Build
+    if len(keys) <= _MAX_COMPILED_LABELS:
+        items = ", ".join(f"{key!r}: p[{2 * i + 1}]" for i, key in enumerate(keys))
+        build = eval(f"lambda p: {{{items}}}")
+    else:  # compiling costs per label: a hostile page of huge label sets gets the generic way
+
+        def build(p: list[str]) -> dict[str, str]:
+            return dict(zip(keys, p[1::2]))  # noqa: B905 (equal lengths by construction)
+
     values_of: ValuesOf = itemgetter(*(2 * i + 1 for i in order)) if len(keys) > 1 else eval("lambda p: (p[1],)")
     if len(_BUILDERS) >= _MAX_BUILDERS:
         _BUILDERS.clear()
     _BUILDERS[keys] = build, values_of
     return build, values_of
+
+
+# Label names by the texts around the values (``('a=', ',b=')``), shared by every parse and by
+# every family with the same labels.
+_KEYS: dict[tuple[bool, tuple[str, ...]], tuple[str, ...] | None] = {}
+
+
+def _label_names(fronts: tuple[str, ...], om: bool) -> tuple[str, ...] | None:
+    """``('a=', ',b=')`` -> ``('a', 'b')``, or None when the fast path must not decide."""
+    keys = []
+    for i, front in enumerate(fronts):
+        if om:
+            key = front[1:-1] if i else front[:-1]
+            ok = front[-1:] == "=" and (not i or front[:1] == ",")
+        else:
+            # Prometheus text: blanks around every token, and the comma is optional.
+            part = front.strip(" \t")
+            if i and part[:1] == ",":
+                part = part[1:].lstrip(" \t")
+            key = part[:-1].rstrip(" \t")
+            ok = part[-1:] == "="
+        if not ok or not is_label_name(key) or key == "__name__":
+            return None
+        keys.append(key)
+    if len(set(keys)) != len(keys):
+        return None  # a repeated name: the full rules decide (an empty value may remove it)
+    return tuple(keys)
 
 
 def _decode(data: bytes | str) -> tuple[str, bool]:
@@ -125,19 +176,11 @@ def _decode(data: bytes | str) -> tuple[str, bool]:
     in a comment (allowed) or breaks a name or value (an error anyway).
     """
     if isinstance(data, str):
-        return data, not data.isascii() and not _encodable(data)
+        return data, not data.isascii() and not is_utf8(data)
     try:
         return data.decode("utf-8"), False
     except UnicodeDecodeError:
         return data.decode("utf-8", "surrogateescape"), True
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 class _Page:
@@ -160,6 +203,8 @@ class _Page:
         # Skeletons by the text before a line's first label value; see run().
         self.by_first: dict[str, tuple[list[str], Skeleton | None]] = {}
         self.spans: list[tuple[int, int]] | None = None
+        self.span_lines: list[int] | None = None
+        self.consumed_to = 0  # names=: how far a label value running over lines has read
         self.eof = not om
         self.stop = False
         self.joined_too_long = False
@@ -173,7 +218,7 @@ class _Page:
             if isinstance(data, str):
                 self.lines = [data[s:e] for s, e in self.spans]
                 self.ascii = data.isascii()
-                self.check_utf8 = not self.ascii and not _encodable(data)
+                self.check_utf8 = not self.ascii and not is_utf8(data)
             else:
                 text, self.check_utf8 = _decode(b"\n".join([data[s:e] for s, e in self.spans]))
                 self.ascii = text.isascii()
@@ -185,8 +230,17 @@ class _Page:
         """The 1-based page line of ``lines[idx]``."""
         if self.spans is None:
             return idx + 1
-        data, start = self.data, self.spans[idx][0]
-        return (data.count(b"\n", 0, start) if isinstance(data, bytes) else data.count("\n", 0, start)) + 1
+        if self.span_lines is None:
+            # Only an error needs it: then one pass counts the newlines between selected lines.
+            data = self.data
+            newline: bytes | str = b"\n" if isinstance(data, bytes) else "\n"
+            numbers, line, at = [], 1, 0
+            for start, _ in self.spans:
+                line += data.count(newline, at, start)  # type: ignore[arg-type]
+                numbers.append(line)
+                at = start
+            self.span_lines = numbers
+        return self.span_lines[idx]
 
     def error(self, idx: int, bad: Bad) -> ParseError:
         text, offset = bad.text, bad.offset
@@ -196,15 +250,17 @@ class _Page:
         column = offset - before + 1
         line = self.lineno(idx) + text.count("\n", 0, before)
         if self.joined_too_long:
+            # Reported where the sample starts: the end is wherever the budget ran out.
             self.joined_too_long = False
+            first = text[: text.find("\n")] if "\n" in text else text
             return LimitError(
-                f"label value spans more than {self.limits.max_line_chars} characters",
+                f"label value spans lines for more than {self.limits.max_line_chars} characters",
                 name="max_line_chars",
                 limit=self.limits.max_line_chars,
                 unit="characters",
-                line=line,
-                column=column,
-                text=quote(line_text, column),
+                line=self.lineno(idx),
+                column=1,
+                text=quote(first),
             )
         return ParseError(bad.reason, line=line, column=column, text=quote(line_text, column))
 
@@ -270,7 +326,8 @@ class _Page:
             if room > 0:
                 i = self.run(i, min(barrier, i + room))
                 continue
-            i = self.run(i, i + 1)
+            # At the cap: one line at a time, until one would add a sample.
+            line, i = i, self.run(i, i + 1)
             if len(self.samples) > limits.max_series:
                 self.samples.pop()
                 self.fail(
@@ -279,9 +336,9 @@ class _Page:
                         name="max_series",
                         limit=limits.max_series,
                         unit="series",
-                        line=self.lineno(i - 1),
+                        line=self.lineno(line),
                         column=1,
-                        text=quote(lines[i - 1]),
+                        text=quote(lines[line]),
                     )
                 )
                 self.stop = True
@@ -300,12 +357,15 @@ class _Page:
         seen_at = self.seen_at
         append = self.samples.append
         specials = _FAST_SPECIALS
-        numeric = _NUMERIC
+        numeric = NUMERIC_CHARS
         # On an ASCII page a value of digits only is a valid Go float; elsewhere str.isdigit()
         # would also pass other scripts' digits, which float() reads and Prometheus refuses.
         ascii_page = self.ascii
+        check_utf8 = self.check_utf8
         for idx, line in enumerate(chunk, start):
             try:
+                if check_utf8 and not line.isascii():
+                    raise _SlowLine  # bytes that were not UTF-8 may sit in a label value
                 parts = line.split('"')
                 if len(parts) == 1:
                     words = line.split(" ")
@@ -336,8 +396,10 @@ class _Page:
                     labels = {}
                     key: tuple[str, ...] = ()
                 else:
-                    if "\\" in line or not len(parts) & 1:
-                        raise _SlowLine  # escapes, or a quote left open (a value going on to the next line)
+                    if "\\" in line:
+                        parts = _split_escaped(line)
+                    if not len(parts) & 1:
+                        raise _SlowLine  # a quote left open (a value going on to the next line)
                     # The skeleton: by the text before the first value (name and first label),
                     # confirmed by the texts between the other values.
                     known = by_first.get(parts[0])
@@ -351,12 +413,16 @@ class _Page:
                     if "" in key:
                         raise _SlowLine  # an empty value removes its label: the full rules apply
                     tail = parts[-1].split(" ")
-                    if tail[0] not in closers or not 2 <= len(tail) <= 3:
+                    if len(tail) == 2 and tail[0] == "}":
+                        token = tail[1]
+                        timestamp = None
+                    elif tail[0] not in closers or not 2 <= len(tail) <= 3:
                         raise _SlowLine
-                    token = tail[1]
-                    timestamp = None
-                    if len(tail) == 3 and (timestamp := timestamp_of(tail[2])) is None:
-                        raise _SlowLine
+                    else:
+                        token = tail[1]
+                        timestamp = None
+                        if len(tail) == 3 and (timestamp := timestamp_of(tail[2])) is None:
+                            raise _SlowLine
                     labels = build(parts)
                 try:
                     value = float(token)
@@ -404,24 +470,17 @@ class _Page:
         name = first[:brace] if self.om else first[:brace].rstrip(" \t")
         if brace < 0 or not is_metric_name(name):
             return None
-        keys = []
-        for i, front in enumerate((first[brace + 1 :], *heads[1:])):
-            if self.om:
-                key = front[1:-1] if i else front[:-1]
-                ok = front[-1:] == "=" and (not i or front[:1] == ",")
-            else:
-                # Prometheus text: blanks around every token, and the comma is optional.
-                part = front.strip(" \t")
-                if i and part[:1] == ",":
-                    part = part[1:].lstrip(" \t")
-                key = part[:-1].rstrip(" \t")
-                ok = part[-1:] == "="
-            if not ok or not is_label_name(key) or key == "__name__":
-                return None
-            keys.append(key)
-        if len(set(keys)) != len(keys):
-            return None  # a repeated name: the full rules decide (an empty value may remove it)
-        build, values_of = _builders(tuple(keys))
+        fronts = (first[brace + 1 :], *heads[1:])
+        try:
+            keys = _KEYS[self.om, fronts]
+        except KeyError:
+            keys = _label_names(fronts, self.om)
+            if len(_KEYS) >= _MAX_BUILDERS:
+                _KEYS.clear()
+            _KEYS[self.om, fronts] = keys
+        if keys is None:
+            return None
+        build, values_of = _builders(keys)
         group = (name, tuple(sorted(keys)))
         return name, build, values_of, self.groups.setdefault(group, {}), group
 
@@ -437,7 +496,7 @@ class _Page:
             else:
                 text, scanned = scan_text(line, self._more(idx), self.check_utf8)
             if scanned is None:
-                return idx + 1 + self._skipped(text)
+                return self._after(idx, text)
             if scanned is EOF:
                 # Prometheus stops at the first '# EOF' and refuses what follows; so do we.
                 self.fail(ParseError("unexpected data after '# EOF'", line=self.lineno(idx) + 1, column=1))
@@ -447,7 +506,7 @@ class _Page:
             labels = finish(text, name, pairs)
         except Bad as bad:
             self.fail(self.error(idx, bad))
-            return idx + 1 + self._skipped(bad.text)
+            return self._after(idx, bad.text)
         group = (name, tuple(sorted(labels)))
         values = tuple(labels[k] for k in group[1])
         key = values  # the same key the fast path builds
@@ -455,21 +514,29 @@ class _Page:
         if timestamp is None:
             if key in seen:
                 self.duplicate(idx, name, labels, seen[key], None)
-                return idx + 1 + self._skipped(text)
+                return self._after(idx, text)
             seen[key] = idx
         else:
             last = self.seen_at.get((group, key))
             if last is not None and timestamp <= last[0]:
                 self.duplicate(idx, name, labels, last[1], (timestamp, last[0]))
-                return idx + 1 + self._skipped(text)
+                return self._after(idx, text)
             self.seen_at[group, key] = (timestamp, idx)
         self.samples.append(_new(Sample, (name, labels, value, timestamp)))
-        return idx + 1 + self._skipped(text)
+        return self._after(idx, text)
 
-    def _skipped(self, text: str) -> int:
-        """Lines after this one that ``text`` took in (a label value with raw newlines); in a
-        names= parse those lines are not in ``lines``, so there is nothing to skip."""
-        return text.count("\n") if self.spans is None else 0
+    def _after(self, idx: int, text: str) -> int:
+        """The next line to read after ``lines[idx]``, past the lines ``text`` took in (a text
+        label value that holds raw newlines). In a names= parse, past the selected lines that
+        started inside it: they are part of this sample, not samples."""
+        if "\n" not in text:
+            return idx + 1
+        if self.spans is None:
+            return idx + 1 + text.count("\n")
+        nxt = idx + 1
+        while nxt < len(self.spans) and self.spans[nxt][0] <= self.consumed_to:
+            nxt += 1
+        return nxt
 
     def _more(self, idx: int) -> Callable[[], str | None]:
         """The text format's continuation lines, for a label value that holds a raw newline."""
@@ -506,16 +573,19 @@ class _Page:
         return more_in_data
 
     def _lines_after(self, end: int) -> Iterator[str]:
+        """The page's lines after offset ``end`` (a newline), recording how far it has read."""
         data = self.data
         while end < len(data):
             start = end + 1
             if isinstance(data, bytes):
                 end = data.find(b"\n", start)
                 end = end if end >= 0 else len(data)
+                self.consumed_to = end
                 yield data[start:end].decode("utf-8", "surrogateescape")
             else:
                 end = data.find("\n", start)
                 end = end if end >= 0 else len(data)
+                self.consumed_to = end
                 yield data[start:end]
 
     def duplicate(

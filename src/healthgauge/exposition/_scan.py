@@ -120,8 +120,17 @@ def finish(text: str, name: str, pairs: list[tuple[str, str, int]]) -> dict[str,
 
 
 def _run_end(s: str, i: int, chars: str) -> int:
-    """The end of the run of ``chars`` starting at ``i`` (``str.lstrip`` scans in C)."""
-    return len(s) - len(s[i:].lstrip(chars))
+    """The end of the run of ``chars`` starting at ``i``.
+
+    ``str.lstrip`` scans in C, on a window: stripping the whole rest of a 64 KiB line for each of
+    its thousands of labels would be quadratic.
+    """
+    while True:
+        window = s[i : i + 64]
+        rest = window.lstrip(chars)
+        if rest or len(window) < 64:
+            return i + len(window) - len(rest)
+        i += 64
 
 
 def _token_end(s: str, i: int, stops: str) -> int:
@@ -137,7 +146,7 @@ def _token_end(s: str, i: int, stops: str) -> int:
 def _skip_ws(s: str, i: int) -> int:
     if i >= len(s) or (s[i] != " " and s[i] != "\t"):
         return i
-    return len(s) - len(s[i:].lstrip(" \t"))
+    return _run_end(s, i, " \t")
 
 
 def _unescape(raw: str) -> str:
@@ -273,6 +282,9 @@ def _text_sample(s: str, more: Callable[[], str | None], check_utf8: bool) -> tu
     if timestamp is None:
         if word[0] == "#":
             raise Bad(s, k, "comments and exemplars cannot follow a sample in the text format")
+        digits = _run_end(s, k, _DIGITS)
+        if k < digits < m and s[digits] == "\r":
+            raise Bad(s, digits, "carriage return (CRLF line endings are not valid; Prometheus rejects the page)")
         raise Bad(s, k, text_timestamp_problem(word))
     m = _skip_ws(s, m)
     if m != n:

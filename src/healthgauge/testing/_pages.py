@@ -13,9 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from healthgauge.exposition import Sample
-
-TEXT_TYPES = ("counter", "gauge", "histogram", "summary", "untyped")
-OPENMETRICS_TYPES = ("counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset", "unknown")
+from healthgauge.exposition._scan import OPENMETRICS_TYPES, TEXT_TYPES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,7 +185,7 @@ def _label_sets(rng: random.Random, count: int) -> list[dict[str, str]]:
     while len(out) < count:
         labels = {"method": rng.choice(_METHODS), "code": rng.choice(_CODES)}
         labels["handler"] = rng.choice(_AWKWARD) if rng.random() < 0.02 else rng.choice(_HANDLERS)
-        labels["instance"] = f"10.0.{rng.randint(0, 3)}.{rng.randint(1, 254)}:8080"
+        labels["peer"] = f"10.0.{rng.randint(0, 3)}.{rng.randint(1, 254)}:8080"
         key = tuple(labels.items())
         if key not in seen:
             seen.add(key)
