@@ -135,3 +135,17 @@ def test_installed_command(tmp_path: Path) -> None:
     )
     assert bad.returncode == 3
     assert "subqueries are not supported" in bad.stderr
+
+
+@pytest.mark.slow
+def test_a_recording_may_exceed_one_scrapes_limits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from healthgauge.exposition import DEFAULT_LIMITS
+
+    om = tmp_path / "big.om"
+    per_series = DEFAULT_LIMITS.max_series // 100 + 10
+    lines = ["# TYPE x gauge"]
+    for k in range(100):
+        lines += [f'x{{k="{k}"}} {i} {i}' for i in range(per_series)]
+    om.write_text("\n".join(lines) + "\n# EOF\n")
+    assert main([str(om), "count(x)", "--at", str(per_series - 1), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["result"][0]["value"][1] == "100"

@@ -29,6 +29,10 @@ from healthgauge.promql import PromQLError, compile
         ('label_join(x, "a", ",", "b-c")', "invalid source label name"),
         ('count_values("a-b", x)', "invalid label name"),
         ("", "empty"),
+        ("x + 1m", "the duration '1m' used as a number (column 5)"),
+        ('{"my.metric"}', "a quoted metric or label name (column 2)"),
+        ('x{"a.b"="c"}', "a quoted metric or label name"),
+        ('sum by ("a.b") (x)', "a quoted metric or label name"),
     ],
 )
 def test_refusals_name_the_construct_and_quote_the_text(text: str, message: str) -> None:

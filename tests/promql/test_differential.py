@@ -19,7 +19,7 @@ import pytest
 
 from healthgauge._cmd_query import main as query_main
 from healthgauge._cmd_query import prometheus_data
-from healthgauge.promql import EvaluationError, History, compile
+from healthgauge.promql import EvaluationError, History, PromQLError, compile
 from support.prometheus import Prometheus, PrometheusError, create_blocks_from_openmetrics
 from support.promql import S, assert_same
 from support.promql_history import T0, samples, to_openmetrics
@@ -383,3 +383,44 @@ def test_regex_anchoring_against_prometheus(prometheus: Prometheus, store: Histo
         expr = f'http_requests_total{{instance=~"{pattern}"}} or http_requests_total{{instance!~"{pattern}"}} * 0'
         for at in (T0 + 600,):
             assert_same(prometheus_data(compile(expr).evaluate(store, at)), prometheus.query(expr, at=at), expr, at)
+
+
+SYNTAX = [
+    # Accepted by both.
+    'x{a="b",}',
+    "sum by () (x)",
+    "sum(x) by (a,)",
+    "x[1y]",
+    "x offset 1m30s",
+    "x offset -1m",
+    "0x1F + Inf - nan",
+    "x / on(a) group_left(b, ) y",
+    'label_replace(x, "a", "1m", "b", "(.*)")',
+    "x # a comment",
+    # Refused by both (promql-parser alone would accept the first four).
+    "x + 1m",
+    '{"my.metric"}',
+    'x{"a.b"="c"}',
+    'sum by ("a.b") (x)',
+    "x[0s]",
+    "x offset 1.5m",
+    "1 > 2",
+    "rate(x)",
+    "step()",
+]
+
+
+@pytest.mark.parametrize("text", SYNTAX)
+def test_same_syntax_as_prometheus(prometheus: Prometheus, text: str) -> None:
+    try:
+        prometheus.query(text, at=T0)
+    except PrometheusError as exc:
+        refused: PrometheusError | None = exc
+    else:
+        refused = None
+    if refused is None:
+        compile(text)
+        return
+    assert refused.kind == "bad_data"
+    with pytest.raises(PromQLError):
+        compile(text)

@@ -46,6 +46,17 @@ def _wait_scrapes(prom: Prometheus, count: int, timeout: float = 30) -> None:
     raise AssertionError(f"prometheus did not reach {count} scrapes in {timeout}s")
 
 
+def _wait_failing(prom: Prometheus, timeout: float = 30) -> None:
+    """Until the last two scrapes failed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        values = prom.query("up[1h]")["result"][0]["values"]
+        if [v for _, v in values[-2:]] == ["0", "0"]:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the last scrapes did not fail within {timeout}s")
+
+
 @pytest.fixture(scope="module")
 def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Prometheus, float]]:
     workdir: Path = tmp_path_factory.mktemp("staleness")
@@ -67,6 +78,11 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Promethe
             server.status = 200
             server.page = both
             _wait_scrapes(prom, 11)
+            # End failing, so that scrapes Prometheus goes on making while the test compares cannot
+            # change any answer: x and y are stale from the first failure on, z never is.
+            server.status = 500
+            server.page = "down\n"
+            _wait_failing(prom)
             yield prom, z_ms / 1000
 
 
@@ -96,13 +112,16 @@ def _replay(prom: Prometheus, end: float) -> tuple[History, list[float]]:
 
 
 def test_staleness_matches_prometheus(scraped: tuple[Prometheus, float]) -> None:
-    prom, _ = scraped
+    prom, z_time = scraped
     end = float(prom.query("time()")["result"][0])
     store, times = _replay(prom, end)
     assert len(times) >= 11
     up = [float(v) for _, v in prom.query("up[1h]", at=end)["result"][0]["values"]]
-    assert 0.0 in up, "the failed scrape must be in the history"
-    instants = sorted({*times, *(t + 0.5 for t in times), times[-1] + 299.0, times[-1] + 301.0})
+    assert 0.0 in up[:-2], "a failed scrape between successful ones must be in the history"
+    assert up[-2:] == [0.0, 0.0]
+    # Every scrape, between scrapes, and the edges of z's lookback (x and y end stale; z, with its
+    # own timestamp, is never marked stale and fades only after 5 minutes).
+    instants = sorted({*times, *(t + 0.5 for t in times), z_time + 299.999, z_time + 300, z_time + 300.001})
     for expr in EXPRESSIONS:
         compiled = compile(expr)
         for at in instants:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import promql_parser as pp
 
+from healthgauge.promql import _syntax as newer_syntax
 from healthgauge.promql._aggregate import AGGREGATIONS, Aggregate, _valid_label_name
 from healthgauge.promql._errors import PromQLError
 from healthgauge.promql._functions import (
@@ -319,6 +320,7 @@ def compile_node(text: str) -> Node:
         raise PromQLError(f"expression is {len(text)} characters long, the limit is {MAX_TEXT}")
     if not text.strip():
         raise PromQLError(f"empty expression: {text!r}")
+    newer_syntax.check(text)
     try:
         ast = pp.parse(text)
     except ValueError as exc:
