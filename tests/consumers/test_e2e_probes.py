@@ -25,6 +25,7 @@ AGENT = """\
 [agent]
 listen = "127.0.0.1:0"
 admin = "127.0.0.1:0"
+shutdown_grace = "200ms"
 
 [[targets]]
 name = "app"
