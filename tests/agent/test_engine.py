@@ -78,3 +78,47 @@ def test_numbers_that_are_not_one_number_fail_closed() -> None:
     assert "expected one number" in out.summary
     out = engine.number(engine.compile("sum(q)"), history, T0)
     assert (out.holds, out.values, out.summary) == (True, (3.0,), "got 3")
+
+
+async def test_time_is_injected_a_fake_clock_decides_staleness() -> None:
+    """The scrape loop reads wall time only through its ``wall`` clock: with a fake one, PromQL's
+    time() and the verdict's time are the fake time, so staleness is tested without waiting."""
+    import asyncio
+
+    from aiohttp import web
+
+    from healthgauge.agent._hub import StateHub
+    from healthgauge.agent._scrape import TargetLoop
+    from healthgauge.testing import FakeClock
+
+    async def page(_request: web.Request) -> web.Response:
+        return web.Response(text="# TYPE app_last_iteration_ts gauge\napp_last_iteration_ts 1000\n")
+
+    app = web.Application()
+    app.router.add_get("/metrics", page)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        engine = PromEngine()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/metrics"
+        text = (
+            f'[[targets]]\nname = "w"\nurl = "{url}"\nlive = ["time() - app_last_iteration_ts < 60"]\nlive_fall = 1\n'
+        )
+        (target,) = parse_config(text, engine).targets
+        hub = StateHub({"w": target.policy})
+        clock = FakeClock(1030.0)
+        loop = TargetLoop(target, engine=engine, hub=hub, wall=clock)
+        await asyncio.wait_for(loop.once(), 5)
+        state = hub.get("w")
+        assert state is not None
+        assert (state.live, state.checked_at) == (True, 1030.0)
+        clock.set(1100.0)
+        await asyncio.wait_for(loop.once(), 5)
+        state = hub.get("w")
+        assert state is not None
+        assert (state.live, state.checked_at) == (False, 1100.0)
+        assert state.reason == "time() - app_last_iteration_ts < 60: got 100"
+        loop.endpoint.close()
+    finally:
+        await runner.cleanup()
