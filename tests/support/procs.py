@@ -66,7 +66,7 @@ def running(argv: Sequence[str], *, log: Path, cwd: Path | None = None) -> Itera
             stop(proc)
 
 
-def stop(proc: subprocess.Popen[bytes], *, grace: float = 5.0) -> None:
+def stop(proc: subprocess.Popen[bytes] | subprocess.Popen[str], *, grace: float = 5.0) -> None:
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -74,3 +74,24 @@ def stop(proc: subprocess.Popen[bytes], *, grace: float = 5.0) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=grace)
+
+
+def split(url: str, count: int, *, timeout: float = 2.0) -> dict[bytes, int]:
+    """Send ``count`` sequential GETs to ``url``; how many answers carried each body (b"" = failed)."""
+    counts: dict[bytes, int] = {}
+    for _ in range(count):
+        status, body = http_get(url, timeout=timeout)
+        key = body if status == 200 else b""
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def settled_split(
+    url: str, count: int, *, ok: Callable[[dict[bytes, int]], bool], timeout: float = 5.0
+) -> dict[bytes, int]:
+    """Wait until a batch of ``count`` requests satisfies ``ok`` (the consumer's workers apply a new
+    host state a little after its admin view shows it: up to ~1 s seen with Envoy), then return a
+    second, fresh batch. Batches must be large enough that the old state cannot pass ``ok`` by
+    chance (a host with a 30% share misses 30 requests in a row with probability 2e-5)."""
+    wait_until(lambda: ok(split(url, count)), timeout=timeout, what=f"a settled traffic split at {url}")
+    return split(url, count)
