@@ -85,6 +85,10 @@ PUBLIC = {
         "WARN",
         "describe",
         "judge",
+        "parse_agent_request",
+        "render_agent_reply",
+        "render_agent_unknown",
+        "sanitize_agent_reason",
     ],
     "healthgauge.overload": [
         "AIMDLimit",
