@@ -1,0 +1,46 @@
+"""The health agent: scrapes targets, judges them continuously and serves every consumer.
+
+Run it with ``healthgauge agent --config FILE``; embed it with :class:`Agent`. Consumers read
+target states from :class:`StateHub` (``agent.hub``); a new listener plugs in through
+``healthgauge.agent._listeners.LISTENERS`` (see that module).
+"""
+
+from healthgauge.agent._config import (
+    Address,
+    AgentConfig,
+    Config,
+    ConfigError,
+    Rule,
+    TargetConfig,
+    load_config,
+    parse_config,
+)
+from healthgauge.agent._engine import Engine, EngineError
+from healthgauge.agent._hub import StateHub
+from healthgauge.agent._listeners import Listener
+from healthgauge.agent._run import Agent
+from healthgauge.health._state import Admin, Condition, Level, Policy, Role, TargetState, Verdict, level_of
+
+__all__ = [
+    "Address",
+    "Admin",
+    "Agent",
+    "AgentConfig",
+    "Condition",
+    "Config",
+    "ConfigError",
+    "Engine",
+    "EngineError",
+    "Level",
+    "Listener",
+    "Policy",
+    "Role",
+    "Rule",
+    "StateHub",
+    "TargetConfig",
+    "TargetState",
+    "Verdict",
+    "level_of",
+    "load_config",
+    "parse_config",
+]

@@ -1,0 +1,71 @@
+"""The admin listener: the operator's ready / drain / maint per target, on loopback or a unix
+socket only (the config refuses any other address), and a JSON view of every target.
+
+==============================================  ===========================================
+``GET  /v1/targets``                            every target's state
+``GET  /v1/targets/<t>``                        one target's state
+``POST /v1/targets/<t>/ready|drain|maint``      set its admin state; answers the new state
+==============================================  ===========================================
+"""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from healthgauge.agent._hub import StateHub
+from healthgauge.health._state import Admin, TargetState
+
+WORDS = {admin.value: admin for admin in Admin}
+
+
+def state_json(state: TargetState) -> dict[str, object]:
+    """What ``healthgauge ctl`` prints: the level, the numbers and why."""
+    return {
+        "name": state.name,
+        "level": state.level.value,
+        "admin": state.admin.value,
+        "live": state.live,
+        "ready": state.ready,
+        "warn": state.warn,
+        "weight": state.weight,
+        "maxconn": state.maxconn,
+        "shutting_down": state.shutting_down,
+        "reason": state.reason,
+        "error": state.error,
+        "checked_at": state.checked_at,
+    }
+
+
+def _json(data: object, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=json.dumps(data).encode(), content_type="application/json")
+
+
+class AdminAPI:
+    def __init__(self, hub: StateHub) -> None:
+        self.hub = hub
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=4096)
+        app.router.add_get("/v1/targets", self.list)
+        app.router.add_get("/v1/targets/{target}", self.get)
+        app.router.add_post("/v1/targets/{target}/{word}", self.set)
+        return app
+
+    async def list(self, request: web.Request) -> web.Response:
+        return _json([state_json(s) for s in self.hub.states()])
+
+    async def get(self, request: web.Request) -> web.Response:
+        state = self.hub.get(request.match_info["target"])
+        if state is None:
+            return _json({"error": f"no such target: {request.match_info['target']}"}, 404)
+        return _json(state_json(state))
+
+    async def set(self, request: web.Request) -> web.Response:
+        name, word = request.match_info["target"], request.match_info["word"]
+        if word not in WORDS:
+            return _json({"error": f"unknown admin state {word!r}: use ready, drain or maint"}, 400)
+        if self.hub.get(name) is None:
+            return _json({"error": f"no such target: {name}"}, 404)
+        return _json(state_json(self.hub.set_admin(name, WORDS[word])))

@@ -1,0 +1,129 @@
+"""``healthgauge agent --config FILE``: run the agent until SIGTERM or SIGINT, then drain and exit 0.
+
+Exit codes: 0 stopped after the drain (or ``--check`` found the configuration valid);
+2 the agent could not run (a listener could not bind); 3 the command line or the configuration
+is wrong (refused before any network I/O).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable
+
+from healthgauge.agent._config import Config, ConfigError, load_config
+from healthgauge.agent._engine import Engine
+from healthgauge.agent._run import Agent
+
+EXIT_OK = 0
+EXIT_FAILED = 2
+EXIT_USAGE = 3
+
+USAGE = """\
+usage: healthgauge agent --config FILE [--check] [--log-level LEVEL]
+
+  --config FILE       the agent's TOML configuration (see README, "healthgauge agent")
+  --check             validate the configuration (and compile every rule), then exit 0 or 3
+  --log-level LEVEL   debug, info, warning (default) or error; logs go to stderr
+
+On start the agent prints one line per listener to stdout: "listening KEY ADDRESS".
+SIGTERM or SIGINT: every target reports draining for shutdown_grace, then the agent exits 0.
+"""
+
+log = logging.getLogger("healthgauge.agent")
+
+
+def production_engine() -> Engine:
+    """The real parser and evaluator (imported here: they are the agent's heaviest imports)."""
+    from healthgauge.agent._promql_engine import PromEngine
+
+    return PromEngine()
+
+
+def main(args: list[str], *, engine_factory: Callable[[], Engine] = production_engine) -> int:
+    options = _parse(args)
+    if isinstance(options, int):
+        return options
+    path, check, level = options
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        engine = engine_factory()
+        config = load_config(path, engine)
+    except ConfigError as exc:
+        print(f"healthgauge agent: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if check:
+        print(f"{path}: {len(config.targets)} target(s), configuration valid")
+        return EXIT_OK
+    return asyncio.run(run(config, engine))
+
+
+async def run(config: Config, engine: Engine, *, announce: Callable[[str], None] | None = None) -> int:
+    """Serve until a signal, drain for the grace period, stop. A second signal cuts the drain."""
+    loop = asyncio.get_running_loop()
+    stop, hurry = asyncio.Event(), asyncio.Event()
+
+    def on_signal() -> None:
+        (hurry if stop.is_set() else stop).set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        agent = Agent(config, engine)
+        try:
+            await agent.start()
+        except OSError as exc:
+            print(f"healthgauge agent: cannot listen: {exc}", file=sys.stderr)
+            await agent.stop()
+            return EXIT_FAILED
+        try:
+            for key, address in agent.addresses.items():
+                (announce or _print)(f"listening {key} {address}")
+            await stop.wait()
+            await agent.drain(cut_short=hurry)
+        finally:
+            await agent.stop()
+        return EXIT_OK
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+def _parse(args: list[str]) -> tuple[str, bool, str] | int:
+    path, check, level = "", False, "WARNING"
+    rest = list(args)
+    while rest:
+        arg = rest.pop(0)
+        if arg in ("-h", "--help"):
+            print(USAGE, end="")
+            return EXIT_OK
+        if arg == "--check":
+            check = True
+        elif arg in ("--config", "--log-level") or arg.startswith(("--config=", "--log-level=")):
+            name, _, value = arg.partition("=")
+            if not value:
+                if not rest:
+                    return _usage(f"{name} needs a value")
+                value = rest.pop(0)
+            if name == "--config":
+                path = value
+            elif value.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"):
+                level = value.upper()
+            else:
+                return _usage(f"--log-level: unknown level {value!r}")
+        else:
+            return _usage(f"unknown argument {arg!r}")
+    if not path:
+        return _usage("--config FILE is required")
+    return path, check, level
+
+
+def _usage(message: str) -> int:
+    print(f"healthgauge agent: {message}\n\n{USAGE}", file=sys.stderr, end="")
+    return EXIT_USAGE

@@ -1,0 +1,392 @@
+"""The agent's TOML configuration, validated whole at start.
+
+Every error names the key and quotes the text, e.g.
+``targets[0].ready[1]: invalid PromQL "app_state ==": ...``; unknown keys are errors, so a typo
+never passes silently. Every PromQL text is compiled here, once (the scrape loop only evaluates).
+See the README section "``healthgauge agent``" for every key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import math
+import re
+import tomllib
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from healthgauge.agent._engine import Engine, EngineError, Expr
+from healthgauge.agent._listeners import LISTENERS  # [agent] keys that start more listeners
+from healthgauge.health._state import Policy
+
+DEFAULT_LISTEN = "127.0.0.1:8099"
+DEFAULT_GRACE = 5.0
+DEFAULT_INTERVAL = 10.0
+DEFAULT_TIMEOUT = 5.0
+# Prometheus's own default body_size_limit is 0 (none); a health agent must not buffer an
+# unbounded page, and the largest pages seen in the wild (kube-state-metrics, big node exporters)
+# stay within a few MiB. 16 MiB leaves room and bounds memory per in-flight scrape.
+DEFAULT_BODY_LIMIT = 16 * 1024 * 1024
+MAX_BODY_LIMIT = 32 * 1024 * 1024  # the exposition parser's own page cap (DEFAULT_MAX_BODY_BYTES)
+# Minimum history beyond the longest range in the rules: two intervals, so a rate() over [1m]
+# still has a sample at each end when a scrape arrives late.
+HISTORY_SLACK_INTERVALS = 2
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_SIZE = re.compile(r"(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?")
+_SIZE_UNITS = {None: 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
+
+TARGET_KEYS = ("name", "url", "urls")
+RULE_KEYS = ("live", "ready", "warn", "weight", "maxconn")
+SHARED_KEYS = ("interval", "timeout", "headers", "token", "rise", "fall", "live_fall", "history", "body_limit")
+AGENT_KEYS = ("listen", "admin", "shutdown_grace", "haproxy_default")
+
+
+class ConfigError(Exception):
+    """The configuration is wrong; the message names the file, the key and the offending text."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Address:
+    """Where a listener binds: ``host:port`` (port 0 picks a free one), or a unix socket path."""
+
+    host: str = ""
+    port: int = 0
+    path: str = ""
+
+    def __str__(self) -> str:
+        if self.path:
+            return f"unix:{self.path}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    """One PromQL text, compiled, with the key it came from (for messages)."""
+
+    key: str
+    text: str
+    expr: Expr
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetConfig:
+    """One scraped endpoint and the rules that judge it."""
+
+    name: str
+    url: str
+    interval: float
+    timeout: float
+    headers: tuple[tuple[str, str], ...] = ()
+    live: tuple[Rule, ...] = ()
+    ready: tuple[Rule, ...] = ()
+    warn: tuple[Rule, ...] = ()
+    weight: Rule | None = None
+    maxconn: Rule | None = None
+    policy: Policy = field(default_factory=Policy)
+    history: float = 0.0
+    body_limit: int = DEFAULT_BODY_LIMIT
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        extra = tuple(r for r in (self.weight, self.maxconn) if r is not None)
+        return (*self.live, *self.ready, *self.warn, *extra)
+
+    @property
+    def names(self) -> frozenset[str] | None:
+        """Metric names the rules read, for parsing only those; ``None`` when any may be read."""
+        names: set[str] = set()
+        for rule in self.rules:
+            if rule.expr.names is None:
+                return None
+            names.update(rule.expr.names)
+        return frozenset(names)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentConfig:
+    """Agent-wide settings: listeners and shutdown."""
+
+    listen: Address
+    admin: Address | None = None
+    shutdown_grace: float = DEFAULT_GRACE
+    listeners: Mapping[str, Address] = field(default_factory=dict)
+    # The target an HAProxy agent check answers for when HAProxy sends no name (no agent-send).
+    haproxy_default: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    agent: AgentConfig
+    targets: tuple[TargetConfig, ...]
+
+    def target(self, name: str) -> TargetConfig | None:
+        return next((t for t in self.targets if t.name == name), None)
+
+
+def load_config(path: str | Path, engine: Engine) -> Config:
+    """Read and validate a TOML file; raise :class:`ConfigError` naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    try:
+        return parse_config(text, engine)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def parse_config(text: str, engine: Engine) -> Config:
+    """Validate a TOML document (pure apart from compiling through ``engine``)."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid TOML: {exc}") from exc
+    _known(doc, ("agent", "defaults", "targets"), "")
+    agent = _agent(_table(doc, "agent", ""), "agent")
+    defaults = _table(doc, "defaults", "")
+    _known(defaults, SHARED_KEYS + RULE_KEYS, "defaults.")
+    raw_targets = doc.get("targets")
+    if not isinstance(raw_targets, list) or not raw_targets:
+        raise ConfigError("targets: at least one [[targets]] table is required")
+    targets: list[TargetConfig] = []
+    for index, raw in enumerate(raw_targets):
+        key = f"targets[{index}]"
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{key}: must be a table, got {raw!r}")
+        targets += _targets({**defaults, **raw}, key, engine)
+    _unique(targets)
+    if agent.haproxy_default and agent.haproxy_default not in {t.name for t in targets}:
+        raise ConfigError(f'agent.haproxy_default: "{agent.haproxy_default}" names no target')
+    return Config(agent=agent, targets=tuple(targets))
+
+
+def parse_duration(value: object, key: str) -> float:
+    """``"500ms"``, ``"1s"``, ``"5m"``, ``"1h"`` or a sum such as ``"1m30s"``, in seconds."""
+    if not isinstance(value, str):
+        raise ConfigError(f'{key}: a duration is a string such as "1s" or "500ms", got {value!r}')
+    text = value.strip()
+    pos, total = 0, 0.0
+    for match in _DURATION.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or not text:
+        raise ConfigError(f'{key}: invalid duration "{value}": use a number with ms, s, m or h (e.g. "500ms", "1m30s")')
+    return total
+
+
+def parse_address(value: object, key: str, *, unix: bool = False) -> Address:
+    """``host:port``, ``[v6]:port`` or (where allowed) ``unix:/path``."""
+    if not isinstance(value, str):
+        raise ConfigError(f'{key}: an address is a string such as "127.0.0.1:8099", got {value!r}')
+    if value.startswith("unix:"):
+        if not unix:
+            raise ConfigError(f'{key}: "{value}": a unix socket is not supported here')
+        if not value[5:].startswith("/"):
+            raise ConfigError(f'{key}: "{value}": a unix socket needs an absolute path')
+        return Address(path=value[5:])
+    host, sep, port = value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f'{key}: invalid address "{value}": expected host:port')
+    return Address(host=host, port=int(port))
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _agent(raw: dict[str, Any], key: str) -> AgentConfig:
+    _known(raw, AGENT_KEYS + tuple(LISTENERS), f"{key}.")
+    listen = parse_address(raw.get("listen", DEFAULT_LISTEN), f"{key}.listen")
+    admin = None
+    if "admin" in raw:
+        admin = parse_address(raw["admin"], f"{key}.admin", unix=True)
+        if not admin.path and not is_loopback(admin.host):
+            raise ConfigError(f'{key}.admin: "{raw["admin"]}" is not a loopback address (use 127.0.0.1, ::1 or unix:)')
+    grace = _duration(raw, "shutdown_grace", key, DEFAULT_GRACE, minimum=0.0)
+    listeners = {name: parse_address(raw[name], f"{key}.{name}") for name in LISTENERS if name in raw}
+    default = raw.get("haproxy_default", "")
+    if default != "":
+        default = _name(default, f"{key}.haproxy_default")
+    return AgentConfig(listen=listen, admin=admin, shutdown_grace=grace, listeners=listeners, haproxy_default=default)
+
+
+def _targets(raw: dict[str, Any], key: str, engine: Engine) -> list[TargetConfig]:
+    """One [[targets]] table: one target with ``url``, or one per entry of ``urls``."""
+    _known(raw, TARGET_KEYS + SHARED_KEYS + RULE_KEYS, f"{key}.")
+    if ("url" in raw) == ("urls" in raw):
+        raise ConfigError(f"{key}: give exactly one of url (one target) or urls (name = url, many targets)")
+    if "url" in raw:
+        name = _name(raw.get("name"), f"{key}.name")
+        urls = {name: _url(raw["url"], f"{key}.url")}
+    else:
+        if "name" in raw:
+            raise ConfigError(f"{key}.name: with urls, each target is named by its key in urls")
+        table = raw["urls"]
+        if not isinstance(table, dict) or not table:
+            raise ConfigError(f'{key}.urls: a table of name = url, e.g. urls = {{ a = "http://..." }}, got {table!r}')
+        urls = {_name(n, f"{key}.urls"): _url(u, f"{key}.urls.{n}") for n, u in table.items()}
+    base = _shared(raw, key, engine)
+    return [TargetConfig(name=name, url=url, **base) for name, url in urls.items()]
+
+
+def _shared(raw: dict[str, Any], key: str, engine: Engine) -> dict[str, Any]:
+    interval = _duration(raw, "interval", key, DEFAULT_INTERVAL, minimum=0.001)
+    timeout = _duration(raw, "timeout", key, min(DEFAULT_TIMEOUT, interval), minimum=0.001)
+    if timeout > interval:
+        raise ConfigError(f"{key}.timeout: {raw.get('timeout')!r} is longer than the interval {raw.get('interval')!r}")
+    rules = {name: _rules(raw.get(name, []), f"{key}.{name}", engine) for name in ("live", "ready", "warn")}
+    weight = _number_rule(raw, "weight", key, engine)
+    maxconn = _number_rule(raw, "maxconn", key, engine)
+    every = (*rules["live"], *rules["ready"], *rules["warn"], *(r for r in (weight, maxconn) if r is not None))
+    longest = max((r.expr.max_range for r in every), default=0.0)
+    needed = longest + HISTORY_SLACK_INTERVALS * interval if longest else 0.0
+    history = _duration(raw, "history", key, needed, minimum=0.0)
+    if history < longest:
+        raise ConfigError(
+            f"{key}.history: {raw['history']!r} is shorter than the longest range in the rules ({longest:g}s)"
+        )
+    return {
+        "interval": interval,
+        "timeout": timeout,
+        "headers": _headers(raw, key),
+        "policy": _policy(raw, key),
+        "history": history,
+        "body_limit": _size(raw.get("body_limit", DEFAULT_BODY_LIMIT), f"{key}.body_limit"),
+        "weight": weight,
+        "maxconn": maxconn,
+        **rules,
+    }
+
+
+def _rules(value: object, key: str, engine: Engine) -> tuple[Rule, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f'{key}: a list of PromQL conditions, e.g. ["up == 1"], got {value!r}')
+    return tuple(_compile(text, f"{key}[{i}]", engine) for i, text in enumerate(value))
+
+
+def _number_rule(raw: dict[str, Any], name: str, key: str, engine: Engine) -> Rule | None:
+    if name not in raw:
+        return None
+    value = raw[name]
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ConfigError(f"{key}.{name}: a PromQL expression (a string) or a number, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key}.{name}: {value!r} is not a finite number")
+    return _compile(value if isinstance(value, str) else repr(value), f"{key}.{name}", engine)
+
+
+def _compile(text: object, key: str, engine: Engine) -> Rule:
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"{key}: a PromQL expression (a non-empty string), got {text!r}")
+    try:
+        return Rule(key=key, text=text, expr=engine.compile(text))
+    except EngineError as exc:
+        raise ConfigError(f'{key}: invalid PromQL "{text}": {exc}') from exc
+
+
+def _policy(raw: dict[str, Any], key: str) -> Policy:
+    counts = {name: _count(raw, name, key) for name in ("rise", "fall")}
+    live_fall = _count(raw, "live_fall", key) if "live_fall" in raw else counts["fall"]
+    return Policy(rise=counts["rise"], fall=counts["fall"], live_fall=live_fall)
+
+
+def _count(raw: dict[str, Any], name: str, key: str) -> int:
+    value = raw.get(name, {"rise": 2, "fall": 3}.get(name, 3))
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
+        raise ConfigError(f"{key}.{name}: a whole number from 1 to 1000, got {value!r}")
+    return value
+
+
+def _headers(raw: dict[str, Any], key: str) -> tuple[tuple[str, str], ...]:
+    headers = raw.get("headers", {})
+    if not isinstance(headers, dict):
+        raise ConfigError(f"{key}.headers: a table of name = value, got {headers!r}")
+    out = []
+    for name, value in headers.items():
+        if not isinstance(value, str) or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name) or "\n" in value:
+            raise ConfigError(f"{key}.headers.{name}: an HTTP header name = a one-line string, got {value!r}")
+        out.append((name, value))
+    if "token" in raw:
+        token = raw["token"]
+        if not isinstance(token, str) or not token or any(c.isspace() for c in token):
+            raise ConfigError(f"{key}.token: a bearer token (a string without spaces)")
+        if any(n.lower() == "authorization" for n, _ in out):
+            raise ConfigError(f"{key}.token: give either token or an Authorization header, not both")
+        out.append(("Authorization", f"Bearer {token}"))
+    return tuple(out)
+
+
+def _duration(raw: dict[str, Any], name: str, key: str, default: float, *, minimum: float) -> float:
+    if name not in raw:
+        return default
+    seconds = parse_duration(raw[name], f"{key}.{name}")
+    if seconds < minimum or (minimum > 0 and seconds == 0):
+        raise ConfigError(f'{key}.{name}: "{raw[name]}" is too short')
+    return seconds
+
+
+def _size(value: object, key: str) -> int:
+    size = value if isinstance(value, int) and not isinstance(value, bool) else 0
+    match = _SIZE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is not None:
+        size = int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+    if size <= 0:
+        raise ConfigError(f'{key}: a size in bytes, or a string such as "16MiB", got {value!r}')
+    if size > MAX_BODY_LIMIT:
+        raise ConfigError(f"{key}: {value!r} is over the parser's page limit of 32MiB")
+    return size
+
+
+def _url(value: object, key: str) -> str:
+    parsed = urllib.parse.urlsplit(value) if isinstance(value, str) else None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigError(f'{key}: an http:// or https:// URL, got "{value}"')
+    return str(value)
+
+
+def _name(value: object, key: str) -> str:
+    if not isinstance(value, str) or not NAME.fullmatch(value):
+        raise ConfigError(
+            f"{key}: a target name is letters, digits, '_', '.' or '-' (it appears in URLs and "
+            f"HAProxy's agent-send), got {value!r}"
+        )
+    return value
+
+
+def _unique(targets: list[TargetConfig]) -> None:
+    seen: set[str] = set()
+    for target in targets:
+        if target.name in seen:
+            raise ConfigError(f'targets: the name "{target.name}" is used twice')
+        seen.add(target.name)
+
+
+def _table(doc: dict[str, Any], name: str, prefix: str) -> dict[str, Any]:
+    value = doc.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{prefix}{name}: must be a table ([{name}]), got {value!r}")
+    return value
+
+
+def _known(raw: Mapping[str, object], known: tuple[str, ...], prefix: str) -> None:
+    for name in raw:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f' (did you mean "{close[0]}"?)' if close else f" (known: {', '.join(known)})"
+            raise ConfigError(f'{prefix}{name}: unknown key "{name}"{hint}')

@@ -1,0 +1,67 @@
+"""What the agent needs from the exposition parser and the PromQL evaluator, as one seam.
+
+The agent never parses or evaluates by itself: it hands bytes and compiled expressions to an
+:class:`Engine`. The production engine binds :mod:`healthgauge.exposition` and
+:mod:`healthgauge.promql`; tests may hand in their own to drive the agent through exact states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any, Protocol
+
+
+class EngineError(Exception):
+    """An expression is invalid or a page could not be parsed; ``str()`` says what and where."""
+
+
+class Expr(Protocol):
+    """A compiled PromQL expression."""
+
+    @property
+    def names(self) -> Collection[str] | None:
+        """The metric names it reads (``None``: it may read any name)."""
+
+    @property
+    def max_range(self) -> float:
+        """Seconds of history its range selectors and functions need (0 for instant ones)."""
+
+
+class Outcome(Protocol):
+    """One condition evaluated at one instant."""
+
+    @property
+    def holds(self) -> bool: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def values(self) -> Sequence[float]: ...
+
+
+class History(Protocol):
+    """Per-series samples of one target, bounded in time."""
+
+    def add_scrape(self, samples: Any, now: float) -> None:
+        """Record one successful scrape's samples (as :meth:`Engine.parse` returned them)."""
+
+    def add_failed_scrape(self, now: float) -> None:
+        """Record a failed scrape: every series goes stale, as Prometheus marks them."""
+
+
+class Engine(Protocol):
+    """Parse, keep and evaluate: the one dependency of the scrape loop on the rule language."""
+
+    def compile(self, text: str) -> Expr:
+        """Compile one expression or raise :class:`EngineError` naming the offending text."""
+
+    def parse(self, data: bytes, content_type: str | None, names: Collection[str] | None) -> Any:
+        """Samples of one page, only those named in ``names`` when given; raise :class:`EngineError`."""
+
+    def history(self, keep: float) -> History:
+        """A new, empty history keeping ``keep`` seconds."""
+
+    def condition(self, expr: Expr, history: History, now: float) -> Outcome:
+        """Whether a condition holds at ``now`` (wall seconds), and what it saw."""
+
+    def number(self, expr: Expr, history: History, now: float) -> Outcome:
+        """A numeric expression at ``now``: ``values[0]`` is the number when ``holds``."""

@@ -1,0 +1,136 @@
+"""The state hub: the one place consumers read target states from and hear changes.
+
+The scrape loops, the admin listener and the shutdown write through the hub, which applies the
+state table of :mod:`healthgauge.health._state`; every server answers from :meth:`StateHub.get`
+or :meth:`StateHub.states` (cached state, never an evaluation on the request path).
+
+Everything runs on the agent's event loop: the hub is not thread-safe, and subscribers are called
+synchronously, right after each change, so they must be quick (queue, set an event, return).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+
+from healthgauge.health._state import Admin, Policy, TargetState, Verdict, observe, set_admin, shut_down
+
+log = logging.getLogger("healthgauge.agent")
+
+Subscriber = Callable[[TargetState, TargetState], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HubStatistics:
+    targets: int
+    subscribers: int
+    changes: int
+    shutting_down: bool
+
+
+class StateHub:
+    """Current state of every target, in configuration order, with change notification."""
+
+    def __init__(self, policies: Mapping[str, Policy]) -> None:
+        self._policies = dict(policies)
+        self._states = {name: TargetState(name=name) for name in policies}
+        self._ordered: tuple[TargetState, ...] | None = None
+        self._subscribers: list[Subscriber] = []
+        self._changes = 0
+        self._shutting_down = False
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._states)
+
+    @property
+    def shutting_down(self) -> bool:
+        return self._shutting_down
+
+    def get(self, name: str) -> TargetState | None:
+        return self._states.get(name)
+
+    def states(self) -> tuple[TargetState, ...]:
+        """Every target's state, in configuration order (a snapshot: safe to keep)."""
+        if self._ordered is None:
+            self._ordered = tuple(self._states.values())
+        return self._ordered
+
+    def observe(self, name: str, verdict: Verdict) -> TargetState:
+        """Apply one check of ``name`` (hysteresis) and publish the new state."""
+        return self._publish(observe(self._states[name], verdict, self._policies[name]))
+
+    def set_admin(self, name: str, admin: Admin) -> TargetState:
+        """The operator's admin state for ``name``; raises KeyError for an unknown target."""
+        return self._publish(set_admin(self._states[name], admin))
+
+    def shut_down(self) -> None:
+        """Every target reports draining from now until the agent exits."""
+        self._shutting_down = True
+        for state in self.states():
+            self._publish(shut_down(state))
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(old, new)`` after every change; returns the function that unsubscribes.
+
+        Each new check publishes a new state (its ``checked_at`` moves), so a subscriber that
+        cares only about, say, readiness compares ``old.serving != new.serving`` itself.
+        """
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    async def watch(self, name: str | None = None) -> AsyncIterator[TargetState]:
+        """The current state(s) at once, then each change; a slow reader sees the latest state of
+        each target, never a backlog (what gRPC Watch needs)."""
+        if name is not None and name not in self._states:
+            raise KeyError(name)
+        pending: dict[str, TargetState] = {}
+        event = asyncio.Event()
+
+        def on_change(_old: TargetState, new: TargetState) -> None:
+            if name is None or new.name == name:
+                pending[new.name] = new
+                event.set()
+
+        unsubscribe = self.subscribe(on_change)
+        try:
+            for state in self.states() if name is None else (self._states[name],):
+                yield state
+            while True:
+                await event.wait()
+                event.clear()
+                batch = list(pending.values())
+                pending.clear()
+                for state in batch:
+                    yield state
+        finally:
+            unsubscribe()
+
+    def statistics(self) -> HubStatistics:
+        return HubStatistics(
+            targets=len(self._states),
+            subscribers=len(self._subscribers),
+            changes=self._changes,
+            shutting_down=self._shutting_down,
+        )
+
+    def _publish(self, new: TargetState) -> TargetState:
+        old = self._states[new.name]
+        if new == old:
+            return old
+        self._states[new.name] = new
+        self._ordered = None
+        self._changes += 1
+        for callback in tuple(self._subscribers):
+            try:
+                callback(old, new)
+            except Exception:
+                log.exception("a state subscriber failed on %s", new.name)
+        return new

@@ -1,0 +1,183 @@
+"""Scraping: one loop per target, each on its own schedule with its own deadline.
+
+A slow, hung or huge target costs only its own loop: each target has its own connection
+(``_client.py``), every fetch has a total deadline
+(``timeout``), a body cap (``body_limit``, checked on the decompressed bytes as they arrive),
+and large pages (:data:`OFFLOAD_BYTES`) are parsed in a worker thread so the event loop (and every
+endpoint it serves) never waits on a long parse. Only the metric names the rules read are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import ssl
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from healthgauge import __version__
+from healthgauge.agent._client import ClientError, Endpoint
+from healthgauge.agent._config import TargetConfig
+from healthgauge.agent._engine import Engine, EngineError
+from healthgauge.agent._hub import StateHub
+from healthgauge.agent._judgement import evaluate, failed
+
+log = logging.getLogger("healthgauge.agent")
+
+# Prometheus 2.42 sends the same preference order (scrape/scrape.go, acceptHeader).
+ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+USER_AGENT = f"healthgauge/{__version__}"
+# Pages larger than these are parsed in a worker thread (bench/parse_offload.py measures both):
+# parsing only the rules' few names costs ~1 us per skipped line, ~0.5 ms for a 512 KiB page;
+# parsing every name (a rule with a regex name selector) costs ~1 ms per 13 KiB. Below the
+# thresholds an inline parse stays under about half a millisecond, less than a thread hop
+# (~0.1-0.2 ms) plus the wait for the GIL; above them the loop would stall long enough to show
+# in probe p99. In the thread the parse still holds the GIL, but Python hands it back to the loop
+# every switch interval (5 ms), instead of after the whole parse.
+OFFLOAD_BYTES = 512 * 1024
+OFFLOAD_BYTES_ALL_NAMES = 8 * 1024
+_CHUNK = 64 * 1024
+
+
+class ScrapeError(Exception):
+    """A scrape failed: refused, deadline, HTTP status, body too large, or an unreadable page."""
+
+
+# Scrape latency buckets (seconds): loopback scrapes take about a millisecond, remote ones tens;
+# the top buckets catch targets near their timeout.
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(slots=True)
+class ScrapeStats:
+    """Counters of one target's loop, read by the agent's own /metrics (bounded: no samples kept)."""
+
+    ok: int = 0
+    failed: int = 0
+    bytes: int = 0
+    offloaded: int = 0
+    last_duration: float = 0.0
+    duration_sum: float = 0.0
+    buckets: list[int] = field(default_factory=lambda: [0] * len(BUCKETS))
+
+    def record(self, duration: float, *, ok: bool, size: int) -> None:
+        if ok:
+            self.ok += 1
+        else:
+            self.failed += 1
+        self.bytes += size
+        self.last_duration = duration
+        self.duration_sum += duration
+        for i, bound in enumerate(BUCKETS):
+            if duration <= bound:
+                self.buckets[i] += 1
+                break
+
+
+def endpoint(target: TargetConfig) -> Endpoint:
+    """The target's connection and request, prepared once."""
+    headers = (
+        ("Accept", ACCEPT),
+        ("User-Agent", USER_AGENT),
+        ("X-Prometheus-Scrape-Timeout-Seconds", f"{target.timeout:g}"),
+        *target.headers,
+    )
+    return Endpoint(target.url, headers)
+
+
+async def fetch(endpoint: Endpoint, target: TargetConfig) -> tuple[bytes, str | None]:
+    """GET the target's page within its deadline and body cap; raise :class:`ScrapeError`."""
+    try:
+        async with asyncio.timeout(target.timeout):
+            response = await endpoint.get(target.body_limit)
+    except TimeoutError:
+        raise ScrapeError(f"no complete answer within the {target.timeout:g}s timeout") from None
+    except ClientError as exc:
+        raise ScrapeError(str(exc)) from None
+    except OSError as exc:
+        raise ScrapeError(f"cannot connect to {endpoint.host}:{endpoint.port}: {_os_reason(exc)}") from None
+    if response.status != 200:
+        raise ScrapeError(f"HTTP {response.status} {response.reason}".rstrip())
+    return response.body, response.content_type
+
+
+def _os_reason(exc: OSError) -> str:
+    """``Connection refused`` rather than asyncio's ``Connect call failed ('127.0.0.1', 9100)``."""
+    if isinstance(exc, socket.gaierror | ssl.SSLError) or not exc.errno or exc.errno < 0:
+        return str(exc)
+    return os.strerror(exc.errno)
+
+
+class TargetLoop:
+    """Scrape, parse, remember, evaluate and publish one target, every ``interval``."""
+
+    def __init__(
+        self,
+        target: TargetConfig,
+        *,
+        engine: Engine,
+        hub: StateHub,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.target = target
+        self.endpoint = endpoint(target)
+        self.engine = engine
+        self.hub = hub
+        self.wall = wall
+        self.history = engine.history(target.history)
+        self.names = target.names
+        self.stats = ScrapeStats()
+
+    def offset(self) -> float:
+        """Where in the interval this target is scraped: stable per name, spread across targets,
+        so a thousand targets do not all fire in the same millisecond (Prometheus does the same)."""
+        return (zlib.crc32(self.target.name.encode()) / 2**32) * self.target.interval
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.target.interval
+        next_at = loop.time() + self.offset()
+        while True:
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            try:
+                await self.once()
+            except Exception as exc:  # a bug must fail the check, not freeze the last state
+                log.exception("checking %s failed", self.target.name)
+                self.hub.observe(self.target.name, failed(f"internal error: {exc!r}", self.wall()))
+            next_at += interval
+            now = loop.time()
+            if next_at < now:  # a scrape overran: skip the missed ticks, keep the phase
+                next_at += ((now - next_at) // interval + 1) * interval
+
+    async def once(self) -> None:
+        """One scrape and its verdict, published to the hub. Never raises for a target's fault."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        at = self.wall()
+        try:
+            body, content_type = await fetch(self.endpoint, self.target)
+            samples = await self._parse(body, content_type)
+        except (ScrapeError, EngineError) as exc:
+            duration = loop.time() - started
+            self.history.add_failed_scrape(at)
+            self.stats.record(duration, ok=False, size=0)
+            self.hub.observe(self.target.name, failed(str(exc) or type(exc).__name__, at, duration=duration))
+            return
+        duration = loop.time() - started
+        self.history.add_scrape(samples, at)
+        self.stats.record(duration, ok=True, size=len(body))
+        self.hub.observe(self.target.name, evaluate(self.target, self.engine, self.history, at, duration=duration))
+
+    async def _parse(self, body: bytes, content_type: str | None) -> Any:
+        if len(body) <= (OFFLOAD_BYTES if self.names is not None else OFFLOAD_BYTES_ALL_NAMES):
+            return self.engine.parse(body, content_type, self.names)
+        self.stats.offloaded += 1
+        return await asyncio.to_thread(self.engine.parse, body, content_type, self.names)

@@ -1,0 +1,255 @@
+"""The scrape client against scripted servers: framing, keep-alive, limits, and broken answers."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from healthgauge.agent._client import MAX_HEAD, ClientError, Endpoint
+
+Script = Callable[[int, int], bytes | None]  # (connection number, request number) -> reply; None: close
+
+
+class Scripted:
+    """A loopback server answering each request with what the script says."""
+
+    def __init__(self, script: Script, *, close_after_reply: bool = False) -> None:
+        self.script = script
+        self.close_after_reply = close_after_reply
+        self.connections = 0
+        self.requests: list[bytes] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        number = self.connections
+        self.connections += 1
+        try:
+            for index in range(100):
+                request = await reader.readuntil(b"\r\n\r\n")
+                self.requests.append(request)
+                reply = self.script(number, index)
+                if reply is None:
+                    break
+                writer.write(reply)
+                await writer.drain()
+                if self.close_after_reply:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[..., asyncio.Future[tuple[Scripted, str]]]]:
+    servers: list[asyncio.Server] = []
+
+    async def start(script: Script, **options: bool) -> tuple[Scripted, str]:
+        scripted = Scripted(script, **options)
+        server = await asyncio.start_server(scripted.handle, "127.0.0.1", 0)
+        servers.append(server)
+        return scripted, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/metrics?x=1"
+
+    yield start  # type: ignore[misc]
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+
+
+def ok(body: bytes, *headers: str) -> bytes:
+    head = "".join(f"{h}\r\n" for h in headers)
+    return f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode() + body
+
+
+def chunked(*parts: bytes, extra: str = "") -> bytes:
+    body = b"".join(f"{len(p):x};ext=1\r\n".encode() + p + b"\r\n" for p in parts)
+    return (
+        f"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n{extra}\r\n".encode() + body + b"0\r\nX-Trailer: 1\r\n\r\n"
+    )
+
+
+async def test_keep_alive_and_the_request_sent(serve) -> None:  # type: ignore[no-untyped-def]
+    server, url = await serve(lambda c, r: ok(f"page {r}".encode(), "Content-Type: text/plain"))
+    endpoint = Endpoint(url, (("Authorization", "Bearer t"),))
+    for i in range(3):
+        response = await endpoint.get(1000)
+        assert (response.status, response.content_type, response.body) == (200, "text/plain", f"page {i}".encode())
+    assert server.connections == 1
+    host = url.split("/")[2]
+    assert (
+        server.requests[0]
+        == (
+            f"GET /metrics?x=1 HTTP/1.1\r\nHost: {host}\r\nAccept-Encoding: gzip\r\nAuthorization: Bearer t\r\n\r\n"
+        ).encode()
+    )
+    endpoint.close()
+
+
+async def test_chunked_gzip_and_interim_answers(serve) -> None:  # type: ignore[no-untyped-def]
+    packed = gzip.compress(b"app_state 1\n" * 100)
+    replies = [
+        chunked(b"hello ", b"world"),
+        chunked(packed[:10], packed[10:], extra="Content-Encoding: gzip\r\n"),
+        b"HTTP/1.1 100 Continue\r\n\r\n" + ok(b"after"),
+        ok(gzip.compress(b"zipped"), "Content-Encoding: gzip"),
+    ]
+    _, url = await serve(lambda c, r: replies[r])
+    endpoint = Endpoint(url)
+    assert (await endpoint.get(10_000)).body == b"hello world"
+    assert (await endpoint.get(10_000)).body == b"app_state 1\n" * 100
+    assert (await endpoint.get(10_000)).body == b"after"
+    assert (await endpoint.get(10_000)).body == b"zipped"
+    endpoint.close()
+
+
+async def test_close_framing_and_connection_close(serve) -> None:  # type: ignore[no-untyped-def]
+    server, url = await serve(lambda c, r: b"HTTP/1.0 200 OK\r\n\r\nuntil the end", close_after_reply=True)
+    endpoint = Endpoint(url)
+    assert (await endpoint.get(1000)).body == b"until the end"
+    assert (await endpoint.get(1000)).body == b"until the end"
+    assert server.connections == 2
+    endpoint.close()
+    server, url = await serve(lambda c, r: ok(b"bye", "Connection: close"))
+    endpoint = Endpoint(url)
+    await endpoint.get(1000)
+    await endpoint.get(1000)
+    assert server.connections == 2
+    endpoint.close()
+
+
+async def test_a_stale_keep_alive_connection_is_retried_once(serve) -> None:  # type: ignore[no-untyped-def]
+    # Every connection answers once, then closes when the next request comes (an idle timeout).
+    server, url = await serve(lambda c, r: ok(b"fresh") if r == 0 else None)
+    endpoint = Endpoint(url)
+    for _ in range(3):
+        assert (await endpoint.get(1000)).body == b"fresh"
+    assert server.connections == 3
+    endpoint.close()
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "connection closed in the middle of the answer"),
+        (b"", "connection closed before answering"),
+        (b"SSH-2.0-OpenSSH\r\n\r\n", "not an HTTP/1.x response: 'SSH-2.0-OpenSSH'"),
+        (b"HTTP/1.1 200 OK\r\nbroken\r\n\r\n", "bad response header line: 'broken'"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", "bad Content-Length 'x'"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n", "body of 5000 bytes is over the limit of 1000"),
+        (chunked(b"x" * 600, b"y" * 600), "body is over the limit of 1000 bytes"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "bad chunk size b'zz'"),
+        (ok(b"x", "Content-Encoding: br"), "unsupported Content-Encoding 'br'"),
+        (ok(b"not gzip", "Content-Encoding: gzip"), "bad gzip body"),
+        (ok(gzip.compress(b"\0" * 100_000), "Content-Encoding: gzip"), "body is over the limit of 1000 bytes"),
+        (ok(gzip.compress(b"abc")[:-8], "Content-Encoding: gzip"), "gzip body ended early"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"a" * MAX_HEAD + b"\r\n\r\n", f"response head over {MAX_HEAD} bytes"),
+    ],
+)
+async def test_broken_answers(serve, reply: bytes, message: str) -> None:  # type: ignore[no-untyped-def]
+    _, url = await serve(lambda c, r: reply if r == 0 else None, close_after_reply=True)
+    endpoint = Endpoint(url)
+    with pytest.raises(ClientError) as info:
+        await endpoint.get(1000)
+    assert str(info.value).startswith(message)
+    endpoint.close()
+
+
+async def test_statuses_are_returned_not_raised(serve) -> None:  # type: ignore[no-untyped-def]
+    _, url = await serve(lambda c, r: b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+    endpoint = Endpoint(url)
+    response = await endpoint.get(1000)
+    assert (response.status, response.reason, response.body) == (503, "Service Unavailable", b"")
+    endpoint.close()
+
+
+async def test_a_cancelled_fetch_drops_its_connection(serve) -> None:  # type: ignore[no-untyped-def]
+    # The first connection never answers (an empty reply keeps it open); later ones answer.
+    server, url = await serve(lambda c, r: b"" if c == 0 else ok(b"on time"))
+    endpoint = Endpoint(url)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.2):
+            await endpoint.get(1000)
+    assert (await endpoint.get(1000)).body == b"on time"
+    assert server.connections == 2
+    endpoint.close()
+
+
+async def test_nothing_listening() -> None:
+    endpoint = Endpoint("http://127.0.0.1:1/metrics")
+    with pytest.raises(ConnectionRefusedError):
+        await endpoint.get(1000)
+
+
+# The shared misbehaving servers of healthgauge.testing, through the scrape path (fetch + deadline).
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: _servers().HangingServer(), "no complete answer within the 0.3s timeout"),
+        (
+            lambda: _servers().DripServer(b"app_up 1\n" * 50, interval=0.05),
+            "no complete answer within the 0.3s timeout",
+        ),
+        (lambda: _servers().StatusServer(404), "HTTP 404 Not Found"),
+        (lambda: _servers().GzipBombServer(), "body is over the limit of 1048576 bytes"),
+        (lambda: _servers().HugeBodyServer(), "body is over the limit of 1048576 bytes"),
+        (
+            lambda: _servers().HugeBodyServer(content_length=True),
+            "body of 100000000 bytes is over the limit of 1048576",
+        ),
+    ],
+)
+async def test_misbehaving_targets_fail_the_scrape_with_the_reason(make, message: str) -> None:  # type: ignore[no-untyped-def]
+    from healthgauge.agent._config import parse_config
+    from healthgauge.agent._scrape import ScrapeError, endpoint, fetch
+    from support.fake_engine import FakeEngine
+
+    with make() as server:
+        text = (
+            f'[[targets]]\nname = "w"\nurl = "{server.url}"\ninterval = "1s"\ntimeout = "300ms"\nbody_limit = "1MiB"\n'
+        )
+        (target,) = parse_config(text, FakeEngine()).targets
+        ep = endpoint(target)
+        try:
+            with pytest.raises(ScrapeError) as info:
+                await fetch(ep, target)
+        finally:
+            ep.close()
+    assert str(info.value).startswith(message)
+
+
+async def test_a_redirect_is_reported_not_followed() -> None:
+    from healthgauge.agent._config import parse_config
+    from healthgauge.agent._scrape import ScrapeError, endpoint, fetch
+    from support.fake_engine import FakeEngine
+
+    with _servers().RedirectServer() as server:
+        text = f'[[targets]]\nname = "w"\nurl = "{server.url}"\ninterval = "1s"\ntimeout = "300ms"\n'
+        (target,) = parse_config(text, FakeEngine()).targets
+        ep = endpoint(target)
+        try:
+            with pytest.raises(ScrapeError, match=r"^HTTP 30[1278] "):
+                await fetch(ep, target)
+        finally:
+            ep.close()
+
+
+async def test_gzip_and_chunked_pages_from_the_shared_server() -> None:
+    testing = _servers()
+    for options in ({"gzip": True}, {"chunked": True}, {"gzip": True, "chunked": True}):
+        with testing.MetricsServer(b"app_state 1\n" * 1000, **options) as server:
+            ep = Endpoint(server.url)
+            try:
+                response = await ep.get(1 << 20)
+            finally:
+                ep.close()
+        assert response.body == b"app_state 1\n" * 1000, options
+
+
+def _servers():  # type: ignore[no-untyped-def]
+    import healthgauge.testing
+
+    return healthgauge.testing

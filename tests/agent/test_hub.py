@@ -1,0 +1,88 @@
+"""The state hub: the table applied per target, snapshots, subscriptions and watch."""
+
+import asyncio
+
+import pytest
+
+from healthgauge.agent._hub import StateHub
+from healthgauge.health._state import Admin, Level, Policy, TargetState, Verdict
+
+GOOD = Verdict(at=1.0, live=True, ready=True, reason="ok")
+
+
+def make() -> StateHub:
+    return StateHub({"a": Policy(rise=1), "b": Policy(rise=2)})
+
+
+def test_states_in_config_order_and_fresh() -> None:
+    hub = make()
+    assert hub.names == ("a", "b")
+    assert hub.states() == (TargetState(name="a"), TargetState(name="b"))
+    assert hub.get("nope") is None
+
+
+def test_observe_uses_each_targets_policy() -> None:
+    hub = make()
+    assert hub.observe("a", GOOD).ready
+    assert not hub.observe("b", GOOD).ready
+    assert hub.observe("b", GOOD).ready
+    assert [s.ready for s in hub.states()] == [True, True]
+
+
+def test_admin_and_shutdown() -> None:
+    hub = make()
+    hub.observe("a", GOOD)
+    assert hub.set_admin("a", Admin.DRAIN).level is Level.DRAINING
+    with pytest.raises(KeyError):
+        hub.set_admin("nope", Admin.DRAIN)
+    hub.shut_down()
+    assert hub.shutting_down
+    assert all(s.shutting_down for s in hub.states())
+
+
+def test_subscribers_hear_changes_only() -> None:
+    hub = make()
+    seen: list[tuple[str, bool, bool]] = []
+    unsubscribe = hub.subscribe(lambda old, new: seen.append((new.name, old.ready, new.ready)))
+    hub.observe("a", GOOD)
+    hub.set_admin("a", Admin.READY)  # no change: no notification
+    unsubscribe()
+    hub.observe("a", GOOD)
+    assert seen == [("a", False, True)]
+    assert hub.statistics().changes == 2
+
+
+def test_a_failing_subscriber_does_not_break_the_hub(caplog: pytest.LogCaptureFixture) -> None:
+    hub = make()
+
+    def broken(_old: TargetState, _new: TargetState) -> None:
+        raise RuntimeError("boom")
+
+    hub.subscribe(broken)
+    assert hub.observe("a", GOOD).ready
+    assert "a state subscriber failed on a" in caplog.text
+
+
+async def test_watch_gives_the_current_state_then_changes_coalesced() -> None:
+    hub = make()
+    stream = hub.watch("a")
+    first = await asyncio.wait_for(anext(stream), 1)
+    assert (first.name, first.ready) == ("a", False)
+    hub.observe("a", GOOD)
+    hub.set_admin("a", Admin.DRAIN)  # two changes before the reader wakes: it sees the latest
+    hub.observe("b", GOOD)  # another target: not for this watcher
+    latest = await asyncio.wait_for(anext(stream), 1)
+    assert (latest.ready, latest.admin) == (True, Admin.DRAIN)
+    await stream.aclose()
+    assert hub.statistics().subscribers == 0
+
+
+async def test_watch_all_and_unknown() -> None:
+    hub = make()
+    stream = hub.watch()
+    assert [(await anext(stream)).name for _ in range(2)] == ["a", "b"]
+    hub.observe("b", GOOD)
+    assert (await asyncio.wait_for(anext(stream), 1)).name == "b"
+    await stream.aclose()
+    with pytest.raises(KeyError):
+        await anext(hub.watch("nope"))
