@@ -51,6 +51,7 @@ LAZY = (
     "healthgauge.promql._range",
     "healthgauge.promql._aggregate",
     "healthgauge.promql._operators",
+    "healthgauge.promql._result",
     "healthgauge.promql._compile",
     "healthgauge._exprcache_write",
     "healthgauge.promql._regex",
