@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     Entry = tuple[str, str, bool, Stamp, int, int]
     Lazy = dict[str, tuple[str, bool, Stamp, int, int]]  # the same, by name
 
-FORMAT = 3
+FORMAT = 4
 # What every check imports; the eager part holds the pure-Python modules these import, transitively.
 ROOTS = ("healthgauge._cmd_check",)
 # What only some checks import, served lazily (with what they import that ROOTS do not).
@@ -164,8 +164,10 @@ class _Bundle:
             return None
         try:  # the header's size, the header, then each module's code
             header_size = int.from_bytes(posix.pread(fd, 4, 0), "little")
-            fmt, bundle_magic, usable, eager, lazy = marshal.loads(posix.pread(fd, header_size, 4))
-            if fmt != FORMAT or bundle_magic != magic() or any(stamp(e[1]) != e[3] for e in eager):
+            fmt, bundle_magic, roots, usable, eager, lazy = marshal.loads(posix.pread(fd, header_size, 4))
+            if fmt != FORMAT or bundle_magic != magic() or roots != (ROOTS, LAZY):
+                raise ValueError("another format, interpreter or set of modules")
+            if any(stamp(e[1]) != e[3] for e in eager):
                 raise ValueError("stale")
         except Exception:  # truncated, another format, stale: the same as missing
             posix.close(fd)

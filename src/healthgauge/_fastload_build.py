@@ -117,7 +117,8 @@ def mark_unusable(eager: "list[Entry]") -> None:
 
 
 def _write(eager: "list[Entry]", lazy: "Lazy", code: bytes, *, usable: bool) -> None:
-    header = marshal.dumps((_fastload.FORMAT, _fastload.magic(), usable, eager, lazy))
+    roots = (_fastload.ROOTS, _fastload.LAZY)
+    header = marshal.dumps((_fastload.FORMAT, _fastload.magic(), roots, usable, eager, lazy))
     write_atomically(_fastload.bundle_path(), len(header).to_bytes(4, "little") + header + code)
 
 
