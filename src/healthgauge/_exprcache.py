@@ -48,11 +48,14 @@ def compile_all(texts: "list[str]") -> "list[Expr]":
 
 
 def _path(texts: "list[str]") -> str:
-    """The cache file for this list of texts: a 64-bit FNV-1a hash of them names it."""
+    """The cache file for this list of texts: a 64-bit FNV-1a hash of them, taken 8 bytes at a time
+    (a byte at a time is ~30 us of Python for one condition), names it. The entry holds the texts,
+    so two lists with one name never read each other's trees."""
     cache = _fastload.bundle_path().rpartition("/")[0]
+    data = "\0".join(texts).encode()
     digest = 0xCBF29CE484222325
-    for byte in "\0".join(texts).encode():
-        digest = ((digest ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    for i in range(0, len(data), 8):
+        digest = ((digest ^ int.from_bytes(data[i : i + 8], "little")) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
     return f"{cache}/check-exprs.{digest:016x}.{sys.implementation.cache_tag}.marshal"
 
 
@@ -87,7 +90,8 @@ def _load(tree: object) -> object:
     if tag == "m" and tree[2] in _STR_METHODS:
         return getattr(str(tree[1]), tree[2])
     if tag == "o" and tree[1].startswith(_PROMQL):
-        kind = getattr(__import__(tree[1], fromlist=["__name__"]), tree[2])
+        module = sys.modules.get(tree[1]) or __import__(tree[1], fromlist=["__name__"])
+        kind = getattr(module, tree[2])
         obj = object.__new__(kind)
         for name, value in tree[3]:
             object.__setattr__(obj, name, _load(value))
