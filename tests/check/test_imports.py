@@ -25,6 +25,7 @@ OURS = {
     "healthgauge._exprcache",
     "healthgauge._fastload",
     "healthgauge._cmd_check",
+    "healthgauge._check_eval",
     "healthgauge._check_args",
     "healthgauge.fetch",
     "healthgauge._http11",
