@@ -7,8 +7,7 @@ run as the installed command runs (`python -I -S`), stopped with `posix._exit` a
   python -I -S -c pass          the interpreter's start and teardown (the bench's yardstick)
   start                         the interpreter's start only (a check leaves without teardown)
   start + _socket               the extension module every probe needs
-  launcher + bundle loaded      the launcher finds the package and loads what a check needs before
-                                its request (the evaluator loads after it is sent)
+  launcher + bundle loaded      the launcher finds the package and loads the check path
   check --help                  ... and runs the command line parser (no I/O)
   check, small page             the whole check against a 20-series page
   check, 10k-series page        the whole check against a 10k-series page (1.2 MB)
@@ -44,8 +43,9 @@ LOADED_ONLY = (
 )
 NO_BUNDLE = "from healthgauge import _fastload; _fastload.load = lambda: False; run_check(sys.argv[2:])"
 NO_EXPRCACHE = (
-    "from healthgauge import _fastload; _fastload.load(); import healthgauge._exprcache as x; "
-    "import healthgauge._exprcache_write as w; x._lookup = lambda path, texts: None; w.store = lambda *a: None; "
+    "from healthgauge import _fastload; _fastload.load(); import healthgauge._cmd_check as c; "
+    "from healthgauge.promql import compile; "
+    "c.compile_later = lambda texts: (lambda exprs: lambda: exprs)([compile(t) for t in texts]); "
     "run_check(sys.argv[2:])"
 )
 FLOOR = """

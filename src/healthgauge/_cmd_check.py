@@ -18,8 +18,9 @@ from __future__ import annotations
 import sys
 from time import monotonic, time
 
-from healthgauge import _exprcache, fetch
+from healthgauge import fetch
 from healthgauge._check_args import USAGE, UsageError, parse_args
+from healthgauge._exprcache import compile_later
 from healthgauge.health import FAIL, Judgement, judge
 
 TYPE_CHECKING = False
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
     from healthgauge._check_args import Options
     from healthgauge._check_eval import Condition
-    from healthgauge.promql import Expr, Outcome
+    from healthgauge.promql import Outcome
 
 UNKNOWN = 3
 LABELS = ("OK", "WARN", "FAIL", "UNKNOWN")
@@ -60,32 +61,25 @@ def conditions_later(options: Options) -> Callable[[], list[Condition]]:
         plan.append((f"time() - {name} <= {bound}", name, violations, False))
     plan += [(text, text, None, True) for text in options.warns]
     texts = [text for _, expr, violations, _ in plan for text in (expr, violations) if text is not None]
-    from_cache = _exprcache.cached(texts)
-    exprs = None if from_cache is not None else _compile(texts)
+    try:
+        exprs_later = compile_later(texts)
+    except ValueError as exc:  # a PromQLError; only compiling raises one, and compiling imported it
+        from healthgauge.promql import PromQLError
+
+        if not isinstance(exc, PromQLError):
+            raise
+        raise UsageError(f"invalid PromQL: {exc}") from None
 
     def build() -> list[Condition]:
         from healthgauge._check_eval import Condition
 
-        built = exprs if exprs is not None else from_cache() if from_cache is not None else None
-        compiled = iter(built if built is not None else _compile(texts))  # an entry that did not read back
+        compiled = iter(exprs_later())
         return [
             Condition(shown, next(compiled), None if violations is None else next(compiled), warn=warn)
             for shown, _, violations, warn in plan
         ]
 
     return build
-
-
-def _compile(texts: list[str]) -> list[Expr]:
-    """The texts compiled now (and cached for the next run); UsageError quoting one PromQL rejects."""
-    # Compiling needs the evaluator: this brings it in one go (from the bundle's later part).
-    from healthgauge import _check_eval  # noqa: F401
-    from healthgauge.promql import PromQLError
-
-    try:
-        return _exprcache.compile_all(texts)
-    except PromQLError as exc:
-        raise UsageError(f"invalid PromQL: {exc}") from None
 
 
 class Report:

@@ -36,20 +36,23 @@ def compile_all(texts: "list[str]") -> "list[Expr]":
 
     Raises ``PromQLError`` for an invalid text, as compiling does: only valid sets are cached.
     """
-    build = cached(texts)
-    exprs = build() if build is not None else None
-    return exprs if exprs is not None else _compile(_path(texts), texts)
+    return compile_later(texts)()
 
 
-def cached(texts: "list[str]") -> "Callable[[], list[Expr] | None] | None":
-    """When the cache holds these texts, made from the sources as they are now: a function that
-    builds their expressions (None if the entry does not read back), to call later.
+def compile_later(texts: "list[str]") -> "Callable[[], list[Expr]]":
+    """Check every text now, build the compiled expressions when the result is called.
 
-    Such an entry says the texts are valid without loading the evaluator: ``healthgauge check``
-    sends its request first and builds the trees while the endpoint answers. None on a miss.
+    A cache entry for these texts, made from unchanged sources, says they are valid without loading
+    the evaluator: ``healthgauge check`` sends its request first and builds the trees while the
+    endpoint answers. Without one, the texts are compiled now (``PromQLError`` for an invalid one)
+    and written to the cache.
     """
-    trees = _lookup(_path(texts), texts)
-    return None if trees is None else lambda: _build(trees)
+    path = _path(texts)
+    trees = _lookup(path, texts)
+    if trees is not None:
+        return lambda: _build(trees) or _compile(path, texts)
+    exprs = _compile(path, texts)
+    return lambda: exprs
 
 
 def _compile(path: str, texts: "list[str]") -> "list[Expr]":
