@@ -44,8 +44,7 @@ LOADED_ONLY = (
 NO_BUNDLE = "from healthgauge import _fastload; _fastload.load = lambda: False; run_check(sys.argv[2:])"
 NO_EXPRCACHE = (
     "from healthgauge import _fastload; _fastload.load(); import healthgauge._cmd_check as c; "
-    "from healthgauge.promql import compile; "
-    "c.compile_later = lambda texts: (lambda exprs: lambda: exprs)([compile(t) for t in texts]); "
+    "from healthgauge.promql import compile; c.compile_all = lambda texts: [compile(t) for t in texts]; "
     "run_check(sys.argv[2:])"
 )
 FLOOR = """

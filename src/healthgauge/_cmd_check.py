@@ -2,8 +2,7 @@
 
 Hosts run it hundreds of times a second as a Kubernetes exec probe or a Consul / Nagios script
 check, so it must cost about what Python's own start costs (DEVELOPERS.md, "The check path"): it
-imports only the lean fetch, then sends its request and loads the parser and the evaluator
-(``healthgauge._check_eval``) while the endpoint answers, reads its conditions back compiled
+imports only the lean fetch, the parser and the evaluator, reads its conditions back compiled
 (``healthgauge._exprcache``), asks the parser for just the metric names the conditions read, and
 writes ``--json`` without the ``json`` module (``healthgauge._check_json``, loaded for ``--json`` only).
 
@@ -20,16 +19,15 @@ from time import monotonic, time
 
 from healthgauge import fetch
 from healthgauge._check_args import USAGE, UsageError, parse_args
-from healthgauge._exprcache import compile_later
+from healthgauge._exprcache import compile_all
+from healthgauge.exposition import ParseError, parse
 from healthgauge.health import FAIL, Judgement, judge
+from healthgauge.promql import History, Outcome, PromQLError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from healthgauge._check_args import Options
-    from healthgauge._check_eval import Condition
-    from healthgauge.promql import Outcome
+    from healthgauge.promql import Expr
 
 UNKNOWN = 3
 LABELS = ("OK", "WARN", "FAIL", "UNKNOWN")
@@ -42,10 +40,29 @@ FUTURE_BOUND = 60
 MS_THRESHOLD = "1e11"
 
 
-def conditions_later(options: Options) -> Callable[[], list[Condition]]:
-    """Every condition checked now (UsageError quoting an expression PromQL rejects), built when
-    the result is called: ``run`` sends its request first, then builds them while the endpoint
-    answers.
+class Condition:
+    """One condition as check judges it: ``expr`` must return something (PromQL's alerting rule
+    semantics). For the drop-in flags, which demand it of every series, ``violations`` names the
+    series that break it and must return nothing."""
+
+    __slots__ = ("expr", "text", "violations", "warn")
+
+    def __init__(self, text: str, expr: Expr, violations: Expr | None = None, *, warn: bool = False) -> None:
+        self.text = text
+        self.expr = expr
+        self.violations = violations
+        self.warn = warn
+
+    def outcome(self, store: History, now: float) -> Outcome:
+        if self.violations is not None:
+            bad = self.violations.condition(store, now)
+            if bad.holds or bad.error:  # a violation found, or no way to tell: fail closed
+                return Outcome(False, _violations(bad.summary, bad.values), bad.values, bad.error)
+        return self.expr.condition(store, now)
+
+
+def conditions(options: Options) -> list[Condition]:
+    """Every condition compiled; raises UsageError quoting an expression PromQL rejects.
 
     A plan of (shown text, expression, violations or None, warn) is compiled in one go, so a
     probe's whole set comes from the compiled-conditions cache at once.
@@ -62,24 +79,24 @@ def conditions_later(options: Options) -> Callable[[], list[Condition]]:
     plan += [(text, text, None, True) for text in options.warns]
     texts = [text for _, expr, violations, _ in plan for text in (expr, violations) if text is not None]
     try:
-        exprs_later = compile_later(texts)
-    except ValueError as exc:  # a PromQLError; only compiling raises one, and compiling imported it
-        from healthgauge.promql import PromQLError
-
-        if not isinstance(exc, PromQLError):
-            raise
+        compiled = iter(compile_all(texts))
+    except PromQLError as exc:
         raise UsageError(f"invalid PromQL: {exc}") from None
+    return [
+        Condition(shown, next(compiled), None if violations is None else next(compiled), warn=warn)
+        for shown, _, violations, warn in plan
+    ]
 
-    def build() -> list[Condition]:
-        from healthgauge._check_eval import Condition
 
-        compiled = iter(exprs_later())
-        return [
-            Condition(shown, next(compiled), None if violations is None else next(compiled), warn=warn)
-            for shown, _, violations, warn in plan
-        ]
-
-    return build
+def _violations(summary: str, values: tuple[tuple[dict[str, str], float], ...]) -> str:
+    """The evaluator's summary of the series that break a drop-in condition, naming the series when
+    there is one (the evaluator names them when there are several) and explaining a negative age."""
+    if len(values) == 1:
+        labels = ", ".join(f'{k}="{v}"' for k, v in sorted(values[0][0].items()) if k != "__name__")
+        summary = f"{summary} {{{labels}}}" if labels else summary
+    if any(value < -FUTURE_BOUND for _, value in values):
+        summary += f" (a negative age is a timestamp in the future; over {FUTURE_BOUND} s ahead fails)"
+    return summary
 
 
 class Report:
@@ -115,7 +132,7 @@ def main(args: list[str]) -> int:
         if options.help:
             print(USAGE, end="")
             return 0
-        checks = conditions_later(options)
+        checks = conditions(options)
         _validate_request(options)
     except UsageError as exc:
         return _emit(Report().failed(UNKNOWN, "usage", str(exc)), as_json, verbose=False)
@@ -138,19 +155,15 @@ def _validate_request(options: Options) -> None:
             raise UsageError(f"cannot read --ca-file {options.ca_file!r}: {exc.strerror}") from None
 
 
-def run(options: Options, conditions: Callable[[], list[Condition]]) -> Report:
-    """Fetch, parse and judge: every failure to read the page is FAIL, naming what failed.
-
-    The request is sent before the evaluator is loaded and the conditions built
-    (``healthgauge._check_eval``): that work overlaps with the endpoint gathering its metrics.
-    """
+def run(options: Options, checks: list[Condition]) -> Report:
+    """Fetch, parse and judge: every failure to read the page is FAIL, naming what failed."""
     report = Report(options.url or "")
     try:
         headers = options.headers
         if options.bearer_token_file is not None:
             headers = [*headers, ("Authorization", f"Bearer {_read_token(options.bearer_token_file)}")]
         started = monotonic()
-        pending = fetch.begin(
+        response = fetch.get(
             report.url,
             timeout=options.timeout,
             headers=headers,
@@ -158,33 +171,37 @@ def run(options: Options, conditions: Callable[[], list[Condition]]) -> Report:
             insecure=options.insecure,
             ca_file=options.ca_file,
         )
-        sent = monotonic()
-        try:
-            from healthgauge import _check_eval
-
-            checks = conditions()
-            reading = monotonic()
-            response = pending.response()
-        finally:
-            pending.close()
         scraped = time()
         fetched = monotonic()
-        names = _check_eval.names_read(checks)
-        samples, error = _check_eval.read_page(response.body, response.content_type, names)
-        if error:
-            return report.failed(FAIL, "exposition", f"invalid exposition at {response.url}: {error}")
-        fetch_s = (sent - started) + (fetched - reading)  # not the evaluator's loading in between
-        report.details.append(_fetched(response, fetch_s, monotonic() - fetched, len(samples), names))
+        names = _names(checks)
+        samples = parse(response.body, content_type=response.content_type, names=names)
+        report.details.append(_fetched(response, fetched - started, monotonic() - fetched, len(samples), names))
     except (UsageError, fetch.RequestError) as exc:
         return report.failed(UNKNOWN, "usage", str(exc))
     except fetch.FetchError as exc:
         return report.failed(FAIL, _kind(exc), f"cannot read {exc}")
-    report.pairs = _check_eval.outcomes(checks, samples, scraped, time())
+    except ParseError as exc:
+        return report.failed(FAIL, "exposition", f"invalid exposition at {response.url}: {exc}")
+    store = History.from_scrape(samples, scraped)
+    now = time()
+    report.pairs = [(check, check.outcome(store, now)) for check in checks]
     required = [(c.text, o) for c, o in report.pairs if not c.warn]
     warned = [(c.text, o) for c, o in report.pairs if c.warn]
     report.judgement = judge(required, warned)
     report.status = report.judgement.status
     return report
+
+
+def _names(checks: list[Condition]) -> frozenset[str] | None:
+    """The metric names any condition reads; None (parse everything) if one reads by regex."""
+    names: set[str] = set()
+    for check in checks:
+        for expr in (check.expr, check.violations):
+            if expr is not None:
+                if expr.names is None:
+                    return None
+                names |= expr.names
+    return frozenset(names)
 
 
 def _read_token(path: str) -> str:

@@ -21,8 +21,6 @@ from healthgauge import _fastload
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from healthgauge.promql import Expr
 
 FORMAT = 2
@@ -36,26 +34,10 @@ def compile_all(texts: "list[str]") -> "list[Expr]":
 
     Raises ``PromQLError`` for an invalid text, as compiling does: only valid sets are cached.
     """
-    return compile_later(texts)()
-
-
-def compile_later(texts: "list[str]") -> "Callable[[], list[Expr]]":
-    """Check every text now, build the compiled expressions when the result is called.
-
-    A cache entry for these texts, made from unchanged sources, says they are valid without loading
-    the evaluator: ``healthgauge check`` sends its request first and builds the trees while the
-    endpoint answers. Without one, the texts are compiled now (``PromQLError`` for an invalid one)
-    and written to the cache.
-    """
     path = _path(texts)
-    trees = _lookup(path, texts)
-    if trees is not None:
-        return lambda: _build(trees) or _compile(path, texts)
-    exprs = _compile(path, texts)
-    return lambda: exprs
-
-
-def _compile(path: str, texts: "list[str]") -> "list[Expr]":
+    cached = _read(path, texts)
+    if cached is not None:
+        return cached
     from healthgauge.promql import compile
 
     exprs = [compile(text) for text in texts]
@@ -77,23 +59,14 @@ def _path(texts: "list[str]") -> str:
     return f"{cache}/check-exprs.{digest:016x}.{sys.implementation.cache_tag}.marshal"
 
 
-def _lookup(path: str, texts: "list[str]") -> "list[object] | None":
-    """The trees of the entry for ``texts``, when it was made from the sources as they are now."""
+def _read(path: str, texts: "list[str]") -> "list[Expr] | None":
     try:
         with open(path, "rb") as file:
             fmt, keyed, sources, trees = marshal.loads(file.read())
         if fmt != FORMAT or keyed != texts or any(_fastload.stamp(source) != was for source, was in sources):
             return None
-    except Exception:  # missing, unreadable, truncated, from other sources: compile instead
-        return None
-    return trees  # type: ignore[no-any-return]
-
-
-def _build(trees: "list[object]") -> "list[Expr] | None":
-    """The expressions of an entry's trees, or None when they do not read back as expressions."""
-    try:
         exprs = [_load(tree) for tree in trees]
-    except Exception:
+    except Exception:  # missing, unreadable, truncated, from other sources: compile instead
         return None
     from healthgauge.promql import Expr
 

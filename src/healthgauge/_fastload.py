@@ -9,9 +9,7 @@ written by ``healthgauge._fastload_build``) in two parts:
 - the modules every check imports (from ``ROOTS``), in the order their imports completed: each
   body runs straight into a new module in ``sys.modules``, so the ``import`` statements inside find
   their targets already there. Packages are created (empty) before their modules run, as the import
-  system has them exist (half-run) while their modules import. The first root's modules run at
-  ``load``; each later root's run together when that root is first imported (``check`` sends its
-  request, then imports its evaluator, ``_check_eval``: loading it overlaps with the endpoint).
+  system has them exist (half-run) while their modules import.
 - the modules only some checks import (from ``LAZY``: one function's module, the full exposition
   grammar, the PromQL compiler, ``re``): a finder at the head of ``sys.meta_path`` serves each from
   the bundle when, and only if, an ``import`` asks for it. Their code is not even read otherwise.
@@ -40,10 +38,9 @@ if TYPE_CHECKING:
     Entry = tuple[str, str, bool, Stamp, int, int]
     Lazy = dict[str, tuple[str, bool, Stamp, int, int]]  # the same, by name
 
-FORMAT = 5
-# What every check imports; the eager part holds the pure-Python modules these import, transitively:
-# the first root's at load, each later root's (less what came before) when the root is imported.
-ROOTS = ("healthgauge._cmd_check", "healthgauge._check_eval")
+FORMAT = 4
+# What every check imports; the eager part holds the pure-Python modules these import, transitively.
+ROOTS = ("healthgauge._cmd_check",)
 # What only some checks import, served lazily (with what they import that ROOTS do not).
 LAZY = (
     "healthgauge.promql._fn_time",
@@ -130,7 +127,7 @@ def load() -> bool:
     if not bundle.usable:
         return False
     try:
-        _run(bundle, bundle.eager)
+        _run(bundle)
     except Exception:
         from . import _fastload_build  # relative: a copy of these two files serves its own package
 
@@ -149,13 +146,10 @@ class _Bundle:
     this one: code is read at the offsets of the file this run opened.
     """
 
-    def __init__(
-        self, fd: int, usable: bool, eager: "list[Entry]", later: "dict[str, list[Entry]]", lazy: "Lazy", base: int
-    ) -> None:
+    def __init__(self, fd: int, usable: bool, eager: "list[Entry]", lazy: "Lazy", base: int) -> None:
         self.fd = fd
         self.usable = usable
         self.eager = eager
-        self.later = later  # a later root -> its modules, the root last
         self.lazy = lazy
         self.base = base
 
@@ -170,7 +164,7 @@ class _Bundle:
             return None
         try:  # the header's size, the header, then each module's code
             header_size = int.from_bytes(posix.pread(fd, 4, 0), "little")
-            fmt, bundle_magic, roots, usable, eager, later, lazy = marshal.loads(posix.pread(fd, header_size, 4))
+            fmt, bundle_magic, roots, usable, eager, lazy = marshal.loads(posix.pread(fd, header_size, 4))
             if fmt != FORMAT or bundle_magic != magic() or roots != (ROOTS, LAZY):
                 raise ValueError("another format, interpreter or set of modules")
             if any(stamp(e[1]) != e[3] for e in eager):
@@ -178,7 +172,7 @@ class _Bundle:
         except Exception:  # truncated, another format, stale: the same as missing
             posix.close(fd)
             return None
-        return cls(fd, usable, eager, later, lazy, 4 + header_size)
+        return cls(fd, usable, eager, lazy, 4 + header_size)
 
     def code(self, offset: int, size: int) -> "CodeType":
         import posix
@@ -191,37 +185,23 @@ class _Bundle:
     def find_spec(
         self, name: str, path: "Sequence[str] | None" = None, target: "ModuleType | None" = None
     ) -> "ModuleSpec | None":
-        group = self.later.pop(name, None)
-        if group is not None:  # a later root: its modules run now, the root through this spec
-            if any(stamp(e[1]) != e[3] for e in group):
-                self._stale()
-                return None
-            try:
-                _run(self, group[:-1])
-            except Exception:  # as for the eager part: what it ran is undone, this import goes the usual way
-                return None
-            self.lazy[name] = group[-1][1:]
         entry = self.lazy.get(name)
         if entry is None:
             return None
         source, is_package, was, _, _ = entry
         if stamp(source) != was:  # changed since the build: import it normally, rebuild next run
-            self._stale()
+            import posix
+
+            try:
+                posix.unlink(bundle_path())
+            except OSError:
+                pass
             return None
         spec: ModuleSpec = _BOOTSTRAP.ModuleSpec(name, self, origin=source, is_package=is_package)
         spec.has_location = True
         if is_package:
             spec.submodule_search_locations = [source.rpartition("/")[0]]
         return spec
-
-    def _stale(self) -> None:
-        """A source changed since the build: this import goes the usual way, the next run rebuilds."""
-        import posix
-
-        try:
-            posix.unlink(bundle_path())
-        except OSError:
-            pass
 
     def create_module(self, spec: "ModuleSpec") -> None:
         return None  # the default module
@@ -239,16 +219,16 @@ class _Bundle:
         return source
 
 
-def _run(bundle: _Bundle, entries: "list[Entry]") -> None:
-    """Each module's body in the order their imports completed; packages exist (empty) from the
-    start, as the import system has them exist (half-run) while their modules import."""
+def _run(bundle: _Bundle) -> None:
+    """Each eager module's body in the order their imports completed; packages exist (empty) from
+    the start, as the import system has them exist (half-run) while their modules import."""
     modules = sys.modules
     added: list[str] = []
     try:
-        for name, path, is_package, _, _, _ in entries:
+        for name, path, is_package, _, _, _ in bundle.eager:
             if is_package and name not in modules:
                 _new_module(name, path, is_package, added)
-        for name, path, is_package, _, offset, size in entries:
+        for name, path, is_package, _, offset, size in bundle.eager:
             if name in modules and name not in added:
                 continue  # imported before the bundle ran
             module = modules[name] if is_package else _new_module(name, path, is_package, added)

@@ -69,11 +69,10 @@ def build(roots: "Sequence[str]", lazy: "Sequence[str]") -> None:
         return
     recorder = _Recorder()
     sys.meta_path.insert(0, recorder)
-    bounds = []
     try:
         for root in roots:
             __import__(root)
-            bounds.append(len(recorder.done))
+        eager_done = len(recorder.done)
         for name in lazy:
             try:
                 __import__(name)
@@ -81,23 +80,22 @@ def build(roots: "Sequence[str]", lazy: "Sequence[str]") -> None:
                 continue
     finally:
         sys.meta_path.remove(recorder)
-    parts = [_compiled(recorder.done[start:end]) for start, end in zip([0, *bounds], [*bounds, None], strict=True)]
+    eager = _compiled(recorder.done[:eager_done])
+    lazy_part = _compiled(recorder.done[eager_done:])
+    if eager is None or lazy_part is None:
+        return
     blobs: list[bytes] = []
     offset = 0
-    placed: list[list[Entry]] = []
-    for part in parts:
-        if part is None:
-            return
-        placed.append([])
-        for (name, path, is_package, source), code in zip(*part, strict=True):
+    placed = []
+    for entries, codes in (eager, lazy_part):
+        for (name, path, is_package, source), code in zip(entries, codes, strict=True):
             blob = marshal.dumps(code)
-            placed[-1].append((name, path, is_package, source, offset, len(blob)))
+            placed.append((name, path, is_package, source, offset, len(blob)))
             blobs.append(blob)
             offset += len(blob)
-    eager, *later, lazy_part = placed
-    groups = {group[-1][0]: group for group in later if group}  # each by its root, which completes last
-    lazy_entries: Lazy = {entry[0]: entry[1:] for entry in lazy_part}
-    _write(eager, groups, lazy_entries, b"".join(blobs), usable=True)
+    eager_entries = placed[: len(eager[0])]
+    lazy_entries: Lazy = {entry[0]: entry[1:] for entry in placed[len(eager[0]) :]}
+    _write(eager_entries, lazy_entries, b"".join(blobs), usable=True)
 
 
 def _compiled(done: "list[Done]") -> "tuple[list[tuple[str, str, bool, Stamp]], list[CodeType]] | None":
@@ -115,12 +113,12 @@ def _compiled(done: "list[Done]") -> "tuple[list[tuple[str, str, bool, Stamp]], 
 
 def mark_unusable(eager: "list[Entry]") -> None:
     """Remember that running the eager part failed for these sources: later runs import normally."""
-    _write(eager, {}, {}, b"", usable=False)
+    _write(eager, {}, b"", usable=False)
 
 
-def _write(eager: "list[Entry]", later: "dict[str, list[Entry]]", lazy: "Lazy", code: bytes, *, usable: bool) -> None:
+def _write(eager: "list[Entry]", lazy: "Lazy", code: bytes, *, usable: bool) -> None:
     roots = (_fastload.ROOTS, _fastload.LAZY)
-    header = marshal.dumps((_fastload.FORMAT, _fastload.magic(), roots, usable, eager, later, lazy))
+    header = marshal.dumps((_fastload.FORMAT, _fastload.magic(), roots, usable, eager, lazy))
     write_atomically(_fastload.bundle_path(), len(header).to_bytes(4, "little") + header + code)
 
 

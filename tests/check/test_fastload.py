@@ -21,7 +21,7 @@ RUN = """
 import os, sys
 sys.path[:0] = [sys.argv[1], *sys.argv[2:]]
 from pkg import _fastload
-_fastload.ROOTS = tuple(os.environ.get("ROOTS", "pkg.main").split(","))
+_fastload.ROOTS = ("pkg.main",)
 _fastload.LAZY = tuple(name for name in os.environ.get("LAZY", "pkg.later").split(",") if name)
 loaded = _fastload.load()
 import pkg.main
@@ -49,15 +49,15 @@ def run(root: Path) -> tuple[bool, str, list[str]]:
     return loaded, answer, modules
 
 
-def run_all(root: Path, lazy: str = "pkg.later", roots: str = "pkg.main") -> tuple[bool, str, str, list[str]]:
+def run_all(root: Path, lazy: str = "pkg.later") -> tuple[bool, str, str, list[str]]:
     """Whether the bundle ran, the answer, what loaded the lazy module (``-``: not imported), and
-    the package's modules after the run; ``lazy`` and ``roots`` name the modules, comma-separated."""
+    the package's modules after the run; ``lazy`` names the lazy roots, comma-separated."""
     out = subprocess.run(
         [sys.executable, "-I", "-S", "-c", RUN, str(root), *SITE],
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "LAZY": lazy, "ROOTS": roots},
+        env={**os.environ, "LAZY": lazy},
     )
     assert out.returncode == 0, out.stderr
     loaded, answer, served, modules = out.stdout.strip().split(" ", 3)
@@ -165,22 +165,3 @@ def test_a_bundle_built_for_other_modules_is_rebuilt(tmp_path: Path) -> None:
     assert run_all(tmp_path)[:3] == (True, "42", "_Bundle")
     assert run_all(tmp_path, lazy="")[:3] == (False, "42", "SourceFileLoader")  # other roots: rebuilt
     assert run_all(tmp_path, lazy="")[:3] == (True, "42", "SourceFileLoader")  # later is not in it now
-
-
-def test_a_later_root_runs_its_modules_when_it_is_first_imported(tmp_path: Path) -> None:
-    # `main` imports `later` (with `deep`) inside answer(): as `check` imports its evaluator only
-    # once its request is sent. As a later root, `later` and what it needs run from the bundle then.
-    files = dict(
-        PACKAGE,
-        **{"later.py": "from pkg import deep\nEXTRA = deep.ZERO\n", "deep.py": "ZERO = 0\n"},
-    )
-    package = make_package(tmp_path, files)
-    roots = "pkg.main,pkg.later"
-    assert run_all(tmp_path, lazy="", roots=roots)[:2] == (False, "42")  # built
-    loaded, answer, served, modules = run_all(tmp_path, lazy="", roots=roots)
-    assert (loaded, answer, served) == (True, "42", "_Bundle")
-    assert "pkg.deep" in modules
-    (package / "deep.py").write_text("ZERO = 0 * 1\n")  # a changed module of the later group
-    assert run_all(tmp_path, lazy="", roots=roots)[:3] == (True, "42", "SourceFileLoader")  # imported normally
-    assert run_all(tmp_path, lazy="", roots=roots)[:3] == (False, "42", "SourceFileLoader")  # rebuilt
-    assert run_all(tmp_path, lazy="", roots=roots)[:3] == (True, "42", "_Bundle")

@@ -25,7 +25,6 @@ OURS = {
     "healthgauge._exprcache",
     "healthgauge._fastload",
     "healthgauge._cmd_check",
-    "healthgauge._check_eval",
     "healthgauge._check_args",
     "healthgauge.fetch",
     "healthgauge._http11",
