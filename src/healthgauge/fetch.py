@@ -52,7 +52,6 @@ __all__ = [
     "ConnectError",
     "DeadlineError",
     "FetchError",
-    "Pending",
     "ProtocolError",
     "RedirectError",
     "RequestError",
@@ -61,7 +60,6 @@ __all__ = [
     "StatusError",
     "TLSError",
     "TooLargeError",
-    "begin",
     "get",
     "parse_url",
     "prepare",
@@ -147,91 +145,23 @@ def get(
     and after gzip decoding, is capped at ``max_body`` bytes. ``insecure`` skips certificate
     verification (kubelet's https probes never verify); ``ca_file`` trusts a private CA instead.
     """
-    pending = begin(
-        url,
-        timeout=timeout,
-        headers=headers,
-        max_body=max_body,
-        max_redirects=max_redirects,
-        insecure=insecure,
-        ca_file=ca_file,
-    )
-    return pending.response()
-
-
-def begin(
-    url: str,
-    *,
-    timeout: float = 1.0,
-    headers: Sequence[tuple[str, str]] = (),
-    max_body: int = MAX_BODY,
-    max_redirects: int = MAX_REDIRECTS,
-    insecure: bool = False,
-    ca_file: str | None = None,
-) -> Pending:
-    """``get`` in two steps: connect and send the request now, read the response with
-    ``Pending.response()``. What the caller does in between overlaps with the endpoint gathering its
-    metrics (``healthgauge check`` loads its evaluator then). The deadline starts now; a failure to
-    connect or send raises here, as ``get`` would.
-    """
     deadline = monotonic() + timeout
     target, request_headers = prepare(url, headers)
-    options = (request_headers, deadline, max_body, insecure, ca_file)
-    return Pending(url, target, options, max_redirects, _send(target, *options))
-
-
-class Pending:
-    """A request sent and its response not yet read (``begin``); ``response()`` reads it, once."""
-
-    __slots__ = ("_max_redirects", "_options", "_sock", "_target", "_url")
-
-    def __init__(
-        self,
-        url: str,
-        target: URL,
-        options: tuple[list[tuple[str, str]], float, int, bool, str | None],
-        max_redirects: int,
-        sock: _socket.socket,
-    ) -> None:
-        self._url = url
-        self._target = target
-        self._options = options
-        self._max_redirects = max_redirects
-        self._sock: _socket.socket | None = sock
-
-    def response(self) -> Response:
-        """The 2xx response with its body decoded, redirects followed; a FetchError otherwise."""
-        sock, self._sock = self._sock, None
-        if sock is None:
-            raise RuntimeError("the response of this request was read already")
-        target = self._target
-        _, deadline, max_body, _, _ = self._options
-        hop = 0
-        while True:
-            try:
-                parser = _read(sock, deadline, max_body, str(target))
-            finally:
-                sock.close()
-            if parser.status in REDIRECTS:
-                target = _follow(target, parser, hop, self._max_redirects, self._url)
-                hop += 1
-                sock = _send(target, *self._options)
-                continue
-            if not 200 <= parser.status < 300:
-                reason = f"HTTP {parser.status} {parser.reason}".rstrip()
-                raise StatusError(reason, url=str(target), status=parser.status)
-            try:
-                body = decode_body(parser.body(), parser.header("content-encoding"), max_body)
-            except FetchError as exc:
-                exc.url = str(target)
-                raise
-            return Response(target, parser.status, parser.reason, parser.headers, body)
-
-    def close(self) -> None:
-        """Give the connection up without reading the response."""
-        sock, self._sock = self._sock, None
-        if sock is not None:
-            sock.close()
+    hop = 0
+    while True:
+        parser = _exchange(target, request_headers, deadline, max_body, insecure, ca_file)
+        if parser.status in REDIRECTS:
+            target = _follow(target, parser, hop, max_redirects, url)
+            hop += 1
+            continue
+        if not 200 <= parser.status < 300:
+            raise StatusError(f"HTTP {parser.status} {parser.reason}".rstrip(), url=str(target), status=parser.status)
+        try:
+            body = decode_body(parser.body(), parser.header("content-encoding"), max_body)
+        except FetchError as exc:
+            exc.url = str(target)
+            raise
+        return Response(target, parser.status, parser.reason, parser.headers, body)
 
 
 def _follow(target: URL, parser: ResponseParser, hop: int, max_redirects: int, first: str) -> URL:
@@ -252,10 +182,10 @@ def _follow(target: URL, parser: ResponseParser, hop: int, max_redirects: int, f
     return next_url
 
 
-def _send(
+def _exchange(
     target: URL, headers: list[tuple[str, str]], deadline: float, max_body: int, insecure: bool, ca_file: str | None
-) -> _socket.socket:
-    """A fresh connection with the request sent on it (``Connection: close``); the caller reads."""
+) -> ResponseParser:
+    """One request and its response on a fresh connection (``Connection: close``)."""
     url = str(target)
     sock = _connect(target, deadline, insecure, ca_file)
     try:
@@ -266,10 +196,9 @@ def _send(
             raise DeadlineError("deadline passed while sending the request", url=url, phase="send") from None
         except OSError as exc:
             raise _io_error(exc, url, "sending the request") from None
-    except BaseException:
+        return _read(sock, deadline, max_body, url)
+    finally:
         sock.close()
-        raise
-    return sock
 
 
 def _read(sock: _socket.socket, deadline: float, max_body: int, url: str) -> ResponseParser:
