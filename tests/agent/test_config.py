@@ -181,3 +181,13 @@ def test_load_config_names_the_file(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.toml", FakeEngine())
     path.write_text(MINIMAL)
     assert load_config(path, FakeEngine()).targets[0].name == "worker"
+
+
+def test_state_file_paths_are_taken_from_the_config_files_directory(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text("[agent]\nstate_file = 'state/agent.json'\n" + TARGET)
+    assert load_config(path, FakeEngine()).agent.state_file == str(tmp_path / "state" / "agent.json")
+    assert parse("[agent]\nstate_file = '/var/lib/hg.json'\n" + TARGET).agent.state_file == "/var/lib/hg.json"
+    assert parse(TARGET).agent.state_file == ""
+    assert error("[agent]\nstate_file = ''\n" + TARGET) == "agent.state_file: a file path (a non-empty string), got ''"
+    assert error("[agent]\nstate_file = 1\n" + TARGET) == "agent.state_file: a file path (a non-empty string), got 1"

@@ -1,8 +1,8 @@
 """``healthgauge agent --config FILE``: run the agent until SIGTERM or SIGINT, then drain and exit 0.
 
 Exit codes: 0 stopped after the drain (or ``--check`` found the configuration valid);
-2 the agent could not run (a listener could not bind); 3 the command line or the configuration
-is wrong (refused before any network I/O).
+2 the agent could not run (a listener could not bind, the state file cannot be written);
+3 the command line or the configuration is wrong (refused before any network I/O).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from healthgauge.agent._config import Config, ConfigError, load_config
 from healthgauge.agent._engine import Engine
 from healthgauge.agent._run import Agent
+from healthgauge.agent._statefile import StateFileError
 
 EXIT_OK = 0
 EXIT_FAILED = 2
@@ -76,6 +77,10 @@ async def run(config: Config, engine: Engine, *, announce: Callable[[str], None]
             await agent.start()
         except OSError as exc:
             print(f"healthgauge agent: cannot listen: {exc}", file=sys.stderr)
+            await agent.stop()
+            return EXIT_FAILED
+        except StateFileError as exc:
+            print(f"healthgauge agent: cannot start: {exc}", file=sys.stderr)
             await agent.stop()
             return EXIT_FAILED
         try:

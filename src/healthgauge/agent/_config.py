@@ -45,7 +45,7 @@ _SIZE_UNITS = {None: 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "KiB":
 TARGET_KEYS = ("name", "url", "urls")
 RULE_KEYS = ("live", "ready", "warn", "weight", "maxconn")
 SHARED_KEYS = ("interval", "timeout", "headers", "token", "rise", "fall", "live_fall", "history", "body_limit")
-AGENT_KEYS = ("listen", "admin", "shutdown_grace", "haproxy_default")
+AGENT_KEYS = ("listen", "admin", "shutdown_grace", "haproxy_default", "state_file")
 
 
 class ConfigError(Exception):
@@ -119,6 +119,8 @@ class AgentConfig:
     listeners: Mapping[str, Address] = field(default_factory=dict)
     # The target an HAProxy agent check answers for when HAProxy sends no name (no agent-send).
     haproxy_default: str = ""
+    # Where admin and judged states are kept across restarts (agent/_statefile.py); "" for nowhere.
+    state_file: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,19 +140,21 @@ def load_config(path: str | Path, engine: Engine) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     try:
-        return parse_config(text, engine)
+        return parse_config(text, engine, base=path.parent)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
 
 
-def parse_config(text: str, engine: Engine) -> Config:
-    """Validate a TOML document (pure apart from compiling through ``engine``)."""
+def parse_config(text: str, engine: Engine, *, base: Path | None = None) -> Config:
+    """Validate a TOML document (pure apart from compiling through ``engine`` and checking that
+    files it names can be read). Relative paths are taken from ``base`` (the configuration file's
+    directory; the working directory when ``None``), as Prometheus does."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML: {exc}") from exc
     _known(doc, ("agent", "defaults", "targets"), "")
-    agent = _agent(_table(doc, "agent", ""), "agent")
+    agent = _agent(_table(doc, "agent", ""), "agent", base)
     defaults = _table(doc, "defaults", "")
     _known(defaults, SHARED_KEYS + RULE_KEYS, "defaults.")
     raw_targets = doc.get("targets")
@@ -210,7 +214,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _agent(raw: dict[str, Any], key: str) -> AgentConfig:
+def _agent(raw: dict[str, Any], key: str, base: Path | None) -> AgentConfig:
     _known(raw, AGENT_KEYS + tuple(LISTENERS), f"{key}.")
     listen = parse_address(raw.get("listen", DEFAULT_LISTEN), f"{key}.listen")
     admin = None
@@ -223,7 +227,15 @@ def _agent(raw: dict[str, Any], key: str) -> AgentConfig:
     default = raw.get("haproxy_default", "")
     if default != "":
         default = _name(default, f"{key}.haproxy_default")
-    return AgentConfig(listen=listen, admin=admin, shutdown_grace=grace, listeners=listeners, haproxy_default=default)
+    state_file = _path(raw["state_file"], f"{key}.state_file", base) if "state_file" in raw else ""
+    return AgentConfig(
+        listen=listen,
+        admin=admin,
+        shutdown_grace=grace,
+        listeners=listeners,
+        haproxy_default=default,
+        state_file=state_file,
+    )
 
 
 def _targets(raw: dict[str, Any], key: str, engine: Engine) -> list[TargetConfig]:
@@ -358,6 +370,16 @@ def _url(value: object, key: str) -> str:
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ConfigError(f'{key}: an http:// or https:// URL, got "{value}"')
     return str(value)
+
+
+def _path(value: object, key: str, base: Path | None) -> str:
+    """A file path; a relative one is taken from ``base``."""
+    if not isinstance(value, str) or not value.strip() or "\0" in value:
+        raise ConfigError(f"{key}: a file path (a non-empty string), got {value!r}")
+    path = Path(value).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    return str(path)
 
 
 def _name(value: object, key: str) -> str:

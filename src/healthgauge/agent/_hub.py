@@ -58,6 +58,12 @@ class StateHub:
             self._ordered = tuple(self._states.values())
         return self._ordered
 
+    def restore(self, state: TargetState) -> TargetState:
+        """Start ``state.name`` from a saved state (the agent's state file), before any check."""
+        if state.name not in self._states:
+            raise KeyError(state.name)
+        return self._publish(state)
+
     def observe(self, name: str, verdict: Verdict) -> TargetState:
         """Apply one check of ``name`` (hysteresis) and publish the new state."""
         return self._publish(observe(self._states[name], verdict, self._policies[name]))
