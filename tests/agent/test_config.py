@@ -191,3 +191,15 @@ def test_state_file_paths_are_taken_from_the_config_files_directory(tmp_path: Pa
     assert parse(TARGET).agent.state_file == ""
     assert error("[agent]\nstate_file = ''\n" + TARGET) == "agent.state_file: a file path (a non-empty string), got ''"
     assert error("[agent]\nstate_file = 1\n" + TARGET) == "agent.state_file: a file path (a non-empty string), got 1"
+
+
+def test_the_overloaded_policy_key() -> None:
+    from healthgauge.health._state import Overloaded
+
+    assert parse(TARGET).targets[0].policy.overloaded is Overloaded.WARN
+    assert parse(TARGET + "overloaded = 'fail'\n").targets[0].policy.overloaded is Overloaded.FAIL
+    assert parse("[defaults]\noverloaded = 'fail'\n" + TARGET).targets[0].policy.overloaded is Overloaded.FAIL
+    assert error(TARGET + "overloaded = 'shed'\n") == (
+        'targets[0].overloaded: "warn" (still ready, degraded) or "fail" (not ready until the load passes), '
+        "got 'shed'"
+    )

@@ -21,7 +21,7 @@ from typing import Any
 
 from healthgauge.agent._engine import Engine, EngineError, Expr
 from healthgauge.agent._listeners import LISTENERS  # [agent] keys that start more listeners
-from healthgauge.health._state import Policy
+from healthgauge.health._state import Overloaded, Policy
 
 DEFAULT_LISTEN = "127.0.0.1:8099"
 DEFAULT_GRACE = 5.0
@@ -44,7 +44,18 @@ _SIZE_UNITS = {None: 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "KiB":
 
 TARGET_KEYS = ("name", "url", "urls")
 RULE_KEYS = ("live", "ready", "warn", "weight", "maxconn")
-SHARED_KEYS = ("interval", "timeout", "headers", "token", "rise", "fall", "live_fall", "history", "body_limit")
+SHARED_KEYS = (
+    "interval",
+    "timeout",
+    "headers",
+    "token",
+    "rise",
+    "fall",
+    "live_fall",
+    "overloaded",
+    "history",
+    "body_limit",
+)
 AGENT_KEYS = ("listen", "admin", "shutdown_grace", "haproxy_default", "state_file")
 
 
@@ -315,7 +326,13 @@ def _compile(text: object, key: str, engine: Engine) -> Rule:
 def _policy(raw: dict[str, Any], key: str) -> Policy:
     counts = {name: _count(raw, name, key) for name in ("rise", "fall")}
     live_fall = _count(raw, "live_fall", key) if "live_fall" in raw else counts["fall"]
-    return Policy(rise=counts["rise"], fall=counts["fall"], live_fall=live_fall)
+    overloaded = raw.get("overloaded", Overloaded.WARN.value)
+    if overloaded not in {o.value for o in Overloaded}:
+        raise ConfigError(
+            f'{key}.overloaded: "warn" (still ready, degraded) or "fail" (not ready until the load passes), '
+            f"got {overloaded!r}"
+        )
+    return Policy(rise=counts["rise"], fall=counts["fall"], live_fall=live_fall, overloaded=Overloaded(overloaded))
 
 
 def _count(raw: dict[str, Any], name: str, key: str) -> int:

@@ -35,7 +35,7 @@ class StateHub:
 
     def __init__(self, policies: Mapping[str, Policy]) -> None:
         self._policies = dict(policies)
-        self._states = {name: TargetState(name=name) for name in policies}
+        self._states = {name: TargetState(name=name, overloaded=p.overloaded) for name, p in policies.items()}
         self._ordered: tuple[TargetState, ...] | None = None
         self._subscribers: list[Subscriber] = []
         self._changes = 0

@@ -254,7 +254,7 @@ def restore(saved: SavedFile, targets: Iterable[TargetConfig], now: float) -> Re
         entry = saved.targets.get(target.name)
         if entry is None:
             continue
-        base = TargetState(name=target.name, admin=entry.admin)
+        base = TargetState(name=target.name, admin=entry.admin, overloaded=target.policy.overloaded)
         age = now - saved.confirmed_at
         bound = freshness_bound(target)
         admin_note = f"admin {entry.admin.value}"
@@ -269,7 +269,9 @@ def restore(saved: SavedFile, targets: Iterable[TargetConfig], now: float) -> Re
             why = f"{age:.1f}s old, more than fall × interval = {bound:g}s" if age > 0 else f"{-age:.1f}s in the future"
             notes.append(f"{target.name}: {admin_note} restored; judged state not restored: the file is {why}")
         else:
-            states[target.name] = dataclasses.replace(entry.state, name=target.name, shutting_down=False)
+            states[target.name] = dataclasses.replace(
+                entry.state, name=target.name, shutting_down=False, overloaded=target.policy.overloaded
+            )
             notes.append(f"{target.name}: {admin_note} and judged state ({states[target.name].level.value}) restored")
     unknown = sorted(set(saved.targets) - {t.name for t in targets})
     if unknown:
