@@ -12,7 +12,8 @@ and fixed:
   (the target's ``body_limit``) and on the wire, so a gzip bomb or an endless body stops early;
 - bodies framed by Content-Length, chunked transfer coding, or the connection's end;
   ``Content-Encoding: gzip`` (and zlib ``deflate``) inflated as they arrive;
-- TLS through the standard library's default context (system CAs, hostname checked);
+- TLS through the standard library's default context (system CAs, hostname checked), or a CA
+  bundle of the target's own (``ca_file``), or no verification (``insecure``);
 - no redirects, cookies or proxies: a health endpoint that redirects is reported as such.
 
 The deadline is the caller's (``asyncio.timeout``): a cancelled fetch closes its connection,
@@ -22,6 +23,7 @@ since a half-read response cannot be resumed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import zlib
 from urllib.parse import urlsplit
@@ -265,8 +267,11 @@ class _Reader(asyncio.Protocol):
 class Endpoint:
     """One target's URL, its prepared request, and its kept-alive connection."""
 
-    def __init__(self, url: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
+    def __init__(
+        self, url: str, headers: tuple[tuple[str, str], ...] = (), *, tls: ssl.SSLContext | None = None
+    ) -> None:
         parts = urlsplit(url)
+        self.tls = tls
         self.https = parts.scheme == "https"
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if self.https else 80)
@@ -304,7 +309,7 @@ class Endpoint:
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
-        context = _tls_context() if self.https else None
+        context = (self.tls or tls_context()) if self.https else None
         _, reader = await loop.create_connection(
             _Reader, self.host, self.port, ssl=context, server_hostname=self.host if self.https else None
         )
@@ -316,11 +321,12 @@ class Endpoint:
         self.reader = None
 
 
-_TLS: ssl.SSLContext | None = None
-
-
-def _tls_context() -> ssl.SSLContext:
-    global _TLS
-    if _TLS is None:
-        _TLS = ssl.create_default_context()
-    return _TLS
+@functools.cache
+def tls_context(ca_file: str = "", insecure: bool = False) -> ssl.SSLContext:
+    """One client context per (``ca_file``, ``insecure``), shared by the targets that use it:
+    the system's CAs (or ``ca_file``'s) with the host name checked, or no verification."""
+    context = ssl.create_default_context(cafile=ca_file or None)
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context

@@ -12,6 +12,7 @@ import difflib
 import ipaddress
 import math
 import re
+import ssl
 import tomllib
 import urllib.parse
 from collections.abc import Mapping
@@ -55,6 +56,8 @@ SHARED_KEYS = (
     "overloaded",
     "history",
     "body_limit",
+    "ca_file",
+    "insecure",
 )
 AGENT_KEYS = ("listen", "admin", "shutdown_grace", "haproxy_default", "state_file")
 
@@ -103,6 +106,10 @@ class TargetConfig:
     policy: Policy = field(default_factory=Policy)
     history: float = 0.0
     body_limit: int = DEFAULT_BODY_LIMIT
+    # https only: a CA bundle (PEM) to trust instead of the system's, or no verification at all
+    # (kubelet's https probes and Prometheus' insecure_skip_verify). Ignored for http:// URLs.
+    ca_file: str = ""
+    insecure: bool = False
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -176,7 +183,7 @@ def parse_config(text: str, engine: Engine, *, base: Path | None = None) -> Conf
         key = f"targets[{index}]"
         if not isinstance(raw, dict):
             raise ConfigError(f"{key}: must be a table, got {raw!r}")
-        targets += _targets({**defaults, **raw}, key, engine)
+        targets += _targets({**defaults, **raw}, key, engine, base)
     _unique(targets)
     if agent.haproxy_default and agent.haproxy_default not in {t.name for t in targets}:
         raise ConfigError(f'agent.haproxy_default: "{agent.haproxy_default}" names no target')
@@ -249,7 +256,7 @@ def _agent(raw: dict[str, Any], key: str, base: Path | None) -> AgentConfig:
     )
 
 
-def _targets(raw: dict[str, Any], key: str, engine: Engine) -> list[TargetConfig]:
+def _targets(raw: dict[str, Any], key: str, engine: Engine, base: Path | None) -> list[TargetConfig]:
     """One [[targets]] table: one target with ``url``, or one per entry of ``urls``."""
     _known(raw, TARGET_KEYS + SHARED_KEYS + RULE_KEYS, f"{key}.")
     if ("url" in raw) == ("urls" in raw):
@@ -264,11 +271,11 @@ def _targets(raw: dict[str, Any], key: str, engine: Engine) -> list[TargetConfig
         if not isinstance(table, dict) or not table:
             raise ConfigError(f'{key}.urls: a table of name = url, e.g. urls = {{ a = "http://..." }}, got {table!r}')
         urls = {_name(n, f"{key}.urls"): _url(u, f"{key}.urls.{n}") for n, u in table.items()}
-    base = _shared(raw, key, engine)
-    return [TargetConfig(name=name, url=url, **base) for name, url in urls.items()]
+    shared = _shared(raw, key, engine, base)
+    return [TargetConfig(name=name, url=url, **shared) for name, url in urls.items()]
 
 
-def _shared(raw: dict[str, Any], key: str, engine: Engine) -> dict[str, Any]:
+def _shared(raw: dict[str, Any], key: str, engine: Engine, base: Path | None) -> dict[str, Any]:
     interval = _duration(raw, "interval", key, DEFAULT_INTERVAL, minimum=0.001)
     timeout = _duration(raw, "timeout", key, min(DEFAULT_TIMEOUT, interval), minimum=0.001)
     if timeout > interval:
@@ -293,8 +300,26 @@ def _shared(raw: dict[str, Any], key: str, engine: Engine) -> dict[str, Any]:
         "body_limit": _size(raw.get("body_limit", DEFAULT_BODY_LIMIT), f"{key}.body_limit"),
         "weight": weight,
         "maxconn": maxconn,
+        **_tls(raw, key, base),
         **rules,
     }
+
+
+def _tls(raw: dict[str, Any], key: str, base: Path | None) -> dict[str, Any]:
+    """``ca_file`` (loaded now: an unreadable or empty bundle is refused at start, not at the
+    first scrape) and ``insecure``."""
+    insecure = raw.get("insecure", False)
+    if not isinstance(insecure, bool):
+        raise ConfigError(f"{key}.insecure: true (skip certificate verification) or false, got {insecure!r}")
+    if "ca_file" not in raw:
+        return {"ca_file": "", "insecure": insecure}
+    path = _path(raw["ca_file"], f"{key}.ca_file", base)
+    try:
+        ssl.create_default_context(cafile=path)
+    except OSError as exc:  # ssl.SSLError is an OSError too
+        why = exc.strerror or getattr(exc, "reason", None) or str(exc)
+        raise ConfigError(f'{key}.ca_file: cannot load "{path}": {why}') from None
+    return {"ca_file": path, "insecure": insecure}
 
 
 def _rules(value: object, key: str, engine: Engine) -> tuple[Rule, ...]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from healthgauge import __version__
-from healthgauge.agent._client import ClientError, Endpoint
+from healthgauge.agent._client import ClientError, Endpoint, tls_context
 from healthgauge.agent._config import TargetConfig
 from healthgauge.agent._engine import Engine, EngineError
 from healthgauge.agent._hub import StateHub
@@ -90,7 +90,8 @@ def endpoint(target: TargetConfig) -> Endpoint:
         ("X-Prometheus-Scrape-Timeout-Seconds", f"{target.timeout:g}"),
         *target.headers,
     )
-    return Endpoint(target.url, headers)
+    tls = tls_context(target.ca_file, target.insecure) if target.url.startswith("https:") else None
+    return Endpoint(target.url, headers, tls=tls)
 
 
 async def fetch(endpoint: Endpoint, target: TargetConfig) -> tuple[bytes, str | None]:
@@ -102,6 +103,11 @@ async def fetch(endpoint: Endpoint, target: TargetConfig) -> tuple[bytes, str | 
         raise ScrapeError(f"no complete answer within the {target.timeout:g}s timeout") from None
     except ClientError as exc:
         raise ScrapeError(str(exc)) from None
+    except ssl.SSLCertVerificationError as exc:
+        hint = "" if target.insecure else " (ca_file trusts a private CA, insecure = true skips verification)"
+        raise ScrapeError(f"certificate verification failed: {exc.verify_message}{hint}") from None
+    except ssl.SSLError as exc:
+        raise ScrapeError(f"TLS handshake failed: {exc.reason or exc}") from None
     except OSError as exc:
         raise ScrapeError(f"cannot connect to {endpoint.host}:{endpoint.port}: {_os_reason(exc)}") from None
     if response.status != 200:
