@@ -21,7 +21,7 @@ from typing import Any
 
 from healthgauge import exposition
 from healthgauge.promql import EvaluationError, Expr, History, PromQLError, Result, compile
-from healthgauge.promql._gomath import format_human, format_json
+from healthgauge.promql._floats import format_human, format_json
 
 EXIT_OK = 0
 EXIT_SOURCE = 2

@@ -1,21 +1,27 @@
 """Load the modules of ``healthgauge check`` from one file, without the import system's per-module work.
 
-Beyond Python's own start, ``check`` costs mostly the import of about thirty modules: for each the
-import system searches the path, stats files, reads a ``.pyc`` and builds a spec before the body
-runs. This module keeps the compiled code of all of them in one bundle
-(``healthgauge/__pycache__/check-path.<tag>.bundle``), in the order their imports complete, and
-runs each body straight into a new module in ``sys.modules``, so the ``import`` statements inside
-find their targets already there. Packages are created (empty) before their modules run, as the
-import system has them exist (half-run) while their modules import. Measured with
-``bench/check.py``: a check's CPU time falls from about 2.3 to about 2.0 times Python's own start.
+Beyond Python's own start, ``check`` costs mostly the import of its modules: for each the import
+system searches the path, stats files, reads a ``.pyc`` and builds a spec before the body runs
+(about 0.7 M instructions a module on Python 3.11, as much as a small module's body). This module
+keeps their compiled code in one bundle (``healthgauge/__pycache__/check-path.<tag>.bundle``,
+written by ``healthgauge._fastload_build``) in two parts:
+
+- the modules every check imports (from ``ROOTS``), in the order their imports completed: each
+  body runs straight into a new module in ``sys.modules``, so the ``import`` statements inside find
+  their targets already there. Packages are created (empty) before their modules run, as the import
+  system has them exist (half-run) while their modules import.
+- the modules only some checks import (from ``LAZY``: one function's module, the full exposition
+  grammar, the PromQL compiler, ``re``): a finder at the head of ``sys.meta_path`` serves each from
+  the bundle when, and only if, an ``import`` asks for it. Their code is not even read otherwise.
 
 The bundle follows the rules ``.pyc`` files follow, so it is never more trusted nor more stale
 than they are: it lives in the package's ``__pycache__``, is written only where that is writable
-(atomically, by rename), and is used only while every source it was built from has the size and
-modification time it had then; otherwise this run imports normally and rebuilds it. Should running
-it fail (a module that needs its package's own names while that package imports it), the modules
-it ran are removed, the bundle is marked unusable for these sources and the import runs normally:
-a check never fails because of it. Only the launcher uses this, only for ``check``.
+(atomically, by rename), and a module runs from it only while its source has the size and
+modification time it had when the bundle was built (every eager one at load, a lazy one when it is
+imported); otherwise this run imports normally and the next one rebuilds the bundle. Should running
+the eager part fail (a module that needs its package's own names while that package imports it),
+the modules it ran are removed, the bundle is marked unusable for these sources and the import
+runs normally: a check never fails because of it. Only the launcher uses this, only for ``check``.
 """
 
 import marshal
@@ -23,26 +29,61 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
-    from importlib.machinery import ModuleSpec, SourceFileLoader
+    from collections.abc import Sequence
+    from importlib.machinery import ModuleSpec
     from types import CodeType, ModuleType
 
-    Entry = tuple[str, str, bool, tuple[int, int]]
+    Stamp = tuple[int, int]
+    Entry = tuple[str, str, bool, Stamp]  # name, source path, is a package, source stamp
+    Lazy = dict[str, tuple[str, bool, Stamp, int, int]]  # name -> path, package, stamp, offset, size
 
-FORMAT = 1
-# What `check` imports; the bundle holds the pure-Python modules these import, transitively.
-ROOTS = ("healthgauge.cli", "healthgauge._cmd_check")
+FORMAT = 2
+# What every check imports; the eager part holds the pure-Python modules these import, transitively.
+ROOTS = ("healthgauge._cmd_check",)
+# What only some checks import, served lazily (with what they import that ROOTS do not).
+LAZY = (
+    "healthgauge.promql._fn_time",
+    "healthgauge.promql._fn_vector",
+    "healthgauge.promql._fn_math",
+    "healthgauge.promql._fn_labels",
+    "healthgauge.promql._fn_histogram",
+    "healthgauge.promql._range",
+    "healthgauge.promql._aggregate",
+    "healthgauge.promql._compile",
+    "healthgauge.promql._regex",
+    "healthgauge.exposition._scan",
+    "healthgauge._check_json",
+    "re",
+)
 _PACKAGE_DIR = __file__.rpartition("/")[0]
+_BOOTSTRAP = sys.modules["_frozen_importlib"]
 _SOURCE_LOADER = sys.modules["_frozen_importlib_external"].SourceFileLoader
 # Whether the last `load` ran the modules from the bundle (for tests and `bench/check.py`).
 loaded = False
+
+
+def run_check(args: "list[str]") -> None:
+    """``healthgauge check ARGS`` as the launcher runs it: the check path from the bundle when it is
+    fresh, then, once the result is printed, leave without tearing the interpreter down (its ~30
+    modules and objects: ~2 ms a check, measured side by side)."""
+    load()
+    from healthgauge._cmd_check import main
+
+    code = main(args)
+    try:
+        sys.stdout.flush()
+    except OSError:
+        pass
+    import posix
+
+    posix._exit(code)
 
 
 def bundle_path() -> str:
     return f"{_PACKAGE_DIR}/__pycache__/check-path.{sys.implementation.cache_tag}.bundle"
 
 
-def stamp(path: str) -> tuple[int, int] | None:
+def stamp(path: str) -> "Stamp | None":
     """A file's modification time (ns) and size, as ``.pyc`` files stamp their source; None if absent."""
     import posix  # built in, loaded at start-up
 
@@ -53,8 +94,12 @@ def stamp(path: str) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
+def magic() -> bytes:
+    return bytes(sys.modules["_frozen_importlib_external"].MAGIC_NUMBER)
+
+
 def load() -> bool:
-    """Run the check path's modules from the bundle; True when it did.
+    """Run the check path's modules from the bundle and serve the lazy ones from it; True when it did.
 
     False means the caller imports as usual: the bundle was missing or stale (it is rebuilt now,
     while importing), unwritable, or marked unusable because running it failed once for these
@@ -62,34 +107,105 @@ def load() -> bool:
     """
     global loaded
     loaded = False
-    bundle = _read_bundle()
+    bundle = _Bundle.open(bundle_path())
     if bundle is None:
-        build()
+        from . import _fastload_build  # relative: a copy of these two files serves its own package
+
+        _fastload_build.build(ROOTS, LAZY)
         return False
-    usable, entries, codes = bundle
-    if not usable:
+    if not bundle.usable:
         return False
     try:
-        _run(entries, codes())
+        _run(bundle.eager, bundle.eager_code())
     except Exception:
-        _write_bundle(entries, [], usable=False)
+        from . import _fastload_build  # relative: a copy of these two files serves its own package
+
+        _fastload_build.mark_unusable(bundle.eager)
         return False
+    sys.meta_path.insert(0, bundle)
     loaded = True
     return True
 
 
-def _read_bundle() -> "tuple[bool, list[Entry], Callable[[], list[CodeType]]] | None":
-    """The bundle's header and a way to its code, or None when it is missing, unreadable or stale."""
-    try:
-        with open(bundle_path(), "rb") as file:
-            data = file.read()
-        header = int.from_bytes(data[:4], "little")
-        fmt, magic, usable, entries = marshal.loads(data[4 : 4 + header])
-        if fmt != FORMAT or magic != _magic() or any(stamp(path) != was for _, path, _, was in entries):
+class _Bundle:
+    """An open bundle: the eager part's entries and code, and a finder and loader for the lazy part.
+
+    The file stays open, so a bundle replaced on disk by another probe's rebuild never mixes with
+    this one: lazy code is read at the offsets of the file this run opened.
+    """
+
+    def __init__(self, fd: int, usable: bool, eager: "list[Entry]", eager_code: bytes, lazy: "Lazy", base: int):
+        self.fd = fd
+        self.usable = usable
+        self.eager = eager
+        self._eager_code = eager_code
+        self.lazy = lazy
+        self.base = base
+
+    @classmethod
+    def open(cls, path: str) -> "_Bundle | None":
+        """The bundle's header and eager code, or None when it is missing, unreadable or stale."""
+        import posix
+
+        try:
+            fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
+        except OSError:
             return None
-    except Exception:  # missing, truncated, another format: the same as stale
-        return None
-    return usable, entries, lambda: marshal.loads(memoryview(data)[4 + header :])
+        try:  # a prefix of two sizes, the header, the eager code; then the lazy modules' code
+            prefix = posix.pread(fd, 8, 0)
+            header_size, eager_size = int.from_bytes(prefix[:4], "little"), int.from_bytes(prefix[4:], "little")
+            data = posix.pread(fd, header_size + eager_size, 8)
+            fmt, bundle_magic, usable, eager, lazy = marshal.loads(data[:header_size])
+            if fmt != FORMAT or bundle_magic != magic() or any(stamp(path) != was for _, path, _, was in eager):
+                raise ValueError("stale")
+        except Exception:  # truncated, another format, stale: the same as missing
+            posix.close(fd)
+            return None
+        return cls(fd, usable, eager, data[header_size:], lazy, 8 + header_size + eager_size)
+
+    def eager_code(self) -> "list[CodeType]":
+        codes: list[CodeType] = marshal.loads(self._eager_code)
+        return codes
+
+    # The finder and loader of the lazy part (importlib's protocol: find_spec, create_module, exec_module).
+
+    def find_spec(
+        self, name: str, path: "Sequence[str] | None" = None, target: "ModuleType | None" = None
+    ) -> "ModuleSpec | None":
+        entry = self.lazy.get(name)
+        if entry is None:
+            return None
+        source, is_package, was, _, _ = entry
+        if stamp(source) != was:  # changed since the build: import it normally, rebuild next run
+            import posix
+
+            try:
+                posix.unlink(bundle_path())
+            except OSError:
+                pass
+            return None
+        spec: ModuleSpec = _BOOTSTRAP.ModuleSpec(name, self, origin=source, is_package=is_package)
+        spec.has_location = True
+        if is_package:
+            spec.submodule_search_locations = [source.rpartition("/")[0]]
+        return spec
+
+    def create_module(self, spec: "ModuleSpec") -> None:
+        return None  # the default module
+
+    def exec_module(self, module: "ModuleType") -> None:
+        import posix
+
+        _, _, _, offset, size = self.lazy[module.__name__]
+        exec(marshal.loads(posix.pread(self.fd, size, self.base + offset)), module.__dict__)
+
+    def get_filename(self, name: str) -> str:
+        return self.lazy[name][0]
+
+    def get_source(self, name: str) -> "str | None":
+        """The source, for tracebacks and ``inspect`` (as the source loader gives it)."""
+        source: str | None = _SOURCE_LOADER(name, self.lazy[name][0]).get_source(name)
+        return source
 
 
 def _run(entries: "list[Entry]", codes: "list[CodeType]") -> None:
@@ -113,9 +229,8 @@ def _run(entries: "list[Entry]", codes: "list[CodeType]") -> None:
 
 
 def _new_module(name: str, path: str, is_package: bool, added: list[str]) -> "ModuleType":
-    bootstrap = sys.modules["_frozen_importlib"]
     loader = _SOURCE_LOADER(name, path)
-    spec = bootstrap.ModuleSpec(name, loader, origin=path, is_package=is_package)
+    spec = _BOOTSTRAP.ModuleSpec(name, loader, origin=path, is_package=is_package)
     spec.has_location = True
     module = type(sys)(name)
     parent, _, child = name.rpartition(".")
@@ -129,100 +244,3 @@ def _new_module(name: str, path: str, is_package: bool, added: list[str]) -> "Mo
     if parent in sys.modules:
         setattr(sys.modules[parent], child, module)
     return module
-
-
-def _magic() -> bytes:
-    return bytes(sys.modules["_frozen_importlib_external"].MAGIC_NUMBER)
-
-
-class _Recorder:
-    """A meta-path finder that lets the other finders find each module and notes when a pure-Python
-    module's body has run, which gives the order to run them in."""
-
-    def __init__(self) -> None:
-        self.done: list[tuple[str, str, bool, SourceFileLoader]] = []
-
-    def find_spec(
-        self, name: str, path: "Sequence[str] | None" = None, target: "ModuleType | None" = None
-    ) -> "ModuleSpec | None":
-        spec = None
-        for finder in sys.meta_path:
-            if finder is not self:
-                spec = finder.find_spec(name, path, target)
-                if spec is not None:
-                    break
-        loader = spec.loader if spec is not None else None
-        if spec is None or spec.origin is None or not isinstance(loader, _SOURCE_LOADER):
-            return spec  # built-in, frozen or an extension module: imported normally every time
-        note = (name, spec.origin, spec.submodule_search_locations is not None, loader)
-        run_body, done = loader.exec_module, self.done
-
-        def exec_module(module: "ModuleType") -> None:
-            run_body(module)
-            done.append(note)
-
-        loader.exec_module = exec_module
-        return spec
-
-
-def build() -> None:
-    """Import the check path normally, noting the order modules complete, and write the bundle.
-
-    The run that builds pays a few milliseconds, once per change of the sources. Where the bundle
-    cannot be written (a read-only install) the modules are only imported.
-    """
-    import posix
-
-    cache = bundle_path().rpartition("/")[0]
-    if not posix.access(cache, posix.W_OK) and not (posix.access(_PACKAGE_DIR, posix.W_OK) and _mkdir(cache)):
-        for root in ROOTS:
-            __import__(root)
-        return
-    recorder = _Recorder()
-    sys.meta_path.insert(0, recorder)
-    try:
-        for root in ROOTS:
-            __import__(root)
-    finally:
-        sys.meta_path.remove(recorder)
-    entries: list[Entry] = []
-    codes = []
-    for name, path, is_package, loader in recorder.done:
-        source = stamp(path)
-        code = loader.get_code(name)
-        if source is None or code is None:
-            return
-        entries.append((name, path, is_package, source))
-        codes.append(code)
-    _write_bundle(entries, codes, usable=True)
-
-
-def _write_bundle(entries: "list[Entry]", codes: "list[CodeType]", *, usable: bool) -> None:
-    header = marshal.dumps((FORMAT, _magic(), usable, entries))
-    write_atomically(bundle_path(), len(header).to_bytes(4, "little") + header + marshal.dumps(codes))
-
-
-def _mkdir(path: str) -> bool:
-    import posix
-
-    try:
-        posix.mkdir(path)
-    except OSError:
-        return False
-    return True
-
-
-def write_atomically(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all (a temporary file renamed); errors are ignored."""
-    import posix
-
-    temporary = f"{path}.{posix.getpid()}.tmp"
-    try:
-        with open(temporary, "wb") as file:
-            file.write(data)
-        posix.rename(temporary, path)
-    except OSError:
-        try:
-            posix.unlink(temporary)
-        except OSError:
-            pass

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import healthgauge
 
-FASTLOAD = Path(healthgauge.__file__).parent / "_fastload.py"
+FASTLOAD = [Path(healthgauge.__file__).parent / name for name in ("_fastload.py", "_fastload_build.py")]
 SITE = [p for p in sys.path if p.endswith("site-packages")]
 
 RUN = """
@@ -22,16 +22,20 @@ import sys
 sys.path[:0] = [sys.argv[1], *sys.argv[2:]]
 from pkg import _fastload
 _fastload.ROOTS = ("pkg.main",)
+_fastload.LAZY = ("pkg.later",)
 loaded = _fastload.load()
 import pkg.main
-print(loaded, pkg.main.ANSWER, sorted(m for m in sys.modules if m.startswith("pkg")))
+answer = pkg.main.answer()
+served = type(sys.modules["pkg.later"].__loader__).__name__ if "pkg.later" in sys.modules else "-"
+print(loaded, answer, served, sorted(m for m in sys.modules if m.startswith("pkg") and m != "pkg._fastload_build"))
 """
 
 
 def make_package(root: Path, files: dict[str, str]) -> Path:
     package = root / "pkg"
     package.mkdir()
-    shutil.copy(FASTLOAD, package / "_fastload.py")
+    for file in FASTLOAD:
+        shutil.copy(file, package / file.name)
     (package / "__init__.py").write_text("")
     for name, text in files.items():
         path = package / name
@@ -41,16 +45,27 @@ def make_package(root: Path, files: dict[str, str]) -> Path:
 
 
 def run(root: Path) -> tuple[bool, str, list[str]]:
+    loaded, answer, _, modules = run_all(root)
+    return loaded, answer, modules
+
+
+def run_all(root: Path) -> tuple[bool, str, str, list[str]]:
+    """Whether the bundle ran, the answer, what loaded the lazy module (``-``: not imported), and
+    the package's modules after the run."""
     out = subprocess.run(
         [sys.executable, "-I", "-S", "-c", RUN, str(root), *SITE], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stderr
-    loaded, answer, modules = out.stdout.strip().split(" ", 2)
-    return loaded == "True", answer, eval(modules)
+    loaded, answer, served, modules = out.stdout.strip().split(" ", 3)
+    return loaded == "True", answer, served, eval(modules)
 
 
 PACKAGE = {
-    "main.py": "from pkg.sub import helper\nfrom pkg import leaf\nANSWER = helper.value() + leaf.VALUE\n",
+    "main.py": (
+        "from pkg.sub import helper\nfrom pkg import leaf\nANSWER = helper.value() + leaf.VALUE\n"
+        "def answer():\n    from pkg import later\n    return ANSWER + later.EXTRA\n"
+    ),
+    "later.py": "EXTRA = 0\n",
     "leaf.py": "VALUE = 1\n",
     "sub/__init__.py": "from pkg.sub.helper import value\n",
     "sub/helper.py": "from pkg import leaf\ndef value():\n    return 41 * leaf.VALUE\n",
@@ -64,7 +79,8 @@ def test_built_on_the_first_run_and_used_while_fresh(tmp_path: Path) -> None:
     second = run(tmp_path)
     assert first[:2] == (False, "42")
     assert second[:2] == (True, "42")
-    assert first[2] == second[2] == ["pkg", "pkg._fastload", "pkg.leaf", "pkg.main", "pkg.sub", "pkg.sub.helper"]
+    modules = ["pkg", "pkg._fastload", "pkg.later", "pkg.leaf", "pkg.main", "pkg.sub", "pkg.sub.helper"]
+    assert first[2] == second[2] == modules
     assert bundle.stat().st_size > 0
 
 
@@ -95,7 +111,7 @@ def test_a_package_its_modules_need_half_run_is_marked_and_imported_normally(tmp
     package = make_package(
         tmp_path,
         {
-            "main.py": "from pkg.sub import helper\nANSWER = helper.VALUE\n",
+            "main.py": "from pkg.sub import helper\nANSWER = helper.VALUE\ndef answer():\n    return ANSWER\n",
             "sub/__init__.py": "NAME = 7\nfrom pkg.sub import helper\n",
             "sub/helper.py": "from pkg.sub import NAME\nVALUE = NAME * 6\n",
         },
@@ -120,3 +136,20 @@ def test_a_corrupt_bundle_is_rebuilt(tmp_path: Path) -> None:
     bundle.write_bytes(b"\x10\x00\x00\x00garbage")
     assert run(tmp_path)[:2] == (False, "42")
     assert run(tmp_path)[:2] == (True, "42")
+
+
+def test_a_lazy_module_is_read_from_the_bundle_only_when_imported(tmp_path: Path) -> None:
+    package = make_package(tmp_path, PACKAGE)
+    run(tmp_path)
+    assert run_all(tmp_path)[:3] == (True, "42", "_Bundle")  # imported through the bundle's finder
+    (package / "later.py").write_text("EXTRA = 0 + 1\n")  # a changed lazy module is imported normally...
+    assert run_all(tmp_path)[:3] == (True, "43", "SourceFileLoader")
+    assert run_all(tmp_path)[:3] == (False, "43", "SourceFileLoader")  # ...and the bundle is rebuilt
+    assert run_all(tmp_path)[:3] == (True, "43", "_Bundle")
+
+
+def test_a_lazy_module_that_is_never_imported_is_never_read(tmp_path: Path) -> None:
+    files = dict(PACKAGE, **{"main.py": "from pkg import leaf\nANSWER = 42\ndef answer():\n    return ANSWER\n"})
+    make_package(tmp_path, files)
+    run(tmp_path)
+    assert run_all(tmp_path)[:3] == (True, "42", "-")

@@ -7,8 +7,9 @@ line on ``"`` (one C call), so the text between the values, ``('name{a=', ',b=')
 "skeleton" it has seen before: a dict lookup returns the validated name, label names, how to sort
 the values, and the set of series already seen with those labels. A histogram's fifteen lines are
 validated once. Anything else (whitespace variants, escapes, exemplars, comments, errors) goes to
-:mod:`._scan`, which implements the whole grammar and gives the error its line and column. Both
-must agree on every line: the tests check them against each other and against a real Prometheus.
+:mod:`._scan`, which implements the whole grammar and gives the error its line and column (and is
+imported only when a line needs it). Both must agree on every line: the tests check them against
+each other and against a real Prometheus.
 """
 
 from __future__ import annotations
@@ -18,26 +19,23 @@ from _operator import itemgetter
 from healthgauge.exposition._content import is_openmetrics
 from healthgauge.exposition._errors import LimitError, ParseError, quote
 from healthgauge.exposition._limits import Limits
-from healthgauge.exposition._numbers import NUMERIC_CHARS, openmetrics_timestamp, text_timestamp
-from healthgauge.exposition._sample import Sample
-from healthgauge.exposition._scan import (
-    EOF,
+from healthgauge.exposition._names import (
     OPENMETRICS_TYPES,
     TEXT_TYPES,
-    Bad,
     canonical,
-    finish,
     is_label_name,
     is_metric_name,
     is_utf8,
-    scan_openmetrics,
-    scan_text,
 )
+from healthgauge.exposition._numbers import NUMERIC_CHARS, openmetrics_timestamp, text_timestamp
+from healthgauge.exposition._sample import Sample
 from healthgauge.exposition._select import select_spans
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterator
+
+    from healthgauge.exposition._scan import Bad
 
     GroupId = tuple[str, tuple[str, ...]]  # (name, sorted label names): one series identity space
     Seen = dict[tuple[str, ...], int]  # series key (its values in label-name order) -> its line index
@@ -487,7 +485,13 @@ class _Page:
     # -- everything else ----------------------------------------------------------------------
 
     def slow(self, idx: int) -> int:
-        """Parse ``lines[idx]`` with the full grammar; returns the index of the next line to read."""
+        """Parse ``lines[idx]`` with the full grammar; returns the index of the next line to read.
+
+        The grammar is imported here, by the first line that needs it: a page of ordinary lines
+        never does.
+        """
+        from healthgauge.exposition._scan import EOF, Bad, finish, scan_openmetrics, scan_text
+
         line = self.lines[idx]
         text = line
         try:

@@ -30,6 +30,15 @@ Both
 
 from __future__ import annotations
 
+from healthgauge.exposition._names import (
+    LABEL_CHARS,
+    LABEL_START,
+    NAME_CHARS,
+    NAME_START,
+    OPENMETRICS_TYPES,
+    TEXT_TYPES,
+    is_utf8,
+)
 from healthgauge.exposition._numbers import (
     float_problem,
     go_float,
@@ -46,21 +55,10 @@ if TYPE_CHECKING:
     # (name, [(label, value, offset)], value, timestamp seconds or None)
     Scanned = tuple[str, list[tuple[str, str, int]], float, float | None]
 
-_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"
-_DIGITS = "0123456789"
-NAME_START = frozenset(_LETTERS + ":")
-LABEL_START = frozenset(_LETTERS)
-NAME_CHARS = _LETTERS + ":" + _DIGITS
-LABEL_CHARS = _LETTERS + _DIGITS
-
-TEXT_TYPES = frozenset({"counter", "gauge", "histogram", "summary", "untyped"})
-OPENMETRICS_TYPES = frozenset(
-    {"counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset", "unknown"}
-)
 EXEMPLAR_SUFFIXES = ("_total", "_bucket")
+_DIGITS = "0123456789"
 
 _UNESCAPE = {"\\": "\\", '"': '"', "n": "\n"}
-_ESCAPE = {ord("\\"): "\\\\", ord('"'): '\\"', ord("\n"): "\\n"}
 
 
 class Bad(Exception):
@@ -71,33 +69,6 @@ class Bad(Exception):
         self.text = text
         self.offset = offset
         self.reason = reason
-
-
-def is_metric_name(name: object) -> bool:
-    """``[a-zA-Z_:][a-zA-Z0-9_:]*``, with str methods rather than a regex (no ``re`` on the check path)."""
-    return isinstance(name, str) and name.isascii() and name.replace(":", "_").isidentifier()
-
-
-def is_label_name(name: str) -> bool:
-    """``[a-zA-Z_][a-zA-Z0-9_]*``."""
-    return name.isascii() and name.isidentifier()
-
-
-def is_utf8(text: str) -> bool:
-    """False when ``text`` holds surrogates: bytes that were not UTF-8, kept by ``surrogateescape``."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def canonical(name: str, labels: dict[str, str]) -> str:
-    """One spelling per series: the identity Prometheus gives it (labels sorted, values escaped)."""
-    if not labels:
-        return name
-    body = ",".join(f'{k}="{v.translate(_ESCAPE)}"' for k, v in sorted(labels.items()))
-    return f"{name}{{{body}}}"
 
 
 def finish(text: str, name: str, pairs: list[tuple[str, str, int]]) -> dict[str, str]:

@@ -9,7 +9,7 @@ unvalidated. What stays checked: the page's size, and for OpenMetrics that it en
 
 from __future__ import annotations
 
-from healthgauge.exposition._scan import NAME_CHARS, is_metric_name
+from healthgauge.exposition._names import NAME_CHARS, is_metric_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -1,4 +1,5 @@
-"""Aggregation operators, as Prometheus 2.42's ``aggregation`` in ``promql/engine.go``.
+"""Aggregation operators, as Prometheus 2.42's ``aggregation`` in ``promql/engine.go``; loaded only
+by expressions that aggregate (``_functions`` lists the operators).
 
 Groups come out in the order their first element was seen. ``by`` keeps only the listed labels;
 ``without`` drops the listed labels and ``__name__``. ``topk``/``bottomk`` keep whole series (name
@@ -11,7 +12,8 @@ import math
 
 from healthgauge.promql import _gomath as gm
 from healthgauge.promql._errors import EvaluationError
-from healthgauge.promql._nodes import Node, ScalarNode, StrNode, VecNode, set_label
+from healthgauge.promql._floats import INF, NAN, format_float
+from healthgauge.promql._nodes import Node, ScalarNode, StrNode, VecNode, set_label, valid_label_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -19,10 +21,6 @@ if TYPE_CHECKING:
 
     from healthgauge.promql._history import History, Labels
     from healthgauge.promql._nodes import Vector
-
-AGGREGATIONS = frozenset(
-    ("sum", "min", "max", "avg", "count", "stddev", "stdvar", "topk", "bottomk", "quantile", "count_values", "group")
-)
 
 # int64 bounds as Prometheus checks them before converting topk's k.
 _MAX_INT64 = 9223372036854774784.0
@@ -42,10 +40,10 @@ def _avg(values: list[float]) -> float:
     count = 1.0
     for v in values[1:]:
         count += 1
-        if mean in (gm.INF, -gm.INF):
-            if v in (gm.INF, -gm.INF) and (mean > 0) == (v > 0):
+        if mean in (INF, -INF):
+            if v in (INF, -INF) and (mean > 0) == (v > 0):
                 continue
-            if v not in (gm.INF, -gm.INF) and v == v:
+            if v not in (INF, -INF) and v == v:
                 continue
         mean += v / count - mean / count
     return mean
@@ -86,11 +84,11 @@ def _stddev(values: list[float]) -> float:
 def quantile(q: float, values: list[float]) -> float:
     """Prometheus's ``quantile``: linear interpolation between the closest ranks; NaN sorts first."""
     if not values or q != q:
-        return gm.NAN
+        return NAN
     if q < 0:
-        return -gm.INF
+        return -INF
     if q > 1:
-        return gm.INF
+        return INF
     ordered = sorted(values, key=lambda v: (v == v, v if v == v else 0.0))
     n = float(len(ordered))
     rank = q * (n - 1)
@@ -165,7 +163,7 @@ class Aggregate(VecNode):
 
     def _select(self, vector: Vector, k_param: float) -> Vector:
         if not (_MIN_INT64 <= k_param <= _MAX_INT64):
-            raise EvaluationError(f"Scalar value {gm.format_float(k_param)} overflows int64")
+            raise EvaluationError(f"Scalar value {format_float(k_param)} overflows int64")
         k = int(k_param)
         if k < 1:
             return []
@@ -184,23 +182,16 @@ class Aggregate(VecNode):
         return out
 
     def _count_values(self, vector: Vector, label: str) -> Vector:
-        if not _valid_label_name(label):
+        if not valid_label_name(label):
             raise EvaluationError(f"invalid label name {label!r}")
         names = self.grouping | {label} if self.by else self.grouping
         by = self.by
         counts: dict[Labels, float] = {}
         for labels, v in vector:
-            relabelled = set_label(labels, label, gm.format_float(v))
+            relabelled = set_label(labels, label, format_float(v))
             if by:
                 k = tuple(p for p in relabelled if p[0] in names)
             else:
                 k = tuple(p for p in relabelled if p[0] not in names and p[0] != "__name__")
             counts[k] = counts.get(k, 0.0) + 1.0
         return list(counts.items())
-
-
-def _valid_label_name(name: str) -> bool:
-    """``[a-zA-Z_][a-zA-Z0-9_]*`` without ``re`` (Prometheus's ``model.LabelName.IsValid``)."""
-    if not name or name[0].isdigit():
-        return False
-    return all(c == "_" or ("a" <= c <= "z") or ("A" <= c <= "Z") or ("0" <= c <= "9") for c in name)

@@ -8,25 +8,8 @@ vector matching, the metric names the expression reads and the history it needs.
 from __future__ import annotations
 
 from healthgauge.promql import _syntax as newer_syntax
-from healthgauge.promql._aggregate import AGGREGATIONS, Aggregate, _valid_label_name
 from healthgauge.promql._errors import PromQLError
-from healthgauge.promql._functions import (
-    MATH,
-    RANGE_FUNCTIONS,
-    Absent,
-    Clamp,
-    HistogramQuantile,
-    LabelJoin,
-    LabelReplace,
-    MathCall,
-    RangeCall,
-    Round,
-    Scalar,
-    Sort,
-    Time,
-    Timestamp,
-    VectorOf,
-)
+from healthgauge.promql._functions import AGGREGATIONS, RANGE_FUNCTIONS, SUPPORTED_FUNCTIONS, node_class
 from healthgauge.promql._nodes import (
     ARITHMETIC,
     COMPARISON,
@@ -37,7 +20,6 @@ from healthgauge.promql._nodes import (
     NegVector,
     Node,
     Number,
-    RangeSelector,
     ScalarBinary,
     ScalarNode,
     Selector,
@@ -46,6 +28,7 @@ from healthgauge.promql._nodes import (
     VecNode,
     VectorBinary,
     VectorScalarBinary,
+    valid_label_name,
 )
 
 TYPE_CHECKING = False
@@ -58,27 +41,6 @@ if TYPE_CHECKING:
 
 # Longer texts are refused before parsing: a health condition is a line, not a program.
 MAX_TEXT = 65536
-
-INSTANT_FUNCTIONS = frozenset(
-    (
-        *MATH,
-        "time",
-        "timestamp",
-        "vector",
-        "scalar",
-        "absent",
-        "round",
-        "clamp",
-        "clamp_min",
-        "clamp_max",
-        "label_replace",
-        "label_join",
-        "histogram_quantile",
-        "sort",
-        "sort_desc",
-    )
-)
-SUPPORTED_FUNCTIONS = INSTANT_FUNCTIONS | RANGE_FUNCTIONS
 
 _CARDINALITY = {
     "OneToOne": "one-to-one",
@@ -160,7 +122,9 @@ class Compiler:
         # Equality matchers first: they are the cheapest and most selective.
         return Selector(ast.prettify(), name, tuple(equal), tuple(predicates), _ms(ast.offset))
 
-    def _MatrixSelector(self, ast: Any) -> RangeSelector:
+    def _MatrixSelector(self, ast: Any) -> Node:
+        from healthgauge.promql._range import RangeSelector
+
         selector = self._VectorSelector(ast.vector_selector)
         return RangeSelector(ast.prettify(), selector, _ms(ast.range))
 
@@ -222,8 +186,10 @@ class Compiler:
         if op == "count_values":
             if not isinstance(param, StrNode):
                 raise self.refuse("count_values() needs a string label name", op)
-            if not _valid_label_name(param.value):
+            if not valid_label_name(param.value):
                 raise self.refuse(f"invalid label name {param.value!r} in count_values()", param.value)
+        from healthgauge.promql._aggregate import Aggregate
+
         return Aggregate("", op, inner, param, by, grouping)
 
     def _Call(self, ast: Any) -> Node:
@@ -232,64 +198,48 @@ class Compiler:
             raise self.refuse(f"function {name}() is not supported", name + "(")
         raw = list(ast.args)
         args = tuple(self.node(a) for a in raw)
-        text = ""
-        if name in RANGE_FUNCTIONS:
-            if name == "absent_over_time":
-                return Absent(text, name, args, self._absent_labels(raw[0]))
+        cls: Any = node_class(name)  # each class takes the arguments its function needs
+        extra: tuple[Any, ...] = ()
+        if name in ("absent", "absent_over_time"):
+            extra = (self._absent_labels(raw[0]),)
+        elif name in RANGE_FUNCTIONS:
             selector = args[-1] if name != "quantile_over_time" else args[1]
-            if not isinstance(selector, RangeSelector):
+            if not isinstance(selector, MatNode):
                 raise self.refuse(f"{name}() needs a range selector such as x[5m]", name)
-            return RangeCall(text, name, args, selector)
-        if name in MATH:
-            return MathCall(text, name, args)
-        simple = {
-            "time": Time,
-            "scalar": Scalar,
-            "vector": VectorOf,
-            "round": Round,
-            "clamp": Clamp,
-            "clamp_min": Clamp,
-            "clamp_max": Clamp,
-            "histogram_quantile": HistogramQuantile,
-            "sort": Sort,
-            "sort_desc": Sort,
-        }
-        if name in simple:
-            return simple[name](text, name, args)
-        if name == "timestamp":
+            extra = (selector,)
+        elif name == "timestamp":
             arg = raw[0]
             while type(arg).__name__ == "ParenExpr":
                 arg = arg.expr
-            return Timestamp(text, name, args, type(arg).__name__ == "VectorSelector")
-        if name == "absent":
-            return Absent(text, name, args, self._absent_labels(raw[0]))
+            extra = (type(arg).__name__ == "VectorSelector",)
+        elif name in ("label_replace", "label_join"):
+            extra = self._label_arguments(name, args)
+        node: Node = cls("", name, args, *extra)
+        return node
+
+    def _label_arguments(self, name: str, args: tuple[Node, ...]) -> tuple[Any, ...]:
+        """The string arguments of ``label_replace`` (its regex compiled) or ``label_join``, checked."""
         strings = [a.value if isinstance(a, StrNode) else None for a in args[1:]]
         if any(s is None for s in strings):
             raise self.refuse(f"{name}() needs string literals after the vector", name)
         if name == "label_replace":
-            return self._label_replace(args, strings)
-        return self._label_join(args, strings)
+            dst, replacement, src, regex = (s or "" for s in strings)
+            if not valid_label_name(dst):
+                raise self.refuse(f"invalid destination label name in label_replace(): {dst}", dst)
+            from healthgauge.promql._regex import compile_anchored
 
-    def _label_replace(self, args: tuple[Node, ...], strings: list[str | None]) -> Node:
-        dst, replacement, src, regex = (s or "" for s in strings)
-        if not _valid_label_name(dst):
-            raise self.refuse(f"invalid destination label name in label_replace(): {dst}", dst)
-        from healthgauge.promql._regex import compile_anchored
-
-        try:
-            pattern = compile_anchored(regex)
-        except PromQLError as exc:
-            raise self.refuse(f"invalid regular expression in label_replace(): {exc}", regex) from None
-        return LabelReplace("", "label_replace", args, dst, replacement, src, pattern)
-
-    def _label_join(self, args: tuple[Node, ...], strings: list[str | None]) -> Node:
+            try:
+                pattern = compile_anchored(regex)
+            except PromQLError as exc:
+                raise self.refuse(f"invalid regular expression in label_replace(): {exc}", regex) from None
+            return dst, replacement, src, pattern
         dst, separator, *sources = (s or "" for s in strings)
-        if not _valid_label_name(dst):
+        if not valid_label_name(dst):
             raise self.refuse(f"invalid destination label name in label_join(): {dst}", dst)
         for src in sources:
-            if not _valid_label_name(src):
+            if not valid_label_name(src):
                 raise self.refuse(f"invalid source label name in label_join(): {src}", src)
-        return LabelJoin("", "label_join", args, dst, separator, tuple(sources))
+        return dst, separator, tuple(sources)
 
     def _absent_labels(self, ast: Any) -> Labels:
         """Prometheus's ``createLabelsForAbsentFunction``: labels of the equality matchers of a
@@ -348,13 +298,7 @@ def names_read(node: Node) -> frozenset[str] | None:
 
 def history_needed(node: Node) -> float:
     """Seconds of history behind ``now`` the expression reads (ranges plus offsets; the lookback is extra)."""
-    longest = 0
-    for n in node.walk():
-        if isinstance(n, RangeSelector):
-            longest = max(longest, n.range_ms + n.selector.offset_ms)
-        elif isinstance(n, Selector):
-            longest = max(longest, n.offset_ms)
-    return longest / 1000
+    return max(n.reach_ms() for n in node.walk()) / 1000
 
 
 def is_matrix(node: Node) -> bool:

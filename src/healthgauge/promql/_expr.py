@@ -9,16 +9,13 @@ an evaluation error does not hold either: a check that cannot tell never says he
 from __future__ import annotations
 
 from healthgauge.promql._errors import EvaluationError
-from healthgauge.promql._functions import TWO_SAMPLE_FUNCTIONS, RangeCall
-from healthgauge.promql._gomath import format_human
+from healthgauge.promql._floats import format_human
 from healthgauge.promql._history import to_ms
 from healthgauge.promql._nodes import (
     Binary,
     MatNode,
     Node,
-    RangeSelector,
     ScalarNode,
-    Selector,
     SetBinary,
     StrNode,
     VecNode,
@@ -263,14 +260,11 @@ def _why_empty(node: Node, h: History, t: int) -> str:
     """Name the first selector under ``node`` that found nothing, as a person would look for it;
     else the first range function that had too few samples; else say the result was empty."""
     for n in node.walk():
-        if isinstance(n, RangeSelector):
-            if not n.mat(h, t):
-                return f"no series matched {n.text}"
-        elif isinstance(n, Selector) and not n.vec(h, t):
+        if n.found_nothing(h, t):
             return f"no series matched {n.text}"
     for n in node.walk():
-        if isinstance(n, RangeCall) and n.name in TWO_SAMPLE_FUNCTIONS and not n.vec(h, t):
-            return f"{n.name}() needs 2 samples in {n.selector.text}, no series had them"
+        if (reason := n.too_few_samples(h, t)) is not None:
+            return reason
     return "empty result"
 
 

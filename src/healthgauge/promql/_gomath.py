@@ -1,29 +1,21 @@
-"""Go's float64 semantics for the operations PromQL performs, and Go's float formatting.
+"""Go's float64 semantics for the operations PromQL performs with ``math``.
 
-Prometheus is written in Go: division by zero gives ±Inf or NaN, ``math.Mod`` and ``math.Pow``
-return NaN where Python raises, ``math.Max`` prefers NaN. Where Python's ``math`` raises or differs,
-these helpers answer what Go's ``math`` package answers, so results match a real Prometheus.
+Prometheus is written in Go: ``math.Mod`` and ``math.Pow`` return NaN where Python raises,
+``math.Max`` prefers NaN. Where Python's ``math`` raises or differs, these helpers answer what Go's
+``math`` package answers, so results match a real Prometheus. Division and formatting, which every
+evaluation needs, are in ``_floats`` without ``math``; this module loads with the operators
+(``%``, ``^``, ``atan2``) and functions that use it.
 """
 
 from __future__ import annotations
 
 import math
 
+from healthgauge.promql._floats import INF, NAN, div
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-INF = math.inf
-NAN = math.nan
-
-
-def div(x: float, y: float) -> float:
-    try:
-        return x / y
-    except ZeroDivisionError:
-        if x != x or x == 0:
-            return NAN
-        return math.copysign(INF, x) * math.copysign(1.0, y)
 
 
 def mod(x: float, y: float) -> float:
@@ -142,56 +134,6 @@ def kahan_inc(inc: float, total: float, c: float) -> tuple[float, float]:
     else:
         c += (inc - t) + total
     return t, c
-
-
-def format_float(v: float) -> str:
-    """Go's ``strconv.FormatFloat(v, 'f', -1, 64)``: the shortest digits that round-trip, never an
-    exponent; ``NaN``, ``+Inf``, ``-Inf``. Prometheus's API values and count_values labels use it."""
-    if v != v:
-        return "NaN"
-    if v == INF:
-        return "+Inf"
-    if v == -INF:
-        return "-Inf"
-    r = repr(v)
-    if "e" not in r:
-        return r[:-2] if r.endswith(".0") else r
-    mantissa, _, exponent = r.partition("e")
-    sign = ""
-    if mantissa[0] == "-":
-        sign, mantissa = "-", mantissa[1:]
-    whole, _, frac = mantissa.partition(".")
-    digits = whole + frac
-    point = len(whole) + int(exponent)
-    if point <= 0:
-        text = "0." + "0" * -point + digits
-    elif point >= len(digits):
-        text = digits + "0" * (point - len(digits))
-    else:
-        text = digits[:point] + "." + digits[point:]
-    return sign + text
-
-
-def format_json(v: float) -> str:
-    """A value as Prometheus's HTTP API writes it (``marshalFloatJSON`` in ``web/api/v1``): Go's
-    ``'f'`` format, but ``'e'`` below 1e-6 and from 1e21 on (``1e-300``, ``1.5e+21``).
-
-    In that range Python's ``repr`` already writes the shortest digits in Go's ``'e'`` form (an
-    exponent of at least two digits, with its sign).
-    """
-    magnitude = abs(v)
-    if magnitude != 0 and (magnitude < 1e-6 or 1e21 <= magnitude < INF):
-        return repr(v)
-    return format_float(v)
-
-
-def format_human(v: float) -> str:
-    """A value for people: integers whole, others to 6 significant digits, Prometheus's NaN/±Inf."""
-    if v != v or v in (INF, -INF):
-        return format_float(v)
-    if v == int(v) and abs(v) < 1e15:
-        return str(int(v))
-    return f"{v:.6g}"
 
 
 def atan2(y: float, x: float) -> float:

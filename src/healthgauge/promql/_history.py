@@ -84,26 +84,15 @@ class Series:
     def at(self, ref: int) -> tuple[int, float] | None:
         """The latest sample at or before ``ref`` within the lookback, unless it is stale."""
         ts = self.ts
-        # One sample per series is the check path's whole history: skip the bisection there.
-        i = (0 if ts[0] <= ref else -1) if len(ts) == 1 else bisect_right(ts, ref) - 1
+        i = len(ts) - 1
+        if ts[i] > ref:  # only an offset, or a history read in its past, looks behind the latest sample
+            i = bisect_right(ts, ref) - 1
         if i < 0 or ts[i] < ref - LOOKBACK_MS:
             return None
         v = self.vs[i]
         if v is STALE:
             return None
         return ts[i], v
-
-    def window(self, start: int, end: int) -> tuple[list[int], list[float]]:
-        """The samples with ``start <= t <= end`` (Prometheus 2.x ranges are closed), stale ones left out."""
-        ts, vs = self.ts, self.vs
-        lo = bisect_left(ts, start)
-        hi = bisect_right(ts, end)
-        wt, wv = ts[lo:hi], vs[lo:hi]
-        if self.stale and any(v is STALE for v in wv):
-            keep = [i for i, v in enumerate(wv) if v is not STALE]
-            wt = [wt[i] for i in keep]
-            wv = [wv[i] for i in keep]
-        return wt, wv
 
 
 def _key(name: str, labels: Mapping[str, str]) -> tuple[Labels, dict[str, str]]:

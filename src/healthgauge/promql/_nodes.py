@@ -11,10 +11,8 @@ vector matching finds its pairs and which duplicates are errors.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
-
-from healthgauge.promql import _gomath as gm
 from healthgauge.promql._errors import EvaluationError
+from healthgauge.promql._floats import div
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -52,6 +50,13 @@ def check_unique(vec: Vector) -> Vector:
     return vec
 
 
+def valid_label_name(name: str) -> bool:
+    """``[a-zA-Z_][a-zA-Z0-9_]*`` without ``re`` (Prometheus's ``model.LabelName.IsValid``)."""
+    if not name or name[0].isdigit():
+        return False
+    return all(c == "_" or ("a" <= c <= "z") or ("A" <= c <= "Z") or ("0" <= c <= "9") for c in name)
+
+
 def format_labels(labels: Labels) -> str:
     """``name{a="b", c="d"}`` as Prometheus prints a series in its error messages."""
     name = ""
@@ -81,6 +86,19 @@ class Node:
         yield self
         for child in self.children():
             yield from child.walk()
+
+    def found_nothing(self, h: History, t: int) -> bool:
+        """A selector that selects no series at ``t``: the first thing a person looks for when a
+        result is empty. False for every other node."""
+        return False
+
+    def too_few_samples(self, h: History, t: int) -> str | None:
+        """Why a range function gave nothing though its selector found series, or None."""
+        return None
+
+    def reach_ms(self) -> int:
+        """How far behind the evaluation time this node itself reads (offset, plus range), in ms."""
+        return 0
 
 
 class VecNode(Node):
@@ -188,52 +206,11 @@ class Selector(VecNode):
                 out.append((series.labels, point[1]))
         return out
 
+    def found_nothing(self, h: History, t: int) -> bool:
+        return not self.vec(h, t)
 
-class RangeSelector(MatNode):
-    """``selector[5m]``: the samples of each series in ``[t - offset - range, t - offset]``."""
-
-    __slots__ = ("range_ms", "selector")
-
-    def __init__(self, text: str, selector: Selector, range_ms: int) -> None:
-        super().__init__(text)
-        self.selector = selector
-        self.range_ms = range_ms
-
-    def children(self) -> tuple[Node, ...]:
-        return (self.selector,)
-
-    def spans(self, h: History, t: int) -> list[tuple[Labels, list[int], list[float], int, int]]:
-        """Per series with samples in the window: its lists and the ``lo:hi`` bounds of the window.
-
-        Functions read the bounds instead of copying the window: the agent evaluates every rule at
-        every scrape, over rings of hundreds of samples. A series holding stale markers is given
-        as a copy of its window without them.
-        """
-        end = t - self.selector.offset_ms
-        start = end - self.range_ms
-        out = []
-        for series in self.selector.select(h):
-            if series.stale:
-                ts, vs = series.window(start, end)
-                if ts:
-                    out.append((series.labels, ts, vs, 0, len(ts)))
-                continue
-            ts = series.ts
-            lo = bisect_left(ts, start)
-            hi = bisect_right(ts, end)
-            if lo < hi:
-                out.append((series.labels, ts, series.vs, lo, hi))
-        return out
-
-    def mat(self, h: History, t: int) -> Matrix:
-        end = t - self.selector.offset_ms
-        start = end - self.range_ms
-        out = []
-        for series in self.selector.select(h):
-            ts, vs = series.window(start, end)
-            if ts:
-                out.append((series.labels, ts, vs))
-        return out
+    def reach_ms(self) -> int:
+        return self.offset_ms
 
 
 # Unary minus.
@@ -269,15 +246,26 @@ class NegScalar(ScalarNode):
 
 # Binary operators.
 
-ARITHMETIC: dict[str, Callable[[float, float], float]] = {
+ARITHMETIC = frozenset(("+", "-", "*", "/", "%", "^", "atan2"))
+_PLAIN_ARITHMETIC: dict[str, Callable[[float, float], float]] = {
     "+": lambda a, b: a + b,
     "-": lambda a, b: a - b,
     "*": lambda a, b: a * b,
-    "/": gm.div,
-    "%": gm.mod,
-    "^": gm.power,
-    "atan2": gm.atan2,
+    "/": div,
 }
+
+
+def arithmetic(op: str) -> Callable[[float, float], float]:
+    """The function of an arithmetic operator, with Go's semantics; ``%``, ``^`` and ``atan2`` load
+    ``_gomath`` (and ``math``) the first time an expression uses one."""
+    fn = _PLAIN_ARITHMETIC.get(op)
+    if fn is not None:
+        return fn
+    from healthgauge.promql import _gomath as gm
+
+    return {"%": gm.mod, "^": gm.power, "atan2": gm.atan2}[op]
+
+
 COMPARISON: dict[str, Callable[[float, float], bool]] = {
     "==": lambda a, b: a == b,
     "!=": lambda a, b: a != b,
@@ -320,7 +308,7 @@ class ScalarBinary(Binary, ScalarNode):
         a, b = self.lhs.scalar(h, t), self.rhs.scalar(h, t)
         if self.op in COMPARISON:  # the parser allows comparisons of scalars only with bool
             return 1.0 if COMPARISON[self.op](a, b) else 0.0
-        return ARITHMETIC[self.op](a, b)
+        return arithmetic(self.op)(a, b)
 
 
 class VectorScalarBinary(Binary, VecNode):
@@ -359,7 +347,7 @@ class VectorScalarBinary(Binary, VecNode):
             if swap:
                 return [(lb, v) for lb, v in vector if cmp(scalar, v)]
             return [(lb, v) for lb, v in vector if cmp(v, scalar)]
-        fn = ARITHMETIC[op]
+        fn = arithmetic(op)
         if op not in DROPS_NAME:
             if swap:
                 return check_unique([(lb, fn(scalar, v)) for lb, v in vector])
@@ -466,7 +454,7 @@ class VectorBinary(Binary, VecNode):
         op = self.op
         comparison = op in COMPARISON
         cmp = COMPARISON.get(op)
-        arith = ARITHMETIC.get(op)
+        arith = None if comparison else arithmetic(op)
         bool_ = self.bool_
         matched: dict[Labels, set[Labels] | None] = {}
         out: Vector = []

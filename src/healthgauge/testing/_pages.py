@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from healthgauge.exposition import Sample
-from healthgauge.exposition._scan import OPENMETRICS_TYPES, TEXT_TYPES
+from healthgauge.exposition._names import OPENMETRICS_TYPES, TEXT_TYPES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

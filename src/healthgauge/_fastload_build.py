@@ -1,0 +1,145 @@
+"""Build the bundle ``healthgauge._fastload`` loads: the run that finds it missing or stale pays
+a few milliseconds, once per change of the sources, to import the check path normally while noting
+what the import system ran, then writes the compiled code of those modules into one file.
+
+Kept apart from ``_fastload`` so that the runs that only read the bundle do not load this code.
+"""
+
+import marshal
+import sys
+
+from . import _fastload
+
+_SOURCE_LOADER = sys.modules["_frozen_importlib_external"].SourceFileLoader
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from importlib.machinery import ModuleSpec, SourceFileLoader
+    from types import CodeType, ModuleType
+
+    from healthgauge._fastload import Entry, Lazy
+
+    Done = tuple[str, str, bool, SourceFileLoader]
+
+
+class _Recorder:
+    """A meta-path finder that lets the other finders find each module and notes when a pure-Python
+    module's body has run, which gives the order to run them in."""
+
+    def __init__(self) -> None:
+        self.done: list[Done] = []
+
+    def find_spec(
+        self, name: str, path: "Sequence[str] | None" = None, target: "ModuleType | None" = None
+    ) -> "ModuleSpec | None":
+        spec = None
+        for finder in sys.meta_path:
+            if finder is not self:
+                spec = finder.find_spec(name, path, target)
+                if spec is not None:
+                    break
+        loader = spec.loader if spec is not None else None
+        if spec is None or spec.origin is None or not isinstance(loader, _SOURCE_LOADER):
+            return spec  # built-in, frozen or an extension module: imported normally every time
+        note = (name, spec.origin, spec.submodule_search_locations is not None, loader)
+        run_body, done = loader.exec_module, self.done
+
+        def exec_module(module: "ModuleType") -> None:
+            run_body(module)
+            done.append(note)
+
+        loader.exec_module = exec_module
+        return spec
+
+
+def build(roots: "Sequence[str]", lazy: "Sequence[str]") -> None:
+    """Import ``roots`` (and then ``lazy``) normally, noting the modules they run, and write the bundle.
+
+    Where the bundle cannot be written (a read-only install) the roots are only imported.
+    """
+    import posix
+
+    cache = _fastload.bundle_path().rpartition("/")[0]
+    package = cache.rpartition("/")[0]
+    writable = posix.access(cache, posix.W_OK) or (posix.access(package, posix.W_OK) and _mkdir(cache))
+    if not writable:
+        for root in roots:
+            __import__(root)
+        return
+    recorder = _Recorder()
+    sys.meta_path.insert(0, recorder)
+    try:
+        for root in roots:
+            __import__(root)
+        eager_done = len(recorder.done)
+        for name in lazy:
+            try:
+                __import__(name)
+            except ImportError:  # not installed here: such a check imports it (and fails) normally
+                continue
+    finally:
+        sys.meta_path.remove(recorder)
+    eager = _compiled(recorder.done[:eager_done])
+    lazy_part = _compiled(recorder.done[eager_done:])
+    if eager is None or lazy_part is None:
+        return
+    lazy_entries: Lazy = {}
+    blobs = []
+    offset = 0
+    for (name, path, is_package, source), code in zip(*lazy_part, strict=True):
+        blob = marshal.dumps(code)
+        lazy_entries[name] = (path, is_package, source, offset, len(blob))
+        blobs.append(blob)
+        offset += len(blob)
+    _write(eager[0], marshal.dumps(eager[1]), lazy_entries, b"".join(blobs), usable=True)
+
+
+def _compiled(done: "list[Done]") -> "tuple[list[Entry], list[CodeType]] | None":
+    entries: list[Entry] = []
+    codes = []
+    for name, path, is_package, loader in done:
+        source = _fastload.stamp(path)
+        code = loader.get_code(name)
+        if source is None or code is None:
+            return None
+        entries.append((name, path, is_package, source))
+        codes.append(code)
+    return entries, codes
+
+
+def mark_unusable(eager: "list[Entry]") -> None:
+    """Remember that running the eager part failed for these sources: later runs import normally."""
+    _write(eager, b"", {}, b"", usable=False)
+
+
+def _write(eager: "list[Entry]", eager_code: bytes, lazy: "Lazy", lazy_code: bytes, *, usable: bool) -> None:
+    header = marshal.dumps((_fastload.FORMAT, _fastload.magic(), usable, eager, lazy))
+    prefix = len(header).to_bytes(4, "little") + len(eager_code).to_bytes(4, "little")
+    write_atomically(_fastload.bundle_path(), prefix + header + eager_code + lazy_code)
+
+
+def _mkdir(path: str) -> bool:
+    import posix
+
+    try:
+        posix.mkdir(path)
+    except OSError:
+        return False
+    return True
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all (a temporary file renamed); errors are ignored."""
+    import posix
+
+    temporary = f"{path}.{posix.getpid()}.tmp"
+    try:
+        with open(temporary, "wb") as file:
+            file.write(data)
+        posix.rename(temporary, path)
+    except OSError:
+        try:
+            posix.unlink(temporary)
+        except OSError:
+            pass
