@@ -154,6 +154,11 @@ def test_addresses() -> None:
         ('[[targets]]\nname = "a b"\nurl = "http://x/"\n', "targets[0].name: a target name is letters"),
         ('[[targets]]\nname = "a:b"\nurl = "http://x/"\n', "targets[0].name: a target name is letters"),
         ('[[targets]]\nname = "a"\nurl = "ftp://x/"\n', 'targets[0].url: an http:// or https:// URL, got "ftp://x/"'),
+        (
+            '[[targets]]\nname = "a"\nurl = "http://h:99999/"\n',
+            "targets[0].url: invalid URL 'http://h:99999/': port '99999' is not a number from 1 to 65535",
+        ),
+        ('[[targets]]\nname = "a"\nurl = "http:// x/"\n', "targets[0].url: invalid URL 'http:// x/': it contains"),
         ('[[targets]]\nname = "a"\n', "targets[0]: give exactly one of url"),
         ('[[targets]]\nname = "a"\nurls = {b = "http://x/"}\n', "targets[0].name: with urls"),
         (TARGET + "body_limit = '0MiB'\n", "targets[0].body_limit: a size in bytes"),

@@ -115,7 +115,7 @@ async def test_status_size_and_gzip(targets: MakeTarget, run_agent: RunAgent) ->
     await eventually(lambda: all(s.checks >= 2 for s in agent.hub.states()), what="two checks each")
     a, b, c = agent.hub.states()
     assert a.error == "HTTP 500 Internal Server Error"
-    assert b.error == "body is over the limit of 524288 bytes"
+    assert b.error == "body over the 524288-byte cap"
     assert (c.error, c.level) == ("", Level.HEALTHY)
 
 

@@ -14,12 +14,13 @@ import math
 import re
 import ssl
 import tomllib
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from healthgauge._http11 import RequestError
+from healthgauge._url import parse_url
 from healthgauge.agent._engine import Engine, EngineError, Expr
 from healthgauge.agent._listeners import LISTENERS  # [agent] keys that start more listeners
 from healthgauge.health._state import Overloaded, Policy
@@ -408,10 +409,14 @@ def _size(value: object, key: str) -> int:
 
 
 def _url(value: object, key: str) -> str:
-    parsed = urllib.parse.urlsplit(value) if isinstance(value, str) else None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname:
+    """An absolute http(s) URL, parsed by the scrape client's own rules (healthgauge._url)."""
+    if not isinstance(value, str) or not value.lower().startswith(("http://", "https://")):
         raise ConfigError(f'{key}: an http:// or https:// URL, got "{value}"')
-    return str(value)
+    try:
+        parse_url(value)
+    except RequestError as exc:
+        raise ConfigError(f"{key}: {exc.message}") from None
+    return value
 
 
 def _path(value: object, key: str, base: Path | None) -> str:

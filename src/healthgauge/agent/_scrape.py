@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
-import ssl
 import time
 import zlib
 from collections.abc import Callable
@@ -21,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from healthgauge import __version__
-from healthgauge.agent._client import ClientError, Endpoint, tls_context
+from healthgauge._http11 import FetchError, TLSError
+from healthgauge.agent._client import Endpoint, tls_context
 from healthgauge.agent._config import TargetConfig
 from healthgauge.agent._engine import Engine, EngineError
 from healthgauge.agent._hub import StateHub
@@ -101,25 +99,14 @@ async def fetch(endpoint: Endpoint, target: TargetConfig) -> tuple[bytes, str | 
             response = await endpoint.get(target.body_limit)
     except TimeoutError:
         raise ScrapeError(f"no complete answer within the {target.timeout:g}s timeout") from None
-    except ClientError as exc:
-        raise ScrapeError(str(exc)) from None
-    except ssl.SSLCertVerificationError as exc:
-        hint = "" if target.insecure else " (ca_file trusts a private CA, insecure = true skips verification)"
-        raise ScrapeError(f"certificate verification failed: {exc.verify_message}{hint}") from None
-    except ssl.SSLError as exc:
-        raise ScrapeError(f"TLS handshake failed: {exc.reason or exc}") from None
-    except OSError as exc:
-        raise ScrapeError(f"cannot connect to {endpoint.host}:{endpoint.port}: {_os_reason(exc)}") from None
-    if response.status != 200:
+    except FetchError as exc:
+        hint = ""
+        if isinstance(exc, TLSError) and exc.message.startswith("certificate") and not target.insecure:
+            hint = " (ca_file trusts a private CA, insecure = true skips verification)"
+        raise ScrapeError(f"{exc}{hint}") from None
+    if response.status != 200:  # Prometheus takes 200 only (scrape/scrape.go)
         raise ScrapeError(f"HTTP {response.status} {response.reason}".rstrip())
     return response.body, response.content_type
-
-
-def _os_reason(exc: OSError) -> str:
-    """``Connection refused`` rather than asyncio's ``Connect call failed ('127.0.0.1', 9100)``."""
-    if isinstance(exc, socket.gaierror | ssl.SSLError) or not exc.errno or exc.errno < 0:
-        return str(exc)
-    return os.strerror(exc.errno)
 
 
 class TargetLoop:
