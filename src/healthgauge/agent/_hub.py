@@ -66,7 +66,8 @@ class StateHub:
 
     def observe(self, name: str, verdict: Verdict) -> TargetState:
         """Apply one check of ``name`` (hysteresis) and publish the new state."""
-        return self._publish(observe(self._states[name], verdict, self._policies[name]))
+        # A check always moves the state (checked_at, checks): no need to compare it first.
+        return self._publish(observe(self._states[name], verdict, self._policies[name]), changed=True)
 
     def set_admin(self, name: str, admin: Admin) -> TargetState:
         """The operator's admin state for ``name``; raises KeyError for an unknown target."""
@@ -127,9 +128,9 @@ class StateHub:
             shutting_down=self._shutting_down,
         )
 
-    def _publish(self, new: TargetState) -> TargetState:
+    def _publish(self, new: TargetState, *, changed: bool = False) -> TargetState:
         old = self._states[new.name]
-        if new == old:
+        if not changed and new == old:
             return old
         self._states[new.name] = new
         self._ordered = None

@@ -167,7 +167,10 @@ class TargetLoop:
         duration = loop.time() - started
         self.history.add_scrape(samples, at)
         self.stats.record(duration, ok=True, size=len(body))
-        self.hub.observe(self.target.name, evaluate(self.target, self.engine, self.history, at, duration=duration))
+        previous = self.hub.get(self.target.name)
+        conditions = previous.conditions if previous is not None else ()
+        verdict = evaluate(self.target, self.engine, self.history, at, duration=duration, previous=conditions)
+        self.hub.observe(self.target.name, verdict)
 
     async def _parse(self, body: bytes, content_type: str | None) -> Any:
         if len(body) <= (OFFLOAD_BYTES if self.names is not None else OFFLOAD_BYTES_ALL_NAMES):
