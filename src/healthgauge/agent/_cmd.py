@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from healthgauge.agent._config import Config, ConfigError, load_config
 from healthgauge.agent._engine import Engine
+from healthgauge.agent._gcpace import pace_gc
 from healthgauge.agent._run import Agent
 from healthgauge.agent._statefile import StateFileError
 
@@ -83,12 +84,14 @@ async def run(config: Config, engine: Engine, *, announce: Callable[[str], None]
             print(f"healthgauge agent: cannot start: {exc}", file=sys.stderr)
             await agent.stop()
             return EXIT_FAILED
+        pacer = asyncio.create_task(pace_gc(), name="gc pacing")
         try:
             for key, address in agent.addresses.items():
                 (announce or _print)(f"listening {key} {address}")
             await stop.wait()
             await agent.drain(cut_short=hurry)
         finally:
+            pacer.cancel()
             await agent.stop()
         return EXIT_OK
     finally:
