@@ -333,3 +333,25 @@ def _servers():  # type: ignore[no-untyped-def]
     import healthgauge.testing
 
     return healthgauge.testing
+
+
+async def test_redirects_to_ever_new_ports_hold_a_bounded_number_of_connections() -> None:
+    from healthgauge.agent._client import MAX_ORIGINS
+
+    testing = _servers()
+    pages = [testing.MetricsServer(b"app_state 1\n") for _ in range(MAX_ORIGINS + 2)]
+    for page in pages:
+        page.__enter__()
+    try:
+        with testing.RedirectServer(location=pages[0].url) as server:
+            ep = Endpoint(server.url)
+            try:
+                for page in pages:
+                    server.location = page.url
+                    assert (await ep.get(1000)).body == b"app_state 1\n"
+                    assert len(ep._connections) <= MAX_ORIGINS
+            finally:
+                ep.close()
+    finally:
+        for page in pages:
+            page.__exit__(None, None, None)

@@ -46,6 +46,9 @@ from healthgauge._url import URL, build_request, follow_redirect, parse_url
 
 #: Redirects followed per scrape, as ``healthgauge check`` (fetch.MAX_REDIRECTS).
 MAX_REDIRECTS = 3
+#: Kept-alive connections per target: its own origin and those its redirects reach. A server that
+#: redirects to a new port on every scrape must not make the agent hold a socket per scrape.
+MAX_ORIGINS = MAX_REDIRECTS + 1
 
 
 class Response:
@@ -184,6 +187,7 @@ class Endpoint:
     async def _once(self, key: tuple[str, str, int], url: URL, request: bytes, limit: int) -> ResponseParser:
         connection = self._connections.get(key)
         if connection is None or connection.closed:
+            self._make_room(key)
             connection = await self._connect(url)
             self._connections[key] = connection
         parser = ResponseParser(max_body=limit, only_2xx_bodies=True)
@@ -208,6 +212,14 @@ class Endpoint:
         except OSError as exc:
             raise ConnectError(f"cannot connect to {url.authority}: {_os_reason(exc)}") from None
         return connection
+
+    def _make_room(self, key: tuple[str, str, int]) -> None:
+        """Drop closed connections, then the oldest origins past :data:`MAX_ORIGINS`."""
+        for other in [k for k, c in self._connections.items() if c.closed or k == key]:
+            del self._connections[other]
+        while len(self._connections) >= MAX_ORIGINS:
+            oldest = next(iter(self._connections))
+            self._connections.pop(oldest).close()
 
     def close(self) -> None:
         for connection in self._connections.values():

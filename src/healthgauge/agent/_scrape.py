@@ -88,8 +88,8 @@ def endpoint(target: TargetConfig) -> Endpoint:
         ("X-Prometheus-Scrape-Timeout-Seconds", f"{target.timeout:g}"),
         *target.headers,
     )
-    tls = tls_context(target.ca_file, target.insecure) if target.url.startswith("https:") else None
-    return Endpoint(target.url, headers, tls=tls)
+    # For https targets, and for http ones that redirect to https on the same host.
+    return Endpoint(target.url, headers, tls=tls_context(target.ca_file, target.insecure))
 
 
 async def fetch(endpoint: Endpoint, target: TargetConfig) -> tuple[bytes, str | None]:
