@@ -28,7 +28,7 @@ from healthgauge.agent._hub import StateHub
 from healthgauge.agent._listeners import Listener, resolve
 from healthgauge.agent._metrics import AgentMetrics
 from healthgauge.agent._probeserver import ProbeServer
-from healthgauge.agent._scrape import TargetLoop
+from healthgauge.agent._scrape import TargetLoop, spread
 from healthgauge.agent._statefile import StateFile, StateFileError, fingerprint, move_aside, read, restore
 
 log = logging.getLogger("healthgauge.agent")
@@ -81,8 +81,9 @@ class Agent:
             listener = await resolve(key)(address, self.hub, self.config)
             self._listeners.append(listener)
             self.addresses[key] = listener.addresses[0]
+        phases = spread(self.config.targets)
         for target in self.config.targets:
-            loop = TargetLoop(target, engine=self.engine, hub=self.hub, wall=self.wall)
+            loop = TargetLoop(target, engine=self.engine, hub=self.hub, wall=self.wall, phase=phases[target.name])
             self.loops.append(loop)
             self._tasks.append(asyncio.create_task(loop.run(), name=f"scrape {target.name}"))
         if self.state_file is not None:
