@@ -335,3 +335,31 @@ async def test_a_state_file_that_cannot_be_written_stops_the_start(tmp_path: Pat
     with pytest.raises(StateFileError, match=r"cannot write state_file .*: No such file or directory"):
         await agent.start()
     await agent.stop()
+
+
+async def test_ctl_hears_when_an_admin_change_could_not_be_saved(tmp_path: Path) -> None:
+    import aiohttp
+
+    directory = tmp_path / "state"
+    directory.mkdir()
+    path = directory / "state.json"
+    text = agent_config(path).replace('listen = "127.0.0.1:0"', 'listen = "127.0.0.1:0"\nadmin = "127.0.0.1:0"')
+    agent = Agent(parse_config(text, FakeEngine()), FakeEngine())
+    await agent.start()
+    try:
+        url = f"http://{agent.addresses['admin']}/v1/targets/a"
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{url}/drain") as resp:
+                doc = await resp.json()
+            assert (resp.status, doc["admin"], "warning" in doc) == (200, "drain", False)
+            saved = read(path)
+            assert saved is not None
+            assert saved.targets["a"].admin is Admin.DRAIN  # on disk before the answer
+            path.unlink()
+            directory.rmdir()
+            async with session.post(f"{url}/maint") as resp:
+                doc = await resp.json()
+        assert (resp.status, doc["admin"]) == (200, "maint")  # applied, and it says it is not saved
+        assert doc["warning"].startswith("set, but not saved: it will not survive a restart: cannot write state_file")
+    finally:
+        await agent.stop()
