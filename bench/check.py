@@ -9,7 +9,8 @@ Runs, alternating and in a rotating order so that machine noise falls on all ali
 
 on a small page and on a 10k-series page, served by a separate process so the endpoint does not
 share this process's interpreter lock. Prints the medians and the two ratios; the targets are
-check / python <= 1.3 and check / curl <= 1.0.
+check / python <= 1.3 and check / curl <= 1.0. Where the time goes, stage by stage, in
+instructions and page faults: `bench/check_profile.py`.
 
     .venv/bin/python bench/check.py [--rounds N]
 """

@@ -11,6 +11,8 @@ run as the installed command runs (`python -I -S`), stopped with `posix._exit` a
   check --help                  ... and runs the command line parser (no I/O)
   check, small page             the whole check against a 20-series page
   check, 10k-series page        the whole check against a 10k-series page (1.2 MB)
+  small, without the bundle     the small-page check importing its modules one by one
+  small, without exprcache      the small-page check compiling its condition (promql-parser)
   floor: _socket GET + find     the least any Python probe does: fetch the page, find one line
 
 Each figure is the median of `--rounds` runs (wall and faults) and one callgrind run (instructions).
@@ -33,9 +35,18 @@ sys.path.insert(0, str(Path(__file__).parent))
 from check import CONDITION, page, start_endpoint
 
 LAUNCHER = Path(sys.prefix) / "bin" / "healthgauge"
-# The launcher's own steps up to the loaded check path, then leave at once (a copy of the launcher
-# with that one change, run as a script as the launcher is: `compile()` would cost more than it).
-LOADED_ONLY = "from healthgauge import _fastload; _fastload.load(); import posix; posix._exit(0)"
+# Copies of the launcher with one change each, run as scripts as the launcher is (`compile()` in a
+# driver would cost more than what is measured): stop once the check path is loaded; run the check
+# without the bundle (modules imported one by one); run it without the compiled-conditions cache.
+LOADED_ONLY = (
+    "import gc; gc.disable(); from healthgauge import _fastload; _fastload.load(); import posix; posix._exit(0)"
+)
+NO_BUNDLE = "from healthgauge import _fastload; _fastload.load = lambda: False; run_check(sys.argv[2:])"
+NO_EXPRCACHE = (
+    "from healthgauge import _fastload; _fastload.load(); import healthgauge._cmd_check as c; "
+    "from healthgauge.promql import compile; c.compile_all = lambda texts: [compile(t) for t in texts]; "
+    "run_check(sys.argv[2:])"
+)
 FLOOR = """
 import _socket, posix, sys
 host, port = sys.argv[1], int(sys.argv[2])
@@ -92,17 +103,21 @@ def main() -> int:
     small, small_url = start_endpoint(page(20), workdir)
     big, big_url = start_endpoint(page(10_000), workdir)
     host, _, port = small_url.removeprefix("http://").partition("/")[0].partition(":")
-    loaded_only = workdir / "launcher-loaded-only"
-    loaded_only.write_text(LAUNCHER.read_text().replace("run_check(sys.argv[2:])", LOADED_ONLY))
+    variants = {}
+    for name, change in (("loaded-only", LOADED_ONLY), ("no-bundle", NO_BUNDLE), ("no-exprcache", NO_EXPRCACHE)):
+        variants[name] = workdir / f"launcher-{name}"
+        variants[name].write_text(LAUNCHER.read_text().replace("run_check(sys.argv[2:])", change))
     try:
         stages = {
             "python -I -S -c pass": [*py, "-c", "pass"],
             "start": [*py, "-c", "import posix; posix._exit(0)"],
             "start + _socket": [*py, "-c", "import _socket, posix; posix._exit(0)"],
-            "launcher + bundle loaded": [*py, str(loaded_only), "check"],
+            "launcher + bundle loaded": [*py, str(variants["loaded-only"]), "check"],
             "check --help": [*py, str(LAUNCHER), "check", "--help"],
             "check, small page": [*py, str(LAUNCHER), "check", small_url, CONDITION],
             "check, 10k-series page": [*py, str(LAUNCHER), "check", big_url, CONDITION],
+            "small, without the bundle": [*py, str(variants["no-bundle"]), "check", small_url, CONDITION],
+            "small, without exprcache": [*py, str(variants["no-exprcache"]), "check", small_url, CONDITION],
             "floor: _socket GET + find": [*py, "-c", FLOOR, host, port],
         }
         for argv in stages.values():  # build the bundle and the compiled-conditions cache first

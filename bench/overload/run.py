@@ -15,7 +15,6 @@ and the micro-benchmark of admission + completion. Exit status 1 if a target fai
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -124,9 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cpu = sum(r.cpu_s for r in results)
 
     summary = report.summarize(results)
-    report.write_summary_json(out / "summary.json", summary)
+    report.write_json(out / "summary.json", summary)
     report.write_summary_csv(out / "summary.csv", results)
-    (out / "summary_by_seed.json").write_text(json.dumps(by_seed(results), indent=2) + "\n")
+    report.write_json(out / "summary_by_seed.json", by_seed(results))
     if not args.no_plots:
         seed = args.seeds[0]
         for scenario in ("S1", "S2"):

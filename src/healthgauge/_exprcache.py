@@ -29,10 +29,6 @@ _STR_METHODS = frozenset(("__ne__", "__eq__"))
 _PROMQL = "healthgauge.promql."
 
 
-class NotData(Exception):
-    """A compiled tree holds something that is not plain data; it is not cached."""
-
-
 def compile_all(texts: "list[str]") -> "list[Expr]":
     """Each text compiled (``healthgauge.promql.compile``), from the cache when it holds them.
 
@@ -45,60 +41,21 @@ def compile_all(texts: "list[str]") -> "list[Expr]":
     from healthgauge.promql import compile
 
     exprs = [compile(text) for text in texts]
-    modules: set[str] = set()
-    try:
-        trees = [_dump(expr, modules) for expr in exprs]
-    except NotData:
-        return exprs
-    sources = _sources(modules | _COMPILER | {name for name in sys.modules if name.startswith("promql_parser")})
-    if sources is not None:
-        from healthgauge._fastload_build import write_atomically
+    from healthgauge._exprcache_write import store  # only a run that compiles writes
 
-        _make_room(path.rpartition("/")[0])
-        write_atomically(path, marshal.dumps((FORMAT, texts, sources, trees)))
+    store(path, texts, exprs)
     return exprs
 
 
-# What else a compiled tree depends on: the compiler, besides the modules of its node classes.
-_COMPILER = frozenset(("healthgauge.promql._compile", "healthgauge.promql._syntax", "healthgauge.promql._functions"))
-
-
-def _sources(modules: "set[str]") -> "list[tuple[str, tuple[int, int]]] | None":
-    """The file of each module with its stamp; None (do not cache) if one has no file to stamp."""
-    sources = []
-    for name in sorted(modules):
-        path = getattr(sys.modules.get(name), "__file__", None)
-        if not isinstance(path, str) or (stamp := _fastload.stamp(path)) is None:
-            return None
-        sources.append((path, stamp))
-    return sources
-
-
-# Entries kept at most (one per distinct list of conditions, ~1 KB each). A host's probes use a few;
-# commands generated with ever-new texts must not fill the disk: past the cap the oldest half goes.
-MAX_ENTRIES = 256
-
-
-def _make_room(cache: str) -> None:
-    import posix
-
-    try:
-        names = [name for name in posix.listdir(cache) if name.startswith("check-exprs.")]
-        if len(names) < MAX_ENTRIES:
-            return
-        paths = sorted((f"{cache}/{name}" for name in names), key=lambda p: posix.stat(p).st_mtime_ns)
-        for old in paths[: len(paths) // 2 + 1]:
-            posix.unlink(old)
-    except OSError:
-        pass  # another probe removed some first, or the cache is not ours to tidy
-
-
 def _path(texts: "list[str]") -> str:
-    """The cache file for this list of texts: a 64-bit FNV-1a hash of them names it."""
+    """The cache file for this list of texts: a 64-bit FNV-1a hash of them, taken 8 bytes at a time
+    (a byte at a time is ~30 us of Python for one condition), names it. The entry holds the texts,
+    so two lists with one name never read each other's trees."""
     cache = _fastload.bundle_path().rpartition("/")[0]
+    data = "\0".join(texts).encode()
     digest = 0xCBF29CE484222325
-    for byte in "\0".join(texts).encode():
-        digest = ((digest ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    for i in range(0, len(data), 8):
+        digest = ((digest ^ int.from_bytes(data[i : i + 8], "little")) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
     return f"{cache}/check-exprs.{digest:016x}.{sys.implementation.cache_tag}.marshal"
 
 
@@ -118,28 +75,6 @@ def _read(path: str, texts: "list[str]") -> "list[Expr] | None":
     return exprs  # type: ignore[return-value]
 
 
-def _dump(value: object, modules: "set[str]") -> object:
-    """``value`` as nested marshal-able tuples, noting in ``modules`` the modules of its classes;
-    NotData for anything that is not plain data."""
-    kind = type(value)
-    if value is None or kind is bool or kind is int or kind is float or kind is str:
-        return value
-    if kind is tuple or kind is list:
-        return ("t" if kind is tuple else "l", [_dump(item, modules) for item in value])  # type: ignore[attr-defined]
-    if isinstance(value, frozenset) and kind is frozenset:  # in one order, whatever the set's own
-        return ("f", [_dump(item, modules) for item in sorted(value, key=repr)])
-    if kind is dict:
-        return ("d", [(_dump(k, modules), _dump(v, modules)) for k, v in value.items()])  # type: ignore[attr-defined]
-    owner = getattr(value, "__self__", None)
-    if type(owner) is str and getattr(value, "__name__", None) in _STR_METHODS:
-        return ("m", owner, value.__name__)  # type: ignore[attr-defined]
-    if kind.__module__.startswith(_PROMQL) and not hasattr(value, "__dict__") and not isinstance(value, tuple):
-        slots = [(name, _dump(getattr(value, name), modules)) for name in _slots(kind) if hasattr(value, name)]
-        modules.add(kind.__module__)
-        return ("o", kind.__module__, kind.__qualname__, slots)
-    raise NotData(f"{kind.__module__}.{kind.__qualname__}")
-
-
 def _load(tree: object) -> object:
     if not isinstance(tree, tuple):
         return tree
@@ -155,7 +90,8 @@ def _load(tree: object) -> object:
     if tag == "m" and tree[2] in _STR_METHODS:
         return getattr(str(tree[1]), tree[2])
     if tag == "o" and tree[1].startswith(_PROMQL):
-        kind = getattr(__import__(tree[1], fromlist=["__name__"]), tree[2])
+        module = sys.modules.get(tree[1]) or __import__(tree[1], fromlist=["__name__"])
+        kind = getattr(module, tree[2])
         obj = object.__new__(kind)
         for name, value in tree[3]:
             object.__setattr__(obj, name, _load(value))

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from importlib.machinery import ModuleSpec, SourceFileLoader
     from types import CodeType, ModuleType
 
-    from healthgauge._fastload import Entry, Lazy
+    from healthgauge._fastload import Entry, Lazy, Stamp
 
     Done = tuple[str, str, bool, SourceFileLoader]
 
@@ -84,19 +84,22 @@ def build(roots: "Sequence[str]", lazy: "Sequence[str]") -> None:
     lazy_part = _compiled(recorder.done[eager_done:])
     if eager is None or lazy_part is None:
         return
-    lazy_entries: Lazy = {}
-    blobs = []
+    blobs: list[bytes] = []
     offset = 0
-    for (name, path, is_package, source), code in zip(*lazy_part, strict=True):
-        blob = marshal.dumps(code)
-        lazy_entries[name] = (path, is_package, source, offset, len(blob))
-        blobs.append(blob)
-        offset += len(blob)
-    _write(eager[0], marshal.dumps(eager[1]), lazy_entries, b"".join(blobs), usable=True)
+    placed = []
+    for entries, codes in (eager, lazy_part):
+        for (name, path, is_package, source), code in zip(entries, codes, strict=True):
+            blob = marshal.dumps(code)
+            placed.append((name, path, is_package, source, offset, len(blob)))
+            blobs.append(blob)
+            offset += len(blob)
+    eager_entries = placed[: len(eager[0])]
+    lazy_entries: Lazy = {entry[0]: entry[1:] for entry in placed[len(eager[0]) :]}
+    _write(eager_entries, lazy_entries, b"".join(blobs), usable=True)
 
 
-def _compiled(done: "list[Done]") -> "tuple[list[Entry], list[CodeType]] | None":
-    entries: list[Entry] = []
+def _compiled(done: "list[Done]") -> "tuple[list[tuple[str, str, bool, Stamp]], list[CodeType]] | None":
+    entries: list[tuple[str, str, bool, Stamp]] = []
     codes = []
     for name, path, is_package, loader in done:
         source = _fastload.stamp(path)
@@ -110,13 +113,13 @@ def _compiled(done: "list[Done]") -> "tuple[list[Entry], list[CodeType]] | None"
 
 def mark_unusable(eager: "list[Entry]") -> None:
     """Remember that running the eager part failed for these sources: later runs import normally."""
-    _write(eager, b"", {}, b"", usable=False)
+    _write(eager, {}, b"", usable=False)
 
 
-def _write(eager: "list[Entry]", eager_code: bytes, lazy: "Lazy", lazy_code: bytes, *, usable: bool) -> None:
-    header = marshal.dumps((_fastload.FORMAT, _fastload.magic(), usable, eager, lazy))
-    prefix = len(header).to_bytes(4, "little") + len(eager_code).to_bytes(4, "little")
-    write_atomically(_fastload.bundle_path(), prefix + header + eager_code + lazy_code)
+def _write(eager: "list[Entry]", lazy: "Lazy", code: bytes, *, usable: bool) -> None:
+    roots = (_fastload.ROOTS, _fastload.LAZY)
+    header = marshal.dumps((_fastload.FORMAT, _fastload.magic(), roots, usable, eager, lazy))
+    write_atomically(_fastload.bundle_path(), len(header).to_bytes(4, "little") + header + code)
 
 
 def _mkdir(path: str) -> bool:

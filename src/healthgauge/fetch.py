@@ -52,6 +52,7 @@ __all__ = [
     "ConnectError",
     "DeadlineError",
     "FetchError",
+    "Pending",
     "ProtocolError",
     "RedirectError",
     "RequestError",
@@ -60,6 +61,7 @@ __all__ = [
     "StatusError",
     "TLSError",
     "TooLargeError",
+    "begin",
     "get",
     "parse_url",
     "prepare",
@@ -68,17 +70,25 @@ __all__ = [
 # Kubernetes follows at most 10 redirects and only to the same host; curl -L follows 50. A metrics
 # endpoint moves at most once or twice (e.g. /metrics -> /metrics/), so 3 is the cap.
 MAX_REDIRECTS = 3
-# Bytes asked of each recv(): loopback delivers a whole small page in one read, a 10k-series page
-# (~0.6 MiB) in a few.
-_RECV_SIZE = 256 * 1024
+# Bytes asked of each recv(), into one buffer reused for every read: a whole small page comes in one
+# read, a 10k-series page (1.2 MB) in ~20. A bigger buffer costs its pages even for a small page
+# (256 KiB: 50 more page faults than this, measured); a smaller one costs reads.
+_RECV_SIZE = 64 * 1024
 
 
 class Response:
-    """A fetched page: the final URL, status, headers (lower-case names) and the decoded body."""
+    """A fetched page: the final URL, status, headers (lower-case names) and the decoded body.
+
+    ``body`` is the buffer the page was received into (a ``bytearray``, or ``bytes`` once gzip is
+    undone): a 10k-series page is 1.2 MB, and a copy would cost as much as reading it.
+    ``healthgauge.exposition.parse`` takes either.
+    """
 
     __slots__ = ("body", "headers", "reason", "status", "url")
 
-    def __init__(self, url: URL, status: int, reason: str, headers: list[tuple[str, str]], body: bytes) -> None:
+    def __init__(
+        self, url: URL, status: int, reason: str, headers: list[tuple[str, str]], body: bytes | bytearray
+    ) -> None:
         self.url = url
         self.status = status
         self.reason = reason
@@ -137,29 +147,98 @@ def get(
     and after gzip decoding, is capped at ``max_body`` bytes. ``insecure`` skips certificate
     verification (kubelet's https probes never verify); ``ca_file`` trusts a private CA instead.
     """
+    pending = begin(
+        url,
+        timeout=timeout,
+        headers=headers,
+        max_body=max_body,
+        max_redirects=max_redirects,
+        insecure=insecure,
+        ca_file=ca_file,
+    )
+    return pending.response()
+
+
+def begin(
+    url: str,
+    *,
+    timeout: float = 1.0,
+    headers: Sequence[tuple[str, str]] = (),
+    max_body: int = MAX_BODY,
+    max_redirects: int = MAX_REDIRECTS,
+    insecure: bool = False,
+    ca_file: str | None = None,
+) -> Pending:
+    """``get`` in two steps: connect and send the request now, read the response with
+    ``Pending.response()``. What the caller does in between overlaps with the endpoint gathering its
+    metrics (``healthgauge check`` loads its evaluator then). The deadline starts now; a failure to
+    connect or send raises here, as ``get`` would.
+    """
     deadline = monotonic() + timeout
     target, request_headers = prepare(url, headers)
-    hop = 0
-    while True:
-        parser = _exchange(target, request_headers, deadline, max_body, insecure, ca_file)
-        if parser.status in REDIRECTS:
-            target = follow_redirect(target, parser.status, parser.header("location"), hop, max_redirects, url)
-            hop += 1
-            continue
-        if not 200 <= parser.status < 300:
-            raise StatusError(f"HTTP {parser.status} {parser.reason}".rstrip(), url=str(target), status=parser.status)
-        try:
-            body = decode_body(parser.body(), parser.header("content-encoding"), max_body)
-        except FetchError as exc:
-            exc.url = str(target)
-            raise
-        return Response(target, parser.status, parser.reason, parser.headers, body)
+    options = (request_headers, deadline, max_body, insecure, ca_file)
+    return Pending(url, target, options, max_redirects, _send(target, *options))
 
 
-def _exchange(
+class Pending:
+    """A request sent and its response not yet read (``begin``); ``response()`` reads it, once."""
+
+    __slots__ = ("_max_redirects", "_options", "_sock", "_target", "_url")
+
+    def __init__(
+        self,
+        url: str,
+        target: URL,
+        options: tuple[list[tuple[str, str]], float, int, bool, str | None],
+        max_redirects: int,
+        sock: _socket.socket,
+    ) -> None:
+        self._url = url
+        self._target = target
+        self._options = options
+        self._max_redirects = max_redirects
+        self._sock: _socket.socket | None = sock
+
+    def response(self) -> Response:
+        """The 2xx response with its body decoded, redirects followed; a FetchError otherwise."""
+        sock, self._sock = self._sock, None
+        if sock is None:
+            raise RuntimeError("the response of this request was read already")
+        target = self._target
+        _, deadline, max_body, _, _ = self._options
+        hop = 0
+        while True:
+            try:
+                parser = _read(sock, deadline, max_body, str(target))
+            finally:
+                sock.close()
+            if parser.status in REDIRECTS:
+                location = parser.header("location")
+                target = follow_redirect(target, parser.status, location, hop, self._max_redirects, self._url)
+                hop += 1
+                sock = _send(target, *self._options)
+                continue
+            if not 200 <= parser.status < 300:
+                reason = f"HTTP {parser.status} {parser.reason}".rstrip()
+                raise StatusError(reason, url=str(target), status=parser.status)
+            try:
+                body = decode_body(parser.body(), parser.header("content-encoding"), max_body)
+            except FetchError as exc:
+                exc.url = str(target)
+                raise
+            return Response(target, parser.status, parser.reason, parser.headers, body)
+
+    def close(self) -> None:
+        """Give the connection up without reading the response."""
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+
+def _send(
     target: URL, headers: list[tuple[str, str]], deadline: float, max_body: int, insecure: bool, ca_file: str | None
-) -> ResponseParser:
-    """One request and its response on a fresh connection (``Connection: close``)."""
+) -> _socket.socket:
+    """A fresh connection with the request sent on it (``Connection: close``); the caller reads."""
     url = str(target)
     sock = _connect(target, deadline, insecure, ca_file)
     try:
@@ -170,29 +249,34 @@ def _exchange(
             raise DeadlineError("deadline passed while sending the request", url=url, phase="send") from None
         except OSError as exc:
             raise _io_error(exc, url, "sending the request") from None
-        return _read(sock, deadline, max_body, url)
-    finally:
+    except BaseException:
         sock.close()
+        raise
+    return sock
 
 
 def _read(sock: _socket.socket, deadline: float, max_body: int, url: str) -> ResponseParser:
     parser = ResponseParser(max_body=max_body, only_2xx_bodies=True)
+    # One buffer for every read: a new one per read would be new memory each time (a page fault per
+    # 4 KiB, ~1.5 us each here), and the parser copies what it keeps into the body anyway.
+    buffer = bytearray(_RECV_SIZE)
+    view = memoryview(buffer)
     try:
         while True:
             phase = "read body" if parser.head_done else "read headers"
             _wait(sock, deadline, url, phase)
             try:
-                data = sock.recv(_RECV_SIZE)
+                size = sock.recv_into(buffer)
             except TimeoutError:
                 raise DeadlineError(f"deadline passed ({phase})", url=url, phase=phase) from None
             except OSError as exc:
                 if not _is_tls_eof(exc):
                     raise _io_error(exc, url, f"reading the response ({phase})") from None
-                data = b""
-            if not data:
+                size = 0
+            if not size:
                 parser.feed_eof()
                 return parser
-            if parser.feed(data):
+            if parser.feed(view[:size]):
                 return parser
     except FetchError as exc:
         exc.url = exc.url or url

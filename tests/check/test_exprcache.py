@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from healthgauge import _exprcache, _fastload
+from healthgauge import _exprcache, _exprcache_write, _fastload
 from healthgauge.exposition import Sample
 from healthgauge.promql import History, PromQLError, compile
 
@@ -73,9 +73,9 @@ def same(a: object, b: object) -> bool:
 @pytest.mark.parametrize("text", CORPUS)
 def test_a_reloaded_tree_evaluates_as_the_compiled_one(text: str) -> None:
     compiled = compile(text)
-    tree = _exprcache._dump(compiled, set())
+    tree = _exprcache_write._dump(compiled, set())
     reloaded = _exprcache._load(marshal.loads(marshal.dumps(tree)))
-    assert _exprcache._dump(reloaded, set()) == tree
+    assert _exprcache_write._dump(reloaded, set()) == tree
     assert (reloaded.text, reloaded.kind, reloaded.names, reloaded.max_range) == (  # type: ignore[attr-defined]
         compiled.text,
         compiled.kind,
@@ -93,8 +93,8 @@ def test_a_reloaded_tree_evaluates_as_the_compiled_one(text: str) -> None:
 
 @pytest.mark.parametrize("text", NOT_DATA)
 def test_compiled_regexes_are_not_data(text: str) -> None:
-    with pytest.raises(_exprcache.NotData):
-        _exprcache._dump(compile(text), set())
+    with pytest.raises(_exprcache_write.NotData):
+        _exprcache_write._dump(compile(text), set())
 
 
 @pytest.mark.parametrize(
@@ -116,10 +116,10 @@ class Level(int):
 
 
 def test_tuple_and_int_subclasses_are_not_data() -> None:
-    with pytest.raises(_exprcache.NotData):
-        _exprcache._dump(Sample("a", {}, 1.0), set())
-    with pytest.raises(_exprcache.NotData):
-        _exprcache._dump((1, Level(2)), set())
+    with pytest.raises(_exprcache_write.NotData):
+        _exprcache_write._dump(Sample("a", {}, 1.0), set())
+    with pytest.raises(_exprcache_write.NotData):
+        _exprcache_write._dump((1, Level(2)), set())
 
 
 # -- the cache file, in a fresh interpreter over a copy of the package ----------------------------

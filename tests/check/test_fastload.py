@@ -18,11 +18,11 @@ FASTLOAD = [Path(healthgauge.__file__).parent / name for name in ("_fastload.py"
 SITE = [p for p in sys.path if p.endswith("site-packages")]
 
 RUN = """
-import sys
+import os, sys
 sys.path[:0] = [sys.argv[1], *sys.argv[2:]]
 from pkg import _fastload
 _fastload.ROOTS = ("pkg.main",)
-_fastload.LAZY = ("pkg.later",)
+_fastload.LAZY = tuple(name for name in os.environ.get("LAZY", "pkg.later").split(",") if name)
 loaded = _fastload.load()
 import pkg.main
 answer = pkg.main.answer()
@@ -49,11 +49,15 @@ def run(root: Path) -> tuple[bool, str, list[str]]:
     return loaded, answer, modules
 
 
-def run_all(root: Path) -> tuple[bool, str, str, list[str]]:
+def run_all(root: Path, lazy: str = "pkg.later") -> tuple[bool, str, str, list[str]]:
     """Whether the bundle ran, the answer, what loaded the lazy module (``-``: not imported), and
-    the package's modules after the run."""
+    the package's modules after the run; ``lazy`` names the lazy roots, comma-separated."""
     out = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", RUN, str(root), *SITE], capture_output=True, text=True, timeout=60
+        [sys.executable, "-I", "-S", "-c", RUN, str(root), *SITE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "LAZY": lazy},
     )
     assert out.returncode == 0, out.stderr
     loaded, answer, served, modules = out.stdout.strip().split(" ", 3)
@@ -153,3 +157,11 @@ def test_a_lazy_module_that_is_never_imported_is_never_read(tmp_path: Path) -> N
     make_package(tmp_path, files)
     run(tmp_path)
     assert run_all(tmp_path)[:3] == (True, "42", "-")
+
+
+def test_a_bundle_built_for_other_modules_is_rebuilt(tmp_path: Path) -> None:
+    make_package(tmp_path, PACKAGE)
+    run_all(tmp_path)
+    assert run_all(tmp_path)[:3] == (True, "42", "_Bundle")
+    assert run_all(tmp_path, lazy="")[:3] == (False, "42", "SourceFileLoader")  # other roots: rebuilt
+    assert run_all(tmp_path, lazy="")[:3] == (True, "42", "SourceFileLoader")  # later is not in it now

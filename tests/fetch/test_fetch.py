@@ -249,3 +249,49 @@ def test_https_to_a_plain_http_server() -> None:
 def test_missing_ca_file() -> None:
     with MetricsServer(PAGE) as server, pytest.raises(RequestError, match=r"cannot load CA file '/nonexistent\.pem'"):
         fetch.get(server.url.replace("http://", "https://"), ca_file="/nonexistent.pem")
+
+
+# -- begin(): the request sent now, the response read later ---------------------------------------
+
+
+def test_begin_sends_the_request_before_the_response_is_read() -> None:
+    with MetricsServer(PAGE) as server:
+        pending = fetch.begin(server.url)
+        deadline = time.monotonic() + 5
+        while not server.requests and time.monotonic() < deadline:  # the server sees it, unread by us
+            time.sleep(0.005)
+        assert len(server.requests) == 1
+        response = pending.response()
+    assert response.body == PAGE
+    with pytest.raises(RuntimeError, match="read already"):
+        pending.response()
+
+
+def test_begin_follows_redirects_when_the_response_is_read() -> None:
+    with RedirectServer(hops=2) as server:
+        response = fetch.begin(server.url).response()
+    assert response.status == 200
+    assert len(server.requests) == 3
+
+
+def test_begin_raises_a_connect_failure_at_once() -> None:
+    with pytest.raises(ConnectError):
+        fetch.begin(refused_url())
+
+
+def test_the_deadline_runs_from_begin() -> None:
+    with HangingServer() as server:
+        pending = fetch.begin(server.url, timeout=0.2)
+        time.sleep(0.3)  # the time the caller spends between the two steps counts
+        started = time.monotonic()
+        with pytest.raises(DeadlineError):
+            pending.response()
+    assert time.monotonic() - started < 0.2
+
+
+def test_a_pending_request_can_be_given_up() -> None:
+    with MetricsServer(PAGE) as server:
+        pending = fetch.begin(server.url)
+        pending.close()
+        with pytest.raises(RuntimeError):
+            pending.response()

@@ -25,6 +25,23 @@ def test_content_length_response() -> None:
     assert p.body() == b"app_up 1\n"
 
 
+@pytest.mark.parametrize(
+    "head", [b"Content-Length: 12\r\n", b"Transfer-Encoding: chunked\r\n", b""], ids=["length", "chunked", "close"]
+)
+def test_the_body_is_received_into_one_buffer_in_pieces(head: bytes) -> None:
+    body = b"app_up 1\nx 2\n"[:12]
+    framed = b"5\r\napp_u\r\n7\r\np 1\nx 2\r\n0\r\n\r\n" if b"chunked" in head else body
+    p = ResponseParser()
+    for i in range(0, len(b"HTTP/1.1 200 OK\r\n" + head + b"\r\n" + framed), 3):  # three bytes a read
+        p.feed((b"HTTP/1.1 200 OK\r\n" + head + b"\r\n" + framed)[i : i + 3])
+    if not p.complete:
+        p.feed_eof()
+    assert p.body() == body
+    assert type(p.body()) is bytearray
+    assert p.body() is p.body()
+    assert decode_body(p.body(), None) is p.body()
+
+
 def test_bytes_after_a_complete_response_are_ignored() -> None:
     p = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokGARBAGE", eof=False)
     assert p.complete

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from unittest import mock
 
 from healthgauge.exposition._parse import _Page
+from healthgauge.exposition._slow import slow_line
 
 NAN = math.nan
 INF = math.inf
@@ -59,13 +60,13 @@ def bad(
 
 @contextmanager
 def full_grammar_only() -> Iterator[None]:
-    """Route every line through the full grammar (``_scan``): the reference the fast path must
-    agree with, line for line."""
+    """Route every line through the full grammar (``_scan``, driven by ``_slow``): the reference
+    the fast path must agree with, line for line."""
 
     def run(self: _Page, start: int, stop: int) -> int:
         i = start
         while i < stop and not self.stop:
-            i = self.slow(i)
+            i = slow_line(self, i)
         return i
 
     with mock.patch.object(_Page, "run", run):

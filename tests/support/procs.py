@@ -87,11 +87,24 @@ def split(url: str, count: int, *, timeout: float = 2.0) -> dict[bytes, int]:
 
 
 def settled_split(
-    url: str, count: int, *, ok: Callable[[dict[bytes, int]], bool], timeout: float = 5.0
+    url: str, count: int, *, ok: Callable[[dict[bytes, int]], bool], timeout: float = 10.0, batches: int = 2
 ) -> dict[bytes, int]:
-    """Wait until a batch of ``count`` requests satisfies ``ok`` (the consumer's workers apply a new
-    host state a little after its admin view shows it: up to ~1 s seen with Envoy), then return a
-    second, fresh batch. Batches must be large enough that the old state cannot pass ``ok`` by
-    chance (a host with a 30% share misses 30 requests in a row with probability 2e-5)."""
-    wait_until(lambda: ok(split(url, count)), timeout=timeout, what=f"a settled traffic split at {url}")
-    return split(url, count)
+    """The split of ``count`` requests once ``batches`` fresh batches in a row satisfy ``ok``.
+
+    A consumer's workers apply a new host state a little after its admin view shows it (up to ~1 s
+    seen with Envoy), and on a loaded machine a health check can land late, so a single batch may
+    still show the old split; waiting for consecutive agreeing batches tells a settled split from
+    a transition. Batches must be large enough that the old state cannot pass ``ok`` by chance (a
+    host with a 30% share misses 30 requests in a row with probability 2e-5). Fails the test when
+    the split does not settle within ``timeout``.
+    """
+    deadline = time.monotonic() + timeout
+    streak, last = 0, split(url, count)
+    while True:
+        streak = streak + 1 if ok(last) else 0
+        if streak >= batches:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"no settled traffic split at {url} within {timeout}s: last batch {last}")
+        time.sleep(0.05)
+        last = split(url, count)

@@ -70,9 +70,20 @@ def _round(value: float | None) -> float | None:
     return round(value, 3)
 
 
-def write_summary_json(path: Path, summary: dict[str, dict[str, dict[str, float | None]]]) -> None:
-    # A run that never recovers has recovery_s = Infinity (Python's json reads it back as inf).
-    path.write_text(json.dumps(summary, indent=2) + "\n")
+def write_json(path: Path, data: object) -> None:
+    """Strict JSON (RFC 8259 has no Infinity): a run that never recovered writes ``recovery_s`` as
+    null, like a figure that does not apply; the printed table and the CSVs show it as ∞ / inf."""
+    path.write_text(json.dumps(_finite(data), indent=2, allow_nan=False) + "\n")
+
+
+def _finite(data: object) -> object:
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(value) for value in data]
+    if isinstance(data, float) and math.isinf(data):
+        return None
+    return data
 
 
 def write_summary_csv(path: Path, results: Sequence[Result]) -> None:

@@ -56,7 +56,7 @@ class Response:
 
     __slots__ = ("body", "content_type", "reason", "status", "url")
 
-    def __init__(self, url: URL, status: int, reason: str, content_type: str | None, body: bytes) -> None:
+    def __init__(self, url: URL, status: int, reason: str, content_type: str | None, body: bytes | bytearray) -> None:
         self.url = url
         self.status = status
         self.reason = reason
@@ -165,7 +165,7 @@ class Endpoint:
             request = build_request(target, self.headers)
         else:  # pragma: no cover - follow_redirect raises past MAX_REDIRECTS
             raise AssertionError("unreachable")
-        body = b""
+        body: bytes | bytearray = b""
         if 200 <= parser.status < 300:
             body = decode_body(parser.body(), parser.header("content-encoding"), limit)
         return Response(target, parser.status, parser.reason, parser.header("content-type"), body)

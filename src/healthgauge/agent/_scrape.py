@@ -92,7 +92,7 @@ def endpoint(target: TargetConfig) -> Endpoint:
     return Endpoint(target.url, headers, tls=tls_context(target.ca_file, target.insecure))
 
 
-async def fetch(endpoint: Endpoint, target: TargetConfig) -> tuple[bytes, str | None]:
+async def fetch(endpoint: Endpoint, target: TargetConfig) -> tuple[bytes | bytearray, str | None]:
     """GET the target's page within its deadline and body cap; raise :class:`ScrapeError`."""
     try:
         async with asyncio.timeout(target.timeout):
@@ -199,7 +199,7 @@ class TargetLoop:
         verdict = evaluate(self.target, self.engine, self.history, at, duration=duration, previous=conditions)
         self.hub.observe(self.target.name, verdict)
 
-    async def _parse(self, body: bytes, content_type: str | None) -> Any:
+    async def _parse(self, body: bytes | bytearray, content_type: str | None) -> Any:
         if len(body) <= (OFFLOAD_BYTES if self.names is not None else OFFLOAD_BYTES_ALL_NAMES):
             return self.engine.parse(body, content_type, self.names)
         self.stats.offloaded += 1

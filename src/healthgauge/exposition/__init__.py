@@ -41,7 +41,9 @@ __all__ = [
 ]
 
 
-def parse(data: bytes | str, *, content_type: str | None = None, names: Collection[str] | None = None) -> list[Sample]:
+def parse(
+    data: bytes | bytearray | str, *, content_type: str | None = None, names: Collection[str] | None = None
+) -> list[Sample]:
     """Every sample of a page, in page order, or :class:`ParseError` for the first invalid line.
 
     ``content_type`` is the page's Content-Type header: ``application/openmetrics-text`` selects
@@ -61,7 +63,7 @@ def parse(data: bytes | str, *, content_type: str | None = None, names: Collecti
 
 
 def parse_lenient(
-    data: bytes | str,
+    data: bytes | bytearray | str,
     *,
     content_type: str | None = None,
     names: Collection[str] | None = None,

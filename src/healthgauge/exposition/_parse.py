@@ -7,9 +7,10 @@ line on ``"`` (one C call), so the text between the values, ``('name{a=', ',b=')
 "skeleton" it has seen before: a dict lookup returns the validated name, label names, how to sort
 the values, and the set of series already seen with those labels. A histogram's fifteen lines are
 validated once. Anything else (whitespace variants, escapes, exemplars, comments, errors) goes to
-:mod:`._scan`, which implements the whole grammar and gives the error its line and column (and is
-imported only when a line needs it). Both must agree on every line: the tests check them against
-each other and against a real Prometheus.
+:mod:`._scan`, which implements the whole grammar and gives the error its line and column; its
+driver over the page's lines is :mod:`._slow`, imported with it by the first line that needs it.
+Both paths must agree on every line: the tests check them against each other and against a real
+Prometheus.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from healthgauge.exposition._limits import Limits
 from healthgauge.exposition._names import (
     OPENMETRICS_TYPES,
     TEXT_TYPES,
-    canonical,
     is_label_name,
     is_metric_name,
     is_utf8,
@@ -33,9 +33,7 @@ from healthgauge.exposition._select import select_spans
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterator
-
-    from healthgauge.exposition._scan import Bad
+    from collections.abc import Callable, Collection
 
     GroupId = tuple[str, tuple[str, ...]]  # (name, sorted label names): one series identity space
     Seen = dict[tuple[str, ...], int]  # series key (its values in label-name order) -> its line index
@@ -58,7 +56,7 @@ class _SlowLine(Exception):
 
 
 def parse_page(
-    data: bytes | str,
+    data: bytes | bytearray | str,
     content_type: str | None,
     names: Collection[str] | None,
     limits: Limits,
@@ -167,7 +165,7 @@ def _label_names(fronts: tuple[str, ...], om: bool) -> tuple[str, ...] | None:
     return tuple(keys)
 
 
-def _decode(data: bytes | str) -> tuple[str, bool]:
+def _decode(data: bytes | bytearray | str) -> tuple[str, bool]:
     """The text, and whether it may hold invalid UTF-8 (kept as surrogates, checked where it matters).
 
     Prometheus requires UTF-8 only in label values and HELP text: elsewhere a bad byte either sits
@@ -184,7 +182,9 @@ def _decode(data: bytes | str) -> tuple[str, bool]:
 class _Page:
     """One parse: the lines, what the fast path has learnt so far, the samples and the errors."""
 
-    def __init__(self, data: bytes | str, om: bool, names: Collection[str] | None, limits: Limits, lenient: bool):
+    def __init__(
+        self, data: bytes | bytearray | str, om: bool, names: Collection[str] | None, limits: Limits, lenient: bool
+    ):
         self.data = data
         self.om = om
         self.limits = limits
@@ -231,7 +231,7 @@ class _Page:
         if self.span_lines is None:
             # Only an error needs it: then one pass counts the newlines between selected lines.
             data = self.data
-            newline: bytes | str = b"\n" if isinstance(data, bytes) else "\n"
+            newline: bytes | str = "\n" if isinstance(data, str) else b"\n"
             numbers, line, at = [], 1, 0
             for start, _ in self.spans:
                 line += data.count(newline, at, start)  # type: ignore[arg-type]
@@ -239,28 +239,6 @@ class _Page:
                 at = start
             self.span_lines = numbers
         return self.span_lines[idx]
-
-    def error(self, idx: int, bad: Bad) -> ParseError:
-        text, offset = bad.text, bad.offset
-        before = text.rfind("\n", 0, offset) + 1
-        after = text.find("\n", offset)
-        line_text = text[before : after if after >= 0 else len(text)]
-        column = offset - before + 1
-        line = self.lineno(idx) + text.count("\n", 0, before)
-        if self.joined_too_long:
-            # Reported where the sample starts: the end is wherever the budget ran out.
-            self.joined_too_long = False
-            first = text[: text.find("\n")] if "\n" in text else text
-            return LimitError(
-                f"label value spans lines for more than {self.limits.max_line_chars} characters",
-                name="max_line_chars",
-                limit=self.limits.max_line_chars,
-                unit="characters",
-                line=self.lineno(idx),
-                column=1,
-                text=quote(first),
-            )
-        return ParseError(bad.reason, line=line, column=column, text=quote(line_text, column))
 
     def fail(self, err: ParseError) -> None:
         if not self.lenient:
@@ -360,6 +338,7 @@ class _Page:
         # would also pass other scripts' digits, which float() reads and Prometheus refuses.
         ascii_page = self.ascii
         check_utf8 = self.check_utf8
+        slow_line: Callable[[_Page, int], int] | None = None
         for idx, line in enumerate(chunk, start):
             try:
                 if check_utf8 and not line.isascii():
@@ -432,7 +411,11 @@ class _Page:
                 elif not (ascii_page and token.isdigit()) and token.strip(numeric):
                     raise _SlowLine  # characters float() takes and Go does not: blanks, CR, '_'
             except _SlowLine:
-                if (nxt := self.slow(idx)) != idx + 1:
+                if slow_line is None:  # the full grammar, imported by the first line that needs it
+                    from healthgauge.exposition import _slow
+
+                    slow_line = _slow.slow_line
+                if (nxt := slow_line(self, idx)) != idx + 1:
                     return nxt
                 continue
             if timestamp is None:
@@ -482,139 +465,18 @@ class _Page:
         group = (name, tuple(sorted(keys)))
         return name, build, values_of, self.groups.setdefault(group, {}), group
 
-    # -- everything else ----------------------------------------------------------------------
-
-    def slow(self, idx: int) -> int:
-        """Parse ``lines[idx]`` with the full grammar; returns the index of the next line to read.
-
-        The grammar is imported here, by the first line that needs it: a page of ordinary lines
-        never does.
-        """
-        from healthgauge.exposition._scan import EOF, Bad, finish, scan_openmetrics, scan_text
-
-        line = self.lines[idx]
-        text = line
-        try:
-            if self.om:
-                scanned = scan_openmetrics(line, self.check_utf8)
-            else:
-                text, scanned = scan_text(line, self._more(idx), self.check_utf8)
-            if scanned is None:
-                return self._after(idx, text)
-            if scanned is EOF:
-                # Prometheus stops at the first '# EOF' and refuses what follows; so do we.
-                self.fail(ParseError("unexpected data after '# EOF'", line=self.lineno(idx) + 1, column=1))
-                self.stop = True
-                return len(self.lines)
-            name, pairs, value, timestamp = scanned
-            labels = finish(text, name, pairs)
-        except Bad as bad:
-            self.fail(self.error(idx, bad))
-            return self._after(idx, bad.text)
-        group = (name, tuple(sorted(labels)))
-        values = tuple(labels[k] for k in group[1])
-        key = values  # the same key the fast path builds
-        seen = self.groups.setdefault(group, {})
-        if timestamp is None:
-            if key in seen:
-                self.duplicate(idx, name, labels, seen[key], None)
-                return self._after(idx, text)
-            seen[key] = idx
-        else:
-            last = self.seen_at.get((group, key))
-            if last is not None and timestamp <= last[0]:
-                self.duplicate(idx, name, labels, last[1], (timestamp, last[0]))
-                return self._after(idx, text)
-            self.seen_at[group, key] = (timestamp, idx)
-        self.samples.append(_new(Sample, (name, labels, value, timestamp)))
-        return self._after(idx, text)
-
-    def _after(self, idx: int, text: str) -> int:
-        """The next line to read after ``lines[idx]``, past the lines ``text`` took in (a text
-        label value that holds raw newlines). In a names= parse, past the selected lines that
-        started inside it: they are part of this sample, not samples."""
-        if "\n" not in text:
-            return idx + 1
-        if self.spans is None:
-            return idx + 1 + text.count("\n")
-        nxt = idx + 1
-        while nxt < len(self.spans) and self.spans[nxt][0] <= self.consumed_to:
-            nxt += 1
-        return nxt
-
-    def _more(self, idx: int) -> Callable[[], str | None]:
-        """The text format's continuation lines, for a label value that holds a raw newline."""
-        budget = self.limits.max_line_chars - len(self.lines[idx])
-        if self.spans is None:
-            lines = self.lines
-            nxt = idx + 1
-
-            def more() -> str | None:
-                nonlocal budget, nxt
-                if nxt >= len(lines):
-                    return None
-                line = lines[nxt]
-                nxt += 1
-                budget -= len(line) + 1
-                if budget < 0:
-                    self.joined_too_long = True
-                    return None
-                return line
-
-            return more
-        following = self._lines_after(self.spans[idx][1])
-
-        def more_in_data() -> str | None:
-            nonlocal budget
-            line = next(following, None)
-            if line is not None:
-                budget -= len(line) + 1
-                if budget < 0:
-                    self.joined_too_long = True
-                    return None
-            return line
-
-        return more_in_data
-
-    def _lines_after(self, end: int) -> Iterator[str]:
-        """The page's lines after offset ``end`` (a newline), recording how far it has read."""
-        data = self.data
-        while end < len(data):
-            start = end + 1
-            if isinstance(data, bytes):
-                end = data.find(b"\n", start)
-                end = end if end >= 0 else len(data)
-                self.consumed_to = end
-                yield data[start:end].decode("utf-8", "surrogateescape")
-            else:
-                end = data.find("\n", start)
-                end = end if end >= 0 else len(data)
-                self.consumed_to = end
-                yield data[start:end]
-
     def duplicate(
         self, idx: int, name: str, labels: dict[str, str], first: int, times: tuple[float, float] | None
     ) -> None:
-        """A series seen before in this page (at this timestamp or a later one): Prometheus keeps
-        the first sample and drops this one; we say so (strict) or skip it and say so (lenient)."""
-        series = canonical(name, labels)
-        if len(series) > _KEY_IN_MESSAGES:
-            series = series[:_KEY_IN_MESSAGES] + "…"
-        if times is None:
-            reason = f"duplicate series {series} (first on line {self.lineno(first)})"
-        else:
-            at, before = times
-            order = "duplicate sample" if at == before else "out-of-order sample"
-            reason = (
-                f"{order} for {series} at {at!r} "
-                f"(line {self.lineno(first)} has it at {before!r}; Prometheus keeps that one)"
-            )
-        self.fail(ParseError(reason, line=self.lineno(idx), column=1, text=quote(self.lines[idx])))
+        """A series seen before in this page: an error (strict) or a skipped line (lenient)."""
+        from healthgauge.exposition._slow import duplicate
+
+        duplicate(self, idx, name, labels, first, times)
 
 
-def _ends_with_eof(data: bytes | str) -> bool:
+def _ends_with_eof(data: bytes | bytearray | str) -> bool:
     tail = data[-7:]
-    if isinstance(tail, bytes):
+    if not isinstance(tail, str):
         tail = tail.decode("latin-1")
     tail = tail.removesuffix("\n")
     return tail == "# EOF" or tail.endswith("\n# EOF")

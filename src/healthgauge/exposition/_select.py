@@ -38,7 +38,7 @@ def wanted_names(names: Collection[str]) -> set[str]:
     return wanted
 
 
-def select_spans(data: bytes | str, names: Collection[str]) -> list[tuple[int, int]]:
+def select_spans(data: bytes | bytearray | str, names: Collection[str]) -> list[tuple[int, int]]:
     """(start, end) offsets of the lines whose series name is selected by ``names``, in page order.
 
     A line is selected when it starts with a selected series name followed by anything that cannot
@@ -56,7 +56,8 @@ def select_spans(data: bytes | str, names: Collection[str]) -> list[tuple[int, i
             if len(_PREPARED) >= _PREPARED_MAX:
                 _PREPARED.clear()
             _PREPARED[key] = prepared
-    return _spans(data, prepared[0], prepared[1], b"\n", _NAME_CHARS_BYTES)
+    # A bytearray (a fetched body, not copied) answers find, startswith and slicing as bytes do.
+    return _spans(data, prepared[0], prepared[1], b"\n", _NAME_CHARS_BYTES)  # type: ignore[misc]
 
 
 # A caller that parses the same names page after page (the agent: one frozenset per target) gets

@@ -21,7 +21,6 @@ from healthgauge.overload._controller import AdmissionController, Permit, Waiter
 from healthgauge.overload._http import Classified, RequestPolicy, Response, classify, rejection_response
 from healthgauge.overload._load import AgentReport, LoadReporter
 from healthgauge.overload._looplag import LoopLagProbe
-from healthgauge.overload._queue import WaitQueue
 from healthgauge.overload._responder import AgentCheckResponder
 from healthgauge.overload._shutdown import DrainOnSignal
 from healthgauge.overload._types import Outcome, Rejection
@@ -69,8 +68,10 @@ _BYPASS = Admission(None, None, None)
 class OverloadGuard:
     """Admission for one service (or one route group).
 
-    ``controller`` defaults to ``AdmissionController(queue=WaitQueue())``: the queue-delay AIMD
-    limit (spec §2.4) with the adaptive-LIFO wait queue (§3), on ``time.monotonic``. The guard
+    ``controller`` defaults to ``AdmissionController()``, the policy the overload benchmark calls
+    ``default`` and holds to its targets: the queue-delay AIMD limit (spec §2.4) without a wait
+    queue, on ``time.monotonic`` (docs/overload.md says why no queue; pass
+    ``AdmissionController(queue=WaitQueue())`` for bursts and criticality-ordered waiting). The guard
     reads time from the controller's clock, so deadlines and receipts are on the same clock.
 
     ``agent_port`` (``None``: no responder; 0: any free port) starts the HAProxy agent-check
@@ -98,7 +99,7 @@ class OverloadGuard:
         wall: Callable[[], float] = time.time,
     ) -> None:
         if controller is None:
-            controller = AdmissionController(queue=WaitQueue(), monitor_only=monitor_only)
+            controller = AdmissionController(monitor_only=monitor_only)
         self.controller = controller
         self.clock = controller.clock
         self.policy = policy or RequestPolicy()

@@ -14,9 +14,23 @@ On the check path: nothing slow is imported here (no ``re``, ``typing``, ``datac
 """
 
 from healthgauge.promql._errors import EvaluationError, PromQLError
-from healthgauge.promql._expr import Expr, Outcome, Result, compile
+from healthgauge.promql._expr import Expr, Outcome, compile
 from healthgauge.promql._history import LOOKBACK_MS, History
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from healthgauge.promql._result import Result
 
 LOOKBACK = LOOKBACK_MS / 1000
 
 __all__ = ["LOOKBACK", "EvaluationError", "Expr", "History", "Outcome", "PromQLError", "Result", "compile"]
+
+
+def __getattr__(name: str) -> object:
+    """``Result`` loads on first use: ``healthgauge check`` judges conditions and never needs it."""
+    if name != "Result":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from healthgauge.promql._result import Result
+
+    globals()["Result"] = Result
+    return Result

@@ -16,20 +16,17 @@ from healthgauge.promql._nodes import (
     SET_OPERATORS,
     Matching,
     MatNode,
-    NegScalar,
-    NegVector,
     Node,
     Number,
-    ScalarBinary,
     ScalarNode,
     Selector,
     SetBinary,
     StrNode,
     VecNode,
-    VectorBinary,
     VectorScalarBinary,
     valid_label_name,
 )
+from healthgauge.promql._operators import NegScalar, NegVector, ScalarBinary, VectorBinary
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

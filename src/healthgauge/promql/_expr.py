@@ -19,7 +19,7 @@ from healthgauge.promql._nodes import (
     SetBinary,
     StrNode,
     VecNode,
-    VectorBinary,
+    VectorPair,
     VectorScalarBinary,
 )
 
@@ -27,61 +27,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from healthgauge.promql._history import History, Labels
     from healthgauge.promql._nodes import Matrix, Vector
+    from healthgauge.promql._result import Result
 
 # How a summary lists several series: at most this many, within about this many characters.
 SUMMARY_SERIES = 5
 SUMMARY_CHARS = 240
-
-
-class Result:
-    """One evaluation's value. ``kind`` is ``"vector"``, ``"scalar"``, ``"string"`` or ``"matrix"``
-    (Prometheus's ``resultType``); ``time`` the evaluation time in seconds.
-
-    ``series()`` gives (labels, value) for a vector, ``scalar``/``string`` the single value,
-    ``matrix()`` (labels, [(seconds, value), ...]) per series for a range selector.
-    """
-
-    __slots__ = ("_matrix", "_value", "_vector", "kind", "time")
-
-    def __init__(self, kind: str, time: float, data: Vector | Matrix | float | str) -> None:
-        self.kind = kind
-        self.time = time
-        self._vector: Vector = []
-        self._matrix: Matrix = []
-        self._value: float | str = ""
-        if isinstance(data, float | str):
-            self._value = data
-        elif kind == "matrix":
-            self._matrix = data  # type: ignore[assignment]
-        else:
-            self._vector = data  # type: ignore[assignment]
-
-    def series(self) -> list[tuple[dict[str, str], float]]:
-        if self.kind != "vector":
-            raise TypeError(f"a {self.kind} result has no series")
-        return [(dict(labels), value) for labels, value in self._vector]
-
-    def matrix(self) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
-        if self.kind != "matrix":
-            raise TypeError(f"a {self.kind} result is not a matrix")
-        return [(dict(labels), [(t / 1000, v) for t, v in zip(ts, vs, strict=True)]) for labels, ts, vs in self._matrix]
-
-    @property
-    def scalar(self) -> float:
-        if not isinstance(self._value, float):
-            raise TypeError(f"a {self.kind} result is not a scalar")
-        return self._value
-
-    @property
-    def string(self) -> str:
-        if self.kind != "string":
-            raise TypeError(f"a {self.kind} result is not a string")
-        assert isinstance(self._value, str)
-        return self._value
-
-    def __repr__(self) -> str:
-        data = self._vector if self.kind == "vector" else self._matrix if self.kind == "matrix" else self._value
-        return f"Result({self.kind}, {data!r})"
 
 
 class Outcome:
@@ -138,6 +88,8 @@ class Expr:
     def evaluate(self, store: History, now: float) -> Result:
         """The value at ``now`` (seconds). Raises ``EvaluationError`` as Prometheus would (e.g.
         many-to-many matching)."""
+        from healthgauge.promql._result import Result  # a condition never needs it: not on check's path
+
         t = to_ms(now)
         return Result(self.kind, t / 1000, _value(self._node, store, t))
 
@@ -220,7 +172,7 @@ def _explain_comparison(node: Binary, h: History, t: int) -> Outcome:
         observed = side.vec(h, t)
         result = node.apply(observed, node.scalar_side.scalar(h, t))
     else:
-        assert isinstance(node, VectorBinary)
+        assert isinstance(node, VectorPair)
         assert isinstance(node.lhs, VecNode)
         assert isinstance(node.rhs, VecNode)
         side = node.lhs

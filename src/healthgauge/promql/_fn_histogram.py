@@ -4,8 +4,7 @@
 from __future__ import annotations
 
 from healthgauge.promql._floats import INF, NAN
-from healthgauge.promql._functions import Call
-from healthgauge.promql._nodes import VecNode, check_unique, drop_name
+from healthgauge.promql._nodes import Call, VecNode, check_unique, drop_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

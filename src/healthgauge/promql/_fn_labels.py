@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-from healthgauge.promql._functions import Call
-from healthgauge.promql._nodes import Node, VecNode, check_unique, set_label
+from healthgauge.promql._nodes import Call, Node, VecNode, check_unique, set_label
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -5,8 +5,7 @@
 from __future__ import annotations
 
 from healthgauge.promql import _gomath as gm
-from healthgauge.promql._functions import Call
-from healthgauge.promql._nodes import VecNode, check_unique, drop_name
+from healthgauge.promql._nodes import Call, VecNode, check_unique, drop_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -1,12 +1,12 @@
-"""PromQL's functions and aggregations by name: which module implements each, and the ``Call`` node
-every function shares.
+"""PromQL's functions and aggregations by name: which module implements each.
 
 A health condition calls one or two functions, most often ``time()``; ``healthgauge check`` pays for
 every module it loads (DEVELOPERS.md, "The check path"). So each family of functions lives in its
 own module, named in ``FUNCTION_MODULES``, and is imported only when an expression calls one of its
-functions: the compiler asks :func:`node_class` for the class, and a compiled tree read back from
-``healthgauge._exprcache`` imports the modules its nodes come from. ``time()`` loads ``_fn_time``,
-not the range, histogram, label or math functions.
+functions: the compiler asks :func:`node_class` for the class (this table is the compiler's), and a
+compiled tree read back from ``healthgauge._exprcache`` imports the modules its nodes come from.
+``time()`` loads ``_fn_time``, not the range, histogram, label or math functions. What every
+function node shares, ``Call``, is in ``_nodes``.
 
 Instant-vector functions drop ``__name__`` except ``label_replace``, ``label_join``, ``sort`` and
 ``sort_desc``; range-vector functions drop it except ``last_over_time`` (which "acts like offset").
@@ -15,16 +15,13 @@ Semantics: Prometheus 2.42's ``promql/functions.go`` and ``promql/quantile.go``.
 
 from __future__ import annotations
 
-from healthgauge.promql._nodes import Node, ScalarNode, VecNode
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from healthgauge.promql._history import History
-    from healthgauge.promql._nodes import Vector
+    from healthgauge.promql._nodes import Call
 
 # name -> the module (in this package) that implements it.
 FUNCTION_MODULES = {
-    **dict.fromkeys(("time", "timestamp", "vector", "scalar"), "_fn_time"),
+    "time": "_fn_time",
     **dict.fromkeys(
         (
             "abs",
@@ -43,7 +40,7 @@ FUNCTION_MODULES = {
         ),
         "_fn_math",
     ),
-    **dict.fromkeys(("absent", "absent_over_time", "sort", "sort_desc"), "_fn_vector"),
+    **dict.fromkeys(("absent", "absent_over_time", "sort", "sort_desc", "timestamp", "vector", "scalar"), "_fn_vector"),
     **dict.fromkeys(("label_replace", "label_join"), "_fn_labels"),
     "histogram_quantile": "_fn_histogram",
     **dict.fromkeys(
@@ -72,29 +69,3 @@ def node_class(name: str) -> type[Call]:
     module = __import__(f"healthgauge.promql.{FUNCTION_MODULES[name]}", fromlist=["FUNCTIONS"])
     cls: type[Call] = module.FUNCTIONS[name]
     return cls
-
-
-class Call(Node):
-    """A function call: its name and compiled arguments."""
-
-    __slots__ = ("args", "name")
-
-    def __init__(self, text: str, name: str, args: tuple[Node, ...]) -> None:
-        super().__init__(text)
-        self.name = name
-        self.args = args
-
-    def children(self) -> tuple[Node, ...]:
-        return self.args
-
-    def scalar_arg(self, i: int, h: History, t: int, default: float) -> float:
-        if i >= len(self.args):
-            return default
-        arg = self.args[i]
-        assert isinstance(arg, ScalarNode)
-        return arg.scalar(h, t)
-
-    def vector_arg(self, i: int, h: History, t: int) -> Vector:
-        arg = self.args[i]
-        assert isinstance(arg, VecNode)
-        return arg.vec(h, t)

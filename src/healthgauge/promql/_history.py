@@ -21,8 +21,6 @@ Times inside are integer milliseconds, as in Prometheus's TSDB; the API takes se
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
@@ -86,6 +84,8 @@ class Series:
         ts = self.ts
         i = len(ts) - 1
         if ts[i] > ref:  # only an offset, or a history read in its past, looks behind the latest sample
+            from bisect import bisect_right  # here: `check` reads the latest sample only
+
             i = bisect_right(ts, ref) - 1
         if i < 0 or ts[i] < ref - LOOKBACK_MS:
             return None
@@ -278,6 +278,8 @@ class History:
                 series.append_stale(t)
 
     def _trim(self, t_now: int) -> None:
+        from bisect import bisect_left  # here: `check` never trims
+
         cut = t_now - self.retention_ms
         cap = self.max_samples
         gone = False

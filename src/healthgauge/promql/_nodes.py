@@ -148,6 +148,32 @@ class Number(ScalarNode):
         return self.value
 
 
+class Call(Node):
+    """A function call: its name and compiled arguments."""
+
+    __slots__ = ("args", "name")
+
+    def __init__(self, text: str, name: str, args: tuple[Node, ...]) -> None:
+        super().__init__(text)
+        self.name = name
+        self.args = args
+
+    def children(self) -> tuple[Node, ...]:
+        return self.args
+
+    def scalar_arg(self, i: int, h: History, t: int, default: float) -> float:
+        if i >= len(self.args):
+            return default
+        arg = self.args[i]
+        assert isinstance(arg, ScalarNode)
+        return arg.scalar(h, t)
+
+    def vector_arg(self, i: int, h: History, t: int) -> Vector:
+        arg = self.args[i]
+        assert isinstance(arg, VecNode)
+        return arg.vec(h, t)
+
+
 # Selectors.
 
 
@@ -213,37 +239,6 @@ class Selector(VecNode):
         return self.offset_ms
 
 
-# Unary minus.
-
-
-class NegVector(VecNode):
-    __slots__ = ("arg",)
-
-    def __init__(self, text: str, arg: VecNode) -> None:
-        super().__init__(text)
-        self.arg = arg
-
-    def children(self) -> tuple[Node, ...]:
-        return (self.arg,)
-
-    def vec(self, h: History, t: int) -> Vector:
-        return check_unique([(drop_name(labels), -v) for labels, v in self.arg.vec(h, t)])
-
-
-class NegScalar(ScalarNode):
-    __slots__ = ("arg",)
-
-    def __init__(self, text: str, arg: ScalarNode) -> None:
-        super().__init__(text)
-        self.arg = arg
-
-    def children(self) -> tuple[Node, ...]:
-        return (self.arg,)
-
-    def scalar(self, h: History, t: int) -> float:
-        return -self.arg.scalar(h, t)
-
-
 # Binary operators.
 
 ARITHMETIC = frozenset(("+", "-", "*", "/", "%", "^", "atan2"))
@@ -297,18 +292,6 @@ class Binary(Node):
     @property
     def is_comparison(self) -> bool:
         return self.op in COMPARISON
-
-
-class ScalarBinary(Binary, ScalarNode):
-    __slots__ = ()
-
-    def scalar(self, h: History, t: int) -> float:
-        assert isinstance(self.lhs, ScalarNode)
-        assert isinstance(self.rhs, ScalarNode)
-        a, b = self.lhs.scalar(h, t), self.rhs.scalar(h, t)
-        if self.op in COMPARISON:  # the parser allows comparisons of scalars only with bool
-            return 1.0 if COMPARISON[self.op](a, b) else 0.0
-        return arithmetic(self.op)(a, b)
 
 
 class VectorScalarBinary(Binary, VecNode):
@@ -379,13 +362,13 @@ class Matching:
         return lambda labels: tuple(p for p in labels if p[0] not in names and p[0] != "__name__")
 
 
-class SetBinary(Binary, VecNode):
-    """``and`` / ``or`` / ``unless``: many-to-many by definition, values and names untouched."""
+class VectorPair(Binary, VecNode):
+    """Two instant vectors matched element by element: the set operators here, the others in ``_operators``."""
 
     __slots__ = ("matching",)
 
-    def __init__(self, text: str, op: str, lhs: VecNode, rhs: VecNode, matching: Matching) -> None:
-        super().__init__(text, op, lhs, rhs, False)
+    def __init__(self, text: str, op: str, lhs: VecNode, rhs: VecNode, bool_: bool, matching: Matching) -> None:
+        super().__init__(text, op, lhs, rhs, bool_)
         self.matching = matching
 
     def vec(self, h: History, t: int) -> Vector:
@@ -396,6 +379,18 @@ class SetBinary(Binary, VecNode):
         lhs = self.lhs.vec(h, t)
         rhs = self.rhs.vec(h, t)
         return self.combine(lhs, rhs)
+
+    def combine(self, lhs: Vector, rhs: Vector) -> Vector:
+        raise NotImplementedError
+
+
+class SetBinary(VectorPair):
+    """``and`` / ``or`` / ``unless``: many-to-many by definition, values and names untouched."""
+
+    __slots__ = ()
+
+    def __init__(self, text: str, op: str, lhs: VecNode, rhs: VecNode, matching: Matching) -> None:
+        super().__init__(text, op, lhs, rhs, False, matching)
 
     def combine(self, lhs: Vector, rhs: Vector) -> Vector:
         sig = self.matching.signature()
@@ -413,108 +408,3 @@ class SetBinary(Binary, VecNode):
             return lhs
         right = {sig(lb) for lb, _ in rhs}
         return [s for s in lhs if sig(s[0]) not in right]
-
-
-class VectorBinary(Binary, VecNode):
-    """Two vectors matched element by element (Prometheus's ``VectorBinop``)."""
-
-    __slots__ = ("matching",)
-
-    def __init__(self, text: str, op: str, lhs: VecNode, rhs: VecNode, bool_: bool, matching: Matching) -> None:
-        super().__init__(text, op, lhs, rhs, bool_)
-        self.matching = matching
-
-    def vec(self, h: History, t: int) -> Vector:
-        assert isinstance(self.lhs, VecNode)
-        assert isinstance(self.rhs, VecNode)
-        lhs = self.lhs.vec(h, t)
-        rhs = self.rhs.vec(h, t)  # evaluated even when lhs is empty: its errors count (Prometheus)
-        return self.combine(lhs, rhs)
-
-    def combine(self, lhs: Vector, rhs: Vector) -> Vector:
-        if not lhs or not rhs:
-            return []
-        matching = self.matching
-        card = matching.card
-        sig = matching.signature()
-        swapped = card == "one-to-many"
-        if swapped:
-            lhs, rhs = rhs, lhs
-        one: dict[Labels, tuple[Labels, float]] = {}
-        for labels, v in rhs:
-            key = sig(labels)
-            if key in one:
-                side = "left" if swapped else "right"
-                raise EvaluationError(
-                    f"found duplicate series for the match group {format_labels(key)} on the {side} hand-side "
-                    f"of the operation: [{format_labels(labels)}, {format_labels(one[key][0])}];"
-                    "many-to-many matching not allowed: matching labels must be unique on one side"
-                )
-            one[key] = (labels, v)
-        op = self.op
-        comparison = op in COMPARISON
-        cmp = COMPARISON.get(op)
-        arith = None if comparison else arithmetic(op)
-        bool_ = self.bool_
-        matched: dict[Labels, set[Labels] | None] = {}
-        out: Vector = []
-        for labels, v in lhs:
-            key = sig(labels)
-            other = one.get(key)
-            if other is None:
-                continue
-            vl, vr = (other[1], v) if swapped else (v, other[1])
-            if comparison:
-                assert cmp is not None
-                keep = cmp(vl, vr)
-                value = vl
-                if bool_:
-                    value = 1.0 if keep else 0.0
-                elif not keep:
-                    continue
-            else:
-                assert arith is not None
-                value = arith(vl, vr)
-            metric = self.result_labels(labels, other[0], op not in DROPS_NAME)
-            if bool_:
-                metric = drop_name(metric)
-            if card == "one-to-one":
-                if key in matched:
-                    raise EvaluationError(
-                        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
-                    )
-                matched[key] = None
-            else:
-                seen = matched.get(key)
-                if seen is None:
-                    seen = matched[key] = set()
-                elif metric in seen:
-                    raise EvaluationError("multiple matches for labels: grouping labels must ensure unique matches")
-                seen.add(metric)
-            out.append((metric, value))
-        return check_unique(out)
-
-    def result_labels(self, labels: Labels, one_side: Labels, keep_name: bool) -> Labels:
-        """Prometheus's ``resultMetric``: the many side's labels, less the name for arithmetic,
-        narrowed by ``on``/``ignoring`` for one-to-one, plus ``group_x(...)`` labels of the one side."""
-        matching = self.matching
-        if not matching.include and matching.card == "one-to-one" and not matching.on and not matching.labels:
-            return labels if keep_name else drop_name(labels)
-        d = dict(labels)
-        if not keep_name:
-            d.pop("__name__", None)
-        if matching.card == "one-to-one":
-            if matching.on:
-                d = {k: v for k, v in d.items() if k in matching.labels}
-            else:
-                for name in matching.labels:
-                    d.pop(name, None)
-        if matching.include:
-            other = dict(one_side)
-            for name in matching.include:
-                value = other.get(name, "")
-                if value:
-                    d[name] = value
-                else:
-                    d.pop(name, None)
-        return tuple(sorted(d.items()))

@@ -12,9 +12,8 @@ from math import isnan
 
 from healthgauge.promql import _gomath as gm
 from healthgauge.promql._floats import INF, NAN, div
-from healthgauge.promql._functions import Call
 from healthgauge.promql._history import STALE
-from healthgauge.promql._nodes import MatNode, Node, Selector, VecNode, check_unique, drop_name
+from healthgauge.promql._nodes import Call, MatNode, Node, Selector, VecNode, check_unique, drop_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -1,0 +1,91 @@
+"""Writing ``healthgauge._exprcache`` entries: only a run that had to compile its conditions does.
+
+A tree is written as nested tuples that ``marshal`` keeps (``_exprcache._load`` reads them back),
+with the files it depends on and their stamps. Anything that is not plain data (a compiled regular
+expression) makes the whole entry unwritten: that condition is compiled at every run.
+"""
+
+import marshal
+import sys
+
+from healthgauge import _fastload
+from healthgauge._exprcache import _PROMQL, _STR_METHODS, FORMAT, _slots
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from healthgauge.promql import Expr
+
+
+def store(path: str, texts: "list[str]", exprs: "list[Expr]") -> None:
+    """Write the entry for ``texts`` at ``path``, unless a tree is not data or a source has no stamp."""
+    modules: set[str] = set()
+    try:
+        trees = [_dump(expr, modules) for expr in exprs]
+    except NotData:
+        return
+    sources = _sources(modules | _COMPILER | {name for name in sys.modules if name.startswith("promql_parser")})
+    if sources is not None:
+        from healthgauge._fastload_build import write_atomically
+
+        _make_room(path.rpartition("/")[0])
+        write_atomically(path, marshal.dumps((FORMAT, texts, sources, trees)))
+
+
+class NotData(Exception):
+    """A compiled tree holds something that is not plain data; it is not cached."""
+
+
+# What else a compiled tree depends on: the compiler, besides the modules of its node classes.
+_COMPILER = frozenset(("healthgauge.promql._compile", "healthgauge.promql._syntax", "healthgauge.promql._functions"))
+
+
+def _sources(modules: "set[str]") -> "list[tuple[str, tuple[int, int]]] | None":
+    """The file of each module with its stamp; None (do not cache) if one has no file to stamp."""
+    sources = []
+    for name in sorted(modules):
+        path = getattr(sys.modules.get(name), "__file__", None)
+        if not isinstance(path, str) or (stamp := _fastload.stamp(path)) is None:
+            return None
+        sources.append((path, stamp))
+    return sources
+
+
+# Entries kept at most (one per distinct list of conditions, ~1 KB each). A host's probes use a few;
+# commands generated with ever-new texts must not fill the disk: past the cap the oldest half goes.
+MAX_ENTRIES = 256
+
+
+def _make_room(cache: str) -> None:
+    import posix
+
+    try:
+        names = [name for name in posix.listdir(cache) if name.startswith("check-exprs.")]
+        if len(names) < MAX_ENTRIES:
+            return
+        paths = sorted((f"{cache}/{name}" for name in names), key=lambda p: posix.stat(p).st_mtime_ns)
+        for old in paths[: len(paths) // 2 + 1]:
+            posix.unlink(old)
+    except OSError:
+        pass  # another probe removed some first, or the cache is not ours to tidy
+
+
+def _dump(value: object, modules: "set[str]") -> object:
+    """``value`` as nested marshal-able tuples, noting in ``modules`` the modules of its classes;
+    NotData for anything that is not plain data."""
+    kind = type(value)
+    if value is None or kind is bool or kind is int or kind is float or kind is str:
+        return value
+    if kind is tuple or kind is list:
+        return ("t" if kind is tuple else "l", [_dump(item, modules) for item in value])  # type: ignore[attr-defined]
+    if isinstance(value, frozenset) and kind is frozenset:  # in one order, whatever the set's own
+        return ("f", [_dump(item, modules) for item in sorted(value, key=repr)])
+    if kind is dict:
+        return ("d", [(_dump(k, modules), _dump(v, modules)) for k, v in value.items()])  # type: ignore[attr-defined]
+    owner = getattr(value, "__self__", None)
+    if type(owner) is str and getattr(value, "__name__", None) in _STR_METHODS:
+        return ("m", owner, value.__name__)  # type: ignore[attr-defined]
+    if kind.__module__.startswith(_PROMQL) and not hasattr(value, "__dict__") and not isinstance(value, tuple):
+        slots = [(name, _dump(getattr(value, name), modules)) for name in _slots(kind) if hasattr(value, name)]
+        modules.add(kind.__module__)
+        return ("o", kind.__module__, kind.__qualname__, slots)
+    raise NotData(f"{kind.__module__}.{kind.__qualname__}")
