@@ -256,8 +256,9 @@ def test_haproxy_http_checks_of_the_agent_survive_its_resets(rig: Rig, tmp_path:
     assert "Traceback" not in rig.agent.log()
 
 
-# With a state file, fall 3 at 1 s: a saved state is trusted for 3 s, and rise 2 at 1 s means a
-# fresh agent could not answer `up` within a second of its start.
+# With a state file, fall 5 at 1 s: a saved state is trusted for 5 s (the kill, a second of HAProxy
+# polling a dead agent, a restart on a busy machine), and rise 2 at 1 s means a fresh agent could
+# not answer `up` within a second of its start.
 PERSISTENT = """\
 [agent]
 listen = "127.0.0.1:0"
@@ -274,7 +275,7 @@ ready = ["app_state == 1"]
 weight = "weight_hint"
 maxconn = "conn_limit"
 rise = 2
-fall = 3
+fall = 5
 """
 
 
