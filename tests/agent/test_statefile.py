@@ -234,14 +234,20 @@ async def test_changes_are_written_coalesced_and_an_admin_change_at_once(tmp_pat
     try:
         h.observe("a", GOOD)
         await eventually(lambda: read(path).targets["a"].state.rises == 1, within=2)  # type: ignore[union-attr]
-        h.observe("a", GOOD)  # ready now: inside the gap, so not written yet
+        # A judged change that moves no one in or out of service waits out the gap...
+        h.observe("a", Verdict(at=NOW, live=True, ready=False, reason="still rising"))
         await asyncio.sleep(0.05)
-        assert not read(path).targets["a"].state.ready  # type: ignore[union-attr]
+        assert read(path).targets["a"].state.reason != "still rising"  # type: ignore[union-attr]
+        # ... a target becoming ready does not (and takes the pending change along).
+        h.observe("b", GOOD)
+        h.observe("b", GOOD)
+        await eventually(lambda: read(path).targets["b"].state.ready, within=0.25)  # type: ignore[union-attr]
+        assert read(path).targets["a"].state.reason == "still rising"  # type: ignore[union-attr]
         h.set_admin("b", Admin.DRAIN)
-        await writer.flush()  # what the admin API awaits: not delayed by the gap
+        await writer.flush()  # what the admin API awaits: not delayed by the gap either
         saved = read(path)
         assert saved is not None
-        assert (saved.targets["a"].state.ready, saved.targets["b"].admin) == (True, Admin.DRAIN)
+        assert (saved.targets["b"].state.ready, saved.targets["b"].admin) == (True, Admin.DRAIN)
         # Nothing changes: the heartbeat moves the modification time, not the content.
         content, mtime = path.read_bytes(), os.stat(path).st_mtime
         await eventually(lambda: os.stat(path).st_mtime > mtime, within=2)

@@ -19,9 +19,10 @@ What is restored at start (:func:`restore`, pure: ``now`` is an argument):
   ``<path>.corrupt`` (nothing is lost) and every target starts fresh.
 
 When the file was confirmed: the agent rewrites it (atomically: a temporary file, fsync, rename)
-whenever an admin state or a judged state changes, at most once per :data:`MIN_GAP` (an admin
-change at once: ``ctl`` returns after the file holds it), and while nothing changes it touches the
-file's modification time every :data:`HEARTBEAT`. The newer of the file's ``saved_at`` and its
+whenever an admin state or a judged state changes: at once for an admin change (``ctl`` returns
+after the file holds it) and for a target that becomes or stops being live or ready, at most once
+per :data:`MIN_GAP` for the rest (weights, reasons); while nothing changes it touches the file's
+modification time every :data:`HEARTBEAT`. The newer of the file's ``saved_at`` and its
 modification time is when its states were last known to be current.
 
 The format is JSON, ``{"version": 1, "saved_at": <unix seconds>, "targets": {<name>: {...}}}``,
@@ -477,7 +478,10 @@ class StateFile:
     def _on_change(self, old: TargetState, new: TargetState) -> None:
         if persisted(old) != persisted(new):
             self._wanted += 1
-            if old.admin is not new.admin:
+            # The operator's word, and a target going in or out of service, are written at once
+            # (a restart must not bring back a ready that was just lost); numbers and reasons that
+            # move with every scrape wait for MIN_GAP.
+            if old.admin is not new.admin or old.ready != new.ready or old.live != new.live:
                 self._urgent.set()
             self._wake.set()
 
