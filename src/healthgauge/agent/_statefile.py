@@ -40,6 +40,7 @@ import json
 import logging
 import math
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -370,8 +371,10 @@ def move_aside(path: Path) -> Path | None:
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so a reader (or a crash) sees the old file or the new one,
     never half of one: write a temporary file beside it, fsync, rename, fsync the directory."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A name of its own per write (mode 0600): a write still running in a worker thread when the
+    # agent stops must not share its temporary file with the last one.
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -431,6 +434,7 @@ class StateFile:
         self._urgent = asyncio.Event()
         self._done = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._inflight: asyncio.Future[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._counts = {"writes": 0, "touches": 0, "errors": 0}
         self._last_error = ""
@@ -470,6 +474,8 @@ class StateFile:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+            if self._inflight is not None:
+                await asyncio.wait([self._inflight])
             await self._write()
 
     def statistics(self) -> StateFileStatistics:
@@ -508,9 +514,11 @@ class StateFile:
 
     async def _write(self) -> None:
         wanted = self._wanted
+        # hub.states() is an immutable snapshot: safe to encode in the worker thread. Shielded, so
+        # close() can let a write in flight finish before the last one (never the other way round).
+        self._inflight = asyncio.ensure_future(asyncio.to_thread(self._save, self._hub.states(), self._wall()))
         try:
-            # hub.states() is an immutable snapshot: safe to encode in the worker thread.
-            await asyncio.to_thread(self._save, self._hub.states(), self._wall())
+            await asyncio.shield(self._inflight)
         except OSError as exc:
             self._failed_upto = wanted
             self._failed(f"cannot write state_file {self.path}: {exc.strerror or exc}")
