@@ -20,6 +20,7 @@ PUBLIC = {
         "EngineError",
         "Level",
         "Listener",
+        "Overloaded",
         "Policy",
         "Role",
         "Rule",

@@ -123,21 +123,27 @@ class ResponseParser:
     status and Location of a redirect or an error, not a body that may be large. The body stays as sent
     (``decode_body`` undoes a Content-Encoding); its framing (Content-Length, chunked or
     read-until-close) is removed. Every size is capped: nothing grows without bound.
+
+    ``keep_alive`` says whether the connection may carry the next request once the response is
+    complete (a client that keeps connections open, as the agent's scrape loop does).
     """
 
     __slots__ = (
         "_body",
         "_buf",
+        "_fields",
         "_max_body",
         "_max_head",
         "_only_2xx",
         "_pos",
         "_remaining",
+        "_reusable",
         "_size",
         "_state",
         "headers",
         "reason",
         "status",
+        "version",
     )
 
     def __init__(self, *, max_body: int = MAX_BODY, max_head: int = MAX_HEAD, only_2xx_bodies: bool = False) -> None:
@@ -152,9 +158,14 @@ class ResponseParser:
         self._size = 0  # body bytes kept so far
         self._remaining = 0  # bytes left in the Content-Length body or the current chunk
         self._state = _HEAD
+        # Whether the connection stays in step after this response: framing read to its end, no
+        # byte beyond it, no body left unread (see keep_alive).
+        self._reusable = True
         self.status = 0
         self.reason = ""
+        self.version = ""
         self.headers: list[tuple[str, str]] = []
+        self._fields: dict[str, str] = {}  # name -> value, repeated fields joined (what header() reads)
 
     @property
     def head_done(self) -> bool:
@@ -164,10 +175,26 @@ class ResponseParser:
     def complete(self) -> bool:
         return self._state == _DONE
 
+    @property
+    def keep_alive(self) -> bool:
+        """The connection may carry another request: the response is complete, its body was
+        framed by Content-Length or chunked coding (or had none) and read to its end, nothing
+        came after it, and neither side asked to close (HTTP/1.1 keeps a connection open unless
+        ``Connection: close``; HTTP/1.0 closes it unless ``Connection: keep-alive``; RFC 9112
+        §9.3). A body skipped by ``only_2xx_bodies`` is still on the wire: not reusable."""
+        if self._state != _DONE or not self._reusable:
+            return False
+        connection = self._fields.get("connection")
+        if connection is None:
+            return self.version == "HTTP/1.1"
+        tokens = [t.strip().lower() for t in connection.split(",")]
+        if self.version == "HTTP/1.1":
+            return "close" not in tokens
+        return "keep-alive" in tokens
+
     def header(self, name: str) -> str | None:
         """The value of header ``name`` (lower case), repeated fields joined with ", " (RFC 9110 §5.3)."""
-        values = [value for key, value in self.headers if key == name]
-        return ", ".join(values) if values else None
+        return self._fields.get(name)
 
     def body(self) -> bytearray:
         """The body as sent (framing removed), in the buffer it was received into: not a copy."""
@@ -179,21 +206,58 @@ class ResponseParser:
         What is kept is copied: the caller may read into the same buffer again.
         """
         state = self._state
+        if state == _HEAD and not self._buf and type(data) is bytes:
+            return self._feed_head(data)
         if state == _LENGTH:
             if self._remaining > self._max_body:  # said by Content-Length, raised only once a body byte comes
                 raise TooLargeError(
                     f"body of {self._remaining} bytes (Content-Length) over the {self._max_body}-byte cap",
                     limit=self._max_body,
                 )
-            self._keep(data[: self._remaining])
+            self._keep(data if len(data) <= self._remaining else data[: self._remaining])
             self._remaining -= len(data)
             if self._remaining <= 0:
                 self._state = _DONE
+                if self._remaining < 0:
+                    self._reusable = False  # bytes beyond the body: the connection is out of step
         elif state == _CLOSE:
             self._keep(data)
         elif state != _DONE:
             self._buf += data
             self._advance()
+        elif data:
+            self._reusable = False
+        return self._state == _DONE
+
+    def _feed_head(self, data: bytes) -> bool:
+        """The common case first: a whole head at the start of one read, as ``bytes`` (an asyncio
+        protocol's ``data_received``): parsed where it lies, not copied into the buffer first."""
+        end = data.find(b"\r\n\r\n")
+        if end == -1 or end > self._max_head or data.find(b"\n\n", 0, end) != -1:
+            self._buf += data  # split across reads, too long, or bare-LF lines: the general path
+            self._advance()
+            return self._state == _DONE
+        self._parse_head(data[:end])
+        self._frame()
+        rest = data[end + 4 :]
+        if self._state == _HEAD:  # an interim 1xx answer: the real one follows
+            return self.feed(rest) if rest else False
+        if self._state == _DONE:
+            if rest:
+                self._reusable = False
+            return True
+        if self._state == _LENGTH and 0 < len(rest) <= self._remaining <= self._max_body:
+            self._size = len(rest)  # the body, or its start, in the same read
+            self._body += rest
+            self._remaining -= len(rest)
+            if self._remaining == 0:
+                self._state = _DONE
+                return True
+            return False
+        if self._state in (_LENGTH, _CLOSE):
+            return self.feed(rest) if rest else False
+        self._buf += rest
+        self._advance()
         return self._state == _DONE
 
     def feed_eof(self) -> None:
@@ -219,14 +283,7 @@ class ResponseParser:
             self._body += data
 
     def _advance(self) -> None:
-        step = {
-            _HEAD: self._head,
-            _CHUNK_SIZE: self._chunk_size,
-            _CHUNK_DATA: self._chunk_data,
-            _CHUNK_END: self._chunk_end,
-            _TRAILER: self._trailer,
-        }
-        while self._state in step and step[self._state]():
+        while (step := _STEPS.get(self._state)) is not None and step(self):
             pass
         if self._state in (_LENGTH, _CLOSE):  # the head is parsed: the rest of the buffer is body
             rest = bytes(self._buf[self._pos :])
@@ -234,9 +291,12 @@ class ResponseParser:
             self._pos = 0
             if rest:
                 self.feed(rest)
-        elif self._pos:
-            del self._buf[: self._pos]
-            self._pos = 0
+        else:
+            if self._state == _DONE and len(self._buf) > self._pos:
+                self._reusable = False  # bytes beyond the response
+            if self._pos:
+                del self._buf[: self._pos]
+                self._pos = 0
 
     def _line(self, cap: int, what: str) -> bytes | None:
         """The next line without its CRLF (or bare LF), or None until it is all in."""
@@ -269,7 +329,7 @@ class ResponseParser:
 
     def _parse_head(self, head: bytes) -> None:
         lines = head.split(b"\n")
-        self.status, self.reason = _status_line(lines[0].removesuffix(b"\r"))
+        self.version, self.status, self.reason = _status_line(lines[0].removesuffix(b"\r"))
         headers: list[tuple[str, str]] = []
         for raw in lines[1:]:
             line = raw.removesuffix(b"\r")
@@ -282,10 +342,17 @@ class ResponseParser:
             name, colon, value = line.partition(b":")
             if not colon or not name or not _TOKEN.issuperset(name):
                 raise ProtocolError(f"malformed header line {excerpt(line)}")
-            headers.append((name.decode("ascii").lower(), _field_value(value.strip(b" \t"), line)))
+            value = value.strip(b" \t")
+            if b"\r" in value or b"\0" in value:
+                _field_value(value, line)  # raises, naming the line
+            headers.append((name.decode("ascii").lower(), value.decode("latin-1")))
         if len(headers) > MAX_HEADERS:
             raise TooLargeError(f"response has {len(headers)} headers, over the cap of {MAX_HEADERS}")
         self.headers = headers
+        fields: dict[str, str] = {}
+        for key, text in headers:
+            fields[key] = f"{fields[key]}, {text}" if key in fields else text
+        self._fields = fields
 
     def _frame(self) -> None:
         """Decide how the body is delimited (RFC 9112 §6.3), in the order the RFC gives."""
@@ -295,11 +362,15 @@ class ResponseParser:
                 raise ProtocolError("101 Switching Protocols to a request that asked for no upgrade")
             self._state = _HEAD  # an interim response: the real one follows
             return
-        if status in (204, 304) or (self._only_2xx and status >= 300):
-            self._state = _DONE
-            return
         coding = self.header("transfer-encoding")
         length = self.header("content-length")
+        if status in (204, 304) or (self._only_2xx and status >= 300):
+            # A skipped body is still on the wire, unless it is known to be empty.
+            self._reusable = status in (204, 304) or (
+                coding is None and length is not None and _content_length(length) == 0
+            )
+            self._state = _DONE
+            return
         if coding is not None:
             if [c.strip().lower() for c in coding.split(",")] != ["chunked"]:
                 raise ProtocolError(f"unsupported Transfer-Encoding {excerpt(coding)} (only chunked)")
@@ -308,6 +379,7 @@ class ResponseParser:
             self._remaining = _content_length(length)
             self._state = _LENGTH if self._remaining else _DONE
         else:
+            self._reusable = False  # read until close: the end of the body is the end of the connection
             self._state = _CLOSE
 
     def _chunk_size(self) -> bool:
@@ -356,8 +428,18 @@ class ResponseParser:
         return True
 
 
-def _status_line(line: bytes) -> tuple[int, str]:
-    """``HTTP/1.1 200 OK`` -> (200, "OK"); the reason may be empty or missing (RFC 9112 §4)."""
+# What _advance runs in each state that reads from the buffer (set once, not per call).
+_STEPS = {
+    _HEAD: ResponseParser._head,
+    _CHUNK_SIZE: ResponseParser._chunk_size,
+    _CHUNK_DATA: ResponseParser._chunk_data,
+    _CHUNK_END: ResponseParser._chunk_end,
+    _TRAILER: ResponseParser._trailer,
+}
+
+
+def _status_line(line: bytes) -> tuple[str, int, str]:
+    """``HTTP/1.1 200 OK`` -> ("HTTP/1.1", 200, "OK"); the reason may be empty or missing (RFC 9112 §4)."""
     version, _, rest = line.partition(b" ")
     code, _, reason = rest.partition(b" ")
     if not version.startswith(b"HTTP/"):
@@ -366,7 +448,7 @@ def _status_line(line: bytes) -> tuple[int, str]:
         raise ProtocolError(f"unsupported HTTP version in status line {excerpt(line)}")
     if len(code) != 3 or not _DIGITS.issuperset(code) or code[0] == 0x30:
         raise ProtocolError(f"malformed status code in status line {excerpt(line)}")
-    return int(code), reason.decode("latin-1")
+    return version.decode("ascii"), int(code), reason.decode("latin-1")
 
 
 def _field_value(value: bytes, line: bytes) -> str:
@@ -376,6 +458,8 @@ def _field_value(value: bytes, line: bytes) -> str:
 
 
 def _content_length(text: str) -> int:
+    if text.isdigit() and text.isascii() and len(text) <= 19:  # the usual one value
+        return int(text)
     values = {v.strip() for v in text.split(",")}
     if len(values) != 1:
         raise ProtocolError(f"conflicting Content-Length values {excerpt(text)}")

@@ -143,6 +143,27 @@ def resolve_location(base: URL, location: str) -> URL:
     return resolved
 
 
+def follow_redirect(target: URL, status: int, location: str | None, hop: int, max_redirects: int, first: str) -> URL:
+    """Where redirect number ``hop`` (from 0) leads, or RedirectError: the one rule for every
+    client here (``check``'s fetch and the agent's scrape). Only the same host is followed, as the
+    kubelet does (another port or scheme on that host is the same host), at most ``max_redirects``
+    times; the error names the URL that answered (``first`` when there were too many)."""
+    if location is None:
+        raise RedirectError(f"HTTP {status} without a Location header", url=str(target))
+    try:
+        next_url = resolve_location(target, location)
+    except RequestError as exc:
+        raise RedirectError(f"HTTP {status} to an invalid Location: {exc.message}", url=str(target)) from None
+    if next_url.host != target.host:
+        raise RedirectError(
+            f"HTTP {status} to another host ({next_url}): not followed, only same-host redirects are",
+            url=str(target),
+        )
+    if hop >= max_redirects:
+        raise RedirectError(f"more than {max_redirects} redirects (the last to {next_url})", url=first)
+    return next_url
+
+
 def _remove_dot_segments(target: str) -> str:
     """RFC 3986 §5.2.4, on the path part only."""
     path, q, query = target.partition("?")

@@ -34,7 +34,7 @@ from healthgauge._http11 import (
     TooLargeError,
     decode_body,
 )
-from healthgauge._url import URL, build_request, parse_url, resolve_location
+from healthgauge._url import URL, build_request, follow_redirect, parse_url
 
 # What Prometheus 2.42 asks a target for, so the page we judge is the page Prometheus scrapes.
 from healthgauge.exposition._content import ACCEPT
@@ -151,7 +151,7 @@ def get(
     while True:
         parser = _exchange(target, request_headers, deadline, max_body, insecure, ca_file)
         if parser.status in REDIRECTS:
-            target = _follow(target, parser, hop, max_redirects, url)
+            target = follow_redirect(target, parser.status, parser.header("location"), hop, max_redirects, url)
             hop += 1
             continue
         if not 200 <= parser.status < 300:
@@ -162,24 +162,6 @@ def get(
             exc.url = str(target)
             raise
         return Response(target, parser.status, parser.reason, parser.headers, body)
-
-
-def _follow(target: URL, parser: ResponseParser, hop: int, max_redirects: int, first: str) -> URL:
-    location = parser.header("location")
-    if location is None:
-        raise RedirectError(f"HTTP {parser.status} without a Location header", url=str(target))
-    try:
-        next_url = resolve_location(target, location)
-    except RequestError as exc:
-        raise RedirectError(f"HTTP {parser.status} to an invalid Location: {exc.message}", url=str(target)) from None
-    if next_url.host != target.host:
-        raise RedirectError(
-            f"HTTP {parser.status} to another host ({next_url}): not followed, only same-host redirects are",
-            url=str(target),
-        )
-    if hop >= max_redirects:
-        raise RedirectError(f"more than {max_redirects} redirects (the last to {next_url})", url=first)
-    return next_url
 
 
 def _exchange(

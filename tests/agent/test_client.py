@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from healthgauge.agent._client import MAX_HEAD, ClientError, Endpoint
+from healthgauge._http11 import MAX_HEAD, ConnectError, FetchError
+from healthgauge.agent._client import Endpoint
 
 Script = Callable[[int, int], bytes | None]  # (connection number, request number) -> reply; None: close
 
@@ -129,28 +130,35 @@ async def test_a_stale_keep_alive_connection_is_retried_once(serve) -> None:  # 
     endpoint.close()
 
 
+# The messages are the shared core's (healthgauge._http11): `check` says the same words.
 @pytest.mark.parametrize(
     ("reply", "message"),
     [
-        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "connection closed in the middle of the answer"),
-        (b"", "connection closed before answering"),
-        (b"SSH-2.0-OpenSSH\r\n\r\n", "not an HTTP/1.x response: 'SSH-2.0-OpenSSH'"),
-        (b"HTTP/1.1 200 OK\r\nbroken\r\n\r\n", "bad response header line: 'broken'"),
-        (b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", "bad Content-Length 'x'"),
-        (b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n", "body of 5000 bytes is over the limit of 1000"),
-        (chunked(b"x" * 600, b"y" * 600), "body is over the limit of 1000 bytes"),
-        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "bad chunk size b'zz'"),
-        (ok(b"x", "Content-Encoding: br"), "unsupported Content-Encoding 'br'"),
-        (ok(b"not gzip", "Content-Encoding: gzip"), "bad gzip body"),
-        (ok(gzip.compress(b"\0" * 100_000), "Content-Encoding: gzip"), "body is over the limit of 1000 bytes"),
-        (ok(gzip.compress(b"abc")[:-8], "Content-Encoding: gzip"), "gzip body ended early"),
-        (b"HTTP/1.1 200 OK\r\nX: " + b"a" * MAX_HEAD + b"\r\n\r\n", f"response head over {MAX_HEAD} bytes"),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+            "the connection closed after 5 of 10 body bytes (Content-Length)",
+        ),
+        (b"", "the server closed the connection without answering"),
+        (b"SSH-2.0-OpenSSH\r\n\r\n", "not an HTTP response: status line 'SSH-2.0-OpenSSH'"),
+        (b"HTTP/1.1 200 OK\r\nbroken\r\n\r\n", "malformed header line 'broken'"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", "malformed Content-Length 'x'"),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\nx",
+            "body of 5000 bytes (Content-Length) over the 1000-byte cap",
+        ),
+        (chunked(b"x" * 600, b"y" * 600), "body over the 1000-byte cap"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "malformed chunk-size line 'zz'"),
+        (ok(b"x", "Content-Encoding: br"), "unsupported Content-Encoding 'br' (asked for gzip)"),
+        (ok(b"not gzip", "Content-Encoding: gzip"), "corrupt gzip body: "),
+        (ok(gzip.compress(b"\0" * 100_000), "Content-Encoding: gzip"), "gzip body inflates past the 1000-byte cap"),
+        (ok(gzip.compress(b"abc")[:-8], "Content-Encoding: gzip"), "truncated gzip body: it ends after 3"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"a" * MAX_HEAD + b"\r\n\r\n", f"response head over the {MAX_HEAD}-byte cap"),
     ],
 )
 async def test_broken_answers(serve, reply: bytes, message: str) -> None:  # type: ignore[no-untyped-def]
     _, url = await serve(lambda c, r: reply if r == 0 else None, close_after_reply=True)
     endpoint = Endpoint(url)
-    with pytest.raises(ClientError) as info:
+    with pytest.raises(FetchError) as info:
         await endpoint.get(1000)
     assert str(info.value).startswith(message)
     endpoint.close()
@@ -178,7 +186,7 @@ async def test_a_cancelled_fetch_drops_its_connection(serve) -> None:  # type: i
 
 async def test_nothing_listening() -> None:
     endpoint = Endpoint("http://127.0.0.1:1/metrics")
-    with pytest.raises(ConnectionRefusedError):
+    with pytest.raises(ConnectError, match=r"^cannot connect to 127\.0\.0\.1:1: Connection refused$"):
         await endpoint.get(1000)
 
 
@@ -194,11 +202,11 @@ async def test_nothing_listening() -> None:
             "no complete answer within the 0.3s timeout",
         ),
         (lambda: _servers().StatusServer(404), "HTTP 404 Not Found"),
-        (lambda: _servers().GzipBombServer(), "body is over the limit of 1048576 bytes"),
-        (lambda: _servers().HugeBodyServer(), "body is over the limit of 1048576 bytes"),
+        (lambda: _servers().GzipBombServer(), "gzip body inflates past the 1048576-byte cap"),
+        (lambda: _servers().HugeBodyServer(), "body over the 1048576-byte cap"),
         (
             lambda: _servers().HugeBodyServer(content_length=True),
-            "body of 100000000 bytes is over the limit of 1048576",
+            "body of 100000000 bytes (Content-Length) over the 1048576-byte cap",
         ),
     ],
 )
@@ -221,20 +229,92 @@ async def test_misbehaving_targets_fail_the_scrape_with_the_reason(make, message
     assert str(info.value).startswith(message)
 
 
-async def test_a_redirect_is_reported_not_followed() -> None:
+async def scrape_error(url: str) -> str:
+    """The agent's reason for a failed scrape of ``url`` (deadline 2 s)."""
     from healthgauge.agent._config import parse_config
     from healthgauge.agent._scrape import ScrapeError, endpoint, fetch
     from support.fake_engine import FakeEngine
 
-    with _servers().RedirectServer() as server:
-        text = f'[[targets]]\nname = "w"\nurl = "{server.url}"\ninterval = "1s"\ntimeout = "300ms"\n'
-        (target,) = parse_config(text, FakeEngine()).targets
-        ep = endpoint(target)
+    text = f'[[targets]]\nname = "w"\nurl = "{url}"\ninterval = "2s"\ntimeout = "2s"\n'
+    (target,) = parse_config(text, FakeEngine()).targets
+    ep = endpoint(target)
+    try:
+        await fetch(ep, target)
+    except ScrapeError as exc:
+        return str(exc)
+    finally:
+        ep.close()
+    raise AssertionError(f"{url} was scraped")
+
+
+@pytest.mark.parametrize("hops", [1, 3])
+async def test_same_host_redirects_are_followed_as_check_follows_them(hops: int) -> None:
+    with _servers().RedirectServer(b"app_state 1\n", hops=hops) as server:
+        ep = Endpoint(server.url)
         try:
-            with pytest.raises(ScrapeError, match=r"^HTTP 30[1278] "):
-                await fetch(ep, target)
+            response = await ep.get(1000)
         finally:
             ep.close()
+    assert (response.status, response.body, response.url.target) == (200, b"app_state 1\n", "/metrics")
+
+
+async def test_another_port_of_the_same_host_is_the_same_host() -> None:
+    testing = _servers()
+    with testing.MetricsServer(b"app_state 1\n") as page, testing.RedirectServer(location=page.url) as server:
+        ep = Endpoint(server.url)
+        try:
+            assert (await ep.get(1000)).body == b"app_state 1\n"
+        finally:
+            ep.close()
+
+
+async def test_redirects_not_followed_fail_with_checks_own_words() -> None:
+    """Same rule, same messages: what `healthgauge check` reports is what the agent reports."""
+    from healthgauge import fetch
+
+    testing = _servers()
+    with testing.MetricsServer(b"x 1\n") as other:
+        cases = [
+            testing.RedirectServer(hops=4),  # one too many
+            testing.RedirectServer(location=f"http://localhost:{other.port}/metrics"),  # another host
+            testing.RedirectServer(location=""),  # no usable Location
+            testing.RedirectServer(location="http://[bad/"),
+        ]
+        for server in cases:
+            with server:
+                with pytest.raises(fetch.RedirectError) as info:
+                    fetch.get(server.url, timeout=2)
+                assert await scrape_error(server.url) == str(info.value)
+    assert str(info.value).startswith(f"{server.url}: HTTP 302 to an invalid Location: ")
+
+
+async def test_a_redirect_without_a_body_keeps_the_connection(serve) -> None:  # type: ignore[no-untyped-def]
+    def script(c: int, r: int) -> bytes:
+        if r % 2 == 0:
+            return b"HTTP/1.1 301 Moved Permanently\r\nLocation: /real\r\nContent-Length: 0\r\n\r\n"
+        return ok(b"real page")
+
+    server, url = await serve(script)
+    endpoint = Endpoint(url)
+    try:
+        for _ in range(2):
+            assert (await endpoint.get(1000)).body == b"real page"
+    finally:
+        endpoint.close()
+    assert server.connections == 1
+    assert [r.split(b" ")[1] for r in server.requests] == [b"/metrics?x=1", b"/real"] * 2
+
+
+async def test_an_answer_with_an_unread_body_drops_its_connection(serve) -> None:  # type: ignore[no-untyped-def]
+    replies = [b"HTTP/1.1 500 Oops\r\nContent-Length: 4\r\n\r\nboom", ok(b"fine")]
+    server, url = await serve(lambda c, r: replies[min(c, 1)])
+    endpoint = Endpoint(url)
+    try:
+        assert (await endpoint.get(1000)).status == 500
+        assert (await endpoint.get(1000)).body == b"fine"  # a new connection: "boom" was never read
+    finally:
+        endpoint.close()
+    assert server.connections == 2
 
 
 async def test_gzip_and_chunked_pages_from_the_shared_server() -> None:
@@ -253,3 +333,25 @@ def _servers():  # type: ignore[no-untyped-def]
     import healthgauge.testing
 
     return healthgauge.testing
+
+
+async def test_redirects_to_ever_new_ports_hold_a_bounded_number_of_connections() -> None:
+    from healthgauge.agent._client import MAX_ORIGINS
+
+    testing = _servers()
+    pages = [testing.MetricsServer(b"app_state 1\n") for _ in range(MAX_ORIGINS + 2)]
+    for page in pages:
+        page.__enter__()
+    try:
+        with testing.RedirectServer(location=pages[0].url) as server:
+            ep = Endpoint(server.url)
+            try:
+                for page in pages:
+                    server.location = page.url
+                    assert (await ep.get(1000)).body == b"app_state 1\n"
+                    assert len(ep._connections) <= MAX_ORIGINS
+            finally:
+                ep.close()
+    finally:
+        for page in pages:
+            page.__exit__(None, None, None)

@@ -96,6 +96,17 @@ async def test_a_port_in_use_exits_2(targets: MakeTarget, capsys: pytest.Capture
     assert "cannot listen: " in capsys.readouterr().err
 
 
+async def test_a_state_file_that_cannot_be_written_exits_2(
+    targets: MakeTarget, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    t = await targets()
+    missing = tmp_path / "no-such-dir" / "state.json"
+    text = agent_config({"w": t.url}, agent=f'state_file = "{missing}"')
+    assert await _cmd.run(parse_config(text, FakeEngine()), FakeEngine()) == 2
+    err = capsys.readouterr().err
+    assert f"healthgauge agent: cannot start: cannot write state_file {missing}: No such file or directory" in err
+
+
 async def test_ctl_drain_maint_ready_status(
     targets: MakeTarget, run_agent: RunAgent, capsys: pytest.CaptureFixture[str]
 ) -> None:

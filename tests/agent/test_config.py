@@ -154,6 +154,11 @@ def test_addresses() -> None:
         ('[[targets]]\nname = "a b"\nurl = "http://x/"\n', "targets[0].name: a target name is letters"),
         ('[[targets]]\nname = "a:b"\nurl = "http://x/"\n', "targets[0].name: a target name is letters"),
         ('[[targets]]\nname = "a"\nurl = "ftp://x/"\n', 'targets[0].url: an http:// or https:// URL, got "ftp://x/"'),
+        (
+            '[[targets]]\nname = "a"\nurl = "http://h:99999/"\n',
+            "targets[0].url: invalid URL 'http://h:99999/': port '99999' is not a number from 1 to 65535",
+        ),
+        ('[[targets]]\nname = "a"\nurl = "http:// x/"\n', "targets[0].url: invalid URL 'http:// x/': it contains"),
         ('[[targets]]\nname = "a"\n', "targets[0]: give exactly one of url"),
         ('[[targets]]\nname = "a"\nurls = {b = "http://x/"}\n', "targets[0].name: with urls"),
         (TARGET + "body_limit = '0MiB'\n", "targets[0].body_limit: a size in bytes"),
@@ -181,3 +186,25 @@ def test_load_config_names_the_file(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.toml", FakeEngine())
     path.write_text(MINIMAL)
     assert load_config(path, FakeEngine()).targets[0].name == "worker"
+
+
+def test_state_file_paths_are_taken_from_the_config_files_directory(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text("[agent]\nstate_file = 'state/agent.json'\n" + TARGET)
+    assert load_config(path, FakeEngine()).agent.state_file == str(tmp_path / "state" / "agent.json")
+    assert parse("[agent]\nstate_file = '/var/lib/hg.json'\n" + TARGET).agent.state_file == "/var/lib/hg.json"
+    assert parse(TARGET).agent.state_file == ""
+    assert error("[agent]\nstate_file = ''\n" + TARGET) == "agent.state_file: a file path (a non-empty string), got ''"
+    assert error("[agent]\nstate_file = 1\n" + TARGET) == "agent.state_file: a file path (a non-empty string), got 1"
+
+
+def test_the_overloaded_policy_key() -> None:
+    from healthgauge.health._state import Overloaded
+
+    assert parse(TARGET).targets[0].policy.overloaded is Overloaded.WARN
+    assert parse(TARGET + "overloaded = 'fail'\n").targets[0].policy.overloaded is Overloaded.FAIL
+    assert parse("[defaults]\noverloaded = 'fail'\n" + TARGET).targets[0].policy.overloaded is Overloaded.FAIL
+    assert error(TARGET + "overloaded = 'shed'\n") == (
+        'targets[0].overloaded: "warn" (still ready, degraded) or "fail" (not ready until the load passes), '
+        "got 'shed'"
+    )

@@ -1,6 +1,7 @@
 """The state hub: the table applied per target, snapshots, subscriptions and watch."""
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -86,3 +87,19 @@ async def test_watch_all_and_unknown() -> None:
     await stream.aclose()
     with pytest.raises(KeyError):
         await anext(hub.watch("nope"))
+
+
+def test_scrapes_are_spread_evenly_over_each_interval() -> None:
+    from healthgauge.agent._config import parse_config
+    from healthgauge.agent._scrape import name_phase, spread
+    from support.fake_engine import FakeEngine
+
+    urls = ", ".join(f'"t{i}" = "http://127.0.0.1:1/{i}"' for i in range(1000))
+    text = f'[[targets]]\nurls = {{ {urls} }}\ninterval = "1s"\n[[targets]]\nname = "slow"\nurl = "http://h/"\n'
+    targets = parse_config(text, FakeEngine()).targets
+    phases = spread(targets)
+    fast = sorted(phases[t.name] for t in targets if t.interval == 1.0)
+    gaps = [b - a for a, b in itertools.pairwise(fast)]
+    assert 0.00099 < min(gaps) <= max(gaps) < 0.00101  # 1 ms apart, none in the same millisecond
+    assert phases["slow"] == name_phase("slow")  # alone in its interval: its hash
+    assert spread(list(reversed(targets))) == phases  # stable: config order does not matter

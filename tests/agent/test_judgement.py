@@ -77,3 +77,18 @@ def test_no_rules_means_a_good_scrape_is_enough() -> None:
 def test_failed_scrape() -> None:
     v = failed("HTTP 500", 5.0, duration=0.1)
     assert (v.live, v.ready, v.error, v.reason, v.at) == (False, False, "HTTP 500", "scrape failed: HTTP 500", 5.0)
+
+
+def test_unchanged_outcomes_keep_their_condition_objects() -> None:
+    history = ENGINE.history(0)
+    history.add_scrape({"age": 1, "app_state": 1, "queue_depth": 3, "weight_hint": 100, "slots": 40}, 10.0)
+    first = evaluate(TARGET, ENGINE, history, 10.0)
+    history.add_scrape({"age": 2, "app_state": 1, "queue_depth": 3, "weight_hint": 100, "slots": 40}, 11.0)
+    second = evaluate(TARGET, ENGINE, history, 11.0, previous=first.conditions)
+    same = [a is b for a, b in zip(first.conditions, second.conditions, strict=True)]
+    assert same == [False, True, True, True, True]  # only "age < 60" saw a new value
+    assert second.conditions[0].values == (2.0,)
+    assert second == evaluate(TARGET, ENGINE, history, 11.0)  # reuse never changes the verdict
+    # Conditions of other rules (a changed config, a stale tuple) are never taken for these.
+    other = evaluate(TARGET, ENGINE, history, 11.0, previous=second.conditions[1:])
+    assert all(a is not b for a, b in zip(other.conditions, second.conditions[1:], strict=False))

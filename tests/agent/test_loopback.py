@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import socket
 import struct
@@ -13,7 +14,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from healthgauge.agent._run import Agent
-from healthgauge.health._state import Admin, Level
+from healthgauge.health._state import Admin, Level, Overloaded
 
 from .conftest import Target, eventually, get
 
@@ -114,7 +115,7 @@ async def test_status_size_and_gzip(targets: MakeTarget, run_agent: RunAgent) ->
     await eventually(lambda: all(s.checks >= 2 for s in agent.hub.states()), what="two checks each")
     a, b, c = agent.hub.states()
     assert a.error == "HTTP 500 Internal Server Error"
-    assert b.error == "body is over the limit of 524288 bytes"
+    assert b.error == "body over the 524288-byte cap"
     assert (c.error, c.level) == ("", Level.HEALTHY)
 
 
@@ -236,3 +237,39 @@ async def test_a_big_page_is_parsed_off_the_loop(targets: MakeTarget, run_agent:
     (loop,) = agent.loops
     assert loop.stats.offloaded >= 1
     assert loop.stats.bytes >= 750_000
+
+
+async def test_the_overloaded_policy_on_every_endpoint(targets: MakeTarget, run_agent: RunAgent) -> None:
+    """Two targets at weight 0: "warn" (the default) still serves, "fail" does not (consumers.md §10)."""
+    t = await targets()
+    t.page = b"app_state 1\nqueue_depth 3\nweight_hint 0\n"
+    agent = await run_agent({"w": t.url}, agent="")
+    config = agent.config
+    fail = Agent(
+        dataclasses.replace(
+            config,
+            targets=(
+                dataclasses.replace(
+                    config.targets[0],
+                    name="f",
+                    policy=dataclasses.replace(config.targets[0].policy, overloaded=Overloaded.FAIL),
+                ),
+            ),
+        ),
+        agent.engine,
+    )
+    await fail.start()
+    try:
+        await eventually(lambda: level(agent, "w") is Level.OVERLOADED and level(fail, "f") is Level.OVERLOADED)
+        assert [
+            (await get(agent, p))[0] for p in ("/readyz/w", "/readyz", "/health/w", "/health/w?consul", "/livez/w")
+        ] == [200, 200, 200, 429, 200]
+        assert [
+            (await get(fail, p))[0] for p in ("/readyz/f", "/readyz", "/health/f", "/health/f?consul", "/livez/f")
+        ] == [503, 503, 503, 503, 200]
+        assert (await get(fail, "/readyz/f"))[2].startswith("[-]f failed: overloaded: ")
+        for running, name, serving in ((agent, "w", 1), (fail, "f", 0)):
+            body = (await get(running, "/metrics"))[2]
+            assert f'healthgauge_target_serving{{target="{name}"}} {serving}.0' in body
+    finally:
+        await fail.stop()

@@ -126,3 +126,18 @@ def test_a_dead_agent_fails_the_host_and_a_restart_brings_it_back(rig: Rig) -> N
     assert settled_split(rig.url, 40, ok=lambda g: g == {W2: 40}) == {W2: 40}
     rig.a1.start(rig.a1.pinned_config())
     rig.flags({"healthy"})
+
+
+def test_the_overloaded_policy_decides_whether_envoy_keeps_the_host(rig: Rig) -> None:
+    # overloaded = "warn" (the default): weight 0 is degraded to Envoy, the host stays in.
+    rig.m1.set(weight_hint=0)
+    rig.flags({"degraded_active_hc"})
+    # overloaded = "fail": the same page makes the host unhealthy, and it gets no traffic.
+    rig.a1.kill()
+    rig.a1.start(rig.a1.pinned_config().replace("fall = 1\n", 'fall = 1\noverloaded = "fail"\n'))
+    rig.flags({"failed_active_hc"}, exact=False)
+    assert settled_split(rig.url, 40, ok=lambda g: g == {W2: 40}) == {W2: 40}
+    # The load passes: back in, healthy.
+    rig.m1.set(**HEALTHY)
+    rig.flags({"healthy"})
+    assert share(settled_split(rig.url, 40, ok=lambda g: share(g, 20)), 20)

@@ -7,6 +7,7 @@ driven healthy → degraded → overloaded → drain → down → up; web2 stays
 read from HAProxy's stats socket, then from the split of requests sent through its frontend.
 """
 
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -253,3 +254,69 @@ def test_haproxy_http_checks_of_the_agent_survive_its_resets(rig: Rig, tmp_path:
     assert rig.agent.proc is not None
     assert rig.agent.proc.poll() is None
     assert "Traceback" not in rig.agent.log()
+
+
+# With a state file, fall 5 at 1 s: a saved state is trusted for 5 s (the kill, a second of HAProxy
+# polling a dead agent, a restart on a busy machine), and rise 2 at 1 s means a fresh agent could
+# not answer `up` within a second of its start.
+PERSISTENT = """\
+[agent]
+listen = "127.0.0.1:0"
+admin = "127.0.0.1:0"
+haproxy_listen = "127.0.0.1:0"
+shutdown_grace = "0s"
+state_file = "{state}"
+
+[[targets]]
+urls = {{ web1 = "{m1}", web2 = "{m2}" }}
+interval = "1s"
+timeout = "500ms"
+ready = ["app_state == 1"]
+weight = "weight_hint"
+maxconn = "conn_limit"
+rise = 2
+fall = 5
+"""
+
+
+def test_with_a_state_file_a_killed_agent_restarts_without_an_outage(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        web1 = stack.enter_context(Backend("web1"))
+        web2 = stack.enter_context(Backend("web2"))
+        m1 = stack.enter_context(MetricsTarget(**HEALTHY))
+        m2 = stack.enter_context(MetricsTarget(**HEALTHY))
+        config = PERSISTENT.format(m1=m1.url, m2=m2.url, state=tmp_path / "state.json")
+        agent = stack.enter_context(AgentProcess(tmp_path, config))
+        hap = stack.enter_context(
+            HAProxy(tmp_path, HAPROXY, web1=web1.port, web2=web2.port, agent=agent.port("haproxy_listen"))
+        )
+        base = {"status": "UP", "weight": "100", "slim": "1000", "agent_status": "L7OK"}
+        hap.wait_server("be_app", "web2", **base)
+        hap.wait_server("be_app", "web1", **base)
+        agent.admin("web1", "drain")
+        hap.wait_server("be_app", "web1", status="DRAIN (agent)", srv_admin_state="8")
+
+        seen: dict[str, set[str]] = {"web1": set(), "web2": set()}
+        agent_status: set[str] = set()
+
+        def watch(seconds: float) -> None:
+            """Every HAProxy view of both servers for ``seconds`` (~50 a second)."""
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                stat = hap.show_stat()
+                for name in seen:
+                    seen[name].add(stat[("be_app", name)]["status"])
+                    agent_status.add(stat[("be_app", name)]["agent_status"].lstrip("* ")[:5])
+                time.sleep(0.02)
+
+        agent.kill()
+        watch(1.0)  # HAProxy polls the dead agent 5 times: refused, state kept
+        agent.start(agent.pinned_config())
+        watch(2.0)  # the restarted agent's first replies, then its own checks
+        assert seen == {"web1": {"DRAIN (agent)"}, "web2": {"UP"}}
+        assert {"L4CON", "L7OK"} <= agent_status
+        row = hap.wait_server("be_app", "web2", **base)
+        assert row["srv_admin_state"] == "0"
+        row = hap.wait_server("be_app", "web1", status="DRAIN (agent)", weight="100", agent_status="L7OK")
+        assert row["srv_admin_state"] == "8"
+        assert near(settled_split(f"http://127.0.0.1:{hap.fe_port}/", 30, ok=only_web2), 0, 30)

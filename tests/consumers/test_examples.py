@@ -112,6 +112,10 @@ def test_kubernetes_sidecar_probes_ask_the_agent_for_its_target() -> None:
     assert "tcpSocket" in sidecar["livenessProbe"]
     assert config.agent.admin is not None
     assert config.agent.admin.host == "127.0.0.1"
+    # Kubernetes cannot weigh: an overloaded app leaves the Services; the state file is on a volume.
+    assert config.targets[0].policy.overloaded.value == "fail"
+    mounts = {m["mountPath"] for m in sidecar["volumeMounts"]}
+    assert str(Path(config.agent.state_file).parent) in mounts
 
 
 def test_kubernetes_exec_variant_runs_check_without_warn() -> None:

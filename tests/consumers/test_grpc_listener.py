@@ -16,7 +16,7 @@ from healthgauge.agent._config import Address, parse_config  # noqa: E402
 from healthgauge.agent._grpc import GrpcHealthListener, serve, start  # noqa: E402
 from healthgauge.agent._hub import StateHub  # noqa: E402
 from healthgauge.agent._listeners import resolve  # noqa: E402
-from healthgauge.health._state import Admin, Policy, Verdict  # noqa: E402
+from healthgauge.health._state import Admin, Overloaded, Policy, Verdict  # noqa: E402
 from support.fake_engine import FakeEngine  # noqa: E402
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -223,3 +223,21 @@ async def test_the_agent_starts_it_from_grpc_listen() -> None:
 async def test_colliding_target_names_refuse_to_start() -> None:
     with pytest.raises(ValueError, match="would mean two things"):
         await start(Address(host="127.0.0.1", port=0), make_hub("web", "web.live"))
+
+
+@pytest.mark.parametrize(("policy", "want"), [(Overloaded.WARN, SERVING), (Overloaded.FAIL, NOT_SERVING)])
+async def test_an_overloaded_target_follows_its_policy(policy: Overloaded, want: int) -> None:
+    hub = StateHub({"web": Policy(rise=1, overloaded=policy)})
+    hub.observe("web", Verdict(at=1.0, live=True, ready=True, weight=0, maxconn=2, reason="queue full"))
+    listener = await start(Address(host="127.0.0.1", port=0), hub)
+    try:
+        async with grpc.aio.insecure_channel(listener.addresses[0]) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            assert [await check(stub, name) for name in ("web", "", "readiness", "web.live")] == [
+                want,
+                want,
+                want,
+                SERVING,
+            ]
+    finally:
+        await listener.close()

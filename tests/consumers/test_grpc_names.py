@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from healthgauge.health._grpc import NOT_SERVING, SERVING, all_statuses, service_names, serving_status
-from healthgauge.health._state import Admin, Level, TargetState
+from healthgauge.health._state import Admin, Level, Overloaded, TargetState
 
 H = TargetState(name="a", live=True, ready=True, weight=100)
 B = TargetState(name="b", live=True, ready=True, weight=100)
@@ -16,6 +16,9 @@ CASES = [
     (Level.HEALTHY, {}, (S, S, S, S, S, S, S)),
     (Level.DEGRADED, {"weight": 40, "warn": True}, (S, S, S, S, S, S, S)),
     (Level.OVERLOADED, {"weight": 0, "maxconn": 3}, (S, S, S, S, S, S, S)),
+    # overloaded = "fail": readiness names NOT_SERVING, liveness untouched (consumers.md §10 policy)
+    (Level.OVERLOADED, {"weight": 0, "overloaded": Overloaded.FAIL}, (N, N, S, N, S, S, S)),
+    (Level.DEGRADED, {"weight": 1, "overloaded": Overloaded.FAIL}, (S, S, S, S, S, S, S)),
     (Level.DRAINING, {"admin": Admin.DRAIN}, (N, N, S, N, S, S, S)),
     (Level.DRAINING, {"admin": Admin.MAINT}, (N, N, S, N, S, S, S)),
     (Level.UNHEALTHY, {"ready": False}, (N, N, S, N, S, S, S)),

@@ -141,3 +141,17 @@ def test_names_must_be_a_collection_of_metric_names() -> None:
 def test_data_must_be_bytes_or_str() -> None:
     with pytest.raises(TypeError, match="bytes or str"):
         parse(12)  # type: ignore[arg-type]
+
+
+def test_prepared_names_are_cached_per_set_and_bounded() -> None:
+    from healthgauge.exposition import _select, parse
+
+    page = b"a 1\nb 2\nc_total 3\n"
+    names = frozenset({"a", "c"})
+    assert [s.name for s in parse(page, names=names)] == ["a", "c_total"]
+    assert names in _select._PREPARED
+    assert [s.name for s in parse(page, names=frozenset({"b"}))] == ["b"]
+    for i in range(_select._PREPARED_MAX + 5):
+        parse(page, names=frozenset({f"n{i}"}))
+    assert len(_select._PREPARED) <= _select._PREPARED_MAX
+    assert [s.name for s in parse(page, names=["a", "b"])] == ["a", "b"]  # not a frozenset: not cached

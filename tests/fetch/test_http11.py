@@ -265,3 +265,44 @@ def test_fuzz_chunked_bodies(data: bytes) -> None:
         parse(data, max_body=1000)
     except FetchError:
         pass
+
+
+# keep_alive: whether the connection may carry the next request (the agent's scrape client).
+@pytest.mark.parametrize(
+    ("data", "keep"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", True),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", True),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", False),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: Keep-Alive, CLOSE\r\n\r\nok", False),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", False),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok", True),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA", False),  # out of step
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nEXTRA", False),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", True),
+        (b"HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n", True),
+        (b"HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 5\r\n\r\n", False),  # body left unread
+        (b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n", False),
+        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx", True),
+        (b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok", True),  # bare LF: the general path
+    ],
+)
+def test_keep_alive_decisions(data: bytes, keep: bool) -> None:
+    whole = ResponseParser(only_2xx_bodies=True)
+    assert whole.feed(data)
+    assert whole.keep_alive is keep
+    pieces = ResponseParser(only_2xx_bodies=True)  # the same, a byte at a time
+    for i in range(len(data)):
+        if pieces.feed(data[i : i + 1]):
+            break
+    assert pieces.feed(data[i + 1 :]) if data[i + 1 :] else True
+    assert pieces.keep_alive is keep
+
+
+def test_read_until_close_and_incomplete_responses_are_never_kept() -> None:
+    p = ResponseParser()
+    assert not p.feed(b"HTTP/1.1 200 OK\r\n\r\nbody")
+    assert not p.keep_alive
+    p.feed_eof()
+    assert not p.keep_alive
+    assert not ResponseParser().keep_alive

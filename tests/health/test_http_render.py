@@ -7,7 +7,7 @@ import re
 import pytest
 
 from healthgauge.health._http import render_health, render_not_found, render_probe, render_probe_one
-from healthgauge.health._state import Admin, Condition, Level, Role, TargetState
+from healthgauge.health._state import Admin, Condition, Level, Overloaded, Role, TargetState
 
 T0 = 1_700_000_000.25
 HEALTHY = TargetState(name="worker", live=True, ready=True, weight=100, checked_at=T0, duration=0.0021, checks=3)
@@ -51,6 +51,36 @@ def test_the_consumer_mapping(level: Level) -> None:
     assert (code, json.loads(body)["status"]) == (health, status)
     assert ("x-envoy-degraded" in names, "x-envoy-immediate-health-check-fail" in names) == (degraded, immediate)
     assert render_health(state, consul=True)[0] == consul
+
+
+# The overloaded policy (consumers.md §10): "warn" answers as above, "fail" as out of service.
+@pytest.mark.parametrize(
+    ("policy", "want"),
+    [
+        (Overloaded.WARN, (200, 200, 200, 429, "warn", True, False)),
+        (Overloaded.FAIL, (200, 503, 503, 503, "fail", False, False)),
+    ],
+)
+def test_the_overloaded_policy(policy: Overloaded, want: tuple[object, ...]) -> None:
+    state = dataclasses.replace(LEVELS[Level.OVERLOADED], overloaded=policy)
+    assert state.level is Level.OVERLOADED
+    livez, readyz, health, consul, status, degraded, immediate = want
+    assert render_probe_one("livez", state)[0] == livez
+    assert render_probe_one("readyz", state)[0] == readyz
+    assert render_probe("readyz", [HEALTHY, state])[0] == readyz
+    code, headers, body = render_health(state)
+    names = {k.lower() for k, _ in headers}
+    doc = json.loads(body)
+    assert (code, doc["status"], doc["output"]) == (health, status, "queue full")
+    assert ("x-envoy-degraded" in names, "x-envoy-immediate-health-check-fail" in names) == (degraded, immediate)
+    assert render_health(state, consul=True)[0] == consul
+    if policy is Overloaded.FAIL:
+        assert (
+            render_probe_one("readyz", state)[2] == b"[-]worker failed: overloaded: queue full\nreadyz check failed\n"
+        )
+    # The policy matters only at weight 0: a degraded target answers the same under both.
+    degraded_state = dataclasses.replace(LEVELS[Level.DEGRADED], overloaded=policy)
+    assert (render_probe_one("readyz", degraded_state)[0], render_health(degraded_state)[0]) == (200, 200)
 
 
 def test_probe_ok_bodies_and_verbose() -> None:

@@ -130,3 +130,21 @@ def test_levels(changes: dict[str, object], level: Level) -> None:
 def test_policy_counts_are_at_least_one(field: str) -> None:
     with pytest.raises(ValueError, match=f"{field} must be at least 1"):
         Policy(**{field: 0})  # type: ignore[arg-type]
+
+
+def test_observe_carries_every_field_it_does_not_judge() -> None:
+    """observe() builds the new state field by field (it is the per-scrape hot path): a field added
+    to TargetState must be added there too, or it would silently fall back to its default."""
+    import dataclasses as dc
+
+    from healthgauge.health._state import Overloaded, observe
+
+    assert [f.name for f in dc.fields(TargetState)] == [
+        "name", "live", "ready", "warn", "weight", "maxconn", "admin", "shutting_down", "overloaded", "reason",
+        "conditions", "error", "checked_at", "duration", "rises", "falls", "live_falls", "checks",
+    ]  # fmt: skip
+    state = TargetState(name="x", admin=Admin.MAINT, shutting_down=True, overloaded=Overloaded.FAIL, checks=4)
+    after = observe(state, Verdict(at=2.0, live=True, ready=True), Policy(rise=1))
+    assert (after.name, after.admin, after.shutting_down, after.overloaded, after.checks) == (
+        "x", Admin.MAINT, True, Overloaded.FAIL, 5,
+    )  # fmt: skip

@@ -19,7 +19,17 @@ from healthgauge.agent._engine import Engine, EngineError
 from healthgauge.agent._hub import StateHub
 from healthgauge.agent._listeners import Listener
 from healthgauge.agent._run import Agent
-from healthgauge.health._state import Admin, Condition, Level, Policy, Role, TargetState, Verdict, level_of
+from healthgauge.health._state import (
+    Admin,
+    Condition,
+    Level,
+    Overloaded,
+    Policy,
+    Role,
+    TargetState,
+    Verdict,
+    level_of,
+)
 
 __all__ = [
     "Address",
@@ -33,6 +43,7 @@ __all__ = [
     "EngineError",
     "Level",
     "Listener",
+    "Overloaded",
     "Policy",
     "Role",
     "Rule",

@@ -11,6 +11,8 @@ socket only (the config refuses any other address), and a JSON view of every tar
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -18,6 +20,8 @@ from healthgauge.agent._hub import StateHub
 from healthgauge.health._state import Admin, TargetState
 
 WORDS = {admin.value: admin for admin in Admin}
+
+log = logging.getLogger("healthgauge.agent")
 
 
 def state_json(state: TargetState) -> dict[str, object]:
@@ -43,8 +47,12 @@ def _json(data: object, status: int = 200) -> web.Response:
 
 
 class AdminAPI:
-    def __init__(self, hub: StateHub) -> None:
+    """``persist`` (the state file's flush) is awaited after each change, so a ``ctl`` that
+    returns has its admin state on disk; when it fails the answer says so (``warning``)."""
+
+    def __init__(self, hub: StateHub, *, persist: Callable[[], Awaitable[None]] | None = None) -> None:
         self.hub = hub
+        self.persist = persist
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=4096)
@@ -68,4 +76,10 @@ class AdminAPI:
             return _json({"error": f"unknown admin state {word!r}: use ready, drain or maint"}, 400)
         if self.hub.get(name) is None:
             return _json({"error": f"no such target: {name}"}, 404)
-        return _json(state_json(self.hub.set_admin(name, WORDS[word])))
+        doc = state_json(self.hub.set_admin(name, WORDS[word]))
+        if self.persist is not None:
+            try:
+                await self.persist()
+            except OSError as exc:
+                doc["warning"] = f"set, but not saved: it will not survive a restart: {exc}"
+        return _json(doc)

@@ -1,65 +1,78 @@
-"""The scrape client: one keep-alive HTTP/1.1 connection per target, GET only, bounded.
+"""The scrape client: keep-alive HTTP/1.1 GETs over asyncio, parsed by the shared pure core.
+
+The protocol lives in :mod:`healthgauge._http11` (``ResponseParser``: status line, headers,
+Content-Length, chunked, caps, the keep-alive decision; ``decode_body``: gzip) and
+:mod:`healthgauge._url` (URLs, request bytes, the redirect rule), the same code ``healthgauge
+check`` runs over a blocking socket. This module only moves bytes between an asyncio transport and
+that core, so the agent and ``check`` read every response alike and say the same words about it.
 
 Why not aiohttp's client (the agent used it first): a scrape is the agent's other hot path, a
-thousand a second, and aiohttp's request machinery cost 1.8x the CPU of this client per scrape
-(313 vs 175 us, kernel included, 1,000 keep-alive targets at 1 s; bench/scrape_client.py prints
-both side by side). That was 0.14 of the agent's 0.5-core budget. What a scrape needs is small
-and fixed:
+thousand a second, and aiohttp's request machinery cost 1.6-1.8x the CPU of this client per scrape,
+kernel included (bench/scrape_client.py prints both side by side). What a scrape needs is small:
 
-- one connection per target, kept alive and reused (Prometheus does the same); a reused
-  connection that the server closed while idle is retried once on a fresh one;
-- the response head is capped (:data:`MAX_HEAD`), the body is capped after decompression
-  (the target's ``body_limit``) and on the wire, so a gzip bomb or an endless body stops early;
-- bodies framed by Content-Length, chunked transfer coding, or the connection's end;
-  ``Content-Encoding: gzip`` (and zlib ``deflate``) inflated as they arrive;
-- TLS through the standard library's default context (system CAs, hostname checked);
-- no redirects, cookies or proxies: a health endpoint that redirects is reported as such.
+- one connection per target and origin, kept alive and reused while the core says it may be
+  (Prometheus does the same); a reused connection that the server closed while idle is retried
+  once on a fresh one;
+- caps from the core (head, headers, chunk lines) and the target's ``body_limit`` on the wire
+  and after gzip, so a gzip bomb or an endless body stops early;
+- TLS through the standard library: the system's CAs (or the target's ``ca_file``) with the host
+  name checked, or no verification (``insecure``);
+- redirects followed as ``check`` follows them: at most three, to the same host only (Prometheus
+  follows redirects when it scrapes); a redirect or error answer's body is not read, and its
+  connection is not reused unless it had no body.
 
-The deadline is the caller's (``asyncio.timeout``): a cancelled fetch closes its connection,
-since a half-read response cannot be resumed.
+The deadline is the caller's (``asyncio.timeout`` around :meth:`Endpoint.get`, redirects
+included): a cancelled fetch closes its connection, since a half-read response cannot be resumed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
+import socket
 import ssl
-import zlib
-from urllib.parse import urlsplit
 
-# Status line plus headers. aiohttp and nginx allow 8 KiB per line; 64 KiB for the whole head
-# leaves room for many headers while bounding what a hostile server can make us buffer.
-MAX_HEAD = 64 * 1024
-# A chunk-size line: hex digits and extensions; 4 KiB is far more than any real one.
-MAX_CHUNK_LINE = 4096
+from healthgauge._http11 import (
+    REDIRECTS,
+    ConnectError,
+    FetchError,
+    ProtocolError,
+    ResponseParser,
+    TLSError,
+    decode_body,
+)
+from healthgauge._url import URL, build_request, follow_redirect, parse_url
 
-
-class ClientError(Exception):
-    """The target did not give a complete, well-formed answer; ``str()`` says what went wrong."""
+#: Redirects followed per scrape, as ``healthgauge check`` (fetch.MAX_REDIRECTS).
+MAX_REDIRECTS = 3
+#: Kept-alive connections per target: its own origin and those its redirects reach. A server that
+#: redirects to a new port on every scrape must not make the agent hold a socket per scrape.
+MAX_ORIGINS = MAX_REDIRECTS + 1
 
 
 class Response:
-    __slots__ = ("body", "content_type", "reason", "status")
+    """A final (non-redirect) answer: status, reason, Content-Type and the decoded body."""
 
-    def __init__(self, status: int, reason: str, content_type: str | None, body: bytes) -> None:
+    __slots__ = ("body", "content_type", "reason", "status", "url")
+
+    def __init__(self, url: URL, status: int, reason: str, content_type: str | None, body: bytes | bytearray) -> None:
+        self.url = url
         self.status = status
         self.reason = reason
         self.content_type = content_type
         self.body = body
 
 
-class _Reader(asyncio.Protocol):
-    """Reads responses off one connection, one at a time."""
+class _Connection(asyncio.Protocol):
+    """One connection: feeds what arrives to the current exchange's parser."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self.state = "idle"
-        self.limit = 0
         self.closed = False
-        self.waiter: asyncio.Future[Response] | None = None
-        self.buffer = bytearray()
+        self.parser: ResponseParser | None = None
+        self.waiter: asyncio.Future[ResponseParser] | None = None
         self.started = False  # a byte of the current response arrived
-
-    # -- asyncio.Protocol --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -67,260 +80,166 @@ class _Reader(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self.waiter is not None and not self.waiter.done():
-            if self.state == "body-close":
-                self._finish()
-            else:
-                self._fail(ClientError(self._lost_message(exc)))
+        if self.parser is None or self.waiter is None or self.waiter.done():
+            return
+        try:
+            self.parser.feed_eof()  # the end of a read-until-close body, or a cut answer
+        except FetchError as cut:
+            lost = exc is not None and not self.started
+            self._fail(ProtocolError(f"the connection was lost before any answer: {exc}") if lost else cut)
+        else:
+            self.waiter.set_result(self.parser)
 
     def data_received(self, data: bytes) -> None:
-        if self.waiter is None or self.waiter.done():
-            if self.transport is not None:
-                self.transport.close()  # bytes nobody asked for: the connection is unusable
+        parser, waiter = self.parser, self.waiter
+        if parser is None or waiter is None or waiter.done():
+            self.close()  # bytes nobody asked for: the connection is out of step
             return
         self.started = True
-        self.buffer += data
         try:
-            self._advance()
-        except ClientError as exc:
+            done = parser.feed(data)
+        except FetchError as exc:
             self._fail(exc)
+            return
+        if done:
+            if not parser.keep_alive:
+                self.close()
+            self.parser = None
+            waiter.set_result(parser)
 
-    # -- one exchange --------------------------------------------------------------------------
-
-    def start(self, request: bytes, limit: int) -> asyncio.Future[Response]:
+    def exchange(self, request: bytes, parser: ResponseParser) -> asyncio.Future[ResponseParser]:
+        """Send ``request``; the future completes with ``parser`` once it holds the response."""
         assert self.transport is not None
         self.waiter = asyncio.get_running_loop().create_future()
-        self.limit = limit
-        self.state = "head"
+        self.parser = parser
         self.started = False
-        self.buffer.clear()
         self.transport.write(request)
         return self.waiter
 
-    def _advance(self) -> None:
-        while self.waiter is not None and not self.waiter.done():
-            before = (self.state, len(self.buffer))
-            if self.state == "head":
-                self._head()
-            elif self.state == "body-length":
-                self._body_length()
-            elif self.state == "body-close":
-                if self.buffer:
-                    self._take(len(self.buffer))
-            elif self.state.startswith("chunk"):
-                self._chunked()
-            if (self.state, len(self.buffer)) == before:
-                return
-
-    def _head(self) -> None:
-        end = self.buffer.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self.buffer) > MAX_HEAD:
-                raise ClientError(f"response head over {MAX_HEAD} bytes")
-            return
-        if end > MAX_HEAD:
-            raise ClientError(f"response head over {MAX_HEAD} bytes")
-        head = bytes(self.buffer[:end]).decode("latin-1")
-        del self.buffer[: end + 4]
-        line, _, rest = head.partition("\r\n")
-        version, _, status_reason = line.partition(" ")
-        code, _, reason = status_reason.partition(" ")
-        if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
-            raise ClientError(f"not an HTTP/1.x response: {line[:80]!r}")
-        headers: dict[str, str] = {}
-        for header in rest.split("\r\n") if rest else ():
-            name, sep, value = header.partition(":")
-            if not sep:
-                raise ClientError(f"bad response header line: {header[:80]!r}")
-            key = name.strip().lower()
-            headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
-        status = int(code)
-        if 100 <= status < 200:
-            return  # an interim answer (100 Continue): the real one follows
-        self._begin_body(version, status, reason, headers)
-
-    def _begin_body(self, version: str, status: int, reason: str, headers: dict[str, str]) -> None:
-        self.status, self.reason, self.content_type = status, reason, headers.get("content-type")
-        tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
-        self.keep_alive = "keep-alive" in tokens if version == "HTTP/1.0" else "close" not in tokens
-        encoding = headers.get("content-encoding", "identity").strip().lower()
-        if encoding in ("gzip", "x-gzip", "deflate"):
-            self.inflate: zlib._Decompress | None = zlib.decompressobj(wbits=47)  # gzip or zlib header
-        elif encoding == "identity":
-            self.inflate = None
-        else:
-            raise ClientError(f"unsupported Content-Encoding {encoding!r} (only gzip was asked for)")
-        self.chunks: list[bytes] = []
-        self.size = 0
-        self.wire = 0
-        transfer = headers.get("transfer-encoding", "").strip().lower()
-        if status in (204, 304):
-            self._finish()
-        elif transfer:
-            if transfer != "chunked":
-                raise ClientError(f"unsupported Transfer-Encoding {transfer!r}")
-            self.state = "chunk-size"
-        elif "content-length" in headers:
-            length = headers["content-length"]
-            if not length.isdigit():
-                raise ClientError(f"bad Content-Length {length[:40]!r}")
-            self.remaining = int(length)
-            if self.inflate is None and self.remaining > self.limit:
-                raise ClientError(f"body of {self.remaining} bytes is over the limit of {self.limit}")
-            self.state = "body-length"
-            if self.remaining == 0:
-                self._finish()
-        else:
-            self.keep_alive = False
-            self.state = "body-close"
-
-    def _body_length(self) -> None:
-        n = min(self.remaining, len(self.buffer))
-        if n:
-            self._take(n)
-            self.remaining -= n
-        if self.remaining == 0:
-            self._finish()
-
-    def _chunked(self) -> None:
-        if self.state == "chunk-size":
-            end = self.buffer.find(b"\r\n")
-            if end < 0:
-                if len(self.buffer) > MAX_CHUNK_LINE:
-                    raise ClientError("chunk size line too long")
-                return
-            size_text = bytes(self.buffer[:end]).split(b";", 1)[0].strip()
-            del self.buffer[: end + 2]
-            try:
-                self.remaining = int(size_text, 16)
-            except ValueError:
-                raise ClientError(f"bad chunk size {size_text[:20]!r}") from None
-            self.state = "chunk-data" if self.remaining else "chunk-trailer"
-        elif self.state == "chunk-data":
-            n = min(self.remaining, len(self.buffer))
-            if n:
-                self._take(n)
-                self.remaining -= n
-            if self.remaining == 0:
-                self.state = "chunk-end"
-        elif self.state == "chunk-end":
-            if len(self.buffer) < 2:
-                return
-            if self.buffer[:2] != b"\r\n":
-                raise ClientError("chunk not followed by CRLF")
-            del self.buffer[:2]
-            self.state = "chunk-size"
-        elif self.state == "chunk-trailer":
-            end = self.buffer.find(b"\r\n")
-            if end < 0:
-                if len(self.buffer) > MAX_HEAD:
-                    raise ClientError("chunked trailer too long")
-                return
-            del self.buffer[: end + 2]
-            if end == 0:
-                self._finish()
-
-    def _take(self, n: int) -> None:
-        data = bytes(self.buffer[:n])
-        del self.buffer[:n]
-        self.wire += n
-        if self.wire > self.limit + MAX_HEAD:  # compressed input beyond any sane ratio for the cap
-            raise ClientError(f"body is over the limit of {self.limit} bytes")
-        if self.inflate is not None:
-            try:
-                data = self.inflate.decompress(data, self.limit - self.size + 1)
-            except zlib.error as exc:
-                raise ClientError(f"bad gzip body: {exc}") from None
-            if self.inflate.unconsumed_tail:
-                raise ClientError(f"body is over the limit of {self.limit} bytes")
-        self.size += len(data)
-        if self.size > self.limit:
-            raise ClientError(f"body is over the limit of {self.limit} bytes")
-        self.chunks.append(data)
-
-    def _finish(self) -> None:
-        if self.inflate is not None and not self.inflate.eof and self.wire:
-            self._fail(ClientError("gzip body ended early"))
-            return
-        assert self.waiter is not None
-        self.state = "done"
-        if self.buffer:  # bytes beyond the answer: the connection is out of step, drop it
-            self.keep_alive = False
-        if not self.keep_alive and self.transport is not None:
-            self.transport.close()
-        self.waiter.set_result(Response(self.status, self.reason, self.content_type, b"".join(self.chunks)))
-
-    def _fail(self, exc: ClientError) -> None:
+    def close(self) -> None:
+        self.closed = True
         if self.transport is not None:
             self.transport.close()
-        self.closed = True
+
+    def _fail(self, exc: FetchError) -> None:
+        self.close()
+        self.parser = None
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_exception(exc)
 
-    def _lost_message(self, exc: Exception | None) -> str:
-        where = "before answering" if not self.started else "in the middle of the answer"
-        return f"connection closed {where}" + (f": {exc}" if exc else "")
-
 
 class Endpoint:
-    """One target's URL, its prepared request, and its kept-alive connection."""
+    """One target: its URL, its prepared request, and its kept-alive connections (one per origin
+    it reaches: itself, and the origins its redirects lead to)."""
 
-    def __init__(self, url: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
-        parts = urlsplit(url)
-        self.https = parts.scheme == "https"
-        self.host = parts.hostname or ""
-        self.port = parts.port or (443 if self.https else 80)
-        target = parts.path or "/"
-        if parts.query:
-            target += "?" + parts.query
-        host_header = parts.netloc.rpartition("@")[2]
-        lines = [f"GET {target} HTTP/1.1", f"Host: {host_header}", "Accept-Encoding: gzip"]
-        lines += [f"{name}: {value}" for name, value in headers]
-        self.request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.reader: _Reader | None = None
+    def __init__(
+        self, url: str, headers: tuple[tuple[str, str], ...] = (), *, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.url = parse_url(url)
+        # gzip is the one coding decode_body reads: ask for it unless the caller says otherwise.
+        given = {name.lower() for name, _ in headers}
+        self.headers = headers if "accept-encoding" in given else (("Accept-Encoding", "gzip"), *headers)
+        self.tls = tls
+        self.request = build_request(self.url, self.headers)
+        self._connections: dict[tuple[str, str, int], _Connection] = {}
+
+    @property
+    def host(self) -> str:
+        return self.url.host
+
+    @property
+    def port(self) -> int:
+        return self.url.port
 
     async def get(self, limit: int) -> Response:
-        """One GET; raises :class:`ClientError`, or OSError when the target cannot be reached."""
-        reused = self.reader is not None and not self.reader.closed
-        try:
-            return await self._exchange(limit)
-        except ClientError:
-            assert self.reader is not None
-            if not (reused and not self.reader.started):
-                raise
-        # The server closed the idle connection before we wrote: once more, on a fresh one.
-        return await self._exchange(limit)
+        """GET the page (following same-host redirects); the body is capped at ``limit`` bytes on
+        the wire and after gzip. Raises a :class:`healthgauge.fetch.FetchError`."""
+        target, request = self.url, self.request
+        for hop in range(MAX_REDIRECTS + 1):
+            parser = await self._exchange(target, request, limit)
+            if parser.status not in REDIRECTS:
+                break
+            target = follow_redirect(
+                target, parser.status, parser.header("location"), hop, MAX_REDIRECTS, str(self.url)
+            )
+            request = build_request(target, self.headers)
+        else:  # pragma: no cover - follow_redirect raises past MAX_REDIRECTS
+            raise AssertionError("unreachable")
+        body: bytes | bytearray = b""
+        if 200 <= parser.status < 300:
+            body = decode_body(parser.body(), parser.header("content-encoding"), limit)
+        return Response(target, parser.status, parser.reason, parser.header("content-type"), body)
 
-    async def _exchange(self, limit: int) -> Response:
-        if self.reader is None or self.reader.closed:
-            await self._connect()
-        reader = self.reader
-        assert reader is not None
+    async def _exchange(self, url: URL, request: bytes, limit: int) -> ResponseParser:
+        """One request and its response; once more on a fresh connection when a kept-alive one
+        turns out to have been closed by the server before it answered."""
+        key = (url.scheme, url.host, url.port)
+        connection = self._connections.get(key)
+        reused = connection is not None and not connection.closed
         try:
-            return await reader.start(self.request, limit)
+            return await self._once(key, url, request, limit)
+        except FetchError:
+            connection = self._connections.get(key)
+            if not reused or connection is None or connection.started:
+                raise
+        return await self._once(key, url, request, limit)
+
+    async def _once(self, key: tuple[str, str, int], url: URL, request: bytes, limit: int) -> ResponseParser:
+        connection = self._connections.get(key)
+        if connection is None or connection.closed:
+            self._make_room(key)
+            connection = await self._connect(url)
+            self._connections[key] = connection
+        parser = ResponseParser(max_body=limit, only_2xx_bodies=True)
+        try:
+            return await connection.exchange(request, parser)
         except BaseException:
-            reader._fail(ClientError("cancelled"))  # a half-read answer cannot be resumed
+            connection.close()  # a half-read answer cannot be resumed
             raise
 
-    async def _connect(self) -> None:
+    async def _connect(self, url: URL) -> _Connection:
         loop = asyncio.get_running_loop()
-        context = _tls_context() if self.https else None
-        _, reader = await loop.create_connection(
-            _Reader, self.host, self.port, ssl=context, server_hostname=self.host if self.https else None
-        )
-        self.reader = reader
+        https = url.scheme == "https"
+        context = (self.tls or tls_context()) if https else None
+        try:
+            _, connection = await loop.create_connection(
+                _Connection, url.host, url.port, ssl=context, server_hostname=url.host if https else None
+            )
+        except ssl.SSLCertVerificationError as exc:
+            raise TLSError(f"certificate verification failed: {exc.verify_message}") from None
+        except ssl.SSLError as exc:
+            raise TLSError(f"TLS handshake failed: {exc.reason or exc}") from None
+        except OSError as exc:
+            raise ConnectError(f"cannot connect to {url.authority}: {_os_reason(exc)}") from None
+        return connection
+
+    def _make_room(self, key: tuple[str, str, int]) -> None:
+        """Drop closed connections, then the oldest origins past :data:`MAX_ORIGINS`."""
+        for other in [k for k, c in self._connections.items() if c.closed or k == key]:
+            del self._connections[other]
+        while len(self._connections) >= MAX_ORIGINS:
+            oldest = next(iter(self._connections))
+            self._connections.pop(oldest).close()
 
     def close(self) -> None:
-        if self.reader is not None and self.reader.transport is not None:
-            self.reader.transport.close()
-        self.reader = None
+        for connection in self._connections.values():
+            connection.close()
+        self._connections.clear()
 
 
-_TLS: ssl.SSLContext | None = None
+def _os_reason(exc: OSError) -> str:
+    """``Connection refused`` rather than asyncio's ``Connect call failed ('127.0.0.1', 9100)``."""
+    if isinstance(exc, socket.gaierror) or not exc.errno or exc.errno < 0:
+        return str(exc)
+    return os.strerror(exc.errno)
 
 
-def _tls_context() -> ssl.SSLContext:
-    global _TLS
-    if _TLS is None:
-        _TLS = ssl.create_default_context()
-    return _TLS
+@functools.cache
+def tls_context(ca_file: str = "", insecure: bool = False) -> ssl.SSLContext:
+    """One client context per (``ca_file``, ``insecure``), shared by the targets that use it:
+    the system's CAs (or ``ca_file``'s) with the host name checked, or no verification."""
+    context = ssl.create_default_context(cafile=ca_file or None)
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context

@@ -1,8 +1,8 @@
 """``healthgauge agent --config FILE``: run the agent until SIGTERM or SIGINT, then drain and exit 0.
 
 Exit codes: 0 stopped after the drain (or ``--check`` found the configuration valid);
-2 the agent could not run (a listener could not bind); 3 the command line or the configuration
-is wrong (refused before any network I/O).
+2 the agent could not run (a listener could not bind, the state file cannot be written);
+3 the command line or the configuration is wrong (refused before any network I/O).
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from collections.abc import Callable
 
 from healthgauge.agent._config import Config, ConfigError, load_config
 from healthgauge.agent._engine import Engine
+from healthgauge.agent._gcpace import pace_gc
 from healthgauge.agent._run import Agent
+from healthgauge.agent._statefile import StateFileError
 
 EXIT_OK = 0
 EXIT_FAILED = 2
@@ -78,12 +80,18 @@ async def run(config: Config, engine: Engine, *, announce: Callable[[str], None]
             print(f"healthgauge agent: cannot listen: {exc}", file=sys.stderr)
             await agent.stop()
             return EXIT_FAILED
+        except StateFileError as exc:
+            print(f"healthgauge agent: cannot start: {exc}", file=sys.stderr)
+            await agent.stop()
+            return EXIT_FAILED
+        pacer = asyncio.create_task(pace_gc(), name="gc pacing")
         try:
             for key, address in agent.addresses.items():
                 (announce or _print)(f"listening {key} {address}")
             await stop.wait()
             await agent.drain(cut_short=hurry)
         finally:
+            pacer.cancel()
             await agent.stop()
         return EXIT_OK
     finally:

@@ -12,16 +12,18 @@ import difflib
 import ipaddress
 import math
 import re
+import ssl
 import tomllib
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from healthgauge._http11 import RequestError
+from healthgauge._url import parse_url
 from healthgauge.agent._engine import Engine, EngineError, Expr
 from healthgauge.agent._listeners import LISTENERS  # [agent] keys that start more listeners
-from healthgauge.health._state import Policy
+from healthgauge.health._state import Overloaded, Policy
 
 DEFAULT_LISTEN = "127.0.0.1:8099"
 DEFAULT_GRACE = 5.0
@@ -44,8 +46,21 @@ _SIZE_UNITS = {None: 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "KiB":
 
 TARGET_KEYS = ("name", "url", "urls")
 RULE_KEYS = ("live", "ready", "warn", "weight", "maxconn")
-SHARED_KEYS = ("interval", "timeout", "headers", "token", "rise", "fall", "live_fall", "history", "body_limit")
-AGENT_KEYS = ("listen", "admin", "shutdown_grace", "haproxy_default")
+SHARED_KEYS = (
+    "interval",
+    "timeout",
+    "headers",
+    "token",
+    "rise",
+    "fall",
+    "live_fall",
+    "overloaded",
+    "history",
+    "body_limit",
+    "ca_file",
+    "insecure",
+)
+AGENT_KEYS = ("listen", "admin", "shutdown_grace", "haproxy_default", "state_file")
 
 
 class ConfigError(Exception):
@@ -92,6 +107,10 @@ class TargetConfig:
     policy: Policy = field(default_factory=Policy)
     history: float = 0.0
     body_limit: int = DEFAULT_BODY_LIMIT
+    # https only: a CA bundle (PEM) to trust instead of the system's, or no verification at all
+    # (kubelet's https probes and Prometheus' insecure_skip_verify). Ignored for http:// URLs.
+    ca_file: str = ""
+    insecure: bool = False
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -119,6 +138,8 @@ class AgentConfig:
     listeners: Mapping[str, Address] = field(default_factory=dict)
     # The target an HAProxy agent check answers for when HAProxy sends no name (no agent-send).
     haproxy_default: str = ""
+    # Where admin and judged states are kept across restarts (agent/_statefile.py); "" for nowhere.
+    state_file: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,19 +159,21 @@ def load_config(path: str | Path, engine: Engine) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     try:
-        return parse_config(text, engine)
+        return parse_config(text, engine, base=path.parent)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
 
 
-def parse_config(text: str, engine: Engine) -> Config:
-    """Validate a TOML document (pure apart from compiling through ``engine``)."""
+def parse_config(text: str, engine: Engine, *, base: Path | None = None) -> Config:
+    """Validate a TOML document (pure apart from compiling through ``engine`` and checking that
+    files it names can be read). Relative paths are taken from ``base`` (the configuration file's
+    directory; the working directory when ``None``), as Prometheus does."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML: {exc}") from exc
     _known(doc, ("agent", "defaults", "targets"), "")
-    agent = _agent(_table(doc, "agent", ""), "agent")
+    agent = _agent(_table(doc, "agent", ""), "agent", base)
     defaults = _table(doc, "defaults", "")
     _known(defaults, SHARED_KEYS + RULE_KEYS, "defaults.")
     raw_targets = doc.get("targets")
@@ -161,7 +184,7 @@ def parse_config(text: str, engine: Engine) -> Config:
         key = f"targets[{index}]"
         if not isinstance(raw, dict):
             raise ConfigError(f"{key}: must be a table, got {raw!r}")
-        targets += _targets({**defaults, **raw}, key, engine)
+        targets += _targets({**defaults, **raw}, key, engine, base)
     _unique(targets)
     if agent.haproxy_default and agent.haproxy_default not in {t.name for t in targets}:
         raise ConfigError(f'agent.haproxy_default: "{agent.haproxy_default}" names no target')
@@ -210,7 +233,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _agent(raw: dict[str, Any], key: str) -> AgentConfig:
+def _agent(raw: dict[str, Any], key: str, base: Path | None) -> AgentConfig:
     _known(raw, AGENT_KEYS + tuple(LISTENERS), f"{key}.")
     listen = parse_address(raw.get("listen", DEFAULT_LISTEN), f"{key}.listen")
     admin = None
@@ -223,10 +246,18 @@ def _agent(raw: dict[str, Any], key: str) -> AgentConfig:
     default = raw.get("haproxy_default", "")
     if default != "":
         default = _name(default, f"{key}.haproxy_default")
-    return AgentConfig(listen=listen, admin=admin, shutdown_grace=grace, listeners=listeners, haproxy_default=default)
+    state_file = _path(raw["state_file"], f"{key}.state_file", base) if "state_file" in raw else ""
+    return AgentConfig(
+        listen=listen,
+        admin=admin,
+        shutdown_grace=grace,
+        listeners=listeners,
+        haproxy_default=default,
+        state_file=state_file,
+    )
 
 
-def _targets(raw: dict[str, Any], key: str, engine: Engine) -> list[TargetConfig]:
+def _targets(raw: dict[str, Any], key: str, engine: Engine, base: Path | None) -> list[TargetConfig]:
     """One [[targets]] table: one target with ``url``, or one per entry of ``urls``."""
     _known(raw, TARGET_KEYS + SHARED_KEYS + RULE_KEYS, f"{key}.")
     if ("url" in raw) == ("urls" in raw):
@@ -241,11 +272,11 @@ def _targets(raw: dict[str, Any], key: str, engine: Engine) -> list[TargetConfig
         if not isinstance(table, dict) or not table:
             raise ConfigError(f'{key}.urls: a table of name = url, e.g. urls = {{ a = "http://..." }}, got {table!r}')
         urls = {_name(n, f"{key}.urls"): _url(u, f"{key}.urls.{n}") for n, u in table.items()}
-    base = _shared(raw, key, engine)
-    return [TargetConfig(name=name, url=url, **base) for name, url in urls.items()]
+    shared = _shared(raw, key, engine, base)
+    return [TargetConfig(name=name, url=url, **shared) for name, url in urls.items()]
 
 
-def _shared(raw: dict[str, Any], key: str, engine: Engine) -> dict[str, Any]:
+def _shared(raw: dict[str, Any], key: str, engine: Engine, base: Path | None) -> dict[str, Any]:
     interval = _duration(raw, "interval", key, DEFAULT_INTERVAL, minimum=0.001)
     timeout = _duration(raw, "timeout", key, min(DEFAULT_TIMEOUT, interval), minimum=0.001)
     if timeout > interval:
@@ -270,8 +301,26 @@ def _shared(raw: dict[str, Any], key: str, engine: Engine) -> dict[str, Any]:
         "body_limit": _size(raw.get("body_limit", DEFAULT_BODY_LIMIT), f"{key}.body_limit"),
         "weight": weight,
         "maxconn": maxconn,
+        **_tls(raw, key, base),
         **rules,
     }
+
+
+def _tls(raw: dict[str, Any], key: str, base: Path | None) -> dict[str, Any]:
+    """``ca_file`` (loaded now: an unreadable or empty bundle is refused at start, not at the
+    first scrape) and ``insecure``."""
+    insecure = raw.get("insecure", False)
+    if not isinstance(insecure, bool):
+        raise ConfigError(f"{key}.insecure: true (skip certificate verification) or false, got {insecure!r}")
+    if "ca_file" not in raw:
+        return {"ca_file": "", "insecure": insecure}
+    path = _path(raw["ca_file"], f"{key}.ca_file", base)
+    try:
+        ssl.create_default_context(cafile=path)
+    except OSError as exc:  # ssl.SSLError is an OSError too
+        why = exc.strerror or getattr(exc, "reason", None) or str(exc)
+        raise ConfigError(f'{key}.ca_file: cannot load "{path}": {why}') from None
+    return {"ca_file": path, "insecure": insecure}
 
 
 def _rules(value: object, key: str, engine: Engine) -> tuple[Rule, ...]:
@@ -303,7 +352,13 @@ def _compile(text: object, key: str, engine: Engine) -> Rule:
 def _policy(raw: dict[str, Any], key: str) -> Policy:
     counts = {name: _count(raw, name, key) for name in ("rise", "fall")}
     live_fall = _count(raw, "live_fall", key) if "live_fall" in raw else counts["fall"]
-    return Policy(rise=counts["rise"], fall=counts["fall"], live_fall=live_fall)
+    overloaded = raw.get("overloaded", Overloaded.WARN.value)
+    if overloaded not in {o.value for o in Overloaded}:
+        raise ConfigError(
+            f'{key}.overloaded: "warn" (still ready, degraded) or "fail" (not ready until the load passes), '
+            f"got {overloaded!r}"
+        )
+    return Policy(rise=counts["rise"], fall=counts["fall"], live_fall=live_fall, overloaded=Overloaded(overloaded))
 
 
 def _count(raw: dict[str, Any], name: str, key: str) -> int:
@@ -354,10 +409,24 @@ def _size(value: object, key: str) -> int:
 
 
 def _url(value: object, key: str) -> str:
-    parsed = urllib.parse.urlsplit(value) if isinstance(value, str) else None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname:
+    """An absolute http(s) URL, parsed by the scrape client's own rules (healthgauge._url)."""
+    if not isinstance(value, str) or not value.lower().startswith(("http://", "https://")):
         raise ConfigError(f'{key}: an http:// or https:// URL, got "{value}"')
-    return str(value)
+    try:
+        parse_url(value)
+    except RequestError as exc:
+        raise ConfigError(f"{key}: {exc.message}") from None
+    return value
+
+
+def _path(value: object, key: str, base: Path | None) -> str:
+    """A file path; a relative one is taken from ``base``."""
+    if not isinstance(value, str) or not value.strip() or "\0" in value:
+        raise ConfigError(f"{key}: a file path (a non-empty string), got {value!r}")
+    path = Path(value).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    return str(path)
 
 
 def _name(value: object, key: str) -> str:

@@ -54,7 +54,7 @@ class Engine(Protocol):
     def compile(self, text: str) -> Expr:
         """Compile one expression or raise :class:`EngineError` naming the offending text."""
 
-    def parse(self, data: bytes, content_type: str | None, names: Collection[str] | None) -> Any:
+    def parse(self, data: bytes | bytearray, content_type: str | None, names: Collection[str] | None) -> Any:
         """Samples of one page, only those named in ``names`` when given; raise :class:`EngineError`."""
 
     def history(self, keep: float) -> History:

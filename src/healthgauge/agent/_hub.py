@@ -35,7 +35,7 @@ class StateHub:
 
     def __init__(self, policies: Mapping[str, Policy]) -> None:
         self._policies = dict(policies)
-        self._states = {name: TargetState(name=name) for name in policies}
+        self._states = {name: TargetState(name=name, overloaded=p.overloaded) for name, p in policies.items()}
         self._ordered: tuple[TargetState, ...] | None = None
         self._subscribers: list[Subscriber] = []
         self._changes = 0
@@ -58,9 +58,16 @@ class StateHub:
             self._ordered = tuple(self._states.values())
         return self._ordered
 
+    def restore(self, state: TargetState) -> TargetState:
+        """Start ``state.name`` from a saved state (the agent's state file), before any check."""
+        if state.name not in self._states:
+            raise KeyError(state.name)
+        return self._publish(state)
+
     def observe(self, name: str, verdict: Verdict) -> TargetState:
         """Apply one check of ``name`` (hysteresis) and publish the new state."""
-        return self._publish(observe(self._states[name], verdict, self._policies[name]))
+        # A check always moves the state (checked_at, checks): no need to compare it first.
+        return self._publish(observe(self._states[name], verdict, self._policies[name]), changed=True)
 
     def set_admin(self, name: str, admin: Admin) -> TargetState:
         """The operator's admin state for ``name``; raises KeyError for an unknown target."""
@@ -121,9 +128,9 @@ class StateHub:
             shutting_down=self._shutting_down,
         )
 
-    def _publish(self, new: TargetState) -> TargetState:
+    def _publish(self, new: TargetState, *, changed: bool = False) -> TargetState:
         old = self._states[new.name]
-        if new == old:
+        if not changed and new == old:
             return old
         self._states[new.name] = new
         self._ordered = None

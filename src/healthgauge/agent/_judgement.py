@@ -17,34 +17,50 @@ from healthgauge.health._state import Condition, Role, Verdict
 WEIGHT_MAX = 100
 
 
-def evaluate(target: TargetConfig, engine: Engine, history: History, now: float, *, duration: float = 0.0) -> Verdict:
-    """The verdict of a successful scrape: ``history`` already holds its samples."""
+def evaluate(
+    target: TargetConfig,
+    engine: Engine,
+    history: History,
+    now: float,
+    *,
+    duration: float = 0.0,
+    previous: tuple[Condition, ...] = (),
+) -> Verdict:
+    """The verdict of a successful scrape: ``history`` already holds its samples.
+
+    ``previous`` are the conditions of the target's last verdict (the same rules, in the same
+    order): an outcome that has not changed keeps its object, so a steady target allocates and
+    compares less per scrape.
+    """
     conditions: list[Condition] = []
-    pairs = {}
-    for role, rules in ((Role.LIVE, target.live), (Role.READY, target.ready), (Role.WARN, target.warn)):
-        pairs[role] = [(rule.text, engine.condition(rule.expr, history, now)) for rule in rules]
-        conditions += [_condition(role, text, out) for text, out in pairs[role]]
-    live = judge(pairs[Role.LIVE])
-    ready = judge(pairs[Role.READY], pairs[Role.WARN])
-    weight, weight_note = _number(target.weight, engine, history, now, conditions, Role.WEIGHT)
-    maxconn, maxconn_note = _number(target.maxconn, engine, history, now, conditions, Role.MAXCONN)
+    condition = engine.condition
+    live = [(rule.text, condition(rule.expr, history, now)) for rule in target.live]
+    ready = [(rule.text, condition(rule.expr, history, now)) for rule in target.ready]
+    warn = [(rule.text, condition(rule.expr, history, now)) for rule in target.warn]
+    for role, pairs in ((Role.LIVE, live), (Role.READY, ready), (Role.WARN, warn)):
+        for text, out in pairs:
+            conditions.append(_condition(role, text, out, previous, len(conditions)))
+    live_judged = judge(live)
+    ready_judged = judge(ready, warn)
+    weight, weight_note = _number(target.weight, engine, history, now, conditions, Role.WEIGHT, previous)
+    maxconn, maxconn_note = _number(target.maxconn, engine, history, now, conditions, Role.MAXCONN, previous)
     notes = [note for note in (weight_note, maxconn_note) if note]
     clamped = WEIGHT_MAX if weight is None else max(0, min(WEIGHT_MAX, round(weight)))
-    if live.status == FAIL:
-        reason = live.reason
-    elif ready.status != PASS:
-        reason = ready.reason
+    if live_judged.status == FAIL:
+        reason = live_judged.reason
+    elif ready_judged.status != PASS:
+        reason = ready_judged.reason
     elif notes:
         reason = "; ".join(notes)
     elif clamped < WEIGHT_MAX and target.weight is not None:
         reason = f"weight {clamped}: {target.weight.text}"
     else:
-        reason = ready.reason
+        reason = ready_judged.reason
     return Verdict(
         at=now,
-        live=live.status != FAIL,
-        ready=ready.status != FAIL,
-        warn=ready.status == WARN or bool(notes),
+        live=live_judged.status != FAIL,
+        ready=ready_judged.status != FAIL,
+        warn=ready_judged.status == WARN or bool(notes),
         weight=clamped,
         maxconn=None if target.maxconn is None else max(1, round(maxconn if maxconn is not None else 1)),
         reason=reason,
@@ -59,7 +75,13 @@ def failed(error: str, now: float, *, duration: float = 0.0) -> Verdict:
 
 
 def _number(
-    rule: Rule | None, engine: Engine, history: History, now: float, conditions: list[Condition], role: Role
+    rule: Rule | None,
+    engine: Engine,
+    history: History,
+    now: float,
+    conditions: list[Condition],
+    role: Role,
+    previous: tuple[Condition, ...] = (),
 ) -> tuple[float | None, str]:
     """The value of a weight or maxconn expression, and a note when it gave no usable number.
 
@@ -68,7 +90,7 @@ def _number(
     if rule is None:
         return None, ""
     out = engine.number(rule.expr, history, now)
-    conditions.append(_condition(role, rule.text, out))
+    conditions.append(_condition(role, rule.text, out, previous, len(conditions)))
     value = out.values[0] if out.holds and out.values else math.nan
     if math.isnan(value):
         why = out.summary or "no value"
@@ -76,5 +98,16 @@ def _number(
     return value, ""
 
 
-def _condition(role: Role, text: str, out: Outcome) -> Condition:
-    return Condition(role=role, expr=text, holds=out.holds, summary=out.summary, values=tuple(out.values))
+def _condition(role: Role, text: str, out: Outcome, previous: tuple[Condition, ...] = (), index: int = -1) -> Condition:
+    values = tuple(out.values)
+    if 0 <= index < len(previous):
+        last = previous[index]
+        if (
+            last.holds == out.holds
+            and last.summary == out.summary
+            and last.values == values
+            and last.expr == text
+            and last.role is role
+        ):
+            return last
+    return Condition(role=role, expr=text, holds=out.holds, summary=out.summary, values=values)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from urllib.parse import unquote
@@ -40,6 +41,11 @@ MAX_HEAD = 8192
 HEAD_TIMEOUT = 10.0
 # An idle keep-alive connection closes after this long (aiohttp's and nginx's default is 75 s).
 IDLE_TIMEOUT = 75.0
+# How often deadlines are checked, in seconds: each connection only notes its deadline (a float),
+# and one sweep closes the late ones, instead of a timer armed and cancelled per request (which
+# cost half the Python time of a probe and churned the event loop's timer heap, which every
+# scrape's timers share). Deadlines are therefore kept to within this much.
+SWEEP_INTERVAL = 1.0
 
 Handler = Callable[[str, str], "Response | Awaitable[Response]"]
 
@@ -112,7 +118,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.buffer = b""
         self.busy = False  # an async handler is running: hold further requests
-        self.timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0  # loop time after which the sweep closes the connection (unless busy)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -122,8 +128,6 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
-        if self.timer is not None:
-            self.timer.cancel()
         self.transport = None
 
     def data_received(self, data: bytes) -> None:
@@ -190,13 +194,11 @@ class _Connection(asyncio.Protocol):
             self.transport = None
 
     def _arm(self, seconds: float) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        loop = asyncio.get_running_loop()
-        self.timer = loop.call_later(seconds, self._expire)
+        self.deadline = self.server.clock() + seconds
 
-    def _expire(self) -> None:
-        if self.transport is not None and not self.busy:
+    def expire(self, now: float) -> None:
+        """Close the connection when its deadline has passed (and no answer is being made)."""
+        if self.transport is not None and not self.busy and now >= self.deadline:
             self.transport.close()
 
 
@@ -207,14 +209,28 @@ class ProbeServer:
         self.handler = handler
         self.connections: set[_Connection] = set()
         self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self.clock: Callable[[], float] = time.monotonic  # the loop's clock once started
 
     async def start(self, host: str, port: int) -> str:
         loop = asyncio.get_running_loop()
+        self.clock = loop.time
         self._server = await loop.create_server(lambda: _Connection(self), host, port, reuse_address=True, backlog=1024)
+        self._sweeper = asyncio.create_task(self._sweep(), name="probe server deadlines")
         bound_host, bound_port = self._server.sockets[0].getsockname()[:2]
         return f"[{bound_host}]:{bound_port}" if ":" in bound_host else f"{bound_host}:{bound_port}"
 
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            now = self.clock()
+            for connection in list(self.connections):
+                connection.expire(now)
+
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         if self._server is None:
             return
         self._server.close()

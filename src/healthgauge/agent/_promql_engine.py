@@ -32,7 +32,7 @@ class PromEngine:
         except PromQLError as exc:
             raise EngineError(str(exc)) from exc
 
-    def parse(self, data: bytes, content_type: str | None, names: Collection[str] | None) -> list[Sample]:
+    def parse(self, data: bytes | bytearray, content_type: str | None, names: Collection[str] | None) -> list[Sample]:
         try:
             return parse(data, content_type=content_type, names=names)
         except ParseError as exc:

@@ -1,10 +1,12 @@
 """The running agent: listeners, one scrape loop per target, and the shutdown drain.
 
-Start order: the hub exists first (every target live and not ready), then the HTTP endpoints, the
-admin listener and the consumer listeners bind (so a bind failure stops the agent before it scrapes
-anything), then the scrape loops start. Stop order: report drain on every target for the grace
-period while still scraping and serving, then stop the loops, close the listeners and the
-targets' connections.
+Start order: the hub exists first (every target live and not ready), then the state file (when
+configured) restores what it may and is written once (a path that cannot be written stops the
+agent here), then the HTTP endpoints, the admin listener and the consumer listeners bind (so a
+bind failure stops the agent before it scrapes anything, and every consumer's first answer is the
+restored state), then the scrape loops start. Stop order: report drain on every target for the
+grace period while still scraping and serving, then stop the loops, write the state file a last
+time, close the listeners and the targets' connections.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from aiohttp import web
 
@@ -25,7 +28,8 @@ from healthgauge.agent._hub import StateHub
 from healthgauge.agent._listeners import Listener, resolve
 from healthgauge.agent._metrics import AgentMetrics
 from healthgauge.agent._probeserver import ProbeServer
-from healthgauge.agent._scrape import TargetLoop
+from healthgauge.agent._scrape import TargetLoop, spread
+from healthgauge.agent._statefile import StateFile, StateFileError, fingerprint, move_aside, read, restore
 
 log = logging.getLogger("healthgauge.agent")
 
@@ -45,6 +49,7 @@ class Agent:
         self._listeners: list[Listener] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._probe_server: ProbeServer | None = None
+        self.state_file: StateFile | None = None
 
     async def __aenter__(self) -> Agent:
         try:
@@ -58,23 +63,54 @@ class Agent:
         await self.stop()
 
     async def start(self) -> None:
-        """Bind every listener, then start scraping. Raises OSError when a bind fails."""
+        """Bind every listener, then start scraping. Raises OSError when a bind fails,
+        StateFileError when the state file cannot be written."""
         agent = self.config.agent
+        if agent.state_file:
+            self.state_file = self._open_state_file(Path(agent.state_file))
         max_age = {t.name: int(t.interval) for t in self.config.targets}
         endpoints = Endpoints(self.hub, max_age=max_age, metrics=self.metrics.render)
         self._probe_server = ProbeServer(endpoints.handle)
         self.addresses["http"] = await self._probe_server.start(agent.listen.host, agent.listen.port)
         if agent.admin is not None:
-            admin = web.AppRunner(AdminAPI(self.hub).app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
+            persist = self.state_file.flush if self.state_file is not None else None
+            api = AdminAPI(self.hub, persist=persist)
+            admin = web.AppRunner(api.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
             await self._serve("admin", admin, agent.admin.host, agent.admin.port, agent.admin.path)
         for key, address in agent.listeners.items():
             listener = await resolve(key)(address, self.hub, self.config)
             self._listeners.append(listener)
             self.addresses[key] = listener.addresses[0]
+        phases = spread(self.config.targets)
         for target in self.config.targets:
-            loop = TargetLoop(target, engine=self.engine, hub=self.hub, wall=self.wall)
+            loop = TargetLoop(target, engine=self.engine, hub=self.hub, wall=self.wall, phase=phases[target.name])
             self.loops.append(loop)
             self._tasks.append(asyncio.create_task(loop.run(), name=f"scrape {target.name}"))
+        if self.state_file is not None:
+            self.state_file.start()
+
+    def _open_state_file(self, path: Path) -> StateFile:
+        """Restore what the file allows (see agent/_statefile.py), then write it once."""
+        try:
+            saved = read(path)
+        except StateFileError as exc:
+            aside = move_aside(path)
+            kept = f"; it is kept as {aside}" if aside else ""
+            log.error("state_file %s; every target starts fresh (live, not ready)%s", exc, kept)
+            saved = None
+        if saved is not None:
+            restored = restore(saved, self.config.targets, self.wall())
+            for state in restored.states.values():
+                self.hub.restore(state)
+            for note in restored.notes:
+                log.info("state_file: %s", note)
+        fingerprints = {t.name: fingerprint(t) for t in self.config.targets}
+        state_file = StateFile(path, self.hub, fingerprints, wall=self.wall)
+        try:
+            state_file.write_now()
+        except OSError as exc:
+            raise StateFileError(f"cannot write state_file {path}: {exc.strerror or exc}") from exc
+        return state_file
 
     async def drain(self, grace: float | None = None, *, cut_short: asyncio.Event | None = None) -> None:
         """Report every target draining for ``grace`` seconds (the config's ``shutdown_grace``),
@@ -93,6 +129,9 @@ class Agent:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if self.state_file is not None:
+            await self.state_file.close()
+            self.state_file = None
         for listener in self._listeners:
             await listener.close()
         self._listeners.clear()

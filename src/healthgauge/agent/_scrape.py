@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
-import ssl
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from healthgauge import __version__
-from healthgauge.agent._client import ClientError, Endpoint
+from healthgauge._http11 import FetchError, TLSError
+from healthgauge.agent._client import Endpoint, tls_context
 from healthgauge.agent._config import TargetConfig
 from healthgauge.agent._engine import Engine, EngineError
 from healthgauge.agent._hub import StateHub
@@ -90,30 +88,47 @@ def endpoint(target: TargetConfig) -> Endpoint:
         ("X-Prometheus-Scrape-Timeout-Seconds", f"{target.timeout:g}"),
         *target.headers,
     )
-    return Endpoint(target.url, headers)
+    # For https targets, and for http ones that redirect to https on the same host.
+    return Endpoint(target.url, headers, tls=tls_context(target.ca_file, target.insecure))
 
 
-async def fetch(endpoint: Endpoint, target: TargetConfig) -> tuple[bytes, str | None]:
+async def fetch(endpoint: Endpoint, target: TargetConfig) -> tuple[bytes | bytearray, str | None]:
     """GET the target's page within its deadline and body cap; raise :class:`ScrapeError`."""
     try:
         async with asyncio.timeout(target.timeout):
             response = await endpoint.get(target.body_limit)
     except TimeoutError:
         raise ScrapeError(f"no complete answer within the {target.timeout:g}s timeout") from None
-    except ClientError as exc:
-        raise ScrapeError(str(exc)) from None
-    except OSError as exc:
-        raise ScrapeError(f"cannot connect to {endpoint.host}:{endpoint.port}: {_os_reason(exc)}") from None
-    if response.status != 200:
+    except FetchError as exc:
+        hint = ""
+        if isinstance(exc, TLSError) and exc.message.startswith("certificate") and not target.insecure:
+            hint = " (ca_file trusts a private CA, insecure = true skips verification)"
+        raise ScrapeError(f"{exc}{hint}") from None
+    if response.status != 200:  # Prometheus takes 200 only (scrape/scrape.go)
         raise ScrapeError(f"HTTP {response.status} {response.reason}".rstrip())
     return response.body, response.content_type
 
 
-def _os_reason(exc: OSError) -> str:
-    """``Connection refused`` rather than asyncio's ``Connect call failed ('127.0.0.1', 9100)``."""
-    if isinstance(exc, socket.gaierror | ssl.SSLError) or not exc.errno or exc.errno < 0:
-        return str(exc)
-    return os.strerror(exc.errno)
+def name_phase(name: str) -> float:
+    """A stable fraction in [0, 1) from a target's name."""
+    return zlib.crc32(name.encode()) / 2**32
+
+
+def spread(targets: Sequence[TargetConfig]) -> dict[str, float]:
+    """Evenly spaced phases for targets sharing an interval, in the order of their names' hashes:
+    with hashes alone, a thousand targets at 1 s bunch up (several scrapes in the same
+    millisecond now and then, each one's parse and evaluation in a row in front of the probes);
+    spaced 1 ms apart they never do. Stable while the set of targets is."""
+    by_interval: dict[float, list[str]] = {}
+    for target in targets:
+        by_interval.setdefault(target.interval, []).append(target.name)
+    phases: dict[str, float] = {}
+    for names in by_interval.values():
+        ordered = sorted(names, key=lambda n: (name_phase(n), n))
+        start = name_phase(ordered[0]) if ordered else 0.0
+        for rank, name in enumerate(ordered):
+            phases[name] = (start + rank / len(ordered)) % 1.0
+    return phases
 
 
 class TargetLoop:
@@ -126,8 +141,10 @@ class TargetLoop:
         engine: Engine,
         hub: StateHub,
         wall: Callable[[], float] = time.time,
+        phase: float | None = None,
     ) -> None:
         self.target = target
+        self.phase = phase  # 0 <= phase < 1: the fraction of the interval at which it scrapes
         self.endpoint = endpoint(target)
         self.engine = engine
         self.hub = hub
@@ -138,8 +155,11 @@ class TargetLoop:
 
     def offset(self) -> float:
         """Where in the interval this target is scraped: stable per name, spread across targets,
-        so a thousand targets do not all fire in the same millisecond (Prometheus does the same)."""
-        return (zlib.crc32(self.target.name.encode()) / 2**32) * self.target.interval
+        so a thousand targets do not all fire in the same millisecond (Prometheus does the same).
+        The agent passes evenly spaced ones (:func:`spread`); alone, a loop uses its name's hash."""
+        if self.phase is not None:
+            return self.phase * self.target.interval
+        return name_phase(self.target.name) * self.target.interval
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -174,9 +194,12 @@ class TargetLoop:
         duration = loop.time() - started
         self.history.add_scrape(samples, at)
         self.stats.record(duration, ok=True, size=len(body))
-        self.hub.observe(self.target.name, evaluate(self.target, self.engine, self.history, at, duration=duration))
+        previous = self.hub.get(self.target.name)
+        conditions = previous.conditions if previous is not None else ()
+        verdict = evaluate(self.target, self.engine, self.history, at, duration=duration, previous=conditions)
+        self.hub.observe(self.target.name, verdict)
 
-    async def _parse(self, body: bytes, content_type: str | None) -> Any:
+    async def _parse(self, body: bytes | bytearray, content_type: str | None) -> Any:
         if len(body) <= (OFFLOAD_BYTES if self.names is not None else OFFLOAD_BYTES_ALL_NAMES):
             return self.engine.parse(body, content_type, self.names)
         self.stats.offloaded += 1

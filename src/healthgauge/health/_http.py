@@ -9,13 +9,16 @@ level       /livez       /readyz      /health           headers
 =========== ============ ============ ================= ==========================
 healthy     200          200          200 pass
 degraded    200          200          200 warn (429)    ``x-envoy-degraded``
-overloaded  200          200          200 warn (429)    ``x-envoy-degraded``
+overloaded  200          200 / 503    200 warn (429)    ``x-envoy-degraded``
+                                      / 503 fail
 draining    200          503          503 fail          ``x-envoy-immediate-health-check-fail``
 unhealthy   200          503          503 fail
 dead        503          503          503 fail
 =========== ============ ============ ================= ==========================
 
 (429) is the answer with ``?consul``: 429 is the only warning code of Consul's HTTP check (§7.4).
+Overloaded answers as degraded under the policy ``overloaded = "warn"`` (the default) and as out
+of service (503, ``fail``, no header) under ``overloaded = "fail"`` (§10 leaves it to policy).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
-from healthgauge.health._state import Admin, Condition, Level, Role, TargetState
+from healthgauge.health._state import Admin, Condition, Level, Overloaded, Role, TargetState
 
 Response = tuple[int, tuple[tuple[str, str], ...], bytes]
 Probe = Literal["livez", "readyz"]
@@ -52,6 +55,8 @@ def probe_reason(probe: Probe, state: TargetState) -> str:
     """Why a probe fails, on one line."""
     if probe == "readyz" and state.live and state.ready and state.draining:
         return "shutting down" if state.shutting_down else f"admin state {state.admin.value}"
+    if probe == "readyz" and state.level is Level.OVERLOADED:
+        return one_line(f"overloaded: {state.reason}" if state.reason else "overloaded")
     return one_line(state.reason)
 
 
@@ -101,9 +106,12 @@ def _probe_answer(probe: Probe, lines: list[str], *, failed: bool, verbose: bool
 
 
 def health_status(state: TargetState) -> Literal["pass", "warn", "fail"]:
+    """pass for healthy; warn for degraded, and for overloaded unless its policy says fail."""
     level = state.level
     if level in _PASS_LEVELS:
         return "pass"
+    if level is Level.OVERLOADED and state.overloaded is Overloaded.FAIL:
+        return "fail"
     return "warn" if level in _WARN_LEVELS else "fail"
 
 

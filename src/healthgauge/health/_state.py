@@ -48,6 +48,20 @@ class Level(enum.Enum):
     DEAD = "dead"
 
 
+class Overloaded(enum.Enum):
+    """What an overloaded target (ready, weight 0) tells the one-bit consumers: the policy of
+    consumers.md §10. HAProxy always hears ``up ready 0%`` (it can carry the weight).
+
+    - ``WARN``: still ready, with a warning: readiness 200, gRPC SERVING, health+json 200 ``warn``
+      (Consul 429). Load balancers that read weights stop sending new work; the rest keep it in.
+    - ``FAIL``: out of service until the load passes: readiness 503, gRPC NOT_SERVING, health+json
+      503 ``fail``. For consumers that cannot weigh (Kubernetes, Traefik, Caddy) and must stop.
+    """
+
+    WARN = "warn"
+    FAIL = "fail"
+
+
 class Role(enum.Enum):
     """What a rule of a target decides."""
 
@@ -96,11 +110,13 @@ class Verdict:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
-    """Hysteresis counts, named as HAProxy's: ``rise``/``fall`` for ready, ``live_fall`` for live."""
+    """How checks become a state: hysteresis counts, named as HAProxy's (``rise``/``fall`` for
+    ready, ``live_fall`` for live), and what an overloaded target answers (:class:`Overloaded`)."""
 
     rise: int = 2
     fall: int = 3
     live_fall: int = 3
+    overloaded: Overloaded = Overloaded.WARN
 
     def __post_init__(self) -> None:
         for name in ("rise", "fall", "live_fall"):
@@ -115,6 +131,7 @@ class TargetState:
     - ``live``/``ready``: after hysteresis; ``warn``, ``weight`` (0-100) and ``maxconn`` (``None``
       when not configured): from the last good verdict.
     - ``admin``: the operator's state; ``shutting_down``: the agent is draining before it exits.
+    - ``overloaded``: the target's policy for the overloaded level (from its :class:`Policy`).
     - ``reason``: why the target is at its level, in words a person reads.
     - ``conditions``: every rule's last outcome; ``error``: the last scrape error ("" if the last
       scrape succeeded); ``checked_at``: wall time of the last verdict (``None`` before the first);
@@ -131,6 +148,7 @@ class TargetState:
     maxconn: int | None = None
     admin: Admin = Admin.READY
     shutting_down: bool = False
+    overloaded: Overloaded = Overloaded.WARN
     reason: str = "not checked yet"
     conditions: tuple[Condition, ...] = ()
     error: str = ""
@@ -148,8 +166,11 @@ class TargetState:
 
     @property
     def serving(self) -> bool:
-        """Readiness as consumers read it: live, ready and not draining."""
-        return self.live and self.ready and not self.draining
+        """Readiness as consumers read it: live, ready and not draining; and, when the policy
+        says ``overloaded = "fail"``, not overloaded."""
+        if not (self.live and self.ready) or self.draining:
+            return False
+        return self.weight != 0 or self.overloaded is Overloaded.WARN
 
     @property
     def level(self) -> Level:
@@ -183,14 +204,19 @@ def observe(state: TargetState, verdict: Verdict, policy: Policy) -> TargetState
     ready, rises, falls = _ready_step(state, good_ready, policy)
     live, live_falls = _live_step(state, good_live, policy)
     scraped = not verdict.error
-    return dataclasses.replace(
-        state,
+    # Built field by field rather than with dataclasses.replace: this runs once per scrape of
+    # every target, and replace() costs twice as much.
+    return TargetState(
+        name=state.name,
         live=live,
         ready=ready,
         # A failed scrape keeps the last numbers but is itself a concern while still ready.
         warn=verdict.warn if scraped else True,
         weight=verdict.weight if scraped else state.weight,
         maxconn=verdict.maxconn if scraped else state.maxconn,
+        admin=state.admin,
+        shutting_down=state.shutting_down,
+        overloaded=state.overloaded,
         reason=_reason(verdict, ready=ready, live=live, rises=rises, falls=falls, live_falls=live_falls, policy=policy),
         conditions=verdict.conditions if scraped else state.conditions,
         error=verdict.error,
