@@ -6,6 +6,9 @@
 
 1. uvicorn (one worker, pinned to CPU 0) serves ``smoke_app.py``: 20 ms of awaited I/O then ≈ 2 ms
    of CPU per request, wrapped in healthgauge's ASGI middleware with the agent-check responder;
+   through httptools and uvloop when installed (the bench extra installs them, as
+   ``uvicorn[standard]`` does in production; with h11 each request costs ~400 us before the app,
+   rejected or not, and 2× load leaves ~80 % of capacity for real work);
 2. capacity ``cap``: a closed loop of 32 clients for 5 s against the *bare* app (the throughput
    of 200 answers), measured before and again after the run: calibrating through the limiter
    would let a limiter that sheds too much lower its own bar;
@@ -31,6 +34,7 @@ import sys
 import threading
 import time
 import urllib.request
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -271,6 +275,13 @@ def fmt(value: Any, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def uvicorn_stack() -> str:
+    """The HTTP parser and event loop uvicorn picks with its defaults (``http="auto"``, ``loop="auto"``)."""
+    http = "httptools" if find_spec("httptools") else "h11"
+    loop = "uvloop" if find_spec("uvloop") else "asyncio"
+    return f"{http} + {loop}"
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     profile = PROFILES["short" if args.short else args.profile]
     names = [p[0] for p in profile]
@@ -280,7 +291,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with Server("bare") as bare:
         cap = calibrate(bare, seconds)
     report["cap_rps"] = cap
-    print(f"capacity of the bare app (closed loop, 32 clients): {cap:.0f} rps", flush=True)
+    report["uvicorn_stack"] = uvicorn_stack()
+    stack = report["uvicorn_stack"]
+    print(f"capacity of the bare app (closed loop, 32 clients, uvicorn on {stack}): {cap:.0f} rps", flush=True)
     with Server("protected", grace=args.grace) as server:
         phases = ",".join(f"{cap * mult:.1f}:{dur}" for _, mult, dur in profile)
         total = sum(p[2] for p in profile)
@@ -309,7 +322,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     unloaded_p99 = rows[0]["p99_ms"]
     hot = rows[overload]
     report["checks"] = {
-        "goodput_2x_ge_85pct_cap": hot["goodput_pct"] >= 85.0,
+        f"goodput_{names[overload]}_ge_85pct_cap": hot["goodput_pct"] >= 85.0,
         "p99_2x_le_5x_unloaded": unloaded_p99 is not None
         and hot["p99_ms"] is not None
         and hot["p99_ms"] <= 5 * unloaded_p99,
