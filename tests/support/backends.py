@@ -16,6 +16,23 @@ import socketserver
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
+
+
+class _Served:
+    """Runs ``self._server`` (set by the subclass) in a thread between ``__enter__`` and ``__exit__``."""
+
+    _server: socketserver.BaseServer
+
+    def __enter__(self) -> Self:
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
 
 
 class _QuietHandler(BaseHTTPRequestHandler):
@@ -61,27 +78,17 @@ class _CountingServer(ThreadingHTTPServer):
         return
 
 
-class Backend:
+class Backend(_Served):
     """An HTTP backend on 127.0.0.1:0; use as a context manager. ``hits[path]`` counts requests."""
 
     def __init__(self, name: str) -> None:
         self._server = _CountingServer(name)
         self.port = int(self._server.server_address[1])
         self.name = name
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def hits(self) -> collections.Counter[str]:
         return self._server.hits
-
-    def __enter__(self) -> Backend:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 @contextlib.contextmanager
@@ -116,13 +123,12 @@ class _LineServer(socketserver.ThreadingTCPServer):
         self.received: list[bytes] = []
 
 
-class LineAgent:
+class LineAgent(_Served):
     """Answers each TCP connection with ``line`` (bytes, sent as is); records what the peer sent."""
 
     def __init__(self, line: bytes = b"up ready 100%\n") -> None:
         self._server = _LineServer(line)
         self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def line(self) -> bytes:
@@ -135,15 +141,6 @@ class LineAgent:
     @property
     def received(self) -> list[bytes]:
         return self._server.received
-
-    def __enter__(self) -> LineAgent:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 class _ReplyHandler(BaseHTTPRequestHandler):
@@ -182,13 +179,12 @@ class _ReplyServer(ThreadingHTTPServer):
         return
 
 
-class ReplyEndpoint:
+class ReplyEndpoint(_Served):
     """An HTTP endpoint whose every answer is the settable ``reply`` = (status, headers)."""
 
     def __init__(self) -> None:
         self._server = _ReplyServer()
         self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def reply(self) -> tuple[int, dict[str, str]]:
@@ -201,15 +197,6 @@ class ReplyEndpoint:
     @property
     def seen(self) -> int:
         return self._server.seen
-
-    def __enter__(self) -> ReplyEndpoint:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 class _MetricsHandler(BaseHTTPRequestHandler):
@@ -244,7 +231,7 @@ class _MetricsServer(ThreadingHTTPServer):
         return
 
 
-class MetricsTarget:
+class MetricsTarget(_Served):
     """A service's /metrics page on 127.0.0.1:0 whose values the test sets, as Prometheus text:
     ``target.set(app_state=1, weight_hint=50)``. The agent scrapes it like any service."""
 
@@ -253,7 +240,6 @@ class MetricsTarget:
         self._server = _MetricsServer(self._render())
         self.port = int(self._server.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}/metrics"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def set(self, **values: float) -> None:
         self.values.update(values)
@@ -268,12 +254,3 @@ class MetricsTarget:
         for name, value in self.values.items():
             lines += [f"# TYPE {name} gauge", f"{name} {value:g}"]
         return "\n".join(lines) + "\n"
-
-    def __enter__(self) -> MetricsTarget:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
