@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from healthgauge.agent import _cmd, _ctl
+from healthgauge.agent.commands import _cmd, _ctl
 from healthgauge.agent._config import parse_config
 from healthgauge.agent._run import Agent
 from support.fake_engine import FakeEngine
