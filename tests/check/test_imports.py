@@ -32,6 +32,7 @@ OURS = {
     "healthgauge.http._url",
     "healthgauge.health",
     "healthgauge.health._judge",
+    "healthgauge.health._status",
     "healthgauge.exposition",
     "healthgauge.exposition._content",
     "healthgauge.exposition._errors",
