@@ -15,15 +15,9 @@ from healthgauge.health._status import FAIL, PASS, STATUS_NAMES, WARN
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
-    from typing import Protocol
 
-    class Outcome(Protocol):
-        """What judgement reads of one evaluated condition (``healthgauge.promql``'s outcome)."""
-
-        @property
-        def holds(self) -> bool: ...
-        @property
-        def summary(self) -> str: ...
+    # One evaluated condition: the evaluator's value type (judgement reads ``holds`` and ``summary``).
+    from healthgauge.promql import Outcome
 
 
 __all__ = ["FAIL", "PASS", "WARN", "Judgement", "describe", "judge"]
