@@ -30,6 +30,7 @@ OURS = {
     "healthgauge.http.fetch",
     "healthgauge.http._http11",
     "healthgauge.http._url",
+    "healthgauge.http._flow",
     "healthgauge.health",
     "healthgauge.health._judge",
     "healthgauge.health._status",
