@@ -320,7 +320,7 @@ async def test_an_answer_with_an_unread_body_drops_its_connection(serve) -> None
     server, url = await serve(lambda c, r: replies[min(c, 1)])
     endpoint = Endpoint(url)
     try:
-        with pytest.raises(StatusError, match="^HTTP 500 Oops$"):
+        with pytest.raises(StatusError, match=r"^HTTP 500 Oops$"):
             await endpoint.get(1000)
         assert (await endpoint.get(1000)).body == b"fine"  # a new connection: "boom" was never read
     finally:
