@@ -4,9 +4,9 @@ by class when all refuse, and let free workers pull. Pure scheduling core; the a
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from healthgauge import _lazy
 from healthgauge.broker._broker import Broker, Job, JobClass, JobState, QueueStatistics
 from healthgauge.broker._registry import Registry, WorkerReport, WorkerView, rendezvous_order
 
@@ -29,11 +29,4 @@ __all__ = [
     "rendezvous_order",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'healthgauge.broker' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy(__name__, _LAZY)

@@ -65,9 +65,9 @@ are pure: ``RequestPolicy``, ``classify``, ``rejection_response``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from healthgauge import _lazy
 from healthgauge.overload._codel import CodelDetector, DelayWindow, DetectorStatistics, FollyCodel, delay_load
 from healthgauge.overload._controller import (
     AdmissionController,
@@ -186,11 +186,4 @@ __all__ = [
     "weight_for_load",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'healthgauge.overload' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy(__name__, _LAZY)
