@@ -8,6 +8,7 @@ target states from :class:`StateHub` (``agent.hub``); a new listener plugs in th
 from healthgauge.agent._config import (
     Address,
     AgentConfig,
+    AgentConfigError,
     Config,
     ConfigError,
     Rule,
@@ -36,6 +37,7 @@ __all__ = [
     "Admin",
     "Agent",
     "AgentConfig",
+    "AgentConfigError",
     "Condition",
     "Config",
     "ConfigError",

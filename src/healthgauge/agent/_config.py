@@ -63,8 +63,11 @@ SHARED_KEYS = (
 AGENT_KEYS = ("listen", "admin", "shutdown_grace", "haproxy_default", "state_file")
 
 
-class ConfigError(Exception):
+class AgentConfigError(Exception):
     """The configuration is wrong; the message names the file, the key and the offending text."""
+
+
+ConfigError = AgentConfigError  # the name before 0.2 (it clashed across the public API); kept as an alias
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from healthgauge import _lazy
-from healthgauge.broker._broker import Broker, Job, JobClass, JobState, QueueStatistics
+from healthgauge.broker._broker import Broker, ClassQueueStatistics, Job, JobClass, JobState, QueueStatistics
 from healthgauge.broker._registry import Registry, WorkerReport, WorkerView, rendezvous_order
 
 if TYPE_CHECKING:
@@ -19,6 +19,7 @@ __all__ = [
     "AsyncBroker",
     "Broker",
     "BrokerRejected",
+    "ClassQueueStatistics",
     "Job",
     "JobClass",
     "JobState",

@@ -73,7 +73,7 @@ class Job(QueueEntry):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class QueueStatistics:
+class ClassQueueStatistics:
     """Per class: the primary alerts of Spillway (spec §7 rule 7)."""
 
     length: int
@@ -81,6 +81,9 @@ class QueueStatistics:
     capacity: int
     rejected: int
     expired: int
+
+
+QueueStatistics = ClassQueueStatistics  # the name before 0.2 (it clashed across the public API); kept as an alias
 
 
 class Broker:
