@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from healthgauge.agent.judge._engine import Engine, EngineError, Expr
-from healthgauge.agent.servers._listeners import LISTENERS  # [agent] keys that start more listeners
+from healthgauge.agent.servers._registry import LISTENERS  # [agent] keys that start more listeners
 from healthgauge.health._state import Overloaded, Policy
 from healthgauge.http._http11 import RequestError
 from healthgauge.http._url import parse_url
