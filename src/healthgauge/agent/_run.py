@@ -42,7 +42,7 @@ class Agent:
         self.config = config
         self.engine = engine
         self.wall = wall
-        self.hub = StateHub({t.name: t.policy for t in config.targets})
+        self.hub = StateHub(config.specs())
         self.addresses: dict[str, str] = {}
         self.loops: list[TargetLoop] = []
         self.metrics = AgentMetrics(self.hub, lambda: [(lp.target.name, lp.stats) for lp in self.loops])
@@ -69,8 +69,7 @@ class Agent:
         agent = self.config.agent
         if agent.state_file:
             self.state_file = self._open_state_file(Path(agent.state_file))
-        max_age = {t.name: int(t.interval) for t in self.config.targets}
-        endpoints = Endpoints(self.hub, max_age=max_age, metrics=self.metrics.render)
+        endpoints = Endpoints(self.hub, metrics=self.metrics.render)
         self._probe_server = ProbeServer(endpoints.handle)
         self.addresses["http"] = await self._probe_server.start(agent.listen.host, agent.listen.port)
         if agent.admin is not None:
