@@ -8,8 +8,9 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from healthgauge.overload._controller import AdmissionController
+from healthgauge.overload._ending import Ending, ending, settled
 from healthgauge.overload._guard import Admission, OverloadGuard
-from healthgauge.overload._http import DownstreamOverloaded, Response, rejection_response
+from healthgauge.overload._http import Response
 from healthgauge.overload._types import Outcome
 
 __all__ = ["OverloadMiddleware"]
@@ -145,7 +146,7 @@ class OverloadMiddleware:
                 raise
 
         guard = self.guard
-        outcome = Outcome.SUCCESS
+        end = Ending(Outcome.SUCCESS, None)
         left = guard.deadline_left(admission)
         try:
             if left is None:
@@ -153,25 +154,15 @@ class OverloadMiddleware:
             else:
                 async with asyncio.timeout(left):
                     await self.app(scope, receive_watched, send_watched)
-        except TimeoutError:
-            outcome = Outcome.DROPPED
-            if ex.status is None:
-                await _send_response(send, rejection_response("deadline", retry_after=0, no_retry=True))
-        except DownstreamOverloaded as exc:
-            outcome = Outcome.DROPPED
-            if ex.status is None:
-                await _send_response(send, guard.downstream_response(exc.no_retry))
-        except asyncio.CancelledError:
-            outcome = Outcome.IGNORED
-            raise
-        except Exception:
-            ex.status = ex.status or 500
-            outcome = Outcome.IGNORED if ex.disconnected else Outcome.SUCCESS
-            raise
+            end = ending(None, ex.status, guard)
+        except (Exception, asyncio.CancelledError) as exc:  # the ladder: overload/_ending.py
+            end = ending(exc, ex.status, guard)
+            if end.reraise:
+                raise
+            if end.response is not None:
+                await _send_response(send, end.response)
         finally:
-            if ex.disconnected and outcome is Outcome.SUCCESS:
-                outcome = Outcome.IGNORED
-            guard.finish(admission, outcome, status=ex.status)
+            guard.finish(admission, settled(end.outcome, disconnected=ex.disconnected), status=end.status)
 
     async def _serve_metrics(self, send: Send) -> None:
         if self._metrics is None:
