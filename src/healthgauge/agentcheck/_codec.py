@@ -26,20 +26,6 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple
 
-__all__ = [
-    "MAX_REASON",
-    "MAX_REQUEST",
-    "Admin",
-    "AgentReply",
-    "down_line",
-    "encode_reply",
-    "internal_error",
-    "load_words",
-    "parse_request",
-    "sanitize_reason",
-    "unknown_target",
-]
-
 #: Longest reason sent, in characters. HAProxy shows it in ``show stat`` (``last_agt``), its stats
 #: page and its logs; a screenful of text helps nobody there and the full reason stays in the
 #: agent's own /health answer. 200 keeps a whole reply well under HAProxy's 16 KB buffer.

@@ -17,6 +17,7 @@ Rules it keeps (§3.1, §3.3, §3.5):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -101,16 +102,7 @@ class AgentCheckServer:
         await self._listener.close()
 
     def statistics(self) -> AgentCheckStatistics:
-        s = self._listener.statistics()
-        return AgentCheckStatistics(
-            connections=s.connections,
-            replies=s.replies,
-            nothing=s.nothing,
-            unknown=self._unknown,
-            overflow=s.overflow,
-            errors=s.errors,
-            active=s.active,
-        )
+        return AgentCheckStatistics(**dataclasses.asdict(self._listener.statistics()), unknown=self._unknown)
 
     def answer(self, request: bytes) -> bytes:
         """The reply line for what HAProxy sent (``b""`` when it sent nothing)."""
