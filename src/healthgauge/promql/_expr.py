@@ -70,7 +70,7 @@ class Expr:
     ``kind``: the result type, ``"vector"``, ``"scalar"``, ``"string"`` or ``"matrix"``.
     """
 
-    __slots__ = ("_node", "kind", "max_range", "names", "text")
+    __slots__ = ("_at_query", "_node", "kind", "max_range", "names", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -78,6 +78,7 @@ class Expr:
         from healthgauge.promql._compile import compile_node, history_needed, names_read
 
         self._node = compile_node(text)
+        self._at_query = any(getattr(n, "at_query", False) for n in self._node.walk())
         self.kind = self._node.kind
         self.names = names_read(self._node)
         self.max_range = history_needed(self._node)
@@ -90,13 +91,13 @@ class Expr:
         many-to-many matching)."""
         from healthgauge.promql._result import Result  # a condition never needs it: not on check's path
 
-        t = to_ms(now)
+        t = self._at(to_ms(now))
         return Result(self.kind, t / 1000, _value(self._node, store, t))
 
     def condition(self, store: History, now: float) -> Outcome:
         """Whether the condition holds at ``now``, with the summary and observed values."""
         try:
-            return _explain(self._node, store, to_ms(now))
+            return _explain(self._node, store, self._at(to_ms(now)))
         except EvaluationError as exc:
             return Outcome(False, str(exc), error=str(exc))
         except Exception as exc:  # fail closed: an evaluator fault must not read as healthy
@@ -109,7 +110,7 @@ class Expr:
         Raises ``EvaluationError`` saying what came instead (nothing, several series, NaN — which
         ``scalar()`` gives for anything but one series — or a string).
         """
-        t = to_ms(now)
+        t = self._at(to_ms(now))
         node = self._node
         if isinstance(node, ScalarNode):
             return self._a_number(node.scalar(store, t))
@@ -121,6 +122,14 @@ class Expr:
                 raise EvaluationError(f"{self.text}: expected one number, {_why_empty(node, store, t)}")
             raise EvaluationError(f"{self.text}: expected one number, got {len(vector)} series: {_got(vector)}")
         raise EvaluationError(f"{self.text}: expected one number, got a {node.kind}")
+
+    def _at(self, t: int) -> int:
+        """``@ start()`` and ``@ end()`` are the query's time, also inside subqueries: set it."""
+        if self._at_query:
+            for n in self._node.walk():
+                if getattr(n, "at_query", False):
+                    n.at_ms = t  # type: ignore[attr-defined]
+        return t
 
     def _a_number(self, value: float) -> float:
         if value != value:

@@ -1,10 +1,15 @@
-"""What promql-parser accepts but Prometheus 2.42 refuses, found in the text before parsing.
+"""What promql-parser reads differently from Prometheus 2.42, found in the text before parsing.
 
-promql-parser follows a newer Prometheus grammar. Two of its additions would let a rule work here
-and fail in the user's Prometheus alerting rules, so they are refused with Prometheus's position:
-durations used as numbers (``x + 1m``), and quoted metric or label names (``{"my.metric"}``,
-``x{"a.b"="c"}``, ``sum by ("a.b") (x)``). A plain scan (strings skipped, brackets counted)
-finds both without ``re``.
+promql-parser follows a newer Prometheus grammar; a rule that works here must work in the user's
+Prometheus 2.42 alerting rules, and the other way round. Refused with Prometheus's position
+(line:column): durations used as numbers (``x + 1m``), quoted metric or label names
+(``{"my.metric"}``, ``x{"a.b"="c"}``, ``sum by ("a.b") (x)``), numbers without a unit where a
+duration belongs (``x[5]``, ``offset 5``), number literals that overflow a float64 (``1e309``),
+and function names newer than 2.42 (``mad_over_time``, ...). Read here because promql-parser reads
+them wrongly: ``@`` times (it loses negative ones and saturates large ones; Prometheus rounds to the
+millisecond), and ``holt_winters``, which it knows only by its newer name
+``double_exponential_smoothing`` (the text it is given says that name instead).
+A plain scan (strings skipped, brackets counted) finds all of these without ``re``.
 """
 
 from __future__ import annotations
@@ -14,10 +19,26 @@ from healthgauge.promql._errors import PromQLError
 _IDENT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:")
 _UNITS = ("ms", "s", "m", "h", "d", "w", "y")
 _LABEL_LISTS = frozenset(("by", "without", "on", "ignoring", "group_left", "group_right"))
+# Functions promql-parser knows that Prometheus 2.42 does not: refused by name.
+NEWER_FUNCTIONS = frozenset(
+    (
+        "mad_over_time", "sort_by_label", "sort_by_label_desc", "info", "double_exponential_smoothing",
+        "histogram_avg", "histogram_stddev", "histogram_stdvar", "ts_of_min_over_time", "ts_of_max_over_time",
+        "ts_of_last_over_time", "first_over_time", "limitk", "limit_ratio",
+    )
+)  # fmt: skip
+HOLT_WINTERS_AS_PARSED = "double_exponential_smoothing"
+
+
+def position(text: str, at: int) -> str:
+    """``line:column`` (both from 1) of index ``at`` in ``text``, as Prometheus writes positions."""
+    line = text.count("\n", 0, at) + 1
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    return f"{line}:{column}"
 
 
 def _refuse(text: str, at: int, what: str) -> PromQLError:
-    return PromQLError(f"{what} (column {at + 1}), which Prometheus 2.42 refuses: {text!r}")
+    return PromQLError(f"{position(text, at)}: {what}, which Prometheus 2.42 refuses: {text!r}")
 
 
 def _skip_string(text: str, i: int) -> int:
@@ -29,13 +50,72 @@ def _skip_string(text: str, i: int) -> int:
     return i + 1
 
 
-def check(text: str) -> None:
-    """Raise ``PromQLError`` for syntax newer than Prometheus 2.42's."""
+class Scan:
+    """What the scan found: the text for promql-parser, and each ``@`` in the order written."""
+
+    __slots__ = ("ats", "text")
+
+    def __init__(self, text: str, ats: list[int | str]) -> None:
+        self.text = text
+        # Per ``@``: its time in ms, or "start" / "end".
+        self.ats = ats
+
+
+def _number_word(text: str, i: int) -> int:
+    """The end of the number starting at ``i`` (``1.5e-3``, ``0x1F``)."""
+    n = len(text)
+    start = i
+    while i < n and (text[i] in _IDENT or text[i] == "."):
+        if text[i] in "eE" and i + 1 < n and text[i + 1] in "+-" and not text[start:i].lower().startswith("0x"):
+            i += 2
+            continue
+        i += 1
+    return i
+
+
+def _go_round(x: float) -> int:
+    """Go's ``math.Round`` (half away from zero) to an int."""
+    r = int(x)
+    if abs(x - r) >= 0.5:
+        r += 1 if x > 0 else -1
+    return r
+
+
+def _at(text: str, i: int) -> tuple[int | str, int]:
+    """The ``@`` operand starting after index ``i``: ms or "start"/"end", and the index after it."""
+    n = len(text)
+    j = i + 1
+    while j < n and text[j].isspace():
+        j += 1
+    sign = 1.0
+    if j < n and text[j] in "+-":
+        sign = -1.0 if text[j] == "-" else 1.0
+        j += 1
+        while j < n and text[j].isspace():
+            j += 1
+    end = _number_word(text, j)
+    word = text[j:end]
+    if word in ("start", "end"):
+        return word, end
+    try:
+        value = float(int(word, 16)) if word.lower().startswith("0x") else float(word)
+    except ValueError:
+        return 0, end  # promql-parser reports the syntax error
+    value *= sign
+    if value != value or not (-(2.0**63) < value < 2.0**63):
+        raise _refuse(text, i, f"timestamp out of bounds for @ modifier: {word}")
+    return _go_round(value * 1000), end
+
+
+def scan(text: str) -> Scan:
+    """Raise ``PromQLError`` for syntax Prometheus 2.42 reads otherwise; else what the parser needs."""
     brackets = 0  # inside [...]: durations belong there
     braces = 0
     label_list = False  # inside by (...), on (...), ...
     last_word = ""
     previous = ""  # the last significant character
+    ats: list[int | str] = []
+    renamed: list[int] = []
     i = 0
     n = len(text)
     while i < n:
@@ -53,13 +133,23 @@ def check(text: str) -> None:
             while i < n and text[i] != "\n":
                 i += 1
             continue
-        if c in _IDENT:
+        if c == "@":
+            at, i = _at(text, i)
+            ats.append(at)
+            previous = "@"
+            last_word = ""
+            continue
+        if c in _IDENT or (c == "." and text[i + 1 : i + 2].isdigit()):
             start = i
-            while i < n and (text[i] in _IDENT or (text[i] == "." and text[start].isdigit())):
-                i += 1
+            if c.isdigit() or c == ".":
+                i = _number_word(text, i)
+            else:
+                while i < n and text[i] in _IDENT:
+                    i += 1
             word = text[start:i]
-            if word[0].isdigit() and not brackets and last_word != "offset" and _is_duration(word):
-                raise _refuse(text, start, f"the duration {word!r} used as a number")
+            _check_word(text, start, word, brackets, last_word, braces)
+            if word == "holt_winters" and _next_is_paren(text, i):
+                renamed.append(start)
             last_word = word.lower() if word.lower() in _LABEL_LISTS else word
             previous = word[-1]
             continue
@@ -79,6 +169,36 @@ def check(text: str) -> None:
             last_word = "" if c != "(" or last_word not in _LABEL_LISTS else last_word
         previous = c
         i += 1
+    for start in reversed(renamed):
+        text = text[:start] + HOLT_WINTERS_AS_PARSED + text[start + len("holt_winters") :]
+    return Scan(text, ats)
+
+
+def _next_is_paren(text: str, i: int) -> bool:
+    while i < len(text) and text[i].isspace():
+        i += 1
+    return text[i : i + 1] == "("
+
+
+def _check_word(text: str, start: int, word: str, brackets: int, last_word: str, braces: int) -> None:
+    if word[0].isdigit() or word[0] == ".":
+        if brackets:
+            if not _is_duration(word) and all(ch.isdigit() for ch in word):
+                raise _refuse(text, start, "missing unit character in duration")
+        elif last_word == "offset":
+            if not _is_duration(word):
+                raise _refuse(text, start, f"unexpected number {word!r} in offset, expected duration")
+        elif _is_duration(word):
+            raise _refuse(text, start, f"the duration {word!r} used as a number")
+        elif not word.lower().startswith("0x") and word.lower() not in ("inf", "nan"):
+            try:
+                value = float(word)
+            except ValueError:
+                return  # promql-parser reports it
+            if value in (float("inf"), float("-inf")):
+                raise _refuse(text, start, f"error parsing number: {word!r} is out of the range of a float64")
+    elif word in NEWER_FUNCTIONS and not braces and _next_is_paren(text, start + len(word)):
+        raise _refuse(text, start, f"unknown function with name {word!r} (newer than Prometheus 2.42)")
 
 
 def _is_duration(word: str) -> bool:
