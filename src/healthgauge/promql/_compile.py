@@ -57,13 +57,20 @@ def _negate(matcher: Callable[[str], bool]) -> Callable[[str], bool]:
     return lambda value: not matcher(value)
 
 
+def _with_pattern(text: str, op: str, placeholder: str, pattern: str) -> str:
+    """The selector's text with the first placeholder the scan gave promql-parser put back."""
+    quoted = '"' + pattern.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return text.replace(f'{op}"{placeholder}"', f"{op}{quoted}", 1)
+
+
 def _enum_name(value: object) -> str:
     return str(value).rpartition(".")[2]
 
 
 class Compiler:
-    def __init__(self, text: str, ats: list[int | str] | None = None) -> None:
+    def __init__(self, text: str, ats: list[int | str] | None = None, regexes: list[str] | None = None) -> None:
         self.text = text
+        self.regexes = list(regexes or ())  # the patterns of =~ and !~ in the order written
         # The ``@`` operands in the order written (promql-parser misreads their values); the tree
         # is compiled in that order: operands left to right, a subquery's inside before its own ``@``.
         self.ats = list(ats or ())
@@ -110,6 +117,8 @@ class Compiler:
         if not isinstance(inner, VecNode):
             raise self.refuse(f"subquery is only allowed on instant vector, got {inner.kind} instead", ":")
         at_ms, at_query = self.at(ast.at)
+        if ast.step is not None and _ms(ast.step) <= 0:
+            raise self.refuse("duration must be greater than 0", ":")
         return Subquery(ast.prettify(), inner, _ms(ast.range), _ms(ast.step), _ms(ast.offset), at_ms, at_query)
 
     def _VectorSelector(self, ast: Any) -> Selector:
@@ -118,6 +127,7 @@ class Compiler:
         name: str | None = ast.name
         equal: list[tuple[str, str]] = []
         predicates: list[tuple[str, Callable[[str], bool]]] = []
+        text = ast.prettify()
         for m in ast.matchers.matchers:
             op = _enum_name(m.op)
             if op == "Equal":
@@ -129,17 +139,20 @@ class Compiler:
             else:
                 from healthgauge.promql._regex import compile_matcher
 
+                pattern = self.regexes.pop(0) if self.regexes else m.value
+                text = _with_pattern(text, "=~" if op == "Re" else "!~", m.value, pattern)
                 try:
-                    matcher = compile_matcher(m.value)
+                    matcher = compile_matcher(pattern)
                 except PromQLError as exc:
-                    raise self.refuse(str(exc), m.value) from None
-                if op == "Re":
-                    predicates.append((m.name, matcher))
-                else:
-                    predicates.append((m.name, _negate(matcher)))
+                    raise self.refuse(str(exc), pattern or ("=~" if op == "Re" else "!~")) from None
+                if op == "NotRe":
+                    matcher = _negate(matcher)
+                predicates.append((m.name, matcher))
+        if name is None and all(not v for _, v in equal) and all(pred("") for _, pred in predicates):
+            raise self.refuse("vector selector must contain at least one non-empty matcher", "{")
         at_ms, at_query = self.at(ast.at)
         # Equality matchers first: they are the cheapest and most selective.
-        return Selector(ast.prettify(), name, tuple(equal), tuple(predicates), _ms(ast.offset), at_ms, at_query)
+        return Selector(text, name, tuple(equal), tuple(predicates), _ms(ast.offset), at_ms, at_query)
 
     def _MatrixSelector(self, ast: Any) -> Node:
         from healthgauge.promql._range import RangeSelector
@@ -301,7 +314,7 @@ def compile_node(text: str) -> Node:
             raise
         raise PromQLError(f"the PromQL parser failed ({type(exc).__name__}: {exc}): {text!r}") from None
     try:
-        return Compiler(text, scanned.ats).node(ast)
+        return Compiler(text, scanned.ats, scanned.regexes).node(ast)
     except RecursionError:
         raise PromQLError(f"expression nested too deeply: {text[:80]!r}") from None
 

@@ -51,14 +51,69 @@ def _skip_string(text: str, i: int) -> int:
 
 
 class Scan:
-    """What the scan found: the text for promql-parser, and each ``@`` in the order written."""
+    """What the scan found: the text for promql-parser, each ``@`` and each regex matcher's pattern
+    in the order written."""
 
-    __slots__ = ("ats", "text")
+    __slots__ = ("ats", "regexes", "text")
 
-    def __init__(self, text: str, ats: list[int | str]) -> None:
+    def __init__(self, text: str, ats: list[int | str], regexes: list[str]) -> None:
         self.text = text
         # Per ``@``: its time in ms, or "start" / "end".
         self.ats = ats
+        # Per ``=~`` / ``!~``: the pattern, unquoted as Prometheus unquotes it. promql-parser is
+        # given a placeholder instead: it checks patterns with Rust's regex syntax (refusing
+        # ``\Q..\E``, and any escape in a backquoted string), not RE2's.
+        self.regexes = regexes
+
+
+_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
+
+
+def unquote(text: str, start: int, end: int) -> str:
+    """The value of the string literal ``text[start:end]``, as Prometheus's ``strutil.Unquote``."""
+    quote = text[start]
+    body = text[start + 1 : end - 1]
+    if quote == "`":
+        return body
+    if "\\" not in body:
+        return body
+    out = bytearray()
+    i = 0
+    while i < len(body):
+        c = body[i]
+        if c != "\\":
+            out += c.encode("utf-8", "surrogatepass")
+            i += 1
+            continue
+        e = body[i + 1 : i + 2]
+        i += 2
+        if e in _ESCAPES:
+            out += _ESCAPES[e].encode()
+        elif e == quote:
+            out += e.encode()
+        elif e in ("x", "u", "U"):
+            n = {"x": 2, "u": 4, "U": 8}[e]
+            digits = body[i : i + n]
+            if len(digits) != n or any(d not in "0123456789abcdefABCDEF" for d in digits):
+                raise _refuse(text, start, "invalid escape in a string")
+            value = int(digits, 16)
+            if e == "x":
+                out.append(value)
+            elif value > 0x10FFFF:
+                raise _refuse(text, start, "invalid escape in a string")
+            else:
+                out += chr(value).encode("utf-8", "surrogatepass")
+            i += n
+        elif e in "01234567" and e:
+            digits = body[i - 1 : i + 2]
+            if len(digits) != 3 or any(d not in "01234567" for d in digits) or int(digits, 8) > 255:
+                raise _refuse(text, start, "invalid escape in a string")
+            out.append(int(digits, 8))
+            i += 2
+        else:
+            sequence = "\\" + e
+            raise _refuse(text, start + 1 + i - 2, f"unknown escape sequence {sequence!r}")
+    return out.decode("utf-8", "surrogateescape")
 
 
 def _number_word(text: str, i: int) -> int:
@@ -115,7 +170,8 @@ def scan(text: str) -> Scan:
     last_word = ""
     previous = ""  # the last significant character
     ats: list[int | str] = []
-    renamed: list[int] = []
+    regexes: list[str] = []
+    edits: list[tuple[int, int, str]] = []  # (start, end, replacement) in the text promql-parser reads
     i = 0
     n = len(text)
     while i < n:
@@ -123,7 +179,12 @@ def scan(text: str) -> Scan:
         if c in "\"'`":
             if (braces and previous in "{,") or (label_list and previous in "(,"):
                 raise _refuse(text, i, "a quoted metric or label name")
+            start = i
             i = _skip_string(text, i)
+            if braces and previous == "~" and i <= n:
+                regexes.append(unquote(text, start, i))
+                negated = text[text.rfind("~", 0, start) - 1] == "!"
+                edits.append((start, i, '""' if negated else '"_"'))  # placeholders that keep the selector valid
             previous = c
             continue
         if c.isspace():
@@ -149,7 +210,7 @@ def scan(text: str) -> Scan:
             word = text[start:i]
             _check_word(text, start, word, brackets, last_word, braces)
             if word == "holt_winters" and _next_is_paren(text, i):
-                renamed.append(start)
+                edits.append((start, i, HOLT_WINTERS_AS_PARSED))
             last_word = word.lower() if word.lower() in _LABEL_LISTS else word
             previous = word[-1]
             continue
@@ -169,9 +230,9 @@ def scan(text: str) -> Scan:
             last_word = "" if c != "(" or last_word not in _LABEL_LISTS else last_word
         previous = c
         i += 1
-    for start in reversed(renamed):
-        text = text[:start] + HOLT_WINTERS_AS_PARSED + text[start + len("holt_winters") :]
-    return Scan(text, ats)
+    for start, end, replacement in reversed(edits):
+        text = text[:start] + replacement + text[end:]
+    return Scan(text, ats, regexes)
 
 
 def _next_is_paren(text: str, i: int) -> bool:
@@ -183,8 +244,11 @@ def _next_is_paren(text: str, i: int) -> bool:
 def _check_word(text: str, start: int, word: str, brackets: int, last_word: str, braces: int) -> None:
     if word[0].isdigit() or word[0] == ".":
         if brackets:
-            if not _is_duration(word) and all(ch.isdigit() for ch in word):
-                raise _refuse(text, start, "missing unit character in duration")
+            at = start
+            for part in word.split(":"):
+                if part and not _is_duration(part) and all(ch.isdigit() for ch in part):
+                    raise _refuse(text, at, "missing unit character in duration")
+                at += len(part) + 1
         elif last_word == "offset":
             if not _is_duration(word):
                 raise _refuse(text, start, f"unexpected number {word!r} in offset, expected duration")
