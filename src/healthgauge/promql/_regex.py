@@ -53,7 +53,7 @@ def _load_engine() -> Any:
         return _engine
     import sys
 
-    module = sys.modules.get("re2._re2")
+    module: Any = sys.modules.get("re2._re2")
     if module is None:
         import _imp
         import posix
@@ -65,7 +65,7 @@ def _load_engine() -> Any:
                     posix.stat(origin)
                 except OSError:
                     continue
-                module = _imp.create_dynamic(_Spec("re2._re2", origin))
+                module = _imp.create_dynamic(_Spec("re2._re2", origin))  # type: ignore[arg-type]
                 _imp.exec_dynamic(module)
                 sys.modules["re2._re2"] = module
                 break
@@ -73,7 +73,7 @@ def _load_engine() -> Any:
                 break
     if module is None:
         try:
-            from re2 import _re2 as module
+            module = __import__("re2._re2", fromlist=["RE2"])
         except ImportError:
             raise PromQLError(
                 "regular expressions need the google-re2 package (RE2, as Prometheus uses): pip install google-re2"
