@@ -12,7 +12,9 @@ from healthgauge.promql._errors import EvaluationError
 from healthgauge.promql._floats import format_human
 from healthgauge.promql._history import to_ms
 from healthgauge.promql._nodes import (
+    TWO_SAMPLE_FUNCTIONS,
     Binary,
+    Call,
     MatNode,
     Node,
     ScalarNode,
@@ -255,6 +257,24 @@ def _varying_labels(label_sets: list[Labels]) -> set[str]:
     dicts = [dict(labels) for labels in label_sets]
     varying = {n for n in names if len({d.get(n) for d in dicts}) > 1}
     return varying or names
+
+
+def needs_history(expr: Expr) -> str | None:
+    """Why ``expr`` can never give a result over one scrape, or None.
+
+    A function that needs two samples of a series (``rate``, ``irate``, ``increase``, ``delta``,
+    ``idelta``, ``deriv``, ``predict_linear``, ``holt_winters``; also inside a subquery) has one
+    sample per series in a single scrape, so as a condition it can only fail. ``healthgauge
+    check`` refuses such a condition before any I/O; ``query`` over one scrape warns.
+    """
+    for n in expr._node.walk():
+        name = getattr(n, "name", None)
+        if name in TWO_SAMPLE_FUNCTIONS and isinstance(n, Call):
+            return (
+                f"{name}() needs 2 samples of a series and one scrape has 1: it can never hold here;"
+                " evaluate it in `healthgauge agent`, which keeps each target's history"
+            )
+    return None
 
 
 def compile(text: str) -> Expr:

@@ -70,6 +70,13 @@ def format_labels(labels: Labels) -> str:
     return name + "{" + ", ".join(inner) + "}"
 
 
+# The range functions that give nothing for a series with fewer than two samples in its window:
+# over one scrape they can never give anything.
+TWO_SAMPLE_FUNCTIONS = frozenset(
+    ("rate", "irate", "increase", "delta", "idelta", "deriv", "predict_linear", "holt_winters")
+)
+
+
 class Node:
     """A compiled expression. ``text`` is its PromQL, for messages."""
 

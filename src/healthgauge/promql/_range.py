@@ -14,7 +14,16 @@ from healthgauge.promql import _gomath as gm
 from healthgauge.promql._errors import EvaluationError
 from healthgauge.promql._floats import INF, NAN, div
 from healthgauge.promql._history import STALE
-from healthgauge.promql._nodes import Call, MatNode, Node, Selector, VecNode, check_unique, drop_name
+from healthgauge.promql._nodes import (
+    TWO_SAMPLE_FUNCTIONS,
+    Call,
+    MatNode,
+    Node,
+    Selector,
+    VecNode,
+    check_unique,
+    drop_name,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -311,10 +320,6 @@ OVER_TIME: dict[str, Callable[[list[float]], float]] = {
     "changes": _changes,
     "resets": _resets,
 }
-# Range functions that give nothing for a series with fewer than two samples in its window.
-TWO_SAMPLE_FUNCTIONS = frozenset(
-    ("rate", "irate", "increase", "delta", "idelta", "deriv", "predict_linear", "holt_winters")
-)
 
 
 class RangeCall(Call, VecNode):
