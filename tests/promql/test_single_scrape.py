@@ -104,15 +104,11 @@ def test_a_recorded_history_gives_no_warning(tmp_path: Path, capsys: pytest.Capt
 
 
 def test_one_scrape_history_evaluates_subqueries_over_its_samples() -> None:
-    class S:
-        name = "x"
-        labels: dict[str, str] = {}
-        value = 7.0
-        timestamp = None
+    from support.promql import S
 
     # Steps on multiples of 1m from the epoch: 720 ... 960 s. The scrape at 960 s is seen by the
     # last step only (a step before it cannot see a later sample), as Prometheus would see it.
-    store = History.from_scrape([S()], 960.0)
+    store = History.from_scrape([S("x", 7.0)], 960.0)
     assert compile("max_over_time(x[5m:1m])").condition(store, 1000.0).summary == "got 7"
     assert compile("count_over_time(x[5m:1m])").condition(store, 1000.0).summary == "got 1"
     assert compile("count_over_time(x[5m:10s])").condition(store, 1000.0).summary == "got 5"  # 960..1000
