@@ -26,7 +26,7 @@ from healthgauge.promql import PromQLError, compile
         ("sum(x", "unclosed left parenthesis"),
         ("x +", "invalid promql query"),
         ("1 > 2", "comparisons between scalars must use BOOL modifier"),
-        ('x{a=~"\\pL"}', "1:7: unknown escape sequence"),
+        ('x{a=~"\\pL"}', "1:6: unknown escape sequence"),
         ('x{a=~"(?<n>a)"}', "error parsing regexp: invalid or unsupported Perl syntax: `(?<`"),
         ('x{a=~"a++"}', "error parsing regexp: bad repetition operator: ++"),
         ("x{a=~`(?=a)`}", "error parsing regexp"),

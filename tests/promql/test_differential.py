@@ -573,3 +573,41 @@ def test_same_syntax_as_prometheus(prometheus: Prometheus, text: str) -> None:
     assert refused.kind == "bad_data" or (refused.kind == "execution" and text.startswith("label_replace")), refused
     with pytest.raises(PromQLError):
         compile(text)
+
+
+POSITIONS = [
+    "sum(x",
+    'x{a="b"',
+    "x[5m",
+    "foo{",
+    "1 +\n foo bar",
+    "sum by (a b) (x)",
+    "x @ start",
+    "x +",
+    "sum(x) by",
+    "x offset",
+    "x and",
+    'x{a~"b"}',
+    "x[5]",
+    "x offset 5",
+    "1e309",
+    "x + 1e309",
+    "rate(x[5m]) >> 3",
+    'x{a="b"} x',
+    "mad_over_time(x[5m])",
+    "abs(\n  limitk(1, x))",
+    'x{a=~"\\pL"}',
+    "x\n  + 5m",
+]
+
+
+@pytest.mark.parametrize("text", POSITIONS)
+def test_errors_point_where_prometheus_points(prometheus: Prometheus, text: str) -> None:
+    """The line:column of a refused expression is Prometheus's own (its message starts with it)."""
+    with pytest.raises(PrometheusError) as theirs:
+        prometheus.query(text, at=T0)
+    assert theirs.value.kind == "bad_data"
+    where = theirs.value.message.split(": parse error")[0].rpartition(" ")[2]
+    with pytest.raises(PromQLError) as ours:
+        compile(text)
+    assert str(ours.value).startswith(where + ":"), f"Prometheus: {theirs.value.message}\nours: {ours.value}"

@@ -308,7 +308,7 @@ def compile_node(text: str) -> Node:
     try:
         ast = pp.parse(scanned.text)
     except ValueError as exc:
-        raise PromQLError(f"{exc}: {text!r}") from None
+        raise _parse_error(text, str(exc), pp) from None
     except BaseException as exc:  # a panic in the Rust parser surfaces as pyo3's PanicException
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
@@ -317,6 +317,39 @@ def compile_node(text: str) -> Node:
         return Compiler(text, scanned.ats, scanned.regexes).node(ast)
     except RecursionError:
         raise PromQLError(f"expression nested too deeply: {text[:80]!r}") from None
+
+
+# promql-parser's messages for a text whose syntax is right and whose types or counts are not.
+_SEMANTIC = ("expected type", "argument(s)", "BOOL modifier", "non-empty matcher", "must be preceded")
+
+
+def _parse_error(text: str, message: str, pp: Any) -> PromQLError:
+    """promql-parser's message with the line:column and the text Prometheus would point at: the
+    first token after which the text cannot become valid, the end when it stops too early, or
+    the function a type or argument count error names."""
+
+    def valid(candidate: str) -> bool:
+        try:
+            pp.parse(newer_syntax.scan(candidate).text)
+        except BaseException as exc:  # ValueError, or a panic of the Rust parser
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            return any(words in str(exc) for words in _SEMANTIC)  # the syntax could go on
+        return True
+
+    found = newer_syntax.locate(text, valid)
+    if found is None:
+        return PromQLError(f"parse error: {message}: {text!r}")
+    at, token = found
+    if not token and any(words in message for words in _SEMANTIC):
+        named = message.split("'")[1] if message.count("'") >= 2 else ""
+        at = max(text.find(named + "("), 0) if named else 0
+        token = named or text[:40]
+    elif not token:
+        where = newer_syntax.position(text, at)
+        return PromQLError(f"{where}: parse error: {message} (the expression ends too early): {text!r}")
+    where = newer_syntax.position(text, at)
+    return PromQLError(f"{where}: parse error: {message}, at {token!r} in {text!r}")
 
 
 def names_read(node: Node) -> frozenset[str] | None:

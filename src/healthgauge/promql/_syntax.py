@@ -16,6 +16,10 @@ from __future__ import annotations
 
 from healthgauge.promql._errors import PromQLError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 _IDENT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:")
 _UNITS = ("ms", "s", "m", "h", "d", "w", "y")
 _LABEL_LISTS = frozenset(("by", "without", "on", "ignoring", "group_left", "group_right"))
@@ -112,7 +116,7 @@ def unquote(text: str, start: int, end: int) -> str:
             i += 2
         else:
             sequence = "\\" + e
-            raise _refuse(text, start + 1 + i - 2, f"unknown escape sequence {sequence!r}")
+            raise _refuse(text, start, f"unknown escape sequence {sequence!r}")
     return out.decode("utf-8", "surrogateescape")
 
 
@@ -281,3 +285,77 @@ def _is_duration(word: str) -> bool:
         seen_unit = True
         i = j + len(unit)
     return seen_unit
+
+
+# What may follow a prefix of a valid expression, to tell whether it can still become one.
+_FILLERS = (
+    "", " x", "x", " 1", "1", "m", " 1m", "[1m]", '"a"', '="a"', 'a="a"', "(x)", " (x)", "(x[1m])",
+    " (a) (x)", "a) (x)", ":]", " bool x", " on() x", "start()", "()", "(x, 1)",
+)  # fmt: skip
+_OPEN = {"(": ")", "{": "}", "[": "]"}
+_OPERATORS = ("==", "!=", ">=", "<=", "=~", "!~")
+_MAX_TOKENS = 200
+
+
+def tokens(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each token: strings, words and numbers, two-character operators, other
+    characters; blanks and comments skipped."""
+    out = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c.isspace():
+            i += 1
+        elif c == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+        elif c in "\"'`":
+            end = min(_skip_string(text, i), n)
+            out.append((i, end))
+            i = end
+        elif c in _IDENT or c == ".":
+            end = _number_word(text, i) if c.isdigit() or c == "." else i
+            while end < n and text[end] in _IDENT:
+                end += 1
+            out.append((i, end))
+            i = end
+        else:
+            end = i + (2 if text.startswith(_OPERATORS, i) else 1)
+            out.append((i, end))
+            i = end
+    return out
+
+
+def _closers(text: str) -> str | None:
+    """What closes the brackets and the string ``text`` leaves open, or None if it closes one too many."""
+    stack: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c in "\"'`":
+            end = _skip_string(text, i)
+            if end > n:
+                return c + "".join(reversed(stack))
+            i = end
+            continue
+        if c in _OPEN:
+            stack.append(_OPEN[c])
+        elif c in ")}]" and (not stack or stack.pop() != c):
+            return None
+        i += 1
+    return "".join(reversed(stack))
+
+
+def locate(text: str, valid: Callable[[str], bool]) -> tuple[int, str] | None:
+    """Where an invalid ``text`` goes wrong, as Prometheus reports it: the index and text of the
+    first token after which no completion makes a valid expression, or ``(len(text), "")`` when
+    every prefix could still be completed (the input ended too early). ``valid`` parses a text.
+    None for a text too long to search (each token costs a few parses)."""
+    spans = tokens(text)
+    if len(spans) > _MAX_TOKENS:
+        return None
+    for start, end in spans:
+        prefix = text[:end]
+        if not any((close := _closers(prefix + f)) is not None and valid(prefix + f + close) for f in _FILLERS):
+            return start, text[start:end]
+    return len(text), ""
