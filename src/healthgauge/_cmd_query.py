@@ -22,7 +22,7 @@ from typing import Any
 
 from healthgauge import exposition
 from healthgauge.promql import EvaluationError, Expr, History, PromQLError, Result, compile, needs_history
-from healthgauge.promql._floats import format_human, format_json
+from healthgauge.promql._floats import format_float, format_human, format_json
 
 EXIT_OK = 0
 EXIT_SOURCE = 2
@@ -189,7 +189,8 @@ def prometheus_data(result: Result) -> dict[str, Any]:
     """The ``data`` object of ``/api/v1/query`` for this result, values as Go formats them."""
     t = _time(result.time)
     if result.kind == "scalar":
-        return {"resultType": "scalar", "result": [t, format_json(result.scalar)]}
+        # Prometheus 2.42 writes a scalar with its own MarshalJSON: Go's 'f' format, never an exponent.
+        return {"resultType": "scalar", "result": [t, format_float(result.scalar)]}
     if result.kind == "string":
         return {"resultType": "string", "result": [t, result.string]}
     if result.kind == "matrix":

@@ -290,6 +290,11 @@ EXPRESSIONS = [
     "atanh(vector(1))",
     "atanh(vector(-1))",
     "pi()",
+    "10 ^ 80",  # Go's Pow, an ulp from C's pow: sin() of it shows the difference
+    "sin(vector(10 ^ 80))",
+    "cos(queue_depth ^ 7)",
+    "vector(1.5 ^ 2.5)",
+    "vector(2 ^ -1074)",
     "pi() * 2",
     "sin(vector(pi() / 2))",
     # Date functions, with and without an argument (NaN, infinities, huge and negative times included).
