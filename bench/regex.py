@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -74,18 +75,26 @@ def startup(rounds: int) -> None:
         "promql._regex (re2._re2)": prelude + "from healthgauge.promql._regex import compile_matcher as c; c('a.*')",
     }
     times: dict[str, list[float]] = {name: [] for name in programs}
+    cpu: dict[str, list[float]] = {name: [] for name in programs}
     for i in range(rounds):
         names = list(programs)
         names = names[i % len(names) :] + names[: i % len(names)]  # rotate the order
         for name in names:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             subprocess.run([sys.executable, "-I", "-S", "-c", programs[name]], check=True)
             times[name].append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[name].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     base = statistics.median(times["pass"])
-    print(f"\nstart-up, median of {rounds} alternating runs of python -I -S:")
+    base_cpu = statistics.median(cpu["pass"])
+    print(f"\nstart-up, median of {rounds} alternating runs of python -I -S (CPU: the child's user + system):")
     for name, values in times.items():
-        median = statistics.median(values)
-        print(f"  {name:26} {median * 1e3:6.2f} ms  {median / base:5.2f} x pass  (+{(median - base) * 1e3:.2f} ms)")
+        median, c = statistics.median(values), statistics.median(cpu[name])
+        print(
+            f"  {name:26} wall {median * 1e3:6.2f} ms {median / base:5.2f} x pass (+{(median - base) * 1e3:5.2f} ms)"
+            f"   CPU {c * 1e3:6.2f} ms {c / base_cpu:5.2f} x pass (+{(c - base_cpu) * 1e3:5.2f} ms)"
+        )
 
 
 def main() -> None:
