@@ -370,6 +370,11 @@ EXPRESSIONS = [
     "max_over_time((queue_depth @ 1700000300)[5m:1m])",
     "max_over_time(rate(http_requests_total[1m] @ end())[5m:1m])",
     "queue_depth @ 1700000600 and on(queue) queue_depth @ 1700000900 > 1000",
+    # Raw (backquoted) strings: no escapes, also in label_replace's regex.
+    'label_replace(http_requests_total, "c", "<$1>", "code", `(\\d)\\d+`)',
+    'label_replace(named, "n", "$1", "v", `(\\pL)\\pL*`)',
+    'label_replace(named, "n", `"$1"`, "v", `(\\p{Lu}).*`)',
+    "named{v=~`\\p{Lu}.*`} or named{v=~`\\d`}",
     # Conditions from the README.
     "increase(http_requests_total[2m]) == 0 and queue_depth > 0",
     'queue_depth{queue="default"} < 1000',

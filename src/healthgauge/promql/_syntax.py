@@ -189,6 +189,9 @@ def scan(text: str) -> Scan:
                 regexes.append(unquote(text, start, i))
                 negated = text[text.rfind("~", 0, start) - 1] == "!"
                 edits.append((start, i, '""' if negated else '"_"'))  # placeholders that keep the selector valid
+            elif c == "`" and i <= n and ("\\" in text[start:i] or "\n" in text[start:i]):
+                # promql-parser reads escapes in a raw string (`(\d+)` is refused there): say it quoted.
+                edits.append((start, i, _double_quoted(text[start + 1 : i - 1])))
             previous = c
             continue
         if c.isspace():
@@ -237,6 +240,11 @@ def scan(text: str) -> Scan:
     for start, end, replacement in reversed(edits):
         text = text[:start] + replacement + text[end:]
     return Scan(text, ats, regexes)
+
+
+def _double_quoted(value: str) -> str:
+    """``value`` as a double-quoted PromQL string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def _next_is_paren(text: str, i: int) -> bool:
