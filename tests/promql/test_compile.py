@@ -17,6 +17,7 @@ from healthgauge.promql import PromQLError, compile
         ("sort_by_label(x, 'a')", "unknown function with name 'sort_by_label'"),
         ("limitk(1, x)", "unknown function with name 'limitk'"),
         ("x[5]", "1:3: missing unit character in duration"),
+        ("x[1.5m]", "1:3: not a valid duration string"),
         ("x offset 5", "1:10: unexpected number '5' in offset, expected duration"),
         ("1e309", "1:1: error parsing number"),
         ("1 + -1e+400", "1:6: error parsing number"),

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from healthgauge._cmd_query import prometheus_data
-from healthgauge.promql import EvaluationError, History, compile
+from healthgauge.promql import EvaluationError, History, PromQLError, compile
 from support.prometheus import Prometheus, PrometheusError, create_blocks_from_openmetrics
 from support.promql import S, assert_same
 from support.promql_history import T0, samples, to_openmetrics
@@ -274,3 +274,62 @@ def agree(prometheus: Prometheus, store: History, seed: int, exprs: list[str]) -
                     compiled.evaluate(store, at)
                 continue
             assert_same(prometheus_data(compiled.evaluate(store, at)), theirs, expr, at)
+
+
+MUTATIONS = [
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    " ",
+    "1",
+    "m",
+    "@",
+    ":",
+    "by",
+    "offset",
+    "bool",
+    "=",
+    "~",
+    '"',
+    "x",
+    ".",
+]
+
+
+def mutated(count: int) -> list[str]:
+    """Generated expressions with one character deleted, inserted or replaced: mostly invalid."""
+    rng = random.Random(15)
+    out = []
+    for text in (expressions(count // 2) + expressions_242(count // 2))[:count]:
+        i = rng.randrange(len(text))
+        roll = rng.random()
+        if roll < 0.4:
+            out.append(text[:i] + text[i + 1 :])
+        else:
+            out.append(text[:i] + rng.choice(MUTATIONS) + text[i + (roll >= 0.8) :])
+    return out
+
+
+@pytest.mark.parametrize("index", range(20))
+def test_mutated_expressions_are_refused_where_prometheus_refuses_them(prometheus: Prometheus, index: int) -> None:
+    """What 2.42 refuses to parse (bad_data) is refused when compiled, and what it parses compiles,
+    except label_replace()/label_join() arguments, which 2.42 checks when it evaluates the call
+    (an "execution" error) and we when the expression is loaded."""
+    for text in mutated(400)[index * 20 : (index + 1) * 20]:
+        try:
+            prometheus.query(text, at=T0 + 600)
+        except PrometheusError as exc:
+            refused = exc.kind == "bad_data"
+            by_label_function = exc.kind == "execution" and "label_" in exc.message
+        else:
+            refused = by_label_function = False
+        try:
+            compile(text)
+        except PromQLError:
+            assert refused or by_label_function, f"we refuse what Prometheus 2.42 parses: {text!r}"
+        else:
+            assert not refused, f"we accept what Prometheus 2.42 refuses: {text!r}"

@@ -258,8 +258,10 @@ def _check_word(text: str, start: int, word: str, brackets: int, last_word: str,
         if brackets:
             at = start
             for part in word.split(":"):
-                if part and not _is_duration(part) and all(ch.isdigit() for ch in part):
-                    raise _refuse(text, at, "missing unit character in duration")
+                if part and not _is_duration(part):
+                    if not part.strip("0123456789."):
+                        raise _refuse(text, at, "missing unit character in duration")
+                    raise _refuse(text, at, f"not a valid duration string: {part!r}")
                 at += len(part) + 1
         elif last_word == "offset":
             if not _is_duration(word):
