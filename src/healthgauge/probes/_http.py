@@ -125,7 +125,7 @@ class HttpProbe:
         while True:
             try:
                 parser, cert_now = await self._exchange(url)
-            except FetchError as exc:
+            except (FetchError, ProbeError) as exc:
                 return _failed(str(exc), redirects, cert)
             cert = cert_now if cert_now is not None else cert
             if parser.status not in REDIRECTS or not spec.follow_redirects:
