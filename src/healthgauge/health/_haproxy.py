@@ -14,6 +14,9 @@ unhealthy   ``down ready W% #<reason>``
 dead        ``down ready W% #<reason>``
 =========== =====================================================
 
+A target kept in service by a safeguard (flap damping, the cascade guard) answers ``up ready W%
+#<reason>``: the reason says which and why (HAProxy shows it as ``via agent : up (<reason>)``).
+
 Rules taken from HAProxy 2.6 as observed (§3.2, §3.5):
 
 - the weight is ``N%`` of the configured weight, never ``weight:`` (2.6 rejects it);
@@ -60,7 +63,7 @@ def render_agent_reply(state: TargetState, *, limits_maxconn: bool = False) -> b
         words.append(f"maxconn:{max(0, state.maxconn)}")
     elif limits_maxconn:
         words.append("maxconn:0")
-    if not up:
+    if not up or state.safeguard:  # in service on a safeguard's word: HAProxy shows why
         words.append("#" + sanitize_reason(state.reason or "not ready"))
     return (" ".join(words) + "\n").encode("ascii")
 

@@ -28,6 +28,9 @@ from healthgauge.health._damping import Damping, Flap, step
 from healthgauge.health._damping import describe as describe_flap
 from healthgauge.health._state import TargetState
 
+DAMPING = "flap damping"
+GUARD = "cascade guard"
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Group:
@@ -85,7 +88,8 @@ class Safeguards:
         if flap is None or not flap.suppressed or flap.shown(state.ready) == state.ready:
             return state
         note = describe_flap(flap, self._now, self._damping[state.name])
-        return dataclasses.replace(state, ready=bool(flap.held), warn=True, reason=_joined(note, state.reason))
+        reason = _joined(note, state.reason)
+        return dataclasses.replace(state, ready=bool(flap.held), warn=True, reason=reason, safeguard=DAMPING)
 
     def statistics(self) -> Statistics:
         return Statistics(
@@ -103,7 +107,7 @@ class Safeguards:
 
 
 def _kept(state: TargetState, note: str) -> TargetState:
-    return dataclasses.replace(state, ready=True, warn=True, reason=_joined(note, state.reason))
+    return dataclasses.replace(state, ready=True, warn=True, reason=_joined(note, state.reason), safeguard=GUARD)
 
 
 def _joined(note: str, reason: str) -> str:

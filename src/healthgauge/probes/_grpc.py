@@ -11,6 +11,7 @@ and 0 for the others. The probe succeeds when the answer is ``SERVING``.
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 from healthgauge.probes._base import ProbeError, Result, sample
@@ -22,6 +23,8 @@ STATUSES = ("UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN")
 
 def make(table: Table, timeout: float) -> GrpcProbe:
     del timeout
+    if importlib.util.find_spec("grpc") is None or importlib.util.find_spec("grpc_health") is None:
+        raise SpecError(f"{table.where('kind')}: grpc needs grpcio: pip install 'healthgauge[grpc]'")
     host, port = table.address()
     tls = table.flag("tls")
     root = None

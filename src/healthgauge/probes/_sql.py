@@ -22,6 +22,7 @@ seconds).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -73,6 +74,8 @@ def make(table: Table, timeout: float) -> SqliteProbe | PostgresProbe:
         _only(table, "sqlite", ("database",))
         return SqliteProbe(table.path("database"), query, query_timeout)
     _only(table, "postgresql", ("dsn", "password_file", "password_env", "pool_size", "sslmode", "ca_file"))
+    if importlib.util.find_spec("asyncpg") is None:
+        raise SpecError(f"{table.where('driver')}: postgresql needs asyncpg: pip install 'healthgauge[postgres]'")
     return PostgresProbe(
         dsn=_dsn(table),
         secret=table.secret(),
