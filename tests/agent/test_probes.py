@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from healthgauge.agent import _cmd
 from healthgauge.agent._config import ConfigError, parse_config
-from healthgauge.agent._hub import StateHub
-from healthgauge.agent._promql_engine import PromEngine
 from healthgauge.agent._run import Agent, safeguards
+from healthgauge.agent.commands import _cmd
+from healthgauge.agent.judge._promql_engine import PromEngine
+from healthgauge.agent.state._hub import StateHub
 from healthgauge.health import render_agent_reply
 from healthgauge.health._state import Policy, Verdict
 

@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 
 from healthgauge.agent._config import TargetConfig, parse_duration
-from healthgauge.agent._engine import Engine
-from healthgauge.agent._hub import StateHub
-from healthgauge.agent._judgement import evaluate
 from healthgauge.agent._scrape import ScrapeStats, TargetLoop
+from healthgauge.agent.judge._engine import Engine
+from healthgauge.agent.judge._judgement import evaluate
+from healthgauge.agent.state._hub import StateHub
 from healthgauge.health._state import Verdict
 from healthgauge.probes import Probe, run
 

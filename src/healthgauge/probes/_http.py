@@ -22,10 +22,10 @@ import re
 import ssl
 from dataclasses import dataclass
 
-from healthgauge._http11 import REDIRECTS, FetchError, RequestError, ResponseParser, decode_body
-from healthgauge._url import URL, build_request, follow_redirect, parse_url
-from healthgauge.agent._client import _Connection, _os_reason
 from healthgauge.exposition import Sample
+from healthgauge.http._client import _Connection, _os_reason
+from healthgauge.http._http11 import REDIRECTS, FetchError, RequestError, ResponseParser, decode_body
+from healthgauge.http._url import URL, build_request, follow_redirect, parse_url
 from healthgauge.probes._base import ProbeError, Result, sample
 from healthgauge.probes._spec import SpecError, Table
 from healthgauge.probes._tls import expiry
