@@ -74,3 +74,9 @@ def test_the_reason_names_the_group_and_the_figures() -> None:
 def test_invalid_share_is_refused(share: float) -> None:
     with pytest.raises(ValueError, match="max_unready"):
         Guard(max_unready=share)
+
+
+def test_only_eligible_targets_are_kept() -> None:
+    states = [member("a", ready=False, weight=90), member("b", ready=False, weight=10)]
+    assert decide(states, HALF, eligible={"b"}).kept == ("b",)
+    assert decide(states, HALF, eligible=set()).kept == ()

@@ -35,6 +35,7 @@ def test_a_flapping_target_is_held_and_says_so() -> None:
 
 def test_the_guard_keeps_the_healthiest_of_a_group_and_republishes_the_others() -> None:
     guards = Safeguards({}, {"pg": Group(guard=Guard(max_unready=0.5), members=("pg1", "pg2"))})
+    guards.publish({"pg1": st("pg1", True), "pg2": st("pg2", True)}, "pg1")  # both seen ready
     judged = {"pg1": st("pg1", False, weight=30, reason="slow"), "pg2": st("pg2", False, weight=60, reason="slow")}
     shown = {s.name: s for s in guards.publish(judged, "pg1")}
     assert set(shown) == {"pg1", "pg2"}
@@ -53,3 +54,10 @@ def test_an_operators_drain_is_never_overridden() -> None:
     guards = Safeguards({}, {"g": Group(guard=Guard(max_unready=0.5), members=("a", "b"))})
     judged = {"a": st("a", True, admin=Admin.DRAIN), "b": st("b", True, admin=Admin.DRAIN)}
     assert [s.serving for s in guards.publish(judged, "a")] == [False, False]
+
+
+def test_the_guard_never_keeps_a_target_it_has_not_seen_ready() -> None:
+    guards = Safeguards({}, {"g": Group(guard=Guard(max_unready=0.5), members=("a", "b"))})
+    fresh = {"a": st("a", False, reason="rising 1/2"), "b": st("b", False, reason="rising 1/2")}
+    assert [s.serving for s in guards.publish(fresh, "a")] == [False, False]
+    assert not guards.statistics().decisions["g"].active

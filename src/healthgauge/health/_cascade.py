@@ -15,8 +15,10 @@ out share above it                         keep ``min_serving - serving`` of the
 
 - *out*: not serving for any reason (not ready, dead, drained, shutting down); ``min_serving`` is
   ``total - floor(total * max_unready)``.
-- *candidates*: live, not ready and not drained. The operator's drain and a failed liveness check
-  are never overridden: the guard only speaks for targets whose readiness rules failed.
+- *candidates*: live, not ready, not drained, and seen ready before (``eligible``): the guard
+  speaks for targets *going* out of service, never for one that has not been seen healthy since the
+  agent started (a restarted agent sends no traffic to an unseen process). The operator's drain and
+  a failed liveness check are never overridden.
 - *healthiest*: more ready conditions holding, then the higher weight (a weight rule such as
   ``clamp(100 - 2000 * avg_over_time(probe_duration_seconds[30s]), 10, 100)`` ranks by query time),
   then the one kept last time (no flip-flop between equals), then the name.
@@ -61,15 +63,23 @@ class Decision:
         return bool(self.kept)
 
 
-def decide(states: Sequence[TargetState], guard: Guard, kept_before: Collection[str] = ()) -> Decision:
-    """The guard's decision for one group's current states (as hysteresis and damping left them)."""
+def decide(
+    states: Sequence[TargetState],
+    guard: Guard,
+    kept_before: Collection[str] = (),
+    eligible: Collection[str] | None = None,
+) -> Decision:
+    """The guard's decision for one group's current states (as hysteresis and damping left them);
+    ``eligible`` names the targets it may keep (``None``: any)."""
     total = len(states)
     serving = sum(1 for s in states if s.serving)
     need = guard.min_serving(total) - serving
     out = total - serving
     if need <= 0:
         return Decision(total=total, out=out, min_serving=guard.min_serving(total))
-    candidates = [s for s in states if s.live and not s.ready and not s.draining]
+    candidates = [
+        s for s in states if s.live and not s.ready and not s.draining and (eligible is None or s.name in eligible)
+    ]
     candidates.sort(key=lambda s: _rank(s, kept_before))
     kept = tuple(s.name for s in candidates[:need])
     return Decision(kept=kept, total=total, out=out, min_serving=guard.min_serving(total))

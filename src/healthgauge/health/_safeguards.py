@@ -58,6 +58,7 @@ class Safeguards:
         self._groups = dict(groups)
         self._group_of = {member: name for name, group in groups.items() for member in group.members}
         self._decisions = {name: Decision(total=len(group.members)) for name, group in groups.items()}
+        self._seen_ready: set[str] = set()  # group members judged ready at least once
         self._now = 0.0
 
     def checked(self, state: TargetState, now: float) -> None:
@@ -74,9 +75,10 @@ class Safeguards:
         if group_name is None:
             return [self._damped(judged[name])]
         group = self._groups[group_name]
+        self._seen_ready.update(m for m in group.members if judged[m].ready)
         states = [self._damped(judged[member]) for member in group.members]
         previous = self._decisions[group_name]
-        decision = decide(states, group.guard, previous.kept)
+        decision = decide(states, group.guard, previous.kept, self._seen_ready)
         self._decisions[group_name] = decision
         if not decision.kept:
             return states
