@@ -273,12 +273,11 @@ class PostgresProbe:
         try:
             async with pool.acquire() as connection:
                 started = time.monotonic()
-                transaction = connection.transaction(readonly=True)
-                await transaction.start()
                 try:
-                    records = await connection.fetch(self.query)
-                finally:
-                    await transaction.rollback()
+                    records = await _rolled_back(connection, self.query)
+                except asyncio.CancelledError:
+                    connection.terminate()  # cut mid-query (the deadline, a stop): the server rolls back
+                    raise
                 took = time.monotonic() - started
         except asyncpg.QueryCanceledError:
             raise ProbeError(
@@ -299,6 +298,15 @@ class PostgresProbe:
                 await asyncio.wait_for(pool.close(), 2.0)
             except (TimeoutError, OSError):
                 pool.terminate()
+
+
+async def _rolled_back(connection: Any, query: str) -> Any:
+    transaction = connection.transaction(readonly=True)
+    await transaction.start()
+    try:
+        return await connection.fetch(query)
+    finally:
+        await transaction.rollback()
 
 
 def _pg_message(exc: Exception) -> str:
