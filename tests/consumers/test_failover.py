@@ -185,3 +185,18 @@ def test_haproxy_moves_traffic_away_from_a_slow_database_and_the_guard_keeps_one
     finally:
         for lock in locks:
             lock.release()
+
+
+def test_the_example_files_are_valid(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from healthgauge.agent.commands import _cmd
+    from support.haproxy import check_config
+
+    pytest.importorskip("asyncpg")
+    monkeypatch.setenv("HG_PG_PASSWORD", "not used by --check")
+    assert _cmd.main(["--config", str(EXAMPLE / "agent.toml"), "--check"]) == 0
+    assert "2 target(s), configuration valid" in capsys.readouterr().out
+    monkeypatch.delenv("HG_PG_PASSWORD")
+    assert _cmd.main(["--config", str(EXAMPLE / "agent.toml"), "--check"]) == 3
+    assert "targets[0].password_env: the environment variable HG_PG_PASSWORD is not set" in capsys.readouterr().err
+    out = check_config(EXAMPLE / "haproxy.cfg")
+    assert out.returncode == 0, out.stdout + out.stderr

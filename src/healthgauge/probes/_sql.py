@@ -155,11 +155,14 @@ class SqliteProbe:
         if self._busy:  # the last query is still running in its thread (it will be interrupted)
             raise ProbeError("the previous query is still running")
         self._busy = True
-        loop = asyncio.get_running_loop()
-        try:
-            return await asyncio.shield(loop.run_in_executor(_pool(), self._run, min(budget, self.query_timeout)))
-        finally:
-            self._busy = False
+        future = asyncio.get_running_loop().run_in_executor(_pool(), self._run, min(budget, self.query_timeout))
+        # Free only when the thread is done: a probe cut by its deadline leaves the query running
+        # until the progress handler interrupts it, and the connection is not shared meanwhile.
+        future.add_done_callback(self._done)
+        return await asyncio.shield(future)
+
+    def _done(self, _: object) -> None:
+        self._busy = False
 
     def _run(self, limit: float) -> Result:
         deadline = time.monotonic() + limit
