@@ -399,8 +399,10 @@ def main() -> None:
     parser.add_argument("--probe-targets", type=int, default=0, help="probe only the first N targets (0: all)")
     parser.add_argument("--sql-targets", type=int, default=200, help="sql targets per driver (0: skip that row)")
     parser.add_argument("--sql-rounds", type=int, default=5, help="measurement windows for the sql row")
+    parser.add_argument("--sql-only", action="store_true", help="only the probe kinds' row")
     args = parser.parse_args()
-    bench(args.targets, args.rate, args.seconds, args.probe_targets)
+    if not args.sql_only:
+        bench(args.targets, args.rate, args.seconds, args.probe_targets)
     if args.sql_targets:
         bench_sql(args.targets, args.sql_targets, args.seconds, args.sql_rounds)
 

@@ -57,6 +57,9 @@ QUERY_SHARE = 0.8
 #: Worker threads for SQLite queries, shared by every SQLite target (each query holds one while it
 #: runs; the rest of the agent's offloaded work keeps the default executor).
 SQLITE_THREADS = 4
+#: The PostgreSQL probe's own deadline as a share of the target's timeout: asyncpg's timeouts end
+#: the query a little before the caller's deadline would cut it.
+OWN_SHARE = 0.9
 _RESERVED = ("probe_success", "probe_duration_seconds", "probe_sql_rows", "probe_sql_query_seconds")
 
 _executor: ThreadPoolExecutor | None = None
@@ -241,6 +244,7 @@ class PostgresProbe:
         self.pool_size = pool_size
         self.ssl = ssl
         self._pool: Any = None
+        self._running: asyncio.Future[Result] | None = None
 
     def describe(self) -> str:
         return self.dsn
@@ -270,26 +274,34 @@ class PostgresProbe:
         return self._pool
 
     async def probe(self, budget: float) -> Result:
+        """The query runs in a task of its own, shielded from the caller's deadline: asyncpg's own
+        timeouts (a little inside ``budget``) and the server's statement timeout end it, so a cut
+        never leaves a connection half-way through a query (asyncpg would reset or lose it)."""
+        if self._running is not None and not self._running.done():
+            raise ProbeError("the previous query is still running")
+        self._running = asyncio.ensure_future(self._query(budget * OWN_SHARE))
+        return await asyncio.shield(self._running)
+
+    async def _query(self, limit: float) -> Result:
+        """One query; never raises (its result may outlive the caller that asked for it)."""
         import asyncpg
 
-        pool = await self._get_pool(budget)
+        deadline = time.monotonic() + limit
         try:
-            async with pool.acquire() as connection:
+            pool = await self._get_pool(limit)
+            async with pool.acquire(timeout=limit) as connection:
                 started = time.monotonic()
-                try:
-                    records = await _rolled_back(connection, self.query)
-                except asyncio.CancelledError:
-                    connection.terminate()  # cut mid-query (the deadline, a stop): the server rolls back
-                    raise
+                records = await _rolled_back(connection, self.query, max(0.001, deadline - started))
                 took = time.monotonic() - started
         except asyncpg.QueryCanceledError:
-            raise ProbeError(
-                f"query cancelled by the server after its {self.query_timeout:g}s statement timeout"
-            ) from None
+            error = f"query cancelled by the server after its {self.query_timeout:g}s statement timeout"
+            return Result(False, error=error)
         except asyncpg.PostgresError as exc:
-            raise ProbeError(f"postgresql: {_pg_message(exc)}") from None
-        except (asyncpg.InterfaceError, OSError, SpecError) as exc:
-            raise ProbeError(f"postgresql {self.dsn}: {_os_message(exc)}") from None
+            return Result(False, error=f"postgresql: {_pg_message(exc)}")
+        except TimeoutError:
+            return Result(False, error=f"postgresql {self.dsn}: no answer within {limit:.3g}s")
+        except (asyncpg.InterfaceError, OSError, SpecError, ProbeError) as exc:
+            return Result(False, error=f"postgresql {self.dsn}: {_os_message(exc)}")
         names = list(records[0].keys()) if records else []
         first = tuple(records[0].values()) if records else None
         return Result(True, tuple(row_samples(names, first, min(len(records), MAX_ROWS), took)))
@@ -303,11 +315,11 @@ class PostgresProbe:
                 pool.terminate()
 
 
-async def _rolled_back(connection: Any, query: str) -> Any:
+async def _rolled_back(connection: Any, query: str, limit: float) -> Any:
     transaction = connection.transaction(readonly=True)
     await transaction.start()
     try:
-        return await connection.fetch(query)
+        return await connection.fetch(query, timeout=limit)  # asyncpg cancels it on the server too
     finally:
         await transaction.rollback()
 
