@@ -60,6 +60,11 @@ SQLITE_THREADS = 4
 #: The PostgreSQL probe's own deadline as a share of the target's timeout: asyncpg's timeouts end
 #: the query a little before the caller's deadline would cut it.
 OWN_SHARE = 0.9
+#: How long a new connection may take (TCP, TLS, authentication), in seconds, beyond the probe's
+#: own deadline: a connect cut at a short probe timeout would be lost and retried at every probe
+#: (a storm of SCRAM handshakes on a busy server). The probe still fails at its deadline; the
+#: connection, once made, serves the next probes. libpq's connect_timeout is often set to 10.
+CONNECT_TIMEOUT = 10.0
 _RESERVED = ("probe_success", "probe_duration_seconds", "probe_sql_rows", "probe_sql_query_seconds")
 
 _executor: ThreadPoolExecutor | None = None
@@ -249,7 +254,7 @@ class PostgresProbe:
     def describe(self) -> str:
         return self.dsn
 
-    async def _get_pool(self, budget: float) -> Any:
+    async def _get_pool(self) -> Any:
         if self._pool is None:
             try:
                 import asyncpg
@@ -260,7 +265,7 @@ class PostgresProbe:
                 password=self.secret.read if self.secret is not None else None,
                 min_size=0,
                 max_size=self.pool_size,
-                timeout=budget,
+                timeout=CONNECT_TIMEOUT,
                 ssl=self.ssl,
                 # Sent with the connection's start-up: no round trip per query.
                 server_settings={
@@ -288,10 +293,12 @@ class PostgresProbe:
 
         deadline = time.monotonic() + limit
         try:
-            pool = await self._get_pool(limit)
-            async with pool.acquire(timeout=limit) as connection:
+            pool = await self._get_pool()
+            async with pool.acquire(timeout=CONNECT_TIMEOUT) as connection:
                 started = time.monotonic()
-                records = await _rolled_back(connection, self.query, max(0.001, deadline - started))
+                if started >= deadline:  # connected too late for this probe: kept for the next
+                    return Result(False, error=f"postgresql {self.dsn}: connected only after {limit:.3g}s")
+                records = await _rolled_back(connection, self.query, deadline - started)
                 took = time.monotonic() - started
         except asyncpg.QueryCanceledError:
             error = f"query cancelled by the server after its {self.query_timeout:g}s statement timeout"
