@@ -183,6 +183,7 @@ PUBLIC = {
         "PromQLError",
         "Result",
         "compile",
+        "needs_history",
     ],
     "healthgauge.testing": [
         "DripServer",

@@ -64,7 +64,8 @@ class AgentReply:
 
     ``weight`` is a percent of the configured weight (clamped to 0-100; ``None`` says none, which
     only a caller that has never known one should do); ``maxconn`` a connection limit (``0``: no
-    limit; ``None`` leaves HAProxy's setting alone); ``reason`` is said only when not ``up``.
+    limit; ``None`` leaves HAProxy's setting alone); ``reason`` is always said when not ``up``, and
+    when ``up`` only if given (a target kept in service by a safeguard says why).
     """
 
     up: bool
@@ -77,7 +78,7 @@ class AgentReply:
 def encode_reply(reply: AgentReply) -> bytes:
     """The line HAProxy applies for ``reply``, ``\\n`` included."""
     words = ["up" if reply.up else "down", reply.admin.value, *load_words(reply.weight, reply.maxconn)]
-    if not reply.up:
+    if not reply.up or reply.reason:
         words.append("#" + sanitize_reason(reply.reason))
     return (" ".join(words) + "\n").encode("ascii")
 
