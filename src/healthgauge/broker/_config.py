@@ -77,7 +77,7 @@ class BrokerConfig:
     retry_after: int = 1
     drain_grace: float = 10.0
     report_interval: float = 1.0
-    refusal_backoff: float = 0.05
+    refusal_backoff: float = 0.25
     retry_body: int = 1024 * 1024
     affinity: AffinityKey = field(default_factory=AffinityKey)
     queues: Mapping[JobClass, QueueLimits] = field(default_factory=dict)
@@ -152,7 +152,7 @@ def parse_config(text: str, *, source: str = "broker.toml") -> BrokerConfig:
         retry_after=_int(doc.get("retry_after", 1), "retry_after", 1, 3600),
         drain_grace=_duration(doc.get("drain_grace", "10s"), "drain_grace", zero=True),
         report_interval=_duration(doc.get("report_interval", "1s"), "report_interval"),
-        refusal_backoff=_duration(doc.get("refusal_backoff", "50ms"), "refusal_backoff", zero=True),
+        refusal_backoff=_duration(doc.get("refusal_backoff", "250ms"), "refusal_backoff", zero=True),
         retry_body=_int(doc.get("retry_body", 1024 * 1024), "retry_body", 0, 1 << 30),
         affinity=_affinity(doc.get("affinity", {}), "affinity"),
         queues=_queues(doc.get("queues", {}), "queues"),

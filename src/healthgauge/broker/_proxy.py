@@ -89,6 +89,7 @@ class Exchange:
         "job",
         "key",
         "offers",
+        "queued",
         "reader",
         "responded",
         "start",
@@ -114,6 +115,7 @@ class Exchange:
         self.cost: float | None = None
         self.offers = 0  # offers made so far
         self.tried: list[object] = []  # workers asked in the current round
+        self.queued = False  # all its offers were refused once: it waits to be pulled
         self.worker: object = None  # the worker it is with
         self.worker_conn: WorkerConnection | None = None
         self.responded = False  # the response head went to the client
@@ -355,9 +357,10 @@ class WorkerConnection(asyncio.Protocol):
                 return
             self.head = head
             self.reader = BodyReader(head.framing, head.length)
-            if not self.service.response_head(ex, self, head):
-                return  # a refusal: its body is read and dropped below
-            self._chunked_out = head.framing in (CHUNKED, CLOSE) and ex.head.version == b"HTTP/1.1"
+            # False for a refusal: its body is read below and dropped, then the next offer.
+            self._chunked_out = self.service.response_head(ex, self, head) and (
+                head.framing in (CHUNKED, CLOSE) and ex.head.version == b"HTTP/1.1"
+            )
             if not data and not self.reader.done:
                 return
         assert self.reader is not None

@@ -38,9 +38,6 @@ log = logging.getLogger("healthgauge.broker")
 # Active expiry while requests wait (spec §3 rule 3, HG: every 10 ms), and the retry of refusals
 # whose backoff ran out.
 TICK = 0.01
-# A request is offered at most this many times in all (refusals, pulls from the queue, a failed
-# worker): 3 rounds of ``max_offers``. Past that it is rejected rather than bounced for ever.
-MAX_ROUNDS = 3
 # Idle keep-alive connections kept per worker; more are closed when they come back.
 MAX_IDLE = 32
 
@@ -174,15 +171,13 @@ class BrokerService:
         now = self.loop.time()
         job = ex.job
         assert job is not None
-        if ex.offers >= MAX_ROUNDS * self.config.max_offers:
-            self._reject(ex, "refused")
-            return
-        if len(ex.tried) < self.config.max_offers:
+        if not ex.queued and len(ex.tried) < self.config.max_offers:
             for worker in self.registry.candidates(now=now, key=ex.key):
                 if worker not in ex.tried:
                     self._offer(ex, worker)
                     return
         ex.tried = []
+        ex.queued = True  # from now on it waits for a free worker to pull it (spec §7 rule 6)
         if ex.streaming and ex.offers:
             self._reject(ex, "refused")  # a streamed body cannot be offered again
             return
@@ -191,7 +186,10 @@ class BrokerService:
         if not waits:
             self._reject(ex, job.why)
             return
-        ex.client.pause_reading_body()
+        # Reading goes on while it waits (a client that leaves must be seen), unless a streamed
+        # body is waiting for its worker.
+        if ex.streaming and not ex.reader.done:
+            ex.client.pause_reading_body()
         self._arm()
 
     def _offer(self, ex: Exchange, worker: object) -> None:
