@@ -39,10 +39,12 @@ PUBLIC = {
         "Job",
         "JobClass",
         "JobState",
+        "QueueLimits",
         "QueueStatistics",
         "Registry",
         "WorkerReport",
         "WorkerView",
+        "parse_load",
         "rendezvous_order",
     ],
     "healthgauge.exposition": [
