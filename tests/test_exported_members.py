@@ -57,10 +57,12 @@ PUBLIC = {
         "Job",
         "JobClass",
         "JobState",
+        "QueueLimits",
         "QueueStatistics",
         "Registry",
         "WorkerReport",
         "WorkerView",
+        "parse_load",
         "rendezvous_order",
     ],
     "healthgauge.exposition": [
