@@ -64,8 +64,9 @@ class AgentReply:
 
     ``weight`` is a percent of the configured weight (clamped to 0-100; ``None`` says none, which
     only a caller that has never known one should do); ``maxconn`` a connection limit (``0``: no
-    limit; ``None`` leaves HAProxy's setting alone); ``reason`` is always said when not ``up``, and
-    when ``up`` only if given (a target kept in service by a safeguard says why).
+    limit; ``None`` leaves HAProxy's setting alone); ``reason`` is said when not ``up``, and while
+    ``up`` only with ``say_reason`` (a target kept in service by a safeguard says why; HAProxy shows
+    it as ``via agent : up (<reason>)``).
     """
 
     up: bool
@@ -73,12 +74,13 @@ class AgentReply:
     weight: int | None = None
     maxconn: int | None = None
     reason: str = ""
+    say_reason: bool = False
 
 
 def encode_reply(reply: AgentReply) -> bytes:
     """The line HAProxy applies for ``reply``, ``\\n`` included."""
     words = ["up" if reply.up else "down", reply.admin.value, *load_words(reply.weight, reply.maxconn)]
-    if not reply.up or reply.reason:
+    if not reply.up or reply.say_reason:
         words.append("#" + sanitize_reason(reply.reason))
     return (" ".join(words) + "\n").encode("ascii")
 

@@ -73,9 +73,14 @@ def reply_for(state: TargetState, *, limits_maxconn: bool = False) -> AgentReply
     """
     up = state.live and state.ready
     maxconn = state.maxconn if state.maxconn is not None else (0 if limits_maxconn else None)
-    # In service on a safeguard's word (damping, the cascade guard): HAProxy shows why.
-    reason = state.reason or "not ready" if not up or state.safeguard else ""
-    return AgentReply(up=up, admin=admin_word(state), weight=state.weight, maxconn=maxconn, reason=reason)
+    return AgentReply(
+        up=up,
+        admin=admin_word(state),
+        weight=state.weight,
+        maxconn=maxconn,
+        reason=state.reason or "not ready",
+        say_reason=bool(state.safeguard),  # in service on a safeguard's word (damping, the cascade guard)
+    )
 
 
 def render_agent_reply(state: TargetState, *, limits_maxconn: bool = False) -> bytes:
