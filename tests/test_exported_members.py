@@ -57,10 +57,12 @@ PUBLIC = {
         "Job",
         "JobClass",
         "JobState",
+        "QueueLimits",
         "QueueStatistics",
         "Registry",
         "WorkerReport",
         "WorkerView",
+        "parse_load",
         "rendezvous_order",
     ],
     "healthgauge.exposition": [
@@ -194,6 +196,7 @@ PUBLIC = {
         "PromQLError",
         "Result",
         "compile",
+        "needs_history",
     ],
     "healthgauge.testing": [
         "DripServer",

@@ -74,7 +74,13 @@ class FakeEngine:
         max_range = float(amount) * (60 if unit == "m" else 1) if amount else 0.0
         return FakeExpr(text=text, name=name, op=op, threshold=float(threshold or 0), max_range=max_range)
 
-    def parse(self, data: bytes | bytearray, content_type: str | None, names: Collection[str] | None) -> object:
+    def parse(
+        self,
+        data: bytes | bytearray,
+        content_type: str | None,
+        names: Collection[str] | None,
+        dropped: list[object] | None = None,
+    ) -> object:
         self.parsed.append(names)
         samples: dict[str, float] = {}
         for number, line in enumerate(data.decode().splitlines(), 1):

@@ -52,7 +52,9 @@ class AgentReply(NamedTuple):
 
     ``weight`` is a percent of the configured weight (clamped to 0-100; ``None`` says none, which
     only a caller that has never known one should do); ``maxconn`` a connection limit (``0``: no
-    limit; ``None`` leaves HAProxy's setting alone); ``reason`` is said only when not ``up``.
+    limit; ``None`` leaves HAProxy's setting alone); ``reason`` is said when not ``up``, and while
+    ``up`` only with ``say_reason`` (a target kept in service by a safeguard says why; HAProxy shows
+    it as ``via agent : up (<reason>)``).
     A named tuple: the agent builds one per agent check (a frozen dataclass costs twice as much).
     """
 
@@ -61,13 +63,14 @@ class AgentReply(NamedTuple):
     weight: int | None = None
     maxconn: int | None = None
     reason: str = ""
+    say_reason: bool = False
 
 
 def encode_reply(reply: AgentReply) -> bytes:
     """The line HAProxy applies for ``reply``, its newline included."""
-    up, admin, weight, maxconn, reason = reply
+    up, admin, weight, maxconn, reason, say_reason = reply
     line = ("up " if up else "down ") + _WORDS[admin] + _load(weight, maxconn)
-    if not up:
+    if not up or say_reason:
         line += " #" + sanitize_reason(reason)
     return (line + "\n").encode("ascii")
 

@@ -14,6 +14,9 @@ unhealthy   ``down ready W% #<reason>``
 dead        ``down ready W% #<reason>``
 =========== =====================================================
 
+A target kept in service by a safeguard (flap damping, the cascade guard) answers ``up ready W%
+#<reason>``: the reason says which and why (HAProxy shows it as ``via agent : up (<reason>)``).
+
 Rules taken from HAProxy 2.6 as observed (§3.2, §3.5):
 
 - the weight is ``N%`` of the configured weight, never ``weight:`` (2.6 rejects it);
@@ -74,13 +77,19 @@ def reply_for(state: TargetState, spec: TargetSpec | None = None, *, limits_maxc
         limits_maxconn = spec.limits_maxconn
     up = state.live and state.ready
     maxconn = state.maxconn if state.maxconn is not None else (0 if limits_maxconn else None)
-    reason = "" if up else state.reason or "not ready"
-    return AgentReply(up=up, admin=admin_word(state), weight=state.weight, maxconn=maxconn, reason=reason)
+    return AgentReply(
+        up=up,
+        admin=admin_word(state),
+        weight=state.weight,
+        maxconn=maxconn,
+        reason=state.reason or "not ready",
+        say_reason=bool(state.safeguard),  # in service on a safeguard's word (damping, the cascade guard)
+    )
 
 
 def render_agent_reply(state: TargetState, spec: TargetSpec | None = None, *, limits_maxconn: bool = False) -> bytes:
     """The one line HAProxy applies for ``state``: operational word, admin word, weight, maxconn,
-    then ``#reason`` when down (:func:`reply_for`, written by the one codec)."""
+    then ``#reason`` when down or kept up by a safeguard (:func:`reply_for`, written by the one codec)."""
     return encode_reply(reply_for(state, spec, limits_maxconn=limits_maxconn))
 
 

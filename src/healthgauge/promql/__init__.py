@@ -15,7 +15,7 @@ On the check path: nothing slow is imported here (no ``re``, ``typing``, ``datac
 
 from healthgauge import _lazy
 from healthgauge.promql._errors import EvaluationError, PromQLError
-from healthgauge.promql._expr import Expr, Outcome, compile
+from healthgauge.promql._expr import Expr, Outcome, compile, needs_history
 from healthgauge.promql._history import LOOKBACK_MS, History
 
 TYPE_CHECKING = False
@@ -24,7 +24,17 @@ if TYPE_CHECKING:
 
 LOOKBACK = LOOKBACK_MS / 1000
 
-__all__ = ["LOOKBACK", "EvaluationError", "Expr", "History", "Outcome", "PromQLError", "Result", "compile"]
+__all__ = [
+    "LOOKBACK",
+    "EvaluationError",
+    "Expr",
+    "History",
+    "Outcome",
+    "PromQLError",
+    "Result",
+    "compile",
+    "needs_history",
+]
 
 # ``Result`` loads on first use: ``healthgauge check`` judges conditions and never needs it.
 __getattr__ = _lazy(__name__, {"Result": "healthgauge.promql._result"})

@@ -46,8 +46,16 @@ class Engine(Protocol):
     def compile(self, text: str) -> Expr:
         """Compile one expression or raise :class:`EngineError` naming the offending text."""
 
-    def parse(self, data: bytes | bytearray, content_type: str | None, names: Collection[str] | None) -> Any:
-        """Samples of one page, only those named in ``names`` when given; raise :class:`EngineError`."""
+    def parse(
+        self,
+        data: bytes | bytearray,
+        content_type: str | None,
+        names: Collection[str] | None,
+        dropped: list[Any] | None = None,
+    ) -> Any:
+        """Samples of one page, only those named in ``names`` when given; raise :class:`EngineError`.
+        A sample of a series already in the page is dropped, as Prometheus drops it, and said in
+        ``dropped`` (one item each) when given."""
 
     def history(self, keep: float) -> History:
         """A new, empty history keeping ``keep`` seconds."""

@@ -4,6 +4,7 @@ history and evaluates. Only errors are translated at this boundary; outcomes are
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from healthgauge.agent.judge import _engine
 from healthgauge.agent.judge._engine import EngineError
@@ -21,9 +22,15 @@ class PromEngine:
         except PromQLError as exc:
             raise EngineError(str(exc)) from exc
 
-    def parse(self, data: bytes | bytearray, content_type: str | None, names: Collection[str] | None) -> list[Sample]:
+    def parse(
+        self,
+        data: bytes | bytearray,
+        content_type: str | None,
+        names: Collection[str] | None,
+        dropped: list[Any] | None = None,
+    ) -> list[Sample]:
         try:
-            return parse(data, content_type=content_type, names=names)
+            return parse(data, content_type=content_type, names=names, dropped=dropped)
         except ParseError as exc:
             raise EngineError(f"invalid exposition: {exc}") from exc
 
