@@ -161,6 +161,7 @@ PUBLIC = {
         "PromQLError",
         "Result",
         "compile",
+        "needs_history",
     ],
     "healthgauge.testing": [
         "DripServer",
