@@ -21,12 +21,11 @@ from datetime import datetime
 from typing import Any
 
 from healthgauge import exposition
+from healthgauge.health._status import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from healthgauge.promql import EvaluationError, Expr, History, PromQLError, Result, compile, needs_history
 from healthgauge.promql._floats import format_float, format_human, format_json
 
-EXIT_OK = 0
-EXIT_SOURCE = 2
-EXIT_USAGE = 3
+EXIT_SOURCE = EXIT_FAILED  # the source could not be read or parsed, or the evaluation failed on it
 
 # A recorded incident may be larger than one scrape (the exposition parser's defaults), but a file
 # or stdin read must still be bounded: 256 MiB of text, and a million samples (about 10 minutes of

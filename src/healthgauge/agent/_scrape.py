@@ -106,8 +106,6 @@ async def fetch(endpoint: Endpoint, target: TargetConfig) -> tuple[bytes | bytea
         if isinstance(exc, TLSError) and exc.message.startswith("certificate") and not target.insecure:
             hint = " (ca_file trusts a private CA, insecure = true skips verification)"
         raise ScrapeError(f"{exc}{hint}") from None
-    if response.status != 200:  # Prometheus takes 200 only (scrape/scrape.go)
-        raise ScrapeError(f"HTTP {response.status} {response.reason}".rstrip())
     return response.body, response.content_type
 
 

@@ -7,8 +7,11 @@ The agent never parses or evaluates by itself: it hands bytes and compiled expre
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from typing import Any, Protocol
+
+# One condition evaluated at one instant: the evaluator's own value type, whatever the engine.
+from healthgauge.promql import Outcome as Outcome
 
 
 class EngineError(Exception):
@@ -25,17 +28,6 @@ class Expr(Protocol):
     @property
     def max_range(self) -> float:
         """Seconds of history its range selectors and functions need (0 for instant ones)."""
-
-
-class Outcome(Protocol):
-    """One condition evaluated at one instant."""
-
-    @property
-    def holds(self) -> bool: ...
-    @property
-    def summary(self) -> str: ...
-    @property
-    def values(self) -> Sequence[float]: ...
 
 
 class History(Protocol):
@@ -72,4 +64,4 @@ class Engine(Protocol):
         """Whether a condition holds at ``now`` (wall seconds), and what it saw."""
 
     def number(self, expr: Expr, history: History, now: float) -> Outcome:
-        """A numeric expression at ``now``: ``values[0]`` is the number when ``holds``."""
+        """A numeric expression at ``now``: ``values[0]``'s value is the number when ``holds``."""
