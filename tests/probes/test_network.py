@@ -107,7 +107,7 @@ async def test_http_refused() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     result = await run(make("http", {"url": f"http://127.0.0.1:{port}/"}), 2.0)
-    assert result.error == f"cannot connect to 127.0.0.1:{port}: Connection refused"
+    assert result.error == f"cannot connect to 127.0.0.1:{port}: connection refused"
     assert values(result.samples)["probe_http_status_code"] == 0
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from healthgauge.agent import _probeconfig
 from healthgauge.agent.judge._engine import Engine, EngineError, Expr
-from healthgauge.agent.servers._listeners import LISTENERS  # [agent] keys that start more listeners
+from healthgauge.agent.servers._registry import LISTENERS  # [agent] keys that start more listeners
 from healthgauge.health._cascade import Guard
 from healthgauge.health._damping import Damping
 from healthgauge.health._state import Overloaded, Policy
@@ -73,8 +73,11 @@ PROBE_ONLY_METRICS = ("token", "body_limit", "headers", "ca_file", "insecure")
 AGENT_KEYS = ("listen", "admin", "shutdown_grace", "haproxy_default", "state_file")
 
 
-class ConfigError(Exception):
+class AgentConfigError(Exception):
     """The configuration is wrong; the message names the file, the key and the offending text."""
+
+
+ConfigError = AgentConfigError  # the name before 0.2 (it clashed across the public API); kept as an alias
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -28,13 +28,9 @@ import dataclasses
 import enum
 from dataclasses import dataclass
 
-
-class Admin(enum.Enum):
-    """The operator's admin state, named as HAProxy's agent-check words (consumers.md §3.2)."""
-
-    READY = "ready"
-    DRAIN = "drain"
-    MAINT = "maint"
+# The operator's admin state is HAProxy's admin word (consumers.md §3.2): one type, defined with the
+# agent-check codec.
+from healthgauge.agentcheck._codec import Admin as Admin
 
 
 class Level(enum.Enum):

@@ -23,7 +23,8 @@ import ssl
 from dataclasses import dataclass
 
 from healthgauge.exposition import Sample
-from healthgauge.http._client import _Connection, _os_reason
+from healthgauge.http._client import _Connection
+from healthgauge.http._flow import os_reason
 from healthgauge.http._http11 import REDIRECTS, FetchError, RequestError, ResponseParser, decode_body
 from healthgauge.http._url import URL, build_request, follow_redirect, parse_url
 from healthgauge.probes._base import ProbeError, Result, sample
@@ -172,7 +173,7 @@ class HttpProbe:
         except ssl.SSLError as exc:
             raise ProbeError(f"TLS handshake failed: {exc.reason or exc}") from None
         except OSError as exc:
-            raise ProbeError(f"cannot connect to {url.authority}: {_os_reason(exc)}") from None
+            raise ProbeError(f"cannot connect to {url.authority}: {os_reason(exc)}") from None
         try:
             cert = expiry(transport.get_extra_info("ssl_object")) if https else None
             only_2xx = self.spec.body_regex is None

@@ -109,6 +109,11 @@ class AgentCollector(Collector):
         offloaded = CounterMetricFamily(
             "healthgauge_scrape_offloaded_parses", "pages parsed in a worker thread", labels=["target"]
         )
+        dropped = CounterMetricFamily(
+            "healthgauge_scrape_dropped_samples",
+            "samples of a series repeated in a page, dropped as Prometheus drops them (the first is kept)",
+            labels=["target"],
+        )
         counts = [0] * len(BUCKETS)
         total = 0
         duration_sum = 0.0
@@ -117,6 +122,7 @@ class AgentCollector(Collector):
             scrapes.add_metric([name, "error"], st.failed)
             size.add_metric([name], st.bytes)
             offloaded.add_metric([name], st.offloaded)
+            dropped.add_metric([name], st.dropped)
             counts = [a + b for a, b in zip(counts, st.buckets, strict=True)]
             total += st.ok + st.failed
             duration_sum += st.duration_sum
@@ -131,7 +137,7 @@ class AgentCollector(Collector):
             buckets=cumulative,
             sum_value=duration_sum,
         )
-        yield from (scrapes, size, offloaded, histogram)
+        yield from (scrapes, size, offloaded, dropped, histogram)
 
 
 class AgentMetrics:
