@@ -98,3 +98,27 @@ def test_per_class_limits_pull_order_and_a_reload_that_keeps_the_queues() -> Non
     assert inter.state is JobState.REJECTED
     assert inter.why == "draining"
     assert core.queued() == 0
+
+
+def test_a_free_worker_takes_the_jobs_of_its_keys_first() -> None:
+    reg = Registry()
+    for n in ("a", "b"):
+        reg.add(n, cap=1, now=0)
+    core = Broker(reg)
+    jobs = [Job(i, deadline=10) for i in range(4)]
+    jobs[0].home = jobs[2].home = "a"
+    jobs[1].home = "b"
+    for t, job in enumerate(jobs):
+        assert core.enqueue(job, t * 0.01)[0]
+    assert core.pull("a", 0.1)[0] is jobs[2]  # its newest (interactive is LIFO), not jobs[3]
+    assert core.pull("a", 0.1)[0] is jobs[0]
+    assert core.pull("a", 0.1)[0] is jobs[3]  # none of its own left: the queue's next
+    assert core.pull("a", 0.1)[0] is jobs[1]
+    assert core.queued() == 0
+    batch = [Job(i, deadline=10, job_class=JobClass.BATCH) for i in range(3)]
+    for job in batch:
+        job.home = "b"
+        core.enqueue(job, 0.2)
+    assert core.pull("b", 0.3)[0] is batch[0]  # FIFO within the class
+    core.cancel(batch[1], 0.3)
+    assert core.pull("b", 0.3)[0] is batch[2]

@@ -11,6 +11,7 @@ FIFO (HG).
 from __future__ import annotations
 
 import enum
+from collections import deque
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,10 @@ class JobClass(enum.Enum):
     CRITICAL = "critical"  # priority queue
     INTERACTIVE = "interactive"  # LIFO
     BATCH = "batch"  # FIFO
+
+    # Members are singletons: hash by identity, in C (Enum's own __hash__ is Python code, and a
+    # class is a dict key several times per request on the broker's hot path).
+    __hash__ = object.__hash__
 
 
 class JobState(enum.Enum):
@@ -48,7 +53,7 @@ class Job(QueueEntry):
     the critical class's queue (highest first, oldest first within a level); ``why`` is the word
     of its rejection, if any."""
 
-    __slots__ = ("job_class", "key", "payload", "state", "waiter", "why", "worker")
+    __slots__ = ("home", "job_class", "key", "payload", "state", "waiter", "why", "worker")
 
     def __init__(
         self,
@@ -65,6 +70,7 @@ class Job(QueueEntry):
         self.key = key
         self.state = JobState.NEW
         self.worker: Hashable | None = None
+        self.home: Hashable | None = None  # the worker its key belongs to, if it has one
         self.why = ""
         self.waiter: object = None
 
@@ -78,10 +84,16 @@ class QueueLimits:
 
     capacity: int = 64
     max_wait: float = 1.0
+    # The most of one worker's slots this class may hold at once (at least one): a class of long
+    # requests below 1 leaves the rest to the others, so they never wait behind it for a slot.
+    max_share: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.capacity < 0 or not self.max_wait > 0:
-            raise ValueError(f"QueueLimits: need capacity ≥ 0 and max_wait > 0, got {self.capacity}, {self.max_wait}")
+        if self.capacity < 0 or not self.max_wait > 0 or not 0 < self.max_share <= 1:
+            raise ValueError(
+                "QueueLimits: need capacity ≥ 0, max_wait > 0 and 0 < max_share ≤ 1, "
+                f"got {self.capacity}, {self.max_wait}, {self.max_share}"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,6 +132,8 @@ class Broker:
             c: WaitQueue(capacity=capacity, capacity_ratio=None, order=_ORDER[c]) for c in JobClass
         }
         self.limits: dict[JobClass, QueueLimits] = {}
+        # Queued jobs by home worker, oldest first (entries that left the queue are skipped lazily).
+        self._homed: dict[Hashable, deque[Job]] = {}
         self.pull_order: tuple[JobClass, ...] = PULL_ORDER
         self.configure(
             limits={c: (limits or {}).get(c, QueueLimits(capacity=capacity, max_wait=max_wait)) for c in JobClass},
@@ -147,7 +161,8 @@ class Broker:
 
     def offers(self, job: Job, now: float) -> list[Hashable]:
         """Workers to offer ``job`` to, in order (at most ``registry.max_offers``)."""
-        return self.registry.candidates(now=now, key=job.key)
+        share = self.limits[job.job_class].max_share
+        return self.registry.candidates(now=now, key=job.key, klass=job.job_class, share=share)
 
     def refused(self, job: Job, worker: Hashable, now: float) -> None:
         self.registry.refused(worker, now=now)
@@ -167,6 +182,13 @@ class Broker:
             removed.remove(job)
             return False, removed
         job.state = JobState.QUEUED
+        if job.home is not None:
+            homed = self._homed.get(job.home)
+            if homed is None:
+                homed = self._homed[job.home] = deque()
+            elif len(homed) > 2 * sum(lim.capacity for lim in self.limits.values()):
+                homed = self._homed[job.home] = deque(j for j in homed if j.state is JobState.QUEUED)
+            homed.append(job)
         return True, removed
 
     def cancel(self, job: Job, now: float) -> None:
@@ -174,15 +196,43 @@ class Broker:
             job.state = JobState.CANCELLED
 
     def pull(self, worker: Hashable, now: float) -> tuple[Job | None, list[Job]]:
-        """The next job for a free ``worker`` (or None), and the jobs expired on the way."""
+        """The next job for a free ``worker`` (or None), and the jobs expired on the way.
+
+        Class by class in pull order; within a class a job whose home is ``worker`` goes first
+        (newest for LIFO, oldest for FIFO), so a freed worker takes work whose data it has.
+        """
         removed: list[Job] = []
         for job_class in self.pull_order:
-            job, gone = self._queues[job_class].pop(now)
-            removed += self._rejected(gone)
+            queue = self._queues[job_class]
+            if not len(queue):
+                continue
+            if not self.registry.has_room(worker, job_class, self.limits[job_class].max_share, now=now):
+                continue
+            removed += self._rejected(queue.expire(now))
+            job = self._homed_job(worker, job_class, now)
+            if job is None:
+                job, gone = queue.pop(now)
+                removed += self._rejected(gone)
             if job is not None:
                 self.accepted(job, worker)
                 return job, removed
         return None, removed
+
+    def _homed_job(self, worker: Hashable, job_class: JobClass, now: float) -> Job | None:
+        homed = self._homed.get(worker)
+        if not homed:
+            return None
+        while homed and homed[0].state is not JobState.QUEUED:
+            homed.popleft()
+        while homed and homed[-1].state is not JobState.QUEUED:
+            homed.pop()
+        lifo = _ORDER[job_class] is QueueOrder.LIFO
+        for job in reversed(homed) if lifo else homed:
+            if job.state is JobState.QUEUED and job.job_class is job_class:
+                homed.remove(job)
+                self._queues[job_class].remove(job, now)
+                return job
+        return None
 
     def expire(self, now: float) -> list[Job]:
         """Reject queued jobs past their queue timeout or deadline (``expired`` / ``deadline``)."""
@@ -192,7 +242,8 @@ class Broker:
         return removed
 
     def queued(self) -> int:
-        return sum(len(q) for q in self._queues.values())
+        a, b, c = self._queues.values()
+        return len(a) + len(b) + len(c)
 
     def next_expiry(self, now: float) -> float | None:
         """When the earliest queued job times out, or None with nothing queued."""
@@ -201,6 +252,7 @@ class Broker:
 
     def drain(self, now: float) -> list[Job]:
         """Every queued job, taken out and rejected as ``draining`` (the broker is stopping)."""
+        self._homed.clear()
         out: list[Job] = []
         for queue in self._queues.values():
             while True:

@@ -269,10 +269,14 @@ def _queues(value: object, key: str) -> dict[JobClass, QueueLimits]:
         where = f"{key}.{name}"
         job_class = _job_class(name, where)
         limits = _table(sub, where)
-        _known(limits, {"capacity", "max_wait"}, where + ".")
+        _known(limits, {"capacity", "max_wait", "max_share"}, where + ".")
+        share = limits.get("max_share", 1.0)
+        if not isinstance(share, int | float) or isinstance(share, bool) or not 0 < share <= 1:
+            raise ConfigError(f"{where}.max_share: a fraction of a worker's slots, 0 < share ≤ 1, got {share!r}")
         out[job_class] = QueueLimits(
             capacity=_int(limits.get("capacity", 64), f"{where}.capacity", 0, 1_000_000),
             max_wait=_duration(limits.get("max_wait", "1s"), f"{where}.max_wait"),
+            max_share=float(share),
         )
     return out
 
