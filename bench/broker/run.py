@@ -82,6 +82,7 @@ backend br
 BROKER_EXTRA = """\
 timeout = "{timeout}"
 refusal_backoff = "50ms"
+affinity_wait = "{affinity_wait}"
 [affinity]
 path_segment = 2
 [queues.interactive]
@@ -117,7 +118,8 @@ class Phase:
     samples: list[Sample] = field(default_factory=list)
     broker_cpu_us: float | None = None
     broker_requests: int = 0
-    affinity: float | None = None
+    affinity: float | None = None  # share of keyed answers from the key's home
+    affinity_recent: float | None = None  # ... from its home or a worker that served it lately
 
     def goodput(self) -> float:
         return sum(s.ok for s in self.samples) / self.seconds
@@ -237,9 +239,11 @@ def run_phase(rig: Rig, setup: str, load: float, args: argparse.Namespace, seed:
         phase.broker_requests = int(sum(counted))
         cpu = proc_cpu(rig.broker.pid) - cpu0
         phase.broker_cpu_us = cpu / max(1, phase.broker_requests) * 1e6
-        hits = [after.get(f'healthgauge_broker_affinity_total{{result="{r}"}}', 0) - before.get(
-            f'healthgauge_broker_affinity_total{{result="{r}"}}', 0) for r in ("hit", "miss")]  # fmt: skip
-        phase.affinity = hits[0] / sum(hits) if sum(hits) else None
+        name = 'healthgauge_broker_affinity_total{result="%s"}'
+        home, recent, miss = (after.get(name % r, 0) - before.get(name % r, 0) for r in ("home", "recent", "miss"))
+        total = home + recent + miss
+        phase.affinity = home / total if total else None
+        phase.affinity_recent = (home + recent) / total if total else None
     time.sleep(0.5)
     return phase
 
@@ -285,6 +289,7 @@ def rig(args: argparse.Namespace, workdir: Path):  # type: ignore[no-untyped-def
         expensive_deadline = args.expensive_deadline * args.scale
         extra = BROKER_EXTRA.format(
             timeout=f"{expensive_deadline}s", cheap_deadline=f"{cheap_deadline}s",
+            affinity_wait=f"{args.affinity_wait_ms * args.scale}ms",
             expensive_deadline=f"{expensive_deadline}s",
         )  # fmt: skip
         config = broker_config({f"w{i}": w.ports["http"] for i, w in enumerate(workers)}, extra=extra,
@@ -323,6 +328,7 @@ def main() -> int:
     p.add_argument("--cache", type=int, default=80, help="keys each worker keeps (LRU)")
     p.add_argument("--cheap-deadline", type=float, default=0.25, help="seconds, before --scale")
     p.add_argument("--expensive-deadline", type=float, default=0.6, help="seconds, before --scale")
+    p.add_argument("--affinity-wait-ms", type=float, default=5.0, help="broker's affinity_wait, before --scale")
     p.add_argument("--out", type=Path, default=None, help="write plots and results.json here")
     args = p.parse_args()
     if args.seconds is None:
@@ -341,7 +347,8 @@ def main() -> int:
                 for s in phase.samples:
                     codes[s.status] = codes.get(s.status, 0) + 1
                 print(f"  {load:>4}x {setup:<10} goodput {phase.goodput():7.1f}/s  cheap p50/90/95/99 {cheap} ms  "
-                      f"cache hits {phase.cache_hits():.0%}  affinity {phase.affinity or 0:.0%}  statuses {codes}",
+                      f"cache hits {phase.cache_hits():.0%}  affinity home {phase.affinity or 0:.0%} "
+                      f"home+recent {phase.affinity_recent or 0:.0%}  statuses {codes}",
                       flush=True)  # fmt: skip
     report(phases, loads, args)
     return 0

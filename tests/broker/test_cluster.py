@@ -170,12 +170,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 def test_affinity_is_kept_across_requests_and_replicas(cluster: Cluster) -> None:
     key = key_for("w2")
-    before = [m(cluster.metrics(b), "affinity_total", result="hit") for b in (0, 1)]
+    before = [m(cluster.metrics(b), "affinity_total", result="home") for b in (0, 1)]
     answers = [cluster.get(cluster.hap.fe_port, f"/img/{key}") for _ in range(8)]
     assert [a.status for a in answers] == [200] * 8
     assert {a.headers["healthgauge-worker"] for a in answers} == {"w2"}
     assert [a.headers["x-cache"] for a in answers][1:] == ["hit"] * 7
-    after = [m(cluster.metrics(b), "affinity_total", result="hit") for b in (0, 1)]
+    after = [m(cluster.metrics(b), "affinity_total", result="home") for b in (0, 1)]
     assert after[0] > before[0], "HAProxy spread them over both replicas"
     assert after[1] > before[1], "HAProxy spread them over both replicas"
     assert sum(after) - sum(before) == 8

@@ -34,6 +34,7 @@ class JobClass(enum.Enum):
 
 class JobState(enum.Enum):
     NEW = "new"
+    HELD = "held"  # waiting a moment for its home worker (affinity_wait) before going elsewhere
     QUEUED = "queued"
     ASSIGNED = "assigned"
     REJECTED = "rejected"
@@ -53,7 +54,7 @@ class Job(QueueEntry):
     the critical class's queue (highest first, oldest first within a level); ``why`` is the word
     of its rejection, if any."""
 
-    __slots__ = ("home", "job_class", "key", "payload", "state", "waiter", "why", "worker")
+    __slots__ = ("held_until", "home", "job_class", "key", "payload", "state", "waiter", "why", "worker")
 
     def __init__(
         self,
@@ -71,6 +72,7 @@ class Job(QueueEntry):
         self.state = JobState.NEW
         self.worker: Hashable | None = None
         self.home: Hashable | None = None  # the worker its key belongs to, if it has one
+        self.held_until = 0.0
         self.why = ""
         self.waiter: object = None
 
@@ -124,10 +126,15 @@ class Broker:
         max_wait: float = 1.0,
         limits: Mapping[JobClass, QueueLimits] | None = None,
         pull_order: Sequence[JobClass] = PULL_ORDER,
+        affinity_wait: float = 0.0,
     ) -> None:
         if capacity < 0 or not max_wait > 0:
             raise ValueError(f"Broker: need capacity ≥ 0 and max_wait > 0, got {capacity}, {max_wait}")
         self.registry = registry
+        self.affinity_wait = affinity_wait
+        # Jobs held for their home worker, by home, oldest first (cancelled ones skipped lazily).
+        self._held: dict[Hashable, deque[Job]] = {}
+        self._holding = 0
         self._queues: dict[JobClass, WaitQueue[Job]] = {
             c: WaitQueue(capacity=capacity, capacity_ratio=None, order=_ORDER[c]) for c in JobClass
         }
@@ -192,17 +199,74 @@ class Broker:
         return True, removed
 
     def cancel(self, job: Job, now: float) -> None:
-        if job.state is JobState.QUEUED and self._queues[job.job_class].remove(job, now):
+        if job.state is JobState.HELD:
             job.state = JobState.CANCELLED
+            self._holding -= 1
+        elif job.state is JobState.QUEUED and self._queues[job.job_class].remove(job, now):
+            job.state = JobState.CANCELLED
+
+    def hold(self, job: Job, now: float) -> bool:
+        """Keep ``job`` for its home worker, which is busy, for up to ``affinity_wait`` seconds:
+        the home takes it first when it frees (:meth:`pull`), else :meth:`release` hands it back
+        to be offered elsewhere. False when holding is off, the job has no home, or the home
+        already holds as many jobs as it has slots (a longer line is better served elsewhere)."""
+        home = job.home
+        if not self.affinity_wait > 0 or home is None:
+            return False
+        held = self._held.get(home)
+        if held is None:
+            held = self._held[home] = deque()
+        while held and held[0].state is not JobState.HELD:
+            held.popleft()
+        if len(held) >= max(1, self.registry.cap(home)):
+            return False
+        job.state, job.held_until = JobState.HELD, now + self.affinity_wait
+        held.append(job)
+        self._holding += 1
+        return True
+
+    def release(self, now: float) -> list[Job]:
+        """Held jobs whose wait for their home ran out (state NEW again: offer them elsewhere)."""
+        out: list[Job] = []
+        if not self._holding:
+            return out
+        for held in self._held.values():
+            while held and (held[0].state is not JobState.HELD or held[0].held_until <= now):
+                job = held.popleft()
+                if job.state is JobState.HELD:
+                    job.state = JobState.NEW
+                    self._holding -= 1
+                    out.append(job)
+        return out
+
+    def _take_held(self, worker: Hashable, job_class: JobClass, now: float) -> Job | None:
+        """The oldest job of ``job_class`` held for ``worker``, if it has room for that class."""
+        held = self._held.get(worker)
+        if not held:
+            return None
+        while held and held[0].state is not JobState.HELD:
+            held.popleft()
+        for job in held:
+            if job.state is JobState.HELD and job.job_class is job_class:
+                if not self.registry.has_room(worker, job_class, self.limits[job_class].max_share, now=now):
+                    return None
+                held.remove(job)
+                self._holding -= 1
+                return job
+        return None
 
     def pull(self, worker: Hashable, now: float) -> tuple[Job | None, list[Job]]:
         """The next job for a free ``worker`` (or None), and the jobs expired on the way.
 
-        Class by class in pull order; within a class a job whose home is ``worker`` goes first
-        (newest for LIFO, oldest for FIFO), so a freed worker takes work whose data it has.
+        Class by class in pull order; within a class a job held for ``worker`` goes first, then
+        a queued one whose home is ``worker`` (newest for LIFO, oldest for FIFO), so a freed
+        worker takes work whose data it has.
         """
         removed: list[Job] = []
         for job_class in self.pull_order:
+            if self._holding and (held := self._take_held(worker, job_class, now)) is not None:
+                self.accepted(held, worker)
+                return held, removed
             queue = self._queues[job_class]
             if not len(queue):
                 continue
@@ -242,8 +306,12 @@ class Broker:
         return removed
 
     def queued(self) -> int:
+        """Jobs waiting: in the class queues, or held for their home."""
         a, b, c = self._queues.values()
-        return len(a) + len(b) + len(c)
+        return len(a) + len(b) + len(c) + self._holding
+
+    def holding(self) -> int:
+        return self._holding
 
     def next_expiry(self, now: float) -> float | None:
         """When the earliest queued job times out, or None with nothing queued."""
@@ -254,6 +322,13 @@ class Broker:
         """Every queued job, taken out and rejected as ``draining`` (the broker is stopping)."""
         self._homed.clear()
         out: list[Job] = []
+        for held in self._held.values():
+            for waiting in held:
+                if waiting.state is JobState.HELD:
+                    waiting.state, waiting.why = JobState.REJECTED, "draining"
+                    out.append(waiting)
+            held.clear()
+        self._holding = 0
         for queue in self._queues.values():
             while True:
                 job, gone = queue.pop(now)

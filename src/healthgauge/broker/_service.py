@@ -39,6 +39,8 @@ log = logging.getLogger("healthgauge.broker")
 # 10 ms (§3 rule 3) is for a server's own queue; here a request's deadline has its own timer, the
 # tick only bounds queue waits of a second or more, and 25 ms costs a quarter of the wake-ups.
 TICK = 0.025
+# Keys whose last workers are remembered for the affinity metric; past this it starts over.
+MAX_RECENT_KEYS = 65536
 # Idle keep-alive connections kept per worker; more are closed when they come back.
 MAX_IDLE = 32
 
@@ -72,7 +74,9 @@ class Counters:
         self.refusals: dict[tuple[str, str], int] = {}  # (worker, reason)
         self.rejections: dict[str, int] = {}  # by reason
         self.worker_errors: dict[tuple[str, str], int] = {}  # (worker, kind)
-        self.affinity = {"hit": 0, "miss": 0}
+        # home: the key's rendezvous home served it; recent: another worker that served the key
+        # lately (it spilled there before: the data is likely there too); miss: neither.
+        self.affinity = {"home": 0, "recent": 0, "miss": 0}
         self.cancelled: dict[str, int] = {}  # client went away, by where the request was
 
 
@@ -94,7 +98,9 @@ class BrokerService:
             refusal_backoff=config.refusal_backoff,
             full_hold=config.refusal_backoff,
         )
-        self.core = Broker(self.registry, limits=config.queues, pull_order=config.pull_order)
+        self.core = Broker(
+            self.registry, limits=config.queues, pull_order=config.pull_order, affinity_wait=config.affinity_wait
+        )
         self.workers: dict[str, tuple[str, int]] = {}
         self._apply_workers(config, now)
         self.idle: dict[object, list[WorkerConnection]] = {w: [] for w in self.workers}
@@ -106,6 +112,7 @@ class BrokerService:
         self._tick: asyncio.TimerHandle | None = None
         self._servers: list[asyncio.Server] = []
         self._idle_drained = asyncio.Event()
+        self.recent: dict[str, tuple[object, ...]] = {}  # key -> the last two workers that served it
         self.collector: object = None  # the metrics collector, made at the first scrape
 
     # Configuration --------------------------------------------------------------------------
@@ -132,6 +139,7 @@ class BrokerService:
         reg.max_offers, reg.report_interval = config.max_offers, config.report_interval
         reg.refusal_backoff = reg.full_hold = config.refusal_backoff
         self.core.configure(limits={**self.core.limits, **config.queues}, pull_order=config.pull_order)
+        self.core.affinity_wait = config.affinity_wait
         self._apply_workers(config, self.loop.time())
         self.config = config
         log.info("reload: %d workers, queues kept (%d waiting)", len(self.workers), self.core.queued())
@@ -165,7 +173,7 @@ class BrokerService:
 
     def body_complete(self, ex: Exchange) -> None:
         """The request can be offered: its body is all in, or too large to keep (streamed)."""
-        if not ex.done and ex.worker is None and (ex.job is None or ex.job.state is not JobState.QUEUED):
+        if not ex.done and ex.worker is None and (ex.job is None or ex.job.state is JobState.NEW):
             self._dispatch(ex)
 
     def _dispatch(self, ex: Exchange) -> None:
@@ -173,7 +181,13 @@ class BrokerService:
         job = ex.job
         assert job is not None
         if not ex.queued and len(ex.tried) < self.config.max_offers:
-            for worker in self.core.offers(job, now):
+            offers = self.core.offers(job, now)
+            if ex.key is not None and not ex.tried and job.state is JobState.NEW:
+                job.home = self.registry.home(ex.key, now=now)
+                if job.home is not None and (not offers or offers[0] != job.home) and self.core.hold(job, now):
+                    self._arm()  # its home is busy: wait a moment for it (affinity_wait)
+                    return
+            for worker in offers:
                 if worker not in ex.tried:
                     self._offer(ex, worker)
                     return
@@ -325,10 +339,21 @@ class BrokerService:
         client.write(render_head(first, head, extra, framing, length))
         if ex.key is not None:
             ex.home = self.registry.home(ex.key, now=self.loop.time())
-            _bump(self.counters.affinity, "hit" if ex.home == worker else "miss")
+            _bump(self.counters.affinity, self._affinity(ex.key, ex.home, worker))
         if ex.job is not None:
             _bump(self.counters.responses, (ex.job.job_class.value, f"{head.status // 100}xx"))
         return True
+
+    def _affinity(self, key: str, home: object, worker: object) -> str:
+        """Which of home / recent / miss this answer is, and remember ``worker`` for ``key``."""
+        recent = self.recent
+        seen = recent.get(key)
+        result = "home" if home == worker else "recent" if seen is not None and worker in seen else "miss"
+        if seen is None or seen[0] != worker:
+            if len(recent) >= MAX_RECENT_KEYS:
+                recent.clear()
+            recent[key] = (worker, seen[0]) if seen is not None else (worker,)
+        return result
 
     def response_done(self, ex: Exchange, conn: WorkerConnection, *, keep: bool) -> None:
         worker = conn.worker
@@ -396,7 +421,13 @@ class BrokerService:
 
     def _on_tick(self) -> None:
         self._tick = None
-        self._rejected(self.core.expire(self.loop.time()))
+        now = self.loop.time()
+        for job in self.core.release(now):
+            ex = job.payload
+            if isinstance(ex, Exchange) and not ex.done:
+                job.state = JobState.ASSIGNED  # released: offered elsewhere now, never held again
+                self._dispatch(ex)
+        self._rejected(self.core.expire(now))
         self._pump()
         self._arm()
 
@@ -414,7 +445,7 @@ class BrokerService:
         if ex.done:
             return
         job = ex.job
-        if job is not None and job.state is JobState.QUEUED:
+        if job is not None and job.state in (JobState.QUEUED, JobState.HELD):
             self.core.cancel(job, self.loop.time())
         if ex.worker is not None:
             worker, conn = ex.worker, ex.worker_conn
@@ -438,7 +469,7 @@ class BrokerService:
         """The client closed its connection: cancel the request wherever it is."""
         job = ex.job
         where = "reading"
-        if job is not None and job.state is JobState.QUEUED:
+        if job is not None and job.state in (JobState.QUEUED, JobState.HELD):
             self.core.cancel(job, self.loop.time())
             where = "queued"
         if ex.worker is not None:
@@ -478,7 +509,7 @@ class BrokerService:
 
     def _end(self, ex: Exchange) -> None:
         ex.done = True
-        if ex.job is not None and ex.job.state is JobState.QUEUED:
+        if ex.job is not None and ex.job.state in (JobState.QUEUED, JobState.HELD):
             self.core.cancel(ex.job, self.loop.time())
         if ex.timer is not None:
             ex.timer.cancel()
