@@ -272,7 +272,8 @@ class Broker:
                 continue
             if not self.registry.has_room(worker, job_class, self.limits[job_class].max_share, now=now):
                 continue
-            removed += self._rejected(queue.expire(now))
+            # A homed job past its queue timeout may still be taken here: the tick expires the
+            # queues every TICK and each request's deadline has its own timer.
             job = self._homed_job(worker, job_class, now)
             if job is None:
                 job, gone = queue.pop(now)
