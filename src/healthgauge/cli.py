@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import sys
 
+from healthgauge.health._status import EXIT_USAGE
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-EXIT_USAGE = 3
 
 # name -> (module with `main(args: list[str]) -> int`, one line of help)
 COMMANDS: dict[str, tuple[str, str]] = {

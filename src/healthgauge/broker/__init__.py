@@ -8,10 +8,18 @@ flow ``_service.py``, ``/metrics`` ``_metrics.py``, agent-check both ways ``_age
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from healthgauge.broker._broker import Broker, Job, JobClass, JobState, QueueLimits, QueueStatistics
+from healthgauge import _lazy
+from healthgauge.broker._broker import (
+    Broker,
+    ClassQueueStatistics,
+    Job,
+    JobClass,
+    JobState,
+    QueueLimits,
+    QueueStatistics,
+)
 from healthgauge.broker._registry import Registry, WorkerReport, WorkerView, parse_load, rendezvous_order
 
 if TYPE_CHECKING:
@@ -23,6 +31,7 @@ __all__ = [
     "AsyncBroker",
     "Broker",
     "BrokerRejected",
+    "ClassQueueStatistics",
     "Job",
     "JobClass",
     "JobState",
@@ -35,11 +44,4 @@ __all__ = [
     "rendezvous_order",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'healthgauge.broker' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy(__name__, _LAZY)

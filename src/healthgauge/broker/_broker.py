@@ -19,7 +19,7 @@ from healthgauge.broker._registry import Registry
 from healthgauge.overload._queue import QueueEntry, QueueOrder, WaitQueue
 from healthgauge.overload._types import Criticality
 
-__all__ = ["Broker", "Job", "JobClass", "JobState", "QueueLimits", "QueueStatistics"]
+__all__ = ["Broker", "ClassQueueStatistics", "Job", "JobClass", "JobState", "QueueLimits", "QueueStatistics"]
 
 
 class JobClass(enum.Enum):
@@ -99,7 +99,7 @@ class QueueLimits:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class QueueStatistics:
+class ClassQueueStatistics:
     """Per class: the primary alerts of Spillway (spec §7 rule 7)."""
 
     length: int
@@ -107,6 +107,9 @@ class QueueStatistics:
     capacity: int
     rejected: int
     expired: int
+
+
+QueueStatistics = ClassQueueStatistics  # the name before 0.2 (it clashed across the public API); kept as an alias
 
 
 class Broker:
