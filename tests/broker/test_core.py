@@ -149,3 +149,16 @@ def test_a_job_held_for_its_busy_home_goes_there_when_it_frees_or_elsewhere_afte
     assert core.queued() == 0
     assert core.pull("a", now=0.21) == (None, [])
     assert not Broker(reg).hold(Job(4, deadline=10), now=0), "off unless affinity_wait > 0"
+
+
+def test_the_brokers_agent_line_follows_its_queues_and_drain() -> None:
+    from types import SimpleNamespace
+
+    from healthgauge.broker._agents import agent_line
+
+    svc = SimpleNamespace(draining=False, queue_fill=lambda: 0.0)
+    assert agent_line(svc) == b"up ready 100%\n"  # type: ignore[arg-type]
+    svc.queue_fill = lambda: 1.0
+    assert agent_line(svc) == b"up ready 10%\n"  # type: ignore[arg-type]
+    svc.draining = True
+    assert agent_line(svc).startswith(b"up drain")  # type: ignore[arg-type]
