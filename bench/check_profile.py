@@ -39,11 +39,12 @@ LAUNCHER = Path(sys.prefix) / "bin" / "healthgauge"
 # driver would cost more than what is measured): stop once the check path is loaded; run the check
 # without the bundle (modules imported one by one); run it without the compiled-conditions cache.
 LOADED_ONLY = (
-    "import gc; gc.disable(); from healthgauge import _fastload; _fastload.load(); import posix; posix._exit(0)"
+    "import gc; gc.disable(); from healthgauge._check.startup import _fastload; _fastload.load(); "
+    "import posix; posix._exit(0)"
 )
-NO_BUNDLE = "from healthgauge import _fastload; _fastload.load = lambda: False; run_check(sys.argv[2:])"
+NO_BUNDLE = "from healthgauge._check.startup import _fastload; _fastload.load = lambda: False; run_check(sys.argv[2:])"
 NO_EXPRCACHE = (
-    "from healthgauge import _fastload; _fastload.load(); import healthgauge._cmd_check as c; "
+    "from healthgauge._check.startup import _fastload; _fastload.load(); import healthgauge._check._command as c; "
     "from healthgauge.promql import compile; c.compile_all = lambda texts: [compile(t) for t in texts]; "
     "run_check(sys.argv[2:])"
 )

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from healthgauge import _cmd_check
-from healthgauge._cmd_check import main
+from healthgauge._check import _command as _cmd_check
+from healthgauge._check._command import main
 from healthgauge.testing import (
     DripServer,
     GzipBombServer,
@@ -48,6 +48,13 @@ def server() -> MetricsServer:
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Exit code and output, the first line without its Nagios performance data (tested apart)."""
+    code, out = run_with_perfdata(argv, capsys)
+    first, newline, rest = out.partition("\n")
+    return code, first.partition(" | ")[0] + newline + rest
+
+
+def run_with_perfdata(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     code = main(argv)
     captured = capsys.readouterr()
     assert captured.err == ""

@@ -29,19 +29,19 @@ def healthgauge(*args: str) -> tuple[int, str, str]:
 
 
 def test_exit_0_ok(server: MetricsServer) -> None:
-    assert healthgauge(server.url, 'app_state{job!="batch"} == 1') == (0, "OK - 1 condition holds\n", "")
+    assert healthgauge(server.url, 'app_state{job!="batch"} == 1') == (0, "OK - 1 condition holds | c1=1\n", "")
 
 
 def test_exit_1_warn(server: MetricsServer) -> None:
     assert healthgauge(server.url, "app_state == 1", "--warn", "queue_depth > 100") == (
         1,
-        "WARN - queue_depth > 100: got 500\n",
+        "WARN - queue_depth > 100: got 500 | c1=1 c2=500\n",
         "",
     )
 
 
 def test_exit_2_fail(server: MetricsServer) -> None:
-    assert healthgauge(server.url, "app_state == 0") == (2, "FAIL - app_state == 0: got 1\n", "")
+    assert healthgauge(server.url, "app_state == 0") == (2, "FAIL - app_state == 0: got 1 | c1=1\n", "")
 
 
 def test_exit_2_unreadable() -> None:
@@ -91,7 +91,7 @@ def test_through_a_symlink(server: MetricsServer, tmp_path: Path) -> None:
     link = tmp_path / "healthgauge"
     link.symlink_to(LAUNCHER)
     out = subprocess.run([str(link), "check", server.url, "app_state == 1"], capture_output=True, text=True, timeout=30)
-    assert (out.returncode, out.stdout) == (0, "OK - 1 condition holds\n")
+    assert (out.returncode, out.stdout) == (0, "OK - 1 condition holds | c1=1\n")
 
 
 def test_the_shell_line_of_a_fresh_install(server: MetricsServer, tmp_path: Path) -> None:
@@ -112,6 +112,6 @@ def test_the_shell_line_of_a_fresh_install(server: MetricsServer, tmp_path: Path
     out = subprocess.run(
         [str(launcher), "check", server.url, "app_state == 0"], capture_output=True, text=True, timeout=30
     )
-    assert (out.returncode, out.stdout, out.stderr) == (2, "FAIL - app_state == 0: got 1\n", "")
+    assert (out.returncode, out.stdout, out.stderr) == (2, "FAIL - app_state == 0: got 1 | c1=1\n", "")
     out = subprocess.run([str(launcher), "--version"], capture_output=True, text=True, timeout=30)
     assert out.stdout.startswith("healthgauge ")

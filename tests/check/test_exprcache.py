@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from healthgauge import _exprcache, _exprcache_write, _fastload
+import healthgauge
+from healthgauge._check.startup import _exprcache, _exprcache_write
 from healthgauge.exposition import Sample
 from healthgauge.promql import History, PromQLError, compile
 
@@ -129,9 +130,9 @@ def run(source: Path, texts: list[str]) -> str:
     program = f"""
 import sys
 sys.path[:0] = {[str(source), *[p for p in sys.path if p.endswith("site-packages")]]!r}
-from healthgauge import _fastload
+from healthgauge._check.startup import _fastload
 _fastload.load()
-from healthgauge import _exprcache
+from healthgauge._check.startup import _exprcache
 try:
     exprs = _exprcache.compile_all({texts!r})
 except Exception as exc:
@@ -147,7 +148,7 @@ else:
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
     """A private copy of the package, so its __pycache__ is the test's own."""
-    package = Path(_fastload.__file__).parent
+    package = Path(healthgauge.__file__).parent
     subprocess.run(["cp", "-r", str(package), str(tmp_path / "healthgauge")], check=True, timeout=60)
     for cache in (tmp_path / "healthgauge").rglob("__pycache__"):
         for stale in cache.glob("check-*"):
@@ -167,12 +168,12 @@ def test_a_regex_condition_is_compiled_every_time(source: Path) -> None:
     texts = ["app_state == 1", 'app_state{job=~"w.*"} == 1']
     assert run(source, texts) == "parsed 2"
     assert run(source, texts) == "parsed 2"
-    assert not list((source / "healthgauge" / "__pycache__").glob("check-exprs.*"))
+    assert not list((source / "healthgauge" / "_check" / "startup" / "__pycache__").glob("check-exprs.*"))
 
 
 def test_invalid_promql_is_raised_and_never_cached(source: Path) -> None:
     assert run(source, ["app_state =="]) == "error PromQLError"
-    assert not list((source / "healthgauge" / "__pycache__").glob("check-exprs.*"))
+    assert not list((source / "healthgauge" / "_check" / "startup" / "__pycache__").glob("check-exprs.*"))
 
 
 def test_a_changed_source_invalidates_the_cache(source: Path) -> None:
@@ -188,7 +189,7 @@ def test_a_changed_source_invalidates_the_cache(source: Path) -> None:
 def test_a_corrupt_entry_is_compiled_again(source: Path) -> None:
     texts = ["app_state == 1"]
     run(source, texts)
-    [entry] = (source / "healthgauge" / "__pycache__").glob("check-exprs.*")
+    [entry] = (source / "healthgauge" / "_check" / "startup" / "__pycache__").glob("check-exprs.*")
     entry.write_bytes(b"garbage")
     assert run(source, texts) == "parsed 1"
     assert run(source, texts) == "cached 1"
@@ -200,7 +201,7 @@ def test_compile_all_raises_promql_errors_in_process() -> None:
 
 
 def test_the_number_of_entries_is_bounded(source: Path) -> None:
-    cache = source / "healthgauge" / "__pycache__"
+    cache = source / "healthgauge" / "_check" / "startup" / "__pycache__"
     run(source, ["app_state == 1"])  # the bundle and the first entry
     for n in range(300):
         (cache / f"check-exprs.{n:016x}.fake.marshal").write_bytes(b"")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import healthgauge
 
-FASTLOAD = [Path(healthgauge.__file__).parent / name for name in ("_fastload.py", "_fastload_build.py")]
+STARTUP = Path(healthgauge.__file__).parent / "_check" / "startup"
+FASTLOAD = [STARTUP / name for name in ("_common.py", "_fastload.py", "_fastload_build.py")]
 SITE = [p for p in sys.path if p.endswith("site-packages")]
 
 RUN = """
@@ -27,7 +28,8 @@ loaded = _fastload.load()
 import pkg.main
 answer = pkg.main.answer()
 served = type(sys.modules["pkg.later"].__loader__).__name__ if "pkg.later" in sys.modules else "-"
-print(loaded, answer, served, sorted(m for m in sys.modules if m.startswith("pkg") and m != "pkg._fastload_build"))
+tools = ("pkg._fastload_build", "pkg._common")
+print(loaded, answer, served, sorted(m for m in sys.modules if m.startswith("pkg") and m not in tools))
 """
 
 
