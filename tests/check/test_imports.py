@@ -31,7 +31,6 @@ OURS = {
     "healthgauge._check._deadline",
     "healthgauge._check._report",
     "healthgauge._check.startup",
-    "healthgauge._check.startup._common",
     "healthgauge._check.startup._exprcache",
     "healthgauge._check.startup._fastload",
     "healthgauge.fetch",

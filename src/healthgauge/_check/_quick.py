@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     Page = dict[str, list[tuple[Labels, dict[str, str], float]]]
     Plan = list[tuple[str, bool, tuple[object, ...]]]
     Handover = tuple[float, _socket.socket | None, bytes]
+    Head = tuple[int, int | None, str, str]  # head size, Content-Length, Content-Encoding, Content-Type
 
 # The full path's caps and constants, restated so this module imports nothing (tests/check/test_quick.py
 # checks each against its source).
@@ -408,18 +409,18 @@ def check(
     try:
         sock = _connect(host, port, authority, deadline)
         _send(sock, path, authority, deadline)
-        data, head = _receive(sock, deadline)
+        raw_head, body, head = _receive(sock, deadline)
     except OSError as exc:  # the fetch failed: said here as the full path says it
         said = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else _reason(exc)
         return 2, f"FAIL - cannot read {shown}: {said}\n", None
     if head is None:
-        return 0, "", (deadline, sock, bytes(data))
+        return 0, "", (deadline, sock, raw_head + body)
     scraped = time()
     fetched = monotonic()
     try:
-        status, text = answer(plan, data[head[0] :], head, scraped, verbose, shown, (started, fetched, deadline))
+        status, text = answer(plan, body, head, scraped, verbose, shown, (started, fetched, deadline))
     except Unsure:
-        return 0, "", (deadline, sock, bytes(data))
+        return 0, "", (deadline, sock, raw_head + body)
     except TimeoutError as exc:
         return 2, f"FAIL - {exc.args[0]} {shown}: deadline passed ({exc.args[1]})\n", None
     return status, text, None
@@ -507,44 +508,60 @@ def _send(sock: _socket.socket, path: str, authority: str, deadline: float) -> N
         raise OSError(f"{_reason(exc)} sending the request") from None
 
 
-def _receive(sock: _socket.socket, deadline: float) -> "tuple[bytearray, tuple[int, int | None, str, str] | None]":
-    """The response, received into one buffer: (bytes, (body start, Content-Length, coding,
-    content type)), or a head this module does not read (None: the full path goes on from here)."""
+def _receive(sock: _socket.socket, deadline: float) -> "tuple[bytes, bytearray, Head | None]":
+    """The response: (its head, its body, (head size, Content-Length, coding, content type)); with
+    a head this module does not read, or a body that ended early, the head is None and the first
+    two are every byte received (the full path goes on from there).
+
+    A body of known length is received straight into one buffer of its size: a 10k-series page
+    (1.2 MB) is neither copied nor reallocated on its way in (fresh memory costs ~1.5 us a page).
+    """
     data = bytearray()
     buffer = bytearray(_RECV_SIZE)
-    view = memoryview(buffer)
-    head = None
     while True:
-        phase = "read headers" if head is None else "read body"
-        _wait(sock, deadline, phase)
-        try:
-            size = sock.recv_into(buffer)
-        except TimeoutError:
-            raise OSError(f"deadline passed ({phase})") from None
-        except OSError as exc:
-            raise OSError(f"{_reason(exc)} reading the response ({phase})") from None
+        size = _recv(sock, buffer, deadline, "read headers")
         if not size:
-            if head is None or (head[1] is not None and len(data) - head[0] < head[1]):
-                return data, None  # ended early: the full path says how
-            return data, head
-        data += view[:size]
-        if head is None:
-            end = data.find(b"\r\n\r\n")
-            if end < 0:
-                if len(data) > MAX_HEAD or b"\n\n" in data:
-                    return data, None
-                continue
-            head = _head(bytes(data[:end]), end + 4) if end + 4 <= MAX_HEAD else None
-            if head is None:
-                return data, None
-        body = len(data) - head[0]
-        if body > MAX_BODY or (head[1] is not None and body > head[1]):
-            return data, None
-        if head[1] is not None and body == head[1]:
-            return data, head
+            return bytes(data), bytearray(), None
+        data += memoryview(buffer)[:size]
+        end = data.find(b"\r\n\r\n")
+        if end >= 0:
+            break
+        if len(data) > MAX_HEAD or b"\n\n" in data:
+            return bytes(data), bytearray(), None
+    raw_head = bytes(data[: end + 4])
+    head = _head(raw_head[:end], end + 4) if end + 4 <= MAX_HEAD else None
+    if head is None or (head[1] is not None and len(data) - end - 4 > head[1]):
+        return bytes(data), bytearray(), None
+    if head[1] is None:  # read to the close
+        body = data[end + 4 :]
+        while size := _recv(sock, buffer, deadline, "read body"):
+            body += memoryview(buffer)[:size]
+            if len(body) > MAX_BODY:
+                return raw_head, body, None
+        return raw_head, body, head
+    body = bytearray(head[1])
+    filled = len(data) - end - 4
+    body[:filled] = memoryview(data)[end + 4 :]
+    view = memoryview(body)
+    while filled < head[1]:
+        size = _recv(sock, view[filled:], deadline, "read body")
+        if not size:
+            return raw_head, body[:filled], None  # ended early: the full path says how
+        filled += size
+    return raw_head, body, head
 
 
-def _head(raw: bytes, start: int) -> "tuple[int, int | None, str, str] | None":
+def _recv(sock: _socket.socket, into: "bytearray | memoryview", deadline: float, phase: str) -> int:
+    _wait(sock, deadline, phase)
+    try:
+        return sock.recv_into(into)
+    except TimeoutError:
+        raise OSError(f"deadline passed ({phase})") from None
+    except OSError as exc:
+        raise OSError(f"{_reason(exc)} reading the response ({phase})") from None
+
+
+def _head(raw: bytes, start: int) -> "Head | None":
     """(body start, Content-Length or None, Content-Encoding, Content-Type) of a plain 200, else None."""
     lines = raw.split(b"\r\n")
     if lines[0][:13] not in (b"HTTP/1.1 200 ", b"HTTP/1.0 200 ") and lines[0] not in (b"HTTP/1.1 200", b"HTTP/1.0 200"):
@@ -586,7 +603,7 @@ def _head(raw: bytes, start: int) -> "tuple[int, int | None, str, str] | None":
 def answer(
     plan: "Plan",
     raw: "bytes | bytearray",
-    head: "tuple[int, int | None, str, str]",
+    head: "Head",
     scraped: float,
     verbose: bool,
     shown: str,

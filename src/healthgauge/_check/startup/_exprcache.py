@@ -17,7 +17,7 @@ names: ``time()`` brings ``_fn_time``) and instantiates their classes without ca
 import marshal
 import sys
 
-from . import _common
+from . import CACHE_DIR, PROMQL, STR_METHODS, TREE_FORMAT, slots, stamp
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def _path(texts: "list[str]") -> str:
     """The cache file for this list of texts: a 64-bit FNV-1a hash of them, taken 8 bytes at a time
     (a byte at a time is ~30 us of Python for one condition), names it. The entry holds the texts,
     so two lists with one name never read each other's trees."""
-    cache = _common.CACHE_DIR
+    cache = CACHE_DIR
     data = "\0".join(texts).encode()
     digest = 0xCBF29CE484222325
     for i in range(0, len(data), 8):
@@ -58,14 +58,14 @@ def _read(path: str, texts: "list[str]") -> "list[Expr] | None":
     try:
         with open(path, "rb") as file:
             fmt, keyed, sources, trees = marshal.loads(file.read())
-        if fmt != _common.TREE_FORMAT or keyed != texts or any(_common.stamp(s) != was for s, was in sources):
+        if fmt != TREE_FORMAT or keyed != texts or any(stamp(s) != was for s, was in sources):
             return None
         exprs = [_load(tree) for tree in trees]
     except Exception:  # missing, unreadable, truncated, from other sources: compile instead
         return None
     from healthgauge.promql import Expr
 
-    if not all(isinstance(e, Expr) and all(hasattr(e, name) for name in _common.slots(Expr)) for e in exprs):
+    if not all(isinstance(e, Expr) and all(hasattr(e, name) for name in slots(Expr)) for e in exprs):
         return None
     return exprs  # type: ignore[return-value]
 
@@ -82,9 +82,9 @@ def _load(tree: object) -> object:
         return frozenset(_load(item) for item in tree[1])
     if tag == "d":
         return {_load(k): _load(v) for k, v in tree[1]}
-    if tag == "m" and tree[2] in _common.STR_METHODS:
+    if tag == "m" and tree[2] in STR_METHODS:
         return getattr(str(tree[1]), tree[2])
-    if tag == "o" and tree[1].startswith(_common.PROMQL):
+    if tag == "o" and tree[1].startswith(PROMQL):
         module = sys.modules.get(tree[1]) or __import__(tree[1], fromlist=["__name__"])
         kind = getattr(module, tree[2])
         obj = object.__new__(kind)

@@ -8,7 +8,7 @@ expression) makes the whole entry unwritten: that condition is compiled at every
 import marshal
 import sys
 
-from . import _common
+from . import PROMQL, STR_METHODS, TREE_FORMAT, ensure_dir, slots, stamp, write_atomically
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,9 +23,9 @@ def store(path: str, texts: "list[str]", exprs: "list[Expr]") -> None:
     except NotData:
         return
     sources = _sources(modules | _COMPILER | {name for name in sys.modules if name.startswith("promql_parser")})
-    if sources is not None and _common.ensure_dir(path.rpartition("/")[0]):
+    if sources is not None and ensure_dir(path.rpartition("/")[0]):
         _make_room(path.rpartition("/")[0])
-        _common.write_atomically(path, marshal.dumps((_common.TREE_FORMAT, texts, sources, trees)))
+        write_atomically(path, marshal.dumps((TREE_FORMAT, texts, sources, trees)))
 
 
 class NotData(Exception):
@@ -41,9 +41,9 @@ def _sources(modules: "set[str]") -> "list[tuple[str, tuple[int, int]]] | None":
     sources = []
     for name in sorted(modules):
         path = getattr(sys.modules.get(name), "__file__", None)
-        if not isinstance(path, str) or (stamp := _common.stamp(path)) is None:
+        if not isinstance(path, str) or (was := stamp(path)) is None:
             return None
-        sources.append((path, stamp))
+        sources.append((path, was))
     return sources
 
 
@@ -79,10 +79,10 @@ def _dump(value: object, modules: "set[str]") -> object:
     if kind is dict:
         return ("d", [(_dump(k, modules), _dump(v, modules)) for k, v in value.items()])  # type: ignore[attr-defined]
     owner = getattr(value, "__self__", None)
-    if type(owner) is str and getattr(value, "__name__", None) in _common.STR_METHODS:
+    if type(owner) is str and getattr(value, "__name__", None) in STR_METHODS:
         return ("m", owner, value.__name__)  # type: ignore[attr-defined]
-    if kind.__module__.startswith(_common.PROMQL) and not hasattr(value, "__dict__") and not isinstance(value, tuple):
-        slots = [(name, _dump(getattr(value, name), modules)) for name in _common.slots(kind) if hasattr(value, name)]
+    if kind.__module__.startswith(PROMQL) and not hasattr(value, "__dict__") and not isinstance(value, tuple):
+        held = [(name, _dump(getattr(value, name), modules)) for name in slots(kind) if hasattr(value, name)]
         modules.add(kind.__module__)
-        return ("o", kind.__module__, kind.__qualname__, slots)
+        return ("o", kind.__module__, kind.__qualname__, held)
     raise NotData(f"{kind.__module__}.{kind.__qualname__}")

@@ -27,7 +27,7 @@ runs normally: a check never fails because of it. Only the launcher uses this, o
 import marshal
 import sys
 
-from . import _common  # relative: a copy of these files serves its own package (tests/check/test_fastload.py)
+from . import CACHE_DIR, magic, stamp  # a copy of these files serves its own package
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from healthgauge._check._quick import Handover
 
-    from ._common import Stamp
+    from . import Stamp
 
     # name, source path, is a package, source stamp, and where its code is: offset, size
     Entry = tuple[str, str, bool, Stamp, int, int]
@@ -99,12 +99,12 @@ def run_check(args: "list[str]", handover: "Handover | None" = None) -> None:
 
 
 def bundle_path() -> str:
-    return f"{_common.CACHE_DIR}/check-path.{sys.implementation.cache_tag}.bundle"
+    return f"{CACHE_DIR}/check-path.{sys.implementation.cache_tag}.bundle"
 
 
 def _header() -> "tuple[object, ...]":
     """What a bundle's header starts with: it is read only by this format, interpreter and roots."""
-    return FORMAT, _common.magic(), (ROOTS, LAZY)
+    return FORMAT, magic(), (ROOTS, LAZY)
 
 
 def load() -> bool:
@@ -165,7 +165,7 @@ class _Bundle:
             fmt, bundle_magic, roots, usable, eager, lazy = marshal.loads(posix.pread(fd, header_size, 4))
             if (fmt, bundle_magic, roots) != _header():
                 raise ValueError("another format, interpreter or set of modules")
-            if any(_common.stamp(e[1]) != e[3] for e in eager):
+            if any(stamp(e[1]) != e[3] for e in eager):
                 raise ValueError("stale")
         except Exception:  # truncated, another format, stale: the same as missing
             posix.close(fd)
@@ -187,7 +187,7 @@ class _Bundle:
         if entry is None:
             return None
         source, is_package, was, _, _ = entry
-        if _common.stamp(source) != was:  # changed since the build: import it normally, rebuild next run
+        if stamp(source) != was:  # changed since the build: import it normally, rebuild next run
             import posix
 
             try:

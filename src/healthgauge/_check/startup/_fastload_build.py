@@ -8,7 +8,7 @@ Kept apart from ``_fastload`` so that the runs that only read the bundle do not 
 import marshal
 import sys
 
-from . import _common
+from . import ensure_dir, stamp, write_atomically
 
 _SOURCE_LOADER = sys.modules["_frozen_importlib_external"].SourceFileLoader
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from importlib.machinery import ModuleSpec, SourceFileLoader
     from types import CodeType, ModuleType
 
-    from ._common import Stamp
+    from . import Stamp
     from ._fastload import Entry, Lazy
 
     Done = tuple[str, str, bool, SourceFileLoader]
@@ -60,7 +60,7 @@ def build(bundle: str, header: "tuple[object, ...]", roots: "Sequence[str]", laz
 
     Where the bundle cannot be written (a read-only install) the roots are only imported.
     """
-    if not bundle.endswith(".bundle") or not _common.ensure_dir(bundle.rpartition("/")[0]):
+    if not bundle.endswith(".bundle") or not ensure_dir(bundle.rpartition("/")[0]):
         for root in roots:
             __import__(root)
         return
@@ -99,7 +99,7 @@ def _compiled(done: "list[Done]") -> "tuple[list[tuple[str, str, bool, Stamp]], 
     entries: list[tuple[str, str, bool, Stamp]] = []
     codes = []
     for name, path, is_package, loader in done:
-        source = _common.stamp(path)
+        source = stamp(path)
         code = loader.get_code(name)
         if source is None or code is None:
             return None
@@ -119,4 +119,4 @@ def _write(
     if not bundle.endswith(".bundle"):  # never anything else, whatever a caller passes
         raise ValueError(f"not a bundle's file name: {bundle!r}")
     head = marshal.dumps((*header, usable, eager, lazy))  # type: ignore[arg-type]
-    _common.write_atomically(bundle, len(head).to_bytes(4, "little") + head + code)
+    write_atomically(bundle, len(head).to_bytes(4, "little") + head + code)
