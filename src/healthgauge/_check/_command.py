@@ -210,11 +210,17 @@ def _emit(report: Report, as_json: bool, *, verbose: bool) -> int:
 
         print(render(report))
         return report.status
+    sys.stdout.write(render_text(report, verbose=verbose))
+    return report.status
+
+
+def render_text(report: Report, *, verbose: bool) -> str:
+    """The output for people: the line with its performance data, and with ``--verbose`` what was
+    fetched and each condition (Nagios's "long output")."""
     lines = [report.line + perfdata([list(outcome.values) for _, outcome in report.pairs])]
     if verbose:
         lines += report.details
         for check, outcome in report.pairs:
             mark = ("WARN" if outcome.holds else "OK") if check.warn else ("OK" if outcome.holds else "FAIL")
             lines.append(f"[{mark}] {'--warn ' if check.warn else ''}{check.text}: {outcome.summary}")
-    sys.stdout.write("\n".join(lines) + "\n")
-    return report.status
+    return "\n".join(lines) + "\n"

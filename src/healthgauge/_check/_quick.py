@@ -779,7 +779,8 @@ def judge(
         else:
             holds = bool(value)
             summary = got(value) if value else ""
-            values = [(dict(labels), v) for labels, v in value]
+            observed = value if holds else _seen(node, page, t)
+            values = [(dict(labels), v) for labels, v in observed]
         if not holds and not warn:
             raise Unsure
         results.append((text, warn, holds, summary, values))
@@ -805,6 +806,28 @@ def evaluate(node: "tuple[object, ...]", page: "Page", t: int) -> "Vector | floa
     if op in ("and", "or", "unless"):
         return _set(op, a, b)  # type: ignore[arg-type]
     return _vector_vector(op, a, b)  # type: ignore[arg-type]
+
+
+def _seen(node: "tuple[object, ...]", page: "Page", t: int) -> "Vector":
+    """What the full path reports as observed for a vector condition that does not hold (its
+    performance data): the non-literal side of a comparison, the side of a set operation that made
+    it fail (``promql._expr``'s explanation), nothing for an empty selection or arithmetic."""
+    if node[0] != "b":
+        return []
+    _, op, lhs, rhs, kinds = node
+    if op in _COMPARE:
+        side = rhs if kinds == "sv" else lhs
+        return evaluate(side, page, t)  # type: ignore[arg-type,return-value]
+    if op not in ("and", "or", "unless"):
+        return []
+    left = evaluate(lhs, page, t)  # type: ignore[arg-type]
+    if op == "or":
+        return _seen(lhs, page, t) + _seen(rhs, page, t)  # type: ignore[arg-type]
+    if not left:
+        return _seen(lhs, page, t)  # type: ignore[arg-type]
+    if op == "and" and not evaluate(rhs, page, t):  # type: ignore[arg-type]
+        return _seen(rhs, page, t)  # type: ignore[arg-type]
+    return left  # type: ignore[return-value]
 
 
 def _select(node: "tuple[object, ...]", page: "Page") -> "Vector":
