@@ -18,11 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from healthgauge import _http11
 from healthgauge._check import _args, _quick
 from healthgauge._check._command import _names, judge_page, render_text
 from healthgauge._check._report import Condition, Report
 from healthgauge.exposition import ACCEPT, DEFAULT_LIMITS, FAMILY_SUFFIXES, ParseError, parse
+from healthgauge.http import _http11
 from healthgauge.promql import LOOKBACK, PromQLError, compile
 
 NOW = 1_700_000_000.0
@@ -302,7 +302,7 @@ def test_command_lines_it_leaves(args: list[str]) -> None:
     ],
 )
 def test_urls_it_takes_are_shown_as_the_full_path_shows_them(url: str) -> None:
-    from healthgauge import fetch
+    from healthgauge.http import fetch
 
     parsed = _quick.parse_url(url)
     assert parsed is not None

@@ -19,9 +19,9 @@ from __future__ import annotations
 import sys
 from time import monotonic, time
 
-from healthgauge import fetch
 from healthgauge.exposition import ParseError, parse
 from healthgauge.health import judge
+from healthgauge.http import fetch
 from healthgauge.promql import History, PromQLError
 
 from . import _deadline

@@ -1,6 +1,6 @@
 """One deadline over a whole ``healthgauge check``: connect, read, gzip decoding, parsing, evaluation.
 
-The fetch bounds its own waiting (``healthgauge.fetch``); the work after it is CPU, in code that
+The fetch bounds its own waiting (``healthgauge.http.fetch``); the work after it is CPU, in code that
 does not look at a clock: a legitimate 16 MB page of 200k series takes 1.5 s to decode, parse and
 judge here. So the command arms an interval timer (SIGALRM) at the deadline, and its handler stops
 whatever runs when it rings: during the fetch it raises ``TimeoutError``, which the fetch turns into

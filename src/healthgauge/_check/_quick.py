@@ -23,7 +23,7 @@ Everything else falls through to the full path (``startup._fastload.run_check``)
 before any I/O, nothing was done; after it, the connection and every byte received so far are
 handed over (``run`` returns them), so the full path reads the same response under the same
 deadline. Connection failures and deadlines are reported here, in the full path's words
-(``healthgauge.fetch``); ``tests/check/test_quick.py`` holds both paths to the same answers.
+(``healthgauge.http.fetch``); ``tests/check/test_quick.py`` holds both paths to the same answers.
 """
 
 import _socket
@@ -43,8 +43,8 @@ if TYPE_CHECKING:
 
 # The full path's caps and constants, restated so this module imports nothing (tests/check/test_quick.py
 # checks each against its source).
-MAX_BODY = 16 * 1024 * 1024  # healthgauge._http11.MAX_BODY
-MAX_HEAD = 64 * 1024  # healthgauge._http11.MAX_HEAD
+MAX_BODY = 16 * 1024 * 1024  # healthgauge.http._http11.MAX_BODY
+MAX_HEAD = 64 * 1024  # healthgauge.http._http11.MAX_HEAD
 MAX_LINE = 64 * 1024  # healthgauge.exposition DEFAULT_MAX_LINE_CHARS
 MAX_SERIES = 200_000  # healthgauge.exposition DEFAULT_MAX_SERIES
 MAX_TIMEOUT = 3600.0  # healthgauge._check._args.MAX_TIMEOUT
@@ -487,7 +487,7 @@ def _wait(sock: _socket.socket, deadline: float, phase: str) -> None:
 
 
 def _reason(exc: BaseException) -> str:
-    """An OS error as a short phrase, as ``healthgauge.fetch`` words it."""
+    """An OS error as a short phrase, as ``healthgauge.http.fetch`` words it."""
     text = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc) or type(exc).__name__
     return str(text)[:1].lower() + str(text)[1:]
 
