@@ -15,6 +15,9 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     Stamp = tuple[int, int]
+    # A bundle's module: name, source path, is a package, source stamp, where its code is (offset, size)
+    Entry = tuple[str, str, bool, Stamp, int, int]
+    Lazy = dict[str, tuple[str, bool, Stamp, int, int]]  # the same, by name
 
 CACHE_DIR = __file__.rpartition("/")[0] + "/__pycache__"
 

@@ -37,11 +37,8 @@ if TYPE_CHECKING:
 
     from healthgauge._check._quick import Handover
 
-    from . import Stamp
+    from . import Entry, Lazy
 
-    # name, source path, is a package, source stamp, and where its code is: offset, size
-    Entry = tuple[str, str, bool, Stamp, int, int]
-    Lazy = dict[str, tuple[str, bool, Stamp, int, int]]  # the same, by name
 
 FORMAT = 4
 # What every check imports; the eager part holds the pure-Python modules these import, transitively.

@@ -18,8 +18,7 @@ if TYPE_CHECKING:
     from importlib.machinery import ModuleSpec, SourceFileLoader
     from types import CodeType, ModuleType
 
-    from . import Stamp
-    from ._fastload import Entry, Lazy
+    from . import Entry, Lazy, Stamp
 
     Done = tuple[str, str, bool, SourceFileLoader]
 
