@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from healthgauge._check import _args, _quick
+from healthgauge._check import _args, _quick, _quick_eval, _quick_fetch
 from healthgauge._check._command import _names, judge_page, render_text
 from healthgauge._check._report import Condition, Report
 from healthgauge.exposition import ACCEPT, DEFAULT_LIMITS, FAMILY_SUFFIXES, ParseError, parse
@@ -78,8 +78,8 @@ def quick(exprs: list[str], warns: list[str], body: bytes, content_type: str | N
     """The quick path's answer, or None where it hands the check over."""
     try:
         plan = _quick.compile_plan(exprs, warns)
-        page, _ = _quick.read_page(body, content_type or "", _quick.names_read(plan))
-        return _quick.render(_quick.judge(plan, page, SCRAPED, NOW), verbose, "DETAILS")
+        page, _ = _quick_fetch.read_page(body, content_type or "", _quick.names_read(plan))
+        return _quick_eval.render(_quick_eval.judge(plan, page, SCRAPED, NOW), verbose, "DETAILS")
     except _quick.Unsure:
         return None
 
@@ -250,13 +250,15 @@ def test_a_page_that_cannot_be_read_is_never_answered() -> None:
 
 
 def test_the_restated_constants_match_their_sources() -> None:
-    assert _quick.MAX_BODY == _http11.MAX_BODY
-    assert _quick.MAX_HEAD == _http11.MAX_HEAD
-    assert (DEFAULT_LIMITS.max_line_chars, DEFAULT_LIMITS.max_series) == (_quick.MAX_LINE, _quick.MAX_SERIES)
+    assert _quick_fetch.MAX_BODY == _http11.MAX_BODY
+    assert _quick_fetch.MAX_HEAD == _http11.MAX_HEAD
+    limits = (DEFAULT_LIMITS.max_line_chars, DEFAULT_LIMITS.max_series)
+    assert limits == (_quick_fetch.MAX_LINE, _quick_fetch.MAX_SERIES)
     assert _quick.MAX_TIMEOUT == _args.MAX_TIMEOUT
-    assert _quick.LOOKBACK_MS == LOOKBACK * 1000
-    assert _quick.FAMILY_SUFFIXES == FAMILY_SUFFIXES
-    assert _quick.ACCEPT == ACCEPT
+    assert _quick_eval.LOOKBACK_MS == LOOKBACK * 1000
+    assert _quick_fetch.FAMILY_SUFFIXES == FAMILY_SUFFIXES
+    assert _quick_fetch.ACCEPT == ACCEPT
+    assert set(_quick_fetch._NAME_BYTES.decode()) == _quick._NAME_CHARS
 
 
 @pytest.mark.parametrize(
@@ -330,4 +332,4 @@ def test_urls_it_leaves(url: str) -> None:
     ],
 )
 def test_perfdata(values: list[list[tuple[dict[str, str], float]]], perfdata: str) -> None:
-    assert _quick.perfdata(values) == perfdata
+    assert _quick_eval.perfdata(values) == perfdata

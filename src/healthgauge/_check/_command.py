@@ -26,7 +26,7 @@ from healthgauge.promql import History, PromQLError
 
 from . import _deadline
 from ._args import USAGE, UsageError, parse_args
-from ._quick import perfdata
+from ._quick_eval import perfdata
 from ._report import FAIL, FUTURE_BOUND, UNKNOWN, Condition, Report
 from .startup._exprcache import compile_all
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from healthgauge.exposition import Sample
 
     from ._args import Options
-    from ._quick import Handover
+    from ._quick_fetch import Handover
 
 # A value above this is a Unix time in milliseconds (1e11 s is the year 5138, 1e11 ms is 1973).
 MS_THRESHOLD = "1e11"

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from importlib.machinery import ModuleSpec
     from types import CodeType, ModuleType
 
-    from healthgauge._check._quick import Handover
+    from healthgauge._check._quick_fetch import Handover
 
     from . import Entry, Lazy
 
