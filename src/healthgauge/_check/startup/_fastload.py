@@ -117,7 +117,7 @@ def load() -> bool:
     if bundle is None:
         from . import _fastload_build
 
-        _fastload_build.build(bundle_path(), _header(), ROOTS, LAZY)
+        _fastload_build.build(bundle_path(), ROOTS, LAZY)
         return False
     if not bundle.usable:
         return False

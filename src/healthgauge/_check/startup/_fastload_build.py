@@ -53,16 +53,39 @@ class _Recorder:
         return spec
 
 
-def build(bundle: str, header: "tuple[object, ...]", roots: "Sequence[str]", lazy: "Sequence[str]") -> None:
-    """Import ``roots`` (and then ``lazy``) normally, noting the modules they run, and write the
-    bundle to the file ``bundle``, its header starting with ``header`` (the reader's format and roots).
+# The builder, in a fresh interpreter: this one has already imported some of what the roots import
+# (the quick path's modules), and the import system runs a module once, so here they would be
+# missed. Arguments: this package, the bundle, the roots and the lazy names (comma-separated), sys.path.
+_PROGRAM = """
+import sys
+package, bundle, roots, lazy, *sys.path[:] = sys.argv[1:]
+fastload = __import__(package + "._fastload", fromlist=["FORMAT"])
+builder = __import__(package + "._fastload_build", fromlist=["record"])
+roots, lazy = tuple(filter(None, roots.split(","))), tuple(filter(None, lazy.split(",")))
+builder.record(bundle, (fastload.FORMAT, fastload.magic(), (roots, lazy)), roots, lazy)
+"""
 
-    Where the bundle cannot be written (a read-only install) the roots are only imported.
-    """
-    if not bundle.endswith(".bundle") or not ensure_dir(bundle.rpartition("/")[0]):
-        for root in roots:
-            __import__(root)
-        return
+
+def build(bundle: str, roots: "Sequence[str]", lazy: "Sequence[str]") -> None:
+    """Write the bundle of ``roots`` (and ``lazy``) to the file ``bundle`` from a fresh interpreter,
+    then import ``roots`` here, normally. Where the bundle cannot be written (a read-only install)
+    the roots are only imported. A failed build leaves no bundle: the next check tries again."""
+    if bundle.endswith(".bundle") and ensure_dir(bundle.rpartition("/")[0]):
+        import subprocess
+
+        package = __name__.rpartition(".")[0]
+        argv = [sys.executable, "-I", "-S", "-c", _PROGRAM, package, bundle, ",".join(roots), ",".join(lazy)]
+        try:
+            subprocess.run([*argv, *sys.path], timeout=60, check=False, capture_output=True)
+        except (OSError, subprocess.SubprocessError):
+            pass
+    for root in roots:
+        __import__(root)
+
+
+def record(bundle: str, header: "tuple[object, ...]", roots: "Sequence[str]", lazy: "Sequence[str]") -> None:
+    """Import ``roots`` (and then ``lazy``) in this fresh interpreter, noting the modules they run,
+    and write the bundle to the file ``bundle``, its header starting with ``header``."""
     recorder = _Recorder()
     sys.meta_path.insert(0, recorder)
     try:
