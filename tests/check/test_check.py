@@ -445,3 +445,11 @@ def test_verbose(server: MetricsServer, capsys: pytest.CaptureFixture[str]) -> N
     assert lines[1].startswith(f"fetched {server.url}: HTTP 200, {len(PAGE)} bytes in ")
     assert "parsed 3 samples of app_state, queue_depth in " in lines[1]
     assert lines[2:] == ["[OK] app_state == 1: got 1", "[WARN] --warn queue_depth > 100: got 500"]
+
+
+def test_perfdata_as_the_readme_shows_it(capsys: pytest.CaptureFixture[str]) -> None:
+    with MetricsServer('queue_depth{queue="default"} 1500\nqueue_depth{queue="bulk"} 12\n') as server:
+        code, out = run_with_perfdata([server.url, "queue_depth < 10"], capsys)
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert code == 2
+    assert f"`{out.strip()}`" in readme, out

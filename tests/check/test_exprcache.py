@@ -14,10 +14,13 @@ import healthgauge
 from healthgauge._check.startup import _exprcache, _exprcache_write
 from healthgauge.exposition import Sample
 from healthgauge.promql import History, PromQLError, compile
+from healthgauge.promql._functions import AGGREGATIONS, FUNCTION_MODULES, SUPPORTED_FUNCTIONS
+from healthgauge.promql._nodes import Node
 
 NOW = 1_700_000_000.0
 
-CORPUS = [
+# Hand-written conditions: operators, matching and modifiers, besides every table entry below.
+WRITTEN = [
     "app_state == 1",
     'app_state{job="worker"} == 1',
     'app_state{job!="batch"} == 1 and on() time() - app_last_iteration_ts{job="worker"} < 600',
@@ -45,8 +48,47 @@ CORPUS = [
     "sort_desc(queue_depth)",
     'label_join(queue_depth, "x", "-", "queue", "queue")',
     "1 + 2 * 3",
+    "vector(-time()) < 0",
     '"a string"',
 ]
+# Arguments tried, in order, for each function and aggregation of the tables: the first list PromQL
+# accepts is the call in the corpus. A new function with a new signature needs one more here.
+ARGUMENTS = [
+    [],
+    ["queue_depth"],
+    ["queue_depth[5m]"],
+    ["1"],
+    ["queue_depth", "1"],
+    ["queue_depth", "0", "100"],
+    ["0.9", "queue_depth"],
+    ["0.9", "sum by (le) (req_bucket)"],
+    ["0.5", "queue_depth[5m]"],
+    ['"v"', "queue_depth"],
+    ["queue_depth", '"x"', '"-"', '"queue"', '"instance"'],
+    ["queue_depth", '"q"', '"$1"', '"queue"', '"(.*)"'],
+]
+
+
+def calls() -> list[str]:
+    """One call of every function and every aggregation (also with ``by``) in the evaluator's tables."""
+    texts = []
+    for name in sorted(SUPPORTED_FUNCTIONS | AGGREGATIONS):
+        for args in ARGUMENTS:
+            text = f"{name}({', '.join(args)})"
+            try:
+                compile(text)
+            except PromQLError:
+                continue
+            texts.append(text)
+            if name in AGGREGATIONS:
+                texts.append(f"{name} by (queue) ({', '.join(args)})")
+            break
+        else:
+            raise AssertionError(f"no argument list in ARGUMENTS fits {name}(): add one")
+    return texts
+
+
+CORPUS = [*WRITTEN, *(text for text in calls() if "label_replace" not in text)]
 NOT_DATA = ['app_state{job=~"work.*"}', 'label_replace(queue_depth, "q", "$1", "queue", "(.*)")', 'x{a!~"b"}']
 
 
@@ -90,6 +132,37 @@ def test_a_reloaded_tree_evaluates_as_the_compiled_one(text: str) -> None:
         assert repr(a) == repr(b)
         ca, cb = compiled.condition(history, at), reloaded.condition(history, at)  # type: ignore[attr-defined]
         assert (ca.holds, ca.summary, ca.error) == (cb.holds, cb.summary, cb.error)
+
+
+def node_classes_in(tree: object, found: set[str]) -> set[str]:
+    if isinstance(tree, tuple) and tree and tree[0] == "o":
+        found.add(f"{tree[1]}.{tree[2]}")
+        for _, value in tree[3]:
+            node_classes_in(value, found)
+    elif isinstance(tree, tuple) and tree and tree[0] in ("t", "l", "f"):
+        for item in tree[1]:
+            node_classes_in(item, found)
+    return found
+
+
+def test_the_corpus_covers_every_node_class() -> None:
+    """Every concrete node class of the evaluator is in a cached tree of the corpus, so the cache's
+    contract (promql/_nodes.py: nodes rebuilt without ``__init__``) is tested for each."""
+    for module in {"_aggregate", "_operators", "_range", *FUNCTION_MODULES.values()}:
+        __import__(f"healthgauge.promql.{module}")
+    abstract = {"Node", "VecNode", "ScalarNode", "MatNode", "Binary", "VectorPair", "Call", "StrNode"}
+    concrete = set()
+    pending = [Node]
+    while pending:
+        kind = pending.pop()
+        pending += kind.__subclasses__()
+        if kind.__module__.startswith("healthgauge.promql.") and kind.__name__ not in abstract:
+            concrete.add(f"{kind.__module__}.{kind.__qualname__}")
+    covered: set[str] = set()
+    for text in CORPUS:
+        node_classes_in(_exprcache_write._dump(compile(text), set()), covered)
+    regex_only = {"healthgauge.promql._fn_labels.LabelReplace"}  # a compiled regex: never cached
+    assert concrete - covered <= regex_only, sorted(concrete - covered)
 
 
 @pytest.mark.parametrize("text", NOT_DATA)
