@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from healthgauge.testing import HangingServer, MetricsServer, StatusServer
+from healthgauge.testing import (
+    GzipBombServer,
+    HangingServer,
+    HugeBodyServer,
+    MetricsServer,
+    RedirectServer,
+    StatusServer,
+)
 
 LAUNCHER = Path(sys.prefix) / "bin" / "healthgauge"
 PAGE = "# TYPE app_state gauge\napp_state 1\n# TYPE queue_depth gauge\nqueue_depth 500\n"
@@ -115,3 +123,63 @@ def test_the_shell_line_of_a_fresh_install(server: MetricsServer, tmp_path: Path
     assert (out.returncode, out.stdout, out.stderr) == (2, "FAIL - app_state == 0: got 1 | c1=1\n", "")
     out = subprocess.run([str(launcher), "--version"], capture_output=True, text=True, timeout=30)
     assert out.stdout.startswith("healthgauge ")
+
+
+# -- the installed command (quick path first, then a handover) against the full path in-process ----
+
+PAGES = {
+    "plain": {"page": PAGE},
+    "gzip": {"page": PAGE, "gzip": True},
+    "chunked": {"page": PAGE, "chunked": True},
+    "chunked gzip": {"page": PAGE, "gzip": True, "chunked": True},
+    "openmetrics": {"page": PAGE + "# EOF\n", "content_type": "application/openmetrics-text; version=1.0.0"},
+    "openmetrics, no EOF": {"page": PAGE, "content_type": "application/openmetrics-text; version=1.0.0"},
+    "a bad line": {"page": PAGE + "app_state{job=} 1\n"},
+    "a duplicate": {"page": PAGE + "app_state 1\n"},
+    "a timestamp": {"page": "app_state 1 1700000000000\nqueue_depth 500\n"},
+}
+CONDITIONS = [["app_state == 1"], ["queue_depth > 100", "-v"], ["app_state == 0"], ["app_state == 1", "--warn", "up"]]
+
+
+def installed_and_in_process(url: str, args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[object, object]:
+    from healthgauge._check._command import main
+
+    code, out, err = healthgauge(url, *args)
+    assert err == ""
+    expected = main([url, *args])
+    timings = re.compile(r"in [0-9.]+ ms")  # --verbose says how long each part took
+    return (code, timings.sub("in - ms", out)), (expected, timings.sub("in - ms", capsys.readouterr().out))
+
+
+@pytest.mark.parametrize("kind", PAGES)
+@pytest.mark.parametrize("args", CONDITIONS, ids=" ".join)
+def test_the_installed_command_answers_as_the_full_path(
+    kind: str, args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    if not LAUNCHER.exists():
+        pytest.skip("the package is not installed into this interpreter's prefix")
+    with MetricsServer(**PAGES[kind]) as server:  # type: ignore[arg-type]
+        got, expected = installed_and_in_process(server.url, args, capsys)
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        lambda: RedirectServer(PAGE, hops=2),
+        lambda: RedirectServer(PAGE, hops=5),
+        lambda: RedirectServer(location="http://example.invalid/metrics"),
+        lambda: StatusServer(404),
+        lambda: MetricsServer(PAGE, status=204),
+        lambda: HugeBodyServer(20_000_000, content_length=True),
+        lambda: HugeBodyServer(20_000_000),
+        lambda: GzipBombServer(),
+    ],
+    ids=["2 redirects", "5 redirects", "another host", "404", "204", "too large", "too large, no length", "gzip bomb"],
+)
+def test_responses_the_quick_path_hands_over(server: object, capsys: pytest.CaptureFixture[str]) -> None:
+    if not LAUNCHER.exists():
+        pytest.skip("the package is not installed into this interpreter's prefix")
+    with server() as s:  # type: ignore[operator]
+        got, expected = installed_and_in_process(s.url, ["app_state == 1"], capsys)
+    assert got == expected

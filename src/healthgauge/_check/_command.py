@@ -109,16 +109,18 @@ def run(options: Options, checks: list[Condition], handover: Handover | None = N
     deadline = handover[0] if handover is not None else monotonic() + options.timeout
     saved = _deadline.arm(deadline)
     try:
-        return _run(report, options, checks, deadline, handover)
+        try:
+            return _run(report, options, checks, deadline, handover)
+        finally:
+            _deadline.disarm(saved)
     except (TimeoutError, _deadline.OutOfTime):
+        _deadline.disarm(saved)  # again: the alarm may have rung inside the first (it rings once)
         url = str(fetch.parse_url(report.url))
         if _deadline.fetching:
             return report.failed(FAIL, "deadline", f"cannot read {url}: deadline passed (fetching the page)")
         if report.judgement is None and not report.details:
             return report.failed(FAIL, "deadline", f"cannot read {url}: deadline passed (parsing the page)")
         return report.failed(FAIL, "deadline", f"cannot judge {url}: deadline passed (evaluating the conditions)")
-    finally:
-        _deadline.disarm(saved)
 
 
 def _run(
