@@ -183,3 +183,25 @@ def test_responses_the_quick_path_hands_over(server: object, capsys: pytest.Capt
     with server() as s:  # type: ignore[operator]
         got, expected = installed_and_in_process(s.url, ["app_state == 1"], capsys)
     assert got == expected
+
+
+def test_the_package_is_found_through_any_pth_file(server: MetricsServer, tmp_path: Path) -> None:
+    # An editable install names its .pth file as its build tool likes: the launcher reads them all,
+    # as `site` does (comments and `import` lines skipped, relative paths from site-packages).
+    import healthgauge
+
+    source = Path(__file__).parents[2] / "scripts" / "healthgauge"
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    site = tmp_path / "lib" / version / "site-packages"
+    site.mkdir(parents=True)
+    (tmp_path / "src").symlink_to(Path(healthgauge.__file__).parents[1])
+    (site / "whatever-the-tool-calls-it.pth").write_text("# a comment\nimport sys\n../../../src\n")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python3").symlink_to(Path(sys.executable).resolve())
+    launcher = tmp_path / "bin" / "healthgauge"
+    launcher.write_bytes(source.read_bytes())
+    launcher.chmod(0o755)
+    out = subprocess.run(
+        [str(launcher), "check", server.url, "app_state == 1"], capture_output=True, text=True, timeout=30
+    )
+    assert (out.returncode, out.stdout, out.stderr) == (0, "OK - 1 condition holds | c1=1\n", "")
