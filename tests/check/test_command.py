@@ -205,3 +205,44 @@ def test_the_package_is_found_through_any_pth_file(server: MetricsServer, tmp_pa
         [str(launcher), "check", server.url, "app_state == 1"], capture_output=True, text=True, timeout=30
     )
     assert (out.returncode, out.stdout, out.stderr) == (0, "OK - 1 condition holds | c1=1\n", "")
+
+
+def test_an_ipv6_literal(capsys: pytest.CaptureFixture[str]) -> None:
+    if not LAUNCHER.exists():
+        pytest.skip("the package is not installed into this interpreter's prefix")
+    import socket
+    import threading
+
+    try:
+        listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        listener.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    listener.listen(4)
+    listener.settimeout(20)
+    body = PAGE.encode()
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+
+    def serve() -> None:
+        for _ in range(2):  # the installed command, then the full path in-process
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(10)
+                request = b""
+                while b"\r\n\r\n" not in request and (chunk := conn.recv(4096)):
+                    request += chunk
+                conn.sendall(head + body)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        url = f"http://[::1]:{listener.getsockname()[1]}/metrics"
+        got, expected = installed_and_in_process(url, ["app_state == 1", "-v"], capsys)
+    finally:
+        listener.close()
+        thread.join(10)
+    assert got == expected
+    assert got[1].startswith("OK - 1 condition holds | c1=1\nfetched http://[::1]:")
