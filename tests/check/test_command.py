@@ -185,9 +185,11 @@ def test_responses_the_quick_path_hands_over(server: object, capsys: pytest.Capt
     assert got == expected
 
 
-def test_the_package_is_found_through_any_pth_file(server: MetricsServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("install", ["editable", "wheel"])
+def test_the_package_is_found_through_any_pth_file(server: MetricsServer, tmp_path: Path, install: str) -> None:
     # An editable install names its .pth file as its build tool likes: the launcher reads them all,
-    # as `site` does (comments and `import` lines skipped, relative paths from site-packages).
+    # as `site` does (comments and `import` lines skipped, relative paths from site-packages); a
+    # wheel's package sits in site-packages itself (then no .pth file is read).
     import healthgauge
 
     source = Path(__file__).parents[2] / "scripts" / "healthgauge"
@@ -195,7 +197,11 @@ def test_the_package_is_found_through_any_pth_file(server: MetricsServer, tmp_pa
     site = tmp_path / "lib" / version / "site-packages"
     site.mkdir(parents=True)
     (tmp_path / "src").symlink_to(Path(healthgauge.__file__).parents[1])
-    (site / "whatever-the-tool-calls-it.pth").write_text("# a comment\nimport sys\n../../../src\n")
+    if install == "editable":
+        (site / "whatever-the-tool-calls-it.pth").write_text("# a comment\nimport sys\n../../../src\n")
+    else:
+        (site / "healthgauge").symlink_to(Path(healthgauge.__file__).parent)
+        (site / "unreadable.pth").mkdir()  # read, it would fail: it is not
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "python3").symlink_to(Path(sys.executable).resolve())
     launcher = tmp_path / "bin" / "healthgauge"
