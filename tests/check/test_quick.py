@@ -161,6 +161,10 @@ ODD = [
     lambda line: line + "\n" + line,  # a duplicate series
     lambda line: " " + line,
     lambda line: line.replace("a", "\u00e4", 1),
+    # Metadata of a metric read: today's full path does not read it; should it start to, the quick
+    # path must refuse what it refuses (this case then fails here first).
+    lambda line: f"# TYPE {line.split('{')[0].split(' ')[0]} nonsense\n{line}",
+    lambda line: f"# HELP {line.split('{')[0].split(' ')[0]}\n{line}",
 ]
 
 
