@@ -173,6 +173,14 @@ def test_an_unreadable_page_loads_nothing_slow() -> None:
     assert not loaded & SLOW, sorted(loaded & SLOW)
 
 
+@pytest.mark.parametrize("gzip", [False, True])
+def test_a_chunked_page_is_read_by_the_quick_path(gzip: bool) -> None:  # Go's exporters send them
+    with MetricsServer(PAGE, chunked=True, gzip=gzip) as server:
+        code, loaded, _ = modules_loaded(server.url, "app_state == 1")
+    assert code == 0
+    assert loaded == QUICK | ({"zlib"} if gzip else set()), sorted(loaded ^ QUICK)
+
+
 def test_gzip_loads_zlib_only_then() -> None:
     with MetricsServer(PAGE, gzip=True) as server:
         code, loaded, _ = modules_loaded(server.url, "app_state == 1")

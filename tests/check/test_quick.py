@@ -337,3 +337,29 @@ def test_urls_it_leaves(url: str) -> None:
 )
 def test_perfdata(values: list[list[tuple[dict[str, str], float]]], perfdata: str) -> None:
     assert _quick_eval.perfdata(values) == perfdata
+
+
+@pytest.mark.parametrize(
+    ("raw", "result"),
+    [
+        (b"3\r\nabc\r\n0\r\n\r\n", (-1, b"abc")),
+        (b"3\r\nabc\r\n0\r\n\r\nextra", (-1, b"abc")),  # later bytes are ignored, as the full parser does
+        (b"A\r\n0123456789\r\n", (15, b"0123456789")),  # wait for more
+        (b"3\r\nab", (0, b"")),
+        (b"3\r\nabc\r\n0\r\n", (8, b"abc")),
+        (b"3;x=1\r\nabc\r\n", None),  # an extension: the full parser reads it
+        (b"3\nabc\n", None),  # bare LF
+        (b"3\r\nabcX\r\n", None),
+        (b"0\r\nTrailer: x\r\n\r\n", None),
+        (b"00000000000000003\r\nabc\r\n", None),
+        (b" 3\r\nabc\r\n", None),
+    ],
+)
+def test_chunks(raw: bytes, result: tuple[int, bytes] | None) -> None:
+    body = bytearray()
+    try:
+        at = _quick_fetch._dechunk(bytearray(raw), 0, body)
+    except _quick_fetch.Unsure:
+        assert result is None
+    else:
+        assert (at, bytes(body)) == result

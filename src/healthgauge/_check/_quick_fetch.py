@@ -34,6 +34,7 @@ _RECV_SIZE = 64 * 1024
 _NAME_BYTES = b":0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
 _LONGEST_SUFFIX = 8
 _INF = float("inf")
+CHUNKED = -1  # the Content-Length of a head whose body is chunked
 # "Not for the quick path: the full path answers" (a built-in class: creating one costs).
 Unsure = NotImplementedError
 
@@ -51,20 +52,22 @@ def check(
     try:
         sock = _connect(host, port, authority, deadline)
         _send(sock, path, authority, deadline)
-        raw_head, body, head = _receive(sock, deadline)
+        raw_head, body, head, received = _receive(sock, deadline)
     except OSError as exc:  # the fetch failed: said here as the full path says it
         said = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else _reason(exc)
         return 2, f"FAIL - cannot read {shown}: {said}\n", None
     if head is None:
-        return 0, "", (deadline, sock, raw_head + body)
+        return 0, "", (deadline, sock, raw_head + received)
     scraped = time()
     fetched = monotonic()
     try:
         status, text = answer(plan, names, body, head, scraped, verbose, shown, (started, fetched, deadline))
     except Unsure:
-        return 0, "", (deadline, sock, raw_head + body)
+        return 0, "", (deadline, sock, raw_head + received)
     except TimeoutError as exc:
         return 2, f"FAIL - {exc.args[0]} {shown}: deadline passed ({exc.args[1]})\n", None
+    except OverflowError as exc:
+        return 2, f"FAIL - cannot read {shown}: {exc.args[0]}\n", None
     return status, text, None
 
 
@@ -150,10 +153,10 @@ def _send(sock: _socket.socket, path: str, authority: str, deadline: float) -> N
         raise OSError(f"{_reason(exc)} sending the request") from None
 
 
-def _receive(sock: _socket.socket, deadline: float) -> "tuple[bytes, bytearray, Head | None]":
-    """The response: (its head, its body, (head size, Content-Length, coding, content type)); with
-    a head this module does not read, or a body that ended early, the head is None and the first
-    two are every byte received (the full path goes on from there).
+def _receive(sock: _socket.socket, deadline: float) -> "tuple[bytes, bytearray, Head | None, bytearray]":
+    """The response: (its head, its body, (head size, Content-Length, coding, content type), the
+    body as received); with a head this module does not read, or a body that ended early, the head
+    is None. The head and the body as received are every byte received: what a handover passes on.
 
     A body of known length is received straight into one buffer of its size: a 10k-series page
     (1.2 MB) is neither copied nor reallocated on its way in (fresh memory costs ~1.5 us a page).
@@ -163,24 +166,26 @@ def _receive(sock: _socket.socket, deadline: float) -> "tuple[bytes, bytearray, 
     while True:
         size = _recv(sock, buffer, deadline, "read headers")
         if not size:
-            return bytes(data), bytearray(), None
+            return bytes(data), bytearray(), None, bytearray()
         data += memoryview(buffer)[:size]
         end = data.find(b"\r\n\r\n")
         if end >= 0:
             break
         if len(data) > MAX_HEAD or b"\n\n" in data:
-            return bytes(data), bytearray(), None
+            return bytes(data), bytearray(), None, bytearray()
     raw_head = bytes(data[: end + 4])
     head = _head(raw_head[:end], end + 4) if end + 4 <= MAX_HEAD else None
+    if head is not None and head[1] == CHUNKED:
+        return _receive_chunks(sock, deadline, raw_head, data[end + 4 :], head, buffer)
     if head is None or (head[1] is not None and len(data) - end - 4 > head[1]):
-        return bytes(data), bytearray(), None
+        return bytes(data), bytearray(), None, bytearray()
     if head[1] is None:  # read to the close
         body = data[end + 4 :]
         while size := _recv(sock, buffer, deadline, "read body"):
             body += memoryview(buffer)[:size]
             if len(body) > MAX_BODY:
-                return raw_head, body, None
-        return raw_head, body, head
+                return raw_head, body, None, body
+        return raw_head, body, head, body
     body = bytearray(head[1])
     filled = len(data) - end - 4
     body[:filled] = memoryview(data)[end + 4 :]
@@ -188,9 +193,59 @@ def _receive(sock: _socket.socket, deadline: float) -> "tuple[bytes, bytearray, 
     while filled < head[1]:
         size = _recv(sock, view[filled:], deadline, "read body")
         if not size:
-            return raw_head, body[:filled], None  # ended early: the full path says how
+            return raw_head, body[:filled], None, body[:filled]  # ended early: the full path says how
         filled += size
-    return raw_head, body, head
+    return raw_head, body, head, body
+
+
+def _receive_chunks(
+    sock: _socket.socket, deadline: float, raw_head: bytes, raw: bytearray, head: "Head", buffer: bytearray
+) -> "tuple[bytes, bytearray, Head | None, bytearray]":
+    """A chunked body (Go's exporters send one for a page of unknown length): the chunks as they
+    come, each only once it is whole; anything but plain chunks (extensions, trailers, a bare LF)
+    hands the raw bytes over, for the full parser to read or refuse."""
+    body = bytearray()
+    at = 0
+    while True:
+        try:
+            at = _dechunk(raw, at, body)
+        except Unsure:
+            return raw_head, raw, None, raw
+        if at < 0:
+            return raw_head, body, head, raw
+        size = _recv(sock, buffer, deadline, "read body")
+        if not size:
+            return raw_head, raw, None, raw  # ended early: the full path says how
+        raw += memoryview(buffer)[:size]
+
+
+def _dechunk(raw: bytearray, at: int, body: bytearray) -> int:
+    """Move the whole chunks of ``raw[at:]`` into ``body``: where the next one starts, or -1 once
+    the last (empty) chunk is in; Unsure for anything but ``<hex size>CRLF<data>CRLF`` chunks."""
+    while True:
+        newline = raw.find(b"\n", at, at + 18)
+        if newline < 0:
+            if len(raw) - at >= 18:
+                raise Unsure  # a size line longer than 16 hex digits, or not one
+            return at
+        eol = newline - 1
+        if eol < at or raw[eol] != 13:
+            raise Unsure  # a bare LF: the full parser reads it
+        size_text = raw[at:eol]
+        if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
+            raise Unsure
+        size = int(size_text, 16)
+        end = eol + 2 + size
+        if len(raw) < end + 2:
+            return at
+        if raw[end : end + 2] != b"\r\n":
+            raise Unsure  # data not followed by CRLF, or (after the last chunk) a trailer
+        if not size:
+            return -1
+        body += memoryview(raw)[eol + 2 : end]
+        if len(body) > MAX_BODY:
+            raise Unsure
+        at = end + 2
 
 
 def _recv(sock: _socket.socket, into: "bytearray | memoryview", deadline: float, phase: str) -> int:
@@ -204,7 +259,8 @@ def _recv(sock: _socket.socket, into: "bytearray | memoryview", deadline: float,
 
 
 def _head(raw: bytes, start: int) -> "Head | None":
-    """(body start, Content-Length or None, Content-Encoding, Content-Type) of a plain 200, else None."""
+    """(body start, Content-Length (None: read to the close; CHUNKED), Content-Encoding, Content-Type)
+    of a plain 200, else None."""
     lines = raw.split(b"\r\n")
     if lines[0][:13] not in (b"HTTP/1.1 200 ", b"HTTP/1.0 200 ") and lines[0] not in (b"HTTP/1.1 200", b"HTTP/1.0 200"):
         return None
@@ -212,6 +268,7 @@ def _head(raw: bytes, start: int) -> "Head | None":
         return None
     length = None
     coding = content_type = ""
+    chunked = False
     for line in lines[1:]:
         name, colon, value = line.partition(b":")
         if (
@@ -228,7 +285,11 @@ def _head(raw: bytes, start: int) -> "Head | None":
             if length is not None or not text.isdigit() or len(text) > 12:
                 return None
             length = int(text)
-        elif key == b"transfer-encoding" or (key == b"content-encoding" and coding):
+        elif key == b"transfer-encoding":
+            if chunked or text.lower() != "chunked":
+                return None
+            chunked = True
+        elif key == b"content-encoding" and coding:
             return None
         elif key == b"content-encoding":
             coding = text
@@ -236,6 +297,8 @@ def _head(raw: bytes, start: int) -> "Head | None":
             content_type = text if not content_type else content_type + ", " + text
     if coding.lower() not in ("", "identity", "gzip") or (length is not None and length > MAX_BODY):
         return None
+    if chunked:
+        return None if length is not None else (start, CHUNKED, coding, content_type)
     return start, length, coding, content_type
 
 
@@ -284,7 +347,9 @@ def _gunzip(raw: "bytes | bytearray") -> bytes:
         body = inflater.decompress(raw, MAX_BODY + 1)
     except zlib.error:
         raise Unsure from None
-    if not inflater.eof or inflater.unused_data.strip(b"\0") or len(body) > MAX_BODY or not raw.strip(b"\0"):
+    if len(body) > MAX_BODY:  # a gzip bomb: said here in the full path's words, not inflated twice
+        raise OverflowError(f"gzip body inflates past the {MAX_BODY}-byte cap")
+    if not inflater.eof or inflater.unused_data.strip(b"\0") or not raw.strip(b"\0"):
         raise Unsure
     return body
 
