@@ -10,7 +10,7 @@ the page, ``_quick_eval`` evaluates and words the answer. They answer when:
 - the command line holds only a URL, conditions, ``--warn``, ``--timeout`` and ``--verbose``;
 - the URL is plain ``http://`` to an IP literal (v4 or v6) or a host name;
 - every condition is in the subset below, which it compiles itself (valid PromQL by construction);
-- the response is a ``200`` with a Content-Length or read to the close, plain or one gzip member;
+- the response is a ``200`` (Content-Length, plain chunks or read to the close; one gzip member);
 - every line of the metrics the conditions read is in the form exporters write
   (``name{a="x",b="y"} value``: no escapes, timestamps, empty values or duplicate series);
 - every required condition holds (a failure needs the full path's explanation), and with
