@@ -30,7 +30,7 @@ SCRAPED = NOW - 0.25
 URL = "http://127.0.0.1:9100/metrics"
 TESTS = Path(__file__).parents[1]
 NAMES = ["app_state", "queue_depth", "ts", "up"]
-LABELS = {"job": ["a", "b", "batch"], "queue": ["default", "bulk"], "instance": ["x:1", "y z", "a{b}"]}
+LABELS = {"job": ["a", "b", "batch"], "queue": ["default", "bulk"], "instance": ["x:1", "y z", "a{b}", "p=q,r", "é"]}
 VALUES = ["1", "0", "2", "-1", "0.5", "600", "1699999000", "1700000000.5", "NaN", "+Inf", "-Inf", "1e3", "3.25", "-0"]
 REGEXES = [
     "a",
@@ -176,7 +176,10 @@ def case(r: random.Random, names: list[str] | None = None) -> tuple[list[str], l
     text = page(r, names)
     if content_type and "openmetrics" in content_type and r.random() < 0.8:
         text += "# EOF\n"
-    return exprs, warns, text.encode(), content_type, r.random() < 0.3
+    body = text.encode()
+    if r.random() < 0.1:
+        body = body.replace("é".encode(), b"\xe9")  # a byte that is not UTF-8, in a label value
+    return exprs, warns, body, content_type, r.random() < 0.3
 
 
 def test_generated_conditions_and_pages() -> None:
