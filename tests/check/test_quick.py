@@ -267,6 +267,10 @@ def test_the_restated_constants_match_their_sources() -> None:
     assert _quick_fetch.FAMILY_SUFFIXES == FAMILY_SUFFIXES
     assert _quick_fetch.ACCEPT == ACCEPT
     assert set(_quick_fetch._NAME_BYTES.decode()) == _quick._NAME_CHARS
+    # The exit codes and line labels it writes: health/_status.py's, defined once for every command.
+    from healthgauge.health import _status
+
+    assert (_status.PASS, _status.WARN, _status.FAIL, _status.LABELS[:3]) == (0, 1, 2, ("OK", "WARN", "FAIL"))
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# Exit codes and their words, defined once for every command (health/_status.py).
+from healthgauge.health._status import CHECK_NAMES as STATUS_NAMES
+from healthgauge.health._status import FAIL, LABELS, UNKNOWN
 from healthgauge.promql import Outcome
 
 TYPE_CHECKING = False
@@ -9,11 +12,8 @@ if TYPE_CHECKING:
     from healthgauge.health import Judgement
     from healthgauge.promql import Expr, History
 
-# Exit codes and their words (README, "healthgauge check"): Nagios's, Consul's.
-FAIL = 2
-UNKNOWN = 3
-LABELS = ("OK", "WARN", "FAIL", "UNKNOWN")
-STATUS_NAMES = ("ok", "warn", "fail", "unknown")
+__all__ = ["FAIL", "FUTURE_BOUND", "LABELS", "STATUS_NAMES", "UNKNOWN", "Condition", "Report"]
+
 # A freshness timestamp further ahead of our clock than this fails (--check-fresh): hosts kept by
 # NTP agree within a second, so a minute ahead is a wrong clock or a timestamp in another unit
 # (microseconds read as milliseconds land centuries ahead).
