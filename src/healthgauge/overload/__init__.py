@@ -68,7 +68,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from healthgauge.overload._codel import CodelDetector, DelayWindow, DetectorStatistics, FollyCodel, delay_load
 from healthgauge.overload._controller import (
     AdmissionController,
     ControllerStatistics,
@@ -76,7 +75,6 @@ from healthgauge.overload._controller import (
     Permit,
     Waiter,
 )
-from healthgauge.overload._envoy import EnvoyGradientLimit
 from healthgauge.overload._http import (
     Classified,
     DownstreamOverloaded,
@@ -86,11 +84,8 @@ from healthgauge.overload._http import (
     classify,
     rejection_response,
 )
-from healthgauge.overload._limit import FixedLimit, Limit, LimitStatistics
 from healthgauge.overload._load import AgentReport, AgentState, LoadReporter, combine, weight_for_load
-from healthgauge.overload._netflix import AIMDLimit, Gradient2Limit, GradientLimit, VegasLimit, WindowedLimit
 from healthgauge.overload._queue import Expiry, QueueEntry, QueueOrder, QueueStatistics, WaitQueue
-from healthgauge.overload._queue_delay import QueueDelayLimit
 from healthgauge.overload._throttle import (
     AdaptiveThrottle,
     RetryBudget,
@@ -99,29 +94,34 @@ from healthgauge.overload._throttle import (
     retry_backoff,
 )
 from healthgauge.overload._types import Clock, ConfigError, Criticality, Outcome, Rejection, RejectReason
+from healthgauge.overload.limits._codel import CodelDetector, DelayWindow, DetectorStatistics, FollyCodel, delay_load
+from healthgauge.overload.limits._envoy import EnvoyGradientLimit
+from healthgauge.overload.limits._limit import FixedLimit, Limit, LimitStatistics
+from healthgauge.overload.limits._netflix import AIMDLimit, Gradient2Limit, GradientLimit, VegasLimit, WindowedLimit
+from healthgauge.overload.limits._queue_delay import QueueDelayLimit
 
 if TYPE_CHECKING:
-    from healthgauge.overload._aiohttp import aiohttp_middleware, setup_aiohttp
-    from healthgauge.overload._asgi import OverloadMiddleware
-    from healthgauge.overload._guard import Admission, OverloadGuard
-    from healthgauge.overload._looplag import LoopLagProbe, LoopLagStatistics
-    from healthgauge.overload._metrics import OverloadCollector
-    from healthgauge.overload._responder import AgentCheckResponder, full_state_line
-    from healthgauge.overload._shutdown import DrainOnSignal
+    from healthgauge.overload.adapters._aiohttp import aiohttp_middleware, setup_aiohttp
+    from healthgauge.overload.adapters._asgi import OverloadMiddleware
+    from healthgauge.overload.adapters._guard import Admission, OverloadGuard
+    from healthgauge.overload.adapters._looplag import LoopLagProbe, LoopLagStatistics
+    from healthgauge.overload.adapters._metrics import OverloadCollector
+    from healthgauge.overload.adapters._responder import AgentCheckResponder, full_state_line
+    from healthgauge.overload.adapters._shutdown import DrainOnSignal
 
 # Adapter names -> the private module that defines them, imported on first attribute access.
 _LAZY = {
-    "Admission": "healthgauge.overload._guard",
-    "AgentCheckResponder": "healthgauge.overload._responder",
-    "DrainOnSignal": "healthgauge.overload._shutdown",
-    "LoopLagProbe": "healthgauge.overload._looplag",
-    "LoopLagStatistics": "healthgauge.overload._looplag",
-    "OverloadCollector": "healthgauge.overload._metrics",
-    "OverloadGuard": "healthgauge.overload._guard",
-    "OverloadMiddleware": "healthgauge.overload._asgi",
-    "aiohttp_middleware": "healthgauge.overload._aiohttp",
-    "full_state_line": "healthgauge.overload._responder",
-    "setup_aiohttp": "healthgauge.overload._aiohttp",
+    "Admission": "healthgauge.overload.adapters._guard",
+    "AgentCheckResponder": "healthgauge.overload.adapters._responder",
+    "DrainOnSignal": "healthgauge.overload.adapters._shutdown",
+    "LoopLagProbe": "healthgauge.overload.adapters._looplag",
+    "LoopLagStatistics": "healthgauge.overload.adapters._looplag",
+    "OverloadCollector": "healthgauge.overload.adapters._metrics",
+    "OverloadGuard": "healthgauge.overload.adapters._guard",
+    "OverloadMiddleware": "healthgauge.overload.adapters._asgi",
+    "aiohttp_middleware": "healthgauge.overload.adapters._aiohttp",
+    "full_state_line": "healthgauge.overload.adapters._responder",
+    "setup_aiohttp": "healthgauge.overload.adapters._aiohttp",
 }
 
 __all__ = [

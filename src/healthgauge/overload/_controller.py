@@ -25,11 +25,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from healthgauge.overload._codel import DelayWindow, FollyCodel, delay_load
-from healthgauge.overload._limit import Limit, LimitStatistics, require
 from healthgauge.overload._queue import QueueEntry, QueueStatistics, WaitQueue
-from healthgauge.overload._queue_delay import QueueDelayLimit
 from healthgauge.overload._types import NO_DEADLINE, Clock, Criticality, Outcome, Rejection, RejectReason
+from healthgauge.overload.limits._codel import DelayWindow, FollyCodel, delay_load
+from healthgauge.overload.limits._limit import Limit, LimitStatistics, require
+from healthgauge.overload.limits._loop_delay import LoopDelayLimit
 
 _CRITICALITY_KEYS = tuple(level.name.lower() for level in Criticality)  # indexed by the level
 SHEDDABLE = Criticality.SHEDDABLE
@@ -211,8 +211,9 @@ class ControllerStatistics:
 class AdmissionController:
     """Admission for one endpoint or route group: permits, queueing and shedding.
 
-    Defaults are healthgauge's default policy: ``QueueDelayLimit`` (queue-delay AIMD, spec §2.4)
-    and no wait queue. Pass ``queue=WaitQueue()`` for a bounded queue with adaptive LIFO and active
+    Defaults are healthgauge's default policy: ``LoopDelayLimit`` (queue delay that admitted work
+    causes, fed by the host's loop probe through ``observe_loop``; issue #11) and no wait queue.
+    Pass ``queue=WaitQueue()`` for a bounded queue with adaptive LIFO and active
     expiry (§3): queued requests wait for a permit instead of being rejected. Other pieces:
 
     - ``detector``: a ``FollyCodel`` that sheds at start (the folly anchor); ``QueueDelayLimit``
@@ -265,7 +266,7 @@ class AdmissionController:
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
-        self._limit = QueueDelayLimit() if limit is None else limit
+        self._limit = LoopDelayLimit() if limit is None else limit
         self._queue = queue
         self._detector = detector
         self._partitions = _partitions(partitions)
@@ -311,6 +312,8 @@ class AdmissionController:
         """The limit, the detector or the measured delay says the server is overloaded."""
         if self._limit.overloaded or (self._detector is not None and self._detector.is_overloaded):
             return True
+        if self._limit.judges_overload:
+            return False
         return self._window.overloaded(self._clock() if now is None else now)
 
     def win_min(self, now: float | None = None) -> float:
@@ -336,6 +339,14 @@ class AdmissionController:
     def set_draining(self, draining: bool = True) -> None:
         """Reject new arrivals with ``draining`` (after the shutdown grace period, spec §10.1)."""
         self._draining = draining
+
+    def observe_loop(self, lag: float, busy: float = 0.0, steps: int = 0) -> None:
+        """The host's event-loop probe (every 10 ms): ``lag`` seconds late; ``busy`` seconds spent
+        inside admitted handlers, in ``steps`` synchronous steps, since the previous call. Feeds the
+        limit and the load figure."""
+        now = self._clock()
+        self._window.add(now, lag)
+        self._limit.on_loop(now, lag, busy, steps)
 
     def tick(self) -> None:
         """Active expiry and grants, from the host's periodic timer (HG: every 10 ms) or at

@@ -21,8 +21,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from healthgauge.overload._limit import require
 from healthgauge.overload._types import Clock
+from healthgauge.overload.limits._limit import require
 
 
 class AgentState(enum.Enum):

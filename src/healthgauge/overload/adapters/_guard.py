@@ -14,23 +14,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from healthgauge.overload._controller import AdmissionController, Permit, Waiter
 from healthgauge.overload._http import Classified, RequestPolicy, Response, classify, rejection_response
 from healthgauge.overload._load import AgentReport, LoadReporter
-from healthgauge.overload._looplag import LoopLagProbe
-from healthgauge.overload._responder import AgentCheckResponder
-from healthgauge.overload._shutdown import DrainOnSignal
 from healthgauge.overload._types import Outcome, Rejection
+from healthgauge.overload.adapters._looplag import LoopLagProbe
+from healthgauge.overload.adapters._responder import AgentCheckResponder
+from healthgauge.overload.adapters._shutdown import DEFAULT_DEADLINE, DrainOnSignal
 
-__all__ = ["Admission", "GuardCounters", "OverloadGuard"]
+__all__ = ["Admission", "GuardCounters", "Metered", "OverloadGuard"]
+
+T = TypeVar("T")
 
 log = logging.getLogger("healthgauge.overload")
 
 # Active expiry tick while anything waits (spec §3 rule 3, HG: every 10 ms).
 TICK = 0.01
+# A refusal's cost before the first one is measured: the order of a small answer on uvicorn/aiohttp.
+INITIAL_REJECT_COST = 50e-6
 
 
 @dataclass(slots=True)
@@ -75,9 +80,10 @@ class OverloadGuard:
     reads time from the controller's clock, so deadlines and receipts are on the same clock.
 
     ``agent_port`` (``None``: no responder; 0: any free port) starts the HAProxy agent-check
-    responder at :meth:`start`; ``drain_grace`` (``None``: ``2 × agent_inter + max_timeout``)
-    is the SIGTERM drain sequence's grace period. ``monitor_only`` never sheds: the default
-    controller is built in monitor mode, and whatever a controller still rejects is counted in
+    responder at :meth:`start`; ``drain_grace`` (``None``: ``2 × agent_inter + 1`` s, 5 s) is the
+    SIGTERM drain sequence's grace period and ``drain_deadline`` (``None``: 25 s) when the server
+    is told to stop at once: the whole drain fits Kubernetes' default 30 s grace. ``monitor_only``
+    never sheds: the default controller is built in monitor mode, and whatever a controller still rejects is counted in
     ``counters.would_shed`` and served without a permit.
     """
 
@@ -93,6 +99,7 @@ class OverloadGuard:
         agent_warmup: float = 10.0,
         reporter: LoadReporter | None = None,
         drain_grace: float | None = None,
+        drain_deadline: float | None = None,
         handle_sigterm: bool = True,
         loop_lag: bool = True,
         cancel_at_deadline: bool = False,
@@ -107,11 +114,18 @@ class OverloadGuard:
         self.cancel_at_deadline = cancel_at_deadline
         self.wall = wall
         self.counters = GuardCounters()
-        self.probe = LoopLagProbe() if loop_lag else None
+        self.busy = 0.0  # seconds spent inside admitted handlers since the last loop probe
+        self.steps = 0  # and how many synchronous steps they took
+        self.runs = 0  # and how many handlers started
+        # What answering a refusal costs the loop (EWMA, seconds; 50 µs until one is measured).
+        self.reject_cost = INITIAL_REJECT_COST
+        self.probe = LoopLagProbe(on_sample=self._on_lag) if loop_lag else None
         self.reporter = reporter or LoadReporter(warmup=agent_warmup, clock=self.clock)
         self.agent_port, self.agent_host = agent_port, agent_host
         self.responder: AgentCheckResponder | None = None
-        self.drain_grace = 2 * agent_inter + self.policy.max_timeout if drain_grace is None else drain_grace
+        # Two agent checks see the drain; all of it fits Kubernetes' default 30 s grace (issue #11).
+        self.drain_grace = 2 * agent_inter + 1.0 if drain_grace is None else drain_grace
+        self.drain_deadline = max(DEFAULT_DEADLINE, self.drain_grace) if drain_deadline is None else drain_deadline
         self.handle_sigterm = handle_sigterm
         self._drain: DrainOnSignal | None = None
         self._tick: asyncio.TimerHandle | None = None
@@ -133,7 +147,10 @@ class OverloadGuard:
             await self.responder.start()
         if self.handle_sigterm and self._drain is None:
             drain = DrainOnSignal(
-                grace=self.drain_grace, on_drain=self.reporter.drain, on_forward=self.controller.set_draining
+                grace=self.drain_grace,
+                deadline=self.drain_deadline,
+                on_drain=self.reporter.drain,
+                on_forward=self.controller.set_draining,
             )
             try:
                 drain.install()
@@ -184,7 +201,8 @@ class OverloadGuard:
             permit = waited.permit
         else:
             permit = decision
-        shed = permit.start(extra_delay=self.probe.latest if self.probe is not None else 0.0)
+        lag = self.probe.current(self.clock()) if self.probe is not None else 0.0
+        shed = permit.start(extra_delay=lag)
         if shed is not None:  # sloughed at handler start; the permit is already released
             return self._reject(c, shed)
         return Admission(c, permit, None)
@@ -208,7 +226,27 @@ class OverloadGuard:
         self.counters.downstream_overloaded += 1
         return rejection_response("downstream", retry_after=None, no_retry=no_retry)
 
+    def note_reject(self, seconds: float) -> None:
+        """The adapter measured what one refusal cost, from request to answer sent (or returned)."""
+        self.reject_cost += 0.1 * (seconds - self.reject_cost)
+
+    def run(self, work: Awaitable[T]) -> Awaitable[T]:
+        """Await ``work`` (the admitted handler) timing each of its synchronous steps into
+        :attr:`busy`: the share of the loop our admitted work takes (``LoopDelayLimit``). An
+        awaitable that is not a coroutine runs untimed."""
+        self.runs += 1
+        if isinstance(work, Coroutine):
+            return Metered(work, self)
+        return work
+
     # -- internals ------------------------------------------------------------------------------
+
+    def _on_lag(self, lag: float) -> None:
+        # What refusing the handlers that ran would have saved: their time beyond a refusal's.
+        saved = max(0.0, self.busy - self.runs * self.reject_cost)
+        steps = self.steps
+        self.busy, self.steps, self.runs = 0.0, 0, 0
+        self.controller.observe_loop(lag, saved, steps)
 
     def _reject(self, c: Classified, rejection: Rejection | None) -> Admission:
         reason = rejection.reason.value if rejection is not None else "expired"
@@ -245,3 +283,41 @@ class OverloadGuard:
         self._tick = None
         self.controller.tick()
         self._arm()
+
+
+class Metered(Generic[T]):
+    """An awaitable that runs a coroutine step by step, adding the wall time of each step (the
+    loop is single-threaded: that is the step's CPU, give or take preemption) to ``guard.busy``.
+    Costs two ``perf_counter()`` calls per step; cancellation and exceptions pass through."""
+
+    __slots__ = ("_coro", "_guard")
+
+    def __init__(self, coro: Coroutine[Any, Any, T], guard: OverloadGuard) -> None:
+        self._coro = coro
+        self._guard = guard
+
+    def __await__(self) -> Generator[Any, Any, T]:
+        coro, guard, clock = self._coro, self._guard, time.perf_counter
+        method: Callable[[Any], Any] = coro.send
+        arg: Any = None
+        while True:
+            guard.steps += 1
+            t = clock()
+            try:
+                yielded = method(arg)
+            except StopIteration as stop:
+                guard.busy += clock() - t
+                result: T = stop.value
+                return result
+            except BaseException:
+                guard.busy += clock() - t
+                raise
+            guard.busy += clock() - t
+            try:
+                arg = yield yielded
+                method = coro.send
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:
+                method, arg = coro.throw, exc

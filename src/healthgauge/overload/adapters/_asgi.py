@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
+from time import perf_counter
 from typing import Any
 
 from healthgauge.overload._controller import AdmissionController
-from healthgauge.overload._guard import Admission, OverloadGuard
 from healthgauge.overload._http import DownstreamOverloaded, Response, rejection_response
 from healthgauge.overload._types import Outcome
+from healthgauge.overload.adapters._guard import Admission, OverloadGuard
 
 __all__ = ["OverloadMiddleware"]
 
@@ -100,6 +101,7 @@ class OverloadMiddleware:
             raise
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        t0 = perf_counter()
         if not self._started:
             self._started = True
             self.guard.handle_sigterm = False
@@ -120,6 +122,7 @@ class OverloadMiddleware:
         admission = await self.guard.enter(scope.get("method", "GET"), path, get)
         if admission.response is not None:
             await _send_response(send, admission.response)
+            self.guard.note_reject(perf_counter() - t0)
             return
         if admission.bypass:
             await self.app(scope, receive, send)
@@ -149,10 +152,10 @@ class OverloadMiddleware:
         left = guard.deadline_left(admission)
         try:
             if left is None:
-                await self.app(scope, receive_watched, send_watched)
+                await guard.run(self.app(scope, receive_watched, send_watched))
             else:
                 async with asyncio.timeout(left):
-                    await self.app(scope, receive_watched, send_watched)
+                    await guard.run(self.app(scope, receive_watched, send_watched))
         except TimeoutError:
             outcome = Outcome.DROPPED
             if ex.status is None:
@@ -175,7 +178,7 @@ class OverloadMiddleware:
 
     async def _serve_metrics(self, send: Send) -> None:
         if self._metrics is None:
-            from healthgauge.overload._metrics import OverloadCollector
+            from healthgauge.overload.adapters._metrics import OverloadCollector
 
             self._metrics = OverloadCollector(self.guard).render
         body, content_type = self._metrics()

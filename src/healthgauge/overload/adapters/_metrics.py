@@ -15,8 +15,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from healthgauge.overload._guard import OverloadGuard
 from healthgauge.overload._load import weight_for_load
+from healthgauge.overload.adapters._guard import OverloadGuard
 
 __all__ = ["OverloadCollector"]
 

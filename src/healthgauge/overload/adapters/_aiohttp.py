@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from time import perf_counter
 from typing import Any
 
 from aiohttp import web
 
 from healthgauge.overload._controller import AdmissionController
-from healthgauge.overload._guard import OverloadGuard
 from healthgauge.overload._http import DownstreamOverloaded, Response, rejection_response
 from healthgauge.overload._types import Outcome
+from healthgauge.overload.adapters._guard import OverloadGuard
 
 __all__ = ["aiohttp_middleware", "setup_aiohttp"]
 
@@ -33,25 +34,28 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
     async def overload(request: web.Request, handler: Handler) -> web.StreamResponse:
         if metrics_path is not None and request.path == metrics_path:
             if not render:
-                from healthgauge.overload._metrics import OverloadCollector
+                from healthgauge.overload.adapters._metrics import OverloadCollector
 
                 render.append(OverloadCollector(guard).render)
             body, content_type = render[0]()
             return web.Response(body=body, headers={"Content-Type": content_type})
+        t0 = perf_counter()
         headers = request.headers
         admission = await guard.enter(request.method, request.path, headers.get)
         if admission.response is not None:
-            return _to_aiohttp(admission.response)
+            answer = _to_aiohttp(admission.response)
+            guard.note_reject(perf_counter() - t0)
+            return answer
         if admission.bypass:
             return await handler(request)
         outcome, status = Outcome.SUCCESS, None
         left = guard.deadline_left(admission)
         try:
             if left is None:
-                response = await handler(request)
+                response = await guard.run(handler(request))
             else:
                 async with asyncio.timeout(left):
-                    response = await handler(request)
+                    response = await guard.run(handler(request))
             status = response.status
             return response
         except web.HTTPException as exc:
