@@ -120,6 +120,7 @@ PUBLIC = {
         "Limit",
         "LimitStatistics",
         "LoadReporter",
+        "LoopDelayLimit",
         "LoopLagProbe",
         "LoopLagStatistics",
         "Outcome",

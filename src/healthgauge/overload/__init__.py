@@ -48,7 +48,8 @@ and the agent-check weight (``LoadReporter``).
 
 Pieces, each with a ``statistics()`` snapshot:
 
-- limits: ``QueueDelayLimit`` (default), ``AIMDLimit``, ``VegasLimit``, ``GradientLimit``,
+- limits: ``LoopDelayLimit`` (default: the standing event-loop delay that admitted handlers cause,
+  fed by the adapters' loop probe), ``QueueDelayLimit`` (spec §2.4, the 0.x default), ``AIMDLimit``, ``VegasLimit``, ``GradientLimit``,
   ``Gradient2Limit``, ``EnvoyGradientLimit``, ``FixedLimit``; ``WindowedLimit`` wraps the RTT ones;
 - detectors: ``FollyCodel``, ``CodelDetector`` (RFC 8289);
 - ``WaitQueue``: controlled delay, adaptive LIFO, active expiry, priority eviction;
@@ -97,6 +98,7 @@ from healthgauge.overload._types import Clock, ConfigError, Criticality, Outcome
 from healthgauge.overload.limits._codel import CodelDetector, DelayWindow, DetectorStatistics, FollyCodel, delay_load
 from healthgauge.overload.limits._envoy import EnvoyGradientLimit
 from healthgauge.overload.limits._limit import FixedLimit, Limit, LimitStatistics
+from healthgauge.overload.limits._loop_delay import LoopDelayLimit
 from healthgauge.overload.limits._netflix import AIMDLimit, Gradient2Limit, GradientLimit, VegasLimit, WindowedLimit
 from healthgauge.overload.limits._queue_delay import QueueDelayLimit
 
@@ -153,6 +155,7 @@ __all__ = [
     "Limit",
     "LimitStatistics",
     "LoadReporter",
+    "LoopDelayLimit",
     "LoopLagProbe",
     "LoopLagStatistics",
     "Outcome",
