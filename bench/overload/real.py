@@ -90,7 +90,8 @@ class Server:
                 break
         if not self.port:
             self.stop()
-            raise RuntimeError(f"real_server {stack} {handler} {policy} did not start")
+            tail = self.proc.stdout.read().decode(errors="replace")[-2000:] if self.proc.stdout else ""
+            raise RuntimeError(f"real_server {stack} {handler} {policy} did not start:\n{tail}")
 
     def get(self, path: str, attempts: int = 3) -> Any:
         import urllib.request

@@ -49,8 +49,9 @@ and the agent-check weight (``LoadReporter``).
 Pieces, each with a ``statistics()`` snapshot:
 
 - limits: ``LoopDelayLimit`` (default: the standing event-loop delay that admitted handlers cause,
-  fed by the adapters' loop probe), ``QueueDelayLimit`` (spec §2.4, the 0.x default), ``AIMDLimit``, ``VegasLimit``, ``GradientLimit``,
-  ``Gradient2Limit``, ``EnvoyGradientLimit``, ``FixedLimit``; ``WindowedLimit`` wraps the RTT ones;
+  fed by the adapters' loop probe), ``QueueDelayLimit`` (spec §2.4, the 0.x default), ``AIMDLimit``,
+  ``VegasLimit``, ``GradientLimit``, ``Gradient2Limit``, ``EnvoyGradientLimit``, ``FixedLimit``;
+  ``WindowedLimit`` wraps the RTT ones;
 - detectors: ``FollyCodel``, ``CodelDetector`` (RFC 8289);
 - ``WaitQueue``: controlled delay, adaptive LIFO, active expiry, priority eviction;
 - client side: ``AdaptiveThrottle`` (SRE book) and ``RetryBudget``;

@@ -28,16 +28,14 @@ def _to_aiohttp(response: Response) -> web.Response:
 
 def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None) -> Any:
     """An ``@web.middleware`` for ``web.Application(middlewares=[...])``; see :func:`setup_aiohttp`."""
-    render: list[Callable[[], tuple[bytes, str]]] = []
 
     @web.middleware
     async def overload(request: web.Request, handler: Handler) -> web.StreamResponse:
         if metrics_path is not None and request.path == metrics_path:
-            if not render:
-                from healthgauge.overload.adapters._metrics import OverloadCollector
+            from healthgauge.overload.adapters._metrics import render
 
-                render.append(OverloadCollector(guard).render)
-            body, content_type = render[0]()
+            registry = guard.registry
+            body, content_type = render(None if registry is None or registry is False else registry)
             return web.Response(body=body, headers={"Content-Type": content_type})
         t0 = perf_counter()
         headers = request.headers
@@ -96,6 +94,14 @@ def setup_aiohttp(
     app.middlewares.insert(0, aiohttp_middleware(guard, metrics_path=metrics_path))
 
     async def on_startup(_: web.Application) -> None:
+        if metrics_path is not None:
+            for resource in app.router.resources():
+                if resource.canonical == metrics_path:
+                    raise RuntimeError(
+                        f"healthgauge: metrics_path={metrics_path!r} is a route the application serves itself;"
+                        " the middleware would hide it. Drop metrics_path: healthgauge_overload_* join the"
+                        " application's prometheus_client registry and appear on its own metrics page."
+                    )
         await guard.start()
 
     async def on_cleanup(_: web.Application) -> None:

@@ -36,10 +36,13 @@ class OverloadMiddleware:
     """``OverloadMiddleware(app, controller, **guard_options)`` or ``OverloadMiddleware(app, guard=guard)``
     (the options are :class:`OverloadGuard`'s).
 
-    ``metrics_path`` (e.g. ``"/metrics"``) answers Prometheus scrapes from the guard's own registry
-    in front of the app. ``on_started(middleware)`` runs after lifespan startup (tests and tools
-    read the responder's port there). Servers that do not run ``lifespan`` get the guard started
-    lazily by the first request, without the SIGTERM drain.
+    The guard's metrics join the app's prometheus_client registry (the default one unless
+    ``registry=`` says otherwise), so the app's own ``/metrics`` serves them. ``metrics_path``, for an
+    app that serves no metrics, answers scrapes of that registry at that path; a path the app serves
+    itself is refused at lifespan startup (``lifespan.startup.failed`` with the reason: uvicorn logs
+    it and exits), never shadowed. ``on_started(middleware)`` runs after lifespan startup (tests and
+    tools read the responder's port there). Servers that do not run ``lifespan`` get the guard
+    started lazily by the first request, without the SIGTERM drain or the path check.
     """
 
     def __init__(
@@ -57,7 +60,6 @@ class OverloadMiddleware:
         self.metrics_path = metrics_path
         self.on_started = on_started
         self._started = False
-        self._metrics: Callable[[], tuple[bytes, str]] | None = None
 
     @property
     def responder(self) -> Any:
@@ -89,6 +91,11 @@ class OverloadMiddleware:
         async def send_hooked(message: Message) -> None:
             if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
                 await self.guard.stop()
+            elif message["type"] == "lifespan.startup.complete" and self.metrics_path is not None:
+                status = await _app_status(self.app, self.metrics_path)
+                if status is not None and status != 404:
+                    await self.guard.stop()
+                    message = {"type": "lifespan.startup.failed", "message": _shadow_error(self.metrics_path, status)}
             await send(message)
 
         try:
@@ -177,11 +184,10 @@ class OverloadMiddleware:
             guard.finish(admission, outcome, status=ex.status)
 
     async def _serve_metrics(self, send: Send) -> None:
-        if self._metrics is None:
-            from healthgauge.overload.adapters._metrics import OverloadCollector
+        from healthgauge.overload.adapters._metrics import render
 
-            self._metrics = OverloadCollector(self.guard).render
-        body, content_type = self._metrics()
+        registry = self.guard.registry
+        body, content_type = render(None if registry is None or registry is False else registry)
         headers = ((b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode()))
         await _send_response(send, Response(200, headers, body))
 
@@ -189,3 +195,51 @@ class OverloadMiddleware:
 async def _send_response(send: Send, response: Response) -> None:
     await send({"type": "http.response.start", "status": response.status, "headers": list(response.headers)})
     await send({"type": "http.response.body", "body": response.body})
+
+
+def _shadow_error(path: str, status: int) -> str:
+    return (
+        f"healthgauge: metrics_path={path!r} is a route the application serves itself (GET {path} answered"
+        f" {status}); the middleware would hide it. Drop metrics_path: healthgauge_overload_* join the"
+        " application's prometheus_client registry and appear on its own metrics page."
+    )
+
+
+async def _app_status(app: ASGIApp, path: str) -> int | None:
+    """The status ``app`` answers ``GET path`` with (None: no answer within 5 s, or it raised)."""
+    status: list[int] = []
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode("latin-1", "replace"),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"localhost"), (b"user-agent", b"healthgauge-startup-check")],
+        "client": ("127.0.0.1", 0),
+        "server": ("127.0.0.1", 0),
+        "state": {},
+    }
+    sent_request = False
+
+    async def receive() -> Message:
+        nonlocal sent_request
+        if not sent_request:
+            sent_request = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.sleep(3600)  # the app reads past the body: it waits for a disconnect
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            status.append(int(message["status"]))
+
+    try:
+        async with asyncio.timeout(5):
+            await app(scope, receive, send)
+    except Exception:
+        return status[0] if status else None
+    return status[0] if status else None

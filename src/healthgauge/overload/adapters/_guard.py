@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass, field
@@ -20,10 +21,10 @@ from typing import Any, Generic, TypeVar
 
 from healthgauge.overload._controller import AdmissionController, Permit, Waiter
 from healthgauge.overload._http import Classified, RequestPolicy, Response, classify, rejection_response
-from healthgauge.overload._load import AgentReport, LoadReporter
+from healthgauge.overload._load import AgentReport, AgentState, LoadReporter, weight_for_load
 from healthgauge.overload._types import Outcome, Rejection
 from healthgauge.overload.adapters._looplag import LoopLagProbe
-from healthgauge.overload.adapters._responder import AgentCheckResponder
+from healthgauge.overload.adapters._responder import AgentCheckResponder, full_state_line
 from healthgauge.overload.adapters._shutdown import DEFAULT_DEADLINE, DrainOnSignal
 
 __all__ = ["Admission", "GuardCounters", "Metered", "OverloadGuard"]
@@ -36,6 +37,8 @@ log = logging.getLogger("healthgauge.overload")
 TICK = 0.01
 # A refusal's cost before the first one is measured: the order of a small answer on uvicorn/aiohttp.
 INITIAL_REJECT_COST = 50e-6
+# The worker's load on every 503 refusal, in agent-check words (the broker's contract, owners.md).
+LOAD_HEADER = b"healthgauge-load"
 
 
 @dataclass(slots=True)
@@ -73,11 +76,14 @@ _BYPASS = Admission(None, None, None)
 class OverloadGuard:
     """Admission for one service (or one route group).
 
-    ``controller`` defaults to ``AdmissionController()``, the policy the overload benchmark calls
-    ``default`` and holds to its targets: the queue-delay AIMD limit (spec §2.4) without a wait
-    queue, on ``time.monotonic`` (docs/overload.md says why no queue; pass
+    ``controller`` defaults to ``AdmissionController()``, the policy the real-server benchmark
+    (``bench/overload/real.py``) calls ``default``: ``LoopDelayLimit`` fed by this guard's loop
+    probe and handler timing, without a wait queue, on ``time.monotonic`` (docs/overload.md; pass
     ``AdmissionController(queue=WaitQueue())`` for bursts and criticality-ordered waiting). The guard
     reads time from the controller's clock, so deadlines and receipts are on the same clock.
+
+    ``registry``: the prometheus_client registry the guard's metrics join at :meth:`start`
+    (``None``: the default registry, which the app's own ``/metrics`` serves; ``False``: none).
 
     ``agent_port`` (``None``: no responder; 0: any free port) starts the HAProxy agent-check
     responder at :meth:`start`; ``drain_grace`` (``None``: ``2 × agent_inter + 1`` s, 5 s) is the
@@ -103,6 +109,7 @@ class OverloadGuard:
         handle_sigterm: bool = True,
         loop_lag: bool = True,
         cancel_at_deadline: bool = False,
+        registry: Any = None,
         wall: Callable[[], float] = time.time,
     ) -> None:
         if controller is None:
@@ -119,6 +126,7 @@ class OverloadGuard:
         self.runs = 0  # and how many handlers started
         # What answering a refusal costs the loop (EWMA, seconds; 50 µs until one is measured).
         self.reject_cost = INITIAL_REJECT_COST
+        self.load_words = b""
         self.probe = LoopLagProbe(on_sample=self._on_lag) if loop_lag else None
         self.reporter = reporter or LoadReporter(warmup=agent_warmup, clock=self.clock)
         self.agent_port, self.agent_host = agent_port, agent_host
@@ -129,12 +137,23 @@ class OverloadGuard:
         self.handle_sigterm = handle_sigterm
         self._drain: DrainOnSignal | None = None
         self._tick: asyncio.TimerHandle | None = None
+        self.registry = registry
+        self._collector: Any = None
+        self.refresh_load()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the probe, the responder and the SIGTERM drain on the running loop."""
+        """Start the probe, the responder and the SIGTERM drain on the running loop, and put the
+        metrics in the registry."""
         self.reporter.started_at = self.clock()
+        if self.registry is not False and self._collector is None:
+            from healthgauge.overload.adapters._metrics import register
+
+            try:
+                self._collector = register(self, self.registry)
+            except ValueError as exc:
+                log.warning("%s: serving without them", exc)
         if self.probe is not None:
             self.probe.start()
         if self.agent_port is not None and self.responder is None:
@@ -165,6 +184,9 @@ class OverloadGuard:
             self._drain = None
         if self.probe is not None:
             self.probe.stop()
+        if self._collector is not None:
+            self._collector.registry.unregister(self._collector)
+            self._collector = None
         if self._tick is not None:
             self._tick.cancel()
             self._tick = None
@@ -191,7 +213,9 @@ class OverloadGuard:
         if c.errors:
             self.counters.header_errors += len(c.errors)
             log.debug("bad request headers: %s", "; ".join(map(str, c.errors)))
-        decision = self.controller.acquire(criticality=c.criticality, deadline=c.deadline, received_at=c.receipt)
+        decision = self.controller.acquire(
+            criticality=c.criticality, deadline=c.deadline, received_at=c.receipt, cost=c.cost
+        )
         if isinstance(decision, Rejection):
             return self._reject(c, decision)
         if isinstance(decision, Waiter):
@@ -224,7 +248,7 @@ class OverloadGuard:
     def downstream_response(self, no_retry: bool) -> Response:
         """The 503 for a handler that raised ``DownstreamOverloaded`` before answering."""
         self.counters.downstream_overloaded += 1
-        return rejection_response("downstream", retry_after=None, no_retry=no_retry)
+        return self._with_load(rejection_response("downstream", retry_after=None, no_retry=no_retry))
 
     def note_reject(self, seconds: float) -> None:
         """The adapter measured what one refusal cost, from request to answer sent (or returned)."""
@@ -247,6 +271,7 @@ class OverloadGuard:
         steps = self.steps
         self.busy, self.steps, self.runs = 0.0, 0, 0
         self.controller.observe_loop(lag, saved, steps)
+        self.refresh_load()
 
     def _reject(self, c: Classified, rejection: Rejection | None) -> Admission:
         reason = rejection.reason.value if rejection is not None else "expired"
@@ -255,7 +280,34 @@ class OverloadGuard:
             self.counters.would_shed[reason] = self.counters.would_shed.get(reason, 0) + 1
             return Admission(c, None, None)
         retry_after = rejection.retry_after if rejection is not None else None
-        return Admission(c, None, rejection_response(reason, retry_after=retry_after, no_retry=c.is_retry))
+        return Admission(
+            c, None, self._with_load(rejection_response(reason, retry_after=retry_after, no_retry=c.is_retry))
+        )
+
+    def _with_load(self, response: Response) -> Response:
+        """Every 503 refusal tells the caller (the broker) this worker's load: ``Healthgauge-Load``."""
+        if response.status != 503:
+            return response
+        return Response(response.status, (*response.headers, (LOAD_HEADER, self.load_words)), response.body)
+
+    def refresh_load(self) -> bytes:
+        """Recompute :attr:`load_words` (each loop probe does, every 10 ms): agent-check words,
+        ``up ready 63% maxconn:12 inflight:3`` (weight = 100 − load, at least the floor; the
+        current limit; the in-flight cost, rounded up), ``up drain ...`` while draining.
+
+        TODO(layout #12): write these through the project's one agent-check codec once it is on
+        main; until then the responder's renderer (``full_state_line``) writes them."""
+        ctl = self.controller
+        limit = ctl.limit.limit
+        report = AgentReport(
+            weight=weight_for_load(ctl.load(), self.reporter.weight_floor),
+            maxconn=max(1, int(limit)) if math.isfinite(limit) else None,
+            state=AgentState.DRAIN if self.draining else AgentState.READY,
+            load=0,
+        )
+        line = full_state_line(report, report).rstrip(b"\n")
+        self.load_words = line + b" inflight:%d" % math.ceil(ctl.inflight_cost)
+        return self.load_words
 
     async def _wait(self, waiter: Waiter) -> Waiter:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
