@@ -157,3 +157,35 @@ def test_cost_counts_against_the_limit() -> None:
     assert ctl.statistics().inflight_cost == pytest.approx(2)
     lone = AdmissionController(FixedLimit(2), clock=clock).acquire(cost=10)
     assert isinstance(lone, Permit)
+
+
+def test_shedding_that_does_not_relieve_the_loop_stops_and_backs_off() -> None:
+    """The delay was not ours after all (host contention, connections): the loop never catches up
+    within verify_time, so shedding stops for suppress_time, doubling while it keeps happening."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 0.6, 100 * MS, share=0.9)
+    assert limit.overloaded
+    t = feed(limit, t, 1.0, 100 * MS, share=0.9)
+    assert not limit.overloaded
+    assert limit.statistics().details["ineffective"] == 1
+    t = feed(limit, t, 4.5, 100 * MS, share=0.9)
+    assert not limit.overloaded  # suppressed for 5 s
+    t = feed(limit, t, 1.0, 100 * MS, share=0.9)
+    assert limit.overloaded  # looks again
+    t = feed(limit, t, 1.0, 100 * MS, share=0.9)
+    assert limit.statistics().details["ineffective"] == 2
+    feed(limit, t, 9.0, 100 * MS, share=0.9)
+    assert not limit.overloaded  # now 10 s
+
+
+def test_shedding_that_works_goes_on_while_requests_still_wait_too_long() -> None:
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 0.6, 40 * MS, share=0.9)
+    assert limit.overloaded
+    for _ in range(300):  # 3 s: the loop hovers around the threshold, the excess is sloughed
+        t = feed(limit, t, 0.01, 10 * MS, share=0.9)
+        assert limit.on_start(t, 500 * MS)
+    assert limit.overloaded
+    assert limit.statistics().details["ineffective"] == 0
+    t = feed(limit, t, 0.31, 1 * MS, share=0.3)  # the load fell: nothing waits, nothing is shed
+    assert not limit.overloaded

@@ -14,10 +14,16 @@ what the real servers taught:
 - **Attribution.** The loop counts as *overloaded* only while it is late **and** at least
   ``min_busy_share`` (0.5) of the last interval went into the handlers we admitted (the adapters
   time each synchronous step of the app): only then does refusing work relieve the loop. Lag that
-  comes from connection handling, parsing, other tasks or the host never sheds. (The adapters
+  comes from connection handling, parsing or other tasks does not shed. (The adapters
   report the handlers' time *beyond what refusing them would cost*: a 20-ms ``await`` handler's
-  few microseconds of Python are no more than its 503 would take.) Overload ends
-  ``exit_time`` (300 ms) after the last late sample.
+  few microseconds of Python are no more than its 503 would take.)
+- **Proof that shedding helps.** If, within ``verify_time`` (1 s) of entering overload, no probe
+  sample falls back to the slough threshold, refusing work did not relieve the loop (the delay
+  was the host's, or connections', after all; wall-clock step timing counts preemption too): the
+  limit stops shedding for ``suppress_time`` (5 s, doubling to ``max_suppress``, 60 s, while it
+  keeps happening) and counts it (``ineffective`` in the statistics). Overload ends once
+  ``exit_time`` (300 ms) has passed with neither a late sample nor a request that waited past the
+  slough threshold.
 - **Our own steps and the host's noise are not a queue.** A probe cannot wake while a handler
   step runs, so a handler that computes for 3 ms makes samples late by up to 3 ms on an idle
   server; on a shared or CPU-throttled host the process waits for a core now and then. The target
@@ -59,9 +65,12 @@ class LoopDelayLimit(Limit):
 
     __slots__ = (
         "_busy",
+        "_entered_at",
         "_first_above",
         "_floor",
+        "_ineffective",
         "_last_above",
+        "_last_shed",
         "_late",
         "_max_lag",
         "_min_lag",
@@ -72,6 +81,9 @@ class LoopDelayLimit(Limit):
         "_share",
         "_step",
         "_steps",
+        "_suppress_for",
+        "_suppressed_until",
+        "_verified",
         "_win_end",
         "_win_start",
         "backoff",
@@ -80,12 +92,15 @@ class LoopDelayLimit(Limit):
         "floor_decay",
         "growth",
         "interval",
+        "max_suppress",
         "max_target",
         "min_busy_share",
         "noise_factor",
         "slough_factor",
         "step_factor",
+        "suppress_time",
         "target",
+        "verify_time",
     )
 
     kind = "loop_delay"
@@ -109,6 +124,9 @@ class LoopDelayLimit(Limit):
         max_target: float = 0.05,
         enter_time: float | None = None,
         exit_time: float | None = None,
+        verify_time: float = 1.0,
+        suppress_time: float = 5.0,
+        max_suppress: float = 60.0,
     ) -> None:
         require(target > 0, f"target must be > 0 s, got {target!r}")
         require(interval > target, f"interval ({interval!r} s) must be > target ({target!r} s)")
@@ -132,6 +150,13 @@ class LoopDelayLimit(Limit):
         self.enter_time = 5 * self.interval if enter_time is None else float(enter_time)
         self.exit_time = 3 * self.interval if exit_time is None else float(exit_time)
         require(self.enter_time >= 0 and self.exit_time >= 0, "enter_time and exit_time must be ≥ 0 s")
+        require(
+            verify_time > 0 and 0 < suppress_time <= max_suppress,
+            "need verify_time > 0, 0 < suppress_time ≤ max_suppress",
+        )
+        self.verify_time = float(verify_time)
+        self.suppress_time = float(suppress_time)
+        self.max_suppress = float(max_suppress)
         self._win_start = -INF
         self._win_end = -INF  # the first probe opens the first interval
         self._busy = 0.0
@@ -148,6 +173,12 @@ class LoopDelayLimit(Limit):
         self._last_above = -INF
         self._late = False
         self._overloaded = False
+        self._entered_at = -INF
+        self._last_shed = -INF
+        self._verified = False
+        self._suppressed_until = -INF
+        self._suppress_for = self.suppress_time
+        self._ineffective = 0
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -198,7 +229,10 @@ class LoopDelayLimit(Limit):
             self._saturated = True
 
     def on_start(self, now: float, delay: float) -> bool:
-        return self._overloaded and delay > self.slough_timeout
+        if self._overloaded and delay > self.slough_timeout:
+            self._last_shed = now
+            return True
+        return False
 
     def on_loop(self, now: float, lag: float, busy: float, steps: int) -> None:
         self._busy += busy
@@ -219,9 +253,28 @@ class LoopDelayLimit(Limit):
         else:
             self._first_above = None
             self._late = False
-        if self._late and self._share >= self.min_busy_share:
+        if self._overloaded:
+            self._check(now, lag)
+        elif self._late and self._share >= self.min_busy_share and now >= self._suppressed_until:
             self._overloaded = True
-        elif self._overloaded and now - self._last_above >= self.exit_time:
+            self._entered_at = now
+            self._verified = False
+
+    def _check(self, now: float, lag: float) -> None:
+        """While overloaded: prove that shedding relieves the loop, and notice when it is over."""
+        if not self._verified:
+            if lag <= self.slough_timeout:
+                self._verified = True  # the loop caught up with what we let in: it was ours
+                self._suppress_for = self.suppress_time
+            elif now - self._entered_at >= self.verify_time:
+                # A whole verify_time of shedding and the loop never caught up: the delay is not
+                # our handlers' (the host, connections, another task). Stop, and look again later.
+                self._overloaded = False
+                self._ineffective += 1
+                self._suppressed_until = now + self._suppress_for
+                self._suppress_for = min(self.max_suppress, 2 * self._suppress_for)
+                return
+        if now - max(self._last_above, self._last_shed) >= self.exit_time:
             self._overloaded = False
 
     # -- internals -------------------------------------------------------------------------------
@@ -266,4 +319,5 @@ class LoopDelayLimit(Limit):
             "target": self.effective_target,
             "noise": self._noise,
             "slough_timeout": self.slough_timeout,
+            "ineffective": float(self._ineffective),
         }
