@@ -162,6 +162,8 @@ class RequestPolicy:
     _exact: frozenset[str] = field(init=False, repr=False, compare=False)
     _starts: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _methods: frozenset[str] = field(init=False, repr=False, compare=False)
+    # The (lowercase, latin-1) header names this policy reads: an adapter scans the headers once.
+    header_keys: frozenset[bytes] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not (self.default_timeout > 0 and self.max_timeout >= self.default_timeout):
@@ -179,6 +181,9 @@ class RequestPolicy:
         object.__setattr__(self, "_exact", frozenset(bare))
         object.__setattr__(self, "_starts", tuple(b + "/" for b in bare))
         object.__setattr__(self, "_methods", frozenset(m.upper() for m in self.bypass_methods))
+        names = (self.criticality_header, self.timeout_header, self.request_start_header, self.attempt_header)
+        keys = frozenset(n.encode("latin-1") for n in (*names, self.cost_header) if n is not None)
+        object.__setattr__(self, "header_keys", keys)
 
     def bypassed(self, method: str, path: str) -> bool:
         """True for routes that never touch the limiter (health, metrics, the agent)."""
@@ -187,9 +192,10 @@ class RequestPolicy:
         return self.bypass is not None and self.bypass(method, path)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Classified:
-    """A request as the shedder sees it. Times are on the caller's monotonic clock.
+    """A request as the shedder sees it. Times are on the caller's monotonic clock. (Not frozen:
+    built once per request, and a frozen dataclass's constructor costs a ``__setattr__`` per field.)
 
     ``receipt`` is when the middleware first saw the request minus the upstream queue time a
     trusted proxy reported; ``deadline`` is when its caller gives up; ``errors`` lists the

@@ -14,7 +14,7 @@ from aiohttp import web
 from healthgauge.overload._controller import AdmissionController
 from healthgauge.overload._http import DownstreamOverloaded, Response, rejection_response
 from healthgauge.overload._types import Outcome
-from healthgauge.overload.adapters._guard import OverloadGuard
+from healthgauge.overload.adapters._guard import OverloadGuard, Queued
 
 __all__ = ["aiohttp_middleware", "setup_aiohttp"]
 
@@ -39,7 +39,8 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
             return web.Response(body=body, headers={"Content-Type": content_type})
         t0 = perf_counter()
         headers = request.headers
-        admission = await guard.enter(request.method, request.path, headers.get)
+        admitted = guard.admit(request.method, request.path, headers.get)
+        admission = await guard.wait(admitted) if isinstance(admitted, Queued) else admitted
         if admission.response is not None:
             answer = _to_aiohttp(admission.response)
             guard.note_reject(perf_counter() - t0)

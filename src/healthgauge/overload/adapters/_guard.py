@@ -27,7 +27,7 @@ from healthgauge.overload.adapters._looplag import LoopLagProbe
 from healthgauge.overload.adapters._responder import AgentCheckResponder, full_state_line
 from healthgauge.overload.adapters._shutdown import DEFAULT_DEADLINE, DrainOnSignal
 
-__all__ = ["Admission", "GuardCounters", "Metered", "OverloadGuard"]
+__all__ = ["Admission", "GuardCounters", "Metered", "OverloadGuard", "Queued"]
 
 T = TypeVar("T")
 
@@ -71,6 +71,16 @@ class Admission:
 
 
 _BYPASS = Admission(None, None, None)
+
+
+class Queued:
+    """A request waiting in the controller's queue: pass it to :meth:`OverloadGuard.wait`."""
+
+    __slots__ = ("classified", "waiter")
+
+    def __init__(self, classified: Classified, waiter: Waiter) -> None:
+        self.classified = classified
+        self.waiter = waiter
 
 
 class OverloadGuard:
@@ -206,25 +216,39 @@ class OverloadGuard:
 
     async def enter(self, method: str, path: str, get: Callable[[str], str | None]) -> Admission:
         """Classify and admit one request, waiting in the queue if the controller says so."""
+        admission = self.admit(method, path, get)
+        if isinstance(admission, Queued):
+            return await self.wait(admission)
+        return admission
+
+    def admit(self, method: str, path: str, get: Callable[[str], str | None]) -> Admission | Queued:
+        """:meth:`enter` without the wait: an :class:`Admission`, or a :class:`Queued` to pass to
+        :meth:`wait` (the adapters' fast path: no coroutine unless a request queues)."""
         if self.policy.bypassed(method, path):
             self.counters.bypassed += 1
             return _BYPASS
-        c = classify(get, policy=self.policy, now=self.clock(), wall_now=self.wall())
+        wall_now = self.wall() if self.policy.request_start_header is not None else 0.0
+        c = classify(get, policy=self.policy, now=self.clock(), wall_now=wall_now)
         if c.errors:
             self.counters.header_errors += len(c.errors)
             log.debug("bad request headers: %s", "; ".join(map(str, c.errors)))
         decision = self.controller.acquire(
             criticality=c.criticality, deadline=c.deadline, received_at=c.receipt, cost=c.cost
         )
-        if isinstance(decision, Rejection):
-            return self._reject(c, decision)
+        if isinstance(decision, Permit):
+            return self._started(c, decision)
         if isinstance(decision, Waiter):
-            waited = await self._wait(decision)
-            if waited.rejection is not None or waited.permit is None:
-                return self._reject(c, waited.rejection)
-            permit = waited.permit
-        else:
-            permit = decision
+            return Queued(c, decision)
+        return self._reject(c, decision)
+
+    async def wait(self, queued: Queued) -> Admission:
+        """Wait for a queued request's grant, expiry or rejection."""
+        waited = await self._wait(queued.waiter)
+        if waited.rejection is not None or waited.permit is None:
+            return self._reject(queued.classified, waited.rejection)
+        return self._started(queued.classified, waited.permit)
+
+    def _started(self, c: Classified, permit: Permit) -> Admission:
         lag = self.probe.current(self.clock()) if self.probe is not None else 0.0
         shed = permit.start(extra_delay=lag)
         if shed is not None:  # sloughed at handler start; the permit is already released
