@@ -1,7 +1,7 @@
 """The real-server overload benchmark: the reference for healthgauge's overload targets (issue #11).
 
     python bench/overload/real.py --quick                    # ~3 min: none vs default, three stacks
-    python bench/overload/real.py --out bench/out/real       # the full run, ≤ 15 min
+    python bench/overload/real.py --out bench/out/real       # the full run, ~14 min on 2 cores
     python bench/overload/real.py --stacks httptools --scenarios open-cpu --policies none default
 
 Every figure comes from real processes on loopback: a server (``real_server.py``: uvicorn with h11
@@ -460,7 +460,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--scenarios", nargs="+", choices=SCENARIOS)
     p.add_argument("--policies", nargs="+", choices=(*POLICIES, "legacy"))
     p.add_argument("--legacy", action="store_true", help="add healthgauge 0.x's default policy")
-    p.add_argument("--phase", type=float, help="seconds per load phase (default 2; 1.5 with --quick)")
+    p.add_argument("--phase", type=float, help="seconds per load phase (default 1.5)")
     p.add_argument("--out", default="bench/out/real")
     args = p.parse_args(argv)
     scenarios = args.scenarios or list(QUICK_SCENARIOS if args.quick else SCENARIOS)
@@ -469,7 +469,7 @@ def main(argv: list[str]) -> int:
         policies.append("legacy")
     if "none" not in policies:
         policies.insert(0, "none")
-    phase = args.phase or (1.5 if args.quick else 2.0)
+    phase = args.phase or 1.5
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()

@@ -26,11 +26,12 @@ class _Exchange:
     """What the wrapped app did (the status it started, whether the client went away), watched
     through its ``receive`` and ``send`` (bound methods: cheaper than two closures per request)."""
 
-    __slots__ = ("_receive", "_send", "disconnected", "status")
+    __slots__ = ("_guard", "_receive", "_send", "disconnected", "status")
 
-    def __init__(self, receive: Receive, send: Send) -> None:
+    def __init__(self, receive: Receive, send: Send, guard: OverloadGuard) -> None:
         self._receive = receive
         self._send = send
+        self._guard = guard
         self.status: int | None = None
         self.disconnected = False
 
@@ -43,11 +44,16 @@ class _Exchange:
     async def send(self, message: Message) -> None:
         if self.status is None and message["type"] == "http.response.start":
             self.status = int(message["status"])
+        # The time the server takes to write the answer counts as the handler's (it runs inside
+        # its step) but a 503 would cost it too: the guard deducts it from what shedding saves.
+        t0 = perf_counter()
         try:
             await self._send(message)
         except OSError:
             self.disconnected = True  # uvicorn's ClientDisconnected is an OSError
             raise
+        finally:
+            self._guard.sending += perf_counter() - t0
 
 
 class OverloadMiddleware:
@@ -150,7 +156,7 @@ class OverloadMiddleware:
         await self._run(admission, scope, receive, send)
 
     async def _run(self, admission: Admission, scope: Scope, receive: Receive, send: Send) -> None:
-        ex = _Exchange(receive, send)
+        ex = _Exchange(receive, send, self.guard)
         guard = self.guard
         outcome = Outcome.SUCCESS
         left = guard.deadline_left(admission) if guard.cancel_at_deadline else None

@@ -35,8 +35,6 @@ log = logging.getLogger("healthgauge.overload")
 
 # Active expiry tick while anything waits (spec §3 rule 3, HG: every 10 ms).
 TICK = 0.01
-# A refusal's cost before the first one is measured: the order of a small answer on uvicorn/aiohttp.
-INITIAL_REJECT_COST = 50e-6
 # The worker's load on every 503 refusal, in agent-check words (the broker's contract, owners.md).
 LOAD_HEADER = b"healthgauge-load"
 
@@ -134,8 +132,9 @@ class OverloadGuard:
         self.busy = 0.0  # seconds spent inside admitted handlers since the last loop probe
         self.steps = 0  # and how many synchronous steps they took
         self.runs = 0  # and how many handlers started
-        # What answering a refusal costs the loop (EWMA, seconds; 50 µs until one is measured).
-        self.reject_cost = INITIAL_REJECT_COST
+        self.sending = 0.0  # of ``busy``, the seconds the server spent writing their answers
+        # What answering a refusal costs the loop, as measured (EWMA, seconds; for the metrics).
+        self.reject_cost = 0.0
         self.load_words = b""
         self.probe = LoopLagProbe(on_sample=self._on_lag) if loop_lag else None
         self.reporter = reporter or LoadReporter(warmup=agent_warmup, clock=self.clock)
@@ -276,7 +275,7 @@ class OverloadGuard:
 
     def note_reject(self, seconds: float) -> None:
         """The adapter measured what one refusal cost, from request to answer sent (or returned)."""
-        self.reject_cost += 0.1 * (seconds - self.reject_cost)
+        self.reject_cost = seconds if self.reject_cost == 0 else self.reject_cost + 0.1 * (seconds - self.reject_cost)
 
     def run(self, work: Awaitable[T]) -> Awaitable[T]:
         """Await ``work`` (the admitted handler) timing each of its synchronous steps into
@@ -290,10 +289,11 @@ class OverloadGuard:
     # -- internals ------------------------------------------------------------------------------
 
     def _on_lag(self, lag: float) -> None:
-        # What refusing the handlers that ran would have saved: their time beyond a refusal's.
-        saved = max(0.0, self.busy - self.runs * self.reject_cost)
+        # What refusing the handlers that ran would have saved: their time, less writing their
+        # answers (a 503 is written too; with h11 that is most of a small handler's time).
+        saved = max(0.0, self.busy - self.sending)
         steps = self.steps
-        self.busy, self.steps, self.runs = 0.0, 0, 0
+        self.busy, self.steps, self.runs, self.sending = 0.0, 0, 0, 0.0
         self.controller.observe_loop(lag, saved, steps)
         self.refresh_load()
 

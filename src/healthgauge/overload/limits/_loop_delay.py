@@ -14,9 +14,9 @@ what the real servers taught:
 - **Attribution.** The loop counts as *overloaded* only while it is late **and** at least
   ``min_busy_share`` (0.5) of the last interval went into the handlers we admitted (the adapters
   time each synchronous step of the app): only then does refusing work relieve the loop. Lag that
-  comes from connection handling, parsing or other tasks does not shed. (The adapters
-  report the handlers' time *beyond what refusing them would cost*: a 20-ms ``await`` handler's
-  few microseconds of Python are no more than its 503 would take.)
+  comes from connection handling, parsing or other tasks does not shed. (The adapters report the
+  handlers' time *less the time the server took to write their answers*, which a 503 costs too:
+  with uvicorn's h11 that writing is most of a small handler's time.)
 - **Proof that shedding helps.** If, within ``verify_time`` (1 s) of entering overload, no probe
   sample falls back to the slough threshold, refusing work did not relieve the loop (the delay
   was the host's, or connections', after all; wall-clock step timing counts preemption too): the
