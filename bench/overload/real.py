@@ -39,6 +39,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,8 +76,10 @@ class Run:
 class Server:
     """``real_server.py`` in its own process, stopped (by pid) on exit."""
 
-    def __init__(self, stack: str, handler: str, policy: str) -> None:
+    def __init__(self, stack: str, handler: str, policy: str, trajectory: Path | None = None) -> None:
         argv = [PY, str(HERE / "real_server.py"), "--stack", stack, "--handler", handler, "--policy", policy]
+        if trajectory is not None:
+            argv += ["--trajectory", str(trajectory)]
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.port = 0
         deadline = time.monotonic() + 20
@@ -136,10 +139,13 @@ def measure_capacity(stack: str, handler: str, seconds: float) -> float:
 def run_one(
     stack: str, scenario: str, policy: str, handler: str, mode: str, phases: str, labels: list[str], **kw: Any
 ) -> Run:
-    with Server(stack, handler, policy) as server:
-        server.get("start")
-        result = client(server.port, mode, phases, **kw)
-        trajectory = server.get("trajectory")
+    with tempfile.TemporaryDirectory(prefix="hg-real-") as tmp:
+        path = Path(tmp) / "trajectory.json"
+        with Server(stack, handler, policy, path) as server:
+            server.get("start")
+            result = client(server.port, mode, phases, **kw)
+            time.sleep(1.2)  # the server writes its trajectory every second, however busy
+        trajectory = json.loads(path.read_text()) if path.exists() else []
     return Run(stack, scenario, policy, result["phases"], result["series"], trajectory, labels)
 
 

@@ -80,8 +80,10 @@ class Work:
 class Bench:
     """The bench routes and the 100 ms trajectory of the policy's controller."""
 
-    def __init__(self, work: Work) -> None:
+    def __init__(self, work: Work, out: str | None = None) -> None:
         self.work = work
+        self.out = out  # where the trajectory is written every second (a saturated server answers late)
+        self.written = 0.0
         self.t0 = time.monotonic()
         self.samples: list[list[float]] = []
         self.controller: Any = None
@@ -105,6 +107,12 @@ class Bench:
                     {k: round(v, 4) for k, v in details.items()},
                 ]
             )
+        now = time.monotonic()
+        if self.out is not None and now - self.written >= 1.0:
+            self.written = now
+            with open(self.out + ".tmp", "w") as f:  # a few kB once a second
+                json.dump(self.samples, f)
+            os.replace(self.out + ".tmp", self.out)
         asyncio.get_running_loop().call_later(0.1, self.sample)
 
     def route(self, path: str, query: str) -> bytes:
@@ -201,7 +209,7 @@ async def serve_uvicorn(args: argparse.Namespace, sock: socket.socket) -> None:
     import uvicorn
 
     work = Work(args.handler)
-    bench = Bench(work)
+    bench = Bench(work, args.trajectory)
     app: Any = asgi_app(work, bench)
     if args.policy != "none":
         from healthgauge.overload import OverloadMiddleware
@@ -235,7 +243,7 @@ async def serve_aiohttp(args: argparse.Namespace, sock: socket.socket) -> None:
     from aiohttp import web
 
     work = Work(args.handler)
-    bench = Bench(work)
+    bench = Bench(work, args.trajectory)
 
     async def handle(request: web.Request) -> web.Response:
         await work.run()
@@ -270,6 +278,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--handler", choices=HANDLERS, default="sleep")
     p.add_argument("--policy", choices=POLICIES, default="default")
     p.add_argument("--fixed", type=int, default=32, help="the fixed policy's limit")
+    p.add_argument("--trajectory", help="write the 100-ms trajectory to this file every second")
     args = p.parse_args(argv)
     sock = bind()
     if args.stack == "aiohttp":

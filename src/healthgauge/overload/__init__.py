@@ -61,7 +61,8 @@ Adapters (asyncio; loaded on first use, so importing this package does not impor
 ``OverloadMiddleware`` (pure ASGI), ``setup_aiohttp`` / ``aiohttp_middleware``, both over one
 ``OverloadGuard`` (the code above, once); ``AgentCheckResponder`` (the HAProxy agent-check port,
 full-state lines), ``LoopLagProbe``, ``DrainOnSignal`` (the SIGTERM drain sequence) and
-``OverloadCollector`` (Prometheus, own registry). Request classification and the 503/504 answers
+``OverloadCollector`` (Prometheus; the guard registers it in the app's registry at start).
+Request classification and the 503/504 answers
 are pure: ``RequestPolicy``, ``classify``, ``rejection_response``.
 """
 
