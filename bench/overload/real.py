@@ -441,7 +441,15 @@ def plot(runs: list[Run], rows: list[dict[str, Any]], out: Path) -> list[str]:
                 for ph, label in zip(first.phases, first.labels, strict=False):
                     for ax in axes[:, j]:
                         ax.axvline(acc, color="grey", lw=0.5)
-                    axes[0][j].text(acc + 0.05, 1, label, fontsize=7, rotation=90, va="bottom")
+                    axes[0][j].text(
+                        acc + 0.05,
+                        0.03,
+                        label,
+                        fontsize=7,
+                        rotation=90,
+                        va="bottom",
+                        transform=axes[0][j].get_xaxis_transform(),
+                    )
                     edges.append(acc)
                     acc += ph["seconds"]
             axes[0][j].set_yscale("log")

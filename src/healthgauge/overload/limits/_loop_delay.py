@@ -18,9 +18,10 @@ what the real servers taught:
   handlers' time *less the time the server took to write their answers*, which a 503 costs too:
   with uvicorn's h11 that writing is most of a small handler's time.)
 - **Proof that shedding helps.** If, within ``verify_time`` (1 s) of entering overload, no probe
-  sample falls back to the slough threshold, refusing work did not relieve the loop (the delay
+  sample falls back to the slough threshold or to half the lag that entered it, refusing work did
+  not relieve the loop (the delay
   was the host's, or connections', after all; wall-clock step timing counts preemption too): the
-  limit stops shedding for ``suppress_time`` (5 s, doubling to ``max_suppress``, 60 s, while it
+  limit stops shedding for ``suppress_time`` (5 s, doubling to ``max_suppress``, 20 s, while it
   keeps happening) and counts it (``ineffective`` in the statistics). Overload ends once
   ``exit_time`` (300 ms) has passed with neither a late sample nor a request that waited past the
   slough threshold.
@@ -66,6 +67,7 @@ class LoopDelayLimit(Limit):
     __slots__ = (
         "_busy",
         "_entered_at",
+        "_entry_lag",
         "_first_above",
         "_floor",
         "_ineffective",
@@ -126,7 +128,7 @@ class LoopDelayLimit(Limit):
         exit_time: float | None = None,
         verify_time: float = 1.0,
         suppress_time: float = 5.0,
-        max_suppress: float = 60.0,
+        max_suppress: float = 20.0,
     ) -> None:
         require(target > 0, f"target must be > 0 s, got {target!r}")
         require(interval > target, f"interval ({interval!r} s) must be > target ({target!r} s)")
@@ -174,6 +176,7 @@ class LoopDelayLimit(Limit):
         self._late = False
         self._overloaded = False
         self._entered_at = -INF
+        self._entry_lag = 0.0
         self._last_shed = -INF
         self._verified = False
         self._suppressed_until = -INF
@@ -258,13 +261,14 @@ class LoopDelayLimit(Limit):
         elif self._late and self._share >= self.min_busy_share and now >= self._suppressed_until:
             self._overloaded = True
             self._entered_at = now
+            self._entry_lag = lag
             self._verified = False
 
     def _check(self, now: float, lag: float) -> None:
         """While overloaded: prove that shedding relieves the loop, and notice when it is over."""
         if not self._verified:
-            if lag <= self.slough_timeout:
-                self._verified = True  # the loop caught up with what we let in: it was ours
+            if lag <= self.slough_timeout or lag <= 0.5 * self._entry_lag:
+                self._verified = True  # the loop caught up, or halved its delay: it was ours
                 self._suppress_for = self.suppress_time
             elif now - self._entered_at >= self.verify_time:
                 # A whole verify_time of shedding and the loop never caught up: the delay is not
