@@ -68,9 +68,9 @@ are pure: ``RequestPolicy``, ``classify``, ``rejection_response``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from healthgauge import _lazy
 from healthgauge.overload._controller import (
     AdmissionController,
     ControllerStatistics,
@@ -82,13 +82,14 @@ from healthgauge.overload._http import (
     Classified,
     DownstreamOverloaded,
     HeaderError,
+    PlainResponse,
     RequestPolicy,
     Response,
     classify,
     rejection_response,
 )
 from healthgauge.overload._load import AgentReport, AgentState, LoadReporter, combine, weight_for_load
-from healthgauge.overload._queue import Expiry, QueueEntry, QueueOrder, QueueStatistics, WaitQueue
+from healthgauge.overload._queue import Expiry, QueueEntry, QueueOrder, QueueStatistics, WaitQueue, WaitQueueStatistics
 from healthgauge.overload._throttle import (
     AdaptiveThrottle,
     RetryBudget,
@@ -96,7 +97,16 @@ from healthgauge.overload._throttle import (
     ThrottleStatistics,
     retry_backoff,
 )
-from healthgauge.overload._types import Clock, ConfigError, Criticality, Outcome, Rejection, RejectReason
+from healthgauge.overload._types import (
+    Clock,
+    ConfigError,
+    Criticality,
+    Outcome,
+    OverloadConfigError,
+    Rejection,
+    RejectReason,
+    RequestOutcome,
+)
 from healthgauge.overload.limits._codel import CodelDetector, DelayWindow, DetectorStatistics, FollyCodel, delay_load
 from healthgauge.overload.limits._envoy import EnvoyGradientLimit
 from healthgauge.overload.limits._limit import FixedLimit, Limit, LimitStatistics
@@ -162,15 +172,18 @@ __all__ = [
     "LoopLagStatistics",
     "Outcome",
     "OverloadCollector",
+    "OverloadConfigError",
     "OverloadGuard",
     "OverloadMiddleware",
     "Permit",
+    "PlainResponse",
     "QueueDelayLimit",
     "QueueEntry",
     "QueueOrder",
     "QueueStatistics",
     "RejectReason",
     "Rejection",
+    "RequestOutcome",
     "RequestPolicy",
     "Response",
     "RetryBudget",
@@ -178,6 +191,7 @@ __all__ = [
     "ThrottleStatistics",
     "VegasLimit",
     "WaitQueue",
+    "WaitQueueStatistics",
     "Waiter",
     "WindowedLimit",
     "aiohttp_middleware",
@@ -191,11 +205,4 @@ __all__ = [
     "weight_for_load",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'healthgauge.overload' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy(__name__, _LAZY)

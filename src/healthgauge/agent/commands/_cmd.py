@@ -18,10 +18,7 @@ from healthgauge.agent._gcpace import pace_gc
 from healthgauge.agent._run import Agent
 from healthgauge.agent.judge._engine import Engine
 from healthgauge.agent.state._statecodec import StateFileError
-
-EXIT_OK = 0
-EXIT_FAILED = 2
-EXIT_USAGE = 3
+from healthgauge.health._status import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 USAGE = """\
 usage: healthgauge agent --config FILE [--check] [--log-level LEVEL]

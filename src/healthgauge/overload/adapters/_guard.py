@@ -317,10 +317,9 @@ class OverloadGuard:
     def refresh_load(self) -> bytes:
         """Recompute :attr:`load_words` (each loop probe does, every 10 ms): agent-check words,
         ``up ready 63% maxconn:12 inflight:3`` (weight = 100 − load, at least the floor; the
-        current limit; the in-flight cost, rounded up), ``up drain ...`` while draining.
-
-        TODO(layout #12): write these through the project's one agent-check codec once it is on
-        main; until then the responder's renderer (``full_state_line``) writes them."""
+        current limit; the in-flight cost, rounded up), ``up drain ...`` while draining: the one
+        agent-check codec writes the line (through ``full_state_line``); ``inflight:N`` is the
+        broker's extra word (owners.md contract), which HAProxy never sees."""
         ctl = self.controller
         limit = ctl.limit.limit
         report = AgentReport(
