@@ -377,6 +377,26 @@ def check_targets(runs: list[Run], rows: list[dict[str, Any]], phase: float) -> 
     return checks
 
 
+def print_pivot(rows: list[dict[str, Any]]) -> None:
+    """Per stack, one row per scenario and load, one column per policy: goodput/s (503 %)."""
+    policies = [p for p in (*POLICIES, "legacy") if any(r["policy"] == p for r in rows)]
+    for stack in sorted({r["stack"] for r in rows}):
+        print(f"\n**{stack}**: goodput/s (503 % of answers), p99 ms of successes\n")
+        print("| scenario | load | " + " | ".join(policies) + " |")
+        print("|---|---|" + "---|" * len(policies))
+        keys: list[tuple[str, str]] = []
+        for r in rows:
+            if r["stack"] == stack and (r["scenario"], r["phase"]) not in keys:
+                keys.append((r["scenario"], r["phase"]))
+        by = {(r["scenario"], r["phase"], r["policy"]): r for r in rows if r["stack"] == stack}
+        for scenario, phase in keys:
+            cells = []
+            for policy in policies:
+                r = by.get((scenario, phase, policy))
+                cells.append("-" if r is None else f"{r['goodput']:.0f} ({r['r503_pct']:.0f} %), {fmt(r['p99_ms'])}")
+            print(f"| {scenario} | {phase} | " + " | ".join(cells) + " |")
+
+
 def print_checks(checks: list[dict[str, Any]]) -> None:
     print("\n| stack | target (issue #11 item 2) | measured | |")
     print("|---|---|---|---|")
@@ -476,7 +496,13 @@ def main(argv: list[str]) -> int:
     p.add_argument("--legacy", action="store_true", help="add healthgauge 0.x's default policy")
     p.add_argument("--phase", type=float, help="seconds per load phase (default 1.5)")
     p.add_argument("--out", default="bench/out/real")
+    p.add_argument("--report", type=Path, help="print the tables of an earlier run's summary.json; run nothing")
     args = p.parse_args(argv)
+    if args.report is not None:
+        summary = json.loads(args.report.read_text())
+        print_pivot(summary["rows"])
+        print_checks(summary["checks"])
+        return 0
     scenarios = args.scenarios or list(QUICK_SCENARIOS if args.quick else SCENARIOS)
     policies = args.policies or (["none", "default"] if args.quick else list(POLICIES))
     if args.legacy and "legacy" not in policies:
@@ -503,6 +529,7 @@ def main(argv: list[str]) -> int:
         f"load average {load0:.1f} → {os.getloadavg()[0]:.1f} (a shared machine: read ratios, not absolutes)\n"
     )
     print_table(rows, cost)
+    print_pivot(rows)
     checks = check_targets(runs, rows, phase)
     print_checks(checks)
     plots = plot(runs, rows, out)
