@@ -151,6 +151,7 @@ PUBLIC = {
         "Limit",
         "LimitStatistics",
         "LoadReporter",
+        "LoopDelayLimit",
         "LoopLagProbe",
         "LoopLagStatistics",
         "Outcome",

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from healthgauge.overload import DownstreamOverloaded, OverloadGuard, RequestOutcome
-from healthgauge.overload._ending import ending, settled
+from healthgauge.overload.adapters._ending import ending, settled
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from healthgauge.overload._http import DownstreamOverloaded, Response, rejection
 from healthgauge.overload._types import Outcome
 
 if TYPE_CHECKING:
-    from healthgauge.overload._guard import OverloadGuard
+    from healthgauge.overload.adapters._guard import OverloadGuard
 
 __all__ = ["Ending", "ending", "settled"]
 
