@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from healthgauge.agent._config import TargetConfig, parse_duration
-from healthgauge.agent._scrape import ScrapeStats, TargetLoop
+from healthgauge.agent._scrape import TargetLoop
 from healthgauge.agent.judge._engine import Engine
 from healthgauge.agent.judge._judgement import evaluate
 from healthgauge.agent.state._hub import StateHub
@@ -35,16 +35,9 @@ class ProbeLoop(TargetLoop):
         phase: float | None = None,
     ) -> None:
         assert target.probe is not None
-        self.target = target
-        self.phase = phase
-        self.engine = engine
-        self.hub = hub
-        self.wall = wall
-        self.history = engine.history(target.history)
-        self.names = target.names
-        self.stats = ScrapeStats()
+        connection = _NoConnection()
+        super().__init__(target, engine=engine, hub=hub, wall=wall, phase=phase, connection=connection)  # type: ignore[arg-type]
         self.probe: Probe = target.probe.build(target.timeout, parse_duration)
-        self.endpoint = _NoConnection()  # type: ignore[assignment]
 
     async def once(self) -> None:
         """One probe and its verdict, published to the hub. Never raises for a target's fault."""
@@ -52,9 +45,10 @@ class ProbeLoop(TargetLoop):
         result = await run(self.probe, self.target.timeout)
         self.history.add_scrape(list(result.samples), at)
         self.stats.record(result.duration, ok=result.success, size=0)
-        previous = self.hub.get(self.target.name)
-        conditions = previous.conditions if previous is not None else ()
-        verdict = evaluate(self.target, self.engine, self.history, at, duration=result.duration, previous=conditions)
+        verdict = evaluate(
+            self.target, self.engine, self.history, at, duration=result.duration, previous=self.conditions
+        )
+        self.conditions = verdict.conditions
         if result.error:
             verdict = dataclasses.replace(verdict, reason=_reason(self.probe.kind, result.error, verdict))
         self.hub.observe(self.target.name, verdict)

@@ -143,10 +143,11 @@ class TargetLoop:
         hub: StateHub,
         wall: Callable[[], float] = time.time,
         phase: float | None = None,
+        connection: Endpoint | None = None,
     ) -> None:
         self.target = target
         self.phase = phase  # 0 <= phase < 1: the fraction of the interval at which it scrapes
-        self.endpoint = endpoint(target)
+        self.endpoint = connection if connection is not None else endpoint(target)
         self.engine = engine
         self.hub = hub
         self.wall = wall
