@@ -216,3 +216,48 @@ async def test_postgres_tls_modes(tmp_path: Path, pg_password: None) -> None:
         assert "certificate verify failed" in result.error, result.error
         for probe in (verified, untrusted):
             await probe.close()
+
+
+@pytest.mark.real
+async def test_a_password_never_reaches_logs_status_or_metrics(
+    pg: Postgres, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from healthgauge.agent._config import parse_config
+    from healthgauge.agent._run import Agent
+    from healthgauge.agent.judge._promql_engine import PromEngine
+    from healthgauge.health import render_agent_reply
+    from healthgauge.health._http import render_health
+
+    wrong = "Wrong-Secret-4711"
+    secret = tmp_path / "pw"
+    secret.write_text(wrong + "\n")
+    config = parse_config(
+        f'[agent]\nlisten = "127.0.0.1:0"\n[[targets]]\nname = "db"\nkind = "sql"\ndriver = "postgresql"\n'
+        f'dsn = "{pg.dsn}"\npassword_file = "{secret}"\nquery = "SELECT 1 AS one"\ninterval = "100ms"\n'
+        'timeout = "90ms"\n',
+        PromEngine(),
+    )
+    caplog.set_level(logging.DEBUG)
+    async with Agent(config, PromEngine()) as agent:
+        for _ in range(250):
+            state = agent.hub.get("db")
+            if state is not None and "password authentication failed" in state.reason:
+                break
+            await asyncio.sleep(0.02)
+        state = agent.hub.get("db")
+        assert state is not None
+        assert "password authentication failed" in state.reason
+        said = [
+            state.reason,
+            repr(state),
+            repr(config),
+            render_agent_reply(state).decode(),
+            render_health(state)[2].decode(),
+            agent.metrics.text().decode(),
+            caplog.text,
+        ]
+    for text in said:
+        assert wrong not in text
+        assert PASSWORD not in text
