@@ -542,7 +542,7 @@ SYNTAX = [
     "x[5]",
     "x[5m:5]",
     "x[5m:0s]",
-    "x[5m:1ms]",
+    "x[5m:30ms]",  # 10,001 steps; x[5m:1ms] Prometheus answers too, but a condition is bounded (test_compile)
     "x offset 5",
     "x @ 1e19",
     "x @ -1e19",
