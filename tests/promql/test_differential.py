@@ -545,6 +545,9 @@ SYNTAX = [
     "x[5m:30ms]",  # 10,001 steps; x[5m:1ms] Prometheus answers too, but a condition is bounded (test_compile)
     "x offset 5",
     "x @ 1e19",
+    "x @ 170000030m",
+    "x @ 0x10",
+    "x @ -Inf",
     "x @ -1e19",
     "x @ 100 @ 200",
     "sum(x) @ 100",
