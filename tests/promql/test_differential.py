@@ -139,6 +139,9 @@ EXPRESSIONS = [
     'count_values("value", app_state)',
     'count_values by (job) ("v", queue_depth > 1000)',
     "sum(weird)",
+    "stdvar(idelta(temp_celsius[10m]))",  # 0 or 4e-31 by the order of the sum: Prometheus's is by labels
+    "sum(temp_celsius * 1e15 + 0.1)",
+    "avg(queue_depth / 7)",
     "avg(weird)",
     "max(weird)",
     "min(weird)",
