@@ -373,6 +373,13 @@ EXPRESSIONS = [
     "max_over_time((queue_depth @ 1700000300)[5m:1m])",
     "max_over_time(rate(http_requests_total[1m] @ end())[5m:1m])",
     "queue_depth @ 1700000600 and on(queue) queue_depth @ 1700000900 > 1000",
+    # predict_linear of an @ range inside a subquery: 2.42 moves its window with the step (it is
+    # "@-unsafe"), over the data of the @ window only.
+    "predict_linear(queue_depth[2m] @ 1700000600, 0)[5m:1m]",
+    "predict_linear(queue_depth[2m] @ 1700000600, 0)[5m:1m] offset 2m",
+    "max_over_time(predict_linear(queue_depth[2m] @ end(), 60)[5m:1m])",
+    'stddev(deriv((predict_linear(jitter{job="x"}[30s] offset -1m @ 1700000607.5, -120))[5m:45s] offset 1m))',
+    "max_over_time(max_over_time(queue_depth[2m] @ 1700000600)[5m:1m] offset 3m)",
     # Raw (backquoted) strings: no escapes, also in label_replace's regex.
     'label_replace(http_requests_total, "c", "<$1>", "code", `(\\d)\\d+`)',
     'label_replace(named, "n", "$1", "v", `(\\pL)\\pL*`)',
