@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from healthgauge.broker import rendezvous_order
-from support.brokers import Proc, broker, broker_config, metrics, rss, rss_peak, worker
+from support.brokers import Proc, broker, broker_config, metrics, rss, rss_peak, stop_all, worker
 from support.haproxy import HAProxy
 from support.procs import wait_until
 
@@ -164,8 +164,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             finally:
                 cluster.pool.shutdown(wait=True, cancel_futures=True)
     finally:
-        for proc in reversed(started):
-            proc.stop()
+        stop_all(started)
 
 
 def test_affinity_is_kept_across_requests_and_replicas(cluster: Cluster) -> None:
