@@ -7,7 +7,8 @@ be certain of the full path's answer, word for word: this one reads the command 
 the conditions (all a check the full path must answer loads), ``_quick_fetch`` fetches and reads
 the page, ``_quick_eval`` evaluates and words the answer. They answer when:
 
-- the command line holds only a URL, conditions, ``--warn``, ``--timeout`` and ``--verbose``;
+- the command line holds only a URL, conditions, ``--warn``, ``--timeout``, ``--verbose`` and the
+  drop-in flags (``--check-up``, ``--check-fresh``: their conditions built as the full path's);
 - the URL is plain ``http://`` to an IP literal (v4 or v6) or a host name;
 - every condition is in the subset below, which it compiles itself (valid PromQL by construction);
 - the response is a ``200`` (Content-Length, plain chunks or read to the close; one gzip member);
