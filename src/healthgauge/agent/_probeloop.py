@@ -23,7 +23,7 @@ from healthgauge.probes import Probe, run
 
 
 class ProbeLoop(TargetLoop):
-    """One probe target's loop; :meth:`close` releases its pools and channels."""
+    """One probe target's loop; :meth:`aclose` releases its pools and channels."""
 
     def __init__(
         self,
@@ -34,9 +34,8 @@ class ProbeLoop(TargetLoop):
         wall: Callable[[], float] = time.time,
         phase: float | None = None,
     ) -> None:
+        super().__init__(target, engine=engine, hub=hub, wall=wall, phase=phase)
         assert target.probe is not None
-        connection = _NoConnection()
-        super().__init__(target, engine=engine, hub=hub, wall=wall, phase=phase, connection=connection)  # type: ignore[arg-type]
         self.probe: Probe = target.probe.build(target.timeout, parse_duration)
 
     async def once(self) -> None:
@@ -56,13 +55,6 @@ class ProbeLoop(TargetLoop):
     async def aclose(self) -> None:
         """Release the probe's pools and channels."""
         await self.probe.close()
-
-
-class _NoConnection:
-    """A probe keeps its own connections (closed by :meth:`ProbeLoop.aclose`)."""
-
-    def close(self) -> None:
-        return None
 
 
 def _reason(kind: str, error: str, verdict: Verdict) -> str:

@@ -145,9 +145,7 @@ class Agent:
             await self._probe_server.close()
             self._probe_server = None
         for loop in self.loops:
-            loop.endpoint.close()
-            if isinstance(loop, ProbeLoop):
-                await loop.aclose()
+            await loop.aclose()
 
     async def _serve(self, key: str, runner: web.BaseRunner, host: str, port: int, path: str = "") -> None:
         self.addresses[key] = await start_site(runner, host, port, path)

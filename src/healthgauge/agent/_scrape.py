@@ -143,11 +143,11 @@ class TargetLoop:
         hub: StateHub,
         wall: Callable[[], float] = time.time,
         phase: float | None = None,
-        connection: Endpoint | None = None,
     ) -> None:
         self.target = target
         self.phase = phase  # 0 <= phase < 1: the fraction of the interval at which it scrapes
-        self.endpoint = connection if connection is not None else endpoint(target)
+        # A probe target (``kind`` other than metrics) keeps its own connections (_probeloop.py).
+        self.endpoint = endpoint(target) if target.probe is None else None
         self.engine = engine
         self.hub = hub
         self.wall = wall
@@ -188,6 +188,7 @@ class TargetLoop:
         started = loop.time()
         at = self.wall()
         try:
+            assert self.endpoint is not None
             body, content_type = await fetch(self.endpoint, self.target)
             samples = await self._parse(body, content_type)
         except (ScrapeError, EngineError) as exc:
@@ -202,6 +203,11 @@ class TargetLoop:
         verdict = evaluate(self.target, self.engine, self.history, at, duration=duration, previous=self.conditions)
         self.conditions = verdict.conditions
         self.hub.observe(self.target.name, verdict)
+
+    async def aclose(self) -> None:
+        """Close the target's kept-alive connections."""
+        if self.endpoint is not None:
+            self.endpoint.close()
 
     async def _parse(self, body: bytes | bytearray, content_type: str | None) -> Any:
         dropped: list[Any] = []
