@@ -12,13 +12,29 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
 
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from healthgauge.overload._load import weight_for_load
-from healthgauge.overload.adapters._guard import OverloadGuard
+from healthgauge.overload._controller import AdmissionController
+from healthgauge.overload._load import LoadReporter, weight_for_load
+
+
+class OverloadGuard(Protocol):
+    """What the collector reads of an :class:`~healthgauge.overload.OverloadGuard` (a protocol:
+    the guard imports this module when it starts, so this module does not import the guard)."""
+
+    controller: AdmissionController
+    reporter: LoadReporter
+    monitor_only: bool
+    probe: Any
+    counters: Any
+
+    @property
+    def draining(self) -> bool: ...
+
 
 __all__ = ["CONTENT_TYPE", "OverloadCollector", "register", "render"]
 
