@@ -101,6 +101,15 @@ class Proc:
         return self.proc.pid
 
 
+def stop_all(procs: list[Proc]) -> None:
+    """SIGTERM every process at once, then wait for each (then SIGKILL): a drain each, in parallel."""
+    for p in procs:
+        if p.proc is not None and p.proc.poll() is None:
+            p.proc.terminate()
+    for p in procs:
+        p.stop()
+
+
 def worker(workdir: Path, name: str, *args: str) -> Proc:
     argv = [sys.executable, str(WORKER), "--name", name, *args]
     return Proc(argv, workdir / f"{name}.log", "READY")
@@ -116,8 +125,7 @@ def broker_config(workers: dict[str, int], *, extra: str = "", worker_extra: str
 def broker(workdir: Path, name: str, config: str) -> Proc:
     path = workdir / f"{name}.toml"
     path.write_text(config)
-    argv = [sys.executable, "-c", "import sys; from healthgauge.cli import main; sys.exit(main())"]
-    argv += ["broker", "--config", str(path)]
+    argv = [sys.executable, str(Path(__file__).with_name("broker_main.py")), "--config", str(path)]
     return Proc(argv, workdir / f"{name}.log", "listening")
 
 

@@ -20,7 +20,7 @@ from time import monotonic
 
 # What Prometheus 2.42 asks a target for, so the page we judge is the page Prometheus scrapes.
 from healthgauge.exposition._content import ACCEPT
-from healthgauge.http._flow import MAX_REDIRECTS, connect_error, get_flow, handshake_error, os_reason, tls_context
+from healthgauge.http._flow import MAX_REDIRECTS, GetFlow, connect_error, handshake_error, os_reason, tls_context
 from healthgauge.http._http11 import (
     MAX_BODY,
     ConnectError,
@@ -135,31 +135,35 @@ def get(
     max_redirects: int = MAX_REDIRECTS,
     insecure: bool = False,
     ca_file: str | None = None,
+    deadline: float | None = None,
+    started: tuple[_socket.socket | None, bytes] | None = None,
 ) -> Response:
     """GET ``url`` and return the 200 response with its body decoded; raise a FetchError otherwise.
 
-    ``timeout`` seconds bound the whole fetch, redirects included. Redirects are followed up to
+    ``timeout`` seconds bound the whole fetch, redirects included (or ``deadline``, a ``monotonic``
+    time, when the caller has one). ``started``: a connection on which a caller already sent this
+    request (``healthgauge check``'s quick path), with the bytes it has received; the response is
+    read on from there, no second request is made; a connection of None is the response whole.
+    Redirects are followed up to
     ``max_redirects`` times and only to the same host name (as the kubelet does); the body, before
     and after gzip decoding, is capped at ``max_body`` bytes. ``insecure`` skips certificate
     verification (kubelet's https probes never verify); ``ca_file`` trusts a private CA instead.
     """
-    deadline = monotonic() + timeout
+    deadline = monotonic() + timeout if deadline is None else deadline
     target, request_headers = prepare(url, headers)
-    flow = get_flow(target, request_headers, max_redirects=max_redirects)
-    target, request = next(flow)
+    flow = GetFlow(target, request_headers, max_redirects=max_redirects)
     try:
-        while True:
-            parser = _exchange(target, request, deadline, max_body, insecure, ca_file)
-            try:
-                target, request = flow.send(parser)
-            except StopIteration as final:
-                target, parser = final.value
-                break
+        # ``started``: the first response is already under way (check's quick path sent the request)
+        done = started is not None and flow.answer(_read_on(*started, deadline, max_body, str(flow.url)))
+        while not done:
+            done = flow.answer(_exchange(flow.url, flow.request, deadline, max_body, insecure, ca_file))
+        parser = flow.parser
+        assert parser is not None
         body = decode_body(parser.body(), parser.header("content-encoding"), max_body)
     except FetchError as exc:
-        exc.url = exc.url or str(target)
+        exc.url = exc.url or str(flow.url)
         raise
-    return Response(target, parser.status, parser.reason, parser.headers, body)
+    return Response(flow.url, parser.status, parser.reason, parser.headers, body)
 
 
 def _exchange(
@@ -181,8 +185,30 @@ def _exchange(
         sock.close()
 
 
-def _read(sock: _socket.socket, deadline: float, max_body: int, url: str) -> ResponseParser:
-    parser = ResponseParser(max_body=max_body, only_2xx_bodies=True)
+def _read_on(sock: _socket.socket | None, received: bytes, deadline: float, max_body: int, url: str) -> ResponseParser:
+    """The response to a request another reader sent, from the bytes it received on."""
+    try:
+        parser = ResponseParser(max_body=max_body, only_2xx_bodies=True)
+        try:
+            done = parser.feed(received) if received else False
+        except FetchError as exc:
+            exc.url = exc.url or url
+            raise
+        if done:
+            return parser
+        if sock is None:
+            parser.feed_eof()
+            return parser
+        return _read(sock, deadline, max_body, url, parser)
+    finally:
+        if sock is not None:
+            sock.close()
+
+
+def _read(
+    sock: _socket.socket, deadline: float, max_body: int, url: str, parser: ResponseParser | None = None
+) -> ResponseParser:
+    parser = parser or ResponseParser(max_body=max_body, only_2xx_bodies=True)
     # One buffer for every read: a new one per read would be new memory each time (a page fault per
     # 4 KiB, ~1.5 us each here), and the parser copies what it keeps into the body anyway.
     buffer = bytearray(_RECV_SIZE)
