@@ -95,7 +95,6 @@ max_share = 0.75
 [[rules]]
 class = "batch"
 path_prefix = "/pdf/"
-cost = 100
 """
 
 
