@@ -60,6 +60,9 @@ class FakeHistory:
         self.latest = {}
         self.failures.append(now)
 
+    def __len__(self) -> int:
+        return len(self.latest)
+
 
 class FakeEngine:
     def __init__(self) -> None:
@@ -75,7 +78,9 @@ class FakeEngine:
         max_range = float(amount) * (60 if unit == "m" else 1) if amount else 0.0
         return FakeExpr(text=text, name=name, op=op, threshold=float(threshold or 0), max_range=max_range)
 
-    def parse(self, data: bytes | bytearray, content_type: str | None, names: Collection[str] | None) -> object:
+    def parse(
+        self, data: bytes | bytearray, content_type: str | None, names: Collection[str] | None, limit: int = 50_000
+    ) -> object:
         self.parsed.append(names)
         samples: dict[str, float] = {}
         for number, line in enumerate(data.decode().splitlines(), 1):
@@ -86,6 +91,8 @@ class FakeEngine:
                 raise EngineError(f"line {number}: expected 'name value', got {line!r}")
             if names is None or parts[0] in names:
                 samples[parts[0]] = float(parts[1])
+                if len(samples) > limit:
+                    raise EngineError(f"sample_limit: more than {limit} samples of the metrics the rules read")
         return samples
 
     def history(self, keep: float) -> FakeHistory:

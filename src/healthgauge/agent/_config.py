@@ -34,6 +34,14 @@ DEFAULT_TIMEOUT = 5.0
 # stay within a few MiB. 16 MiB leaves room and bounds memory per in-flight scrape.
 DEFAULT_BODY_LIMIT = 16 * 1024 * 1024
 MAX_BODY_LIMIT = 32 * 1024 * 1024  # the exposition parser's own page cap (DEFAULT_MAX_BODY_BYTES)
+# Samples one scrape may yield of the metrics the rules read (Prometheus's sample_limit, which is 0,
+# none, by default there): each parsed sample costs ~0.3-0.5 KB of Python objects, so 50k bounds a
+# scrape's parse near 25 MB. Series a target's history may hold at once (label sets that churn,
+# with a range rule, keep dead series for the whole range): twice that, since a series seen once
+# stays for the range. Past either cap the target is unhealthy and the reason says which.
+DEFAULT_SAMPLE_LIMIT = 50_000
+DEFAULT_SERIES_LIMIT = 100_000
+MAX_SERIES_CAP = 1_000_000
 # Minimum history beyond the longest range in the rules: two intervals, so a rate() over [1m]
 # still has a sample at each end when a scrape arrives late.
 HISTORY_SLACK_INTERVALS = 2
@@ -59,6 +67,8 @@ SHARED_KEYS = (
     "body_limit",
     "ca_file",
     "insecure",
+    "sample_limit",
+    "series_limit",
 )
 AGENT_KEYS = ("listen", "admin", "shutdown_grace", "haproxy_default", "state_file")
 
@@ -111,6 +121,8 @@ class TargetConfig:
     # (kubelet's https probes and Prometheus' insecure_skip_verify). Ignored for http:// URLs.
     ca_file: str = ""
     insecure: bool = False
+    sample_limit: int = DEFAULT_SAMPLE_LIMIT
+    series_limit: int = DEFAULT_SERIES_LIMIT
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -299,6 +311,8 @@ def _shared(raw: dict[str, Any], key: str, engine: Engine, base: Path | None) ->
         "policy": _policy(raw, key),
         "history": history,
         "body_limit": _size(raw.get("body_limit", DEFAULT_BODY_LIMIT), f"{key}.body_limit"),
+        "sample_limit": _limit(raw, "sample_limit", key, DEFAULT_SAMPLE_LIMIT),
+        "series_limit": _limit(raw, "series_limit", key, DEFAULT_SERIES_LIMIT),
         "weight": weight,
         "maxconn": maxconn,
         **_tls(raw, key, base),
@@ -385,6 +399,13 @@ def _headers(raw: dict[str, Any], key: str) -> tuple[tuple[str, str], ...]:
             raise ConfigError(f"{key}.token: give either token or an Authorization header, not both")
         out.append(("Authorization", f"Bearer {token}"))
     return tuple(out)
+
+
+def _limit(raw: dict[str, Any], name: str, key: str, default: int) -> int:
+    value = raw.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SERIES_CAP:
+        raise ConfigError(f"{key}.{name}: a whole number from 1 to {MAX_SERIES_CAP}, got {value!r}")
+    return value
 
 
 def _duration(raw: dict[str, Any], name: str, key: str, default: float, *, minimum: float) -> float:

@@ -47,6 +47,9 @@ class History(Protocol):
     def add_failed_scrape(self, now: float) -> None:
         """Record a failed scrape: every series goes stale, as Prometheus marks them."""
 
+    def __len__(self) -> int:
+        """Series held now (the agent caps it: ``series_limit``)."""
+
 
 class Engine(Protocol):
     """Parse, keep and evaluate: the one dependency of the scrape loop on the rule language."""
@@ -54,8 +57,11 @@ class Engine(Protocol):
     def compile(self, text: str) -> Expr:
         """Compile one expression or raise :class:`EngineError` naming the offending text."""
 
-    def parse(self, data: bytes | bytearray, content_type: str | None, names: Collection[str] | None) -> Any:
-        """Samples of one page, only those named in ``names`` when given; raise :class:`EngineError`."""
+    def parse(
+        self, data: bytes | bytearray, content_type: str | None, names: Collection[str] | None, limit: int
+    ) -> Any:
+        """Samples of one page, only those named in ``names`` when given, at most ``limit`` of
+        them (more is an error, as Prometheus's ``sample_limit``); raise :class:`EngineError`."""
 
     def history(self, keep: float) -> History:
         """A new, empty history keeping ``keep`` seconds."""

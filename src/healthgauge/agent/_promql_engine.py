@@ -3,15 +3,21 @@ history and evaluates. Only errors and outcomes are translated at this boundary.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 
 from healthgauge.agent import _engine
 from healthgauge.agent._engine import EngineError
-from healthgauge.exposition import ParseError, Sample, parse
+from healthgauge.exposition import LimitError, Limits, Sample, parse_lenient
 from healthgauge.promql import EvaluationError, Expr, History, PromQLError, compile
 
 # A store needs some retention even when no rule reads a range: the latest scrape must stay.
 MIN_RETENTION = 1.0
+
+
+@functools.lru_cache(maxsize=64)
+def _limits(max_series: int) -> Limits:
+    return Limits(max_series=max_series)
 
 
 class Observed:
@@ -32,11 +38,18 @@ class PromEngine:
         except PromQLError as exc:
             raise EngineError(str(exc)) from exc
 
-    def parse(self, data: bytes | bytearray, content_type: str | None, names: Collection[str] | None) -> list[Sample]:
-        try:
-            return parse(data, content_type=content_type, names=names)
-        except ParseError as exc:
-            raise EngineError(f"invalid exposition: {exc}") from exc
+    def parse(
+        self, data: bytes | bytearray, content_type: str | None, names: Collection[str] | None, limit: int
+    ) -> list[Sample]:
+        # Strict, as exposition.parse, with the target's sample_limit as the parser's series cap:
+        # the parse stops there instead of building every sample first.
+        samples, errors = parse_lenient(data, content_type=content_type, names=names, limits=_limits(limit))
+        if not errors:
+            return samples
+        first = errors[0]
+        if isinstance(first, LimitError) and first.name == "max_series":
+            raise EngineError(f"sample_limit: more than {limit} samples of the metrics the rules read")
+        raise EngineError(f"invalid exposition: {first}")
 
     def history(self, keep: float) -> History:
         return History(retention=max(keep, MIN_RETENTION))

@@ -1,15 +1,20 @@
 """Scraping: one loop per target, each on its own schedule with its own deadline.
 
-A slow, hung or huge target costs only its own loop: each target has its own connection
-(``_client.py``), every fetch has a total deadline
-(``timeout``), a body cap (``body_limit``, checked on the decompressed bytes as they arrive),
-and large pages (:data:`OFFLOAD_BYTES`) are parsed in a worker thread so the event loop (and every
-endpoint it serves) never waits on a long parse. Only the metric names the rules read are kept.
+A slow, hung, huge or hostile target costs only its own loop: each target has its own connection
+(``_client.py``); one deadline (``timeout``) covers the fetch, the decoding (run a bounded step
+at a time between other work), the parse and the evaluation; the body is capped (``body_limit``)
+on the wire and after decoding; large pages (:data:`OFFLOAD_BYTES`) are parsed in a worker thread
+so the event loop (and every endpoint it serves) never waits on a long parse, and a parse still
+running from an earlier scrape fails the next one instead of starting another. Only the metric
+names the rules read are kept, at most ``sample_limit`` samples a scrape and ``series_limit``
+series in the history (past it the history is dropped and rebuilt). Reasons are redacted of the
+target's configured header values (``_secrets.py``) before anyone can read them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import time
 import zlib
@@ -24,6 +29,8 @@ from healthgauge.agent._config import TargetConfig
 from healthgauge.agent._engine import Engine, EngineError
 from healthgauge.agent._hub import StateHub
 from healthgauge.agent._judgement import evaluate, failed
+from healthgauge.agent._secrets import redact, redact_verdict, secrets_of
+from healthgauge.health._state import Verdict
 
 log = logging.getLogger("healthgauge.agent")
 
@@ -152,6 +159,8 @@ class TargetLoop:
         self.history = engine.history(target.history)
         self.names = target.names
         self.stats = ScrapeStats()
+        self.secrets = secrets_of(target.headers)
+        self._parsing: concurrent.futures.Future[Any] | None = None
 
     def offset(self) -> float:
         """Where in the interval this target is scraped: stable per name, spread across targets,
@@ -170,8 +179,9 @@ class TargetLoop:
             try:
                 await self.once()
             except Exception as exc:  # a bug must fail the check, not freeze the last state
-                log.exception("checking %s failed", self.target.name)
-                self.hub.observe(self.target.name, failed(f"internal error: {exc!r}", self.wall()))
+                text = redact(repr(exc), self.secrets)
+                log.error("checking %s failed: %s", self.target.name, text)
+                self._publish(failed(f"internal error: {text}", self.wall()))
             next_at += interval
             now = loop.time()
             if next_at < now:  # a scrape overran: skip the missed ticks, keep the phase
@@ -181,26 +191,69 @@ class TargetLoop:
         """One scrape and its verdict, published to the hub. Never raises for a target's fault."""
         loop = asyncio.get_running_loop()
         started = loop.time()
+        deadline = started + self.target.timeout
         at = self.wall()
+        size = 0
         try:
             body, content_type = await fetch(self.endpoint, self.target)
-            samples = await self._parse(body, content_type)
-        except (ScrapeError, EngineError) as exc:
-            duration = loop.time() - started
-            self.history.add_failed_scrape(at)
-            self.stats.record(duration, ok=False, size=0)
-            self.hub.observe(self.target.name, failed(str(exc) or type(exc).__name__, at, duration=duration))
+            size = len(body)
+            async with asyncio.timeout_at(deadline):
+                samples = await self._parse(body, content_type)
+            del body  # the page is not needed past the parse: free it before evaluating
+        except TimeoutError:
+            self._fail(at, started, f"the page was not parsed within the {self.target.timeout:g}s timeout")
             return
-        duration = loop.time() - started
+        except (ScrapeError, EngineError) as exc:
+            self._fail(at, started, str(exc) or type(exc).__name__)
+            return
         self.history.add_scrape(samples, at)
-        self.stats.record(duration, ok=True, size=len(body))
+        del samples
+        if len(self.history) > self.target.series_limit:
+            held = len(self.history)
+            self.history = self.engine.history(self.target.history)  # dropped: rebuilt from the next scrapes
+            self._fail(
+                at,
+                started,
+                f"series_limit: {held} series in the history, over the cap of {self.target.series_limit} "
+                "(label sets that change every scrape?); the history was dropped",
+                record=False,
+            )
+            return
         previous = self.hub.get(self.target.name)
         conditions = previous.conditions if previous is not None else ()
+        duration = loop.time() - started
         verdict = evaluate(self.target, self.engine, self.history, at, duration=duration, previous=conditions)
-        self.hub.observe(self.target.name, verdict)
+        took = loop.time() - started
+        if took > self.target.timeout:
+            timeout = self.target.timeout
+            self._fail(at, started, f"the scrape, parse and evaluation took {took:.3g}s, over the {timeout:g}s timeout")
+            return
+        self.stats.record(duration, ok=True, size=size)
+        self._publish(verdict)
+
+    def _fail(self, at: float, started: float, error: str, *, record: bool = True) -> None:
+        duration = asyncio.get_running_loop().time() - started
+        if record:
+            self.history.add_failed_scrape(at)
+        self.stats.record(duration, ok=False, size=0)
+        self._publish(failed(error, at, duration=duration))
+
+    def _publish(self, verdict: Verdict) -> None:
+        self.hub.observe(self.target.name, redact_verdict(verdict, self.secrets))
 
     async def _parse(self, body: bytes | bytearray, content_type: str | None) -> Any:
+        limit = self.target.sample_limit
         if len(body) <= (OFFLOAD_BYTES if self.names is not None else OFFLOAD_BYTES_ALL_NAMES):
-            return self.engine.parse(body, content_type, self.names)
+            return self.engine.parse(body, content_type, self.names, limit)
+        if self._parsing is not None and not self._parsing.done():
+            # A parse abandoned at an earlier deadline still holds a thread: do not start another.
+            raise ScrapeError("the previous scrape's page is still being parsed (over the timeout)")
         self.stats.offloaded += 1
-        return await asyncio.to_thread(self.engine.parse, body, content_type, self.names)
+        self._parsing = _PARSERS.submit(self.engine.parse, body, content_type, self.names, limit)
+        return await asyncio.wrap_future(self._parsing)
+
+
+# Worker threads for large pages: a few, shared by every target; a target has at most one parse
+# in flight (an abandoned one blocks only its own next scrapes), so hostile targets can hold at
+# most as many threads as there are hostile targets, and the pool's queue absorbs the rest.
+_PARSERS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthgauge-parse")
