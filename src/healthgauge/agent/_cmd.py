@@ -16,6 +16,7 @@ from collections.abc import Callable
 from healthgauge.agent._config import Config, ConfigError, load_config
 from healthgauge.agent._engine import Engine
 from healthgauge.agent._gcpace import pace_gc
+from healthgauge.agent._resources import raise_open_files
 from healthgauge.agent._run import Agent
 from healthgauge.agent._statefile import StateFileError
 
@@ -59,6 +60,7 @@ def main(args: list[str], *, engine_factory: Callable[[], Engine] = production_e
     if check:
         print(f"{path}: {len(config.targets)} target(s), configuration valid")
         return EXIT_OK
+    raise_open_files()
     return asyncio.run(run(config, engine))
 
 

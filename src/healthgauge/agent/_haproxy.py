@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from healthgauge.agent._config import Address, Config
 from healthgauge.agent._hub import StateHub
+from healthgauge.agent._resources import BACKLOG
 from healthgauge.health._haproxy import MAX_REQUEST, parse_request, render_agent_reply, render_unknown, sanitize_reason
 
 log = logging.getLogger("healthgauge.agent.haproxy")
@@ -97,7 +98,9 @@ class AgentCheckServer:
         return out
 
     async def start(self, address: Address) -> None:
-        self._server = await asyncio.start_server(self._handle, address.host, address.port, reuse_address=True)
+        self._server = await asyncio.start_server(
+            self._handle, address.host, address.port, reuse_address=True, backlog=BACKLOG
+        )
 
     async def close(self) -> None:
         if self._server is not None:

@@ -28,6 +28,7 @@ from healthgauge.agent._hub import StateHub
 from healthgauge.agent._listeners import Listener, resolve
 from healthgauge.agent._metrics import AgentMetrics
 from healthgauge.agent._probeserver import ProbeServer
+from healthgauge.agent._resources import QuietAcceptErrors, connection_cap
 from healthgauge.agent._scrape import TargetLoop, spread
 from healthgauge.agent._statefile import StateFile, StateFileError, fingerprint, move_aside, read, restore
 
@@ -49,6 +50,7 @@ class Agent:
         self._listeners: list[Listener] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._probe_server: ProbeServer | None = None
+        self._accept_errors = QuietAcceptErrors()
         self.state_file: StateFile | None = None
 
     async def __aenter__(self) -> Agent:
@@ -66,11 +68,13 @@ class Agent:
         """Bind every listener, then start scraping. Raises OSError when a bind fails,
         StateFileError when the state file cannot be written."""
         agent = self.config.agent
+        self._accept_errors.install(asyncio.get_running_loop())
         if agent.state_file:
             self.state_file = self._open_state_file(Path(agent.state_file))
         max_age = {t.name: int(t.interval) for t in self.config.targets}
         endpoints = Endpoints(self.hub, max_age=max_age, metrics=self.metrics.render)
-        self._probe_server = ProbeServer(endpoints.handle)
+        cap = connection_cap(2 + len(agent.listeners), len(self.config.targets))
+        self._probe_server = ProbeServer(endpoints.handle, max_connections=cap)
         self.addresses["http"] = await self._probe_server.start(agent.listen.host, agent.listen.port)
         if agent.admin is not None:
             persist = self.state_file.flush if self.state_file is not None else None
@@ -143,6 +147,7 @@ class Agent:
             self._probe_server = None
         for loop in self.loops:
             loop.endpoint.close()
+        self._accept_errors.uninstall(asyncio.get_running_loop())
 
     async def _serve(self, key: str, runner: web.BaseRunner, host: str, port: int, path: str = "") -> None:
         self.addresses[key] = await start_site(runner, host, port, path)
