@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from healthgauge._http11 import RequestError
-from healthgauge._url import parse_url
+from healthgauge._url import build_request, check_header, parse_url
 from healthgauge.agent._engine import Engine, EngineError, Expr
 from healthgauge.agent._listeners import LISTENERS  # [agent] keys that start more listeners
+from healthgauge.health._grpc import service_names
 from healthgauge.health._state import Overloaded, Policy
 
 DEFAULT_LISTEN = "127.0.0.1:8099"
@@ -200,6 +201,11 @@ def parse_config(text: str, engine: Engine, *, base: Path | None = None) -> Conf
     _unique(targets)
     if agent.haproxy_default and agent.haproxy_default not in {t.name for t in targets}:
         raise ConfigError(f'agent.haproxy_default: "{agent.haproxy_default}" names no target')
+    if "grpc_listen" in agent.listeners:
+        try:
+            service_names([t.name for t in targets])
+        except ValueError as exc:
+            raise ConfigError(f"targets: {exc}") from None
     return Config(agent=agent, targets=tuple(targets))
 
 
@@ -258,7 +264,7 @@ def _agent(raw: dict[str, Any], key: str, base: Path | None) -> AgentConfig:
     default = raw.get("haproxy_default", "")
     if default != "":
         default = _name(default, f"{key}.haproxy_default")
-    state_file = _path(raw["state_file"], f"{key}.state_file", base) if "state_file" in raw else ""
+    state_file = _state_file(raw["state_file"], f"{key}.state_file", base) if "state_file" in raw else ""
     return AgentConfig(
         listen=listen,
         admin=admin,
@@ -285,6 +291,11 @@ def _targets(raw: dict[str, Any], key: str, engine: Engine, base: Path | None) -
             raise ConfigError(f'{key}.urls: a table of name = url, e.g. urls = {{ a = "http://..." }}, got {table!r}')
         urls = {_name(n, f"{key}.urls"): _url(u, f"{key}.urls.{n}") for n, u in table.items()}
     shared = _shared(raw, key, engine, base)
+    for url in urls.values():
+        try:  # the request the scrape loop will send, built once now: what it refuses, --check refuses
+            build_request(parse_url(url), shared["headers"])
+        except RequestError as exc:
+            raise ConfigError(f"{key}: {exc.message}") from None
     return [TargetConfig(name=name, url=url, **shared) for name, url in urls.items()]
 
 
@@ -388,13 +399,20 @@ def _headers(raw: dict[str, Any], key: str) -> tuple[tuple[str, str], ...]:
         raise ConfigError(f"{key}.headers: a table of name = value, got {headers!r}")
     out = []
     for name, value in headers.items():
-        if not isinstance(value, str) or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name) or "\n" in value:
-            raise ConfigError(f"{key}.headers.{name}: an HTTP header name = a one-line string, got {value!r}")
+        # Values are never quoted in an error: they are where API keys go.
+        if not isinstance(value, str) or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+            raise ConfigError(f"{key}.headers.{name}: an HTTP header name = a one-line string")
+        try:
+            check_header(name, value)
+        except RequestError as exc:
+            raise ConfigError(f"{key}.headers.{name}: {exc.message}") from None
         out.append((name, value))
     if "token" in raw:
         token = raw["token"]
-        if not isinstance(token, str) or not token or any(c.isspace() for c in token):
-            raise ConfigError(f"{key}.token: a bearer token (a string without spaces)")
+        if not isinstance(token, str) or not token or not token.isprintable() or any(c.isspace() for c in token):
+            raise ConfigError(f"{key}.token: a bearer token (printable, without spaces; the value is not shown)")
+        if not token.isascii():
+            raise ConfigError(f"{key}.token: a bearer token is ASCII text (the value is not shown)")
         if any(n.lower() == "authorization" for n, _ in out):
             raise ConfigError(f"{key}.token: give either token or an Authorization header, not both")
         out.append(("Authorization", f"Bearer {token}"))
@@ -447,6 +465,15 @@ def _path(value: object, key: str, base: Path | None) -> str:
     path = Path(value).expanduser()
     if not path.is_absolute() and base is not None:
         path = base / path
+    return str(path)
+
+
+def _state_file(value: object, key: str, base: Path | None) -> str:
+    """A file the agent may replace, not a directory (its directory may be made later, e.g. by
+    systemd's StateDirectory: a start that cannot write it exits 2)."""
+    path = Path(_path(value, key, base))
+    if path.is_dir():
+        raise ConfigError(f'{key}: "{path}" is a directory; name a file in it, e.g. "{path / "state.json"}"')
     return str(path)
 
 

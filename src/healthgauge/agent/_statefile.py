@@ -172,6 +172,10 @@ def decode(data: bytes, *, modified_at: float = 0.0) -> SavedFile:
         raise StateFileError(f"not UTF-8 text at byte {exc.start}") from None
     except json.JSONDecodeError as exc:
         raise StateFileError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        # json's scanner stops at the interpreter's recursion limit (~1000 levels), cheaply; a
+        # state file is five levels deep.
+        raise StateFileError("JSON nested too deep: not a state file") from None
     if not isinstance(doc, dict):
         raise StateFileError(f"expected a JSON object, got {_excerpt(doc)}")
     if doc.get("version") != VERSION:
@@ -355,12 +359,16 @@ def read(path: Path) -> SavedFile | None:
         return decode(data, modified_at=modified_at)
     except StateFileError as exc:
         raise StateFileError(f"{path}: {exc}") from None
+    except Exception as exc:  # whatever a hostile file trips in decoding: refused, never a crash
+        raise StateFileError(f"{path}: not a state file ({type(exc).__name__})") from None
 
 
 def move_aside(path: Path) -> Path | None:
     """Keep an unreadable file as ``<path>.corrupt`` (replacing an older one) before it is
     overwritten: what it held stays there for a person to look at. ``None`` if it cannot."""
     aside = path.with_name(path.name + ".corrupt")
+    if not path.is_file() or path.is_symlink():
+        return None  # a directory (or a link to one) is not ours to move: the write will say so
     try:
         os.replace(path, aside)
     except OSError:
