@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from healthgauge.agent._config import Address
-from healthgauge.agent._haproxy import AgentCheckServer
-from healthgauge.agent._hub import StateHub
-from healthgauge.agent._probeserver import ProbeServer
-from healthgauge.agent._resources import QuietAcceptErrors, connection_cap
+from healthgauge.agent.servers._haproxy import AgentCheckServer
+from healthgauge.agent.servers._probeserver import ProbeServer
+from healthgauge.agent.servers._resources import QuietAcceptErrors, connection_cap
+from healthgauge.agent.state._hub import StateHub
 from healthgauge.health._state import Policy
 from support.procs import stop
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from healthgauge.agent._cmd import main
 from healthgauge.agent._config import parse_config
 from healthgauge.agent._run import Agent
-from healthgauge.agent._statefile import StateFileError
+from healthgauge.agent.commands._cmd import main
+from healthgauge.agent.state._statecodec import StateFileError
 from support.fake_engine import FakeEngine
 
 SECRET = "s3cr3t-token-value"

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from healthgauge._http11 import TooLargeError
-from healthgauge.agent._client import Endpoint
 from healthgauge.agent._config import parse_config
-from healthgauge.agent._promql_engine import PromEngine
 from healthgauge.agent._run import Agent
+from healthgauge.agent.judge._promql_engine import PromEngine
+from healthgauge.http._client import Endpoint
+from healthgauge.http._http11 import TooLargeError
 from support.fake_engine import FakeEngine
 
 from .conftest import eventually, get

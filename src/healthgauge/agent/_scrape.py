@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from healthgauge import __version__
-from healthgauge._http11 import FetchError, TLSError
-from healthgauge.agent._client import Endpoint, tls_context
 from healthgauge.agent._config import TargetConfig
-from healthgauge.agent._engine import Engine, EngineError
-from healthgauge.agent._hub import StateHub
-from healthgauge.agent._judgement import evaluate, failed
-from healthgauge.agent._secrets import redact, redact_verdict, secrets_of
+from healthgauge.agent.judge._engine import Engine, EngineError
+from healthgauge.agent.judge._judgement import evaluate, failed
+from healthgauge.agent.judge._secrets import redact, redact_verdict, secrets_of
+from healthgauge.agent.state._hub import StateHub
 from healthgauge.health._state import Verdict
+from healthgauge.http._client import Endpoint, tls_context
+from healthgauge.http._http11 import FetchError, TLSError
 
 log = logging.getLogger("healthgauge.agent")
 

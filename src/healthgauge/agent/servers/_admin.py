@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from healthgauge.agent._hub import StateHub
+from healthgauge.agent.state._hub import StateHub
 from healthgauge.health._state import Admin, TargetState
 
 WORDS = {admin.value: admin for admin in Admin}

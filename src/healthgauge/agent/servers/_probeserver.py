@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from urllib.parse import unquote
 
-from healthgauge.agent._resources import BACKLOG, MAX_LISTENER_CONNECTIONS
+from healthgauge.agent.servers._resources import BACKLOG, MAX_LISTENER_CONNECTIONS
 from healthgauge.health._http import Response
 
 log = logging.getLogger("healthgauge.agent")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Collection
 
-from healthgauge.agent import _engine
-from healthgauge.agent._engine import EngineError
+from healthgauge.agent.judge import _engine
+from healthgauge.agent.judge._engine import EngineError
 from healthgauge.exposition import LimitError, Limits, Sample, parse_lenient
 from healthgauge.promql import EvaluationError, Expr, History, PromQLError, compile
 

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from healthgauge import _http11
-from healthgauge._http11 import MAX_GZIP_MEMBERS, STEP_OUTPUT, ResponseParser, decode_body, decode_steps
-from healthgauge.fetch import ProtocolError
+from healthgauge.http import _http11
+from healthgauge.http._http11 import MAX_GZIP_MEMBERS, STEP_OUTPUT, ResponseParser, decode_body, decode_steps
+from healthgauge.http.fetch import ProtocolError
 
 EMPTY = gzip.compress(b"")
 

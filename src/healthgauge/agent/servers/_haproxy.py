@@ -23,8 +23,8 @@ import logging
 from dataclasses import dataclass
 
 from healthgauge.agent._config import Address, Config
-from healthgauge.agent._hub import StateHub
-from healthgauge.agent._resources import BACKLOG
+from healthgauge.agent.servers._resources import BACKLOG
+from healthgauge.agent.state._hub import StateHub
 from healthgauge.health._haproxy import MAX_REQUEST, parse_request, render_agent_reply, render_unknown, sanitize_reason
 
 log = logging.getLogger("healthgauge.agent.haproxy")

@@ -14,12 +14,12 @@ import sys
 from collections.abc import Callable
 
 from healthgauge.agent._config import Config, ConfigError, load_config
-from healthgauge.agent._engine import Engine
 from healthgauge.agent._gcpace import pace_gc
-from healthgauge.agent._resources import raise_open_files
 from healthgauge.agent._run import Agent
-from healthgauge.agent._secrets import redact, secrets_of
-from healthgauge.agent._statefile import StateFileError
+from healthgauge.agent.judge._engine import Engine
+from healthgauge.agent.judge._secrets import redact, secrets_of
+from healthgauge.agent.servers._resources import raise_open_files
+from healthgauge.agent.state._statecodec import StateFileError
 
 EXIT_OK = 0
 EXIT_FAILED = 2
@@ -41,7 +41,7 @@ log = logging.getLogger("healthgauge.agent")
 
 def production_engine() -> Engine:
     """The real parser and evaluator (imported here: they are the agent's heaviest imports)."""
-    from healthgauge.agent._promql_engine import PromEngine
+    from healthgauge.agent.judge._promql_engine import PromEngine
 
     return PromEngine()
 
