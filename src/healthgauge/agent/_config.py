@@ -71,7 +71,7 @@ SHARED_KEYS = (
     "sample_limit",
     "series_limit",
 )
-AGENT_KEYS = ("listen", "admin", "shutdown_grace", "haproxy_default", "state_file")
+AGENT_KEYS = ("listen", "admin", "admin_token_file", "shutdown_grace", "haproxy_default", "state_file")
 
 
 class ConfigError(Exception):
@@ -151,6 +151,8 @@ class AgentConfig:
     listeners: Mapping[str, Address] = field(default_factory=dict)
     # The target an HAProxy agent check answers for when HAProxy sends no name (no agent-send).
     haproxy_default: str = ""
+    # The bearer token the admin API requires ("" for none), read from admin_token_file; never shown.
+    admin_token: str = field(default="", repr=False)
     # Where admin and judged states are kept across restarts (agent/state/_statecodec.py); "" for nowhere.
     state_file: str = ""
 
@@ -259,6 +261,9 @@ def _agent(raw: dict[str, Any], key: str, base: Path | None) -> AgentConfig:
         admin = parse_address(raw["admin"], f"{key}.admin", unix=True)
         if not admin.path and not is_loopback(admin.host):
             raise ConfigError(f'{key}.admin: "{raw["admin"]}" is not a loopback address (use 127.0.0.1, ::1 or unix:)')
+    token = _admin_token(raw, key, base) if "admin_token_file" in raw else ""
+    if token and admin is None:
+        raise ConfigError(f"{key}.admin_token_file: there is no admin listener (set {key}.admin)")
     grace = _duration(raw, "shutdown_grace", key, DEFAULT_GRACE, minimum=0.0)
     listeners = {name: parse_address(raw[name], f"{key}.{name}") for name in LISTENERS if name in raw}
     default = raw.get("haproxy_default", "")
@@ -268,6 +273,7 @@ def _agent(raw: dict[str, Any], key: str, base: Path | None) -> AgentConfig:
     return AgentConfig(
         listen=listen,
         admin=admin,
+        admin_token=token,
         shutdown_grace=grace,
         listeners=listeners,
         haproxy_default=default,
@@ -466,6 +472,34 @@ def _path(value: object, key: str, base: Path | None) -> str:
     if not path.is_absolute() and base is not None:
         path = base / path
     return str(path)
+
+
+def _admin_token(raw: dict[str, Any], key: str, base: Path | None) -> str:
+    path = _path(raw["admin_token_file"], f"{key}.admin_token_file", base)
+    try:
+        token = read_token_file(path)
+    except ValueError as exc:
+        raise ConfigError(f"{key}.admin_token_file: {exc}") from None
+    return token
+
+
+def read_token_file(path: str) -> str:
+    """A bearer token from a file: one line, stripped; ValueError saying what is wrong with it,
+    never what it holds."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read(64 * 1024)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f'cannot read "{path}": {getattr(exc, "strerror", None) or exc}') from None
+    token, _, rest = text.strip().partition("\n")
+    token = token.strip()
+    if not token:
+        raise ValueError(f'"{path}" is empty')
+    if rest.strip():
+        raise ValueError(f'"{path}" holds more than one line (the token is not shown)')
+    if not token.isascii() or not token.isprintable() or " " in token:
+        raise ValueError(f'"{path}" holds spaces, control or non-ASCII characters (the token is not shown)')
+    return token
 
 
 def _state_file(value: object, key: str, base: Path | None) -> str:

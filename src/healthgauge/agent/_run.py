@@ -79,7 +79,7 @@ class Agent:
         self.addresses["http"] = await self._probe_server.start(agent.listen.host, agent.listen.port)
         if agent.admin is not None:
             persist = self.state_file.flush if self.state_file is not None else None
-            api = AdminAPI(self.hub, persist=persist)
+            api = AdminAPI(self.hub, persist=persist, token=agent.admin_token)
             admin = web.AppRunner(api.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
             await self._serve("admin", admin, agent.admin.host, agent.admin.port, agent.admin.path)
         for key, address in agent.listeners.items():
