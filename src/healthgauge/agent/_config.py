@@ -36,12 +36,13 @@ DEFAULT_TIMEOUT = 5.0
 DEFAULT_BODY_LIMIT = 16 * 1024 * 1024
 MAX_BODY_LIMIT = 32 * 1024 * 1024  # the exposition parser's own page cap (DEFAULT_MAX_BODY_BYTES)
 # Samples one scrape may yield of the metrics the rules read (Prometheus's sample_limit, which is 0,
-# none, by default there): each parsed sample costs ~0.3-0.5 KB of Python objects, so 50k bounds a
-# scrape's parse near 25 MB. Series a target's history may hold at once (label sets that churn,
-# with a range rule, keep dead series for the whole range): twice that, since a series seen once
-# stays for the range. Past either cap the target is unhealthy and the reason says which.
-DEFAULT_SAMPLE_LIMIT = 50_000
-DEFAULT_SERIES_LIMIT = 100_000
+# none, by default there): each parsed sample costs ~0.3-0.5 KB of Python objects, so 10k bounds a
+# scrape's parse near 5 MB; a health rule reads a few series, rarely thousands. Series a target's
+# history may hold at once (label sets that churn, with a range rule, keep dead series for the
+# whole range; ~1.2 KB each): twice that, ~25 MB at most, and each evaluation walks them. Past
+# either cap the target is unhealthy and the reason says which.
+DEFAULT_SAMPLE_LIMIT = 10_000
+DEFAULT_SERIES_LIMIT = 20_000
 MAX_SERIES_CAP = 1_000_000
 # Minimum history beyond the longest range in the rules: two intervals, so a rate() over [1m]
 # still has a sample at each end when a scrape arrives late.

@@ -49,6 +49,10 @@ USER_AGENT = f"healthgauge/{__version__}"
 # every switch interval (5 ms), instead of after the whole parse.
 OFFLOAD_BYTES = 512 * 1024
 OFFLOAD_BYTES_ALL_NAMES = 8 * 1024
+# A history of more series than this is scraped into and evaluated in a worker thread too: an
+# evaluation costs ~1-10 us a series a rule, so past ~1,000 series it would hold the loop for
+# milliseconds (a target whose label sets churn held it ~0.9 s a scrape at 40k series).
+OFFLOAD_SERIES = 1000
 _CHUNK = 64 * 1024
 
 
@@ -160,7 +164,8 @@ class TargetLoop:
         self.names = target.names
         self.stats = ScrapeStats()
         self.secrets = secrets_of(target.headers)
-        self._parsing: concurrent.futures.Future[Any] | None = None
+        self._job: concurrent.futures.Future[Verdict] | None = None
+        self._size = 0
 
     def offset(self) -> float:
         """Where in the interval this target is scraped: stable per name, spread across targets,
@@ -191,45 +196,62 @@ class TargetLoop:
         """One scrape and its verdict, published to the hub. Never raises for a target's fault."""
         loop = asyncio.get_running_loop()
         started = loop.time()
-        deadline = started + self.target.timeout
         at = self.wall()
-        size = 0
+        busy = self._job is not None and not self._job.done()
         try:
             body, content_type = await fetch(self.endpoint, self.target)
-            size = len(body)
-            async with asyncio.timeout_at(deadline):
-                samples = await self._parse(body, content_type)
-            del body  # the page is not needed past the parse: free it before evaluating
-        except TimeoutError:
-            self._fail(at, started, f"the page was not parsed within the {self.target.timeout:g}s timeout")
+        except ScrapeError as exc:
+            self._fail(at, started, str(exc) or type(exc).__name__, record=not busy)
             return
-        except (ScrapeError, EngineError) as exc:
-            self._fail(at, started, str(exc) or type(exc).__name__)
-            return
-        self.history.add_scrape(samples, at)
-        del samples
-        if len(self.history) > self.target.series_limit:
-            held = len(self.history)
-            self.history = self.engine.history(self.target.history)  # dropped: rebuilt from the next scrapes
-            self._fail(
-                at,
-                started,
-                f"series_limit: {held} series in the history, over the cap of {self.target.series_limit} "
-                "(label sets that change every scrape?); the history was dropped",
-                record=False,
-            )
+        if busy or (self._job is not None and not self._job.done()):
+            # Work abandoned at an earlier deadline still holds a thread and this history.
+            why = "the previous scrape's page is still being parsed and evaluated (over the timeout)"
+            self._fail(at, started, why, record=False)
             return
         previous = self.hub.get(self.target.name)
         conditions = previous.conditions if previous is not None else ()
-        duration = loop.time() - started
-        verdict = evaluate(self.target, self.engine, self.history, at, duration=duration, previous=conditions)
-        took = loop.time() - started
-        if took > self.target.timeout:
-            timeout = self.target.timeout
-            self._fail(at, started, f"the scrape, parse and evaluation took {took:.3g}s, over the {timeout:g}s timeout")
+        offload = OFFLOAD_BYTES if self.names is not None else OFFLOAD_BYTES_ALL_NAMES
+        try:
+            if len(body) <= offload and len(self.history) <= OFFLOAD_SERIES:
+                verdict = self._work(body, content_type, at, started, conditions)
+            else:
+                self.stats.offloaded += 1
+                self._job = _WORKERS.submit(self._work, body, content_type, at, started, conditions)
+                del body
+                async with asyncio.timeout_at(started + self.target.timeout):
+                    verdict = await asyncio.wrap_future(self._job)
+        except TimeoutError:
+            why = f"the page was not parsed and evaluated within the {self.target.timeout:g}s timeout"
+            self._fail(at, started, why, record=False)
             return
-        self.stats.record(duration, ok=True, size=size)
+        except EngineError as exc:
+            self._fail(at, started, str(exc) or type(exc).__name__)
+            return
+        except _OverCapError as exc:
+            self._fail(at, started, str(exc), record=False)
+            return
+        self.stats.record(verdict.duration, ok=True, size=self._size)
         self._publish(verdict)
+
+    def _work(
+        self, body: bytes | bytearray, content_type: str | None, at: float, started: float, previous: Any
+    ) -> Verdict:
+        """Parse, remember and evaluate one page: on the loop for a small page and history, else
+        in a worker thread (the loop goes on serving; this target's next scrape waits for it)."""
+        self._size = len(body)
+        samples = self.engine.parse(body, content_type, self.names, self.target.sample_limit)
+        del body
+        self.history.add_scrape(samples, at)
+        del samples
+        held = len(self.history)
+        if held > self.target.series_limit:
+            self.history = self.engine.history(self.target.history)  # dropped: rebuilt from the next scrapes
+            raise _OverCapError(
+                f"series_limit: {held} series in the history, over the cap of {self.target.series_limit} "
+                "(label sets that change every scrape?); the history was dropped"
+            )
+        duration = time.monotonic() - started
+        return evaluate(self.target, self.engine, self.history, at, duration=duration, previous=previous)
 
     def _fail(self, at: float, started: float, error: str, *, record: bool = True) -> None:
         duration = asyncio.get_running_loop().time() - started
@@ -241,19 +263,12 @@ class TargetLoop:
     def _publish(self, verdict: Verdict) -> None:
         self.hub.observe(self.target.name, redact_verdict(verdict, self.secrets))
 
-    async def _parse(self, body: bytes | bytearray, content_type: str | None) -> Any:
-        limit = self.target.sample_limit
-        if len(body) <= (OFFLOAD_BYTES if self.names is not None else OFFLOAD_BYTES_ALL_NAMES):
-            return self.engine.parse(body, content_type, self.names, limit)
-        if self._parsing is not None and not self._parsing.done():
-            # A parse abandoned at an earlier deadline still holds a thread: do not start another.
-            raise ScrapeError("the previous scrape's page is still being parsed (over the timeout)")
-        self.stats.offloaded += 1
-        self._parsing = _PARSERS.submit(self.engine.parse, body, content_type, self.names, limit)
-        return await asyncio.wrap_future(self._parsing)
+
+class _OverCapError(Exception):
+    """The history outgrew ``series_limit`` and was dropped."""
 
 
-# Worker threads for large pages: a few, shared by every target; a target has at most one parse
-# in flight (an abandoned one blocks only its own next scrapes), so hostile targets can hold at
-# most as many threads as there are hostile targets, and the pool's queue absorbs the rest.
-_PARSERS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthgauge-parse")
+# Worker threads for large pages and histories: a few, shared by every target; a target has at
+# most one job in flight (an abandoned one blocks only its own next scrapes), so hostile targets
+# hold at most one thread each, and the pool's queue absorbs the rest.
+_WORKERS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthgauge-scrape")
