@@ -92,6 +92,14 @@ async def test_a_pipelining_client_that_never_reads_stops_being_read(probe_serve
         sock.close()
 
 
+async def test_the_kernel_queue_is_widened_past_the_accept_batch(probe_server: tuple[ProbeServer, int]) -> None:
+    _, port = probe_server
+    listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=False)
+    if listening.returncode != 0 or not listening.stdout.strip():
+        pytest.skip("ss (iproute2) is not available")
+    assert listening.stdout.split()[2] == str(min(4096, int(Path("/proc/sys/net/core/somaxconn").read_text())))
+
+
 async def test_a_fleet_of_haproxies_connecting_at_once_is_answered() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if min(hard, 20000) < 4600:
@@ -139,7 +147,7 @@ def test_accept_errors_log_one_line_per_interval(caplog: pytest.LogCaptureFixtur
 
 
 def test_the_connection_cap_stays_below_the_open_file_limit() -> None:
-    assert connection_cap(3, 100, open_files=1024) == (1024 - 128 - 200) // 3
+    assert connection_cap(3, 100, open_files=1024) == (1024 - 128 - 200 - 3 * 128) // 3
     assert connection_cap(3, 10, open_files=1 << 20) == 4096
     assert connection_cap(3, 1000, open_files=1024) == 16
 

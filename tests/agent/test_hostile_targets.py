@@ -221,7 +221,9 @@ async def test_the_deadline_covers_the_parse_and_no_parse_piles_up(raw: Any, age
     page = b"app_state 1\n" + b"# padding\n" * 60_000  # over 512 KiB: parsed in a thread
     url = await raw(page_reply(page))
     agent = await agents(config({"t": url}), SlowParse())
-    await eventually(lambda: "not parsed and evaluated within the 0.15s timeout" in error(agent, "t"), what="parse deadline")
+    await eventually(
+        lambda: "not parsed and evaluated within the 0.15s timeout" in error(agent, "t"), what="parse deadline"
+    )
     await eventually(lambda: "still being parsed" in error(agent, "t"), what="no second parse")
 
 

@@ -23,7 +23,7 @@ import logging
 from dataclasses import dataclass
 
 from healthgauge.agent._config import Address, Config
-from healthgauge.agent.servers._resources import BACKLOG
+from healthgauge.agent.servers._resources import ACCEPT_BATCH, connection_cap, widen_backlog
 from healthgauge.agent.state._hub import StateHub
 from healthgauge.health._haproxy import MAX_REQUEST, parse_request, render_agent_reply, render_unknown, sanitize_reason
 
@@ -99,8 +99,9 @@ class AgentCheckServer:
 
     async def start(self, address: Address) -> None:
         self._server = await asyncio.start_server(
-            self._handle, address.host, address.port, reuse_address=True, backlog=BACKLOG
+            self._handle, address.host, address.port, reuse_address=True, backlog=ACCEPT_BATCH
         )
+        widen_backlog(self._server.sockets)
 
     async def close(self) -> None:
         if self._server is not None:
@@ -173,10 +174,12 @@ class AgentCheckServer:
 
 async def serve(address: Address, hub: StateHub, config: Config) -> AgentCheckServer:
     """Start the listener for ``[agent] haproxy_listen`` (the agent's listener registry calls this)."""
+    cap = connection_cap(2 + len(config.agent.listeners), len(config.targets))
     server = AgentCheckServer(
         hub,
         default=config.agent.haproxy_default,
         limits_maxconn=frozenset(t.name for t in config.targets if t.maxconn is not None),
+        max_connections=min(MAX_CONNECTIONS, cap),
     )
     await server.start(address)
     log.info("HAProxy agent-check on %s", ", ".join(server.addresses))

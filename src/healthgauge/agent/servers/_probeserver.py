@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from urllib.parse import unquote
 
-from healthgauge.agent.servers._resources import BACKLOG, MAX_LISTENER_CONNECTIONS
+from healthgauge.agent.servers._resources import ACCEPT_BATCH, MAX_LISTENER_CONNECTIONS, widen_backlog
 from healthgauge.health._http import Response
 
 log = logging.getLogger("healthgauge.agent")
@@ -306,8 +306,9 @@ class ProbeServer:
         loop = asyncio.get_running_loop()
         self.clock = loop.time
         self._server = await loop.create_server(
-            lambda: _Connection(self), host, port, reuse_address=True, backlog=BACKLOG
+            lambda: _Connection(self), host, port, reuse_address=True, backlog=ACCEPT_BATCH
         )
+        widen_backlog(self._server.sockets)
         self._sweeper = asyncio.create_task(self._sweep(), name="probe server deadlines")
         bound_host, bound_port = self._server.sockets[0].getsockname()[:2]
         return f"[{bound_host}]:{bound_port}" if ":" in bound_host else f"{bound_host}:{bound_port}"

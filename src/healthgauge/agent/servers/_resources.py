@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import resource
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 log = logging.getLogger("healthgauge.agent")
@@ -31,6 +33,11 @@ MAX_LISTENER_CONNECTIONS = 4096
 #: overflowed asyncio's default of 100). The kernel clamps it to ``net.core.somaxconn`` (4096 on
 #: Linux 5.4+).
 BACKLOG = 4096
+#: Connections accepted in one go. asyncio accepts up to its ``backlog`` argument per readiness
+#: event, before any of them is served: with 4096 a burst of 2,000 took 2,000 files at once and
+#: ran the agent out of them. So asyncio is given this, and the kernel's queue is widened to
+#: :data:`BACKLOG` afterwards (:func:`widen_backlog`).
+ACCEPT_BATCH = 128
 #: At most one log line per this many seconds for accept errors (each says how many were dropped).
 LOG_INTERVAL = 10.0
 
@@ -53,14 +60,22 @@ def raise_open_files() -> tuple[int, int]:
 
 def connection_cap(listeners: int, targets: int, *, open_files: int | None = None) -> int:
     """Connections each of ``listeners`` may hold: what the open-file limit leaves after the
-    agent's own files and its ``targets``' scrape connections, shared equally, at most
-    :data:`MAX_LISTENER_CONNECTIONS` and at least 16."""
+    agent's own files, its ``targets``' scrape connections and one accept batch per listener,
+    shared equally, at most :data:`MAX_LISTENER_CONNECTIONS` and at least 16."""
     if open_files is None:
         open_files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         if open_files == resource.RLIM_INFINITY:
             open_files = 1 << 20
-    spare = open_files - RESERVED_FILES - 2 * targets
+    spare = open_files - RESERVED_FILES - 2 * targets - ACCEPT_BATCH * listeners
     return max(16, min(MAX_LISTENER_CONNECTIONS, spare // max(1, listeners)))
+
+
+def widen_backlog(sockets: Iterable[Any], backlog: int = BACKLOG) -> None:
+    """Give listening sockets (asyncio's, started with ``backlog=ACCEPT_BATCH``) a kernel queue of
+    ``backlog``: ``listen()`` again on a duplicate of each, which shares the socket."""
+    for listening in sockets:
+        with socket.socket(fileno=os.dup(listening.fileno())) as dup:
+            dup.listen(backlog)
 
 
 class QuietAcceptErrors:
