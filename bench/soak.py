@@ -156,7 +156,7 @@ async def attack(http_port: int, haproxy_port: int, seconds: float, out: str) ->
     requests = b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n" * 2000
     bursts: list[int] = []
     ends = time.monotonic() + seconds
-    next_burst = time.monotonic() + 5
+    next_burst = time.monotonic() + 5 if haproxy_port else float("inf")
     while time.monotonic() < ends:
         try:
             pipeliner.send(requests)
@@ -234,9 +234,11 @@ def probe_loop(ports: list[int], good: int, rate: float, seconds: float, out: st
 # -- orchestration ----------------------------------------------------------------------------------
 
 
-def config(good_port: int, bad_port: int, good: int, state: Path, regex: bool, *, control: bool = False) -> str:
+def config(
+    good_port: int, bad_port: int, good: int, state: Path, regex: bool, *, control: bool = False, only: str = ""
+) -> str:
     urls = ", ".join(f'"good{i}" = "http://127.0.0.1:{good_port}/metrics/{i}"' for i in range(good))
-    hostile = [] if control else [h for h in HOSTILE if regex or h != "regex"]
+    hostile = [] if control else [h for h in HOSTILE if (regex or h != "regex") and (not only or h in only)]
     tables = []
     for name in hostile:
         rule = {
@@ -320,7 +322,9 @@ def orchestrate(options: argparse.Namespace) -> int:
             procs.append(spawn("targets", str(work / "good.port")))
             procs.append(spawn("targets", str(work / "bad.port")))
             good_port, bad_port = int(wait_file(work / "good.port")), int(wait_file(work / "bad.port"))
-            agent, addresses = start_agent(work, config(good_port, bad_port, options.good, state, options.regex))
+            agent, addresses = start_agent(
+                work, config(good_port, bad_port, options.good, state, options.regex, only=options.only)
+            )
             procs.append(agent)
             control_state = work / "control.json"
             control_text = config(good_port, bad_port, options.good, control_state, options.regex, control=True)
@@ -333,7 +337,13 @@ def orchestrate(options: argparse.Namespace) -> int:
             rss0, cpu0 = rss_cpu(agent.pid)
             t0 = time.monotonic()
             procs.append(
-                spawn("attack", str(http_port), str(haproxy_port), str(options.seconds), str(work / "attack.json"))
+                spawn(
+                    "attack" if options.clients else "idle",
+                    str(http_port),
+                    str(haproxy_port if options.bursts else 0),
+                    str(options.seconds),
+                    str(work / "attack.json"),
+                )
             )
             procs.append(
                 spawn(
@@ -378,7 +388,7 @@ def orchestrate(options: argparse.Namespace) -> int:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-    hostile_names = [h for h in HOSTILE if options.regex or h != "regex"]
+    hostile_names = [h for h in HOSTILE if (options.regex or h != "regex") and (not options.only or h in options.only)]
     soaked, calm = (_percentiles(side) for side in probes["latencies"])
     failed = [len(side) for side in probes["failures"]]
     warm = [rss for at, rss, _ in samples if at >= min(60.0, options.seconds / 4)]
@@ -434,9 +444,15 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100, help="good probes a second")
     parser.add_argument("--every", type=float, default=30, help="seconds between RSS samples")
     parser.add_argument("--no-regex", dest="regex", action="store_false")
+    parser.add_argument("--no-bursts", dest="bursts", action="store_false", help="no HAProxy bursts")
+    parser.add_argument("--no-clients", dest="clients", action="store_false", help="no hostile clients at all")
+    parser.add_argument("--only", default="", help="comma-separated hostile targets (default: all)")
     options, rest = parser.parse_known_args()
     if options.role == "targets":
         asyncio.run(serve_targets(rest[0]))
+    elif options.role == "idle":
+        time.sleep(float(rest[2]))
+        _write(rest[3], json.dumps({"haproxy_bursts": []}))
     elif options.role == "attack":
         asyncio.run(attack(int(rest[0]), int(rest[1]), float(rest[2]), rest[3]))
     elif options.role == "probe":

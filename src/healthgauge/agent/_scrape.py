@@ -53,6 +53,12 @@ OFFLOAD_BYTES_ALL_NAMES = 8 * 1024
 # evaluation costs ~1-10 us a series a rule, so past ~1,000 series it would hold the loop for
 # milliseconds (a target whose label sets churn held it ~0.9 s a scrape at 40k series).
 OFFLOAD_SERIES = 1000
+# The share of a core one target's parse and evaluation may take on average: a scrape that costs
+# more pushes the next one back (at most MAX_PENALTY intervals). A healthy target costs ~0.5 ms a
+# scrape (0.05 % at 1 s); one whose label sets churn under a range rule cost ~100 ms a second
+# here, which every probe felt through the GIL.
+CPU_BUDGET = 0.02
+MAX_PENALTY = 10
 _CHUNK = 64 * 1024
 
 
@@ -166,6 +172,8 @@ class TargetLoop:
         self.secrets = secrets_of(target.headers)
         self._job: concurrent.futures.Future[Verdict] | None = None
         self._size = 0
+        self._cost = 0.0  # CPU seconds the last parse and evaluation took
+        self._throttled = False
 
     def offset(self) -> float:
         """Where in the interval this target is scraped: stable per name, spread across targets,
@@ -187,7 +195,7 @@ class TargetLoop:
                 text = redact(repr(exc), self.secrets)
                 log.error("checking %s failed: %s", self.target.name, text)
                 self._publish(failed(f"internal error: {text}", self.wall()))
-            next_at += interval
+            next_at += interval + self._penalty()
             now = loop.time()
             if next_at < now:  # a scrape overran: skip the missed ticks, keep the phase
                 next_at += ((now - next_at) // interval + 1) * interval
@@ -239,6 +247,15 @@ class TargetLoop:
         """Parse, remember and evaluate one page: on the loop for a small page and history, else
         in a worker thread (the loop goes on serving; this target's next scrape waits for it)."""
         self._size = len(body)
+        cpu = time.thread_time()
+        try:
+            return self._judge(body, content_type, at, started, previous)
+        finally:
+            self._cost = time.thread_time() - cpu
+
+    def _judge(
+        self, body: bytes | bytearray, content_type: str | None, at: float, started: float, previous: Any
+    ) -> Verdict:
         samples = self.engine.parse(body, content_type, self.names, self.target.sample_limit)
         del body
         self.history.add_scrape(samples, at)
@@ -252,6 +269,25 @@ class TargetLoop:
             )
         duration = time.monotonic() - started
         return evaluate(self.target, self.engine, self.history, at, duration=duration, previous=previous)
+
+    def _penalty(self) -> float:
+        """Seconds to add before the next scrape so that this target's parse and evaluation use at
+        most :data:`CPU_BUDGET` of a core on average (a page or history that costs more is
+        scraped less often; the log says so once)."""
+        cost, self._cost = self._cost, 0.0
+        over = cost / CPU_BUDGET - self.target.interval
+        if over <= 0:
+            return 0.0
+        if not self._throttled:
+            self._throttled = True
+            log.warning(
+                "%s: a scrape cost %.0f ms of CPU, over %.0f%% of its %gs interval: scraped less often",
+                self.target.name,
+                cost * 1000,
+                CPU_BUDGET * 100,
+                self.target.interval,
+            )
+        return min(over, MAX_PENALTY * self.target.interval)
 
     def _fail(self, at: float, started: float, error: str, *, record: bool = True) -> None:
         duration = asyncio.get_running_loop().time() - started

@@ -38,6 +38,9 @@ SIGTERM or SIGINT: every target reports draining for shutdown_grace, then the ag
 
 log = logging.getLogger("healthgauge.agent")
 
+#: Seconds between forced GIL hand-offs (sys.setswitchinterval), see main().
+SWITCH_INTERVAL = 0.001
+
 
 def production_engine() -> Engine:
     """The real parser and evaluator (imported here: they are the agent's heaviest imports)."""
@@ -65,6 +68,9 @@ def main(args: list[str], *, engine_factory: Callable[[], Engine] = production_e
         print(f"{path}: {len(config.targets)} target(s), configuration valid")
         return EXIT_OK
     raise_open_files()
+    # Worker threads parse and evaluate big pages; the loop waits at most this long for the GIL
+    # when it wants it back (CPython's default is 5 ms, which a probe would feel).
+    sys.setswitchinterval(SWITCH_INTERVAL)
     try:
         return asyncio.run(run(config, engine))
     except Exception as exc:  # a fault while running: one line and exit 2, not a traceback
