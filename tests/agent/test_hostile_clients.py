@@ -94,10 +94,17 @@ async def test_a_pipelining_client_that_never_reads_stops_being_read(probe_serve
 
 async def test_the_kernel_queue_is_widened_past_the_accept_batch(probe_server: tuple[ProbeServer, int]) -> None:
     _, port = probe_server
-    listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=False)
-    if listening.returncode != 0 or not listening.stdout.strip():
+    listening, somaxconn = await asyncio.to_thread(_listen_queue, port)
+    if not listening:
         pytest.skip("ss (iproute2) is not available")
-    assert listening.stdout.split()[2] == str(min(4096, int(Path("/proc/sys/net/core/somaxconn").read_text())))
+    assert listening.split()[2] == str(min(4096, somaxconn))
+
+
+def _listen_queue(port: int) -> tuple[str, int]:
+    """``ss``'s line for the listening socket (its Send-Q is the listen backlog), and somaxconn."""
+    listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=False)
+    somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    return (listening.stdout.strip() if listening.returncode == 0 else ""), somaxconn
 
 
 async def test_a_fleet_of_haproxies_connecting_at_once_is_answered() -> None:

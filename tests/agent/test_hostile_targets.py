@@ -254,3 +254,26 @@ async def test_header_values_echoed_by_a_target_are_not_republished(raw: Any, ag
         assert secret not in text
     assert "<redacted>" in seen[0]
     assert "<redacted>" in seen[2]
+
+
+class Costly(FakeEngine):
+    """Burns 50 ms of CPU per parse: 25 % of a core at a 200 ms interval."""
+
+    def parse(self, data: bytes | bytearray, content_type: str | None, names: Any, limit: int = 50_000) -> object:
+        spent = time.thread_time() + 0.05
+        while time.thread_time() < spent:
+            pass
+        return super().parse(data, content_type, names, limit)
+
+
+async def test_a_target_over_its_cpu_budget_is_scraped_less_often(
+    raw: Any, agents: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    url, good = await raw(GOOD), await raw(GOOD)
+    agent = await agents(config({"costly": url, "good": good}), Costly())
+    await eventually(lambda: ready(agent, "costly"), what="first scrape")
+    costly = next(lp for lp in agent.loops if lp.target.name == "costly")
+    before = costly.stats.ok
+    await asyncio.sleep(2.0)  # ten intervals: one scrape, maybe two, instead of ten
+    assert costly.stats.ok - before <= 3
+    assert "over 2% of its 0.2s interval: scraped less often" in caplog.text
