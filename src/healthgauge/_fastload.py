@@ -57,6 +57,7 @@ LAZY = (
     "healthgauge.promql._regex",
     "healthgauge.exposition._slow",
     "healthgauge._check_json",
+    "healthgauge.http._gzip",
     "re",
 )
 _PACKAGE_DIR = __file__.rpartition("/")[0]
