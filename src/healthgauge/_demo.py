@@ -23,9 +23,7 @@ from typing import TextIO
 from aiohttp import web
 
 from healthgauge.health._state import TargetState
-
-EXIT_OK = 0
-EXIT_USAGE = 3
+from healthgauge.health._status import EXIT_OK, EXIT_USAGE
 
 # The cycle of one worker, in seconds from its start (it repeats).
 HEALTHY_UNTIL = 8.0

@@ -212,9 +212,9 @@ async def test_series_limit_caps_a_history_whose_label_sets_churn(raw: Any, agen
 class SlowParse(FakeEngine):
     """Parses in a worker thread (a big page) for longer than the target's timeout."""
 
-    def parse(self, data: bytes | bytearray, content_type: str | None, names: Any, limit: int = 50_000) -> object:
+    def parse(self, data: bytes | bytearray, content_type: str | None, names: Any, *rest: Any) -> object:
         time.sleep(0.4)
-        return super().parse(data, content_type, names, limit)
+        return super().parse(data, content_type, names, *rest)
 
 
 async def test_the_deadline_covers_the_parse_and_no_parse_piles_up(raw: Any, agents: Any) -> None:
@@ -259,11 +259,11 @@ async def test_header_values_echoed_by_a_target_are_not_republished(raw: Any, ag
 class Costly(FakeEngine):
     """Burns 50 ms of CPU per parse: 25 % of a core at a 200 ms interval."""
 
-    def parse(self, data: bytes | bytearray, content_type: str | None, names: Any, limit: int = 50_000) -> object:
+    def parse(self, data: bytes | bytearray, content_type: str | None, names: Any, *rest: Any) -> object:
         spent = time.thread_time() + 0.05
         while time.thread_time() < spent:
             pass
-        return super().parse(data, content_type, names, limit)
+        return super().parse(data, content_type, names, *rest)
 
 
 async def test_a_target_over_its_cpu_budget_is_scraped_less_often(

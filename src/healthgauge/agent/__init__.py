@@ -2,12 +2,13 @@
 
 Run it with ``healthgauge agent --config FILE``; embed it with :class:`Agent`. Consumers read
 target states from :class:`StateHub` (``agent.hub``); a new listener plugs in through
-``healthgauge.agent.servers._listeners.LISTENERS`` (see that module).
+``healthgauge.agent.servers._registry.LISTENERS`` (see ``servers._listeners``).
 """
 
 from healthgauge.agent._config import (
     Address,
     AgentConfig,
+    AgentConfigError,
     Config,
     ConfigError,
     Rule,
@@ -36,6 +37,7 @@ __all__ = [
     "Admin",
     "Agent",
     "AgentConfig",
+    "AgentConfigError",
     "Condition",
     "Config",
     "ConfigError",

@@ -21,6 +21,7 @@ from pathlib import Path
 from aiohttp import web
 
 from healthgauge.agent._config import Config
+from healthgauge.agent._probeloop import ProbeLoop
 from healthgauge.agent._scrape import TargetLoop, spread
 from healthgauge.agent.judge._engine import Engine
 from healthgauge.agent.servers._admin import AdminAPI
@@ -32,6 +33,7 @@ from healthgauge.agent.servers._resources import QuietAcceptErrors, connection_c
 from healthgauge.agent.state._hub import StateHub
 from healthgauge.agent.state._statecodec import StateFileError, fingerprint, restore
 from healthgauge.agent.state._statewriter import StateFile, move_aside, read
+from healthgauge.health._safeguards import Group, Safeguards
 
 log = logging.getLogger("healthgauge.agent")
 
@@ -43,7 +45,7 @@ class Agent:
         self.config = config
         self.engine = engine
         self.wall = wall
-        self.hub = StateHub({t.name: t.policy for t in config.targets})
+        self.hub = StateHub({t.name: t.policy for t in config.targets}, safeguards(config))
         self.addresses: dict[str, str] = {}
         self.loops: list[TargetLoop] = []
         self.metrics = AgentMetrics(self.hub, lambda: [(lp.target.name, lp.stats) for lp in self.loops])
@@ -88,7 +90,8 @@ class Agent:
             self.addresses[key] = listener.addresses[0]
         phases = spread(self.config.targets)
         for target in self.config.targets:
-            loop = TargetLoop(target, engine=self.engine, hub=self.hub, wall=self.wall, phase=phases[target.name])
+            kind = TargetLoop if target.probe is None else ProbeLoop
+            loop = kind(target, engine=self.engine, hub=self.hub, wall=self.wall, phase=phases[target.name])
             self.loops.append(loop)
             self._tasks.append(asyncio.create_task(loop.run(), name=f"scrape {target.name}"))
         if self.state_file is not None:
@@ -148,8 +151,24 @@ class Agent:
             self._probe_server = None
         for loop in self.loops:
             loop.endpoint.close()
+            if isinstance(loop, ProbeLoop):
+                await loop.aclose()
         self._accept_errors.uninstall(asyncio.get_running_loop())
 
     async def _serve(self, key: str, runner: web.BaseRunner, host: str, port: int, path: str = "") -> None:
         self.addresses[key] = await start_site(runner, host, port, path)
         self._runners.append(runner)
+
+
+def safeguards(config: Config) -> Safeguards | None:
+    """Flap damping for the targets that enable it and a cascade guard per group; ``None`` when
+    the configuration asks for neither (the hub then publishes judged states as they are)."""
+    damping = {t.name: t.damping for t in config.targets if t.damping is not None}
+    members: dict[str, list[str]] = {}
+    for target in config.targets:
+        if target.group:
+            members.setdefault(target.group, []).append(target.name)
+    groups = {name: Group(guard=config.groups[name], members=tuple(names)) for name, names in members.items()}
+    if not damping and not groups:
+        return None
+    return Safeguards(damping, groups)

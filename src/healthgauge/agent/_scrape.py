@@ -79,6 +79,8 @@ class ScrapeStats:
     failed: int = 0
     bytes: int = 0
     offloaded: int = 0
+    # Samples of a series repeated in a page, dropped as Prometheus drops them.
+    dropped: int = 0
     last_duration: float = 0.0
     duration_sum: float = 0.0
     buckets: list[int] = field(default_factory=lambda: [0] * len(BUCKETS))
@@ -121,8 +123,6 @@ async def fetch(endpoint: Endpoint, target: TargetConfig) -> tuple[bytes | bytea
         if isinstance(exc, TLSError) and exc.message.startswith("certificate") and not target.insecure:
             hint = " (ca_file trusts a private CA, insecure = true skips verification)"
         raise ScrapeError(f"{exc}{hint}") from None
-    if response.status != 200:  # Prometheus takes 200 only (scrape/scrape.go)
-        raise ScrapeError(f"HTTP {response.status} {response.reason}".rstrip())
     return response.body, response.content_type
 
 
@@ -150,6 +150,14 @@ def spread(targets: Sequence[TargetConfig]) -> dict[str, float]:
 
 class TargetLoop:
     """Scrape, parse, remember, evaluate and publish one target, every ``interval``."""
+
+    # Defaults for loops that set up their own state (``_probeloop.ProbeLoop``): no secrets to
+    # redact, no job in flight, no CPU spent yet.
+    secrets: tuple[str, ...] = ()
+    _job: concurrent.futures.Future[Verdict] | None = None
+    _size = 0
+    _cost = 0.0
+    _throttled = False
 
     def __init__(
         self,
@@ -256,8 +264,10 @@ class TargetLoop:
     def _judge(
         self, body: bytes | bytearray, content_type: str | None, at: float, started: float, previous: Any
     ) -> Verdict:
-        samples = self.engine.parse(body, content_type, self.names, self.target.sample_limit)
+        dropped: list[Any] = []
+        samples = self.engine.parse(body, content_type, self.names, self.target.sample_limit, dropped)
         del body
+        self.stats.dropped += len(dropped)
         self.history.add_scrape(samples, at)
         del samples
         held = len(self.history)

@@ -20,10 +20,7 @@ from healthgauge.agent.judge._engine import Engine
 from healthgauge.agent.judge._secrets import redact, secrets_of
 from healthgauge.agent.servers._resources import raise_open_files
 from healthgauge.agent.state._statecodec import StateFileError
-
-EXIT_OK = 0
-EXIT_FAILED = 2
-EXIT_USAGE = 3
+from healthgauge.health._status import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 USAGE = """\
 usage: healthgauge agent --config FILE [--check] [--log-level LEVEL]

@@ -7,8 +7,11 @@ The agent never parses or evaluates by itself: it hands bytes and compiled expre
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from typing import Any, Protocol
+
+# One condition evaluated at one instant: the evaluator's own value type, whatever the engine.
+from healthgauge.promql import Outcome as Outcome
 
 
 class EngineError(Exception):
@@ -25,17 +28,6 @@ class Expr(Protocol):
     @property
     def max_range(self) -> float:
         """Seconds of history its range selectors and functions need (0 for instant ones)."""
-
-
-class Outcome(Protocol):
-    """One condition evaluated at one instant."""
-
-    @property
-    def holds(self) -> bool: ...
-    @property
-    def summary(self) -> str: ...
-    @property
-    def values(self) -> Sequence[float]: ...
 
 
 class History(Protocol):
@@ -58,10 +50,17 @@ class Engine(Protocol):
         """Compile one expression or raise :class:`EngineError` naming the offending text."""
 
     def parse(
-        self, data: bytes | bytearray, content_type: str | None, names: Collection[str] | None, limit: int
+        self,
+        data: bytes | bytearray,
+        content_type: str | None,
+        names: Collection[str] | None,
+        limit: int,
+        dropped: list[Any] | None = None,
     ) -> Any:
         """Samples of one page, only those named in ``names`` when given, at most ``limit`` of
-        them (more is an error, as Prometheus's ``sample_limit``); raise :class:`EngineError`."""
+        them (more is an error, as Prometheus's ``sample_limit``); raise :class:`EngineError`.
+        A sample of a series already in the page is dropped, as Prometheus drops it, and said in
+        ``dropped`` (one item each) when given."""
 
     def history(self, keep: float) -> History:
         """A new, empty history keeping ``keep`` seconds."""
@@ -70,4 +69,4 @@ class Engine(Protocol):
         """Whether a condition holds at ``now`` (wall seconds), and what it saw."""
 
     def number(self, expr: Expr, history: History, now: float) -> Outcome:
-        """A numeric expression at ``now``: ``values[0]`` is the number when ``holds``."""
+        """A numeric expression at ``now``: ``values[0]``'s value is the number when ``holds``."""

@@ -1,6 +1,6 @@
 """Consumer listeners beyond HTTP, plugged in by one line each.
 
-Each entry maps a key under ``[agent]`` in the configuration (its value is an address,
+Each entry of ``_registry.LISTENERS`` maps a key under ``[agent]`` in the configuration (its value is an address,
 ``"127.0.0.1:9000"``) to ``"module:function"``. The agent imports the module only when the key is
 configured (so an optional dependency such as grpcio costs nothing otherwise) and awaits::
 
@@ -17,15 +17,11 @@ import importlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
+from healthgauge.agent.servers._registry import LISTENERS
+
 if TYPE_CHECKING:
     from healthgauge.agent._config import Address, Config
     from healthgauge.agent.state._hub import StateHub
-
-# [agent] key -> "module:function"
-LISTENERS: dict[str, str] = {
-    "haproxy_listen": "healthgauge.agent.servers._haproxy:serve",
-    "grpc_listen": "healthgauge.agent.servers._grpc:serve",
-}
 
 
 class Listener(Protocol):

@@ -34,8 +34,9 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from urllib.parse import unquote
 
-from healthgauge.agent.servers._resources import ACCEPT_BATCH, MAX_LISTENER_CONNECTIONS, widen_backlog
+from healthgauge.agent.servers._resources import MAX_LISTENER_CONNECTIONS
 from healthgauge.health._http import Response
+from healthgauge.http._listen import ACCEPT_BATCH, widen_backlog
 
 log = logging.getLogger("healthgauge.agent")
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import resource
-import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
+
+from healthgauge.http._listen import ACCEPT_BATCH
 
 log = logging.getLogger("healthgauge.agent")
 
@@ -29,15 +29,6 @@ RESERVED_FILES = 128
 #: ``worker_connections`` is 512-1024 per worker; a probe port sees a kubelet, a few load balancers
 #: and Prometheus, and a fleet of HAProxies polls its agent-check port with short connections.
 MAX_LISTENER_CONNECTIONS = 4096
-#: Listen backlog: HAProxy fleets open their agent checks in bursts (2,000 servers polled at once
-#: overflowed asyncio's default of 100). The kernel clamps it to ``net.core.somaxconn`` (4096 on
-#: Linux 5.4+).
-BACKLOG = 4096
-#: Connections accepted in one go. asyncio accepts up to its ``backlog`` argument per readiness
-#: event, before any of them is served: with 4096 a burst of 2,000 took 2,000 files at once and
-#: ran the agent out of them. So asyncio is given this, and the kernel's queue is widened to
-#: :data:`BACKLOG` afterwards (:func:`widen_backlog`).
-ACCEPT_BATCH = 128
 #: At most one log line per this many seconds for accept errors (each says how many were dropped).
 LOG_INTERVAL = 10.0
 
@@ -68,14 +59,6 @@ def connection_cap(listeners: int, targets: int, *, open_files: int | None = Non
             open_files = 1 << 20
     spare = open_files - RESERVED_FILES - 2 * targets - ACCEPT_BATCH * listeners
     return max(16, min(MAX_LISTENER_CONNECTIONS, spare // max(1, listeners)))
-
-
-def widen_backlog(sockets: Iterable[Any], backlog: int = BACKLOG) -> None:
-    """Give listening sockets (asyncio's, started with ``backlog=ACCEPT_BATCH``) a kernel queue of
-    ``backlog``: ``listen()`` again on a duplicate of each, which shares the socket."""
-    for listening in sockets:
-        with socket.socket(fileno=os.dup(listening.fileno())) as dup:
-            dup.listen(backlog)
 
 
 class QuietAcceptErrors:
