@@ -140,6 +140,7 @@ PUBLIC = {
         "Limit",
         "LimitStatistics",
         "LoadReporter",
+        "LoopDelayLimit",
         "LoopLagProbe",
         "LoopLagStatistics",
         "Outcome",

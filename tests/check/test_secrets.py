@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from healthgauge._cmd_check import main
+from healthgauge._check._command import main
 from healthgauge.testing import MetricsServer
 
 SECRET = "s3cret-token-0123456789"

@@ -494,13 +494,28 @@ def _content_length(text: str) -> int:
     return int(value)
 
 
+# Concatenated gzip members a body may have (RFC 1952 §2.2 allows any number). A metrics page is
+# one member (Go's and Python's gzip writers make one); a thousand empty members are 20 KB of input
+# that cost a decompressor each, so past this count the body is refused rather than decoded.
+MAX_GZIP_MEMBERS = 1000
+# One decoding step's work: input bytes fed and output bytes made before the caller gets control
+# back (the agent runs other work between steps; a 1 MiB step is ~2-3 ms of zlib here).
+STEP_INPUT = 256 * 1024
+STEP_OUTPUT = 1024 * 1024
+# What the decompressor is fed at a time at the start of a member, doubling while the member goes
+# on: zlib copies the input left over after a member's end, so a small first window keeps the cost
+# of many tiny members linear (the whole rest of the body used to be copied after each one).
+_FIRST_WINDOW = 256
+_MAX_WINDOW = 64 * 1024
+
+
 def decode_body(body: bytes | bytearray, content_encoding: str | None, limit: int = MAX_BODY) -> bytes | bytearray:
     """Undo the Content-Encoding: identity (the body itself) or gzip (the one we ask for), capped at
     ``limit`` bytes.
 
     A gzip bomb stops at the cap: zlib is asked for at most ``limit + 1`` bytes, never for all.
     Concatenated gzip members are decoded in turn (RFC 1952 §2.2), at most
-    ``_gzip.MAX_GZIP_MEMBERS``; trailing zero padding is ignored. The cost is linear in the body's
+    ``MAX_GZIP_MEMBERS``; trailing zero padding is ignored. The cost is linear in the body's
     size (see :func:`decode_steps`, which does the same a bounded step at a time).
     """
     steps = decode_steps(body, content_encoding, limit)
@@ -515,14 +530,57 @@ def decode_body(body: bytes | bytearray, content_encoding: str | None, limit: in
 def decode_steps(
     body: bytes | bytearray, content_encoding: str | None, limit: int = MAX_BODY
 ) -> Generator[None, None, bytes | bytearray]:
-    """:func:`decode_body` as a generator: it yields after each bounded step (``_gzip.STEP_INPUT``
-    bytes in or ``_gzip.STEP_OUTPUT`` out) and returns the body (the value of its
+    """:func:`decode_body` as a generator: it yields after each bounded step (``STEP_INPUT``
+    bytes in or ``STEP_OUTPUT`` out) and returns the body (the value of its
     ``StopIteration``), so a caller can do other work, or give up at a deadline, between steps."""
     coding = (content_encoding or "identity").strip().lower()
     if coding == "identity":
         return body
     if coding not in ("gzip", "x-gzip"):
         raise ProtocolError(f"unsupported Content-Encoding {excerpt(coding)} (asked for gzip)")
-    from healthgauge.http._gzip import gunzip_steps  # only a gzip body needs it (and zlib)
+    return (yield from _gunzip_steps(body, limit))
 
-    return (yield from gunzip_steps(body, limit))
+
+def _gunzip_steps(body: bytes | bytearray, limit: int) -> Generator[None, None, bytes]:
+    """The decompressed body (returned), yielding after each step; raise ProtocolError for a
+    corrupt, truncated or many-membered body and TooLargeError past ``limit`` bytes."""
+    import zlib
+
+    out: list[bytes] = []
+    total = pos = members = step_in = step_out = 0
+    size = len(body)
+    inflater = None
+    window = _FIRST_WINDOW
+    with memoryview(body) as view:
+        while pos < size:
+            if inflater is None:
+                if body[pos] == 0 and body.count(0, pos) == size - pos:
+                    break  # trailing zero padding
+                members += 1
+                if members > MAX_GZIP_MEMBERS:
+                    raise ProtocolError(f"gzip body of more than {MAX_GZIP_MEMBERS} members (a page is one)")
+                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                window = _FIRST_WINDOW
+            piece = view[pos : pos + window]
+            try:
+                chunk = inflater.decompress(piece, min(limit - total + 1, STEP_OUTPUT))
+            except zlib.error as exc:
+                raise ProtocolError(f"corrupt gzip body: {exc}") from None
+            left = len(inflater.unconsumed_tail) + len(inflater.unused_data)
+            pos += len(piece) - left
+            total += len(chunk)
+            if total > limit:
+                raise TooLargeError(f"gzip body inflates past the {limit}-byte cap", limit=limit)
+            out.append(chunk)
+            if inflater.eof:
+                inflater = None
+            elif not left:
+                window = min(window * 2, _MAX_WINDOW)
+            step_in += len(piece) - left
+            step_out += len(chunk)
+            if step_in >= STEP_INPUT or step_out >= STEP_OUTPUT:
+                step_in = step_out = 0
+                yield
+    if inflater is not None:
+        raise ProtocolError(f"truncated gzip body: it ends after {total} decompressed bytes")
+    return b"".join(out)
