@@ -20,7 +20,7 @@ from healthgauge.agent._run import Agent
 from healthgauge.agent.judge._engine import Engine, EngineError
 from healthgauge.agent.servers._listeners import Listener
 from healthgauge.agent.state._hub import StateHub
-from healthgauge.health._state import (
+from healthgauge.health import (
     Admin,
     Condition,
     Level,

@@ -25,6 +25,7 @@ from healthgauge.agent.servers._registry import LISTENERS  # [agent] keys that s
 from healthgauge.health._cascade import Guard
 from healthgauge.health._damping import Damping
 from healthgauge.health._grpc import service_names
+from healthgauge.health._spec import TargetSpec
 from healthgauge.health._state import Overloaded, Policy
 from healthgauge.http._http11 import RequestError
 from healthgauge.http._url import build_request, check_header, parse_url
@@ -145,6 +146,12 @@ class TargetConfig:
     damping: Damping | None = None
     group: str = ""
 
+    def spec(self) -> TargetSpec:
+        """What its consumers read beside its state: policy, interval, whether it limits maxconn."""
+        return TargetSpec(
+            name=self.name, policy=self.policy, interval=self.interval, limits_maxconn=self.maxconn is not None
+        )
+
     @property
     def rules(self) -> tuple[Rule, ...]:
         extra = tuple(r for r in (self.weight, self.maxconn) if r is not None)
@@ -185,6 +192,10 @@ class Config:
 
     def target(self, name: str) -> TargetConfig | None:
         return next((t for t in self.targets if t.name == name), None)
+
+    def specs(self) -> dict[str, TargetSpec]:
+        """Every target's consumer-facing spec, in configuration order (for the hub)."""
+        return {t.name: t.spec() for t in self.targets}
 
 
 def load_config(path: str | Path, engine: Engine) -> Config:

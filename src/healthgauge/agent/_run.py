@@ -45,7 +45,7 @@ class Agent:
         self.config = config
         self.engine = engine
         self.wall = wall
-        self.hub = StateHub({t.name: t.policy for t in config.targets}, safeguards(config))
+        self.hub = StateHub(config.specs(), safeguards(config))
         self.addresses: dict[str, str] = {}
         self.loops: list[TargetLoop] = []
         self.metrics = AgentMetrics(self.hub, lambda: [(lp.target.name, lp.stats) for lp in self.loops])
@@ -74,8 +74,7 @@ class Agent:
         self._accept_errors.install(asyncio.get_running_loop())
         if agent.state_file:
             self.state_file = self._open_state_file(Path(agent.state_file))
-        max_age = {t.name: int(t.interval) for t in self.config.targets}
-        endpoints = Endpoints(self.hub, max_age=max_age, metrics=self.metrics.render)
+        endpoints = Endpoints(self.hub, metrics=self.metrics.render)
         cap = connection_cap(2 + len(agent.listeners), len(self.config.targets))
         self._probe_server = ProbeServer(endpoints.handle, max_connections=cap)
         self.addresses["http"] = await self._probe_server.start(agent.listen.host, agent.listen.port)
@@ -150,9 +149,7 @@ class Agent:
             await self._probe_server.close()
             self._probe_server = None
         for loop in self.loops:
-            loop.endpoint.close()
-            if isinstance(loop, ProbeLoop):
-                await loop.aclose()
+            await loop.aclose()
         self._accept_errors.uninstall(asyncio.get_running_loop())
 
     async def _serve(self, key: str, runner: web.BaseRunner, host: str, port: int, path: str = "") -> None:

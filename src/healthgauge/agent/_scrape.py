@@ -28,7 +28,7 @@ from healthgauge.agent.judge._engine import Engine, EngineError
 from healthgauge.agent.judge._judgement import evaluate, failed
 from healthgauge.agent.judge._secrets import redact, redact_verdict, secrets_of
 from healthgauge.agent.state._hub import StateHub
-from healthgauge.health._state import Verdict
+from healthgauge.health._state import Condition, Verdict
 from healthgauge.http._client import Endpoint, tls_context
 from healthgauge.http._http11 import FetchError, TLSError
 
@@ -170,7 +170,8 @@ class TargetLoop:
     ) -> None:
         self.target = target
         self.phase = phase  # 0 <= phase < 1: the fraction of the interval at which it scrapes
-        self.endpoint = endpoint(target)
+        # A probe target (``kind`` other than metrics) keeps its own connections (_probeloop.py).
+        self.endpoint = endpoint(target) if target.probe is None else None
         self.engine = engine
         self.hub = hub
         self.wall = wall
@@ -182,6 +183,9 @@ class TargetLoop:
         self._size = 0
         self._cost = 0.0  # CPU seconds the last parse and evaluation took
         self._throttled = False
+        # The last verdict's conditions, kept here (not read back from the hub) so that an
+        # unchanged rule keeps its Condition object from one scrape to the next.
+        self.conditions: tuple[Condition, ...] = ()
 
     def offset(self) -> float:
         """Where in the interval this target is scraped: stable per name, spread across targets,
@@ -215,6 +219,7 @@ class TargetLoop:
         at = self.wall()
         busy = self._job is not None and not self._job.done()
         try:
+            assert self.endpoint is not None
             body, content_type = await fetch(self.endpoint, self.target)
         except ScrapeError as exc:
             self._fail(at, started, str(exc) or type(exc).__name__, record=not busy)
@@ -224,8 +229,7 @@ class TargetLoop:
             why = "the previous scrape's page is still being parsed and evaluated (over the timeout)"
             self._fail(at, started, why, record=False)
             return
-        previous = self.hub.get(self.target.name)
-        conditions = previous.conditions if previous is not None else ()
+        conditions = self.conditions
         offload = OFFLOAD_BYTES if self.names is not None else OFFLOAD_BYTES_ALL_NAMES
         try:
             if len(body) <= offload and len(self.history) <= OFFLOAD_SERIES:
@@ -247,7 +251,13 @@ class TargetLoop:
             self._fail(at, started, str(exc), record=False)
             return
         self.stats.record(verdict.duration, ok=True, size=self._size)
+        self.conditions = verdict.conditions
         self._publish(verdict)
+
+    async def aclose(self) -> None:
+        """Close the target's kept-alive connections."""
+        if self.endpoint is not None:
+            self.endpoint.close()
 
     def _work(
         self, body: bytes | bytearray, content_type: str | None, at: float, started: float, previous: Any

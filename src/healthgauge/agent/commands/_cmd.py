@@ -7,12 +7,14 @@ Exit codes: 0 stopped after the drain (or ``--check`` found the configuration va
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import signal
 import sys
 from collections.abc import Callable
 
+from healthgauge._args import CommandParser
 from healthgauge.agent._config import Config, ConfigError, load_config
 from healthgauge.agent._gcpace import pace_gc
 from healthgauge.agent._run import Agent
@@ -22,16 +24,12 @@ from healthgauge.agent.servers._resources import raise_open_files
 from healthgauge.agent.state._statecodec import StateFileError
 from healthgauge.health._status import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
-USAGE = """\
-usage: healthgauge agent --config FILE [--check] [--log-level LEVEL]
-
-  --config FILE       the agent's TOML configuration (see README, "healthgauge agent")
-  --check             validate the configuration (and compile every rule), then exit 0 or 3
-  --log-level LEVEL   debug, info, warning (default) or error; logs go to stderr
-
-On start the agent prints one line per listener to stdout: "listening KEY ADDRESS".
-SIGTERM or SIGINT: every target reports draining for shutdown_grace, then the agent exits 0.
-"""
+EXIT_CODES = {
+    EXIT_OK: "stopped after the drain (or --check passed)",
+    EXIT_FAILED: "a listener could not bind, or the state_file cannot be written",
+    EXIT_USAGE: "the command line or the configuration is wrong (refused before any network I/O)",
+}
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 log = logging.getLogger("healthgauge.agent")
 
@@ -127,35 +125,42 @@ def _print(line: str) -> None:
     print(line, flush=True)
 
 
+def _parser() -> CommandParser:
+    p = CommandParser(
+        "healthgauge agent",
+        usage="healthgauge agent --config FILE [--check] [--log-level LEVEL]",
+        description=(
+            "Run the health agent until SIGTERM or SIGINT, then drain and exit 0.\n\n"
+            'On start it prints one line per listener to stdout: "listening KEY ADDRESS".\n'
+            "SIGTERM or SIGINT: every target reports draining for shutdown_grace, then the agent exits 0."
+        ),
+        exit_codes=EXIT_CODES,
+    )
+    p.add_argument("--config", metavar="FILE", help='the agent\'s TOML configuration (see README, "healthgauge agent")')
+    p.add_argument(
+        "--check", action="store_true", help="validate the configuration (and compile every rule), then exit 0 or 3"
+    )
+    p.add_argument(
+        "--log-level",
+        metavar="LEVEL",
+        type=_level,
+        default="WARNING",
+        help="debug, info, warning (default) or error; logs go to stderr",
+    )
+    return p
+
+
+def _level(text: str) -> str:
+    if text.upper() not in LEVELS:
+        raise argparse.ArgumentTypeError(f"unknown level {text!r}")
+    return text.upper()
+
+
 def _parse(args: list[str]) -> tuple[str, bool, str] | int:
-    path, check, level = "", False, "WARNING"
-    rest = list(args)
-    while rest:
-        arg = rest.pop(0)
-        if arg in ("-h", "--help"):
-            print(USAGE, end="")
-            return EXIT_OK
-        if arg == "--check":
-            check = True
-        elif arg in ("--config", "--log-level") or arg.startswith(("--config=", "--log-level=")):
-            name, _, value = arg.partition("=")
-            if not value:
-                if not rest:
-                    return _usage(f"{name} needs a value")
-                value = rest.pop(0)
-            if name == "--config":
-                path = value
-            elif value.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"):
-                level = value.upper()
-            else:
-                return _usage(f"--log-level: unknown level {value!r}")
-        else:
-            return _usage(f"unknown argument {arg!r}")
-    if not path:
-        return _usage("--config FILE is required")
-    return path, check, level
-
-
-def _usage(message: str) -> int:
-    print(f"healthgauge agent: {message}\n\n{USAGE}", file=sys.stderr, end="")
-    return EXIT_USAGE
+    parser = _parser()
+    options = parser.parse(args)
+    if isinstance(options, int):
+        return options
+    if not options.config:
+        return parser.usage_error("--config FILE is required")
+    return options.config, options.check, options.log_level

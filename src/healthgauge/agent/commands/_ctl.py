@@ -6,28 +6,25 @@ or refused (unknown target); 3 the command line is wrong.
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import socket
 import sys
 
+from healthgauge._args import CommandParser
 from healthgauge.agent._config import ConfigError, parse_address, read_token_file
 from healthgauge.health._status import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 DEFAULT_ADMIN = "127.0.0.1:8100"
 TIMEOUT = 5.0
 
-USAGE = f"""\
-usage: healthgauge ctl drain|maint|ready TARGET [--admin ADDR] [--token-file FILE]
-       healthgauge ctl status [TARGET] [--admin ADDR] [--token-file FILE]
-
-  drain    stop new traffic to TARGET (HAProxy DRAIN, readiness 503, Envoy ejects it)
-  maint    take TARGET out entirely (HAProxy MAINT)
-  ready    return TARGET to what its checks say
-  status   print the state of every target (or one) as JSON lines
-  --admin  the agent's admin listener: host:port or unix:/path (default {DEFAULT_ADMIN})
-  --token-file  the file holding the agent's admin_token_file token, when it has one
-"""
+VERBS = ("drain", "maint", "ready", "status")
+EXIT_CODES = {
+    EXIT_OK: "done",
+    EXIT_FAILED: "the agent could not be reached, or refused (an unknown target)",
+    EXIT_USAGE: "the command line is wrong",
+}
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -87,45 +84,58 @@ def _call(admin: str, method: str, path: str, token: str = "") -> tuple[int, byt
         conn.close()
 
 
+def _parser() -> CommandParser:
+    p = CommandParser(
+        "healthgauge ctl",
+        usage=(
+            "healthgauge ctl drain|maint|ready TARGET [--admin ADDR] [--token-file FILE]\n"
+            "       healthgauge ctl status [TARGET] [--admin ADDR] [--token-file FILE]"
+        ),
+        description=(
+            "Talk to a running agent's admin listener.\n\n"
+            "  drain    stop new traffic to TARGET (HAProxy DRAIN, readiness 503, Envoy ejects it)\n"
+            "  maint    take TARGET out entirely (HAProxy MAINT)\n"
+            "  ready    return TARGET to what its checks say\n"
+            "  status   print the state of every target (or one) as JSON lines"
+        ),
+        exit_codes=EXIT_CODES,
+    )
+    p.add_argument("words", nargs="*", metavar="VERB [TARGET]", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--admin",
+        metavar="ADDR",
+        default=DEFAULT_ADMIN,
+        help=f"the agent's admin listener: host:port or unix:/path (default {DEFAULT_ADMIN})",
+    )
+    p.add_argument(
+        "--token-file",
+        metavar="FILE",
+        default="",
+        help="the file holding the agent's admin_token_file token, when it has one",
+    )
+    return p
+
+
 def _parse(args: list[str]) -> tuple[str, str, str, str] | int:
-    admin, token = DEFAULT_ADMIN, ""
-    words: list[str] = []
-    rest = list(args)
-    while rest:
-        arg = rest.pop(0)
-        if arg in ("-h", "--help"):
-            print(USAGE, end="")
-            return EXIT_OK
-        if arg == "--admin" or arg.startswith("--admin="):
-            value = arg.partition("=")[2] or (rest.pop(0) if rest else "")
-            if not value:
-                return _usage("--admin needs a value")
-            admin = value
-        elif arg == "--token-file" or arg.startswith("--token-file="):
-            value = arg.partition("=")[2] or (rest.pop(0) if rest else "")
-            if not value:
-                return _usage("--token-file needs a value")
-            try:
-                token = read_token_file(value)
-            except ValueError as exc:
-                return _usage(f"--token-file: {exc}")
-        elif arg.startswith("-"):
-            return _usage(f"unknown flag {arg!r}")
-        else:
-            words.append(arg)
+    parser = _parser()
+    options = parser.parse(args)
+    if isinstance(options, int):
+        return options
+    words: list[str] = options.words
+    token = ""
+    if options.token_file:
+        try:
+            token = read_token_file(options.token_file)
+        except ValueError as exc:
+            return parser.usage_error(f"--token-file: {exc}")
     try:
-        parse_address(admin, "--admin", unix=True)
+        parse_address(options.admin, "--admin", unix=True)
     except ConfigError as exc:
-        return _usage(str(exc))
-    if not words or words[0] not in ("drain", "maint", "ready", "status"):
-        return _usage("expected drain, maint, ready or status")
+        return parser.usage_error(str(exc))
+    if not words or words[0] not in VERBS:
+        return parser.usage_error("expected drain, maint, ready or status")
     if words[0] == "status" and len(words) <= 2:
-        return "status", words[1] if len(words) == 2 else "", admin, token
+        return "status", words[1] if len(words) == 2 else "", options.admin, token
     if len(words) != 2:
-        return _usage(f"{words[0]} takes exactly one TARGET")
-    return words[0], words[1], admin, token
-
-
-def _usage(message: str) -> int:
-    print(f"healthgauge ctl: {message}\n\n{USAGE}", file=sys.stderr, end="")
-    return EXIT_USAGE
+        return parser.usage_error(f"{words[0]} takes exactly one TARGET")
+    return words[0], words[1], options.admin, token

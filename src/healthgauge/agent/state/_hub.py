@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 from healthgauge.health._safeguards import Safeguards
+from healthgauge.health._spec import TargetSpec
 from healthgauge.health._state import Admin, Policy, TargetState, Verdict, observe, set_admin, shut_down
 
 log = logging.getLogger("healthgauge.agent")
@@ -32,11 +33,19 @@ class HubStatistics:
 
 
 class StateHub:
-    """Current state of every target, in configuration order, with change notification."""
+    """Current state of every target, in configuration order, with change notification; and each
+    target's spec beside it (:meth:`spec`), so a server renders ``(state, spec)`` from one place.
 
-    def __init__(self, policies: Mapping[str, Policy], safeguards: Safeguards | None = None) -> None:
-        self._policies = dict(policies)
-        self._states = {name: TargetState(name=name, overloaded=p.overloaded) for name, p in policies.items()}
+    ``specs`` maps each name to its :class:`TargetSpec`, or to just its :class:`Policy`.
+    """
+
+    def __init__(self, specs: Mapping[str, TargetSpec | Policy], safeguards: Safeguards | None = None) -> None:
+        self._specs = {
+            name: spec if isinstance(spec, TargetSpec) else TargetSpec(name=name, policy=spec)
+            for name, spec in specs.items()
+        }
+        self._policies = {name: spec.policy for name, spec in self._specs.items()}
+        self._states = {name: TargetState(name=name, overloaded=p.overloaded) for name, p in self._policies.items()}
         # The states as the state table judged them; what consumers hear (``_states``) differs
         # only where a safeguard (flap damping, the cascade guard) speaks for a target.
         self._judged = dict(self._states)
@@ -56,6 +65,10 @@ class StateHub:
 
     def get(self, name: str) -> TargetState | None:
         return self._states.get(name)
+
+    def spec(self, name: str) -> TargetSpec | None:
+        """What the configuration says of the target, for its renderers (``None``: no such target)."""
+        return self._specs.get(name)
 
     def states(self) -> tuple[TargetState, ...]:
         """Every target's state, in configuration order (a snapshot: safe to keep)."""
