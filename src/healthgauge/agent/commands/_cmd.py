@@ -26,8 +26,11 @@ from healthgauge.health._status import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 EXIT_CODES = {
     EXIT_OK: "stopped after the drain (or --check passed)",
-    EXIT_FAILED: "a listener could not bind, or the state_file cannot be written",
-    EXIT_USAGE: "the command line or the configuration is wrong (refused before any network I/O)",
+    EXIT_FAILED: "a listener could not bind, the state_file cannot be written, or another start-up or run-time failure",
+    EXIT_USAGE: (
+        "the command line or the configuration is wrong (refused before any network I/O; "
+        "whatever the agent would refuse at start, --check refuses)"
+    ),
 }
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
