@@ -144,10 +144,10 @@ async def test_ctl_over_a_unix_socket(targets: MakeTarget, run_agent: RunAgent) 
 @pytest.mark.parametrize(
     ("argv", "code", "message"),
     [
-        ([], 3, "expected drain, maint, ready or status"),
+        ([], 3, "expected drain, maint, ready, status or reload"),
         (["drain"], 3, "drain takes exactly one TARGET"),
         (["drain", "a", "b"], 3, "drain takes exactly one TARGET"),
-        (["pause", "a"], 3, "expected drain, maint, ready or status"),
+        (["pause", "a"], 3, "expected drain, maint, ready, status or reload"),
         (["drain", "a", "--admin", "nowhere"], 3, 'invalid address "nowhere"'),
         (["drain", "a", "--bogus"], 3, "unknown flag '--bogus'"),
         (["drain", "a", "--admin", "127.0.0.1:1"], 2, "cannot reach the agent at 127.0.0.1:1"),

@@ -16,21 +16,26 @@ from collections.abc import Callable
 from healthgauge.agent._config import Config, ConfigError, load_config
 from healthgauge.agent._engine import Engine
 from healthgauge.agent._gcpace import pace_gc
+from healthgauge.agent._logs import FORMATS, LEVELS, configure
 from healthgauge.agent._run import Agent
 from healthgauge.agent._statefile import StateFileError
 
 EXIT_OK = 0
 EXIT_FAILED = 2
 EXIT_USAGE = 3
+EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by SIGINT
+_VALUED = ("--config", "--log-level", "--log-format")
 
 USAGE = """\
-usage: healthgauge agent --config FILE [--check] [--log-level LEVEL]
+usage: healthgauge agent --config FILE [--check] [--log-level LEVEL] [--log-format text|json]
 
-  --config FILE       the agent's TOML configuration (see README, "healthgauge agent")
-  --check             validate the configuration (and compile every rule), then exit 0 or 3
-  --log-level LEVEL   debug, info, warning (default) or error; logs go to stderr
+  --config FILE        the agent's TOML configuration (see README, "healthgauge agent")
+  --check              validate the configuration (and compile every rule), then exit 0 or 3
+  --log-level LEVEL    debug, info (default), warning or error; logs go to stderr
+  --log-format FORMAT  text (default) or json: one JSON object a line, for log pipelines
 
 On start the agent prints one line per listener to stdout: "listening KEY ADDRESS".
+SIGHUP (or `healthgauge ctl reload`): read FILE again; if it is invalid, keep running the old one.
 SIGTERM or SIGINT: every target reports draining for shutdown_grace, then the agent exits 0.
 """
 
@@ -48,8 +53,8 @@ def main(args: list[str], *, engine_factory: Callable[[], Engine] = production_e
     options = _parse(args)
     if isinstance(options, int):
         return options
-    path, check, level = options
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    path, check, level, fmt = options
+    configure(level, fmt)
     try:
         engine = engine_factory()
         config = load_config(path, engine)
@@ -59,21 +64,42 @@ def main(args: list[str], *, engine_factory: Callable[[], Engine] = production_e
     if check:
         print(f"{path}: {len(config.targets)} target(s), configuration valid")
         return EXIT_OK
-    return asyncio.run(run(config, engine))
+    try:
+        return asyncio.run(run(config, engine, loader=lambda: load_config(path, engine)))
+    except KeyboardInterrupt:  # a Ctrl-C before the handlers were in place: no traceback
+        return EXIT_INTERRUPTED
 
 
-async def run(config: Config, engine: Engine, *, announce: Callable[[str], None] | None = None) -> int:
-    """Serve until a signal, drain for the grace period, stop. A second signal cuts the drain."""
+async def run(
+    config: Config,
+    engine: Engine,
+    *,
+    announce: Callable[[str], None] | None = None,
+    loader: Callable[[], Config] | None = None,
+) -> int:
+    """Serve until a signal, drain for the grace period, stop. A second signal cuts the drain;
+    SIGHUP reloads the configuration through ``loader``."""
     loop = asyncio.get_running_loop()
-    stop, hurry = asyncio.Event(), asyncio.Event()
+    stop, hurry, started = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    reloads: set[asyncio.Task[object]] = set()
+    agent = Agent(config, engine, loader=loader)
 
     def on_signal() -> None:
         (hurry if stop.is_set() else stop).set()
 
+    def on_hup() -> None:
+        if not started.is_set() or stop.is_set():
+            log.warning("SIGHUP ignored: the agent is %s", "stopping" if stop.is_set() else "starting")
+            return
+        log.info("SIGHUP: reloading the configuration")
+        task: asyncio.Task[object] = asyncio.create_task(_reload(agent), name="reload")
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
     try:
-        agent = Agent(config, engine)
         try:
             await agent.start()
         except OSError as exc:
@@ -88,23 +114,33 @@ async def run(config: Config, engine: Engine, *, announce: Callable[[str], None]
         try:
             for key, address in agent.addresses.items():
                 (announce or _print)(f"listening {key} {address}")
+            started.set()
             await stop.wait()
             await agent.drain(cut_short=hurry)
         finally:
             pacer.cancel()
             await agent.stop()
+        log.info("stopped")
         return EXIT_OK
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+
+
+async def _reload(agent: Agent) -> object:
+    """One reload; its outcome is logged and shown in the metrics (nothing more to do here)."""
+    try:
+        return await agent.reload_from_source()
+    except ConfigError:
+        return None
 
 
 def _print(line: str) -> None:
     print(line, flush=True)
 
 
-def _parse(args: list[str]) -> tuple[str, bool, str] | int:
-    path, check, level = "", False, "WARNING"
+def _parse(args: list[str]) -> tuple[str, bool, str, str] | int:
+    path, check, level, fmt = "", False, "info", "text"
     rest = list(args)
     while rest:
         arg = rest.pop(0)
@@ -113,7 +149,7 @@ def _parse(args: list[str]) -> tuple[str, bool, str] | int:
             return EXIT_OK
         if arg == "--check":
             check = True
-        elif arg in ("--config", "--log-level") or arg.startswith(("--config=", "--log-level=")):
+        elif arg in _VALUED or arg.startswith(tuple(f"{flag}=" for flag in _VALUED)):
             name, _, value = arg.partition("=")
             if not value:
                 if not rest:
@@ -121,15 +157,18 @@ def _parse(args: list[str]) -> tuple[str, bool, str] | int:
                 value = rest.pop(0)
             if name == "--config":
                 path = value
-            elif value.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"):
-                level = value.upper()
+            elif name == "--log-level" and value.lower() in LEVELS:
+                level = value.lower()
+            elif name == "--log-format" and value in FORMATS:
+                fmt = value
             else:
-                return _usage(f"--log-level: unknown level {value!r}")
+                what, known = ("level", LEVELS) if name == "--log-level" else ("format", FORMATS)
+                return _usage(f"{name}: unknown {what} {value!r} (use {', '.join(known)})")
         else:
             return _usage(f"unknown argument {arg!r}")
     if not path:
         return _usage("--config FILE is required")
-    return path, check, level
+    return path, check, level, fmt
 
 
 def _usage(message: str) -> int:

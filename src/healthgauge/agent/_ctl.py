@@ -22,13 +22,21 @@ TIMEOUT = 5.0
 USAGE = f"""\
 usage: healthgauge ctl drain|maint|ready TARGET [--admin ADDR]
        healthgauge ctl status [TARGET] [--admin ADDR]
+       healthgauge ctl reload [--admin ADDR]
 
   drain    stop new traffic to TARGET (HAProxy DRAIN, readiness 503, Envoy ejects it)
   maint    take TARGET out entirely (HAProxy MAINT)
   ready    return TARGET to what its checks say
   status   print the state of every target (or one) as JSON lines
-  --admin  the agent's admin listener: host:port or unix:/path (default {DEFAULT_ADMIN})
+  reload   make the agent read its configuration file again (as SIGHUP does); a file that is
+           not valid is refused and the agent keeps running the one it has (exit 2)
+  --admin  the agent's admin listener: host:port or unix:/path (default {DEFAULT_ADMIN}, which
+           needs `admin = "{DEFAULT_ADMIN}"` under [agent]: the admin listener is off by default)
 """
+HINT = (
+    f'; is an agent running with admin = "{DEFAULT_ADMIN}" under [agent]? The admin listener is off '
+    "unless configured; give its address with --admin ADDR"
+)
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -50,12 +58,15 @@ def main(args: list[str]) -> int:
     verb, target, admin = parsed
     if verb == "status":
         method, path = "GET", f"/v1/targets/{target}" if target else "/v1/targets"
+    elif verb == "reload":
+        method, path = "POST", "/v1/reload"
     else:
         method, path = "POST", f"/v1/targets/{target}/{verb}"
     try:
         status, body = _call(admin, method, path)
     except (OSError, http.client.HTTPException) as exc:
-        print(f"healthgauge ctl: cannot reach the agent at {admin}: {exc}", file=sys.stderr)
+        hint = HINT if admin == DEFAULT_ADMIN and isinstance(exc, ConnectionRefusedError) else ""
+        print(f"healthgauge ctl: cannot reach the agent at {admin}: {exc}{hint}", file=sys.stderr)
         return EXIT_FAILED
     try:
         doc = json.loads(body)
@@ -107,10 +118,12 @@ def _parse(args: list[str]) -> tuple[str, str, str] | int:
         parse_address(admin, "--admin", unix=True)
     except ConfigError as exc:
         return _usage(str(exc))
-    if not words or words[0] not in ("drain", "maint", "ready", "status"):
-        return _usage("expected drain, maint, ready or status")
+    if not words or words[0] not in ("drain", "maint", "ready", "status", "reload"):
+        return _usage("expected drain, maint, ready, status or reload")
     if words[0] == "status" and len(words) <= 2:
         return "status", words[1] if len(words) == 2 else "", admin
+    if words[0] == "reload":
+        return ("reload", "", admin) if len(words) == 1 else _usage("reload takes no TARGET")
     if len(words) != 2:
         return _usage(f"{words[0]} takes exactly one TARGET")
     return words[0], words[1], admin

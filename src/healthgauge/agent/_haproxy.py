@@ -105,6 +105,12 @@ class AgentCheckServer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), self._read_deadline + WRITE_DEADLINE)
 
+    def reconfigure(self, config: Config) -> None:
+        """The targets after a reload: which have a maxconn rule, and the default target."""
+        self._limits_maxconn = frozenset(t.name for t in config.targets if t.maxconn is not None)
+        names = [t.name for t in config.targets]
+        self._default = config.agent.haproxy_default or (names[0] if len(names) == 1 else "")
+
     def statistics(self) -> AgentCheckStatistics:
         return AgentCheckStatistics(**self._counts, active=self._active)
 

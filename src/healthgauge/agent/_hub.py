@@ -11,14 +11,17 @@ synchronously, right after each change, so they must be quick (queue, set an eve
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from healthgauge.health._state import Admin, Policy, TargetState, Verdict, observe, set_admin, shut_down
 
 log = logging.getLogger("healthgauge.agent")
 
+#: ``callback(old, new)``: called synchronously on the agent's event loop right after a target's
+#: state changed (``old.name == new.name``); it must return quickly and not raise.
 Subscriber = Callable[[TargetState, TargetState], None]
 
 
@@ -79,6 +82,28 @@ class StateHub:
         for state in self.states():
             self._publish(shut_down(state))
 
+    def reconfigure(self, policies: Mapping[str, Policy], *, fresh: Collection[str] = ()) -> None:
+        """The targets after a reload, in their new order: a name kept keeps its state (with its
+        new policy); a new name, and each name in ``fresh`` (a target that now points elsewhere),
+        starts live and not ready, keeping the operator's admin state; a name left out is gone."""
+        states: dict[str, TargetState] = {}
+        started: list[tuple[TargetState, TargetState]] = []
+        for name, policy in policies.items():
+            old = self._states.get(name)
+            if old is not None and name not in fresh:
+                states[name] = dataclasses.replace(old, overloaded=policy.overloaded)
+                continue
+            new = TargetState(name=name, overloaded=policy.overloaded, shutting_down=self._shutting_down)
+            if old is not None:
+                new = set_admin(new, old.admin)
+            states[name] = new
+            started.append((old or new, new))
+        self._policies = dict(policies)
+        self._states = states
+        self._ordered = None
+        for old, new in started:
+            self._notify(old, new)
+
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(old, new)`` after every change; returns the function that unsubscribes.
 
@@ -134,10 +159,13 @@ class StateHub:
             return old
         self._states[new.name] = new
         self._ordered = None
+        self._notify(old, new)
+        return new
+
+    def _notify(self, old: TargetState, new: TargetState) -> None:
         self._changes += 1
         for callback in tuple(self._subscribers):
             try:
                 callback(old, new)
             except Exception:
                 log.exception("a state subscriber failed on %s", new.name)
-        return new

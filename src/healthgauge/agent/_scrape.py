@@ -21,11 +21,12 @@ from healthgauge import __version__
 from healthgauge._http11 import FetchError, TLSError
 from healthgauge.agent._client import Endpoint, tls_context
 from healthgauge.agent._config import TargetConfig
-from healthgauge.agent._engine import Engine, EngineError
+from healthgauge.agent._engine import Engine, EngineError, History
 from healthgauge.agent._hub import StateHub
 from healthgauge.agent._judgement import evaluate, failed
+from healthgauge.agent._logs import FailureLog, write
 
-log = logging.getLogger("healthgauge.agent")
+log = logging.getLogger("healthgauge.agent.scrape")
 
 # Prometheus 2.42 sends the same preference order (scrape/scrape.go, acceptHeader).
 ACCEPT = (
@@ -142,16 +143,20 @@ class TargetLoop:
         hub: StateHub,
         wall: Callable[[], float] = time.time,
         phase: float | None = None,
+        history: History | None = None,
+        at_once: bool = False,
     ) -> None:
         self.target = target
         self.phase = phase  # 0 <= phase < 1: the fraction of the interval at which it scrapes
+        self.at_once = at_once  # scrape as soon as it runs (a target added or changed by a reload)
         self.endpoint = endpoint(target)
         self.engine = engine
         self.hub = hub
         self.wall = wall
-        self.history = engine.history(target.history)
+        self.history = history if history is not None else engine.history(target.history)
         self.names = target.names
         self.stats = ScrapeStats()
+        self.failures = FailureLog(target.name)
 
     def offset(self) -> float:
         """Where in the interval this target is scraped: stable per name, spread across targets,
@@ -165,17 +170,22 @@ class TargetLoop:
         loop = asyncio.get_running_loop()
         interval = self.target.interval
         next_at = loop.time() + self.offset()
+        if self.at_once:
+            await self._check()
         while True:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
-            try:
-                await self.once()
-            except Exception as exc:  # a bug must fail the check, not freeze the last state
-                log.exception("checking %s failed", self.target.name)
-                self.hub.observe(self.target.name, failed(f"internal error: {exc!r}", self.wall()))
+            await self._check()
             next_at += interval
             now = loop.time()
             if next_at < now:  # a scrape overran: skip the missed ticks, keep the phase
                 next_at += ((now - next_at) // interval + 1) * interval
+
+    async def _check(self) -> None:
+        try:
+            await self.once()
+        except Exception as exc:  # a bug must fail the check, not freeze the last state
+            log.exception("checking %s failed", self.target.name)
+            self.hub.observe(self.target.name, failed(f"internal error: {exc!r}", self.wall()))
 
     async def once(self) -> None:
         """One scrape and its verdict, published to the hub. Never raises for a target's fault."""
@@ -189,11 +199,17 @@ class TargetLoop:
             duration = loop.time() - started
             self.history.add_failed_scrape(at)
             self.stats.record(duration, ok=False, size=0)
-            self.hub.observe(self.target.name, failed(str(exc) or type(exc).__name__, at, duration=duration))
+            error = str(exc) or type(exc).__name__
+            write(log, self.failures.failed(error, loop.time()))
+            self.hub.observe(self.target.name, failed(error, at, duration=duration))
             return
         duration = loop.time() - started
         self.history.add_scrape(samples, at)
         self.stats.record(duration, ok=True, size=len(body))
+        if self.failures.failures:
+            write(log, self.failures.succeeded(loop.time()))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: scraped %d bytes in %.1f ms", self.target.name, len(body), duration * 1000)
         previous = self.hub.get(self.target.name)
         conditions = previous.conditions if previous is not None else ()
         verdict = evaluate(self.target, self.engine, self.history, at, duration=duration, previous=conditions)
