@@ -36,6 +36,7 @@ from healthgauge.agent._probeserver import ProbeServer
 from healthgauge.agent._reload import Plan, applied_agent, keeps_history, plan
 from healthgauge.agent._scrape import TargetLoop, spread
 from healthgauge.agent._statefile import StateFile, StateFileError, fingerprint, move_aside, read, restore
+from healthgauge.agent._status import AgentFacts, RuleHistory, StatusPage
 
 log = logging.getLogger("healthgauge.agent")
 # Lines while draining: about this many over the grace period, at most one a second.
@@ -85,6 +86,7 @@ class Agent:
         self.metrics = AgentMetrics(
             self.hub, lambda: [(lp.target.name, lp.stats) for lp in self.loops.values()], reloads=self.reloads
         )
+        self.rule_history = RuleHistory()
         self._endpoints: Endpoints | None = None
         self._scrapes: dict[str, asyncio.Task[None]] = {}
         self._runners: list[web.BaseRunner] = []
@@ -110,8 +112,10 @@ class Agent:
         if agent.state_file:
             self.state_file = self._open_state_file(Path(agent.state_file))
         self.hub.subscribe(StateLog())
+        self.hub.subscribe(self.rule_history)
         max_age = {t.name: int(t.interval) for t in self.config.targets}
-        self._endpoints = endpoints = Endpoints(self.hub, max_age=max_age, metrics=self.metrics.render)
+        status = StatusPage(self.hub, self._facts(), self.rule_history, wall=self.wall)
+        self._endpoints = endpoints = Endpoints(self.hub, max_age=max_age, metrics=self.metrics.render, status=status)
         self._probe_server = ProbeServer(endpoints.handle)
         self.addresses["http"] = await self._probe_server.start(agent.listen.host, agent.listen.port)
         if agent.admin is not None:
@@ -135,6 +139,23 @@ class Agent:
         for target in self.config.targets:
             log.info("target %s: every %gs, %d rule(s)", target.name, target.interval, len(target.rules),
                      extra={"target": target.name, "interval": target.interval})  # fmt: skip
+
+    def _facts(self) -> AgentFacts:
+        def scrapes() -> tuple[int, int]:
+            stats = [loop.stats for loop in self.loops.values()]
+            return sum(s.ok for s in stats), sum(s.failed for s in stats)
+
+        def state_file_error() -> str:
+            return self.state_file.statistics().last_error if self.state_file is not None else ""
+
+        return AgentFacts(
+            started_at=self.started_at,
+            addresses=self.addresses,
+            config=lambda: self.config,
+            reloads=self.reloads,
+            scrapes=scrapes,
+            state_file_error=state_file_error,
+        )
 
     def _start_loop(self, loop: TargetLoop) -> None:
         name = loop.target.name
