@@ -22,8 +22,8 @@ import timeit
 SERVER = r"""
 import asyncio, sys
 from healthgauge.agent._config import Address
-from healthgauge.agent._haproxy import AgentCheckServer
-from healthgauge.agent._hub import StateHub
+from healthgauge.agent.servers._haproxy import AgentCheckServer
+from healthgauge.agent.state._hub import StateHub
 from healthgauge.health._state import Policy, Verdict
 
 async def healthgauge():

@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import agent as bench_agent  # the page and config of bench/agent.py
 from healthgauge.agent._config import parse_config
-from healthgauge.agent._hub import StateHub
-from healthgauge.agent._judgement import evaluate
-from healthgauge.agent._promql_engine import PromEngine
+from healthgauge.agent.judge._judgement import evaluate
+from healthgauge.agent.judge._promql_engine import PromEngine
+from healthgauge.agent.state._hub import StateHub
 
 CONTENT_TYPE = "text/plain; version=0.0.4"
 

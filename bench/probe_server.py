@@ -23,9 +23,9 @@ HERE = Path(__file__).resolve().parent
 async def _serve(kind: str, seconds: float) -> None:
     from aiohttp import web
 
-    from healthgauge.agent._endpoints import Endpoints
-    from healthgauge.agent._hub import StateHub
-    from healthgauge.agent._probeserver import ProbeServer
+    from healthgauge.agent.servers._endpoints import Endpoints
+    from healthgauge.agent.servers._probeserver import ProbeServer
+    from healthgauge.agent.state._hub import StateHub
     from healthgauge.health._state import Policy, Verdict
 
     hub = StateHub({f"t{i}": Policy(rise=1) for i in range(1000)})

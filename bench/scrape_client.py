@@ -19,7 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
-from healthgauge.agent._client import Endpoint
+from healthgauge.http._client import Endpoint
 
 HERE = Path(__file__).resolve().parent
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 import sys
 from time import monotonic, time
 
-from healthgauge import fetch
 from healthgauge._check_args import USAGE, UsageError, parse_args
 from healthgauge._exprcache import compile_all
 from healthgauge.exposition import ParseError, parse
 from healthgauge.health import FAIL, Judgement, judge
+from healthgauge.http import fetch
 from healthgauge.promql import History, Outcome, PromQLError
 
 TYPE_CHECKING = False

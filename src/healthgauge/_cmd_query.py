@@ -113,7 +113,7 @@ def read_source(source: str, expr: Expr, content_type: str | None, timeout: floa
 
     url = source.startswith(("http://", "https://"))
     if url:
-        from healthgauge import fetch
+        from healthgauge.http import fetch
 
         try:
             response = fetch.get(source, timeout=timeout)

@@ -150,9 +150,9 @@ def describe(state: TargetState) -> str:
 
 
 async def run(duration: float | None, out: TextIO | None = None) -> int:
-    from healthgauge.agent._cmd import production_engine
     from healthgauge.agent._config import parse_config
     from healthgauge.agent._run import Agent
+    from healthgauge.agent.commands._cmd import production_engine
 
     stream = out or sys.stdout
 

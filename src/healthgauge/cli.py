@@ -21,8 +21,8 @@ EXIT_USAGE = 3
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("healthgauge._cmd_check", "one-shot probe: fetch /metrics, evaluate PromQL conditions, exit 0-3"),
     "query": ("healthgauge._cmd_query", "evaluate a PromQL expression over a scrape, a file or a history"),
-    "agent": ("healthgauge.agent._cmd", "run the health agent: scrape targets, judge, serve every consumer"),
-    "ctl": ("healthgauge.agent._ctl", "set a target's admin state on a running agent: drain | maint | ready"),
+    "agent": ("healthgauge.agent.commands._cmd", "run the health agent: scrape targets, judge, serve every consumer"),
+    "ctl": ("healthgauge.agent.commands._ctl", "set a target's admin state on a running agent: drain | maint | ready"),
     "demo": ("healthgauge._demo", "start a demo service and the agent on loopback and watch them"),
 }
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from healthgauge.agent import _cmd, _ctl
 from healthgauge.agent._config import parse_config
 from healthgauge.agent._run import Agent
+from healthgauge.agent.commands import _cmd, _ctl
 from support.fake_engine import FakeEngine
 
 from .conftest import Target, agent_config, eventually, get

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from healthgauge.agent._config import ConfigError, load_config, parse_config
-from healthgauge.agent._engine import EngineError
-from healthgauge.agent._judgement import evaluate
-from healthgauge.agent._promql_engine import PromEngine
+from healthgauge.agent.judge._engine import EngineError
+from healthgauge.agent.judge._judgement import evaluate
+from healthgauge.agent.judge._promql_engine import PromEngine
 from support.promql import S
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -87,8 +87,8 @@ async def test_time_is_injected_a_fake_clock_decides_staleness() -> None:
 
     from aiohttp import web
 
-    from healthgauge.agent._hub import StateHub
     from healthgauge.agent._scrape import TargetLoop
+    from healthgauge.agent.state._hub import StateHub
     from healthgauge.testing import FakeClock
 
     async def page(_request: web.Request) -> web.Response:

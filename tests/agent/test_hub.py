@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 
-from healthgauge.agent._hub import StateHub
+from healthgauge.agent.state._hub import StateHub
 from healthgauge.health._state import Admin, Level, Policy, TargetState, Verdict
 
 GOOD = Verdict(at=1.0, live=True, ready=True, reason="ok")

@@ -1,7 +1,7 @@
 """One target's verdict from its rules (pure, with the in-test engine)."""
 
 from healthgauge.agent._config import parse_config
-from healthgauge.agent._judgement import evaluate, failed
+from healthgauge.agent.judge._judgement import evaluate, failed
 from healthgauge.health._state import Role
 from support.fake_engine import FakeEngine
 

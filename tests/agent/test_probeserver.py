@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Awaitable
 
 import pytest
 
-from healthgauge.agent import _probeserver
-from healthgauge.agent._probeserver import ProbeServer, parse_head, render_response
+from healthgauge.agent.servers import _probeserver
+from healthgauge.agent.servers._probeserver import ProbeServer, parse_head, render_response
 from healthgauge.health._http import Response
 
 

@@ -13,19 +13,18 @@ from pathlib import Path
 import pytest
 
 from healthgauge.agent._config import TargetConfig, parse_config
-from healthgauge.agent._hub import StateHub
 from healthgauge.agent._run import Agent
-from healthgauge.agent._statefile import (
+from healthgauge.agent.state._hub import StateHub
+from healthgauge.agent.state._statecodec import (
     SavedFile,
-    StateFile,
     StateFileError,
     decode,
     encode,
     fingerprint,
     persisted,
-    read,
     restore,
 )
+from healthgauge.agent.state._statewriter import StateFile, read
 from healthgauge.health._state import Admin, Condition, Level, Role, TargetState, Verdict
 from support.fake_engine import FakeEngine
 

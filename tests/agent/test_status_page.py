@@ -13,7 +13,7 @@ import pytest
 
 from healthgauge.agent._config import parse_config
 from healthgauge.agent._run import Agent
-from healthgauge.agent._status import CSP, RuleHistory
+from healthgauge.agent.servers._status import CSP, RuleHistory
 from healthgauge.health._state import Condition, Level, Role, TargetState
 from support.agentproc import AgentProcess
 from support.browser import chromium_page, screenshot

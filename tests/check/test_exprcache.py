@@ -101,7 +101,7 @@ def test_compiled_regexes_are_not_data(text: str) -> None:
     "tree",
     [
         ("o", "os", "system", []),
-        ("o", "healthgauge.fetch", "Response", []),
+        ("o", "healthgauge.http.fetch", "Response", []),
         ("m", "x", "format"),
         ("z", 1),
     ],

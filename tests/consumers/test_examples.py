@@ -22,7 +22,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def engine() -> Any:
     """The production PromQL compiler when the package has it: the examples' rules are real PromQL."""
     try:
-        from healthgauge.agent._promql_engine import PromEngine
+        from healthgauge.agent.judge._promql_engine import PromEngine
 
         return PromEngine()
     except ImportError:

@@ -13,9 +13,9 @@ health_pb2 = pytest.importorskip("grpc_health.v1.health_pb2")
 health_pb2_grpc = pytest.importorskip("grpc_health.v1.health_pb2_grpc")
 
 from healthgauge.agent._config import Address, parse_config  # noqa: E402
-from healthgauge.agent._grpc import GrpcHealthListener, serve, start  # noqa: E402
-from healthgauge.agent._hub import StateHub  # noqa: E402
-from healthgauge.agent._listeners import resolve  # noqa: E402
+from healthgauge.agent.servers._grpc import GrpcHealthListener, serve, start  # noqa: E402
+from healthgauge.agent.servers._listeners import resolve  # noqa: E402
+from healthgauge.agent.state._hub import StateHub  # noqa: E402
 from healthgauge.health._state import Admin, Overloaded, Policy, Verdict  # noqa: E402
 from support.fake_engine import FakeEngine  # noqa: E402
 

@@ -6,9 +6,9 @@ import time
 import pytest
 
 from healthgauge.agent._config import Address, ConfigError, parse_config
-from healthgauge.agent._haproxy import AgentCheckServer, serve
-from healthgauge.agent._hub import StateHub
-from healthgauge.agent._listeners import resolve
+from healthgauge.agent.servers._haproxy import AgentCheckServer, serve
+from healthgauge.agent.servers._listeners import resolve
+from healthgauge.agent.state._hub import StateHub
 from healthgauge.health._state import Admin, Policy, Verdict
 from support.fake_engine import FakeEngine
 

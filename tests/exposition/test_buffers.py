@@ -1,4 +1,4 @@
-"""A fetched page arrives in a ``bytearray`` (``healthgauge.fetch`` does not copy it into bytes):
+"""A fetched page arrives in a ``bytearray`` (``healthgauge.http.fetch`` does not copy it into bytes):
 every case of the conformance table parses from one exactly as from ``bytes``, in full and with
 ``names=``, strict and lenient, errors at the same line and column."""
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from healthgauge.agent._cmd import main, production_engine
 from healthgauge.agent._config import ConfigError
-from healthgauge.agent._engine import Engine
+from healthgauge.agent.commands._cmd import main, production_engine
+from healthgauge.agent.judge._engine import Engine
 
 
 def engine() -> Engine:

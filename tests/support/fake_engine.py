@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
-from healthgauge.agent._engine import EngineError
+from healthgauge.agent.judge._engine import EngineError
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,

@@ -2,7 +2,7 @@
 
 Run it with ``healthgauge agent --config FILE``; embed it with :class:`Agent`. Consumers read
 target states from :class:`StateHub` (``agent.hub``); a new listener plugs in through
-``healthgauge.agent._listeners.LISTENERS`` (see that module).
+``healthgauge.agent.servers._listeners.LISTENERS`` (see that module).
 """
 
 from healthgauge.agent._config import (
@@ -15,10 +15,10 @@ from healthgauge.agent._config import (
     load_config,
     parse_config,
 )
-from healthgauge.agent._engine import Engine, EngineError
-from healthgauge.agent._hub import StateHub
-from healthgauge.agent._listeners import Listener
 from healthgauge.agent._run import Agent
+from healthgauge.agent.judge._engine import Engine, EngineError
+from healthgauge.agent.servers._listeners import Listener
+from healthgauge.agent.state._hub import StateHub
 from healthgauge.health._state import (
     Admin,
     Condition,

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from healthgauge._http11 import RequestError
-from healthgauge._url import parse_url
-from healthgauge.agent._engine import Engine, EngineError, Expr
-from healthgauge.agent._listeners import LISTENERS  # [agent] keys that start more listeners
+from healthgauge.agent.judge._engine import Engine, EngineError, Expr
+from healthgauge.agent.servers._listeners import LISTENERS  # [agent] keys that start more listeners
 from healthgauge.health._state import Overloaded, Policy
+from healthgauge.http._http11 import RequestError
+from healthgauge.http._url import parse_url
 
 DEFAULT_LISTEN = "127.0.0.1:8099"
 DEFAULT_GRACE = 5.0
@@ -138,7 +138,7 @@ class AgentConfig:
     listeners: Mapping[str, Address] = field(default_factory=dict)
     # The target an HAProxy agent check answers for when HAProxy sends no name (no agent-send).
     haproxy_default: str = ""
-    # Where admin and judged states are kept across restarts (agent/_statefile.py); "" for nowhere.
+    # Where admin and judged states are kept across restarts (agent/state/_statecodec.py); "" for nowhere.
     state_file: str = ""
 
 
@@ -409,7 +409,7 @@ def _size(value: object, key: str) -> int:
 
 
 def _url(value: object, key: str) -> str:
-    """An absolute http(s) URL, parsed by the scrape client's own rules (healthgauge._url)."""
+    """An absolute http(s) URL, parsed by the scrape client's own rules (healthgauge.http._url)."""
     if not isinstance(value, str) or not value.lower().startswith(("http://", "https://")):
         raise ConfigError(f'{key}: an http:// or https:// URL, got "{value}"')
     try:

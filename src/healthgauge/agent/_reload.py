@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from healthgauge.agent._config import AgentConfig, Config, ConfigError, TargetConfig
-from healthgauge.agent._statefile import fingerprint
+from healthgauge.agent.state._statecodec import fingerprint
 from healthgauge.health._grpc import service_names
 
 # [agent] keys a reload cannot change (bound at start), with the words used in the log.

@@ -24,19 +24,20 @@ from pathlib import Path
 
 from aiohttp import web
 
-from healthgauge.agent._admin import AdminAPI
 from healthgauge.agent._config import Config, ConfigError
-from healthgauge.agent._endpoints import Endpoints, start_site
-from healthgauge.agent._engine import Engine
-from healthgauge.agent._hub import StateHub
-from healthgauge.agent._listeners import Listener, resolve
 from healthgauge.agent._logs import StateLog
-from healthgauge.agent._metrics import AgentMetrics
-from healthgauge.agent._probeserver import ProbeServer
 from healthgauge.agent._reload import Plan, applied_agent, keeps_history, plan
 from healthgauge.agent._scrape import TargetLoop, spread
-from healthgauge.agent._statefile import StateFile, StateFileError, fingerprint, move_aside, read, restore
-from healthgauge.agent._status import AgentFacts, RuleHistory, StatusPage
+from healthgauge.agent.judge._engine import Engine
+from healthgauge.agent.servers._admin import AdminAPI
+from healthgauge.agent.servers._endpoints import Endpoints, start_site
+from healthgauge.agent.servers._listeners import Listener, resolve
+from healthgauge.agent.servers._metrics import AgentMetrics
+from healthgauge.agent.servers._probeserver import ProbeServer
+from healthgauge.agent.servers._status import AgentFacts, RuleHistory, StatusPage
+from healthgauge.agent.state._hub import StateHub
+from healthgauge.agent.state._statecodec import StateFileError, fingerprint, restore
+from healthgauge.agent.state._statewriter import StateFile, move_aside, read
 
 log = logging.getLogger("healthgauge.agent")
 # Lines while draining: about this many over the grace period, at most one a second.
@@ -71,7 +72,7 @@ class Agent:
         loader: Callable[[], Config] | None = None,
     ) -> None:
         if engine is None:
-            from healthgauge.agent._promql_engine import PromEngine
+            from healthgauge.agent.judge._promql_engine import PromEngine
 
             engine = PromEngine()
         self.config = config
@@ -233,7 +234,7 @@ class Agent:
         log.error("reload failed, still running the previous configuration: %s", error, extra={"reload": "failed"})
 
     def _open_state_file(self, path: Path) -> StateFile:
-        """Restore what the file allows (see agent/_statefile.py), then write it once."""
+        """Restore what the file allows (see agent/state/_statecodec.py), then write it once."""
         try:
             saved = read(path)
         except StateFileError as exc:

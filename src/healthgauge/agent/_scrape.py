@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from healthgauge import __version__
-from healthgauge._http11 import FetchError, TLSError
-from healthgauge.agent._client import Endpoint, tls_context
 from healthgauge.agent._config import TargetConfig
-from healthgauge.agent._engine import Engine, EngineError, History
-from healthgauge.agent._hub import StateHub
-from healthgauge.agent._judgement import evaluate, failed
 from healthgauge.agent._logs import FailureLog, write
+from healthgauge.agent.judge._engine import Engine, EngineError, History
+from healthgauge.agent.judge._judgement import evaluate, failed
+from healthgauge.agent.state._hub import StateHub
+from healthgauge.http._client import Endpoint, tls_context
+from healthgauge.http._http11 import FetchError, TLSError
 
 log = logging.getLogger("healthgauge.agent.scrape")
 

@@ -27,8 +27,8 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
-from healthgauge.agent._hub import StateHub
-from healthgauge.agent._status import StatusPage
+from healthgauge.agent.servers._status import StatusPage
+from healthgauge.agent.state._hub import StateHub
 from healthgauge.health._http import (
     TEXT,
     Probe,
@@ -46,7 +46,7 @@ class Endpoints:
     """The probe endpoints over one hub: ``handle(path, query)`` answers from cached state.
 
     ``max_age`` gives each target's health+json freshness (its interval, in whole seconds).
-    Served by :class:`healthgauge.agent._probeserver.ProbeServer`.
+    Served by :class:`healthgauge.agent.servers._probeserver.ProbeServer`.
     """
 
     def __init__(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from healthgauge.agent._config import Rule, TargetConfig
-from healthgauge.agent._engine import Engine, History, Outcome
+from healthgauge.agent.judge._engine import Engine, History, Outcome
 from healthgauge.health import FAIL, PASS, WARN, judge
 from healthgauge.health._state import Condition, Role, Verdict
 

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from healthgauge.agent._config import Address, Config
-    from healthgauge.agent._hub import StateHub
+    from healthgauge.agent.state._hub import StateHub
 
 # [agent] key -> "module:function"
 LISTENERS: dict[str, str] = {
-    "haproxy_listen": "healthgauge.agent._haproxy:serve",
-    "grpc_listen": "healthgauge.agent._grpc:serve",
+    "haproxy_listen": "healthgauge.agent.servers._haproxy:serve",
+    "grpc_listen": "healthgauge.agent.servers._grpc:serve",
 }
 
 

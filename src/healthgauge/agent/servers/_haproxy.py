@@ -23,7 +23,7 @@ import logging
 from dataclasses import dataclass
 
 from healthgauge.agent._config import Address, Config
-from healthgauge.agent._hub import StateHub
+from healthgauge.agent.state._hub import StateHub
 from healthgauge.health._haproxy import MAX_REQUEST, parse_request, render_agent_reply, render_unknown, sanitize_reason
 
 log = logging.getLogger("healthgauge.agent.haproxy")

@@ -33,7 +33,7 @@ from typing import Any
 
 from healthgauge import __version__
 from healthgauge.agent._config import Config
-from healthgauge.agent._hub import StateHub
+from healthgauge.agent.state._hub import StateHub
 from healthgauge.health._grpc import LIVE_SUFFIX, SERVING, serving_status
 from healthgauge.health._haproxy import render_agent_reply
 from healthgauge.health._http import Response, health_status, render_health, render_probe_one
@@ -112,7 +112,7 @@ class StatusPage:
         self.facts = facts
         self.history = history
         self.wall = wall
-        pkg = resources.files("healthgauge.agent") / "_static"
+        pkg = resources.files("healthgauge.agent.servers") / "_static"
         self._assets = {
             path: (pkg.joinpath(name).read_bytes(), content_type) for path, (name, content_type) in _ASSETS.items()
         }

@@ -1,8 +1,8 @@
 """The scrape client: keep-alive HTTP/1.1 GETs over asyncio, parsed by the shared pure core.
 
-The protocol lives in :mod:`healthgauge._http11` (``ResponseParser``: status line, headers,
+The protocol lives in :mod:`healthgauge.http._http11` (``ResponseParser``: status line, headers,
 Content-Length, chunked, caps, the keep-alive decision; ``decode_body``: gzip) and
-:mod:`healthgauge._url` (URLs, request bytes, the redirect rule), the same code ``healthgauge
+:mod:`healthgauge.http._url` (URLs, request bytes, the redirect rule), the same code ``healthgauge
 check`` runs over a blocking socket. This module only moves bytes between an asyncio transport and
 that core, so the agent and ``check`` read every response alike and say the same words about it.
 
@@ -33,7 +33,7 @@ import os
 import socket
 import ssl
 
-from healthgauge._http11 import (
+from healthgauge.http._http11 import (
     REDIRECTS,
     ConnectError,
     FetchError,
@@ -42,7 +42,7 @@ from healthgauge._http11 import (
     TLSError,
     decode_body,
 )
-from healthgauge._url import URL, build_request, follow_redirect, parse_url
+from healthgauge.http._url import URL, build_request, follow_redirect, parse_url
 
 #: Redirects followed per scrape, as ``healthgauge check`` (fetch.MAX_REDIRECTS).
 MAX_REDIRECTS = 3
@@ -153,7 +153,7 @@ class Endpoint:
 
     async def get(self, limit: int) -> Response:
         """GET the page (following same-host redirects); the body is capped at ``limit`` bytes on
-        the wire and after gzip. Raises a :class:`healthgauge.fetch.FetchError`."""
+        the wire and after gzip. Raises a :class:`healthgauge.http.fetch.FetchError`."""
         target, request = self.url, self.request
         for hop in range(MAX_REDIRECTS + 1):
             parser = await self._exchange(target, request, limit)

@@ -1,6 +1,6 @@
 """HTTP/1.1 responses without I/O: a response parsed from the bytes fed in, its body decoded.
 
-The socket side lives in ``healthgauge.fetch``, URLs and request bytes in ``healthgauge._url``;
+The socket side lives in ``healthgauge.http.fetch``, URLs and request bytes in ``healthgauge.http._url``;
 everything here is pure so each rule is tested on its own (h11's sans-I/O shape). It sits on the
 check path: no ``re``, ``typing`` or ``dataclasses`` (DEVELOPERS.md, "The check path"); ``zlib`` is
 imported only for a gzip body.

@@ -2,8 +2,8 @@
 
 import pytest
 
-from healthgauge._url import URL, build_request, check_header, parse_url, resolve_location
-from healthgauge.fetch import RedirectError, RequestError
+from healthgauge.http._url import URL, build_request, check_header, parse_url, resolve_location
+from healthgauge.http.fetch import RedirectError, RequestError
 
 
 @pytest.mark.parametrize(

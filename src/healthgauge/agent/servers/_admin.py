@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from healthgauge.agent._config import ConfigError
-from healthgauge.agent._hub import StateHub
 from healthgauge.agent._reload import Plan
+from healthgauge.agent.state._hub import StateHub
 from healthgauge.health._state import Admin, TargetState
 
 WORDS = {admin.value: admin for admin in Admin}

@@ -24,7 +24,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError("grpc_listen needs grpcio and grpcio-health-checking: pip install 'healthgauge[grpc]'") from exc
 
 from healthgauge.agent._config import Address, Config
-from healthgauge.agent._hub import StateHub
+from healthgauge.agent.state._hub import StateHub
 from healthgauge.health._grpc import SERVICE_UNKNOWN, all_statuses, service_names, serving_status
 
 log = logging.getLogger("healthgauge.agent.grpc")

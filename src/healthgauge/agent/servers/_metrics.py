@@ -16,8 +16,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from healthgauge.agent._hub import StateHub
 from healthgauge.agent._scrape import BUCKETS, ScrapeStats
+from healthgauge.agent.state._hub import StateHub
 from healthgauge.health._state import Admin, Level, TargetState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -2,14 +2,14 @@
 
 ``healthgauge check`` runs in about the time Python takes to start, so this client speaks HTTP/1.1
 over ``_socket`` (``socket`` costs ~13 ms to import, ``http.client`` ~44 ms): the protocol is parsed
-by the pure ``healthgauge._http11`` and ``healthgauge._url``, and this module only moves bytes.
+by the pure ``healthgauge.http._http11`` and ``healthgauge.http._url``, and this module only moves bytes.
 ``ssl`` is imported only for https, ``zlib`` only for a gzip body.
 
 One deadline covers everything a probe waits for: name resolution, connect, TLS handshake, send and
 the whole read (headers and body), across redirects. A server that accepts and never answers, or
 that drips a byte at a time, is cut off when the deadline passes, as a Kubernetes probe timeout is.
 
-Errors form one tree (``FetchError`` and its subclasses, drawn in ``healthgauge._http11``); every
+Errors form one tree (``FetchError`` and its subclasses, drawn in ``healthgauge.http._http11``); every
 message names the URL and what failed.
 """
 
@@ -18,7 +18,9 @@ from __future__ import annotations
 import _socket
 from time import monotonic
 
-from healthgauge._http11 import (
+# What Prometheus 2.42 asks a target for, so the page we judge is the page Prometheus scrapes.
+from healthgauge.exposition._content import ACCEPT
+from healthgauge.http._http11 import (
     MAX_BODY,
     REDIRECTS,
     ConnectError,
@@ -34,10 +36,7 @@ from healthgauge._http11 import (
     TooLargeError,
     decode_body,
 )
-from healthgauge._url import URL, build_request, follow_redirect, parse_url
-
-# What Prometheus 2.42 asks a target for, so the page we judge is the page Prometheus scrapes.
-from healthgauge.exposition._content import ACCEPT
+from healthgauge.http._url import URL, build_request, follow_redirect, parse_url
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from healthgauge._http11 import MAX_HEAD, ResponseParser, decode_body
-from healthgauge.fetch import FetchError, ProtocolError, TooLargeError
+from healthgauge.http._http11 import MAX_HEAD, ResponseParser, decode_body
+from healthgauge.http.fetch import FetchError, ProtocolError, TooLargeError
 
 
 def parse(data: bytes, *, max_body: int = 1 << 20, eof: bool = True) -> ResponseParser:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from healthgauge import fetch
-from healthgauge.fetch import (
+from healthgauge.http import fetch
+from healthgauge.http.fetch import (
     ConnectError,
     DeadlineError,
     ProtocolError,

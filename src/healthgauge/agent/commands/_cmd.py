@@ -14,11 +14,11 @@ import sys
 from collections.abc import Callable
 
 from healthgauge.agent._config import Config, ConfigError, load_config
-from healthgauge.agent._engine import Engine
 from healthgauge.agent._gcpace import pace_gc
 from healthgauge.agent._logs import FORMATS, LEVELS, configure
 from healthgauge.agent._run import Agent
-from healthgauge.agent._statefile import StateFileError
+from healthgauge.agent.judge._engine import Engine
+from healthgauge.agent.state._statecodec import StateFileError
 
 EXIT_OK = 0
 EXIT_FAILED = 2
@@ -44,7 +44,7 @@ log = logging.getLogger("healthgauge.agent")
 
 def production_engine() -> Engine:
     """The real parser and evaluator (imported here: they are the agent's heaviest imports)."""
-    from healthgauge.agent._promql_engine import PromEngine
+    from healthgauge.agent.judge._promql_engine import PromEngine
 
     return PromEngine()
 

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from healthgauge._http11 import MAX_HEAD, ConnectError, FetchError
-from healthgauge.agent._client import Endpoint
+from healthgauge.http._client import Endpoint
+from healthgauge.http._http11 import MAX_HEAD, ConnectError, FetchError
 
 Script = Callable[[int, int], bytes | None]  # (connection number, request number) -> reply; None: close
 
@@ -130,7 +130,7 @@ async def test_a_stale_keep_alive_connection_is_retried_once(serve) -> None:  # 
     endpoint.close()
 
 
-# The messages are the shared core's (healthgauge._http11): `check` says the same words.
+# The messages are the shared core's (healthgauge.http._http11): `check` says the same words.
 @pytest.mark.parametrize(
     ("reply", "message"),
     [
@@ -270,7 +270,7 @@ async def test_another_port_of_the_same_host_is_the_same_host() -> None:
 
 async def test_redirects_not_followed_fail_with_checks_own_words() -> None:
     """Same rule, same messages: what `healthgauge check` reports is what the agent reports."""
-    from healthgauge import fetch
+    from healthgauge.http import fetch
 
     testing = _servers()
     with testing.MetricsServer(b"x 1\n") as other:
@@ -336,7 +336,7 @@ def _servers():  # type: ignore[no-untyped-def]
 
 
 async def test_redirects_to_ever_new_ports_hold_a_bounded_number_of_connections() -> None:
-    from healthgauge.agent._client import MAX_ORIGINS
+    from healthgauge.http._client import MAX_ORIGINS
 
     testing = _servers()
     pages = [testing.MetricsServer(b"app_state 1\n") for _ in range(MAX_ORIGINS + 2)]

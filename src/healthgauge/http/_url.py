@@ -6,7 +6,7 @@ which imports ``re`` and more. Follows RFC 3986 for URLs and RFC 9110 for header
 
 from __future__ import annotations
 
-from healthgauge._http11 import RedirectError, RequestError, excerpt
+from healthgauge.http._http11 import RedirectError, RequestError, excerpt
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from healthgauge.agent import _engine
-from healthgauge.agent._engine import EngineError
+from healthgauge.agent.judge import _engine
+from healthgauge.agent.judge._engine import EngineError
 from healthgauge.exposition import ParseError, Sample, parse
 from healthgauge.promql import EvaluationError, Expr, History, PromQLError, compile
 
