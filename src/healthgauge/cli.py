@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "query": ("healthgauge._cmd_query", "evaluate a PromQL expression over a scrape, a file or a history"),
     "agent": ("healthgauge.agent.commands._cmd", "run the health agent: scrape targets, judge, serve every consumer"),
     "ctl": ("healthgauge.agent.commands._ctl", "set a target's admin state on a running agent: drain | maint | ready"),
-    "demo": ("healthgauge._demo", "start a demo service and the agent on loopback and watch them"),
+    "demo": ("healthgauge.demo._cmd", "start a demo service and the agent on loopback and watch them"),
 }
 
 

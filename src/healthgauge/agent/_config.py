@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from healthgauge.agent.judge._engine import Engine, EngineError, Expr
+from healthgauge.agent.judge._engine import Engine, EngineError, Expr, promql_engine
 from healthgauge.agent.servers._listeners import LISTENERS  # [agent] keys that start more listeners
 from healthgauge.health._state import Overloaded, Policy
 from healthgauge.http._http11 import RequestError
@@ -151,8 +151,9 @@ class Config:
         return next((t for t in self.targets if t.name == name), None)
 
 
-def load_config(path: str | Path, engine: Engine) -> Config:
-    """Read and validate a TOML file; raise :class:`ConfigError` naming the file."""
+def load_config(path: str | Path, engine: Engine | None = None) -> Config:
+    """Read and validate a TOML file; raise :class:`ConfigError` naming the file. Rules are
+    compiled by ``engine`` (:func:`promql_engine` when ``None``)."""
     path = Path(path)
     try:
         text = path.read_bytes().decode()
@@ -164,10 +165,12 @@ def load_config(path: str | Path, engine: Engine) -> Config:
         raise ConfigError(f"{path}: {exc}") from exc
 
 
-def parse_config(text: str, engine: Engine, *, base: Path | None = None) -> Config:
-    """Validate a TOML document (pure apart from compiling through ``engine`` and checking that
-    files it names can be read). Relative paths are taken from ``base`` (the configuration file's
-    directory; the working directory when ``None``), as Prometheus does."""
+def parse_config(text: str, engine: Engine | None = None, *, base: Path | None = None) -> Config:
+    """Validate a TOML document (pure apart from compiling through ``engine``, :func:`promql_engine`
+    when ``None``, and checking that files it names can be read). Relative paths are taken from
+    ``base`` (the configuration file's directory; the working directory when ``None``), as
+    Prometheus does."""
+    engine = engine if engine is not None else promql_engine()
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

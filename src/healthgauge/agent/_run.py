@@ -28,7 +28,7 @@ from healthgauge.agent._config import Config, ConfigError
 from healthgauge.agent._logs import StateLog
 from healthgauge.agent._reload import Plan, applied_agent, keeps_history, plan
 from healthgauge.agent._scrape import TargetLoop, spread
-from healthgauge.agent.judge._engine import Engine
+from healthgauge.agent.judge._engine import Engine, promql_engine
 from healthgauge.agent.servers._admin import AdminAPI
 from healthgauge.agent.servers._endpoints import Endpoints, start_site
 from healthgauge.agent.servers._listeners import Listener, resolve
@@ -71,12 +71,8 @@ class Agent:
         wall: Callable[[], float] = time.time,
         loader: Callable[[], Config] | None = None,
     ) -> None:
-        if engine is None:
-            from healthgauge.agent.judge._promql_engine import PromEngine
-
-            engine = PromEngine()
         self.config = config
-        self.engine = engine
+        self.engine = engine if engine is not None else promql_engine()
         self.wall = wall
         self.loader = loader
         self.hub = StateHub({t.name: t.policy for t in config.targets})

@@ -17,7 +17,7 @@ from healthgauge.agent._config import Config, ConfigError, load_config
 from healthgauge.agent._gcpace import pace_gc
 from healthgauge.agent._logs import FORMATS, LEVELS, configure
 from healthgauge.agent._run import Agent
-from healthgauge.agent.judge._engine import Engine
+from healthgauge.agent.judge._engine import Engine, promql_engine
 from healthgauge.agent.state._statecodec import StateFileError
 
 EXIT_OK = 0
@@ -44,9 +44,7 @@ log = logging.getLogger("healthgauge.agent")
 
 def production_engine() -> Engine:
     """The real parser and evaluator (imported here: they are the agent's heaviest imports)."""
-    from healthgauge.agent.judge._promql_engine import PromEngine
-
-    return PromEngine()
+    return promql_engine()
 
 
 def main(args: list[str], *, engine_factory: Callable[[], Engine] = production_engine) -> int:

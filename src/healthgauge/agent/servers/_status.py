@@ -206,11 +206,11 @@ class StatusPage:
             "checks": state.checks,
             "error": _clean(state.error, secrets),
             "rules": rules,
-            "consumers": _consumers(state, states, secrets, limits_maxconn=bool(target and target.maxconn)),
+            "consumers": consumer_view(state, states, secrets, limits_maxconn=bool(target and target.maxconn)),
         }
 
 
-def _consumers(
+def consumer_view(
     state: TargetState, states: Mapping[str, TargetState], secrets: tuple[str, ...], *, limits_maxconn: bool
 ) -> dict[str, Any]:
     """What each consumer hears about ``state`` right now, from the renderers they are served by."""
