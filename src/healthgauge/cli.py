@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 EXIT_USAGE = 3
+EXIT_INTERRUPTED = 130  # what a shell reports for a command ended by SIGINT
 
 # name -> (module with `main(args: list[str]) -> int`, one line of help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -53,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"healthgauge: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return EXIT_USAGE
-    module = __import__(COMMANDS[name][0], fromlist=["main"])
-    code: int = module.main(rest)
+    try:
+        module = __import__(COMMANDS[name][0], fromlist=["main"])
+        code: int = module.main(rest)
+    except KeyboardInterrupt:  # Ctrl-C: end as a program does, without a traceback
+        return EXIT_INTERRUPTED
     return code

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from healthgauge.agent.judge._engine import Engine, EngineError, Expr, promql_engine
-from healthgauge.agent.servers._listeners import LISTENERS  # [agent] keys that start more listeners
+from healthgauge.agent.servers._listeners import LISTENERS, missing_extra  # [agent] keys of more listeners
 from healthgauge.health._state import Overloaded, Policy
 from healthgauge.http._http11 import RequestError
 from healthgauge.http._url import parse_url
@@ -246,6 +246,9 @@ def _agent(raw: dict[str, Any], key: str, base: Path | None) -> AgentConfig:
             raise ConfigError(f'{key}.admin: "{raw["admin"]}" is not a loopback address (use 127.0.0.1, ::1 or unix:)')
     grace = _duration(raw, "shutdown_grace", key, DEFAULT_GRACE, minimum=0.0)
     listeners = {name: parse_address(raw[name], f"{key}.{name}") for name in LISTENERS if name in raw}
+    for name in listeners:
+        if (why := missing_extra(name)) is not None:
+            raise ConfigError(f"{key}.{name}: {why}")
     default = raw.get("haproxy_default", "")
     if default != "":
         default = _name(default, f"{key}.haproxy_default")

@@ -14,6 +14,9 @@ shutdown drain, so consumers see the drain before the listener goes away.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import shlex
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -26,6 +29,28 @@ LISTENERS: dict[str, str] = {
     "haproxy_listen": "healthgauge.agent.servers._haproxy:serve",
     "grpc_listen": "healthgauge.agent.servers._grpc:serve",
 }
+
+# [agent] key -> (extra, the distributions it installs, the modules they provide): a listener
+# whose extra is missing is refused by the configuration's validation (--check), with the command
+# that installs it, instead of failing with an ImportError once the agent starts.
+EXTRAS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "grpc_listen": ("grpc", ("grpcio", "grpcio-health-checking"), ("grpc", "grpc_health")),
+}
+
+
+def missing_extra(key: str) -> str | None:
+    """Why the listener for ``key`` cannot start here, and how to fix it; ``None`` when it can."""
+    if key not in EXTRAS:
+        return None
+    extra, distributions, modules = EXTRAS[key]
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if not missing:
+        return None
+    install = " ".join([shlex.quote(sys.executable), "-m", "pip", "install", *distributions])
+    return (
+        f"needs the {extra} extra, and {', '.join(missing)} cannot be imported here; install it "
+        f"into this environment: {install}"
+    )
 
 
 class Listener(Protocol):
