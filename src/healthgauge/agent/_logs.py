@@ -69,7 +69,7 @@ class JsonFormatter(logging.Formatter):
 
 def configure(level: str = "info", fmt: str = "text", stream: TextIO | None = None) -> logging.Handler:
     """Send every log line to ``stream`` (stderr) at ``level`` and above, as ``fmt``; returns the
-    handler (replacing any the root logger had)."""
+    handler (replacing the one an earlier call installed; other handlers stay)."""
     if level.lower() not in LEVELS:
         raise ValueError(f"unknown log level {level!r}: use {', '.join(LEVELS)}")
     if fmt not in FORMATS:
@@ -77,8 +77,9 @@ def configure(level: str = "info", fmt: str = "text", stream: TextIO | None = No
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if getattr(h, "healthgauge", False)]:
         root.removeHandler(old)
+    handler.healthgauge = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
     return handler

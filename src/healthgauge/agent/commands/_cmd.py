@@ -52,7 +52,8 @@ def main(args: list[str], *, engine_factory: Callable[[], Engine] = production_e
     if isinstance(options, int):
         return options
     path, check, level, fmt = options
-    configure(level, fmt)
+    if not check:
+        configure(level, fmt)
     try:
         engine = engine_factory()
         config = load_config(path, engine)
