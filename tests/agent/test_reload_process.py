@@ -6,44 +6,23 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from healthgauge.testing import MetricsServer
 from support.agentproc import AgentProcess
 from support.procs import http_get, wait_until
 
 CTL = [sys.executable, "-m", "healthgauge", "ctl"]
 
 
-class Page(BaseHTTPRequestHandler):
-    state = 1
-
-    def do_GET(self) -> None:
-        body = f"# TYPE app_state gauge\napp_state {self.state}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def page() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
-    finally:
-        server.shutdown()
-        server.server_close()
+def server() -> Iterator[MetricsServer]:
+    with MetricsServer("# TYPE app_state gauge\napp_state 1\n") as served:
+        yield served
 
 
 def config(targets: dict[str, str], ready: str = "app_state == 1") -> str:
@@ -76,7 +55,8 @@ def reload_ok(agent: AgentProcess) -> float:
 
 
 @pytest.mark.real
-def test_sighup_and_ctl_reload_on_a_real_agent_with_json_logs(tmp_path: Path, page: str) -> None:
+def test_sighup_and_ctl_reload_on_a_real_agent_with_json_logs(tmp_path: Path, server: MetricsServer) -> None:
+    page = server.url
     with AgentProcess(tmp_path, config({"a": page}), args=("--log-format", "json")) as agent:
         http, admin = agent.addresses["http"], agent.addresses["admin"]
         wait_until(lambda: http_get(f"http://{http}/readyz/a")[0] == 200, timeout=10, what="a ready")
@@ -103,11 +83,8 @@ def test_sighup_and_ctl_reload_on_a_real_agent_with_json_logs(tmp_path: Path, pa
         assert http_get(f"http://{http}/readyz/b")[0] == 404
         assert reload_ok(agent) == 1
         # A state change is one line with from, to and reason.
-        Page.state = 0
-        try:
-            wait_until(lambda: http_get(f"http://{http}/readyz/a")[0] == 503, timeout=10, what="a not ready")
-        finally:
-            Page.state = 1
+        server.page = "# TYPE app_state gauge\napp_state 0\n"
+        wait_until(lambda: http_get(f"http://{http}/readyz/a")[0] == 503, timeout=10, what="a not ready")
         started = time.monotonic()
         assert agent.terminate() == 0
         assert time.monotonic() - started < 10

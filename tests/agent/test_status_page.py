@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from collections.abc import Awaitable, Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ from healthgauge.agent._config import parse_config
 from healthgauge.agent._run import Agent
 from healthgauge.agent.servers._status import CSP, RuleHistory
 from healthgauge.health._state import Condition, Level, Role, TargetState
+from healthgauge.testing import MetricsServer
 from support.agentproc import AgentProcess
 from support.browser import chromium_page, screenshot
 from support.fake_engine import FakeEngine
@@ -91,33 +90,21 @@ rise = 1
         assert (await get(agent, "/status.css"))[0] == 200
 
 
-class Page(BaseHTTPRequestHandler):
-    state = 1
-
-    def do_GET(self) -> None:
-        body = f"app_state {self.state}\nqueue_depth {40 + self.state}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+def metrics(state: int) -> str:
+    return f"app_state {state}\nqueue_depth {40 + state}\n"
 
 
 @pytest.fixture
-def page_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
-    finally:
-        server.shutdown()
-        server.server_close()
+def server() -> Iterator[MetricsServer]:
+    with MetricsServer(metrics(1)) as served:
+        yield served
 
 
 @pytest.mark.real
-def test_chromium_renders_the_page_and_sees_a_target_change_without_reloading(tmp_path: Path, page_url: str) -> None:
+def test_chromium_renders_the_page_and_sees_a_target_change_without_reloading(
+    tmp_path: Path, server: MetricsServer
+) -> None:
+    page_url = server.url
     config = f"""
 [agent]
 listen = "127.0.0.1:0"
@@ -130,7 +117,6 @@ weight = "clamp(100 - max(queue_depth), 0, 100)"
 rise = 1
 fall = 1
 """
-    Page.state = 1
     with AgentProcess(tmp_path, config) as agent, chromium_page() as page:
         origin = f"http://{agent.addresses['http']}"
         requests: list[str] = []
@@ -146,11 +132,8 @@ fall = 1
         assert card.locator("td.holds", has_text="holds").count() >= 1
         assert "up ready 59%" in card.locator(".consumers").inner_text()
         assert card.locator("svg.spark polyline").count() == 2
-        Page.state = 0  # the ready rule fails: api-1 and api-2 become unhealthy, in place
-        try:
-            card.locator(".level", has_text="unhealthy").wait_for()
-        finally:
-            Page.state = 1
+        server.page = metrics(0)  # the ready rule fails: api-1 and api-2 become unhealthy, in place
+        card.locator(".level", has_text="unhealthy").wait_for()
         assert page.evaluate("window.__sameDocument") is True  # updated without a reload
         text = card.inner_text()
         assert "app_state == 1: got 0" in text

@@ -7,9 +7,8 @@ import re
 import shlex
 import subprocess
 import sys
-import threading
+import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from healthgauge.agent.commands import _cmd
 from healthgauge.exposition import parse
 from healthgauge.promql import History, compile
+from healthgauge.testing import MetricsServer
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -126,29 +126,11 @@ def test_relative_links_name_files_that_exist() -> None:
     assert not re.search(r"pip install '?healthgauge\b", README)  # not on PyPI: say how to install
 
 
-class Worker(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        import time
-
-        body = f"app_last_iteration_ts {time.time()}\napp_state 1\nqueue_depth 50\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def worker_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Worker)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
-    finally:
-        server.shutdown()
-        server.server_close()
+    """A worker's page: fresh (its timestamp is now), ready, 50 jobs queued (weight 95)."""
+    with MetricsServer(f"app_last_iteration_ts {time.time()}\napp_state 1\nqueue_depth 50\n") as served:
+        yield served.url
 
 
 def test_the_embedding_example_runs(tmp_path: Path, worker_url: str) -> None:

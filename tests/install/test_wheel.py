@@ -7,15 +7,14 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from healthgauge import __version__
+from healthgauge.testing import MetricsServer
 from support.procs import http_get, stop
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,27 +42,10 @@ def run(command: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(command), *args], capture_output=True, text=True, timeout=60, cwd=ROOT, env={})
 
 
-class Page(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = f"app_state 1\napp_last_iteration_ts {time.time()}\nqueue_depth 20\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with MetricsServer(f"app_state 1\napp_last_iteration_ts {time.time()}\nqueue_depth 20\n") as served:
+        yield served.url
 
 
 def test_the_wheel_holds_only_the_package_and_the_launcher(installed: Path) -> None:

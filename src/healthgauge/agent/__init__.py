@@ -23,7 +23,8 @@ from healthgauge.agent._config import (
     parse_config,
 )
 from healthgauge.agent._run import Agent
-from healthgauge.agent.judge._engine import Engine, EngineError, promql_engine
+from healthgauge.agent.judge._engine import Engine, EngineError
+from healthgauge.agent.judge._promql_engine import promql_engine
 from healthgauge.agent.servers._listeners import Listener
 from healthgauge.agent.state._hub import StateHub, Subscriber
 from healthgauge.health._state import (

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from healthgauge.agent.judge._engine import Engine, EngineError, Expr, promql_engine
+from healthgauge.agent.judge._engine import Engine, EngineError, Expr
+from healthgauge.agent.judge._promql_engine import promql_engine
 from healthgauge.agent.servers._listeners import LISTENERS, missing_extra  # [agent] keys of more listeners
 from healthgauge.health._state import Overloaded, Policy
 from healthgauge.http._http11 import RequestError

@@ -28,7 +28,8 @@ from healthgauge.agent._config import Config, ConfigError
 from healthgauge.agent._logs import StateLog
 from healthgauge.agent._reload import Plan, applied_agent, keeps_history, plan
 from healthgauge.agent._scrape import TargetLoop, spread
-from healthgauge.agent.judge._engine import Engine, promql_engine
+from healthgauge.agent.judge._engine import Engine
+from healthgauge.agent.judge._promql_engine import promql_engine
 from healthgauge.agent.servers._admin import AdminAPI
 from healthgauge.agent.servers._endpoints import Endpoints, start_site
 from healthgauge.agent.servers._listeners import Listener, resolve

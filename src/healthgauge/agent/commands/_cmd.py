@@ -17,7 +17,8 @@ from healthgauge.agent._config import Config, ConfigError, load_config
 from healthgauge.agent._gcpace import pace_gc
 from healthgauge.agent._logs import FORMATS, LEVELS, configure
 from healthgauge.agent._run import Agent
-from healthgauge.agent.judge._engine import Engine, promql_engine
+from healthgauge.agent.judge._engine import Engine
+from healthgauge.agent.judge._promql_engine import promql_engine
 from healthgauge.agent.state._statecodec import StateFileError
 
 EXIT_OK = 0

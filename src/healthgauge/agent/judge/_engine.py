@@ -65,11 +65,3 @@ class Engine(Protocol):
 
     def number(self, expr: Expr, history: History, now: float) -> Outcome:
         """A numeric expression at ``now``: ``values[0]`` is the number when ``holds``."""
-
-
-def promql_engine() -> Engine:
-    """The production engine: :mod:`healthgauge.exposition` parses, :mod:`healthgauge.promql`
-    keeps the history and evaluates (imported now, not before: the agent's heaviest imports)."""
-    from healthgauge.agent.judge._promql_engine import PromEngine
-
-    return PromEngine()

@@ -56,3 +56,10 @@ class PromEngine:
         except EvaluationError as exc:
             return Observed(False, str(exc), ())
         return Observed(True, f"got {value:g}", (value,))
+
+
+def promql_engine() -> PromEngine:
+    """The production engine: :mod:`healthgauge.exposition` parses, :mod:`healthgauge.promql`
+    keeps the history and evaluates. What ``Agent(config)`` and ``load_config(path)`` use when no
+    engine is given; pass it explicitly to share one between them."""
+    return PromEngine()

@@ -33,6 +33,7 @@ from typing import Any
 
 from healthgauge import __version__
 from healthgauge.agent._config import Config
+from healthgauge.agent.servers._admin import state_json
 from healthgauge.agent.state._hub import StateHub
 from healthgauge.health._grpc import LIVE_SUFFIX, SERVING, serving_status
 from healthgauge.health._haproxy import render_agent_reply
@@ -191,20 +192,12 @@ class StatusPage:
                 }
             )
         return {
-            "name": state.name,
+            **state_json(state),  # what `ctl status` prints, then what only the page shows
+            "reason": _clean(state.reason, secrets),
+            "error": _clean(state.error, secrets),
             "url": _public_url(target.url) if target is not None else "",
             "interval": target.interval if target is not None else None,
-            "level": state.level.value,
-            "reason": _clean(state.reason, secrets),
-            "admin": state.admin.value,
-            "live": state.live,
-            "ready": state.ready,
-            "warn": state.warn,
-            "weight": state.weight,
-            "maxconn": state.maxconn,
-            "checked_at": state.checked_at,
             "checks": state.checks,
-            "error": _clean(state.error, secrets),
             "rules": rules,
             "consumers": consumer_view(state, states, secrets, limits_maxconn=bool(target and target.maxconn)),
         }
