@@ -109,7 +109,7 @@ def wait_for(lines: list[str], predicate: object, timeout: float) -> str:
 
 @pytest.mark.slow
 def test_the_demo_tells_the_story_and_its_ctl_hints_work_as_printed() -> None:
-    with demo("--duration", "14", "--view", "log") as (proc, lines):
+    with demo("--duration", "11", "--view", "log") as (proc, lines):
         hint = wait_for(lines, lambda line: " ctl drain worker-a --admin " in line, timeout=20).strip()
         status = wait_for(lines, lambda line: " ctl status --admin " in line, timeout=5).strip()
         assert shlex.split(hint)[0].endswith("/bin/healthgauge")  # a full path: works without PATH
