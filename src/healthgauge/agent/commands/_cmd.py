@@ -53,8 +53,6 @@ def main(args: list[str], *, engine_factory: Callable[[], Engine] = production_e
     if isinstance(options, int):
         return options
     path, check, level, fmt = options
-    if not check:
-        configure(level, fmt)
     try:
         engine = engine_factory()
         config = load_config(path, engine)
@@ -64,6 +62,7 @@ def main(args: list[str], *, engine_factory: Callable[[], Engine] = production_e
     if check:
         print(f"{path}: {len(config.targets)} target(s), configuration valid")
         return EXIT_OK
+    configure(level, fmt)
     try:
         return asyncio.run(run(config, engine, loader=lambda: load_config(path, engine)))
     except KeyboardInterrupt:  # a Ctrl-C before the handlers were in place: no traceback
