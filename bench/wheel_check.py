@@ -7,6 +7,7 @@ directly. This builds a wheel of this checkout, installs it into a fresh virtual
 
 - `healthgauge check` from the wheel's venv;
 - `healthgauge check` from this venv (`make install`);
+- the wheel's command with the README's one-line rewrite (`#!<venv>/bin/python3 -IS`);
 - `python -I -S -c pass`, the floor;
 
 with the condition and small page of `bench/check.py`. Prints medians and ratios.
@@ -49,6 +50,11 @@ def main() -> int:
     try:
         venv = Path(sys.argv[sys.argv.index("--venv") + 1]) if "--venv" in sys.argv else wheel_venv(workdir)
         wheel_cmd, make_cmd = venv / "bin" / "healthgauge", Path(sys.prefix) / "bin" / "healthgauge"
+        # The README's one-line rewrite (its "Install" section), on a copy beside the original.
+        direct = venv / "bin" / "healthgauge-direct"
+        lines = wheel_cmd.read_text().splitlines(keepends=True)
+        direct.write_text(f"#!{venv.absolute()}/bin/python3 -IS\n" + "".join(lines[1:]))
+        direct.chmod(0o755)
         print(f"wheel install: {wheel_cmd} (first line {wheel_cmd.read_text().splitlines()[0]!r})")
         print(f"make install:  {make_cmd} (first line {make_cmd.read_text().splitlines()[0]!r})")
         endpoint, url = start_endpoint(page(20), workdir)
@@ -56,6 +62,7 @@ def main() -> int:
             commands = {
                 "check (wheel)": [str(wheel_cmd), "check", url, CONDITION],
                 "check (make install)": [str(make_cmd), "check", url, CONDITION],
+                "check (wheel, rewritten)": [str(direct), "check", url, CONDITION],
                 "python -I -S -c pass": [sys.executable, "-I", "-S", "-c", "pass"],
             }
             times = measure(commands, rounds, warmup=10)
@@ -66,9 +73,11 @@ def main() -> int:
         cpu = {name: statistics.median(c) * 1000 for name, (_, c) in times.items()}
         print(f"\nsmall page, {rounds} alternating rounds (a shared machine: compare the ratios)")
         for name in commands:
-            print(f"  {name:<22} wall median {wall[name]:6.2f} ms   CPU median {cpu[name]:6.2f} ms")
+            print(f"  {name:<26} wall median {wall[name]:6.2f} ms   CPU median {cpu[name]:6.2f} ms")
         w, m, p = "check (wheel)", "check (make install)", "python -I -S -c pass"
         print(f"  wheel / make install = {wall[w] / wall[m]:.3f} wall, {cpu[w] / cpu[m]:.3f} CPU")
+        r = "check (wheel, rewritten)"
+        print(f"  wheel rewritten / make install = {wall[r] / wall[m]:.3f} wall, {cpu[r] / cpu[m]:.3f} CPU")
         print(f"  wheel / python = {wall[w] / wall[p]:.2f}, make install / python = {wall[m] / wall[p]:.2f} (wall)")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
