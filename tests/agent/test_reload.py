@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -141,3 +143,39 @@ async def test_a_bad_file_changes_nothing_and_is_reported(tmp_path: Path, target
         assert reload_metrics((await get(agent, "/metrics"))[2])["healthgauge_config_last_reload_successful"] == 1
     finally:
         await agent.stop()
+
+
+async def agent_check(address: str, name: str) -> bytes:
+    host, port = address.rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(f"{name}\n".encode())
+        await writer.drain()
+        return await asyncio.wait_for(reader.readline(), 5)
+    finally:
+        writer.close()
+
+
+async def test_a_reload_reaches_the_state_file_and_the_haproxy_listener(tmp_path: Path, targets: MakeTarget) -> None:
+    t = await targets()
+    t.page = b"app_state 1\nweight_hint 100\n"
+    engine = FakeEngine()
+    state = tmp_path / "state.json"
+    agent_keys = f'haproxy_listen = "127.0.0.1:0"\nstate_file = "{state}"'
+    agent = Agent(parse_config(agent_config({"a": t.url}, agent=agent_keys), engine), engine)
+    await agent.start()
+    try:
+        await eventually(lambda: agent.hub.get("a").level is Level.HEALTHY, what="a healthy")  # type: ignore[union-attr]
+        assert await agent_check(agent.addresses["haproxy_listen"], "a") == b"up ready 100%\n"
+        # b joins with a maxconn rule: HAProxy hears its limit, the state file keeps it.
+        extra = f'\n[[targets]]\nname = "b"\nurl = "{t.url}"\ninterval = "100ms"\nready = ["app_state == 1"]\n'
+        text = agent_config({"a": t.url}, agent=agent_keys) + extra + "maxconn = 7\nrise = 1\n"
+        await agent.reload(parse_config(text, engine))
+        await eventually(lambda: agent.hub.get("b").ready, what="b ready")  # type: ignore[union-attr]
+        assert await agent_check(agent.addresses["haproxy_listen"], "b") == b"up ready 100% maxconn:7\n"
+        # With two targets and no haproxy_default, a check that names none has no default any more.
+        assert (await agent_check(agent.addresses["haproxy_listen"], "")).startswith(b"down #agent-send named no")
+        await eventually(lambda: '"b"' in state.read_text(), what="b in the state file")
+    finally:
+        await agent.stop()
+    assert set(json.loads(state.read_text())["targets"]) == {"a", "b"}
