@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from healthgauge.agent._config import parse_config
-from healthgauge.agent._run import Agent
-from healthgauge.agent.servers._status import CSP, RuleHistory
+from healthgauge.agent._run import Agent, ReloadStatus
+from healthgauge.agent.servers._status import CSP, AgentFacts, RuleHistory, StatusPage
+from healthgauge.agent.state._hub import StateHub
 from healthgauge.health._state import Condition, Level, Role, TargetState
 from healthgauge.testing import MetricsServer
 from support.agentproc import AgentProcess
@@ -145,3 +146,19 @@ fall = 1
         assert errors == []
         assert requests, "the page made no request"
         assert all(url.startswith(origin + "/") for url in requests), requests
+
+
+async def test_many_targets_are_polled_less_often_and_share_one_document() -> None:
+    urls = ", ".join(f'"t{i}" = "http://127.0.0.1:1/metrics"' for i in range(600))
+    config = parse_config(f'[[targets]]\nurls = {{ {urls} }}\nready = ["up == 1"]\n', FakeEngine())
+    hub = StateHub({t.name: t.policy for t in config.targets})
+    now = [1000.0]
+    facts = AgentFacts(started_at=0.0, addresses={}, config=lambda: config, reloads=ReloadStatus(),
+                       scrapes=lambda: (0, 0))  # fmt: skip
+    page = StatusPage(hub, facts, RuleHistory(), wall=lambda: now[0])
+    first = await page.handle("/status.json")
+    assert json.loads(first[2])["poll_seconds"] == 600 / 250
+    now[0] += 1.0
+    assert (await page.handle("/status.json"))[2] is first[2]  # within the poll: shared
+    now[0] += 2.0
+    assert (await page.handle("/status.json"))[2] is not first[2]

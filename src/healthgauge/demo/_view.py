@@ -71,7 +71,7 @@ def rules_lines(target: TargetConfig) -> list[str]:
 def target_lines(
     state: TargetState, states: Mapping[str, TargetState], phase: str, *, limits_maxconn: bool
 ) -> list[str]:
-    seen = consumer_view(state, states, (), limits_maxconn=limits_maxconn)
+    seen = consumer_view(state, any(s.shutting_down for s in states.values()), (), limits_maxconn=limits_maxconn)
     values = "   ".join(_rule(c.role.value, c.holds, c.values) for c in state.conditions) or "not checked yet"
     grpc = "   ".join(f"gRPC {name} {status}" for name, status in seen["grpc"].items())
     envoy = f"{seen['envoy']}{' degraded' if seen['envoy_degraded'] else ''}"

@@ -25,8 +25,7 @@ import asyncio
 import json
 import math
 import re
-from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -37,12 +36,16 @@ from healthgauge.agent.servers._admin import state_json
 from healthgauge.agent.state._hub import StateHub
 from healthgauge.health._grpc import LIVE_SUFFIX, SERVING, serving_status
 from healthgauge.health._haproxy import render_agent_reply
-from healthgauge.health._http import Response, health_status, render_health, render_probe_one
+from healthgauge.health._http import Response, health_code, health_status, render_probe_one
 from healthgauge.health._state import Level, TargetState
 
 #: Values kept per rule for its sparkline: a minute at the demo's 1 s interval, ten at 10 s.
 SPARK_POINTS = 60
 POLL_SECONDS = 1.0
+# Beyond this many targets the page asks less often (one more second per this many), and every
+# viewer within that time gets the same document: bench/status_page.py measures a poll of 1,000
+# targets at ~0.1-0.3 s of CPU, most of it encoding ~2 MB of JSON.
+TARGETS_PER_POLL_SECOND = 250
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -59,38 +62,48 @@ _ASSETS = {
 
 class RuleHistory:
     """A hub subscriber keeping each target's last :data:`SPARK_POINTS` rule values (the first
-    value of each rule at each check, NaN when it returned nothing) and whether each held.
-    Bounded: targets × rules × points; a target's rings restart when its rules change."""
+    value of each rule at each check to 4 significant digits, ``None`` when it returned nothing or
+    not a finite number) and whether each held. Bounded: targets × rules × points; a target's
+    rings restart when its rules change. Each ring is a tuple replaced at every check, never
+    changed in place, so the page may read them from a worker thread while the loop records."""
 
     def __init__(self, points: int = SPARK_POINTS) -> None:
         self.points = points
         self._rules: dict[str, tuple[str, ...]] = {}
-        self._values: dict[str, list[deque[float]]] = {}
-        self._holds: dict[str, list[deque[bool]]] = {}
+        self._values: dict[str, tuple[tuple[float | None, ...], ...]] = {}
+        self._holds: dict[str, tuple[tuple[bool, ...], ...]] = {}
 
     def __call__(self, old: TargetState, new: TargetState) -> None:
         if new.checks == old.checks or new.error:
             return  # an admin change, or a failed scrape (it keeps the last conditions)
-        rules = tuple(f"{c.role.value} {c.expr}" for c in new.conditions)
-        if self._rules.get(new.name) != rules:
-            self._rules[new.name] = rules
-            self._values[new.name] = [deque(maxlen=self.points) for _ in rules]
-            self._holds[new.name] = [deque(maxlen=self.points) for _ in rules]
-        for i, condition in enumerate(new.conditions):
-            self._values[new.name][i].append(condition.values[0] if condition.values else math.nan)
-            self._holds[new.name][i].append(condition.holds)
+        name, conditions = new.name, new.conditions
+        rules = tuple(f"{c.role.value} {c.expr}" for c in conditions)
+        if self._rules.get(name) != rules:
+            self._rules[name] = rules
+            self._values[name] = self._holds[name] = tuple(() for _ in rules)
+        keep = 1 - self.points
+        self._values[name] = tuple(
+            (*r[keep:], _point(c.values)) for r, c in zip(self._values[name], conditions, strict=True)
+        )
+        self._holds[name] = tuple((*r[keep:], c.holds) for r, c in zip(self._holds[name], conditions, strict=True))
 
     def of(self, name: str, index: int) -> tuple[list[float | None], list[bool]]:
-        """A rule's recent values (``None`` for no value) and holds, oldest first."""
-        values = self._values.get(name)
-        if values is None or index >= len(values):
+        """A rule's recent values and holds, oldest first."""
+        values = self._values.get(name, ())
+        if index >= len(values):
             return [], []
-        return [_finite(v) for v in values[index]], list(self._holds[name][index])
+        return list(values[index]), list(self._holds[name][index])
 
     def forget(self, keep: Mapping[str, object]) -> None:
         """Drop the targets a reload removed."""
         for name in [n for n in self._rules if n not in keep]:
             del self._rules[name], self._values[name], self._holds[name]
+
+
+def _point(values: Sequence[float]) -> float | None:
+    if not values or not math.isfinite(values[0]):
+        return None
+    return float(f"{values[0]:.4g}")  # a sparkline needs no more, and the page stays small
 
 
 @dataclass(slots=True, kw_only=True)
@@ -113,6 +126,7 @@ class StatusPage:
         self.facts = facts
         self.history = history
         self.wall = wall
+        self._cached: tuple[float, float, bytes] | None = None  # (made at, good for, body)
         pkg = resources.files("healthgauge.agent.servers") / "_static"
         self._assets = {
             path: (pkg.joinpath(name).read_bytes(), content_type) for path, (name, content_type) in _ASSETS.items()
@@ -132,25 +146,44 @@ class StatusPage:
         return None
 
     async def _json(self) -> Response:
-        doc = self.document()
-        # A thousand targets make a large document: encode it off the loop, as /metrics does.
-        body = await asyncio.to_thread(lambda: json.dumps(doc, allow_nan=False).encode())
+        # What moves on the loop is read on the loop; the targets (a thousand make a large
+        # document) are rendered and encoded in a worker thread from immutable snapshots, so
+        # probes keep their latency while someone watches the page, as for /metrics.
+        now, config, states = self.wall(), self.facts.config(), self.hub.states()
+        cached = self._cached
+        if cached is not None and 0 <= now - cached[0] < cached[1]:
+            body = cached[2]
+        else:
+            self.history.forget({s.name: s for s in states})
+            agent = self._agent(states, now, config)
+            poll = max(POLL_SECONDS, len(states) / TARGETS_PER_POLL_SECOND)
+            body = await asyncio.to_thread(self._encode, now, config, states, agent, poll)
+            self._cached = (now, poll - 0.1, body)  # a little less: one poll never sees the last
         return 200, (("Content-Type", "application/json"), *_SECURITY), body
 
-    def document(self) -> dict[str, Any]:
-        """Everything the page shows (a snapshot of immutable states)."""
-        now = self.wall()
-        config = self.facts.config()
+    def _encode(
+        self, now: float, config: Config, states: tuple[TargetState, ...], agent: dict[str, Any], poll: float
+    ) -> bytes:
+        doc = self.document(now, config, states, agent, poll)
+        return json.dumps(doc, allow_nan=False, separators=(",", ":")).encode()
+
+    def document(
+        self,
+        now: float,
+        config: Config,
+        states: tuple[TargetState, ...],
+        agent: dict[str, Any],
+        poll: float = POLL_SECONDS,
+    ) -> dict[str, Any]:
+        """Everything the page shows, from snapshots (pure apart from reading the rings)."""
         secrets = _secrets(config)
-        states = self.hub.states()
-        by_name = {s.name: s for s in states}
-        self.history.forget(by_name)
         targets = {t.name: t for t in config.targets}
+        stopping = agent["shutting_down"] or any(s.shutting_down for s in states)
         return {
             "now": now,
-            "poll_seconds": POLL_SECONDS,
-            "agent": self._agent(states, now, config),
-            "targets": [self._target(s, targets.get(s.name), by_name, secrets) for s in states],
+            "poll_seconds": poll,
+            "agent": agent,
+            "targets": [self._target(s, targets.get(s.name), stopping, secrets) for s in states],
         }
 
     def _agent(self, states: tuple[TargetState, ...], now: float, config: Config) -> dict[str, Any]:
@@ -174,9 +207,7 @@ class StatusPage:
             "state_file_error": self.facts.state_file_error(),
         }
 
-    def _target(
-        self, state: TargetState, target: Any, states: Mapping[str, TargetState], secrets: tuple[str, ...]
-    ) -> dict[str, Any]:
+    def _target(self, state: TargetState, target: Any, stopping: bool, secrets: tuple[str, ...]) -> dict[str, Any]:
         rules = []
         for i, condition in enumerate(state.conditions):
             values, holds = self.history.of(state.name, i)
@@ -188,7 +219,7 @@ class StatusPage:
                     "summary": _clean(condition.summary, secrets),
                     "value": _finite(condition.values[0]) if condition.values else None,
                     "history": values,
-                    "history_holds": holds,
+                    "history_holds": "".join("1" if h else "0" for h in holds),  # compact
                 }
             )
         return {
@@ -199,28 +230,27 @@ class StatusPage:
             "interval": target.interval if target is not None else None,
             "checks": state.checks,
             "rules": rules,
-            "consumers": consumer_view(state, states, secrets, limits_maxconn=bool(target and target.maxconn)),
+            "consumers": consumer_view(state, stopping, secrets, limits_maxconn=bool(target and target.maxconn)),
         }
 
 
 def consumer_view(
-    state: TargetState, states: Mapping[str, TargetState], secrets: tuple[str, ...], *, limits_maxconn: bool
+    state: TargetState, stopping: bool, secrets: tuple[str, ...], *, limits_maxconn: bool
 ) -> dict[str, Any]:
-    """What each consumer hears about ``state`` right now, from the renderers they are served by."""
-    stopping = any(s.shutting_down for s in states.values())
-    health = render_health(state)
-    consul = render_health(state, consul=True)
+    """What each consumer hears about ``state`` right now, from the renderers they are served by;
+    ``stopping``: the agent is shutting down (every gRPC name is NOT_SERVING then)."""
+    by_name = {state.name: state}
 
     def grpc(name: str) -> str:
-        return "SERVING" if serving_status(name, states, stopping=stopping) == SERVING else "NOT_SERVING"
+        return "SERVING" if serving_status(name, by_name, stopping=stopping) == SERVING else "NOT_SERVING"
 
     return {
         "haproxy": _clean(render_agent_reply(state, limits_maxconn=limits_maxconn).decode().rstrip("\n"), secrets),
         "readyz": render_probe_one("readyz", state)[0],
         "livez": render_probe_one("livez", state)[0],
-        "envoy": health[0],
-        "envoy_degraded": any(k.lower() == "x-envoy-degraded" for k, _ in health[1]),
-        "consul": consul[0],
+        "envoy": health_code(state),
+        "envoy_degraded": health_status(state) == "warn",  # render_health's x-envoy-degraded
+        "consul": health_code(state, consul=True),
         "health": health_status(state),
         "grpc": {state.name: grpc(state.name), state.name + LIVE_SUFFIX: grpc(state.name + LIVE_SUFFIX)},
     }

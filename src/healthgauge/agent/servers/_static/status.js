@@ -36,12 +36,12 @@ function sparkline(values, holds) {
     if (v === null) return;
     const x = 2 + i * step, y = 25 - ((v - lo) / span) * 22;
     points.push(`${x.toFixed(1)},${y.toFixed(1)}`);
-    if (i === values.length - 1 || holds[i] === false) {
+    if (i === values.length - 1 || holds[i] === "0") {
       const dot = document.createElementNS(SVG, "circle");
       dot.setAttribute("cx", x.toFixed(1));
       dot.setAttribute("cy", y.toFixed(1));
       dot.setAttribute("r", "2");
-      dot.setAttribute("class", holds[i] ? "holds" : "fails");
+      dot.setAttribute("class", holds[i] === "1" ? "holds" : "fails");
       svg.append(dot);
     }
   });
