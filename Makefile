@@ -5,8 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 EXTRAS := test,grpc
 # Real programs the tests drive (tests skip, never fail, where one is missing; `make test` installs them).
-DEB_PACKAGES := prometheus haproxy chromium
-DEB_COMMANDS := prometheus promtool haproxy chromium
+DEB_PACKAGES := prometheus haproxy postgresql chromium
+DEB_COMMANDS := prometheus promtool haproxy pg_ctlcluster chromium
 
 .PHONY: install system-deps test lint typecheck unit demo bench clean
 

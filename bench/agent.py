@@ -1,6 +1,7 @@
 """Benchmark the agent: N targets scraped every second, and probes answered under a steady load.
 
     .venv/bin/python bench/agent.py [--targets 1000] [--rate 2000] [--seconds 10] [--probe-targets 0]
+                                    [--sql-targets 200] [--sql-rounds 5]
 
 Three processes on loopback: a static metrics server (one asyncio process serving every target's
 page at /metrics/<i>, keep-alive), the agent (`healthgauge agent`, the real command), and an
@@ -12,6 +13,13 @@ Prints: the agent's CPU (cores, from /proc/<pid>/stat) while only scraping; the 
 answering probes; p50/p99/max of `/readyz/<target>`; the agent's CPU per probe against the CPU of
 one fork+exec of /bin/true (the floor of any exec probe) and of a bare Python start (the floor of
 `healthgauge check`, held to 1.3x it).
+
+Then the probe kinds' row (``--sql-targets``, 0 to skip): three agents at once, side by side over
+the same windows so the shared machine's noise falls on all of them alike: the metrics agent
+above, one with N ``kind = "sql"`` targets on SQLite files, and one with N on a PostgreSQL server
+the benchmark starts (Debian's binaries, a temporary cluster, an ephemeral port; tests/support/
+postgres.py), every target at 1 s. Prints each agent's CPU per window (median of the rounds), the
+CPU per check of each kind, and the ratios.
 """
 
 from __future__ import annotations
@@ -217,6 +225,29 @@ def _wait_ready(http: str, deadline: float) -> None:
     raise SystemExit("the agent did not report every target ready in time")
 
 
+def _checks(http: str) -> float:
+    """Checks the agent has made so far (every target's scrapes or probes, ok and failed)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{http}/metrics", timeout=120) as resp:
+        page = resp.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in page.splitlines() if line.startswith("healthgauge_scrapes_total{")
+    )
+
+
+def _wait_answering(http: str, deadline: float) -> None:
+    import urllib.request
+
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://{http}/livez", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise SystemExit("the agent did not answer in time")
+
+
 def bench(targets: int, rate: float, seconds: float, probe_targets: int) -> None:
     me = [sys.executable, str(Path(__file__).resolve())]
     static = subprocess.Popen([*me, "--serve-static"], stdout=subprocess.PIPE, text=True)
@@ -272,6 +303,122 @@ def bench(targets: int, rate: float, seconds: float, probe_targets: int) -> None
                 proc.wait(10)
 
 
+SQL_CONFIG = """\
+[agent]
+listen = "127.0.0.1:0"
+shutdown_grace = "0s"
+
+[defaults]
+kind = "sql"
+query = "SELECT count(*) AS pending FROM jobs WHERE state = 'queued'"
+interval = "1s"
+timeout = "500ms"
+ready = ["probe_success == 1", "avg_over_time(probe_duration_seconds[30s]) < 0.05"]
+warn = ["pending > 1000"]
+weight = "clamp(100 - 2000 * avg_over_time(probe_duration_seconds[30s]), 10, 100)"
+{extra}
+"""
+
+
+def _sql_config(count: int, target: str) -> str:
+    """``target`` is a ``database = ...`` or ``dsn = ...`` line (with its keys) for every target."""
+    targets = "".join(f'[[targets]]\nname = "db{i}"\n{target}\n' for i in range(count))
+    return SQL_CONFIG.format(extra="") + targets
+
+
+def _start_agent(
+    config: str, tmp: Path, name: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    path = tmp / f"{name}.toml"
+    path.write_text(config)
+    proc = subprocess.Popen(
+        [str(BIN / "healthgauge"), "agent", "--config", str(path)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().split()[2]
+
+
+def bench_sql(targets: int, sql_targets: int, seconds: float, rounds: int) -> None:
+    """The metrics agent, a SQLite agent and a PostgreSQL agent measured over the same windows."""
+    import sqlite3
+    import statistics
+
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from support.postgres import PASSWORD, Postgres
+
+    me = [sys.executable, str(Path(__file__).resolve())]
+    static = subprocess.Popen([*me, "--serve-static"], stdout=subprocess.PIPE, text=True)
+    procs: list[subprocess.Popen[str]] = [static]
+    pg = Postgres()
+    try:
+        pg.start()
+        pg.psql("CREATE TABLE jobs (id serial PRIMARY KEY, state text);"
+                "INSERT INTO jobs (state) SELECT CASE WHEN i % 3 = 0 THEN 'queued' ELSE 'done' END "
+                "FROM generate_series(1, 100) i")  # fmt: skip
+        assert static.stdout is not None
+        port = int(static.stdout.readline())
+        with tempfile.TemporaryDirectory(prefix="hg-bench-") as tmp_name:
+            tmp = Path(tmp_name)
+            db = tmp / "app.db"
+            with sqlite3.connect(db) as conn:
+                conn.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY, state TEXT)")
+                conn.executemany(
+                    "INSERT INTO jobs (state) VALUES (?)", [("queued" if i % 3 == 0 else "done",) for i in range(100)]
+                )
+            urls = ", ".join(f'"t{i}" = "http://127.0.0.1:{port}/metrics/{i}"' for i in range(targets))
+            agents = {}
+            metrics, http = _start_agent(CONFIG.format(urls=urls), tmp, "metrics")
+            procs.append(metrics)
+            agents[f"{targets} metrics targets"] = (metrics, http, targets)
+            lite, http = _start_agent(_sql_config(sql_targets, f'database = "{db}"'), tmp, "sqlite")
+            procs.append(lite)
+            agents[f"{sql_targets} sql targets, SQLite"] = (lite, http, sql_targets)
+            env = {**os.environ, "HG_BENCH_PG": PASSWORD}
+            dsn = f'driver = "postgresql"\ndsn = "{pg.dsn}"\npassword_env = "HG_BENCH_PG"'
+            post, http = _start_agent(_sql_config(sql_targets, dsn), tmp, "postgres", env)
+            procs.append(post)
+            agents[f"{sql_targets} sql targets, PostgreSQL"] = (post, http, sql_targets)
+            for _, http, _count in agents.values():
+                _wait_answering(http, time.monotonic() + 90)
+            # Readiness is not what is measured here (on a loaded machine a query's average time may
+            # well be above the rule's 50 ms): every target has been checked a few times by now.
+            time.sleep(5)
+            samples: dict[str, list[float]] = {name: [] for name in agents}
+            per_check: dict[str, list[float]] = {name: [] for name in agents}
+            rates: dict[str, list[float]] = {name: [] for name in agents}
+            for _ in range(rounds):
+                # /metrics is read outside the CPU window: rendering 1,000 targets' page costs the agent.
+                checked = {name: (_checks(http), time.monotonic()) for name, (_, http, _) in agents.items()}
+                used = {name: _cpu_seconds(p.pid) for name, (p, _, _) in agents.items()}
+                t0 = time.monotonic()
+                time.sleep(seconds)
+                took = time.monotonic() - t0
+                used = {name: _cpu_seconds(p.pid) - used[name] for name, (p, _, _) in agents.items()}
+                for name, (_, http, _) in agents.items():  # checks per second over their own span
+                    rate = (_checks(http) - checked[name][0]) / (time.monotonic() - checked[name][1])
+                    samples[name].append(used[name] / took)
+                    per_check[name].append(used[name] / took / max(rate, 1e-9))
+                    rates[name].append(rate)
+            print(f"\nprobe kinds, {rounds} windows of {seconds:g} s, all three agents at once "
+                  f"(machine shared; load average {os.getloadavg()[0]:.1f})")  # fmt: skip
+            cost = {name: statistics.median(values) for name, values in per_check.items()}
+            for name in agents:
+                cores = statistics.median(samples[name])
+                spread = f"{min(samples[name]):.3f}-{max(samples[name]):.3f}"
+                print(
+                    f"{name:<34} {cores:.3f} cores (windows {spread}), {statistics.median(rates[name]):.0f} checks/s, "
+                    f"{cost[name] * 1e6:.0f} us CPU per check"
+                )
+            base = cost[f"{targets} metrics targets"]
+            for name in agents:
+                print(f"{name:<34} {cost[name] / base:.2f}x a metrics scrape's CPU per check")
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            proc.wait(10)
+        pg.close()
+
+
 def main() -> None:
     if sys.argv[1:2] == ["--serve-static"]:
         asyncio.run(_serve_static())
@@ -285,8 +432,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2000.0, help="probes per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measurement")
     parser.add_argument("--probe-targets", type=int, default=0, help="probe only the first N targets (0: all)")
+    parser.add_argument("--sql-targets", type=int, default=200, help="sql targets per driver (0: skip that row)")
+    parser.add_argument("--sql-rounds", type=int, default=5, help="measurement windows for the sql row")
+    parser.add_argument("--sql-only", action="store_true", help="only the probe kinds' row")
     args = parser.parse_args()
-    bench(args.targets, args.rate, args.seconds, args.probe_targets)
+    if not args.sql_only:
+        bench(args.targets, args.rate, args.seconds, args.probe_targets)
+    if args.sql_targets:
+        bench_sql(args.targets, args.sql_targets, args.seconds, args.sql_rounds)
 
 
 if __name__ == "__main__":

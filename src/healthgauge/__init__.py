@@ -12,11 +12,43 @@ The public API lives in subpackages, each with a small ``__init__``:
 - ``healthgauge.agent``: the agent, to run or embed (its config, state hub and levels);
 - ``healthgauge.overload``: overload detection, adaptive limits, load shedding and middleware;
 - ``healthgauge.broker``: Spillway-style dispatch of jobs to workers that report their load;
+- ``healthgauge.agentcheck``: HAProxy agent-check: the one codec and the one asyncio listener;
+- ``healthgauge.http``: HTTP/1.1 for scraping: the pure core, ``http.fetch`` (also ``healthgauge.fetch``);
 - ``healthgauge.testing``: a fake clock and page builders, for our tests and yours.
 
 Importing this package imports nothing else: ``healthgauge check`` pays for every module it loads.
+That is also why :func:`_lazy` lives here: every package's ``__init__`` uses it, ``check`` included,
+and this module is loaded anyway.
 """
+
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
 __version__ = "0.1.0"
 
 __all__ = ["__version__"]
+
+
+def _lazy(package: str, names: "Mapping[str, str]") -> "Callable[[str], object]":
+    """A module ``__getattr__`` for ``package`` that imports some public names on first use.
+
+    ``names`` maps each lazy name to the absolute name of the module that defines it, or to
+    ``"module:attribute"`` where the public name differs. The value is kept in the package, so the
+    import happens once. In the package: ``__getattr__ = _lazy(__name__, {...})``, with the same
+    names imported under ``if TYPE_CHECKING:`` for mypy.
+    """
+
+    def __getattr__(name: str) -> object:
+        target = names.get(name)
+        if target is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        module_name, _, attribute = target.partition(":")
+        module = __import__(module_name, None, None, ["__name__"])
+        value = getattr(module, attribute or name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    return __getattr__

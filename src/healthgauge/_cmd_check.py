@@ -22,7 +22,7 @@ from healthgauge._exprcache import compile_all
 from healthgauge.exposition import ParseError, parse
 from healthgauge.health import FAIL, Judgement, judge
 from healthgauge.http import fetch
-from healthgauge.promql import History, Outcome, PromQLError
+from healthgauge.promql import History, Outcome, PromQLError, needs_history
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -82,6 +82,10 @@ def conditions(options: Options) -> list[Condition]:
         compiled = iter(compile_all(texts))
     except PromQLError as exc:
         raise UsageError(f"invalid PromQL: {exc}") from None
+    for text, expr in zip(texts, compiled_list := list(compiled), strict=True):
+        if (reason := needs_history(expr)) is not None:  # never holds on one scrape: refused, not failed
+            raise UsageError(f"{text}: {reason}")
+    compiled = iter(compiled_list)
     return [
         Condition(shown, next(compiled), None if violations is None else next(compiled), warn=warn)
         for shown, _, violations, warn in plan
@@ -174,8 +178,11 @@ def run(options: Options, checks: list[Condition]) -> Report:
         scraped = time()
         fetched = monotonic()
         names = _names(checks)
-        samples = parse(response.body, content_type=response.content_type, names=names)
+        dropped: list[ParseError] = []
+        samples = parse(response.body, content_type=response.content_type, names=names, dropped=dropped)
         report.details.append(_fetched(response, fetched - started, monotonic() - fetched, len(samples), names))
+        if dropped:  # as Prometheus does: the first sample of a repeated series kept, never silently
+            report.details.append(f"dropped {len(dropped)} repeated sample(s), as Prometheus does; first: {dropped[0]}")
     except (UsageError, fetch.RequestError) as exc:
         return report.failed(UNKNOWN, "usage", str(exc))
     except fetch.FetchError as exc:

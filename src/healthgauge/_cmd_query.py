@@ -16,16 +16,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from healthgauge import exposition
-from healthgauge.promql import EvaluationError, Expr, History, PromQLError, Result, compile
-from healthgauge.promql._floats import format_human, format_json
+from healthgauge.health._status import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from healthgauge.promql import EvaluationError, Expr, History, PromQLError, Result, compile, needs_history
+from healthgauge.promql._floats import format_float, format_human, format_json
 
-EXIT_OK = 0
-EXIT_SOURCE = 2
-EXIT_USAGE = 3
+EXIT_SOURCE = EXIT_FAILED  # the source could not be read or parsed, or the evaluation failed on it
 
 # A recorded incident may be larger than one scrape (the exposition parser's defaults), but a file
 # or stdin read must still be bounded: 256 MiB of text, and a million samples (about 10 minutes of
@@ -86,7 +86,7 @@ def main(args: list[str]) -> int:
         print(f"healthgauge query: invalid expression: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        store = read_source(options.source, expr, options.content_type, options.timeout, at)
+        store = read_source(options.source, expr, options.content_type, options.timeout, at, warn)
     except SourceError as exc:
         print(f"healthgauge query: {exc}", file=sys.stderr)
         return EXIT_SOURCE
@@ -108,8 +108,19 @@ class SourceError(Exception):
     """The source could not be read or parsed; the message names it."""
 
 
-def read_source(source: str, expr: Expr, content_type: str | None, timeout: float, at: float) -> History:
-    """The store to evaluate over: one scrape for a URL, a recording or one scrape for a file."""
+def warn(message: str) -> None:
+    """A warning on stderr: the result on stdout stays exactly Prometheus's (``--json``)."""
+    print(f"healthgauge query: warning: {message}", file=sys.stderr)
+
+
+def read_source(
+    source: str, expr: Expr, content_type: str | None, timeout: float, at: float, warn: Callable[[str], None] = warn
+) -> History:
+    """The store to evaluate over: one scrape for a URL, a recording or one scrape for a file.
+
+    ``warn`` is told what the answer may not show: repeated series dropped from the page (as
+    Prometheus drops them), and an expression that can never give a result over one scrape.
+    """
 
     url = source.startswith(("http://", "https://"))
     if url:
@@ -124,18 +135,25 @@ def read_source(source: str, expr: Expr, content_type: str | None, timeout: floa
     else:
         data = _read_file(source)
         content_type = content_type or _guess_content_type(data)
+    dropped: list[exposition.ParseError] = []
     try:
         if url:
-            samples = exposition.parse(data, content_type=content_type, names=expr.names)
+            samples = exposition.parse(data, content_type=content_type, names=expr.names, dropped=dropped)
         else:
             limits = exposition.Limits(max_body_bytes=MAX_FILE, max_series=MAX_FILE_SAMPLES)
-            samples, errors = exposition.parse_lenient(data, content_type=content_type, names=expr.names, limits=limits)
+            samples, errors = exposition.parse_lenient(
+                data, content_type=content_type, names=expr.names, limits=limits, dropped=dropped
+            )
             if errors:
                 raise errors[0]
     except exposition.ParseError as exc:
         raise SourceError(f"{source}: {exc}") from None
+    if dropped:
+        warn(f"{source}: dropped {len(dropped)} repeated sample(s), as Prometheus does; first: {dropped[0]}")
     if not url and any(s.timestamp is not None for s in samples):
         return History.from_recording(samples, default_time=at)
+    if (reason := needs_history(expr)) is not None:
+        warn(f"{source} is one scrape: {reason}")
     return History.from_scrape(samples, at)
 
 
@@ -170,7 +188,8 @@ def prometheus_data(result: Result) -> dict[str, Any]:
     """The ``data`` object of ``/api/v1/query`` for this result, values as Go formats them."""
     t = _time(result.time)
     if result.kind == "scalar":
-        return {"resultType": "scalar", "result": [t, format_json(result.scalar)]}
+        # Prometheus 2.42 writes a scalar with its own MarshalJSON: Go's 'f' format, never an exponent.
+        return {"resultType": "scalar", "result": [t, format_float(result.scalar)]}
     if result.kind == "string":
         return {"resultType": "string", "result": [t, result.string]}
     if result.kind == "matrix":

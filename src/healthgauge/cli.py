@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import sys
 
+from healthgauge.health._status import EXIT_INTERRUPTED, EXIT_USAGE
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-EXIT_USAGE = 3
-EXIT_INTERRUPTED = 130  # what a shell reports for a command ended by SIGINT
 
 # name -> (module with `main(args: list[str]) -> int`, one line of help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -24,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "query": ("healthgauge._cmd_query", "evaluate a PromQL expression over a scrape, a file or a history"),
     "agent": ("healthgauge.agent.commands._cmd", "run the health agent: scrape targets, judge, serve every consumer"),
     "ctl": ("healthgauge.agent.commands._ctl", "set a target's admin state on a running agent: drain | maint | ready"),
+    "broker": ("healthgauge.broker._cmd", "run the request broker: offer, queue and proxy requests to workers"),
     "demo": ("healthgauge.demo._cmd", "start a demo service and the agent on loopback and watch them"),
 }
 

@@ -9,7 +9,7 @@ import pytest
 
 from healthgauge.agent import ConfigError, parse_config
 from healthgauge.agent.commands import _cmd
-from healthgauge.agent.servers import _listeners
+from healthgauge.agent.servers import _registry
 from support.fake_engine import FakeEngine
 
 CONFIG = '[agent]\ngrpc_listen = "127.0.0.1:0"\n[[targets]]\nname = "a"\nurl = "http://127.0.0.1:9/metrics"\n'
@@ -18,8 +18,8 @@ CONFIG = '[agent]\ngrpc_listen = "127.0.0.1:0"\n[[targets]]\nname = "a"\nurl = "
 @pytest.fixture
 def grpc_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     """As in an environment without the extra: its module cannot be found (a real lookup)."""
-    extra, dists, _ = _listeners.EXTRAS["grpc_listen"]
-    monkeypatch.setitem(_listeners.EXTRAS, "grpc_listen", (extra, dists, ("grpc", "healthgauge_no_such_module")))
+    extra, dists, _ = _registry.EXTRAS["grpc_listen"]
+    monkeypatch.setitem(_registry.EXTRAS, "grpc_listen", (extra, dists, ("grpc", "healthgauge_no_such_module")))
 
 
 @pytest.mark.usefixtures("grpc_missing")

@@ -101,7 +101,7 @@ async def test_a_target_that_restarts(targets: MakeTarget, run_agent: RunAgent) 
     await eventually(lambda: level(agent, "w") is Level.DEAD, what="dead after live_fall failed scrapes")
     state = agent.hub.get("w")
     assert state is not None
-    assert state.error == f"cannot connect to 127.0.0.1:{port}: Connection refused"
+    assert state.error == f"connection refused connecting to 127.0.0.1:{port}"
     assert (await get(agent, "/livez/w"))[0] == 503
     await t.start(port)
     await eventually(lambda: level(agent, "w") is Level.HEALTHY, what="back after the restart")

@@ -70,7 +70,7 @@ def test_each_condition_holds_when_well_and_fails_when_sick(what: str, condition
 
 def test_the_table_has_the_rows_the_issue_named() -> None:
     rows = dict(conditions_table())
-    assert rows["not stuck: work gets done, or none waits"] == (
+    assert rows["not stuck: work gets done, or none waits (agent)"] == (
         "sum(increase(jobs_processed_total[2m])) > 0 or sum(queue_depth) == 0"
     )
     assert "clamp(100 - max(queue_depth) / 10, 0, 100)" in README
@@ -81,6 +81,8 @@ def with_target(block: str) -> str:
     """A README TOML snippet made a whole configuration: a target it may name, when it has none."""
     if "[[targets]]" in block:
         return block
+    if not any(line.startswith("[") for line in block.splitlines()):  # one target's keys
+        return f'[[targets]]\nname = "app"\nurl = "http://127.0.0.1:9/metrics"\n{block}'
     name = re.search(r'haproxy_default = "([^"]+)"', block)
     return f'{block}\n[[targets]]\nname = "{name.group(1) if name else "app"}"\nurl = "http://127.0.0.1:9/metrics"\n'
 
@@ -88,6 +90,9 @@ def with_target(block: str) -> str:
 @pytest.mark.parametrize("block", blocks("toml"))
 def test_every_toml_block_passes_agent_check(block: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "agent.toml"
+    for secret in re.findall(r'password_file = "([^"]+)"', block):  # a file the example reads
+        (tmp_path / Path(secret).name).write_text("example-password\n")
+        block = block.replace(secret, str(tmp_path / Path(secret).name))
     path.write_text(with_target(block))
     assert _cmd.main(["--config", str(path), "--check"]) == 0, capsys.readouterr().err
 

@@ -20,11 +20,10 @@ from healthgauge.exposition import (
 
 def test_parse_signature_is_the_contract() -> None:
     params = inspect.signature(parse).parameters
-    assert list(params) == ["data", "content_type", "names"]
-    assert params["content_type"].kind is inspect.Parameter.KEYWORD_ONLY
-    assert params["names"].kind is inspect.Parameter.KEYWORD_ONLY
-    assert params["content_type"].default is None
-    assert params["names"].default is None
+    assert list(params) == ["data", "content_type", "names", "dropped"]
+    for name in ("content_type", "names", "dropped"):
+        assert params[name].kind is inspect.Parameter.KEYWORD_ONLY
+        assert params[name].default is None
 
 
 def test_sample_fields_and_equality() -> None:

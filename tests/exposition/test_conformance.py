@@ -29,6 +29,17 @@ def got(samples: list[Sample]) -> list[Normal]:
 
 def check(case: Case, parser: Callable[..., list[Sample]]) -> None:
     page = fill(case.page, T)
+    if case.prometheus == "keeps-first":
+        # Accepted as Prometheus accepts it: the first sample kept, the repeat dropped and said.
+        assert case.error is not None
+        dropped: list[ParseError] = []
+        samples = parser(page, content_type=case.content_type(), dropped=dropped)
+        assert samples[0].value == 1.0  # every duplicate case states its series first with value 1
+        assert [(e.line, e.column) for e in dropped] == [case.error[:2]]
+        assert case.error[2] in dropped[0].reason
+        assert "dropped" in dropped[0].reason
+        assert parser(page, content_type=case.content_type()) == samples  # without the list: the same
+        return
     if case.samples is not None:
         assert got(parser(page, content_type=case.content_type())) == expected(case.samples)
         return
@@ -69,9 +80,11 @@ def test_case_as_str(case: Case) -> None:
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.prometheus == "keeps-first"], ids=lambda c: c.id)
 def test_lenient_keeps_the_first_of_duplicates(case: Case) -> None:
-    samples, errors = parse_lenient(fill(case.page, T), content_type=case.content_type())
+    dropped: list[ParseError] = []
+    samples, errors = parse_lenient(fill(case.page, T), content_type=case.content_type(), dropped=dropped)
     assert case.error is not None
-    assert [(e.line, e.column) for e in errors] == [case.error[:2]]
+    assert errors == []
+    assert [(e.line, e.column) for e in dropped] == [case.error[:2]]
     assert samples[0].value == 1.0  # every duplicate case states its series first with value 1
     keys = [(s.name, tuple(sorted(s.labels.items())), s.timestamp) for s in samples]
     assert len(set(keys)) == len(keys)

@@ -89,13 +89,14 @@ def test_lenient_lists_at_most_max_errors_then_counts_the_rest() -> None:
 
 def test_lenient_keeps_going_and_reports_in_page_order() -> None:
     page = b"ok1 1\nbad{ 2\nok2 2\nok1 3\nworse 1 2 3\nok3 NaN\n"
-    samples, errors = parse_lenient(page)
+    dropped: list[ParseError] = []
+    samples, errors = parse_lenient(page, dropped=dropped)
     assert [s.name for s in samples] == ["ok1", "ok2", "ok3"]
     assert [(e.line, e.reason) for e in errors] == [
         (2, "expected a label name or '}', found '2'"),
-        (4, "duplicate series ok1 (first on line 1)"),
         (5, "unexpected text after the timestamp"),
     ]
+    assert [(e.line, e.reason) for e in dropped] == [(4, "duplicate series ok1 dropped (first on line 1)")]
 
 
 def test_lenient_openmetrics_missing_eof_and_data_after_it() -> None:

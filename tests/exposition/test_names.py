@@ -66,10 +66,10 @@ def test_selected_lines_are_fully_validated_with_their_page_line_numbers() -> No
         parse(page, names=["up"])
     assert (info.value.line, info.value.column) == (3, 10)
     assert parse(page, names=["a", "c"]) == [("a", {}, 1.0, None), ("c", {}, 3.0, None)]
-    # Duplicates among the selected lines are errors too.
-    with pytest.raises(ParseError, match="duplicate series up") as info:
-        parse(b"up 1\nz 0\nup 2\n", names=["up"])
-    assert info.value.line == 3
+    # Duplicates among the selected lines are dropped and said, with their page line.
+    dropped: list[ParseError] = []
+    assert parse(b"up 1\nz 0\nup 2\n", names=["up"], dropped=dropped) == [("up", {}, 1.0, None)]
+    assert [(e.line, e.reason) for e in dropped] == [(3, "duplicate series up dropped (first on line 1)")]
 
 
 def test_unselected_lines_are_not_validated() -> None:

@@ -141,10 +141,13 @@ def test_observe_carries_every_field_it_does_not_judge() -> None:
 
     assert [f.name for f in dc.fields(TargetState)] == [
         "name", "live", "ready", "warn", "weight", "maxconn", "admin", "shutting_down", "overloaded", "reason",
-        "conditions", "error", "checked_at", "duration", "rises", "falls", "live_falls", "checks",
+        "conditions", "error", "checked_at", "duration", "rises", "falls", "live_falls", "checks", "safeguard",
     ]  # fmt: skip
     state = TargetState(name="x", admin=Admin.MAINT, shutting_down=True, overloaded=Overloaded.FAIL, checks=4)
     after = observe(state, Verdict(at=2.0, live=True, ready=True), Policy(rise=1))
+    # A safeguard speaks on top of the judged state (health/_safeguards.py), never inside it.
+    assert observe(dc.replace(state, safeguard="cascade guard"), Verdict(at=2.0, live=True, ready=True),
+                   Policy()).safeguard == ""  # fmt: skip
     assert (after.name, after.admin, after.shutting_down, after.overloaded, after.checks) == (
         "x", Admin.MAINT, True, Overloaded.FAIL, 5,
     )  # fmt: skip

@@ -107,6 +107,16 @@ def test_404() -> None:
     assert info.value.status == 404
 
 
+@pytest.mark.parametrize("status", [203, 206])
+def test_only_200_is_a_page(status: int) -> None:
+    # The one status rule (http/_flow.py), the same for the agent's scrape client.
+    with (
+        StatusServer(status, body=b"app_up 1\n") as server,
+        pytest.raises(StatusError, match=f"/metrics: HTTP {status} "),
+    ):
+        fetch.get(server.url)
+
+
 def test_error_status_does_not_read_the_body() -> None:
     server = StatusServer(503, body=b"x" * 50_000_000)
     with server, pytest.raises(StatusError, match="HTTP 503 Service Unavailable"):

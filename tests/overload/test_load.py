@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from healthgauge.overload import AgentReport, AgentState, ConfigError, LoadReporter, combine, weight_for_load
+from healthgauge.overload import (
+    AgentReport,
+    AgentState,
+    ConfigError,
+    LoadReporter,
+    combine,
+    full_state_line,
+    weight_for_load,
+)
 from healthgauge.testing import FakeClock
 
 
@@ -18,8 +26,8 @@ def test_reports_weight_and_maxconn_after_warmup() -> None:
     reporter = LoadReporter(clock=clock, warmup=0)
     report = reporter.report(30, limit=17.6)
     assert report == AgentReport(weight=70, maxconn=17, state=AgentState.READY, load=30)
-    assert report.line() == "up ready 70% maxconn:17"
-    assert reporter.report(0, limit=float("inf")).line() == "up ready 100%"
+    assert full_state_line(report) == b"up ready 70% maxconn:17\n"
+    assert full_state_line(reporter.report(0, limit=float("inf"))) == b"up ready 100%\n"
 
 
 def test_warmup_ramps_linearly_from_the_floor() -> None:
@@ -48,13 +56,13 @@ def test_drain_maint_and_down_words() -> None:
     clock = FakeClock(0)
     reporter = LoadReporter(clock=clock, warmup=0)
     reporter.drain()
-    assert reporter.report(0, 10).line() == "drain"
+    assert full_state_line(reporter.report(0, 10)) == b"up drain\n"
     reporter.maintenance()
-    assert reporter.report(0, 10).line() == "maint"
+    assert full_state_line(reporter.report(0, 10)) == b"up maint\n"
     reporter.fail("database  schema\nmismatch")
-    assert reporter.report(0, 10).line() == "down #database schema mismatch"
+    assert full_state_line(reporter.report(0, 10)) == b"down ready #database schema mismatch\n"
     reporter.ready()
-    assert reporter.report(0, 10).line() == "up ready 100% maxconn:10"
+    assert full_state_line(reporter.report(0, 10)) == b"up ready 100% maxconn:10\n"
 
 
 def test_combine_sums_limits_and_takes_the_worst_load() -> None:

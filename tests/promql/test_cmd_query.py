@@ -19,7 +19,8 @@ MISSING = "/nonexistent/metrics.txt"
     "argv",
     [
         [MISSING, "sum(x"],
-        [MISSING, "x[5m:1m]"],
+        [MISSING, "x[5]"],
+        [MISSING, "mad_over_time(x[5m])"],
         [MISSING, "x", "--at", "yesterday"],
         [MISSING, "x", "--at", "nan"],
         [MISSING, "x", "--timeout", "0"],
@@ -131,10 +132,10 @@ def test_installed_command(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ['queue_depth{queue="bulk"}     12', 'queue_depth{queue="default"}  1500']
     bad = subprocess.run(
-        [str(launcher), "query", str(page), "rate(x[5m:])"], capture_output=True, text=True, timeout=60
+        [str(launcher), "query", str(page), "sort_by_label(x, 'a')"], capture_output=True, text=True, timeout=60
     )
     assert bad.returncode == 3
-    assert "subqueries are not supported" in bad.stderr
+    assert "1:1: unknown function with name 'sort_by_label'" in bad.stderr
 
 
 @pytest.mark.slow

@@ -12,25 +12,31 @@ from healthgauge.promql import PromQLError, compile
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("rate(x[5m:1m])", "subqueries are not supported"),
-        ("x @ 100", "the @ modifier is not supported"),
-        ("x offset 1m @ start()", "the @ modifier is not supported"),
-        ("holt_winters(x[5m], 0.5, 0.5)", "unknown function"),
-        ("mad_over_time(x[5m])", "function mad_over_time() is not supported"),
-        ("sort_by_label(x, 'a')", "function sort_by_label() is not supported"),
-        ("limitk(1, x)", "aggregation limitk() is not supported"),
+        ("double_exponential_smoothing(x[5m], 0.5, 0.5)", "1:1: unknown function with name"),
+        ("mad_over_time(x[5m])", "unknown function with name 'mad_over_time' (newer than Prometheus 2.42)"),
+        ("sort_by_label(x, 'a')", "unknown function with name 'sort_by_label'"),
+        ("limitk(1, x)", "unknown function with name 'limitk'"),
+        ("x[5]", "1:3: missing unit character in duration"),
+        ("x[1.5m]", "1:3: not a valid duration string"),
+        ("x offset 5", "1:10: unexpected number '5' in offset, expected duration"),
+        ("1e309", "1:1: error parsing number"),
+        ("1 + -1e+400", "1:6: error parsing number"),
+        ("x @ 1e19", "timestamp out of bounds for @ modifier"),
+        ("x @ NaN", "timestamp out of bounds for @ modifier"),
         ('x{a="b" or c="d"}', "'or' between label matchers is not supported"),
         ("sum(x", "unclosed left parenthesis"),
         ("x +", "invalid promql query"),
         ("1 > 2", "comparisons between scalars must use BOOL modifier"),
-        ('x{a=~"\\\\pL"}', "Unicode class \\p"),
-        ('x{a=~"(?U)a+"}', "ungreedy"),
+        ('x{a=~"\\pL"}', "1:6: unknown escape sequence"),
+        ('x{a=~"(?<n>a)"}', "error parsing regexp: invalid or unsupported Perl syntax: `(?<`"),
+        ('x{a=~"a++"}', "error parsing regexp: bad repetition operator: ++"),
+        ("x{a=~`(?=a)`}", "error parsing regexp"),
         ('label_replace(x, "1a", "", "b", "")', "invalid destination label name"),
         ('label_join(x, "a", ",", "b-c")', "invalid source label name"),
         ('count_values("a-b", x)', "invalid label name"),
         ("", "empty"),
-        ("x + 1m", "the duration '1m' used as a number (column 5)"),
-        ('{"my.metric"}', "a quoted metric or label name (column 2)"),
+        ("x + 1m", "1:5: the duration '1m' used as a number"),
+        ('{"my.metric"}', "1:2: a quoted metric or label name"),
         ('x{"a.b"="c"}', "a quoted metric or label name"),
         ('sum by ("a.b") (x)', "a quoted metric or label name"),
     ],
@@ -44,8 +50,92 @@ def test_refusals_name_the_construct_and_quote_the_text(text: str, message: str)
 
 
 def test_refusal_says_where() -> None:
-    with pytest.raises(PromQLError, match=r"function mad_over_time\(\) is not supported \(column 10\)"):
+    with pytest.raises(PromQLError, match=r"^1:10: unknown function with name 'mad_over_time'"):
         compile("abs(   0+mad_over_time(x[5m]))")
+    with pytest.raises(PromQLError, match=r"^2:5: the duration '5m' used as a number"):
+        compile("x\n  + 5m")
+    with pytest.raises(PromQLError, match=r"^1:19: invalid destination label name in label_replace\(\): 1a, at '1a'"):
+        compile('label_replace(x, "1a", "", "b", "")')
+
+
+def test_every_function_of_prometheus_2_42_compiles() -> None:
+    """The whole of 2.42's function table (promql/parser/functions.go at v2.42.0), none refused."""
+    table = [
+        "abs",
+        "absent",
+        "absent_over_time",
+        "acos",
+        "acosh",
+        "asin",
+        "asinh",
+        "atan",
+        "atanh",
+        "avg_over_time",
+        "ceil",
+        "changes",
+        "clamp",
+        "clamp_max",
+        "clamp_min",
+        "cos",
+        "cosh",
+        "count_over_time",
+        "days_in_month",
+        "day_of_month",
+        "day_of_week",
+        "day_of_year",
+        "deg",
+        "delta",
+        "deriv",
+        "exp",
+        "floor",
+        "histogram_count",
+        "histogram_sum",
+        "histogram_fraction",
+        "histogram_quantile",
+        "holt_winters",
+        "hour",
+        "idelta",
+        "increase",
+        "irate",
+        "label_replace",
+        "label_join",
+        "last_over_time",
+        "ln",
+        "log10",
+        "log2",
+        "max_over_time",
+        "min_over_time",
+        "minute",
+        "month",
+        "pi",
+        "predict_linear",
+        "present_over_time",
+        "quantile_over_time",
+        "rad",
+        "rate",
+        "resets",
+        "round",
+        "scalar",
+        "sgn",
+        "sin",
+        "sinh",
+        "sort",
+        "sort_desc",
+        "sqrt",
+        "stddev_over_time",
+        "stdvar_over_time",
+        "sum_over_time",
+        "tan",
+        "tanh",
+        "time",
+        "timestamp",
+        "vector",
+        "year",
+    ]
+    from healthgauge.promql._functions import SUPPORTED_FUNCTIONS
+
+    assert len(table) == 70
+    assert set(table) == SUPPORTED_FUNCTIONS
 
 
 def test_overlong_text_is_refused_before_parsing() -> None:
@@ -77,6 +167,7 @@ def test_max_range_is_longest_range_plus_offset() -> None:
     assert compile("rate(x[5m]) > 0 and y offset 1m").max_range == 300
     assert compile("rate(x[5m] offset 10m) + deriv(y[1h])").max_range == 3600
     assert compile("rate(x[5m] offset 1h)").max_range == 3900
+    assert compile("max_over_time(rate(x[2m])[10m:1m] offset 1m)").max_range == 660 + 120
     assert compile("x").max_range == 0
 
 

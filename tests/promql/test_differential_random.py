@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from healthgauge._cmd_query import prometheus_data
-from healthgauge.promql import EvaluationError, History, compile
+from healthgauge.promql import EvaluationError, History, PromQLError, compile
 from support.prometheus import Prometheus, PrometheusError, create_blocks_from_openmetrics
 from support.promql import S, assert_same
 from support.promql_history import T0, samples, to_openmetrics
@@ -160,6 +160,69 @@ class Generator:
         return f"timestamp({inner})", labels
 
 
+TRIG = ["sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "deg", "rad"]
+DATES = ["year", "month", "day_of_month", "day_of_year", "day_of_week", "days_in_month", "hour", "minute"]
+STEPS = ["", "10s", "15s", "30s", "45s", "1m", "2m", "7s"]
+# The vector selectors' @ times: on a sample, between samples, before the data, the query's own.
+ATS = ["1700000300", "1700000607.5", "1699999000", "1700001200", "start()", "end()"]
+
+
+class Generator242(Generator):
+    """The same grammar, and what 2.42 has beyond it: subqueries (nested, offset, @, default and
+    odd steps), the @ modifier, trigonometry, dates, predict_linear, holt_winters, the native
+    histogram functions."""
+
+    def selector(self) -> tuple[str, list[str]]:
+        text, labels = super().selector()
+        if self.rng.random() < 0.12 and " offset" not in text:
+            # After an offset, so that a range the caller inserts before " offset" comes first.
+            text += f" offset {self.rng.choice(['1ms', '-1m'])} @ {self.rng.choice(ATS)}"
+        return text, labels
+
+    def vector(self, depth: int) -> tuple[str, list[str]]:
+        rng = self.rng
+        if depth <= 0 or rng.random() < 0.6:
+            return super().vector(depth)
+        roll = rng.random()
+        inner, labels = self.vector(depth - 1)
+        if roll < 0.35:
+            sub = f"({inner})[{rng.choice(RANGES)}:{rng.choice(STEPS)}]"
+            if rng.random() < 0.2:
+                sub += f" offset {rng.choice(['30s', '1m', '3m'])}"
+            if rng.random() < 0.15:
+                sub += f" @ {rng.choice(ATS)}"
+            fn = rng.choice([*RANGE_FNS, "predict_linear", "holt_winters"])
+            if fn == "predict_linear":
+                return f"predict_linear({sub}, {rng.choice(['60', '-30', '0'])})", labels
+            if fn == "holt_winters":
+                return f"holt_winters({sub}, {rng.choice(['0.1', '0.5'])}, {rng.choice(['0.3', '0.9'])})", labels
+            return f"{fn}({sub})", labels
+        if roll < 0.55:
+            return f"{rng.choice(TRIG)}({inner})", labels
+        if roll < 0.7:
+            if rng.random() < 0.3:
+                return f"{rng.choice(DATES)}()", []
+            return f"{rng.choice(DATES)}({inner})", labels
+        if roll < 0.85:
+            sel, labels = self.selector()
+            if rng.random() < 0.3:
+                sel = f"({sel})[{rng.choice(RANGES)}:{rng.choice(STEPS)}]"
+            elif " offset" in sel:
+                sel = sel.replace(" offset", f"[{rng.choice(RANGES)}] offset")
+            else:
+                sel = f"{sel}[{rng.choice(RANGES)}]"
+            if rng.random() < 0.5:
+                return f"predict_linear({sel}, {rng.choice(['60', '3600', '-120'])})", labels
+            return f"holt_winters({sel}, {rng.choice(['0.2', '0.8'])}, {rng.choice(['0.1', '0.6'])})", labels
+        fn = rng.choice(["histogram_count", "histogram_sum"])
+        return f"{fn}({inner})", labels
+
+
+def expressions_242(count: int) -> list[str]:
+    gen = Generator242(seed=242)
+    return [gen.vector(gen.rng.randint(1, 3))[0] for _ in range(count)]
+
+
 def expressions(count: int) -> list[str]:
     gen = Generator(seed=42)
     return [gen.vector(gen.rng.randint(1, 3))[0] for _ in range(count)]
@@ -182,8 +245,18 @@ def store() -> History:
 
 @pytest.mark.parametrize("index", range(100))
 def test_random_expressions_agree(prometheus: Prometheus, store: History, index: int) -> None:
-    rng = random.Random(index)
-    for expr in expressions(1000)[index * 10 : (index + 1) * 10]:
+    agree(prometheus, store, index, expressions(1000)[index * 10 : (index + 1) * 10])
+
+
+@pytest.mark.parametrize("index", range(60))
+def test_random_expressions_of_the_rest_of_2_42_agree(prometheus: Prometheus, store: History, index: int) -> None:
+    """Subqueries, @, trigonometry, dates, predict_linear, holt_winters, mixed into the same grammar."""
+    agree(prometheus, store, 1000 + index, expressions_242(600)[index * 10 : (index + 1) * 10])
+
+
+def agree(prometheus: Prometheus, store: History, seed: int, exprs: list[str]) -> None:
+    rng = random.Random(seed)
+    for expr in exprs:
         compiled = compile(expr)
         for _ in range(3):
             # Anywhere; on a sample; exactly a range or the lookback after one (the closed edges), or 1 ms past.
@@ -201,3 +274,62 @@ def test_random_expressions_agree(prometheus: Prometheus, store: History, index:
                     compiled.evaluate(store, at)
                 continue
             assert_same(prometheus_data(compiled.evaluate(store, at)), theirs, expr, at)
+
+
+MUTATIONS = [
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    " ",
+    "1",
+    "m",
+    "@",
+    ":",
+    "by",
+    "offset",
+    "bool",
+    "=",
+    "~",
+    '"',
+    "x",
+    ".",
+]
+
+
+def mutated(count: int) -> list[str]:
+    """Generated expressions with one character deleted, inserted or replaced: mostly invalid."""
+    rng = random.Random(15)
+    out = []
+    for text in (expressions(count // 2) + expressions_242(count // 2))[:count]:
+        i = rng.randrange(len(text))
+        roll = rng.random()
+        if roll < 0.4:
+            out.append(text[:i] + text[i + 1 :])
+        else:
+            out.append(text[:i] + rng.choice(MUTATIONS) + text[i + (roll >= 0.8) :])
+    return out
+
+
+@pytest.mark.parametrize("index", range(20))
+def test_mutated_expressions_are_refused_where_prometheus_refuses_them(prometheus: Prometheus, index: int) -> None:
+    """What 2.42 refuses to parse (bad_data) is refused when compiled, and what it parses compiles,
+    except label_replace()/label_join() arguments, which 2.42 checks when it evaluates the call
+    (an "execution" error) and we when the expression is loaded."""
+    for text in mutated(400)[index * 20 : (index + 1) * 20]:
+        try:
+            prometheus.query(text, at=T0 + 600)
+        except PrometheusError as exc:
+            refused = exc.kind == "bad_data"
+            by_label_function = exc.kind == "execution" and "label_" in exc.message
+        else:
+            refused = by_label_function = False
+        try:
+            compile(text)
+        except PromQLError:
+            assert refused or by_label_function, f"we refuse what Prometheus 2.42 parses: {text!r}"
+        else:
+            assert not refused, f"we accept what Prometheus 2.42 refuses: {text!r}"

@@ -39,7 +39,8 @@ class Case:
     samples: tuple[Expected, ...] | None = None
     error: tuple[int, int, str] | None = None
     # What Prometheus does where it is not simply "the same":
-    #   "keeps-first"  accepts and stores what parse_lenient returns (duplicates: we refuse, loudly)
+    #   "keeps-first"  accepts the page and stores the first sample of a repeated series; so do we,
+    #                  and ``error`` is then what we say of the dropped one (in ``dropped=``)
     #   "accepts"      accepts a page we refuse on purpose (it would silently lose data)
     #   "unstored"     accepts, but stores nothing we can compare (timestamps outside its window)
     prometheus: str = "same"
@@ -262,7 +263,7 @@ TEXT: list[Case] = [
         b'a{x="1"} 1\na{x="1"} 2\n',
         2,
         1,
-        'duplicate series a{x="1"} (first on line 1)',
+        'duplicate series a{x="1"} dropped (first on line 1)',
         prometheus="keeps-first",
     ),
     bad(
@@ -278,7 +279,7 @@ TEXT: list[Case] = [
         b'a{x=""} 1\na 2\n',
         2,
         1,
-        "duplicate series a (first on line 1)",
+        "duplicate series a dropped (first on line 1)",
         prometheus="keeps-first",
     ),
     bad("duplicate-escaped", b'a{x="\\q"} 1\na{x="\\\\q"} 2\n', 2, 1, "duplicate series", prometheus="keeps-first"),

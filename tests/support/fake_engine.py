@@ -11,6 +11,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from healthgauge.agent.judge._engine import EngineError
+from healthgauge.promql import Outcome
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
@@ -37,11 +38,9 @@ class FakeExpr:
         return None if self.name == "*" else frozenset() if self.name is None else frozenset({self.name})
 
 
-@dataclass(frozen=True)
-class FakeOutcome:
-    holds: bool
-    summary: str = ""
-    values: Sequence[float] = ()
+def FakeOutcome(holds: bool, summary: str = "", values: Sequence[float] = ()) -> Outcome:
+    """The evaluator's one outcome type, with values that carry no labels."""
+    return Outcome(holds, summary, tuple([({}, value) for value in values]))
 
 
 @dataclass
@@ -75,7 +74,13 @@ class FakeEngine:
         max_range = float(amount) * (60 if unit == "m" else 1) if amount else 0.0
         return FakeExpr(text=text, name=name, op=op, threshold=float(threshold or 0), max_range=max_range)
 
-    def parse(self, data: bytes | bytearray, content_type: str | None, names: Collection[str] | None) -> object:
+    def parse(
+        self,
+        data: bytes | bytearray,
+        content_type: str | None,
+        names: Collection[str] | None,
+        dropped: list[object] | None = None,
+    ) -> object:
         self.parsed.append(names)
         samples: dict[str, float] = {}
         for number, line in enumerate(data.decode().splitlines(), 1):
@@ -91,7 +96,7 @@ class FakeEngine:
     def history(self, keep: float) -> FakeHistory:
         return FakeHistory(keep)
 
-    def condition(self, expr: FakeExpr, history: FakeHistory, now: float) -> FakeOutcome:  # type: ignore[override]
+    def condition(self, expr: FakeExpr, history: FakeHistory, now: float) -> Outcome:  # type: ignore[override]
         if expr.name is None:
             return FakeOutcome(expr.threshold != 0, f"got {expr.threshold:g}", (expr.threshold,))
         if expr.name not in history.latest:
@@ -100,7 +105,7 @@ class FakeEngine:
         holds = OPS[expr.op](value, expr.threshold) if expr.op else True
         return FakeOutcome(holds, f"got {value:g}", (value,) if holds or expr.op else ())
 
-    def number(self, expr: FakeExpr, history: FakeHistory, now: float) -> FakeOutcome:
+    def number(self, expr: FakeExpr, history: FakeHistory, now: float) -> Outcome:
         if expr.name is None:
             return FakeOutcome(True, f"got {expr.threshold:g}", (expr.threshold,))
         value = history.latest.get(expr.name, math.nan)

@@ -87,6 +87,10 @@ def samples() -> list[tuple[str, dict[str, str], float, float]]:
         values.append(float(len(values) * 3 % 17))
         t += rng.choice((9.5, 10.0, 12.25, 20.875, 31.0))
     series("jitter", {"job": "x"}, values, times)
+
+    # Label values for regexes as RE2 reads them: Unicode letters and digits, paths, dots, case.
+    for i, v in enumerate(("Élan", "ΣΦ", "9", "٣", "x.y", "MiXeD", "a/b/c/health", "_under", "ǅ", "a b")):
+        series("named", {"v": v}, [float(i)] * STEPS)
     return out
 
 

@@ -9,12 +9,13 @@ Run it with ``healthgauge agent --config FILE``; embed it with :class:`Agent`::
 Consumers read target states from :class:`StateHub` (``agent.hub``); ``subscribe`` takes a
 :data:`Subscriber`, ``callback(old, new)`` with two :class:`TargetState` of the same target, called
 on the agent's event loop right after each change (it must return quickly). A new listener plugs in
-through ``healthgauge.agent.servers._listeners.LISTENERS`` (see that module).
+through ``healthgauge.agent.servers._registry.LISTENERS`` (see ``servers._listeners``).
 """
 
 from healthgauge.agent._config import (
     Address,
     AgentConfig,
+    AgentConfigError,
     Config,
     ConfigError,
     Rule,
@@ -44,6 +45,7 @@ __all__ = [
     "Admin",
     "Agent",
     "AgentConfig",
+    "AgentConfigError",
     "Condition",
     "Config",
     "ConfigError",

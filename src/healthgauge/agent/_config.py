@@ -19,12 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from healthgauge.agent import _probeconfig
 from healthgauge.agent.judge._engine import Engine, EngineError, Expr
 from healthgauge.agent.judge._promql_engine import promql_engine
-from healthgauge.agent.servers._listeners import LISTENERS, missing_extra  # [agent] keys of more listeners
+from healthgauge.agent.servers._registry import LISTENERS, missing_extra  # [agent] keys of more listeners
+from healthgauge.health._cascade import Guard
+from healthgauge.health._damping import Damping
 from healthgauge.health._state import Overloaded, Policy
 from healthgauge.http._http11 import RequestError
 from healthgauge.http._url import parse_url
+from healthgauge.probes import SpecError
 
 DEFAULT_LISTEN = "127.0.0.1:8099"
 DEFAULT_GRACE = 5.0
@@ -60,12 +64,19 @@ SHARED_KEYS = (
     "body_limit",
     "ca_file",
     "insecure",
+    *_probeconfig.KEYS,
 )
+# Keys of every probe kind (any may sit in [defaults]), and the shared keys a probe has no use for.
+PROBE_KEYS = tuple(dict.fromkeys(k for kind in _probeconfig.KINDS[1:] for k in _probeconfig.probe_keys(kind)))
+PROBE_ONLY_METRICS = ("token", "body_limit", "headers", "ca_file", "insecure")
 AGENT_KEYS = ("listen", "admin", "shutdown_grace", "haproxy_default", "state_file")
 
 
-class ConfigError(Exception):
+class AgentConfigError(Exception):
     """The configuration is wrong; the message names the file, the key and the offending text."""
+
+
+ConfigError = AgentConfigError  # the name before 0.2 (it clashed across the public API); kept as an alias
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,6 +123,12 @@ class TargetConfig:
     # (kubelet's https probes and Prometheus' insecure_skip_verify). Ignored for http:// URLs.
     ca_file: str = ""
     insecure: bool = False
+    # What is checked: the page at ``url`` (kind "metrics"), or a probe (healthgauge.probes), whose
+    # ``url`` is then a description of what it probes (without secrets).
+    kind: str = "metrics"
+    probe: _probeconfig.ProbeSetup | None = None
+    damping: Damping | None = None
+    group: str = ""
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -147,6 +164,7 @@ class AgentConfig:
 class Config:
     agent: AgentConfig
     targets: tuple[TargetConfig, ...]
+    groups: Mapping[str, Guard] = field(default_factory=dict)
 
     def target(self, name: str) -> TargetConfig | None:
         return next((t for t in self.targets if t.name == name), None)
@@ -176,10 +194,14 @@ def parse_config(text: str, engine: Engine | None = None, *, base: Path | None =
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML: {exc}") from exc
-    _known(doc, ("agent", "defaults", "targets"), "")
+    _known(doc, ("agent", "defaults", "targets", "groups"), "")
     agent = _agent(_table(doc, "agent", ""), "agent", base)
     defaults = _table(doc, "defaults", "")
-    _known(defaults, SHARED_KEYS + RULE_KEYS, "defaults.")
+    _known(defaults, SHARED_KEYS + RULE_KEYS + PROBE_KEYS, "defaults.")
+    try:
+        groups = _probeconfig.groups(doc.get("groups"))
+    except SpecError as exc:
+        raise ConfigError(str(exc)) from None
     raw_targets = doc.get("targets")
     if not isinstance(raw_targets, list) or not raw_targets:
         raise ConfigError("targets: at least one [[targets]] table is required")
@@ -190,9 +212,10 @@ def parse_config(text: str, engine: Engine | None = None, *, base: Path | None =
             raise ConfigError(f"{key}: must be a table, got {raw!r}")
         targets += _targets({**defaults, **raw}, key, engine, base)
     _unique(targets)
+    _grouped(targets, groups)
     if agent.haproxy_default and agent.haproxy_default not in {t.name for t in targets}:
         raise ConfigError(f'agent.haproxy_default: "{agent.haproxy_default}" names no target')
-    return Config(agent=agent, targets=tuple(targets))
+    return Config(agent=agent, targets=tuple(targets), groups=groups)
 
 
 def parse_duration(value: object, key: str) -> float:
@@ -265,7 +288,13 @@ def _agent(raw: dict[str, Any], key: str, base: Path | None) -> AgentConfig:
 
 
 def _targets(raw: dict[str, Any], key: str, engine: Engine, base: Path | None) -> list[TargetConfig]:
-    """One [[targets]] table: one target with ``url``, or one per entry of ``urls``."""
+    """One [[targets]] table: one target with ``url``, or one per entry of ``urls``; or a probe."""
+    try:
+        kind = _probeconfig.kind_of(raw, key)
+    except SpecError as exc:
+        raise ConfigError(str(exc)) from None
+    if kind != "metrics":
+        return [_probe_target(raw, key, kind, engine, base)]
     _known(raw, TARGET_KEYS + SHARED_KEYS + RULE_KEYS, f"{key}.")
     if ("url" in raw) == ("urls" in raw):
         raise ConfigError(f"{key}: give exactly one of url (one target) or urls (name = url, many targets)")
@@ -281,6 +310,30 @@ def _targets(raw: dict[str, Any], key: str, engine: Engine, base: Path | None) -
         urls = {_name(n, f"{key}.urls"): _url(u, f"{key}.urls.{n}") for n, u in table.items()}
     shared = _shared(raw, key, engine, base)
     return [TargetConfig(name=name, url=url, **shared) for name, url in urls.items()]
+
+
+def _probe_target(raw: dict[str, Any], key: str, kind: str, engine: Engine, base: Path | None) -> TargetConfig:
+    """A probe target: ``name``, the shared keys, the rules (``ready`` by default on
+    ``probe_success``) and its kind's own keys, validated by building the probe once."""
+    own = _probeconfig.probe_keys(kind)
+    _known(raw, ("name", *own, *(k for k in SHARED_KEYS if k not in PROBE_ONLY_METRICS), *RULE_KEYS), f"{key}.")
+    name = _name(raw.get("name"), f"{key}.name")
+    raw = {**{role: list(rules) for role, rules in _probeconfig.DEFAULT_RULES[kind].items()}, **raw}
+    shared = _shared({k: v for k, v in raw.items() if k not in own}, key, engine, base)
+    try:
+        setup = _probeconfig.setup(raw, key, base, shared["timeout"], parse_duration)
+    except SpecError as exc:
+        raise ConfigError(str(exc)) from None
+    return TargetConfig(name=name, url=setup.description, kind=kind, probe=setup, **shared)
+
+
+def _grouped(targets: list[TargetConfig], groups: Mapping[str, Guard]) -> None:
+    for index, target in enumerate(targets):
+        if target.group and target.group not in groups:
+            raise ConfigError(
+                f'targets[{index}].group: "{target.group}" is not declared: add [groups.{target.group}] '
+                "(max_unready = 0.5 takes at most half of the group out at once)"
+            )
 
 
 def _shared(raw: dict[str, Any], key: str, engine: Engine, base: Path | None) -> dict[str, Any]:
@@ -299,9 +352,18 @@ def _shared(raw: dict[str, Any], key: str, engine: Engine, base: Path | None) ->
         raise ConfigError(
             f"{key}.history: {raw['history']!r} is shorter than the longest range in the rules ({longest:g}s)"
         )
+    group = raw.get("group", "")
+    if group != "" and (not isinstance(group, str) or not NAME.fullmatch(group)):
+        raise ConfigError(f"{key}.group: a group name (letters, digits, '_', '.' or '-'), got {group!r}")
+    try:
+        damping = _probeconfig.damping(raw.get("damping"), f"{key}.damping", parse_duration)
+    except SpecError as exc:
+        raise ConfigError(str(exc)) from None
     return {
         "interval": interval,
         "timeout": timeout,
+        "damping": damping,
+        "group": group,
         "headers": _headers(raw, key),
         "policy": _policy(raw, key),
         "history": history,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -24,11 +25,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from healthgauge.agent._config import Config, ConfigError
+from healthgauge.agent._config import Config, ConfigError, TargetConfig
 from healthgauge.agent._logs import StateLog
+from healthgauge.agent._probeloop import ProbeLoop
 from healthgauge.agent._reload import Plan, applied_agent, keeps_history, plan
 from healthgauge.agent._scrape import TargetLoop, spread
-from healthgauge.agent.judge._engine import Engine
+from healthgauge.agent.judge._engine import Engine, History
 from healthgauge.agent.judge._promql_engine import promql_engine
 from healthgauge.agent.servers._admin import AdminAPI
 from healthgauge.agent.servers._endpoints import Endpoints, start_site
@@ -39,6 +41,7 @@ from healthgauge.agent.servers._status import AgentFacts, RuleHistory, StatusPag
 from healthgauge.agent.state._hub import StateHub
 from healthgauge.agent.state._statecodec import StateFileError, fingerprint, restore
 from healthgauge.agent.state._statewriter import StateFile, move_aside, read
+from healthgauge.health._safeguards import Group, Safeguards
 
 log = logging.getLogger("healthgauge.agent")
 # Lines while draining: about this many over the grace period, at most one a second.
@@ -76,7 +79,7 @@ class Agent:
         self.engine = engine if engine is not None else promql_engine()
         self.wall = wall
         self.loader = loader
-        self.hub = StateHub({t.name: t.policy for t in config.targets})
+        self.hub = StateHub({t.name: t.policy for t in config.targets}, safeguards(config))
         self.addresses: dict[str, str] = {}
         self.loops: dict[str, TargetLoop] = {}
         self.reloads = ReloadStatus(success_at=wall())
@@ -127,8 +130,7 @@ class Agent:
             self.addresses[key] = listener.addresses[0]
         phases = spread(self.config.targets)
         for target in self.config.targets:
-            phase = phases[target.name]
-            self._start_loop(TargetLoop(target, engine=self.engine, hub=self.hub, wall=self.wall, phase=phase))
+            self._start_loop(self._loop(target, phases[target.name]))
         if self.state_file is not None:
             self.state_file.start()
         listening = ", ".join(f"{key} {address}" for key, address in self.addresses.items())
@@ -155,6 +157,10 @@ class Agent:
             state_file_error=state_file_error,
         )
 
+    def _loop(self, target: TargetConfig, phase: float) -> TargetLoop:
+        kind = TargetLoop if target.probe is None else ProbeLoop
+        return kind(target, engine=self.engine, hub=self.hub, wall=self.wall, phase=phase)
+
     def _start_loop(self, loop: TargetLoop) -> None:
         name = loop.target.name
         self.loops[name] = loop
@@ -164,7 +170,7 @@ class Agent:
         task = self._scrapes.pop(name)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        self.loops.pop(name).endpoint.close()
+        await _close(self.loops.pop(name))
 
     async def reload_from_source(self) -> Plan:
         """Read the configuration again with ``loader`` and apply it (:meth:`reload`); a file that
@@ -186,15 +192,12 @@ class Agent:
         except ConfigError as exc:
             self._reload_failed(str(exc))
             raise
-        old = {t.name: t for t in self.config.targets}
-        histories = {
-            t.name: self.loops[t.name].history
-            for t in config.targets
-            if t.name in change.changed and keeps_history(old[t.name], t)
-        }
-        config = Config(agent=applied_agent(self.config.agent, config.agent), targets=config.targets)
+        histories = self._kept_histories(change, config)
+        config = dataclasses.replace(config, agent=applied_agent(self.config.agent, config.agent))
         for name in (*change.removed, *change.changed, *change.moved):
             await self._stop_loop(name)
+        if _safeguarded(config) != _safeguarded(self.config):
+            self.hub.safeguards = safeguards(config)  # damping and guards start over
         self.hub.reconfigure({t.name: t.policy for t in config.targets}, fresh=change.moved)
         self.config = config
         self._retarget(config)
@@ -203,8 +206,9 @@ class Agent:
             if target.name in change.unchanged:
                 self.loops[target.name].target = target
                 continue
-            loop = TargetLoop(target, engine=self.engine, hub=self.hub, wall=self.wall, phase=phases[target.name],
-                              history=histories.get(target.name), at_once=True)  # fmt: skip
+            loop = self._loop(target, phases[target.name])
+            loop.at_once = True  # a target added or changed is judged at once
+            loop.history = histories.get(target.name, loop.history)
             self._start_loop(loop)
         self.reloads.attempts += 1
         self.reloads.successful, self.reloads.success_at, self.reloads.error = True, self.wall(), ""
@@ -212,6 +216,15 @@ class Agent:
         for key in change.restart_needed:
             log.warning("agent.%s changed: it is bound at start and applies at the next restart", key)
         return change
+
+    def _kept_histories(self, change: Plan, config: Config) -> dict[str, History]:
+        """The histories of changed targets that stay valid (same URL, same length)."""
+        old = {t.name: t for t in self.config.targets}
+        return {
+            t.name: self.loops[t.name].history
+            for t in config.targets
+            if t.name in change.changed and keeps_history(old[t.name], t)
+        }
 
     def _retarget(self, config: Config) -> None:
         """Point what was built from the old configuration at the new one."""
@@ -292,8 +305,35 @@ class Agent:
             await self._probe_server.close()
             self._probe_server = None
         for loop in self.loops.values():
-            loop.endpoint.close()
+            await _close(loop)
 
     async def _serve(self, key: str, runner: web.BaseRunner, host: str, port: int, path: str = "") -> None:
         self.addresses[key] = await start_site(runner, host, port, path)
         self._runners.append(runner)
+
+
+def _safeguarded(config: Config) -> object:
+    """What the safeguards are built from: a reload that leaves it alone keeps them (and what
+    they remember)."""
+    return [(t.name, t.damping, t.group) for t in config.targets], dict(config.groups)
+
+
+async def _close(loop: TargetLoop) -> None:
+    """Release a loop's connection (a probe's pools and channels)."""
+    loop.endpoint.close()
+    if isinstance(loop, ProbeLoop):
+        await loop.aclose()
+
+
+def safeguards(config: Config) -> Safeguards | None:
+    """Flap damping for the targets that enable it and a cascade guard per group; ``None`` when
+    the configuration asks for neither (the hub then publishes judged states as they are)."""
+    damping = {t.name: t.damping for t in config.targets if t.damping is not None}
+    members: dict[str, list[str]] = {}
+    for target in config.targets:
+        if target.group:
+            members.setdefault(target.group, []).append(target.name)
+    groups = {name: Group(guard=config.groups[name], members=tuple(names)) for name, names in members.items()}
+    if not damping and not groups:
+        return None
+    return Safeguards(damping, groups)

@@ -63,6 +63,8 @@ class ScrapeStats:
     failed: int = 0
     bytes: int = 0
     offloaded: int = 0
+    # Samples of a series repeated in a page, dropped as Prometheus drops them.
+    dropped: int = 0
     last_duration: float = 0.0
     duration_sum: float = 0.0
     buckets: list[int] = field(default_factory=lambda: [0] * len(BUCKETS))
@@ -105,8 +107,6 @@ async def fetch(endpoint: Endpoint, target: TargetConfig) -> tuple[bytes | bytea
         if isinstance(exc, TLSError) and exc.message.startswith("certificate") and not target.insecure:
             hint = " (ca_file trusts a private CA, insecure = true skips verification)"
         raise ScrapeError(f"{exc}{hint}") from None
-    if response.status != 200:  # Prometheus takes 200 only (scrape/scrape.go)
-        raise ScrapeError(f"HTTP {response.status} {response.reason}".rstrip())
     return response.body, response.content_type
 
 
@@ -134,6 +134,8 @@ def spread(targets: Sequence[TargetConfig]) -> dict[str, float]:
 
 class TargetLoop:
     """Scrape, parse, remember, evaluate and publish one target, every ``interval``."""
+
+    at_once = False  # check as soon as it runs, then on its phase (a target a reload added or changed)
 
     def __init__(
         self,
@@ -216,7 +218,11 @@ class TargetLoop:
         self.hub.observe(self.target.name, verdict)
 
     async def _parse(self, body: bytes | bytearray, content_type: str | None) -> Any:
+        dropped: list[Any] = []
         if len(body) <= (OFFLOAD_BYTES if self.names is not None else OFFLOAD_BYTES_ALL_NAMES):
-            return self.engine.parse(body, content_type, self.names)
-        self.stats.offloaded += 1
-        return await asyncio.to_thread(self.engine.parse, body, content_type, self.names)
+            samples = self.engine.parse(body, content_type, self.names, dropped)
+        else:
+            self.stats.offloaded += 1
+            samples = await asyncio.to_thread(self.engine.parse, body, content_type, self.names, dropped)
+        self.stats.dropped += len(dropped)
+        return samples

@@ -11,14 +11,14 @@ FIFO (HG).
 from __future__ import annotations
 
 import enum
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 from healthgauge.broker._registry import Registry
 from healthgauge.overload._queue import QueueEntry, QueueOrder, WaitQueue
 from healthgauge.overload._types import Criticality
 
-__all__ = ["Broker", "Job", "JobClass", "JobState", "QueueStatistics"]
+__all__ = ["Broker", "ClassQueueStatistics", "Job", "JobClass", "JobState", "QueueLimits", "QueueStatistics"]
 
 
 class JobClass(enum.Enum):
@@ -73,7 +73,19 @@ class Job(QueueEntry):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class QueueStatistics:
+class QueueLimits:
+    """One class queue's bounds: at most ``capacity`` jobs, each waiting at most ``max_wait`` s."""
+
+    capacity: int = 64
+    max_wait: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.capacity < 0 or not self.max_wait > 0:
+            raise ValueError(f"QueueLimits: need capacity ≥ 0 and max_wait > 0, got {self.capacity}, {self.max_wait}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClassQueueStatistics:
     """Per class: the primary alerts of Spillway (spec §7 rule 7)."""
 
     length: int
@@ -83,29 +95,58 @@ class QueueStatistics:
     expired: int
 
 
+QueueStatistics = ClassQueueStatistics  # the name before 0.2 (it clashed across the public API); kept as an alias
+
+
 class Broker:
     """Class queues and pulls over a :class:`Registry`.
 
     ``capacity`` bounds each class queue (HG default 64 each); ``max_wait`` is the longest a job
     waits (Netflix ``LifoBlockingLimiter``'s backlog timeout, 1 s) unless its deadline is sooner.
+    ``limits`` sets them per class instead; ``pull_order`` is the order free workers take from
+    the queues (HG: critical, interactive, batch).
     """
 
-    def __init__(self, registry: Registry, *, capacity: int = 64, max_wait: float = 1.0) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        capacity: int = 64,
+        max_wait: float = 1.0,
+        limits: Mapping[JobClass, QueueLimits] | None = None,
+        pull_order: Sequence[JobClass] = PULL_ORDER,
+    ) -> None:
         if capacity < 0 or not max_wait > 0:
             raise ValueError(f"Broker: need capacity ≥ 0 and max_wait > 0, got {capacity}, {max_wait}")
         self.registry = registry
-        self.capacity = capacity
-        self.max_wait = max_wait
         self._queues: dict[JobClass, WaitQueue[Job]] = {
-            c: WaitQueue(
-                capacity=capacity,
-                capacity_ratio=None,
-                order=_ORDER[c],
-                standing_timeout=max_wait,
-                idle_timeout=max_wait,
-            )
-            for c in JobClass
+            c: WaitQueue(capacity=capacity, capacity_ratio=None, order=_ORDER[c]) for c in JobClass
         }
+        self.limits: dict[JobClass, QueueLimits] = {}
+        self.pull_order: tuple[JobClass, ...] = PULL_ORDER
+        self.configure(
+            limits={c: (limits or {}).get(c, QueueLimits(capacity=capacity, max_wait=max_wait)) for c in JobClass},
+            pull_order=pull_order,
+        )
+
+    def configure(self, *, limits: Mapping[JobClass, QueueLimits], pull_order: Sequence[JobClass]) -> None:
+        """New bounds and pull order, keeping every queued job (a reload); a queue made shorter
+        than it is keeps its jobs and takes new ones once it is under the new bound."""
+        if sorted(c.value for c in pull_order) != sorted(c.value for c in JobClass):
+            raise ValueError(f"Broker: pull_order must name each class once, got {[c.value for c in pull_order]}")
+        for c, queue in self._queues.items():
+            lim = limits.get(c, self.limits.get(c, QueueLimits()))
+            queue.capacity, queue.standing_timeout, queue.idle_timeout = lim.capacity, lim.max_wait, lim.max_wait
+            self.limits[c] = lim
+        self.pull_order = tuple(pull_order)
+
+    @property
+    def capacity(self) -> int:
+        return self.limits[JobClass.INTERACTIVE].capacity
+
+    @property
+    def max_wait(self) -> float:
+        return self.limits[JobClass.INTERACTIVE].max_wait
 
     def offers(self, job: Job, now: float) -> list[Hashable]:
         """Workers to offer ``job`` to, in order (at most ``registry.max_offers``)."""
@@ -138,7 +179,7 @@ class Broker:
     def pull(self, worker: Hashable, now: float) -> tuple[Job | None, list[Job]]:
         """The next job for a free ``worker`` (or None), and the jobs expired on the way."""
         removed: list[Job] = []
-        for job_class in PULL_ORDER:
+        for job_class in self.pull_order:
             job, gone = self._queues[job_class].pop(now)
             removed += self._rejected(gone)
             if job is not None:
@@ -156,6 +197,24 @@ class Broker:
     def queued(self) -> int:
         return sum(len(q) for q in self._queues.values())
 
+    def next_expiry(self, now: float) -> float | None:
+        """When the earliest queued job times out, or None with nothing queued."""
+        times = [t for q in self._queues.values() if (t := q.next_expiry(now)) is not None]
+        return min(times) if times else None
+
+    def drain(self, now: float) -> list[Job]:
+        """Every queued job, taken out and rejected as ``draining`` (the broker is stopping)."""
+        out: list[Job] = []
+        for queue in self._queues.values():
+            while True:
+                job, gone = queue.pop(now)
+                out += self._rejected(gone)
+                if job is None:
+                    break
+                job.state, job.why = JobState.REJECTED, "draining"
+                out.append(job)
+        return out
+
     def statistics(self, now: float) -> dict[JobClass, QueueStatistics]:
         out = {}
         for c, q in self._queues.items():
@@ -163,7 +222,7 @@ class Broker:
             out[c] = QueueStatistics(
                 length=st.length,
                 oldest_age=st.oldest_age,
-                capacity=self.capacity,
+                capacity=self.limits[c].capacity,
                 rejected=st.rejected + st.evicted,
                 expired=st.expired + st.deadline,
             )

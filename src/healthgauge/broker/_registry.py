@@ -12,7 +12,7 @@ import math
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
-__all__ = ["Registry", "WorkerReport", "WorkerView", "rendezvous_order"]
+__all__ = ["Registry", "WorkerReport", "WorkerView", "parse_load", "rendezvous_order"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +42,39 @@ class WorkerView:
     full: bool
 
 
+# A Healthgauge-Load value is one agent-check line; a worker sends a handful of words.
+MAX_LOAD_WORDS = 16
+
+
+def parse_load(text: str, *, cap: int) -> WorkerReport | None:
+    """A worker's ``Healthgauge-Load`` (agent-check words: ``70% maxconn:4 inflight:3``, ``drain``)
+    as a report, or None when it names nothing usable. The weight is what is left of the worker:
+    ``load = 100 − W``; ``maxconn`` is its limit (else ``cap``); ``inflight`` its requests now;
+    ``drain``, ``maint``, ``down``, ``stopped`` and ``fail`` take it out (consumers §3.2)."""
+    load: float | None = None
+    limit, n, draining, seen = cap, 0, False, False
+    for word in text.replace(",", " ").lower().split()[:MAX_LOAD_WORDS]:
+        name, colon, value = word.partition(":")
+        if word.startswith("#"):
+            break
+        if word.endswith("%") and word[:-1].isdigit():
+            load, seen = 100.0 - min(100, int(word[:-1])), True
+        elif colon and value.isdigit() and name in ("maxconn", "inflight"):
+            if name == "maxconn" and int(value) > 0:
+                limit, seen = int(value), True
+            elif name == "inflight":
+                n, seen = int(value), True
+        elif word in ("drain", "maint", "down", "stopped", "fail", "failed"):
+            draining, seen = True, True
+        elif word in ("up", "ready"):
+            seen = True
+    if not seen:
+        return None
+    if load is None:
+        load = 100.0 * min(n, limit) / limit
+    return WorkerReport(n=n, limit=limit, load=load, draining=draining)
+
+
 def _score(key: bytes, worker: Hashable) -> int:
     digest = hashlib.blake2b(key + b"\x00" + repr(worker).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big")
@@ -54,12 +87,16 @@ def rendezvous_order(key: str | bytes, workers: Iterable[Hashable]) -> list[Hash
 
 
 class _Entry:
-    __slots__ = ("at", "refused_at", "report")
+    __slots__ = ("at", "cap", "down_until", "failures", "local", "refused_at", "report")
 
-    def __init__(self, report: WorkerReport, at: float) -> None:
+    def __init__(self, report: WorkerReport, at: float, cap: int) -> None:
         self.report = report
         self.at = at
         self.refused_at = -math.inf
+        self.local = 0  # requests this broker has in flight there
+        self.cap = cap  # the most this broker sends it at once while it reports no limit of its own
+        self.failures = 0  # consecutive failed exchanges (connect, reset, timeout)
+        self.down_until = -math.inf
 
 
 class Registry:
@@ -67,12 +104,36 @@ class Registry:
 
     A report older than ``stale_reports × report_interval`` is unknown (spec §7 rule 1, HG: 3
     reports): an unknown worker may still be offered work — a refusal is cheap — but only after
-    the known ones. A refusal marks the worker full until its next report.
+    the known ones. A refusal marks the worker full until its next report, for at most
+    ``refusal_backoff`` seconds (its answer may itself be the latest report); one that reported
+    ``n ≥ limit`` is full for ``full_hold`` seconds after that report (default: ``report_interval``).
+
+    The broker's own traffic counts too: a worker with as many of this broker's requests in flight
+    as its limit (reported ``limit``, else ``cap``) is full without asking it (:meth:`started`,
+    :meth:`finished`). A failed exchange (refused connection, reset, timeout) takes the worker out
+    for a backoff doubling from ``failure_backoff`` up to 16 times that; any answer brings it back.
     """
 
-    __slots__ = ("_entries", "max_offers", "report_interval", "stale_reports")
+    __slots__ = (
+        "_entries",
+        "failure_backoff",
+        "full_hold",
+        "max_offers",
+        "refusal_backoff",
+        "report_interval",
+        "stale_reports",
+    )
 
-    def __init__(self, *, report_interval: float = 1.0, stale_reports: int = 3, max_offers: int = 3) -> None:
+    def __init__(
+        self,
+        *,
+        report_interval: float = 1.0,
+        stale_reports: int = 3,
+        max_offers: int = 3,
+        refusal_backoff: float = 0.25,
+        failure_backoff: float = 0.5,
+        full_hold: float | None = None,
+    ) -> None:
         if not report_interval > 0 or stale_reports < 1 or max_offers < 1:
             raise ValueError(
                 "Registry: need report_interval > 0, stale_reports ≥ 1 and max_offers ≥ 1, "
@@ -81,6 +142,9 @@ class Registry:
         self.report_interval = report_interval
         self.stale_reports = stale_reports
         self.max_offers = max_offers
+        self.refusal_backoff = refusal_backoff
+        self.failure_backoff = failure_backoff
+        self.full_hold = report_interval if full_hold is None else full_hold
         self._entries: dict[Hashable, _Entry] = {}
 
     def __len__(self) -> int:
@@ -89,13 +153,54 @@ class Registry:
     def __contains__(self, worker: object) -> bool:
         return worker in self._entries
 
-    def report(self, worker: Hashable, report: WorkerReport, *, now: float) -> None:
-        """Record ``worker``'s state (registering it on first report)."""
+    def add(self, worker: Hashable, *, cap: int, now: float) -> None:
+        """Register ``worker`` before it has reported: unknown, at most ``cap`` requests at once."""
+        if cap < 1:
+            raise ValueError(f"Registry.add: need cap ≥ 1, got {cap}")
         entry = self._entries.get(worker)
         if entry is None:
-            self._entries[worker] = _Entry(report, now)
+            entry = self._entries[worker] = _Entry(WorkerReport(n=0, limit=cap), -math.inf, cap)
+        entry.cap = cap
+
+    def report(self, worker: Hashable, report: WorkerReport, *, now: float) -> None:
+        """Record ``worker``'s state (registering it on first report); an answer ends a failure streak."""
+        entry = self._entries.get(worker)
+        if entry is None:
+            self._entries[worker] = _Entry(report, now, max(report.limit, 1))
         else:
             entry.report, entry.at = report, now
+            entry.failures, entry.down_until = 0, -math.inf
+
+    def started(self, worker: Hashable) -> None:
+        """This broker sent ``worker`` a request."""
+        self._entries[worker].local += 1
+
+    def finished(self, worker: Hashable) -> None:
+        """A request this broker sent ``worker`` ended (answered, failed or cancelled)."""
+        entry = self._entries.get(worker)
+        if entry is not None and entry.local > 0:
+            entry.local -= 1
+
+    def failed(self, worker: Hashable, *, now: float) -> float:
+        """An exchange with ``worker`` failed: out until the returned time (the backoff doubles)."""
+        entry = self._entries[worker]
+        entry.failures += 1
+        entry.down_until = now + self.failure_backoff * 2 ** min(entry.failures - 1, 4)
+        return entry.down_until
+
+    def local(self, worker: Hashable) -> int:
+        return self._entries[worker].local
+
+    def up(self, worker: Hashable, *, now: float) -> bool:
+        return now >= self._entries[worker].down_until
+
+    def home(self, key: str | bytes, *, now: float) -> Hashable | None:
+        """The worker ``key`` belongs to now: first in its rendezvous order among those up and not draining."""
+        for worker in rendezvous_order(key, self._entries):
+            entry = self._entries[worker]
+            if now >= entry.down_until and not entry.report.draining:
+                return worker
+        return None
 
     def remove(self, worker: Hashable) -> None:
         self._entries.pop(worker, None)
@@ -110,15 +215,18 @@ class Registry:
         entry = self._entries[worker]
         rep = entry.report
         known = now - entry.at <= self.stale_reports * self.report_interval
-        full = (entry.refused_at >= entry.at) or (known and rep.n >= rep.limit)
+        refused = entry.refused_at >= entry.at and now - entry.refused_at < self.refusal_backoff
+        limit = rep.limit if known and rep.limit > 0 else entry.cap
+        busy = entry.local >= limit
+        load = max(rep.load if known else 100.0, 100.0 * min(entry.local, limit) / limit)
         return WorkerView(
             worker=worker,
             known=known,
-            n=rep.n,
-            limit=rep.limit,
-            load=rep.load if known else 100.0,
-            draining=rep.draining,
-            full=full,
+            n=max(rep.n, entry.local),
+            limit=limit,
+            load=load,
+            draining=rep.draining or now < entry.down_until,
+            full=refused or busy or (now - entry.at < self.full_hold and rep.n >= rep.limit),
         )
 
     def views(self, *, now: float) -> list[WorkerView]:

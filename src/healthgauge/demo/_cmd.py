@@ -19,9 +19,8 @@ from aiohttp import web
 from healthgauge.agent import Agent, TargetState, parse_config
 from healthgauge.demo._view import CLEAR, Header, Story, frame
 from healthgauge.demo._worker import CONFIG, DemoWorker, serve_worker
+from healthgauge.health._status import EXIT_OK, EXIT_USAGE
 
-EXIT_OK = 0
-EXIT_USAGE = 3
 REDRAW_SECONDS = 0.5
 
 DESCRIPTION = """\

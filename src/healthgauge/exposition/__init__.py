@@ -42,7 +42,11 @@ __all__ = [
 
 
 def parse(
-    data: bytes | bytearray | str, *, content_type: str | None = None, names: Collection[str] | None = None
+    data: bytes | bytearray | str,
+    *,
+    content_type: str | None = None,
+    names: Collection[str] | None = None,
+    dropped: list[ParseError] | None = None,
 ) -> list[Sample]:
     """Every sample of a page, in page order, or :class:`ParseError` for the first invalid line.
 
@@ -53,12 +57,14 @@ def parse(
     (:data:`FAMILY_SUFFIXES`: a histogram ``rpc_seconds`` selects ``rpc_seconds_bucket``,
     ``_sum`` and ``_count``). Other lines are skipped unread, so they are not validated either.
 
-    A series repeated in the page (same labels, and the same timestamp or none) is an error, as is
-    an earlier timestamp after a later one for the same series: Prometheus keeps the first sample
-    and silently drops the others. Increasing timestamps for one series are a history, not an error.
+    A series repeated in the page (same labels, and the same timestamp or none), or an earlier
+    timestamp after a later one for the same series, is not an error: as Prometheus 2.42 does,
+    the first sample is kept and the others dropped. Give a list as ``dropped`` to be told: one
+    :class:`ParseError` per dropped sample (its line, and the line of the one kept), so that a
+    caller can count and report them. Increasing timestamps for one series are a history.
     Limits are :data:`DEFAULT_LIMITS`; exceeding one raises :class:`LimitError`.
     """
-    samples, _ = parse_page(data, content_type, names, DEFAULT_LIMITS, lenient=False)
+    samples, _ = parse_page(data, content_type, names, DEFAULT_LIMITS, lenient=False, dropped=dropped)
     return samples
 
 
@@ -68,15 +74,17 @@ def parse_lenient(
     content_type: str | None = None,
     names: Collection[str] | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    dropped: list[ParseError] | None = None,
 ) -> tuple[list[Sample], list[ParseError]]:
     """The samples of every valid line, and an error for each invalid one, in page order.
 
     An invalid line is skipped whole; a repeated series keeps its first sample (as Prometheus
-    does). Limits: a page over ``max_body_bytes`` yields no samples and one :class:`LimitError`; a
-    line over ``max_line_chars`` is skipped with one; at ``max_series`` the parse stops with one.
+    does), the others are dropped and listed in ``dropped`` when it is given, not in the errors.
+    Limits: a page over ``max_body_bytes`` yields no samples and one :class:`LimitError`; a line
+    over ``max_line_chars`` is skipped with one; at ``max_series`` the parse stops with one.
     At most ``max_errors`` errors are listed, then one error counts the rest.
 
     For a strict parse with other limits: ``samples, errors = parse_lenient(...)``, then raise
     ``errors[0]`` if there is one.
     """
-    return parse_page(data, content_type, names, limits, lenient=True)
+    return parse_page(data, content_type, names, limits, lenient=True, dropped=dropped)

@@ -12,6 +12,9 @@ Both are the exporter's fault (the page), never the caller's: a caller that pass
 
 from __future__ import annotations
 
+# How much of a series key a message quotes.
+KEY_IN_MESSAGES = 100
+
 # How much of the offending line an error quotes. A page line can be 64 KiB long; an error message
 # has to fit a log line and a probe's one-line output.
 QUOTE_CHARS = 120

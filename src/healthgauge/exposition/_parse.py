@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
 _new = tuple.__new__
 _FAST_SPECIALS = frozenset({"NaN", "+Inf", "-Inf", "Inf", "nan", "inf", "+inf", "-inf"})
-_KEY_IN_MESSAGES = 100
 
 
 class _SlowLine(Exception):
@@ -61,8 +60,10 @@ def parse_page(
     names: Collection[str] | None,
     limits: Limits,
     lenient: bool,
+    dropped: list[ParseError] | None = None,
 ) -> tuple[list[Sample], list[ParseError]]:
-    """Samples and (lenient only) errors of one page; strict mode raises the first error instead."""
+    """Samples and (lenient only) errors of one page; strict mode raises the first error instead.
+    A repeated series is neither: its sample is dropped, and said in ``dropped`` when given."""
     if not hasattr(data, "decode") and not hasattr(data, "encode"):
         raise TypeError(f"parse() takes bytes or str, not {type(data).__name__}")
     try:
@@ -78,6 +79,7 @@ def parse_page(
                 column=0,
             )
         page = _Page(data, om, names, limits, lenient)
+        page.dropped = dropped
     except ParseError as err:
         if not lenient:
             raise
@@ -191,6 +193,8 @@ class _Page:
         self.lenient = lenient
         self.samples: list[Sample] = []
         self.errors: list[ParseError] = []
+        # Samples of a series already in the page, dropped as Prometheus drops them: said here.
+        self.dropped: list[ParseError] | None = None
         self.unlisted = 0
         self.first_unlisted = 0
         # Series identity: a group per (name, sorted label names), keyed by the values in that
@@ -468,7 +472,7 @@ class _Page:
     def duplicate(
         self, idx: int, name: str, labels: dict[str, str], first: int, times: tuple[float, float] | None
     ) -> None:
-        """A series seen before in this page: an error (strict) or a skipped line (lenient)."""
+        """A series seen before in this page: its sample is dropped (and said in ``dropped``)."""
         from healthgauge.exposition._slow import duplicate
 
         duplicate(self, idx, name, labels, first, times)

@@ -7,17 +7,39 @@ Imported by the first such line: a page of ordinary lines never loads this nor t
 
 from __future__ import annotations
 
-from healthgauge.exposition._errors import LimitError, ParseError, quote
+from healthgauge.exposition._errors import KEY_IN_MESSAGES, LimitError, ParseError, quote
 from healthgauge.exposition._names import canonical
-from healthgauge.exposition._parse import _KEY_IN_MESSAGES
 from healthgauge.exposition._sample import Sample
 from healthgauge.exposition._scan import EOF, Bad, finish, scan_openmetrics, scan_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from typing import Any, Protocol
 
-    from healthgauge.exposition._parse import _Page
+    from healthgauge.exposition._limits import Limits
+
+    class _Page(Protocol):
+        """What this module reads and writes of ``_parse._Page`` (not imported: ``_parse``
+        imports this module when a line needs the full grammar, and cycles are not allowed)."""
+
+        lines: list[str]
+        om: bool
+        check_utf8: bool
+        limits: Limits
+        joined_too_long: bool
+        stop: bool
+        samples: list[Sample]
+        dropped: list[ParseError] | None
+        groups: dict[Any, dict[tuple[str, ...], int]]
+        seen_at: dict[Any, tuple[float, int]]
+        spans: list[tuple[int, int]] | None
+        consumed_to: int
+        data: Any
+
+        def lineno(self, idx: int) -> int: ...
+        def fail(self, err: ParseError) -> None: ...
+
 
 _new = tuple.__new__
 
@@ -154,18 +176,20 @@ def _lines_after(page: _Page, end: int) -> Iterator[str]:
 def duplicate(
     page: _Page, idx: int, name: str, labels: dict[str, str], first: int, times: tuple[float, float] | None
 ) -> None:
-    """A series seen before in this page (at this timestamp or a later one): Prometheus keeps
-    the first sample and drops this one; we say so (strict) or skip it and say so (lenient)."""
+    """A series seen before in this page (at this timestamp or a later one): Prometheus 2.42
+    keeps the first sample, drops this one and counts it; so do we, and say so in ``page.dropped``."""
+    if page.dropped is None:
+        return
     series = canonical(name, labels)
-    if len(series) > _KEY_IN_MESSAGES:
-        series = series[:_KEY_IN_MESSAGES] + "…"
+    if len(series) > KEY_IN_MESSAGES:
+        series = series[:KEY_IN_MESSAGES] + "…"
     if times is None:
-        reason = f"duplicate series {series} (first on line {page.lineno(first)})"
+        reason = f"duplicate series {series} dropped (first on line {page.lineno(first)})"
     else:
         at, before = times
         order = "duplicate sample" if at == before else "out-of-order sample"
         reason = (
-            f"{order} for {series} at {at!r} "
+            f"{order} for {series} at {at!r} dropped "
             f"(line {page.lineno(first)} has it at {before!r}; Prometheus keeps that one)"
         )
-    page.fail(ParseError(reason, line=page.lineno(idx), column=1, text=quote(page.lines[idx])))
+    page.dropped.append(ParseError(reason, line=page.lineno(idx), column=1, text=quote(page.lines[idx])))

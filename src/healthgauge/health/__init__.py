@@ -6,6 +6,7 @@ here; the agent-check renderers need the state model (dataclasses, enums) and lo
 (DEVELOPERS.md, "The check path").
 """
 
+from healthgauge import _lazy
 from healthgauge.health._judge import FAIL, PASS, WARN, Judgement, describe, judge
 
 TYPE_CHECKING = False
@@ -19,19 +20,12 @@ __all__ = ["FAIL", "PASS", "WARN", "Judgement", "describe", "judge"]
 # HAProxy agent-check (consumers.md §3)
 __all__ += ["parse_agent_request", "render_agent_reply", "render_agent_unknown", "sanitize_agent_reason"]
 
-_LAZY = {
-    "parse_agent_request": "parse_request",
-    "render_agent_reply": "render_agent_reply",
-    "render_agent_unknown": "render_unknown",
-    "sanitize_agent_reason": "sanitize_reason",
-}
-
-
-def __getattr__(name: str) -> object:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from healthgauge.health import _haproxy
-
-    value = getattr(_haproxy, _LAZY[name])
-    globals()[name] = value
-    return value
+__getattr__ = _lazy(
+    __name__,
+    {
+        "parse_agent_request": "healthgauge.health._haproxy:parse_request",
+        "render_agent_reply": "healthgauge.health._haproxy",
+        "render_agent_unknown": "healthgauge.health._haproxy:render_unknown",
+        "sanitize_agent_reason": "healthgauge.health._haproxy:sanitize_reason",
+    },
+)

@@ -14,6 +14,9 @@ unhealthy   ``down ready W% #<reason>``
 dead        ``down ready W% #<reason>``
 =========== =====================================================
 
+A target kept in service by a safeguard (flap damping, the cascade guard) answers ``up ready W%
+#<reason>``: the reason says which and why (HAProxy shows it as ``via agent : up (<reason>)``).
+
 Rules taken from HAProxy 2.6 as observed (§3.2, §3.5):
 
 - the weight is ``N%`` of the configured weight, never ``weight:`` (2.6 rejects it);
@@ -22,80 +25,70 @@ Rules taken from HAProxy 2.6 as observed (§3.2, §3.5):
 - a reason is one printable ASCII line (control characters and non-ASCII become spaces or ``?``)
   of at most `MAX_REASON` characters.
 
-Pure: bytes out, no clock, no I/O; the TCP listener only moves these bytes.
+From target states to replies; the words themselves are written by the one codec,
+:mod:`healthgauge.agentcheck`. Pure: bytes out, no clock, no I/O; the listener only moves them.
 """
 
 from __future__ import annotations
 
-from healthgauge.health._state import Admin, TargetState
+from healthgauge.agentcheck._codec import (
+    MAX_REASON,
+    MAX_REQUEST,
+    Admin,
+    AgentReply,
+    encode_reply,
+    parse_request,
+    sanitize_reason,
+    unknown_target,
+)
+from healthgauge.health._state import TargetState
 
-#: Longest reason sent, in characters. HAProxy shows it in ``show stat`` (``last_agt``), its stats
-#: page and its logs; a screenful of text helps nobody there and the full reason stays in the
-#: agent's own /health answer. 200 keeps a whole reply well under HAProxy's 16 KB buffer.
-MAX_REASON = 200
+__all__ = [
+    "MAX_REASON",
+    "MAX_REQUEST",
+    "admin_word",
+    "parse_request",
+    "render_agent_reply",
+    "render_unknown",
+    "reply_for",
+    "sanitize_reason",
+]
 
-#: Longest request line read from HAProxy (``agent-send``), in bytes: a target name.
-MAX_REQUEST = 256
 
-
-def admin_word(state: TargetState) -> str:
+def admin_word(state: TargetState) -> Admin:
     """``ready``, ``drain`` or ``maint``; an agent that is shutting down drains."""
     if state.admin is Admin.MAINT:
-        return "maint"
+        return Admin.MAINT
     if state.shutting_down or state.admin is Admin.DRAIN:
-        return "drain"
-    return "ready"
+        return Admin.DRAIN
+    return Admin.READY
 
 
-def render_agent_reply(state: TargetState, *, limits_maxconn: bool = False) -> bytes:
-    """The one line HAProxy applies for ``state``: operational word, admin word, weight, maxconn,
-    then ``#reason`` when down.
+def reply_for(state: TargetState, *, limits_maxconn: bool = False) -> AgentReply:
+    """What HAProxy is told for ``state``: up only when live and ready, the weight always, maxconn
+    when the target has a limit, the reason (or "not ready") when down.
 
     ``limits_maxconn`` says the target has a maxconn rule: a reply then always names a limit,
     ``maxconn:0`` (no limit) when the rule gave no number, so a limit set earlier never lingers.
     """
     up = state.live and state.ready
-    words = ["up" if up else "down", admin_word(state), f"{_percent(state.weight)}%"]
-    if state.maxconn is not None:
-        words.append(f"maxconn:{max(0, state.maxconn)}")
-    elif limits_maxconn:
-        words.append("maxconn:0")
-    if not up:
-        words.append("#" + sanitize_reason(state.reason or "not ready"))
-    return (" ".join(words) + "\n").encode("ascii")
+    maxconn = state.maxconn if state.maxconn is not None else (0 if limits_maxconn else None)
+    return AgentReply(
+        up=up,
+        admin=admin_word(state),
+        weight=state.weight,
+        maxconn=maxconn,
+        reason=state.reason or "not ready",
+        say_reason=bool(state.safeguard),  # in service on a safeguard's word (damping, the cascade guard)
+    )
+
+
+def render_agent_reply(state: TargetState, *, limits_maxconn: bool = False) -> bytes:
+    """The one line HAProxy applies for ``state``: operational word, admin word, weight, maxconn,
+    then ``#reason`` when down or kept up by a safeguard (:func:`reply_for`, written by the one codec)."""
+    return encode_reply(reply_for(state, limits_maxconn=limits_maxconn))
 
 
 def render_unknown(name: str) -> bytes:
     """The reply for a name no target answers to: down, fail closed, and say which name."""
-    return ("down #" + sanitize_reason(f"healthgauge has no target named {name!r}") + "\n").encode("ascii")
-
-
-def sanitize_reason(text: str) -> str:
-    """One line of printable ASCII, at most `MAX_REASON` characters, never empty.
-
-    Control characters (newlines included) would end or corrupt the reply, so they become
-    spaces; other non-ASCII characters become ``?``; runs of spaces collapse.
-    """
-    if text.isascii() and text.isprintable():  # the usual reason: nothing to replace
-        out = " ".join(text.split())
-    else:
-        chars = [(" " if not ch.isprintable() or ch.isspace() else ch) if ch.isascii() else "?" for ch in text]
-        out = " ".join("".join(chars).split())
-    if len(out) > MAX_REASON:
-        out = out[: MAX_REASON - 3] + "..."
-    return out or "no reason given"
-
-
-def parse_request(data: bytes) -> str:
-    """The target name in what HAProxy sent (``agent-send``), "" when it sent nothing.
-
-    HAProxy sends the configured string as is; we read up to the first CR or LF, drop
-    surrounding whitespace and take it as a name. Non-ASCII bytes cannot name a target.
-    """
-    line = data[:MAX_REQUEST].split(b"\n", 1)[0].split(b"\r", 1)[0]
-    return line.decode("ascii", errors="replace").strip()
-
-
-def _percent(weight: int) -> int:
-    """HAProxy caps agent weights at 256% of the configured weight; ours are 0-100."""
-    return min(100, max(0, int(weight)))
+    return unknown_target(name)

@@ -4,29 +4,23 @@ Shared by `healthgauge check` (one scrape, exit codes) and the agent (per target
 hysteresis), so it sits on the check path: no typing, dataclasses or enum imports here
 (DEVELOPERS.md, "The check path").
 
-Status values double as the Nagios / Consul script-check exit codes: 0 pass, 1 warn, 2 fail.
+Status values double as the Nagios / Consul script-check exit codes: 0 pass, 1 warn, 2 fail
+(the one vocabulary, with UNKNOWN and the commands' exit codes: ``health._status``).
 """
 
 from __future__ import annotations
 
+from healthgauge.health._status import FAIL, PASS, STATUS_NAMES, WARN
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
-    from typing import Protocol
 
-    class Outcome(Protocol):
-        """What judgement reads of one evaluated condition (``healthgauge.promql``'s outcome)."""
-
-        @property
-        def holds(self) -> bool: ...
-        @property
-        def summary(self) -> str: ...
+    # One evaluated condition: the evaluator's value type (judgement reads ``holds`` and ``summary``).
+    from healthgauge.promql import Outcome
 
 
-PASS = 0
-WARN = 1
-FAIL = 2
-STATUS_NAMES = ("pass", "warn", "fail")
+__all__ = ["FAIL", "PASS", "WARN", "Judgement", "describe", "judge"]
 
 
 class Judgement:

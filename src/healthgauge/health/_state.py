@@ -28,13 +28,9 @@ import dataclasses
 import enum
 from dataclasses import dataclass
 
-
-class Admin(enum.Enum):
-    """The operator's admin state, named as HAProxy's agent-check words (consumers.md §3.2)."""
-
-    READY = "ready"
-    DRAIN = "drain"
-    MAINT = "maint"
+# The operator's admin state is HAProxy's admin word (consumers.md §3.2): one type, defined with the
+# agent-check codec.
+from healthgauge.agentcheck._codec import Admin as Admin
 
 
 class Level(enum.Enum):
@@ -136,6 +132,8 @@ class TargetState:
     - ``conditions``: every rule's last outcome; ``error``: the last scrape error ("" if the last
       scrape succeeded); ``checked_at``: wall time of the last verdict (``None`` before the first);
       ``duration``: how long that scrape took.
+    - ``safeguard``: "" or the safeguard that changed what consumers hear (``"flap damping"``,
+      ``"cascade guard"``, see ``_safeguards.py``); its reason then starts with why.
     - ``rises``/``falls``/``live_falls``: the hysteresis counters (consecutive good checks while not
       ready, bad checks while ready, bad checks while live); ``checks``: verdicts observed.
     """
@@ -158,6 +156,7 @@ class TargetState:
     falls: int = 0
     live_falls: int = 0
     checks: int = 0
+    safeguard: str = ""
 
     @property
     def draining(self) -> bool:

@@ -28,31 +28,20 @@ included): a cancelled fetch closes its connection, since a half-read response c
 from __future__ import annotations
 
 import asyncio
-import functools
-import os
-import socket
 import ssl
 
-from healthgauge.http._http11 import (
-    REDIRECTS,
-    ConnectError,
-    FetchError,
-    ProtocolError,
-    ResponseParser,
-    TLSError,
-    decode_body,
-)
-from healthgauge.http._url import URL, build_request, follow_redirect, parse_url
+from healthgauge.http._flow import MAX_REDIRECTS, connect_error, get_flow, handshake_error, tls_context
+from healthgauge.http._http11 import FetchError, ProtocolError, ResponseParser, decode_body
+from healthgauge.http._url import URL, build_request, parse_url
 
-#: Redirects followed per scrape, as ``healthgauge check`` (fetch.MAX_REDIRECTS).
-MAX_REDIRECTS = 3
+__all__ = ["MAX_ORIGINS", "MAX_REDIRECTS", "Endpoint", "Response", "tls_context"]
 #: Kept-alive connections per target: its own origin and those its redirects reach. A server that
 #: redirects to a new port on every scrape must not make the agent hold a socket per scrape.
 MAX_ORIGINS = MAX_REDIRECTS + 1
 
 
 class Response:
-    """A final (non-redirect) answer: status, reason, Content-Type and the decoded body."""
+    """A page: the final URL, its status (200), reason, Content-Type and the decoded body."""
 
     __slots__ = ("body", "content_type", "reason", "status", "url")
 
@@ -152,22 +141,19 @@ class Endpoint:
         return self.url.port
 
     async def get(self, limit: int) -> Response:
-        """GET the page (following same-host redirects); the body is capped at ``limit`` bytes on
-        the wire and after gzip. Raises a :class:`healthgauge.http.fetch.FetchError`."""
-        target, request = self.url, self.request
-        for hop in range(MAX_REDIRECTS + 1):
+        """GET the page as :func:`healthgauge.http._flow.get_flow` says (same-host redirects, a 200
+        answer); the body is capped at ``limit`` bytes on the wire and after gzip. Raises a
+        :class:`healthgauge.http.fetch.FetchError`."""
+        flow = get_flow(self.url, self.headers, request=self.request)
+        target, request = next(flow)
+        while True:
             parser = await self._exchange(target, request, limit)
-            if parser.status not in REDIRECTS:
+            try:
+                target, request = flow.send(parser)
+            except StopIteration as final:
+                target, parser = final.value
                 break
-            target = follow_redirect(
-                target, parser.status, parser.header("location"), hop, MAX_REDIRECTS, str(self.url)
-            )
-            request = build_request(target, self.headers)
-        else:  # pragma: no cover - follow_redirect raises past MAX_REDIRECTS
-            raise AssertionError("unreachable")
-        body: bytes | bytearray = b""
-        if 200 <= parser.status < 300:
-            body = decode_body(parser.body(), parser.header("content-encoding"), limit)
+        body = decode_body(parser.body(), parser.header("content-encoding"), limit)
         return Response(target, parser.status, parser.reason, parser.header("content-type"), body)
 
     async def _exchange(self, url: URL, request: bytes, limit: int) -> ResponseParser:
@@ -205,12 +191,10 @@ class Endpoint:
             _, connection = await loop.create_connection(
                 _Connection, url.host, url.port, ssl=context, server_hostname=url.host if https else None
             )
-        except ssl.SSLCertVerificationError as exc:
-            raise TLSError(f"certificate verification failed: {exc.verify_message}") from None
         except ssl.SSLError as exc:
-            raise TLSError(f"TLS handshake failed: {exc.reason or exc}") from None
+            raise handshake_error(exc) from None
         except OSError as exc:
-            raise ConnectError(f"cannot connect to {url.authority}: {_os_reason(exc)}") from None
+            raise connect_error(exc, url.authority) from None
         return connection
 
     def _make_room(self, key: tuple[str, str, int]) -> None:
@@ -225,21 +209,3 @@ class Endpoint:
         for connection in self._connections.values():
             connection.close()
         self._connections.clear()
-
-
-def _os_reason(exc: OSError) -> str:
-    """``Connection refused`` rather than asyncio's ``Connect call failed ('127.0.0.1', 9100)``."""
-    if isinstance(exc, socket.gaierror) or not exc.errno or exc.errno < 0:
-        return str(exc)
-    return os.strerror(exc.errno)
-
-
-@functools.cache
-def tls_context(ca_file: str = "", insecure: bool = False) -> ssl.SSLContext:
-    """One client context per (``ca_file``, ``insecure``), shared by the targets that use it:
-    the system's CAs (or ``ca_file``'s) with the host name checked, or no verification."""
-    context = ssl.create_default_context(cafile=ca_file or None)
-    if insecure:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context

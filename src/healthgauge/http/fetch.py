@@ -20,9 +20,9 @@ from time import monotonic
 
 # What Prometheus 2.42 asks a target for, so the page we judge is the page Prometheus scrapes.
 from healthgauge.exposition._content import ACCEPT
+from healthgauge.http._flow import MAX_REDIRECTS, connect_error, get_flow, handshake_error, os_reason, tls_context
 from healthgauge.http._http11 import (
     MAX_BODY,
-    REDIRECTS,
     ConnectError,
     DeadlineError,
     FetchError,
@@ -36,7 +36,7 @@ from healthgauge.http._http11 import (
     TooLargeError,
     decode_body,
 )
-from healthgauge.http._url import URL, build_request, follow_redirect, parse_url
+from healthgauge.http._url import URL, build_request, parse_url
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -64,13 +64,12 @@ __all__ = [
     "prepare",
 ]
 
-# Kubernetes follows at most 10 redirects and only to the same host; curl -L follows 50. A metrics
-# endpoint moves at most once or twice (e.g. /metrics -> /metrics/), so 3 is the cap.
-MAX_REDIRECTS = 3
 # Bytes asked of each recv(), into one buffer reused for every read: a whole small page comes in one
 # read, a 10k-series page (1.2 MB) in ~20. A bigger buffer costs its pages even for a small page
 # (256 KiB: 50 more page faults than this, measured); a smaller one costs reads.
 _RECV_SIZE = 64 * 1024
+# After a failed certificate verification: how check's command line trusts the peer.
+_TLS_HINT = " (--insecure skips verification, --ca-file trusts a private CA)"
 
 
 class Response:
@@ -137,7 +136,7 @@ def get(
     insecure: bool = False,
     ca_file: str | None = None,
 ) -> Response:
-    """GET ``url`` and return the 2xx response with its body decoded; raise a FetchError otherwise.
+    """GET ``url`` and return the 200 response with its body decoded; raise a FetchError otherwise.
 
     ``timeout`` seconds bound the whole fetch, redirects included. Redirects are followed up to
     ``max_redirects`` times and only to the same host name (as the kubelet does); the body, before
@@ -146,25 +145,25 @@ def get(
     """
     deadline = monotonic() + timeout
     target, request_headers = prepare(url, headers)
-    hop = 0
-    while True:
-        parser = _exchange(target, request_headers, deadline, max_body, insecure, ca_file)
-        if parser.status in REDIRECTS:
-            target = follow_redirect(target, parser.status, parser.header("location"), hop, max_redirects, url)
-            hop += 1
-            continue
-        if not 200 <= parser.status < 300:
-            raise StatusError(f"HTTP {parser.status} {parser.reason}".rstrip(), url=str(target), status=parser.status)
-        try:
-            body = decode_body(parser.body(), parser.header("content-encoding"), max_body)
-        except FetchError as exc:
-            exc.url = str(target)
-            raise
-        return Response(target, parser.status, parser.reason, parser.headers, body)
+    flow = get_flow(target, request_headers, max_redirects=max_redirects)
+    target, request = next(flow)
+    try:
+        while True:
+            parser = _exchange(target, request, deadline, max_body, insecure, ca_file)
+            try:
+                target, request = flow.send(parser)
+            except StopIteration as final:
+                target, parser = final.value
+                break
+        body = decode_body(parser.body(), parser.header("content-encoding"), max_body)
+    except FetchError as exc:
+        exc.url = exc.url or str(target)
+        raise
+    return Response(target, parser.status, parser.reason, parser.headers, body)
 
 
 def _exchange(
-    target: URL, headers: list[tuple[str, str]], deadline: float, max_body: int, insecure: bool, ca_file: str | None
+    target: URL, request: bytes, deadline: float, max_body: int, insecure: bool, ca_file: str | None
 ) -> ResponseParser:
     """One request and its response on a fresh connection (``Connection: close``)."""
     url = str(target)
@@ -172,7 +171,7 @@ def _exchange(
     try:
         _wait(sock, deadline, url, "send")
         try:
-            sock.sendall(build_request(target, headers))
+            sock.sendall(request)
         except TimeoutError:
             raise DeadlineError("deadline passed while sending the request", url=url, phase="send") from None
         except OSError as exc:
@@ -240,7 +239,9 @@ def _connect(target: URL, deadline: float, insecure: bool, ca_file: str | None) 
             return _tls(sock, target, deadline, insecure, ca_file)
         return sock
     assert last is not None
-    raise ConnectError(f"{_reason(last)} connecting to {target.authority}", url=url)
+    error = connect_error(last, target.authority)
+    error.url = url
+    raise error
 
 
 def _resolve(host: str, port: int, deadline: float, url: str) -> list[tuple[int, tuple[Any, ...]]]:
@@ -271,7 +272,7 @@ def _resolve(host: str, port: int, deadline: float, url: str) -> list[tuple[int,
         raise DeadlineError(f"deadline passed resolving {host!r}", url=url, phase="resolve")
     result = box[0]
     if isinstance(result, Exception):
-        raise ResolveError(f"cannot resolve host {host!r}: {_reason(result)}", url=url)
+        raise ResolveError(f"cannot resolve host {host!r}: {os_reason(result)}", url=url)
     assert isinstance(result, list)
     return [(info[0], info[4]) for info in result]
 
@@ -279,17 +280,13 @@ def _resolve(host: str, port: int, deadline: float, url: str) -> list[tuple[int,
 def _tls(sock: _socket.socket, target: URL, deadline: float, insecure: bool, ca_file: str | None) -> _socket.socket:
     """Wrap a connected socket in TLS; ``ssl`` (and the ``socket`` it needs) is imported only here."""
     import socket
-    import ssl
 
     url = str(target)
     try:
-        context = ssl.create_default_context(cafile=ca_file)
+        context = tls_context(ca_file, insecure)
     except OSError as exc:
         sock.close()
-        raise RequestError(f"cannot load CA file {ca_file!r}: {_reason(exc)}", url=url) from None
-    if insecure:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+        raise RequestError(f"cannot load CA file {ca_file!r}: {os_reason(exc)}", url=url) from None
     plain = socket.socket(fileno=sock.detach())
     try:
         _wait(plain, deadline, url, "TLS handshake")
@@ -298,12 +295,11 @@ def _tls(sock: _socket.socket, target: URL, deadline: float, insecure: bool, ca_
         plain.close()
         if isinstance(exc, TimeoutError):
             raise DeadlineError("deadline passed in the TLS handshake", url=url, phase="TLS handshake") from None
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            hint = "" if insecure else " (--insecure skips verification, --ca-file trusts a private CA)"
-            raise TLSError(f"certificate verification failed: {exc.verify_message}{hint}", url=url) from None
-        if isinstance(exc, OSError):
-            raise TLSError(f"TLS handshake failed: {_reason(exc)}", url=url) from None
-        raise
+        if not isinstance(exc, OSError):
+            raise
+        error = handshake_error(exc, "" if insecure else _TLS_HINT)
+        error.url = url
+        raise error from None
 
 
 def _is_tls_eof(exc: OSError) -> bool:
@@ -313,14 +309,8 @@ def _is_tls_eof(exc: OSError) -> bool:
 
 def _io_error(exc: OSError, url: str, doing: str) -> FetchError:
     if type(exc).__module__ == "ssl" or type(exc).__name__.startswith("SSL"):
-        return TLSError(f"TLS error {doing}: {_reason(exc)}", url=url)
-    return ConnectError(f"{_reason(exc)} {doing}", url=url)
-
-
-def _reason(exc: BaseException) -> str:
-    """An OS error as a short phrase: ``connection refused``, ``no address associated with hostname``."""
-    text = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc) or type(exc).__name__
-    return str(text)[:1].lower() + str(text)[1:]
+        return TLSError(f"TLS error {doing}: {os_reason(exc)}", url=url)
+    return ConnectError(f"{os_reason(exc)} {doing}", url=url)
 
 
 def _where(address: tuple[Any, ...]) -> str:

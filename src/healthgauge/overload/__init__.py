@@ -65,9 +65,9 @@ are pure: ``RequestPolicy``, ``classify``, ``rejection_response``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from healthgauge import _lazy
 from healthgauge.overload._codel import CodelDetector, DelayWindow, DetectorStatistics, FollyCodel, delay_load
 from healthgauge.overload._controller import (
     AdmissionController,
@@ -81,6 +81,7 @@ from healthgauge.overload._http import (
     Classified,
     DownstreamOverloaded,
     HeaderError,
+    PlainResponse,
     RequestPolicy,
     Response,
     classify,
@@ -89,7 +90,7 @@ from healthgauge.overload._http import (
 from healthgauge.overload._limit import FixedLimit, Limit, LimitStatistics
 from healthgauge.overload._load import AgentReport, AgentState, LoadReporter, combine, weight_for_load
 from healthgauge.overload._netflix import AIMDLimit, Gradient2Limit, GradientLimit, VegasLimit, WindowedLimit
-from healthgauge.overload._queue import Expiry, QueueEntry, QueueOrder, QueueStatistics, WaitQueue
+from healthgauge.overload._queue import Expiry, QueueEntry, QueueOrder, QueueStatistics, WaitQueue, WaitQueueStatistics
 from healthgauge.overload._queue_delay import QueueDelayLimit
 from healthgauge.overload._throttle import (
     AdaptiveThrottle,
@@ -98,7 +99,16 @@ from healthgauge.overload._throttle import (
     ThrottleStatistics,
     retry_backoff,
 )
-from healthgauge.overload._types import Clock, ConfigError, Criticality, Outcome, Rejection, RejectReason
+from healthgauge.overload._types import (
+    Clock,
+    ConfigError,
+    Criticality,
+    Outcome,
+    OverloadConfigError,
+    Rejection,
+    RejectReason,
+    RequestOutcome,
+)
 
 if TYPE_CHECKING:
     from healthgauge.overload._aiohttp import aiohttp_middleware, setup_aiohttp
@@ -157,15 +167,18 @@ __all__ = [
     "LoopLagStatistics",
     "Outcome",
     "OverloadCollector",
+    "OverloadConfigError",
     "OverloadGuard",
     "OverloadMiddleware",
     "Permit",
+    "PlainResponse",
     "QueueDelayLimit",
     "QueueEntry",
     "QueueOrder",
     "QueueStatistics",
     "RejectReason",
     "Rejection",
+    "RequestOutcome",
     "RequestPolicy",
     "Response",
     "RetryBudget",
@@ -173,6 +186,7 @@ __all__ = [
     "ThrottleStatistics",
     "VegasLimit",
     "WaitQueue",
+    "WaitQueueStatistics",
     "Waiter",
     "WindowedLimit",
     "aiohttp_middleware",
@@ -186,11 +200,4 @@ __all__ = [
     "weight_for_load",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'healthgauge.overload' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy(__name__, _LAZY)

@@ -230,12 +230,15 @@ def classify(get: Callable[[str], str | None], *, policy: RequestPolicy, now: fl
 
 
 @dataclass(frozen=True, slots=True)
-class Response:
+class PlainResponse:
     """A complete small HTTP answer: status, headers as lowercase ASCII pairs, body."""
 
     status: int
     headers: tuple[tuple[bytes, bytes], ...]
     body: bytes
+
+
+Response = PlainResponse  # the name before 0.2 (it clashed across the public API); kept as an alias
 
 
 # Reasons answered 504: the caller has already given up, so a retry hint would only add load.

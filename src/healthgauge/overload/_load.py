@@ -21,17 +21,26 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from healthgauge.agentcheck._codec import Admin
 from healthgauge.overload._limit import require
 from healthgauge.overload._types import Clock
 
 
 class AgentState(enum.Enum):
-    """The administrative word of the reply."""
+    """Where the reporter stands: serving (``READY``), draining, in maintenance, or failed
+    (``DOWN``). The first three are the reply's admin word (:attr:`admin`); ``DOWN`` is the
+    operational word and keeps the admin word ``ready``. The words are written by the one codec,
+    :mod:`healthgauge.agentcheck` (``overload._responder.full_state_line``)."""
 
     READY = "ready"
     DRAIN = "drain"
     MAINT = "maint"
     DOWN = "down"
+
+    @property
+    def admin(self) -> Admin:
+        """The admin word of a reply in this state."""
+        return Admin.DRAIN if self is AgentState.DRAIN else Admin.MAINT if self is AgentState.MAINT else Admin.READY
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,22 +53,6 @@ class AgentReport:
     state: AgentState
     load: int
     reason: str = ""
-
-    def line(self) -> str:
-        """The ASCII line HAProxy's agent-check reads, without the trailing newline."""
-        if self.state is AgentState.DRAIN:
-            return "drain"
-        if self.state is AgentState.MAINT:
-            return "maint"
-        if self.state is AgentState.DOWN:
-            reason = " ".join(self.reason.split())
-            return f"down #{reason}" if reason else "down"
-        words = ["up", "ready"]
-        if self.weight is not None:
-            words.append(f"{self.weight}%")
-        if self.maxconn is not None:
-            words.append(f"maxconn:{self.maxconn}")
-        return " ".join(words)
 
 
 def weight_for_load(load: float, floor: int = 10) -> int:

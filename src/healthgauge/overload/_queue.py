@@ -82,7 +82,7 @@ E = TypeVar("E", bound=QueueEntry)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class QueueStatistics:
+class WaitQueueStatistics:
     """A wait queue's snapshot: length and capacity now, the oldest entry's age (s), whether it is
     standing, and counters of what went through it."""
 
@@ -97,6 +97,9 @@ class QueueStatistics:
     evicted: int
     rejected: int
     cancelled: int
+
+
+QueueStatistics = WaitQueueStatistics  # the name before 0.2 (it clashed across the public API); kept as an alias
 
 
 class WaitQueue(Generic[E]):

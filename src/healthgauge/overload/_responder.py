@@ -1,7 +1,8 @@
 """The embedded HAProxy agent-check responder: a loopback TCP port that answers one line and closes.
 
 The weight, maxconn, warm-up and hysteresis come from the core's :class:`LoadReporter`; this module
-renders its :class:`AgentReport` as a **full state** ending in ``\n`` and serves it (consumers §3).
+renders its :class:`AgentReport` as a **full state** ending in ``\n`` with the one agent-check codec
+and serves it on the one listener (:mod:`healthgauge.agentcheck`; consumers §3).
 HAProxy keeps any word a reply leaves out and applies nothing from a line without a newline
 (§3.5 pitfalls 3-5), so every reply names health, admin state, weight and maxconn: a restarted
 process, or one whose previous reply HAProxy missed, is fully described by any single line.
@@ -14,30 +15,20 @@ kernel send a reset, which can discard the reply before HAProxy reads it).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
+from healthgauge.agentcheck._codec import AgentReply, encode_reply
+from healthgauge.agentcheck._listener import AgentCheckListener, Overflow
 from healthgauge.overload._load import AgentReport, AgentState
 
 __all__ = ["AgentCheckResponder", "full_state_line"]
 
 log = logging.getLogger("healthgauge.overload")
 
-# HAProxy's agent-send strings are short server names; nothing longer is read (1 KiB).
-MAX_AGENT_SEND = 1024
 # HAProxy writes agent-send as soon as it connects and closes once it has our line: 0.5 s covers a
 # loaded host and is far below the default agent-inter of 2 s (consumers §3.4).
 READ_DEADLINE = 0.5
-
-
-# A description longer than this is cut: HAProxy shows it in one stats cell.
-MAX_REASON = 200
-
-
-def _clean(reason: str) -> str:
-    text = "".join(ch if " " <= ch < "\x7f" else " " for ch in reason)
-    return " ".join(text.split())[:MAX_REASON] or "failed"
 
 
 def full_state_line(report: AgentReport, last: AgentReport | None = None) -> bytes:
@@ -49,15 +40,15 @@ def full_state_line(report: AgentReport, last: AgentReport | None = None) -> byt
     """
     state = report.state
     source = report if state is AgentState.READY else last
-    words = ["down" if state is AgentState.DOWN else "up"]
-    words.append(state.value if state in (AgentState.DRAIN, AgentState.MAINT) else "ready")
-    if source is not None and source.weight is not None:
-        words.append(f"{source.weight}%")
-    if source is not None and source.maxconn is not None:
-        words.append(f"maxconn:{source.maxconn}")
-    if state is AgentState.DOWN:
-        words.append("#" + _clean(report.reason))
-    return (" ".join(words) + "\n").encode("ascii", "replace")
+    return encode_reply(
+        AgentReply(
+            up=state is not AgentState.DOWN,
+            admin=state.admin,
+            weight=None if source is None else source.weight,
+            maxconn=None if source is None else source.maxconn,
+            reason=report.reason or "failed",
+        )
+    )
 
 
 class AgentCheckResponder:
@@ -66,8 +57,9 @@ class AgentCheckResponder:
     ``source()`` returns the current :class:`AgentReport` (``LoadReporter.report(load, limit)``);
     when it raises, the reply fails closed to ``fallback`` (the weight floor): an agent that
     cannot tell must not say healthy. Connections are served concurrently, up to
-    ``max_connections`` at once; beyond that a connection is closed without a reply, which HAProxy
-    treats as "keep the last state".
+    ``max_connections`` at once; beyond that a connection is closed without a reply
+    (``Overflow.CLOSE``), which HAProxy treats as "keep the last state". Runs the one agent-check
+    listener (:mod:`healthgauge.agentcheck`): it answers at once and reads ``agent-send`` after.
     """
 
     def __init__(
@@ -85,12 +77,31 @@ class AgentCheckResponder:
         self._last_ready: AgentReport | None = None
         self.host = host
         self.port = port
-        self.read_deadline = read_deadline
-        self.max_connections = max_connections
-        self.served = 0
-        self.refused = 0
-        self._active = 0
-        self._server: asyncio.Server | None = None
+        self._listener = AgentCheckListener(
+            lambda _request: self.current(),
+            reads_request=False,
+            overflow=Overflow.CLOSE,
+            max_connections=max_connections,
+            read_deadline=read_deadline,
+        )
+
+    @property
+    def read_deadline(self) -> float:
+        return self._listener.read_deadline
+
+    @property
+    def max_connections(self) -> int:
+        return self._listener.max_connections
+
+    @property
+    def served(self) -> int:
+        """Connections answered with a line."""
+        return self._listener.statistics().replies
+
+    @property
+    def refused(self) -> int:
+        """Connections past ``max_connections``, closed without a line."""
+        return self._listener.statistics().overflow
 
     def current(self) -> bytes:
         """The line a connection would get now."""
@@ -104,16 +115,13 @@ class AgentCheckResponder:
         return full_state_line(report, self._last_ready)
 
     async def start(self) -> None:
-        if self._server is not None:
+        if self._listener.started:
             return
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, reuse_address=True)
-        self.port = int(self._server.sockets[0].getsockname()[1])
+        await self._listener.start(self.host, self.port)
+        self.port = self._listener.port
 
     async def close(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
-            await server.wait_closed()
+        await self._listener.close()
 
     async def __aenter__(self) -> AgentCheckResponder:
         await self.start()
@@ -121,23 +129,3 @@ class AgentCheckResponder:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._active >= self.max_connections:
-            self.refused += 1
-            writer.close()
-            return
-        self._active += 1
-        try:
-            writer.write(self.current())
-            await writer.drain()
-            self.served += 1
-            try:
-                await asyncio.wait_for(reader.read(MAX_AGENT_SEND), self.read_deadline)
-            except TimeoutError:
-                pass
-        except OSError:
-            pass  # the checker went away first: nothing to answer
-        finally:
-            self._active -= 1
-            writer.close()

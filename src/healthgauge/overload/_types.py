@@ -14,9 +14,12 @@ Clock = Callable[[], float]
 """A zero-argument callable returning monotonic seconds (``time.monotonic``, ``FakeClock``)."""
 
 
-class ConfigError(ValueError):
+class OverloadConfigError(ValueError):
     """A constructor was given a configuration that cannot work (spec §1.2: ratios out of range,
     ``target ≤ 0``, ``interval ≤ target``...). The message names the parameter and the value."""
+
+
+ConfigError = OverloadConfigError  # the name before 0.2 (it clashed across the public API); kept as an alias
 
 
 class Criticality(enum.IntEnum):
@@ -59,7 +62,7 @@ class RejectReason(enum.Enum):
     """The service is shutting down and no longer admits work."""
 
 
-class Outcome(enum.Enum):
+class RequestOutcome(enum.Enum):
     """How a permit ended; each permit ends exactly once (spec §1.2, after Netflix
     concurrency-limits ``AbstractLimiter``)."""
 
@@ -69,6 +72,9 @@ class Outcome(enum.Enum):
     """Timed out or a downstream reported overload: one sample flagged ``dropped``."""
     IGNORED = "ignored"
     """Client disconnected, route bypassed, or never started: no sample at all."""
+
+
+Outcome = RequestOutcome  # the name before 0.2 (it clashed across the public API); kept as an alias
 
 
 class Rejection(NamedTuple):

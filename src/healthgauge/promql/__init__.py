@@ -13,8 +13,9 @@ On the check path: nothing slow is imported here (no ``re``, ``typing``, ``datac
 ``enum``, ``json``); ``re`` loads only when a regex matcher compiles.
 """
 
+from healthgauge import _lazy
 from healthgauge.promql._errors import EvaluationError, PromQLError
-from healthgauge.promql._expr import Expr, Outcome, compile
+from healthgauge.promql._expr import Expr, Outcome, compile, needs_history
 from healthgauge.promql._history import LOOKBACK_MS, History
 
 TYPE_CHECKING = False
@@ -23,14 +24,17 @@ if TYPE_CHECKING:
 
 LOOKBACK = LOOKBACK_MS / 1000
 
-__all__ = ["LOOKBACK", "EvaluationError", "Expr", "History", "Outcome", "PromQLError", "Result", "compile"]
+__all__ = [
+    "LOOKBACK",
+    "EvaluationError",
+    "Expr",
+    "History",
+    "Outcome",
+    "PromQLError",
+    "Result",
+    "compile",
+    "needs_history",
+]
 
-
-def __getattr__(name: str) -> object:
-    """``Result`` loads on first use: ``healthgauge check`` judges conditions and never needs it."""
-    if name != "Result":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from healthgauge.promql._result import Result
-
-    globals()["Result"] = Result
-    return Result
+# ``Result`` loads on first use: ``healthgauge check`` judges conditions and never needs it.
+__getattr__ = _lazy(__name__, {"Result": "healthgauge.promql._result"})

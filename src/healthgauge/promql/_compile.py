@@ -57,18 +57,42 @@ def _negate(matcher: Callable[[str], bool]) -> Callable[[str], bool]:
     return lambda value: not matcher(value)
 
 
+def _with_pattern(text: str, op: str, placeholder: str, pattern: str) -> str:
+    """The selector's text with the first placeholder the scan gave promql-parser put back."""
+    quoted = '"' + pattern.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return text.replace(f'{op}"{placeholder}"', f"{op}{quoted}", 1)
+
+
 def _enum_name(value: object) -> str:
     return str(value).rpartition(".")[2]
 
 
 class Compiler:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, ats: list[int | str] | None = None, regexes: list[str] | None = None) -> None:
         self.text = text
+        self.regexes = list(regexes or ())  # the patterns of =~ and !~ in the order written
+        # The ``@`` operands in the order written (promql-parser misreads their values); the tree
+        # is compiled in that order: operands left to right, a subquery's inside before its own ``@``.
+        self.ats = list(ats or ())
+
+    def at(self, ast_at: Any) -> tuple[int | None, bool]:
+        """The ``@`` time (ms) of a selector or subquery, and whether it is the query's time."""
+        if ast_at is None:
+            return None, False
+        if not self.ats:
+            raise self.refuse("an @ modifier the scan did not see", "@")
+        at = self.ats.pop(0)
+        kind = _enum_name(ast_at.type)
+        if isinstance(at, str) != (kind in ("Start", "End")):
+            raise self.refuse("an @ modifier read two ways", "@")
+        return (None, True) if isinstance(at, str) else (at, False)
 
     def refuse(self, what: str, token: str) -> PromQLError:
-        column = self.text.find(token) + 1 if token else 0
-        where = f" (column {column})" if column > 0 else ""
-        return PromQLError(f"{what}{where}: {self.text!r}")
+        """``line:column: what, at 'token' in 'text'``: where promtool would point, when the token is found."""
+        at = self.text.find(token) if token else -1
+        if at < 0:
+            return PromQLError(f"{what}: {self.text!r}")
+        return PromQLError(f"{newer_syntax.position(self.text, at)}: {what}, at {token!r} in {self.text!r}")
 
     def node(self, ast: Any) -> Node:
         kind = type(ast).__name__
@@ -87,16 +111,23 @@ class Compiler:
         return StrNode(str(ast), str(ast.val))
 
     def _SubqueryExpr(self, ast: Any) -> Node:
-        raise self.refuse("subqueries are not supported", ":")
+        from healthgauge.promql._subquery import Subquery
+
+        inner = self.node(ast.expr)
+        if not isinstance(inner, VecNode):
+            raise self.refuse(f"subquery is only allowed on instant vector, got {inner.kind} instead", ":")
+        at_ms, at_query = self.at(ast.at)
+        if ast.step is not None and _ms(ast.step) <= 0:
+            raise self.refuse("duration must be greater than 0", ":")
+        return Subquery(ast.prettify(), inner, _ms(ast.range), _ms(ast.step), _ms(ast.offset), at_ms, at_query)
 
     def _VectorSelector(self, ast: Any) -> Selector:
-        if ast.at is not None:
-            raise self.refuse("the @ modifier is not supported", "@")
         if ast.matchers.or_matchers:
             raise self.refuse("'or' between label matchers is not supported", " or ")
         name: str | None = ast.name
         equal: list[tuple[str, str]] = []
         predicates: list[tuple[str, Callable[[str], bool]]] = []
+        text = ast.prettify()
         for m in ast.matchers.matchers:
             op = _enum_name(m.op)
             if op == "Equal":
@@ -108,16 +139,20 @@ class Compiler:
             else:
                 from healthgauge.promql._regex import compile_matcher
 
+                pattern = self.regexes.pop(0) if self.regexes else m.value
+                text = _with_pattern(text, "=~" if op == "Re" else "!~", m.value, pattern)
                 try:
-                    matcher = compile_matcher(m.value)
+                    matcher = compile_matcher(pattern)
                 except PromQLError as exc:
-                    raise self.refuse(str(exc), m.value) from None
-                if op == "Re":
-                    predicates.append((m.name, matcher))
-                else:
-                    predicates.append((m.name, _negate(matcher)))
+                    raise self.refuse(str(exc), pattern or ("=~" if op == "Re" else "!~")) from None
+                if op == "NotRe":
+                    matcher = _negate(matcher)
+                predicates.append((m.name, matcher))
+        if name is None and all(not v for _, v in equal) and all(pred("") for _, pred in predicates):
+            raise self.refuse("vector selector must contain at least one non-empty matcher", "{")
+        at_ms, at_query = self.at(ast.at)
         # Equality matchers first: they are the cheapest and most selective.
-        return Selector(ast.prettify(), name, tuple(equal), tuple(predicates), _ms(ast.offset))
+        return Selector(text, name, tuple(equal), tuple(predicates), _ms(ast.offset), at_ms, at_query)
 
     def _MatrixSelector(self, ast: Any) -> Node:
         from healthgauge.promql._range import RangeSelector
@@ -172,11 +207,11 @@ class Compiler:
     def _AggregateExpr(self, ast: Any) -> Node:
         op = str(ast.op)
         if op not in AGGREGATIONS:
-            raise self.refuse(f"aggregation {op}() is not supported", op)
+            raise self.refuse(f"unknown function with name {op!r} (Prometheus 2.42 has no {op}())", op)
+        param = None if ast.param is None else self.node(ast.param)  # written first: its @ comes first
         inner = self.node(ast.expr)
         if not isinstance(inner, VecNode):
             raise self.refuse(f"{op}() needs an instant vector", op)
-        param = None if ast.param is None else self.node(ast.param)
         modifier = ast.modifier
         by = modifier is None or _enum_name(modifier.type) == "By"
         grouping = tuple(modifier.labels) if modifier is not None else ()
@@ -191,8 +226,10 @@ class Compiler:
 
     def _Call(self, ast: Any) -> Node:
         name = str(ast.func.name)
+        if name == newer_syntax.HOLT_WINTERS_AS_PARSED:  # the scan renamed it; written otherwise it is refused
+            name = "holt_winters"
         if name not in SUPPORTED_FUNCTIONS:
-            raise self.refuse(f"function {name}() is not supported", name + "(")
+            raise self.refuse(f"unknown function with name {name!r} (Prometheus 2.42 has no {name}())", name + "(")
         raw = list(ast.args)
         args = tuple(self.node(a) for a in raw)
         cls: Any = node_class(name)  # each class takes the arguments its function needs
@@ -200,9 +237,9 @@ class Compiler:
         if name in ("absent", "absent_over_time"):
             extra = (self._absent_labels(raw[0]),)
         elif name in RANGE_FUNCTIONS:
-            selector = args[-1] if name != "quantile_over_time" else args[1]
-            if not isinstance(selector, MatNode):
-                raise self.refuse(f"{name}() needs a range selector such as x[5m]", name)
+            selector = next((a for a in args if isinstance(a, MatNode)), None)
+            if selector is None:
+                raise self.refuse(f"{name}() needs a range selector such as x[5m] or a subquery", name)
             extra = (selector,)
         elif name == "timestamp":
             arg = raw[0]
@@ -265,21 +302,54 @@ def compile_node(text: str) -> Node:
         raise PromQLError(f"expression is {len(text)} characters long, the limit is {MAX_TEXT}")
     if not text.strip():
         raise PromQLError(f"empty expression: {text!r}")
-    newer_syntax.check(text)
+    scanned = newer_syntax.scan(text)
     import promql_parser as pp  # here, not at the top: `check` reads compiled conditions from a cache
 
     try:
-        ast = pp.parse(text)
+        ast = pp.parse(scanned.text)
     except ValueError as exc:
-        raise PromQLError(f"{exc}: {text!r}") from None
+        raise _parse_error(text, str(exc), pp) from None
     except BaseException as exc:  # a panic in the Rust parser surfaces as pyo3's PanicException
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
         raise PromQLError(f"the PromQL parser failed ({type(exc).__name__}: {exc}): {text!r}") from None
     try:
-        return Compiler(text).node(ast)
+        return Compiler(text, scanned.ats, scanned.regexes).node(ast)
     except RecursionError:
         raise PromQLError(f"expression nested too deeply: {text[:80]!r}") from None
+
+
+# promql-parser's messages for a text whose syntax is right and whose types or counts are not.
+_SEMANTIC = ("expected type", "argument(s)", "BOOL modifier", "non-empty matcher", "must be preceded")
+
+
+def _parse_error(text: str, message: str, pp: Any) -> PromQLError:
+    """promql-parser's message with the line:column and the text Prometheus would point at: the
+    first token after which the text cannot become valid, the end when it stops too early, or
+    the function a type or argument count error names."""
+
+    def valid(candidate: str) -> bool:
+        try:
+            pp.parse(newer_syntax.scan(candidate).text)
+        except BaseException as exc:  # ValueError, or a panic of the Rust parser
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            return any(words in str(exc) for words in _SEMANTIC)  # the syntax could go on
+        return True
+
+    found = newer_syntax.locate(text, valid)
+    if found is None:
+        return PromQLError(f"parse error: {message}: {text!r}")
+    at, token = found
+    if not token and any(words in message for words in _SEMANTIC):
+        named = message.split("'")[1] if message.count("'") >= 2 else ""
+        at = max(text.find(named + "("), 0) if named else 0
+        token = named or text[:40]
+    elif not token:
+        where = newer_syntax.position(text, at)
+        return PromQLError(f"{where}: parse error: {message} (the expression ends too early): {text!r}")
+    where = newer_syntax.position(text, at)
+    return PromQLError(f"{where}: parse error: {message}, at {token!r} in {text!r}")
 
 
 def names_read(node: Node) -> frozenset[str] | None:

@@ -12,7 +12,9 @@ from healthgauge.promql._errors import EvaluationError
 from healthgauge.promql._floats import format_human
 from healthgauge.promql._history import to_ms
 from healthgauge.promql._nodes import (
+    TWO_SAMPLE_FUNCTIONS,
     Binary,
+    Call,
     MatNode,
     Node,
     ScalarNode,
@@ -70,7 +72,7 @@ class Expr:
     ``kind``: the result type, ``"vector"``, ``"scalar"``, ``"string"`` or ``"matrix"``.
     """
 
-    __slots__ = ("_node", "kind", "max_range", "names", "text")
+    __slots__ = ("_at_query", "_node", "kind", "max_range", "names", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -78,6 +80,7 @@ class Expr:
         from healthgauge.promql._compile import compile_node, history_needed, names_read
 
         self._node = compile_node(text)
+        self._at_query = any(getattr(n, "at_query", False) for n in self._node.walk())
         self.kind = self._node.kind
         self.names = names_read(self._node)
         self.max_range = history_needed(self._node)
@@ -90,13 +93,13 @@ class Expr:
         many-to-many matching)."""
         from healthgauge.promql._result import Result  # a condition never needs it: not on check's path
 
-        t = to_ms(now)
+        t = self._at(to_ms(now))
         return Result(self.kind, t / 1000, _value(self._node, store, t))
 
     def condition(self, store: History, now: float) -> Outcome:
         """Whether the condition holds at ``now``, with the summary and observed values."""
         try:
-            return _explain(self._node, store, to_ms(now))
+            return _explain(self._node, store, self._at(to_ms(now)))
         except EvaluationError as exc:
             return Outcome(False, str(exc), error=str(exc))
         except Exception as exc:  # fail closed: an evaluator fault must not read as healthy
@@ -109,7 +112,7 @@ class Expr:
         Raises ``EvaluationError`` saying what came instead (nothing, several series, NaN — which
         ``scalar()`` gives for anything but one series — or a string).
         """
-        t = to_ms(now)
+        t = self._at(to_ms(now))
         node = self._node
         if isinstance(node, ScalarNode):
             return self._a_number(node.scalar(store, t))
@@ -121,6 +124,14 @@ class Expr:
                 raise EvaluationError(f"{self.text}: expected one number, {_why_empty(node, store, t)}")
             raise EvaluationError(f"{self.text}: expected one number, got {len(vector)} series: {_got(vector)}")
         raise EvaluationError(f"{self.text}: expected one number, got a {node.kind}")
+
+    def _at(self, t: int) -> int:
+        """``@ start()`` and ``@ end()`` are the query's time, also inside subqueries: set it."""
+        if self._at_query:
+            for n in self._node.walk():
+                if getattr(n, "at_query", False):
+                    n.at_ms = t  # type: ignore[attr-defined]
+        return t
 
     def _a_number(self, value: float) -> float:
         if value != value:
@@ -246,6 +257,24 @@ def _varying_labels(label_sets: list[Labels]) -> set[str]:
     dicts = [dict(labels) for labels in label_sets]
     varying = {n for n in names if len({d.get(n) for d in dicts}) > 1}
     return varying or names
+
+
+def needs_history(expr: Expr) -> str | None:
+    """Why ``expr`` can never give a result over one scrape, or None.
+
+    A function that needs two samples of a series (``rate``, ``irate``, ``increase``, ``delta``,
+    ``idelta``, ``deriv``, ``predict_linear``, ``holt_winters``; also inside a subquery) has one
+    sample per series in a single scrape, so as a condition it can only fail. ``healthgauge
+    check`` refuses such a condition before any I/O; ``query`` over one scrape warns.
+    """
+    for n in expr._node.walk():
+        name = getattr(n, "name", None)
+        if name in TWO_SAMPLE_FUNCTIONS and isinstance(n, Call):
+            return (
+                f"{name}() needs 2 samples of a series and one scrape has 1: it can never hold here;"
+                " evaluate it in `healthgauge agent`, which keeps each target's history"
+            )
+    return None
 
 
 def compile(text: str) -> Expr:

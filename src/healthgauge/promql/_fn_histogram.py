@@ -1,5 +1,7 @@
 """``histogram_quantile()`` over classic ``le`` buckets (Prometheus's ``bucketQuantile`` in
-``promql/quantile.go``)."""
+``promql/quantile.go``); ``histogram_count()``, ``histogram_sum()`` and ``histogram_fraction()``,
+which in 2.42 read native histograms only and skip every float sample, so they return nothing on
+the classic histograms an exposition page carries."""
 
 from __future__ import annotations
 
@@ -10,6 +12,21 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from healthgauge.promql._history import History, Labels
     from healthgauge.promql._nodes import Vector
+
+
+class NativeOnly(Call, VecNode):
+    """``histogram_count(v)``, ``histogram_sum(v)``, ``histogram_fraction(lo, hi, v)``: the argument is
+    evaluated (its errors are errors), and every float sample is skipped, as Prometheus 2.42 does."""
+
+    __slots__ = ()
+
+    def vec(self, h: History, t: int) -> Vector:
+        for i, arg in enumerate(self.args):
+            if isinstance(arg, VecNode):
+                self.vector_arg(i, h, t)
+            else:
+                self.scalar_arg(i, h, t, 0.0)
+        return []
 
 
 class HistogramQuantile(Call, VecNode):
@@ -102,4 +119,7 @@ def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
     return start + (end - start) * (rank / count)
 
 
-FUNCTIONS: dict[str, type[Call]] = {"histogram_quantile": HistogramQuantile}
+FUNCTIONS: dict[str, type[Call]] = {
+    "histogram_quantile": HistogramQuantile,
+    **dict.fromkeys(("histogram_count", "histogram_sum", "histogram_fraction"), NativeOnly),
+}

@@ -1,5 +1,5 @@
 """``label_replace()`` and ``label_join()``: new label values from old ones. The regex of
-``label_replace`` is compiled (with ``re``) by the compiler, once."""
+``label_replace`` is compiled (by RE2, ``_regex``) by the compiler, once."""
 
 from __future__ import annotations
 
@@ -7,17 +7,16 @@ from healthgauge.promql._nodes import Call, Node, VecNode, check_unique, set_lab
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from re import Match, Pattern
-
     from healthgauge.promql._history import History
     from healthgauge.promql._nodes import Vector
+    from healthgauge.promql._regex import Regex
 
 
 class LabelReplace(Call, VecNode):
     __slots__ = ("dst", "regex", "replacement", "src")
 
     def __init__(
-        self, text: str, name: str, args: tuple[Node, ...], dst: str, replacement: str, src: str, regex: Pattern[str]
+        self, text: str, name: str, args: tuple[Node, ...], dst: str, replacement: str, src: str, regex: Regex
     ) -> None:
         super().__init__(text, name, args)
         self.dst = dst
@@ -27,17 +26,17 @@ class LabelReplace(Call, VecNode):
 
     def vec(self, h: History, t: int) -> Vector:
         out = []
-        fullmatch = self.regex.fullmatch
+        regex = self.regex
         for labels, v in self.vector_arg(0, h, t):
             value = dict(labels).get(self.src, "")
-            m = fullmatch(value)
-            if m is not None:
-                labels = set_label(labels, self.dst, expand(self.replacement, m))
+            groups = regex.fullmatch(value)
+            if groups is not None:
+                labels = set_label(labels, self.dst, expand(self.replacement, groups, regex.groupindex))
             out.append((labels, v))
         return check_unique(out)
 
 
-def expand(template: str, m: Match[str]) -> str:
+def expand(template: str, groups: list[str | None], groupindex: dict[str, int]) -> str:
     """Go's ``Regexp.ExpandString``: ``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``; a reference
     to a group that does not exist or did not match is empty; a malformed ``$`` is literal."""
     out = []
@@ -67,10 +66,10 @@ def expand(template: str, m: Match[str]) -> str:
         group: str | None = None
         if name.isdigit():
             index = int(name)
-            if index <= (m.re.groups or 0):
-                group = m.group(index)
-        elif name in m.re.groupindex:
-            group = m.group(name)
+            if index < len(groups):
+                group = groups[index]
+        elif name in groupindex:
+            group = groups[groupindex[name]]
         out.append(group or "")
     return "".join(out)
 

@@ -40,19 +40,30 @@ FUNCTION_MODULES = {
         ),
         "_fn_math",
     ),
+    **dict.fromkeys(
+        ("sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh"),
+        "_fn_trig",
+    ),
+    **dict.fromkeys(("deg", "rad", "pi"), "_fn_trig"),
+    **dict.fromkeys(
+        ("year", "month", "day_of_month", "day_of_year", "day_of_week", "days_in_month", "hour", "minute"), "_fn_date"
+    ),
     **dict.fromkeys(("absent", "absent_over_time", "sort", "sort_desc", "timestamp", "vector", "scalar"), "_fn_vector"),
     **dict.fromkeys(("label_replace", "label_join"), "_fn_labels"),
-    "histogram_quantile": "_fn_histogram",
+    **dict.fromkeys(("histogram_quantile", "histogram_count", "histogram_sum", "histogram_fraction"), "_fn_histogram"),
     **dict.fromkeys(
         (
             *("rate", "irate", "increase", "delta", "idelta", "deriv", "changes", "resets"),
             *("avg_over_time", "sum_over_time", "min_over_time", "max_over_time", "count_over_time"),
             *("last_over_time", "present_over_time", "stddev_over_time", "stdvar_over_time"),
             "quantile_over_time",
+            "predict_linear",
+            "holt_winters",
         ),
         "_range",
     ),
 }
+# Every function of Prometheus 2.42's table (``promql/parser/functions.go``): nothing refused.
 SUPPORTED_FUNCTIONS = frozenset(FUNCTION_MODULES)
 # Functions whose argument is a range vector (``absent_over_time`` is implemented with ``absent``).
 RANGE_FUNCTIONS = frozenset(name for name, module in FUNCTION_MODULES.items() if module == "_range") | {

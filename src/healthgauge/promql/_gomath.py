@@ -31,7 +31,67 @@ def _is_odd_int(y: float) -> bool:
 
 
 def power(x: float, y: float) -> float:
-    """Go ``math.Pow``: NaN for a negative base with a fractional exponent, ±Inf on overflow."""
+    """Go ``math.Pow``: NaN for a negative base with a fractional exponent, ±Inf on overflow, and
+    Go's own arithmetic for the rest (``Frexp`` and repeated squaring for the integer part of the
+    exponent, ``Exp(yf * Log(x))`` for its fraction), so that ``10 ^ 80`` is the float Go computes,
+    not the correctly rounded one of C's ``pow`` (an ulp apart, which ``sin`` of it magnifies)."""
+    if y == 0 or x == 1:
+        return 1.0
+    if y == 1:
+        return x
+    if x != x or y != y:
+        return NAN
+    if x == 0 or y in (INF, -INF) or x in (INF, -INF) or y in (0.5, -0.5):
+        return _c_power(x, y)
+    yf, yi = math.modf(abs(y))
+    if yf != 0 and x < 0:
+        return NAN
+    if yi >= 2.0**63:
+        if x == -1:
+            return 1.0
+        return 0.0 if (abs(x) < 1) == (y > 0) else INF
+    a1 = 1.0
+    ae = 0
+    if yf != 0:
+        if yf > 0.5:
+            yf -= 1
+            yi += 1
+        a1 = math.exp(yf * math.log(x))
+    x1, xe = math.frexp(x)
+    i = int(yi)
+    while i != 0:
+        if xe < -(1 << 12) or xe > (1 << 12):
+            ae += xe  # catastrophic overflow: let ldexp handle it
+            break
+        if i & 1:
+            a1 *= x1
+            ae += xe
+        x1 *= x1
+        xe <<= 1
+        if x1 < 0.5:
+            x1 += x1
+            xe -= 1
+        i >>= 1
+    if y < 0:
+        a1 = 1 / a1
+        ae = -ae
+    return _ldexp(a1, ae)
+
+
+def _ldexp(frac: float, exp: int) -> float:
+    """Go ``math.Ldexp``: ±Inf on overflow, ±0 on underflow (Python raises on overflow)."""
+    try:
+        return math.ldexp(frac, exp)
+    except OverflowError:
+        return math.copysign(INF, frac)
+
+
+def _c_power(x: float, y: float) -> float:
+    """The special cases of ``Pow`` (zero, infinities, square roots), where C's ``pow`` and Go agree."""
+    if y == 0.5 and x not in (INF, -INF) and x != 0:
+        return sqrt(x)
+    if y == -0.5 and x not in (INF, -INF) and x != 0:
+        return div(1.0, sqrt(x))
     try:
         return math.pow(x, y)
     except OverflowError:

@@ -70,6 +70,13 @@ def format_labels(labels: Labels) -> str:
     return name + "{" + ", ".join(inner) + "}"
 
 
+# The range functions that give nothing for a series with fewer than two samples in its window:
+# over one scrape they can never give anything.
+TWO_SAMPLE_FUNCTIONS = frozenset(
+    ("rate", "irate", "increase", "delta", "idelta", "deriv", "predict_linear", "holt_winters")
+)
+
+
 class Node:
     """A compiled expression. ``text`` is its PromQL, for messages."""
 
@@ -178,9 +185,14 @@ class Call(Node):
 
 
 class Selector(VecNode):
-    """``name{label="v", other=~"re"} offset 5m``: each series' latest sample within the lookback."""
+    """``name{label="v", other=~"re"} offset 5m``: each series' latest sample within the lookback.
 
-    __slots__ = ("equal", "name", "offset_ms", "predicates")
+    ``at_ms``: the ``@`` time in ms, or None; ``@ start()`` / ``@ end()`` (``at_query``) are the
+    query's time, set on the node by ``Expr`` before each evaluation (a subquery evaluates its
+    inside at other times, but ``@ end()`` stays the query's).
+    """
+
+    __slots__ = ("at_ms", "at_query", "equal", "name", "offset_ms", "predicates")
 
     def __init__(
         self,
@@ -189,12 +201,21 @@ class Selector(VecNode):
         equal: tuple[tuple[str, str], ...],
         predicates: tuple[tuple[str, Callable[[str], bool]], ...],
         offset_ms: int,
+        at_ms: int | None = None,
+        at_query: bool = False,
     ) -> None:
         super().__init__(text)
         self.name = name
         self.equal = equal
         self.predicates = predicates
         self.offset_ms = offset_ms
+        self.at_ms = at_ms
+        self.at_query = at_query
+
+    def ref(self, t: int) -> int:
+        """The time this selector reads at when evaluated at ``t``: its ``@`` time or ``t``, less the offset."""
+        at = self.at_ms
+        return (t if at is None else at) - self.offset_ms
 
     def select(self, h: History) -> list[Series]:
         """The series whose labels satisfy every matcher (an absent label reads as "")."""
@@ -215,7 +236,7 @@ class Selector(VecNode):
 
     def points(self, h: History, t: int) -> list[tuple[Labels, int, float]]:
         """Labels, sample time and value of each selected series at ``t``."""
-        ref = t - self.offset_ms
+        ref = self.ref(t)
         out = []
         for series in self.select(h):
             point = series.at(ref)
@@ -224,7 +245,7 @@ class Selector(VecNode):
         return out
 
     def vec(self, h: History, t: int) -> Vector:
-        ref = t - self.offset_ms
+        ref = t - self.offset_ms if self.at_ms is None else self.at_ms - self.offset_ms
         out = []
         for series in self.select(h):
             point = series.at(ref)

@@ -11,9 +11,19 @@ from bisect import bisect_left, bisect_right
 from math import isnan
 
 from healthgauge.promql import _gomath as gm
+from healthgauge.promql._errors import EvaluationError
 from healthgauge.promql._floats import INF, NAN, div
 from healthgauge.promql._history import STALE
-from healthgauge.promql._nodes import Call, MatNode, Node, Selector, VecNode, check_unique, drop_name
+from healthgauge.promql._nodes import (
+    TWO_SAMPLE_FUNCTIONS,
+    Call,
+    MatNode,
+    Node,
+    Selector,
+    VecNode,
+    check_unique,
+    drop_name,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,10 +46,26 @@ def window(series: Series, start: int, end: int) -> tuple[list[int], list[float]
     return wt, wv
 
 
-class RangeSelector(MatNode):
-    """``selector[5m]``: the samples of each series in ``[t - offset - range, t - offset]``."""
+class RangeSource(MatNode):
+    """What a range function reads: a range selector or a subquery."""
 
-    __slots__ = ("range_ms", "selector")
+    __slots__ = ("range_ms",)
+    range_ms: int
+
+    def bounds(self, t: int) -> tuple[int, int]:
+        """The closed window ``[start, end]`` read when evaluated at ``t``."""
+        raise NotImplementedError
+
+    def spans(self, h: History, t: int) -> list[tuple[Labels, list[int], list[float], int, int]]:
+        """Per series with points in the window: its time and value lists and the ``lo:hi`` of the window."""
+        raise NotImplementedError
+
+
+class RangeSelector(RangeSource):
+    """``selector[5m]``: the samples of each series in ``[t - offset - range, t - offset]`` (``t``
+    being the selector's ``@`` time when it has one)."""
+
+    __slots__ = ("selector",)
 
     def __init__(self, text: str, selector: Selector, range_ms: int) -> None:
         super().__init__(text)
@@ -49,15 +75,16 @@ class RangeSelector(MatNode):
     def children(self) -> tuple[Node, ...]:
         return (self.selector,)
 
-    def spans(self, h: History, t: int) -> list[tuple[Labels, list[int], list[float], int, int]]:
-        """Per series with samples in the window: its lists and the ``lo:hi`` bounds of the window.
+    def bounds(self, t: int) -> tuple[int, int]:
+        end = self.selector.ref(t)
+        return end - self.range_ms, end
 
-        Functions read the bounds instead of copying the window: the agent evaluates every rule at
+    def spans(self, h: History, t: int) -> list[tuple[Labels, list[int], list[float], int, int]]:
+        """Functions read the bounds instead of copying the window: the agent evaluates every rule at
         every scrape, over rings of hundreds of samples. A series holding stale markers is given
         as a copy of its window without them.
         """
-        end = t - self.selector.offset_ms
-        start = end - self.range_ms
+        start, end = self.bounds(t)
         out = []
         for series in self.selector.select(h):
             if series.stale:
@@ -73,8 +100,7 @@ class RangeSelector(MatNode):
         return out
 
     def mat(self, h: History, t: int) -> Matrix:
-        end = t - self.selector.offset_ms
-        start = end - self.range_ms
+        start, end = self.bounds(t)
         out = []
         for series in self.selector.select(h):
             ts, vs = window(series, start, end)
@@ -146,11 +172,23 @@ def _deriv(ts: list[int], vs: list[float]) -> float | None:
     """The slope of the least-squares line (Prometheus's ``linearRegression``, Kahan-summed)."""
     if len(ts) < 2:
         return None
+    return _regression(ts, vs, ts[0])[0]
+
+
+def _predict_linear(ts: list[int], vs: list[float], at: int, seconds: float) -> float | None:
+    """``predict_linear``: the least-squares line, intercept at the evaluation time, ``seconds`` ahead."""
+    if len(ts) < 2:
+        return None
+    slope, intercept = _regression(ts, vs, at)
+    return slope * seconds + intercept
+
+
+def _regression(ts: list[int], vs: list[float], origin: int) -> tuple[float, float]:
+    """Slope and intercept at ``origin`` of the least-squares line (``linearRegression``)."""
     n = 0.0
     sum_x = c_x = sum_y = c_y = sum_xy = c_xy = sum_x2 = c_x2 = 0.0
     first_y = vs[0]
     constant = True
-    origin = ts[0]
     for t, v in zip(ts, vs, strict=True):
         if constant and v != first_y:
             constant = False
@@ -161,14 +199,38 @@ def _deriv(ts: list[int], vs: list[float]) -> float | None:
         sum_xy, c_xy = gm.kahan_inc(x * v, sum_xy, c_xy)
         sum_x2, c_x2 = gm.kahan_inc(x * x, sum_x2, c_x2)
     if constant:
-        return NAN if first_y in (INF, -INF) else 0.0
+        return (NAN, NAN) if first_y in (INF, -INF) else (0.0, first_y)
     sum_x += c_x
     sum_y += c_y
     sum_xy += c_xy
     sum_x2 += c_x2
     cov_xy = sum_xy - sum_x * sum_y / n
     var_x = sum_x2 - sum_x * sum_x / n
-    return div(cov_xy, var_x)
+    slope = div(cov_xy, var_x)
+    return slope, sum_y / n - slope * sum_x / n
+
+
+def _holt_winters(vs: list[float], sf: float, tf: float) -> float | None:
+    """Double exponential smoothing (Prometheus 2.42's ``funcHoltWinters``)."""
+    if len(vs) < 2:
+        return None
+    s0 = 0.0
+    s1 = vs[0]
+    b = vs[1] - vs[0]
+    for i in range(1, len(vs)):
+        x = sf * vs[i]
+        if i > 1:  # calcTrendValue(i - 1, ...): the first trend is the first difference
+            b = tf * (s1 - s0) + (1 - tf) * b
+        y = (1 - sf) * (s1 + b)
+        s0, s1 = s1, x + y
+    return s1
+
+
+def _check_factors(sf: float, tf: float) -> None:
+    if sf <= 0 or sf >= 1:
+        raise EvaluationError(f"invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:f}")
+    if tf <= 0 or tf >= 1:
+        raise EvaluationError(f"invalid trend factor. Expected: 0 < tf < 1, got: {tf:f}")
 
 
 def _changes(vs: list[float]) -> float:
@@ -258,8 +320,6 @@ OVER_TIME: dict[str, Callable[[list[float]], float]] = {
     "changes": _changes,
     "resets": _resets,
 }
-# Range functions that give nothing for a series with fewer than two samples in its window.
-TWO_SAMPLE_FUNCTIONS = frozenset(("rate", "irate", "increase", "delta", "idelta", "deriv"))
 
 
 class RangeCall(Call, VecNode):
@@ -267,15 +327,14 @@ class RangeCall(Call, VecNode):
 
     __slots__ = ("selector",)
 
-    def __init__(self, text: str, name: str, args: tuple[Node, ...], selector: RangeSelector) -> None:
+    def __init__(self, text: str, name: str, args: tuple[Node, ...], selector: RangeSource) -> None:
         super().__init__(text, name, args)
         self.selector = selector
 
     def vec(self, h: History, t: int) -> Vector:
         name = self.name
         sel = self.selector
-        end = t - sel.selector.offset_ms
-        start = end - sel.range_ms
+        start, end = sel.bounds(t)
         spans = sel.spans(h, t)
         if name in OVER_TIME:
             fn = OVER_TIME[name]
@@ -289,6 +348,8 @@ class RangeCall(Call, VecNode):
 
             q = self.scalar_arg(0, h, t, 0.0)
             return check_unique([(drop_name(labels), quantile(q, vs[lo:hi])) for labels, _ts, vs, lo, hi in spans])
+        if name in ("predict_linear", "holt_winters"):
+            return self._smoothing(h, t, spans)
         range_s = sel.range_ms / 1000
         out: Vector = []
         for labels, ts, vs, lo, hi in spans:
@@ -302,12 +363,29 @@ class RangeCall(Call, VecNode):
                 out.append((drop_name(labels), value))
         return check_unique(out)
 
+    def _smoothing(self, h: History, t: int, spans: list[tuple[Labels, list[int], list[float], int, int]]) -> Vector:
+        """``predict_linear(v, seconds)`` and ``holt_winters(v, sf, tf)`` (whose factors are checked
+        only when a series has samples to smooth, as Prometheus checks them in the call)."""
+        out: Vector = []
+        if self.name == "predict_linear":
+            seconds = self.scalar_arg(1, h, t, 0.0)
+            for labels, ts, vs, lo, hi in spans:
+                value = _predict_linear(ts[lo:hi], vs[lo:hi], t, seconds)
+                if value is not None:
+                    out.append((drop_name(labels), value))
+            return check_unique(out)
+        sf, tf = self.scalar_arg(1, h, t, 0.0), self.scalar_arg(2, h, t, 0.0)
+        for labels, _ts, vs, lo, hi in spans:
+            _check_factors(sf, tf)
+            value = _holt_winters(vs[lo:hi], sf, tf)
+            if value is not None:
+                out.append((drop_name(labels), value))
+        return check_unique(out)
+
     def too_few_samples(self, h: History, t: int) -> str | None:
         if self.name in TWO_SAMPLE_FUNCTIONS and not self.vec(h, t):
             return f"{self.name}() needs 2 samples in {self.selector.text}, no series had them"
         return None
 
 
-FUNCTIONS: dict[str, type[Call]] = dict.fromkeys(
-    (*OVER_TIME, "rate", "irate", "increase", "delta", "idelta", "deriv", "quantile_over_time"), RangeCall
-)
+FUNCTIONS: dict[str, type[Call]] = dict.fromkeys((*OVER_TIME, *TWO_SAMPLE_FUNCTIONS, "quantile_over_time"), RangeCall)

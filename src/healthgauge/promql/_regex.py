@@ -1,14 +1,22 @@
-"""Label regexes: Prometheus's RE2 syntax, fully anchored, run by Python's ``re``.
+"""Label regexes run by RE2 itself (google-re2), fully anchored as Prometheus anchors them.
 
-Prometheus compiles ``=~"v"`` as ``^(?:v)$`` with Go's RE2. promql-parser has already refused what
-RE2 refuses (look-around, back-references). What Python would read differently is mapped here:
-``\\z``; ``$`` (which in Python also matches before a final newline); POSIX classes
-``[[:alpha:]]``; flag groups such as ``(?i)`` in the middle of a pattern (RE2 scopes them to the
-rest of the group, Python only allows them at the very start); ``(?<name>``; ``\\d \\w \\s \\b``
-are ASCII as in RE2. What cannot be mapped faithfully is refused with the reason: Unicode classes
-``\\pL``, ungreedy ``(?U)``, negated POSIX classes, ``\\C``.
+Prometheus 2.42 compiles ``=~"v"`` and ``label_replace``'s regex as Go's ``regexp`` does
+``^(?:v)$``: RE2 syntax, and matching in time linear in the value whatever the pattern (no
+backtracking: ``(.*/)*health`` against a 24-segment path is as quick as against a short one).
+The same string is compiled here by RE2's C++ library, so Unicode classes (``\\pL``, ``\\p{Lu}``,
+``\\PN``), POSIX classes, flag groups, ``(?U)``, ``\\Q...\\E`` and ``$`` read as Prometheus reads
+them, and what RE2 refuses (look-around, back-references, possessive ``a++``) is refused. Two
+constructs newer C++ RE2 accepts and Go 1.19's RE2 (Prometheus 2.42's) refuses are refused here
+first: the Perl named group ``(?<name>...)`` and ``\\C``.
 
-``re`` is imported only here, only when a regex matcher is compiled (DEVELOPERS.md, "The check path").
+The API the check path and the compiler use is two functions: :func:`compile_matcher` (pattern ->
+a predicate on a label value) and :func:`compile_anchored` (pattern -> :class:`Regex`, whose
+``fullmatch`` gives the groups ``label_replace`` expands).
+
+Import cost (``healthgauge check`` pays it for a condition with a regex matcher only): the
+package ``re2`` imports ``functools``, ``itertools`` and ``codecs`` for its ``re``-like wrapper;
+its extension module ``re2._re2`` alone is what matching needs, so it is loaded directly from the
+package's directory (``bench/regex.py`` measures both against ``re``).
 """
 
 from __future__ import annotations
@@ -18,192 +26,168 @@ from healthgauge.promql._errors import PromQLError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from re import Pattern
-
-_POSIX = {
-    "alnum": "0-9A-Za-z",
-    "alpha": "A-Za-z",
-    "ascii": "\\x00-\\x7f",
-    "blank": "\\t ",
-    "cntrl": "\\x00-\\x1f\\x7f",
-    "digit": "0-9",
-    "graph": "!-~",
-    "lower": "a-z",
-    "print": " -~",
-    "punct": "!-/:-@\\[-`{-~",
-    "space": "\\t\\n\\v\\f\\r ",
-    "upper": "A-Z",
-    "word": "0-9A-Za-z_",
-    "xdigit": "0-9A-Fa-f",
-}
+    from typing import Any
 
 # How many distinct label values a matcher remembers its answer for. Label values repeat from one
 # evaluation to the next (the agent evaluates every scrape); the cap bounds memory on high churn.
 _CACHE_LIMIT = 4096
 
+_engine: Any = None
 
-class _Translator:
-    """One pass over an RE2 pattern, emitting the equivalent Python pattern."""
+
+class _Spec:
+    """What ``_imp.create_dynamic`` reads of a module spec."""
+
+    __slots__ = ("name", "origin")
+
+    def __init__(self, name: str, origin: str) -> None:
+        self.name = name
+        self.origin = origin
+
+
+def _load_engine() -> Any:
+    """``re2._re2``: from ``sys.modules``, else loaded from ``re2/`` on ``sys.path`` without running
+    the package's ``__init__`` (whose wrapper imports what the check path does not need)."""
+    global _engine
+    if _engine is not None:
+        return _engine
+    import sys
+
+    module: Any = sys.modules.get("re2._re2")
+    if module is None:
+        import _imp
+        import posix
+
+        for entry in sys.path:
+            for suffix in _imp.extension_suffixes():
+                origin = f"{entry}/re2/_re2{suffix}"
+                try:
+                    posix.stat(origin)
+                except OSError:
+                    continue
+                module = _imp.create_dynamic(_Spec("re2._re2", origin))  # type: ignore[arg-type]
+                _imp.exec_dynamic(module)
+                sys.modules["re2._re2"] = module
+                break
+            if module is not None:
+                break
+    if module is None:
+        try:
+            module = __import__("re2._re2", fromlist=["RE2"])
+        except ImportError:
+            raise PromQLError(
+                "regular expressions need the google-re2 package (RE2, as Prometheus uses): pip install google-re2"
+            ) from None
+    _engine = module
+    return module
+
+
+def _refuse_what_go_refuses(pattern: str) -> None:
+    """Go 1.19's ``regexp/syntax`` refuses ``(?<name>`` and ``\\C``; newer C++ RE2 accepts them."""
+    i = 0
+    n = len(pattern)
+    in_class = False
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            nxt = pattern[i + 1 : i + 2]
+            if nxt == "Q" and not in_class:  # \Q...\E is literal text
+                end = pattern.find("\\E", i + 2)
+                i = n if end < 0 else end + 2
+                continue
+            if nxt == "C":
+                raise PromQLError(f"error parsing regexp: invalid escape sequence: `\\C` in {pattern!r}")
+            i += 2
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+            elif pattern.startswith("[:", i):
+                end = pattern.find(":]", i + 2)
+                i = i + 1 if end < 0 else end + 2
+                continue
+        elif c == "[":
+            in_class = True
+            i += 1
+            if pattern[i : i + 1] == "^":
+                i += 1
+            if pattern[i : i + 1] == "]":  # a leading ] is a literal
+                i += 1
+            continue
+        elif pattern.startswith("(?<", i) and pattern[i + 3 : i + 4] not in ("=", "!"):
+            raise PromQLError(
+                f"error parsing regexp: invalid or unsupported Perl syntax: `(?<` in {pattern!r}"
+                " (Prometheus 2.42 reads named groups written (?P<name>...))"
+            )
+        i += 1
+
+
+class Regex:
+    """A pattern compiled as Prometheus compiles it (``^(?:pattern)$``), run by RE2.
+
+    ``groups``: the number of capturing groups; ``groupindex``: name -> group number.
+    """
+
+    __slots__ = ("_anchor", "_match", "groupindex", "groups", "pattern")
 
     def __init__(self, pattern: str) -> None:
-        self.src = pattern
-        self.i = 0
-        self.out: list[str] = []
-        # One entry per open group: the flags of the scoped groups its `(?flags)` opened, each
-        # closed with the group and reopened after each `|` of the group.
-        self.closers: list[list[str]] = [[]]
-        self.multiline = False
+        engine = _load_engine()
+        _refuse_what_go_refuses(pattern)
+        try:
+            data = ("^(?:" + pattern + ")$").encode()
+        except UnicodeEncodeError:
+            raise PromQLError(f"error parsing regexp: invalid UTF-8 in {pattern!r}") from None
+        options = engine.RE2.Options()
+        options.log_errors = False  # RE2 would print its errors on stderr: we raise them instead
+        # Prometheus 2.42 parses the pattern alone too (FastRegexMatcher): `a)(b` is refused,
+        # though `^(?:a)(b)$` would compile.
+        alone = engine.RE2(data[4:-2], options)
+        compiled = engine.RE2(data, options) if alone.ok() else alone
+        if not compiled.ok():
+            error = compiled.error()
+            if isinstance(error, bytes):
+                error = error.decode("utf-8", "replace")
+            raise PromQLError(f"error parsing regexp: {error} in {pattern!r}")
+        self.pattern = pattern
+        self._match = compiled.Match
+        self._anchor = engine.RE2.Anchor.ANCHOR_BOTH
+        self.groups: int = compiled.NumberOfCapturingGroups()
+        self.groupindex: dict[str, int] = {
+            (k.decode() if isinstance(k, bytes) else k): v for k, v in compiled.NamedCapturingGroups()
+        }
 
-    def fail(self, what: str) -> PromQLError:
-        return PromQLError(f"regex {self.src!r}: {what} at offset {self.i} is not supported")
+    def matches(self, value: str) -> bool:
+        data = value.encode("utf-8", "surrogatepass")
+        return bool(self._match(self._anchor, data, 0, len(data))[0][0] >= 0)
 
-    def run(self) -> str:
-        src = self.src
-        while self.i < len(src):
-            ch = src[self.i]
-            if ch == "\\":
-                self.out.append(self.escape(in_class=False))
-            elif ch == "[":
-                self.char_class()
-            elif ch == "(":
-                self.open_group()
-            elif ch == ")":
-                scoped = self.closers.pop() if len(self.closers) > 1 else []
-                self.out.append(")" * (len(scoped) + 1))
-                self.i += 1
-            elif ch == "|" and self.closers[-1]:
-                scoped = self.closers[-1]
-                self.out.append(")" * len(scoped) + "|" + "".join(f"(?{f}:" for f in scoped))
-                self.i += 1
-            elif ch == "$":
-                self.out.append("$" if self.multiline else "\\Z")
-                self.i += 1
-            else:
-                self.out.append(ch)
-                self.i += 1
-        self.out.append(")" * len(self.closers[0]))
-        return "".join(self.out)
-
-    def escape(self, *, in_class: bool) -> str:
-        src = self.src
-        nxt = src[self.i + 1 : self.i + 2]
-        if nxt in ("p", "P"):
-            raise self.fail(f"Unicode class \\{nxt}")
-        if nxt == "C":
-            raise self.fail("\\C")
-        if nxt == "z" and not in_class:
-            self.i += 2
-            return "\\Z"
-        if nxt == "x" and src[self.i + 2 : self.i + 3] == "{":
-            end = src.find("}", self.i)
-            code = int(src[self.i + 3 : end], 16)
-            self.i = end + 1
-            return f"\\U{code:08x}"
-        if nxt == "s":
-            self.i += 2
-            return "\\t\\n\\f\\r " if in_class else "[\\t\\n\\f\\r ]"
-        if nxt == "S" and not in_class:
-            self.i += 2
-            return "[^\\t\\n\\f\\r ]"
-        self.i += 2
-        return "\\" + nxt
-
-    def char_class(self) -> None:
-        src = self.src
-        self.out.append("[")
-        self.i += 1
-        if src[self.i : self.i + 1] == "^":
-            self.out.append("^")
-            self.i += 1
-        if src[self.i : self.i + 1] == "]":  # a leading ']' is a literal
-            self.out.append("\\]")
-            self.i += 1
-        while self.i < len(src) and src[self.i] != "]":
-            if src.startswith("[:", self.i):
-                end = src.find(":]", self.i)
-                name = src[self.i + 2 : end]
-                if name.startswith("^"):
-                    raise self.fail(f"negated POSIX class [:{name}:]")
-                if name not in _POSIX:
-                    raise self.fail(f"POSIX class [:{name}:]")
-                self.out.append(_POSIX[name])
-                self.i = end + 2
-            elif src[self.i] == "\\":
-                self.out.append(self.escape(in_class=True))
-            elif src[self.i] == "[":
-                self.out.append("\\[")
-                self.i += 1
-            else:
-                self.out.append(src[self.i])
-                self.i += 1
-        self.out.append("]")
-        self.i += 1
-
-    def open_group(self) -> None:
-        src = self.src
-        if src.startswith("(?<", self.i) and src[self.i + 3 : self.i + 4] not in ("=", "!"):
-            self.out.append("(?P<")
-            self.i += 3
-            self.closers.append([])
-            return
-        if src.startswith("(?", self.i) and src[self.i + 2 : self.i + 3] not in ("P", ":"):
-            end = self.i + 2
-            while end < len(src) and src[end] not in ":)":
-                end += 1
-            flags = src[self.i + 2 : end]
-            if "U" in flags:
-                raise self.fail("the ungreedy flag (?U)")
-            if "m" in flags.split("-")[0]:
-                self.multiline = True
-            if src[end : end + 1] == ")":
-                # (?flags) applies to the rest of the enclosing group: open a scoped group there.
-                self.out.append(f"(?{flags}:")
-                self.closers[-1].append(flags)
-            else:
-                self.out.append(f"(?{flags}:")
-                self.closers.append([])
-            self.i = end + 1
-            return
-        self.out.append(src[self.i])
-        self.i += 1
-        self.closers.append([])
-
-
-def translate(pattern: str) -> str:
-    """The Python pattern equivalent to RE2's ``^(?:pattern)$`` (used with ``fullmatch``)."""
-    return "(?:" + _Translator(pattern).run() + ")"
+    def fullmatch(self, value: str) -> list[str | None] | None:
+        """Group 0 (the value) and each group's text (None when it did not take part), or None."""
+        data = value.encode("utf-8", "surrogatepass")
+        spans = self._match(self._anchor, data, 0, len(data))
+        if spans[0][0] < 0:
+            return None
+        return [None if start < 0 else data[start:end].decode("utf-8", "surrogatepass") for start, end in spans]
 
 
 def compile_matcher(pattern: str) -> Callable[[str], bool]:
-    """A predicate that is true when the whole of a label value matches ``pattern``.
+    """A predicate that is true when the whole of a label value matches ``pattern`` (RE2, anchored).
 
-    Raises ``PromQLError`` naming the pattern when it uses a construct we cannot run as RE2 would.
+    Raises ``PromQLError`` naming the pattern and RE2's reason when Prometheus would refuse it.
     """
-    import re
-
-    try:
-        compiled = re.compile(translate(pattern), re.ASCII)
-    except re.error as exc:
-        raise PromQLError(f"regex {pattern!r}: {exc}") from exc
-    fullmatch = compiled.fullmatch
+    matches = Regex(pattern).matches
     cache: dict[str, bool] = {}
 
-    def matches(value: str) -> bool:
+    def matcher(value: str) -> bool:
         hit = cache.get(value)
         if hit is None:
             if len(cache) >= _CACHE_LIMIT:
                 cache.clear()
-            hit = cache[value] = fullmatch(value) is not None
+            hit = cache[value] = matches(value)
         return hit
 
-    return matches
+    return matcher
 
 
-def compile_anchored(pattern: str) -> Pattern[str]:
-    """The compiled ``re.Pattern`` for ``^(?:pattern)$`` semantics (label_replace needs groups)."""
-    import re
-
-    try:
-        return re.compile(translate(pattern), re.ASCII)
-    except re.error as exc:
-        raise PromQLError(f"regex {pattern!r}: {exc}") from exc
+def compile_anchored(pattern: str) -> Regex:
+    """The :class:`Regex` for ``^(?:pattern)$`` (``label_replace`` reads its groups)."""
+    return Regex(pattern)

@@ -20,11 +20,8 @@ from healthgauge.agent._run import Agent
 from healthgauge.agent.judge._engine import Engine
 from healthgauge.agent.judge._promql_engine import promql_engine
 from healthgauge.agent.state._statecodec import StateFileError
+from healthgauge.health._status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
-EXIT_OK = 0
-EXIT_FAILED = 2
-EXIT_USAGE = 3
-EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by SIGINT
 _VALUED = ("--config", "--log-level", "--log-format")
 
 USAGE = """\

@@ -12,10 +12,8 @@ import socket
 import sys
 
 from healthgauge.agent._config import ConfigError, parse_address
+from healthgauge.health._status import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
-EXIT_OK = 0
-EXIT_FAILED = 2
-EXIT_USAGE = 3
 DEFAULT_ADMIN = "127.0.0.1:8100"
 TIMEOUT = 5.0
 

@@ -7,8 +7,11 @@ The agent never parses or evaluates by itself: it hands bytes and compiled expre
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from typing import Any, Protocol
+
+# One condition evaluated at one instant: the evaluator's own value type, whatever the engine.
+from healthgauge.promql import Outcome as Outcome
 
 
 class EngineError(Exception):
@@ -27,17 +30,6 @@ class Expr(Protocol):
         """Seconds of history its range selectors and functions need (0 for instant ones)."""
 
 
-class Outcome(Protocol):
-    """One condition evaluated at one instant."""
-
-    @property
-    def holds(self) -> bool: ...
-    @property
-    def summary(self) -> str: ...
-    @property
-    def values(self) -> Sequence[float]: ...
-
-
 class History(Protocol):
     """Per-series samples of one target, bounded in time."""
 
@@ -54,8 +46,16 @@ class Engine(Protocol):
     def compile(self, text: str) -> Expr:
         """Compile one expression or raise :class:`EngineError` naming the offending text."""
 
-    def parse(self, data: bytes | bytearray, content_type: str | None, names: Collection[str] | None) -> Any:
-        """Samples of one page, only those named in ``names`` when given; raise :class:`EngineError`."""
+    def parse(
+        self,
+        data: bytes | bytearray,
+        content_type: str | None,
+        names: Collection[str] | None,
+        dropped: list[Any] | None = None,
+    ) -> Any:
+        """Samples of one page, only those named in ``names`` when given; raise :class:`EngineError`.
+        A sample of a series already in the page is dropped, as Prometheus drops it, and said in
+        ``dropped`` (one item each) when given."""
 
     def history(self, keep: float) -> History:
         """A new, empty history keeping ``keep`` seconds."""
@@ -64,4 +64,4 @@ class Engine(Protocol):
         """Whether a condition holds at ``now`` (wall seconds), and what it saw."""
 
     def number(self, expr: Expr, history: History, now: float) -> Outcome:
-        """A numeric expression at ``now``: ``values[0]`` is the number when ``holds``."""
+        """A numeric expression at ``now``: ``values[0]``'s value is the number when ``holds``."""

@@ -91,7 +91,7 @@ def _number(
         return None, ""
     out = engine.number(rule.expr, history, now)
     conditions.append(_condition(role, rule.text, out, previous, len(conditions)))
-    value = out.values[0] if out.holds and out.values else math.nan
+    value = out.values[0][1] if out.holds and out.values else math.nan
     if math.isnan(value):
         why = (out.summary or "no value").removeprefix(f"{rule.text}: ")  # the text is said once
         return 0.0, f"{role.value} {rule.text}: {why}"
@@ -99,7 +99,7 @@ def _number(
 
 
 def _condition(role: Role, text: str, out: Outcome, previous: tuple[Condition, ...] = (), index: int = -1) -> Condition:
-    values = tuple(out.values)
+    values = tuple([value for _, value in out.values])
     if 0 <= index < len(previous):
         last = previous[index]
         if (

@@ -1,28 +1,18 @@
 """The production engine: :mod:`healthgauge.exposition` parses, :mod:`healthgauge.promql` keeps the
-history and evaluates. Only errors and outcomes are translated at this boundary."""
+history and evaluates. Only errors are translated at this boundary; outcomes are the evaluator's own."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from healthgauge.agent.judge import _engine
 from healthgauge.agent.judge._engine import EngineError
 from healthgauge.exposition import ParseError, Sample, parse
-from healthgauge.promql import EvaluationError, Expr, History, PromQLError, compile
+from healthgauge.promql import EvaluationError, Expr, History, Outcome, PromQLError, compile
 
 # A store needs some retention even when no rule reads a range: the latest scrape must stay.
 MIN_RETENTION = 1.0
-
-
-class Observed:
-    """A promql outcome as the agent reads it: the values without their label sets."""
-
-    __slots__ = ("holds", "summary", "values")
-
-    def __init__(self, holds: bool, summary: str, values: tuple[float, ...]) -> None:
-        self.holds = holds
-        self.summary = summary
-        self.values = values
 
 
 class PromEngine:
@@ -32,30 +22,35 @@ class PromEngine:
         except PromQLError as exc:
             raise EngineError(str(exc)) from exc
 
-    def parse(self, data: bytes | bytearray, content_type: str | None, names: Collection[str] | None) -> list[Sample]:
+    def parse(
+        self,
+        data: bytes | bytearray,
+        content_type: str | None,
+        names: Collection[str] | None,
+        dropped: list[Any] | None = None,
+    ) -> list[Sample]:
         try:
-            return parse(data, content_type=content_type, names=names)
+            return parse(data, content_type=content_type, names=names, dropped=dropped)
         except ParseError as exc:
             raise EngineError(f"invalid exposition: {exc}") from exc
 
     def history(self, keep: float) -> History:
         return History(retention=max(keep, MIN_RETENTION))
 
-    def condition(self, expr: _engine.Expr, history: _engine.History, now: float) -> Observed:
+    def condition(self, expr: _engine.Expr, history: _engine.History, now: float) -> Outcome:
         # Only this engine's own compile() and history() produce what it is handed back.
         assert isinstance(expr, Expr)
         assert isinstance(history, History)
-        out = expr.condition(history, now)
-        return Observed(out.holds, out.summary, tuple([value for _, value in out.values]))
+        return expr.condition(history, now)
 
-    def number(self, expr: _engine.Expr, history: _engine.History, now: float) -> Observed:
+    def number(self, expr: _engine.Expr, history: _engine.History, now: float) -> Outcome:
         assert isinstance(expr, Expr)
         assert isinstance(history, History)
         try:
             value = expr.number(history, now)
         except EvaluationError as exc:
-            return Observed(False, str(exc), ())
-        return Observed(True, f"got {value:g}", (value,))
+            return Outcome(False, str(exc), (), str(exc))
+        return Outcome(True, f"got {value:g}", (({}, value),))
 
 
 def promql_engine() -> PromEngine:

@@ -1,9 +1,9 @@
 """The HAProxy agent-check listener (``haproxy_listen`` under ``[agent]``; consumers.md §3).
 
 HAProxy opens a new TCP connection every ``agent-inter``, may write its ``agent-send`` string, and
-reads one line back. This server only moves bytes: it reads what HAProxy sent (a target name) with
-a short deadline, looks the target up in the state hub and writes
-:func:`healthgauge.health.render_agent_reply`'s line.
+reads one line back. This server runs the one agent-check listener (:mod:`healthgauge.agentcheck`),
+which reads what HAProxy sent (a target name) with a short deadline; it looks the target up in the
+state hub and answers :func:`healthgauge.health.render_agent_reply`'s line.
 
 Rules it keeps (§3.1, §3.3, §3.5):
 
@@ -17,14 +17,14 @@ Rules it keeps (§3.1, §3.3, §3.5):
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
 from healthgauge.agent._config import Address, Config
 from healthgauge.agent.state._hub import StateHub
-from healthgauge.health._haproxy import MAX_REQUEST, parse_request, render_agent_reply, render_unknown, sanitize_reason
+from healthgauge.agentcheck._codec import down_line, parse_request
+from healthgauge.agentcheck._listener import AgentCheckListener, Overflow
+from healthgauge.health._haproxy import render_agent_reply, render_unknown
 
 log = logging.getLogger("healthgauge.agent.haproxy")
 
@@ -34,19 +34,18 @@ log = logging.getLogger("healthgauge.agent.haproxy")
 #: setups). 100 ms covers a cross-region round trip and is a fifth of the tightest usual interval.
 READ_DEADLINE = 0.1
 
-#: How long a reply may take to leave, in seconds. The reply is a few dozen bytes; a peer that
-#: cannot take them in this time is gone.
-WRITE_DEADLINE = 1.0
-
 #: Connections served at once. HAProxy opens one per server per ``agent-inter``: a thousand
 #: servers polled every 2 s make ~500 a second, each open for well under ``READ_DEADLINE``. Past
-#: the cap a connection is answered at once, without waiting for its ``agent-send``, so the
-#: agent's memory and file descriptors stay bounded and still no one is left without a line.
+#: the cap a connection is answered at once, without waiting for its ``agent-send``
+#: (``Overflow.ANSWER``), so the agent's memory and file descriptors stay bounded and still no one
+#: is left without a line.
 MAX_CONNECTIONS = 512
 
 #: Distinct unknown names logged; after that they are only counted (a misconfigured fleet must
 #: not flood the log).
 MAX_LOGGED_UNKNOWN = 64
+
+NO_DEFAULT = "agent-send named no target and no haproxy_default is configured"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,7 +64,7 @@ class AgentCheckStatistics:
 
 
 class AgentCheckServer:
-    """Answers HAProxy agent checks from a :class:`StateHub`."""
+    """Answers HAProxy agent checks from a :class:`StateHub`, on the one agent-check listener."""
 
     def __init__(
         self,
@@ -79,31 +78,25 @@ class AgentCheckServer:
         self._hub = hub
         self._default = default or (hub.names[0] if len(hub.names) == 1 else "")
         self._limits_maxconn = limits_maxconn
-        self._read_deadline = read_deadline
-        self._max_connections = max_connections
-        self._server: asyncio.Server | None = None
+        self._listener = AgentCheckListener(
+            self.answer,
+            reads_request=True,
+            overflow=Overflow.ANSWER,
+            max_connections=max_connections,
+            read_deadline=read_deadline,
+        )
         self._logged_unknown: set[str] = set()
-        self._counts = dict.fromkeys(("connections", "replies", "nothing", "unknown", "overflow", "errors"), 0)
-        self._active = 0
+        self._unknown = 0
 
     @property
     def addresses(self) -> list[str]:
-        if self._server is None:
-            return []
-        out = []
-        for sock in self._server.sockets:
-            host, port = sock.getsockname()[:2]
-            out.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
-        return out
+        return self._listener.addresses
 
     async def start(self, address: Address) -> None:
-        self._server = await asyncio.start_server(self._handle, address.host, address.port, reuse_address=True)
+        await self._listener.start(address.host, address.port)
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._server.wait_closed(), self._read_deadline + WRITE_DEADLINE)
+        await self._listener.close()
 
     def reconfigure(self, config: Config) -> None:
         """The targets after a reload: which have a maxconn rule, and the default target."""
@@ -112,61 +105,26 @@ class AgentCheckServer:
         self._default = config.agent.haproxy_default or (names[0] if len(names) == 1 else "")
 
     def statistics(self) -> AgentCheckStatistics:
-        return AgentCheckStatistics(**self._counts, active=self._active)
+        s = self._listener.statistics()
+        return AgentCheckStatistics(
+            connections=s.connections,
+            replies=s.replies,
+            nothing=s.nothing,
+            unknown=self._unknown,
+            overflow=s.overflow,
+            errors=s.errors,
+            active=s.active,
+        )
 
     def answer(self, request: bytes) -> bytes:
         """The reply line for what HAProxy sent (``b""`` when it sent nothing)."""
         name = parse_request(request) or self._default
         state = self._hub.get(name)
         if state is None:
-            self._counts["unknown"] += 1
+            self._unknown += 1
             self._log_unknown(name)
-            if not name:
-                return b"down #agent-send named no target and no haproxy_default is configured\n"
-            return render_unknown(name)
+            return render_unknown(name) if name else down_line(NO_DEFAULT)
         return render_agent_reply(state, limits_maxconn=name in self._limits_maxconn)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._counts["connections"] += 1
-        self._active += 1
-        try:
-            if self._active > self._max_connections:
-                self._counts["overflow"] += 1
-                request = b""
-            else:
-                request = await self._read(reader)
-            try:
-                reply = self.answer(request)
-            except Exception as exc:  # never silent, even on our own fault: fail closed
-                log.exception("agent-check reply failed")
-                self._counts["errors"] += 1
-                reply = ("down #healthgauge internal error: " + sanitize_reason(repr(exc)) + "\n").encode("ascii")
-            writer.write(reply)
-            await asyncio.wait_for(writer.drain(), WRITE_DEADLINE)
-            self._counts["replies"] += 1
-        except (OSError, TimeoutError):
-            self._counts["errors"] += 1  # the peer went away first; nothing is left to tell it
-        finally:
-            self._active -= 1
-            writer.close()
-            with contextlib.suppress(OSError, TimeoutError):
-                await asyncio.wait_for(writer.wait_closed(), WRITE_DEADLINE)
-
-    async def _read(self, reader: asyncio.StreamReader) -> bytes:
-        """What HAProxy sent, up to a newline, `MAX_REQUEST` bytes, its close or the deadline."""
-        data = b""
-        try:
-            async with asyncio.timeout(self._read_deadline):
-                while b"\n" not in data and b"\r" not in data and len(data) < MAX_REQUEST:
-                    chunk = await reader.read(MAX_REQUEST - len(data))
-                    if not chunk:
-                        break
-                    data += chunk
-        except TimeoutError:
-            pass
-        if not data:
-            self._counts["nothing"] += 1
-        return data
 
     def _log_unknown(self, name: str) -> None:
         if name not in self._logged_unknown and len(self._logged_unknown) < MAX_LOGGED_UNKNOWN:

@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from healthgauge.agent._scrape import BUCKETS, ScrapeStats
 from healthgauge.agent.state._hub import StateHub
+from healthgauge.health._safeguards import GUARD
 from healthgauge.health._state import Admin, Level, TargetState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -46,8 +47,43 @@ class AgentCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from self._targets()
         yield from self._scrapes()
+        yield from self._safeguards()
         if self.reloads is not None:
             yield from self._reloads(self.reloads)
+
+    def _safeguards(self) -> Iterator[Metric]:
+        """Flap damping and the cascade guard: who is held or kept, and each group's figures."""
+        safeguards = self.hub.safeguards
+        if safeguards is None:
+            return
+        stats = safeguards.statistics()
+        penalty = GaugeMetricFamily(
+            "healthgauge_target_flap_penalty", "flap-damping penalty (decayed to the last check)", labels=["target"]
+        )
+        damped = GaugeMetricFamily(
+            "healthgauge_target_damped", "1 while flap damping holds the target's readiness", labels=["target"]
+        )
+        for name, value in stats.penalties.items():
+            penalty.add_metric([name], value)
+            damped.add_metric([name], int(name in stats.suppressed))
+        guarded = GaugeMetricFamily(
+            "healthgauge_target_guarded", "1 while the cascade guard keeps the target in service", labels=["target"]
+        )
+        active = GaugeMetricFamily(
+            "healthgauge_group_guard_active",
+            "1 while the group's cascade guard keeps targets in service",
+            labels=["group"],
+        )
+        out = GaugeMetricFamily(
+            "healthgauge_group_out", "targets of the group that would be out of service", labels=["group"]
+        )
+        for group, decision in stats.decisions.items():
+            active.add_metric([group], int(decision.active))
+            out.add_metric([group], decision.out)
+        for state in self.hub.states():
+            if safeguards.group_of(state.name) is not None:
+                guarded.add_metric([state.name], int(state.safeguard == GUARD))
+        yield from (penalty, damped, guarded, active, out)
 
     def _reloads(self, reloads: ReloadView) -> Iterator[Metric]:
         # Prometheus's own names for the same facts (prometheus_config_last_reload_*).
@@ -104,6 +140,11 @@ class AgentCollector(Collector):
         offloaded = CounterMetricFamily(
             "healthgauge_scrape_offloaded_parses", "pages parsed in a worker thread", labels=["target"]
         )
+        dropped = CounterMetricFamily(
+            "healthgauge_scrape_dropped_samples",
+            "samples of a series repeated in a page, dropped as Prometheus drops them (the first is kept)",
+            labels=["target"],
+        )
         counts = [0] * len(BUCKETS)
         total = 0
         duration_sum = 0.0
@@ -112,6 +153,7 @@ class AgentCollector(Collector):
             scrapes.add_metric([name, "error"], st.failed)
             size.add_metric([name], st.bytes)
             offloaded.add_metric([name], st.offloaded)
+            dropped.add_metric([name], st.dropped)
             counts = [a + b for a, b in zip(counts, st.buckets, strict=True)]
             total += st.ok + st.failed
             duration_sum += st.duration_sum
@@ -126,7 +168,7 @@ class AgentCollector(Collector):
             buckets=cumulative,
             sum_value=duration_sum,
         )
-        yield from (scrapes, size, offloaded, histogram)
+        yield from (scrapes, size, offloaded, dropped, histogram)
 
 
 class AgentMetrics:

@@ -16,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass
 
+from healthgauge.health._safeguards import Safeguards
 from healthgauge.health._state import Admin, Policy, TargetState, Verdict, observe, set_admin, shut_down
 
 log = logging.getLogger("healthgauge.agent")
@@ -36,9 +37,13 @@ class HubStatistics:
 class StateHub:
     """Current state of every target, in configuration order, with change notification."""
 
-    def __init__(self, policies: Mapping[str, Policy]) -> None:
+    def __init__(self, policies: Mapping[str, Policy], safeguards: Safeguards | None = None) -> None:
         self._policies = dict(policies)
         self._states = {name: TargetState(name=name, overloaded=p.overloaded) for name, p in policies.items()}
+        # The states as the state table judged them; what consumers hear (``_states``) differs
+        # only where a safeguard (flap damping, the cascade guard) speaks for a target.
+        self._judged = dict(self._states)
+        self.safeguards = safeguards
         self._ordered: tuple[TargetState, ...] | None = None
         self._subscribers: list[Subscriber] = []
         self._changes = 0
@@ -65,41 +70,61 @@ class StateHub:
         """Start ``state.name`` from a saved state (the agent's state file), before any check."""
         if state.name not in self._states:
             raise KeyError(state.name)
-        return self._publish(state)
+        return self._judge(state)
 
     def observe(self, name: str, verdict: Verdict) -> TargetState:
         """Apply one check of ``name`` (hysteresis) and publish the new state."""
+        judged = observe(self._judged[name], verdict, self._policies[name])
+        if self.safeguards is not None:
+            self.safeguards.checked(judged, verdict.at)
         # A check always moves the state (checked_at, checks): no need to compare it first.
-        return self._publish(observe(self._states[name], verdict, self._policies[name]), changed=True)
+        return self._judge(judged, checked=True)
 
     def set_admin(self, name: str, admin: Admin) -> TargetState:
         """The operator's admin state for ``name``; raises KeyError for an unknown target."""
-        return self._publish(set_admin(self._states[name], admin))
+        return self._judge(set_admin(self._judged[name], admin))
 
     def shut_down(self) -> None:
         """Every target reports draining from now until the agent exits."""
         self._shutting_down = True
-        for state in self.states():
-            self._publish(shut_down(state))
+        for name in self.names:
+            self._judge(shut_down(self._judged[name]))
+
+    def _judge(self, judged: TargetState, *, checked: bool = False) -> TargetState:
+        """Keep ``judged`` and publish what consumers hear: itself, or what the safeguards make
+        of it (and of the rest of its group, whose guard decision it may move)."""
+        self._judged[judged.name] = judged
+        if self.safeguards is None:
+            return self._publish(judged, changed=checked)
+        for state in self.safeguards.publish(self._judged, judged.name):
+            old = self._states[state.name]
+            self._publish(state, changed=checked and state.name == judged.name)
+            if old.safeguard != state.safeguard:
+                _log_safeguard(old, state)
+        return self._states[judged.name]
 
     def reconfigure(self, policies: Mapping[str, Policy], *, fresh: Collection[str] = ()) -> None:
         """The targets after a reload, in their new order: a name kept keeps its state (with its
         new policy); a new name, and each name in ``fresh`` (a target that now points elsewhere),
-        starts live and not ready, keeping the operator's admin state; a name left out is gone."""
+        starts live and not ready, keeping the operator's admin state; a name left out is gone.
+        The caller sets :attr:`safeguards` for the new configuration first (safeguards speak
+        from the next check on)."""
         states: dict[str, TargetState] = {}
+        judged: dict[str, TargetState] = {}
         started: list[tuple[TargetState, TargetState]] = []
         for name, policy in policies.items():
             old = self._states.get(name)
             if old is not None and name not in fresh:
                 states[name] = dataclasses.replace(old, overloaded=policy.overloaded)
+                judged[name] = dataclasses.replace(self._judged[name], overloaded=policy.overloaded)
                 continue
             new = TargetState(name=name, overloaded=policy.overloaded, shutting_down=self._shutting_down)
             if old is not None:
-                new = set_admin(new, old.admin)
-            states[name] = new
+                new = set_admin(new, self._judged[name].admin)
+            states[name] = judged[name] = new
             started.append((old or new, new))
         self._policies = dict(policies)
-        self._states = states
+        self._states, self._judged = states, judged
         self._ordered = None
         for old, new in started:
             self._notify(old, new)
@@ -169,3 +194,11 @@ class StateHub:
                 callback(old, new)
             except Exception:
                 log.exception("a state subscriber failed on %s", new.name)
+
+
+def _log_safeguard(old: TargetState, new: TargetState) -> None:
+    """A safeguard starts or stops speaking for a target: operators must hear of it."""
+    if new.safeguard:
+        log.warning("%s: %s", new.name, new.reason)
+    else:
+        log.warning("%s: %s released: %s", new.name, old.safeguard, new.reason or "its own state stands")

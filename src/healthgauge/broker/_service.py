@@ -1,0 +1,552 @@
+"""The broker service: the scheduling core (:class:`Broker`, :class:`Registry`) driven by the
+connections of ``_proxy.py``. Every decision is the core's; this module moves requests between
+the states the core names and keeps the counters the metrics read.
+
+A request's way (spec §7): read its head (and its body, up to ``retry_body``) → classify (rules),
+key (affinity), deadline (``Healthgauge-Timeout`` or ``timeout``) → offer it to up to
+``max_offers`` workers in turn (a 503 is a refusal: the next one) → if all refuse, queue it by
+class → a worker that frees up takes the next queued request. Every answer, a refusal or not,
+updates what the broker knows of that worker (``Healthgauge-Load``). The deadline is enforced
+wherever the request is; a client that goes away cancels it wherever it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from typing import Any
+
+from healthgauge.broker._broker import Broker, Job, JobState
+from healthgauge.broker._config import BrokerConfig
+from healthgauge.broker._proxy import (
+    IDEMPOTENT,
+    ClientConnection,
+    Exchange,
+    WorkerConnection,
+    request_bytes,
+    simple_response,
+)
+from healthgauge.broker._registry import Registry, WorkerReport, parse_load
+from healthgauge.broker._wire import CHUNKED, CLOSE, LAST_CHUNK, LENGTH, NONE, Head, chunk, render_head
+from healthgauge.overload._types import Criticality
+
+__all__ = ["BrokerService", "parse_timeout"]
+
+log = logging.getLogger("healthgauge.broker")
+
+# Active expiry while requests wait (spec §3 rule 3, HG: every 10 ms), and the retry of refusals
+# whose backoff ran out.
+TICK = 0.01
+# Idle keep-alive connections kept per worker; more are closed when they come back.
+MAX_IDLE = 32
+
+_BROKER_FIELDS = frozenset(
+    (b"healthgauge-class", b"healthgauge-timeout", b"healthgauge-affinity", b"healthgauge-cost", b"via")
+)
+_GRPC_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+
+
+def parse_timeout(value: bytes) -> float | None:
+    """Seconds from ``Healthgauge-Timeout``: milliseconds (``250``) or a gRPC timeout (``250m``,
+    ``2S``), as the overload middleware reads it; None when it is not one."""
+    text = value.decode("latin-1").strip()
+    scale = 1e-3
+    if text and text[-1] in _GRPC_UNITS:
+        scale, text = _GRPC_UNITS[text[-1]], text[:-1]
+    try:
+        amount = float(text)
+    except ValueError:
+        return None
+    return amount * scale if math.isfinite(amount) and amount >= 0 else None
+
+
+class Counters:
+    """What the metrics read: plain dicts and ints bumped on the hot path (no locks, no labels)."""
+
+    def __init__(self) -> None:
+        self.requests: dict[str, int] = {}  # by class
+        self.responses: dict[tuple[str, str], int] = {}  # (class, status class "2xx")
+        self.attempts: dict[str, int] = {}  # by worker
+        self.refusals: dict[tuple[str, str], int] = {}  # (worker, reason)
+        self.rejections: dict[str, int] = {}  # by reason
+        self.worker_errors: dict[tuple[str, str], int] = {}  # (worker, kind)
+        self.affinity = {"hit": 0, "miss": 0}
+        self.cancelled: dict[str, int] = {}  # client went away, by where the request was
+
+
+def _bump(table: dict[Any, int], key: Any) -> None:
+    table[key] = table.get(key, 0) + 1
+
+
+class BrokerService:
+    """One broker: listeners, the core, the worker pool. :meth:`start`, then :meth:`drain` and
+    :meth:`close`; :meth:`reload` swaps the configuration and keeps the queues."""
+
+    def __init__(self, config: BrokerConfig, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.loop = loop or asyncio.get_running_loop()
+        self.config = config
+        now = self.loop.time()
+        self.registry = Registry(
+            report_interval=config.report_interval,
+            max_offers=config.max_offers,
+            refusal_backoff=config.refusal_backoff,
+            full_hold=config.refusal_backoff,
+        )
+        self.core = Broker(self.registry, limits=config.queues, pull_order=config.pull_order)
+        self.workers: dict[str, tuple[str, int]] = {}
+        self._apply_workers(config, now)
+        self.idle: dict[object, list[WorkerConnection]] = {w: [] for w in self.workers}
+        self.clients: set[ClientConnection] = set()
+        self.inflight: set[Exchange] = set()
+        self.counters = Counters()
+        self.draining = False
+        self.started_at = now
+        self._tick: asyncio.TimerHandle | None = None
+        self._servers: list[asyncio.Server] = []
+        self._idle_drained = asyncio.Event()
+        self.collector: object = None  # the metrics collector, made at the first scrape
+
+    # Configuration --------------------------------------------------------------------------
+
+    def _apply_workers(self, config: BrokerConfig, now: float) -> None:
+        wanted = {w.name: w for w in config.workers}
+        for name in list(self.workers):
+            if name not in wanted:
+                self.registry.remove(name)
+                del self.workers[name]
+                for conn in getattr(self, "idle", {}).pop(name, []):
+                    conn.close()
+        for name, w in wanted.items():
+            self.registry.add(name, cap=w.max_inflight, now=now)
+            self.workers[name] = (w.host, w.port)
+            if hasattr(self, "idle"):
+                self.idle.setdefault(name, [])
+
+    def reload(self, config: BrokerConfig) -> None:
+        """A new configuration, keeping every queued and in-flight request (SIGHUP)."""
+        if config.listen != self.config.listen or config.admin != self.config.admin:
+            log.warning("reload: listen and admin addresses change only at a restart; kept")
+        reg = self.registry
+        reg.max_offers, reg.report_interval = config.max_offers, config.report_interval
+        reg.refusal_backoff = reg.full_hold = config.refusal_backoff
+        self.core.configure(limits={**self.core.limits, **config.queues}, pull_order=config.pull_order)
+        self._apply_workers(config, self.loop.time())
+        self.config = config
+        log.info("reload: %d workers, queues kept (%d waiting)", len(self.workers), self.core.queued())
+
+    # A request arrives ----------------------------------------------------------------------
+
+    def received(self, ex: Exchange) -> None:
+        head, cfg = ex.head, self.config
+        if self.draining:
+            self._reject(ex, "draining")
+            return
+        path, _, query = head.target.decode("latin-1").partition("?")
+        method = head.method.decode("ascii")
+        job_class, cost = cfg.classify(method, path, head.fields)
+        given = head.fields.get(b"healthgauge-timeout")
+        timeout = parse_timeout(given) if given is not None else None
+        ex.deadline = ex.start + (cfg.timeout if timeout is None else min(timeout, cfg.timeout))
+        ex.key = cfg.affinity_key(path, query, head.fields)
+        ex.cost = cost
+        level = head.fields.get(b"healthgauge-criticality")
+        criticality = Criticality.CRITICAL
+        if level is not None:
+            try:
+                criticality = Criticality.parse(level.decode("latin-1"))
+            except ValueError:
+                pass
+        ex.job = Job(ex, deadline=ex.deadline, job_class=job_class, key=ex.key, criticality=criticality)
+        _bump(self.counters.requests, job_class.value)
+        self.inflight.add(ex)
+        ex.timer = self.loop.call_at(ex.deadline, self._deadline, ex)
+
+    def body_complete(self, ex: Exchange) -> None:
+        """The request can be offered: its body is all in, or too large to keep (streamed)."""
+        if not ex.done and ex.worker is None and (ex.job is None or ex.job.state is not JobState.QUEUED):
+            self._dispatch(ex)
+
+    def _dispatch(self, ex: Exchange) -> None:
+        now = self.loop.time()
+        job = ex.job
+        assert job is not None
+        if not ex.queued and len(ex.tried) < self.config.max_offers:
+            for worker in self.registry.candidates(now=now, key=ex.key):
+                if worker not in ex.tried:
+                    self._offer(ex, worker)
+                    return
+        ex.tried = []
+        ex.queued = True  # from now on it waits for a free worker to pull it (spec §7 rule 6)
+        if ex.streaming and ex.offers:
+            self._reject(ex, "refused")  # a streamed body cannot be offered again
+            return
+        waits, removed = self.core.enqueue(job, now)
+        self._rejected(removed)
+        if not waits:
+            self._reject(ex, job.why)
+            return
+        # Reading goes on while it waits (a client that leaves must be seen), unless a streamed
+        # body is waiting for its worker.
+        if ex.streaming and not ex.reader.done:
+            ex.client.pause_reading_body()
+        self._arm()
+
+    def _offer(self, ex: Exchange, worker: object) -> None:
+        job = ex.job
+        assert job is not None
+        job.state, job.worker = JobState.ASSIGNED, worker
+        self.registry.started(worker)
+        ex.worker = worker
+        ex.offers += 1
+        ex.tried.append(worker)
+        _bump(self.counters.attempts, worker)
+        left_ms = max(0, int((ex.deadline - self.loop.time()) * 1000))
+        extra = [
+            (b"healthgauge-class", job.job_class.value.encode()),
+            (b"healthgauge-timeout", b"%d" % left_ms),
+            (b"via", b"1.1 healthgauge"),
+        ]
+        given_cost = ex.head.fields.get(b"healthgauge-cost")
+        if given_cost is not None:
+            extra.append((b"healthgauge-cost", given_cost))
+        elif ex.cost is not None:
+            extra.append((b"healthgauge-cost", b"%g" % ex.cost))
+        if ex.key is not None:
+            extra.append((b"healthgauge-affinity", ex.key.encode("latin-1", "replace")))
+        data, _chunked = request_bytes(ex, extra, _BROKER_FIELDS)
+        if ex.streaming:
+            ex.body.clear()
+        pool = self.idle.get(worker)
+        while pool:
+            conn = pool.pop()
+            if not conn.closed:
+                ex.worker_conn = conn
+                conn.send(ex, data)
+                self._after_send(ex)
+                return
+        self.loop.create_task(self._connect(ex, worker, data))
+
+    def _after_send(self, ex: Exchange) -> None:
+        if ex.streaming:
+            if ex.reader.done:
+                self._stream_end(ex)
+            else:
+                ex.client.resume_reading_body()
+
+    async def _connect(self, ex: Exchange, worker: object, data: list[bytes | memoryview]) -> None:
+        host, port = self.workers.get(str(worker), ("", 0))
+        conn = WorkerConnection(self, worker)
+        try:
+            if not host:
+                raise OSError("worker removed by a reload")
+            await self.loop.create_connection(lambda: conn, host, port)
+        except OSError as exc:
+            if ex.worker is worker and not ex.done:
+                self.worker_failed(ex, conn, "connect", str(exc))
+            return
+        if ex.done or ex.worker is not worker:
+            self._pool_put(conn)  # cancelled while we connected
+            return
+        ex.worker_conn = conn
+        conn.send(ex, data)
+        self._after_send(ex)
+
+    def stream_request(self, ex: Exchange, pieces: list[bytes | memoryview]) -> None:
+        """More of a streamed request body: to the worker, or kept (reading paused) until one takes it."""
+        conn = ex.worker_conn
+        if conn is None or ex.worker is None:
+            ex.body.extend(bytes(p) for p in pieces)
+            ex.client.pause_reading_body()
+            return
+        if ex.head.framing == CHUNKED:
+            out: list[bytes | memoryview] = []
+            for piece in pieces:
+                out += chunk(piece)
+            conn.write_body(out)
+        else:
+            conn.write_body(pieces)
+        if ex.reader.done:
+            self._stream_end(ex)
+
+    def _stream_end(self, ex: Exchange) -> None:
+        if ex.head.framing == CHUNKED and ex.worker_conn is not None:
+            ex.worker_conn.write_body([LAST_CHUNK])
+
+    # Answers from workers ------------------------------------------------------------------------
+
+    def _learn(self, worker: object, head: Head) -> None:
+        now = self.loop.time()
+        value = head.fields.get(b"healthgauge-load")
+        cap = self.registry.view(worker, now=now).limit if worker in self.registry else 1
+        report = parse_load(value.decode("latin-1"), cap=cap) if value is not None else None
+        if report is None:  # no word from the worker: what this broker has there, this answer's request done
+            local = max(0, self.registry.local(worker) - 1)
+            report = WorkerReport(n=local, limit=cap, load=100.0 * min(local, cap) / cap)
+        self.registry.report(worker, report, now=now)
+
+    def response_head(self, ex: Exchange, conn: WorkerConnection, head: Head) -> bool:
+        """A worker's answer began. Returns False for a refusal (its body is dropped)."""
+        worker = conn.worker
+        if worker in self.registry:
+            self._learn(worker, head)
+        if head.status == 503 and not ex.streaming:
+            reason = head.fields.get(b"healthgauge-overload", b"503").decode("latin-1")
+            _bump(self.counters.refusals, (str(worker), reason))
+            self.registry.refused(worker, now=self.loop.time())
+            return False
+        ex.responded = True
+        client = ex.client
+        client_11 = ex.head.version == b"HTTP/1.1"
+        extra = [(b"via", b"1.1 healthgauge"), (b"healthgauge-worker", str(worker).encode())]
+        if head.framing == LENGTH:
+            framing, length = LENGTH, head.length
+        elif head.framing in (CHUNKED, CLOSE):
+            framing, length = (CHUNKED, 0) if client_11 else (CLOSE, 0)
+        elif ex.head.method == b"HEAD" or head.status in (204, 304) or head.status < 200:
+            framing, length = NONE, 0
+            given = head.fields.get(b"content-length")
+            if given is not None:
+                extra.append((b"content-length", given))
+        else:
+            framing, length = LENGTH, 0
+        if not ex.head.keep_alive or framing == CLOSE or self.draining:
+            extra.append((b"connection", b"close"))
+        first = b"HTTP/1.1 %d " % head.status + head.reason
+        client.write(render_head(first, head, extra, framing, length))
+        if ex.key is not None:
+            ex.home = self.registry.home(ex.key, now=self.loop.time())
+            _bump(self.counters.affinity, "hit" if ex.home == worker else "miss")
+        if ex.job is not None:
+            _bump(self.counters.responses, (ex.job.job_class.value, f"{head.status // 100}xx"))
+        return True
+
+    def response_done(self, ex: Exchange, conn: WorkerConnection, *, keep: bool) -> None:
+        worker = conn.worker
+        self.registry.finished(worker)
+        ex.worker, ex.worker_conn = None, None
+        if keep:
+            self._pool_put(conn)
+        else:
+            conn.close()
+        if ex.responded:
+            self._finish(ex, keep=ex.head.keep_alive and not self.draining and conn.head is not None
+                         and (conn.head.framing != CLOSE or ex.head.version == b"HTTP/1.1"))  # fmt: skip
+        elif not ex.done:
+            self._dispatch(ex)  # refused: the next worker, or the queue
+        self._pump()
+
+    def worker_failed(self, ex: Exchange, conn: WorkerConnection, kind: str, detail: str = "") -> None:
+        """The exchange with ``conn`` broke (connect, reset, protocol, timeout)."""
+        worker = conn.worker
+        conn.abort()
+        self.pool_discard(conn)
+        if ex.worker is worker:
+            self.registry.finished(worker)
+            ex.worker, ex.worker_conn = None, None
+        if worker in self.registry:
+            self.registry.failed(worker, now=self.loop.time())
+        _bump(self.counters.worker_errors, (str(worker), kind))
+        log.warning("worker %s: %s %s", worker, kind, detail)
+        if ex.done:
+            pass
+        elif ex.responded:
+            self._finish(ex, keep=False, abort=True)  # the answer was cut: the client must see it
+        elif ex.head.method in IDEMPOTENT and not ex.streaming:
+            self._dispatch(ex)  # nothing was answered yet: another worker may do it
+        else:
+            self._answer(ex, 502, b"the worker failed before answering\n", [])
+        self._pump()
+
+    # Queue ---------------------------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        """Free workers take queued requests (spec §7 rule 6)."""
+        core = self.core
+        if not core.queued():
+            return
+        now = self.loop.time()
+        for _ in range(core.queued() + len(self.workers)):
+            candidates = self.registry.candidates(now=now)
+            if not candidates:
+                return
+            job, removed = core.pull(candidates[0], now)
+            self._rejected(removed)
+            if job is None:
+                return
+            ex = job.payload
+            assert isinstance(ex, Exchange)
+            ex.tried = []
+            self._offer(ex, candidates[0])
+
+    def _arm(self) -> None:
+        if self._tick is None and self.core.queued():
+            self._tick = self.loop.call_later(TICK, self._on_tick)
+
+    def _on_tick(self) -> None:
+        self._tick = None
+        self._rejected(self.core.expire(self.loop.time()))
+        self._pump()
+        self._arm()
+
+    def _rejected(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            ex = job.payload
+            if isinstance(ex, Exchange) and not ex.done:
+                self._reject(ex, job.why)
+
+    # Endings ---------------------------------------------------------------------------------------
+
+    def _deadline(self, ex: Exchange) -> None:
+        """The client's deadline passed: wherever the request is, it ends here (504)."""
+        ex.timer = None
+        if ex.done:
+            return
+        job = ex.job
+        if job is not None and job.state is JobState.QUEUED:
+            self.core.cancel(job, self.loop.time())
+        if ex.worker is not None:
+            worker, conn = ex.worker, ex.worker_conn
+            self.registry.finished(worker)
+            _bump(self.counters.worker_errors, (str(worker), "timeout"))
+            if worker in self.registry:
+                self.registry.failed(worker, now=self.loop.time())
+            ex.worker, ex.worker_conn = None, None
+            if conn is not None:
+                conn.abort()
+                self.pool_discard(conn)
+        if ex.responded:
+            self._finish(ex, keep=False, abort=True)
+        else:
+            self._reject(ex, "deadline")
+        self._pump()
+
+    def client_gone(self, ex: Exchange) -> None:
+        """The client closed its connection: cancel the request wherever it is."""
+        job = ex.job
+        where = "reading"
+        if job is not None and job.state is JobState.QUEUED:
+            self.core.cancel(job, self.loop.time())
+            where = "queued"
+        if ex.worker is not None:
+            where = "worker"
+            self.registry.finished(ex.worker)
+            if ex.worker_conn is not None:
+                ex.worker_conn.abort()
+                self.pool_discard(ex.worker_conn)
+            ex.worker, ex.worker_conn = None, None
+        _bump(self.counters.cancelled, where)
+        self._end(ex)
+        self._pump()
+
+    def _reject(self, ex: Exchange, why: str) -> None:
+        """The broker's own refusal: 503 + Retry-After (or 504 past the deadline, spec §10.2)."""
+        why = why or "refused"
+        _bump(self.counters.rejections, why)
+        if why == "deadline":
+            self._answer(ex, 504, b"deadline passed\n", [(b"healthgauge-overload", b"no-retry")])
+            return
+        extra = [(b"retry-after", b"%d" % self.config.retry_after), (b"healthgauge-overload", b"shed")]
+        self._answer(ex, 503, b"overloaded: " + why.encode() + b"\n", extra)
+
+    def _answer(self, ex: Exchange, status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+        close = self.draining or not ex.head.keep_alive or not ex.reader.done
+        ex.client.write(simple_response(status, body, extra, close=close))
+        if ex.job is not None:
+            _bump(self.counters.responses, (ex.job.job_class.value, f"{status // 100}xx"))
+        self._finish(ex, keep=not close)
+
+    def _finish(self, ex: Exchange, *, keep: bool, abort: bool = False) -> None:
+        self._end(ex)
+        if abort:
+            ex.client.abort()
+        else:
+            ex.client.finished(ex, keep=keep)
+
+    def _end(self, ex: Exchange) -> None:
+        ex.done = True
+        if ex.job is not None and ex.job.state is JobState.QUEUED:
+            self.core.cancel(ex.job, self.loop.time())
+        if ex.timer is not None:
+            ex.timer.cancel()
+            ex.timer = None
+        self.inflight.discard(ex)
+        if self.draining and not self.inflight:
+            self._idle_drained.set()
+
+    # Pool ------------------------------------------------------------------------------------------
+
+    def _pool_put(self, conn: WorkerConnection) -> None:
+        pool = self.idle.get(conn.worker)
+        if pool is None or conn.closed or len(pool) >= MAX_IDLE or self.draining:
+            conn.close()
+        else:
+            pool.append(conn)
+
+    def pool_discard(self, conn: WorkerConnection) -> None:
+        pool = self.idle.get(conn.worker)
+        if pool is not None and conn in pool:
+            pool.remove(conn)
+
+    # Life cycle ------------------------------------------------------------------------------------
+
+    async def start(self) -> dict[str, tuple[str, int]]:
+        """Bind the listeners; returns their addresses by name (``proxy``, ``admin``)."""
+        from healthgauge.broker._admin import AdminConnection
+
+        cfg = self.config
+        bound: dict[str, tuple[str, int]] = {}
+        server = await self.loop.create_server(
+            lambda: ClientConnection(self), cfg.listen[0], cfg.listen[1], reuse_address=True, backlog=1024
+        )
+        self._servers.append(server)
+        bound["proxy"] = server.sockets[0].getsockname()[:2]
+        if cfg.admin is not None:
+            admin = await self.loop.create_server(lambda: AdminConnection(self), cfg.admin[0], cfg.admin[1])
+            self._servers.append(admin)
+            bound["admin"] = admin.sockets[0].getsockname()[:2]
+        return bound
+
+    def queue_fill(self) -> float:
+        """The fullest queue's length over its capacity, 0-1: what the agent-check weight reads."""
+        fill = 0.0
+        for c, lim in self.core.limits.items():
+            if lim.capacity:
+                fill = max(fill, len(self.core._queues[c]) / lim.capacity)
+        return min(1.0, fill)
+
+    def ready(self) -> bool:
+        now = self.loop.time()
+        return not self.draining and any(self.registry.up(w, now=now) for w in self.workers)
+
+    async def drain(self, grace: float) -> None:
+        """Stop taking requests, hand queued ones back (503 + Retry-After), wait for in-flight ones
+        up to ``grace`` seconds (spec §10.1 shutdown)."""
+        self.draining = True
+        server = self._servers[0] if self._servers else None
+        if server is not None:
+            server.close()
+        self._rejected(self.core.drain(self.loop.time()))
+        for client in list(self.clients):
+            if client.exchange is None:
+                client.close()  # idle keep-alive connections
+        if self.inflight:
+            self._idle_drained.clear()
+            try:
+                await asyncio.wait_for(self._idle_drained.wait(), grace)
+            except TimeoutError:
+                log.warning("drain: %d requests still in flight after %.1fs; closing", len(self.inflight), grace)
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for client in list(self.clients):
+            client.abort()
+        for pool in self.idle.values():
+            for conn in pool:
+                conn.close()
+            pool.clear()
+        if self._tick is not None:
+            self._tick.cancel()
+        for server in self._servers:
+            await server.wait_closed()
