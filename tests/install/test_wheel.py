@@ -4,7 +4,6 @@ and the agent (its status page's files included). Built and installed once per s
 
 from __future__ import annotations
 
-import re
 import shlex
 import signal
 import subprocess
@@ -108,9 +107,7 @@ def test_the_agent_from_the_wheel_serves_its_status_page(installed: Path, tmp_pa
 def test_the_readmes_direct_start_line_works_on_a_wheel_install(installed: Path, url: str) -> None:
     """README, "Install": the one-line rewrite that spares a wheel install's extra exec."""
     readme = (ROOT / "README.md").read_text()
-    (line,) = re.findall(
-        r"`(sed -i '1s\|\.\*\|#!/opt/healthgauge/bin/python3 -IS\|' /opt/healthgauge/bin/healthgauge)`", readme
-    )
+    (line,) = [x for x in readme.splitlines() if x.startswith("sed -i '1s|.*|#!/opt/healthgauge/bin/python3 -IS|'")]
     venv = str(installed.parent.parent)
     subprocess.run(shlex.split(line.replace("/opt/healthgauge", venv)), check=True, timeout=30)
     assert installed.read_text().startswith(f"#!{venv}/bin/python3 -IS\n")

@@ -229,6 +229,7 @@ class StatusPage:
             "url": _public_url(target.url) if target is not None else "",
             "interval": target.interval if target is not None else None,
             "checks": state.checks,
+            "safeguard": state.safeguard,  # flap damping or the cascade guard speaks for it
             "rules": rules,
             "consumers": consumer_view(state, stopping, secrets, limits_maxconn=bool(target and target.maxconn)),
         }

@@ -86,6 +86,7 @@ function targetCard(t, now) {
   const numbers = [`weight ${t.weight}`];
   if (t.maxconn !== null) numbers.push(`maxconn ${t.maxconn}`);
   if (t.admin !== "ready") numbers.push(`admin ${t.admin}`);
+  if (t.safeguard) numbers.push(`held by ${t.safeguard}`);
   return el("section", { class: `target ${t.level}`, id: `target-${t.name}`, "data-level": t.level },
     el("h2", {}, el("span", { class: "name" }, t.name), el("span", { class: "level" }, t.level),
       el("span", { class: "meta" }, `${numbers.join(" · ")} · ${checked} · every ${fmt(t.interval)}s · ${t.url}`)),
