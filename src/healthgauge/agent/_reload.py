@@ -13,7 +13,8 @@ unchanged      nothing: its loop, connection, history, state and hysteresis go o
 changed        its loop restarts with the new settings and scrapes at once; it keeps its admin
                state, its judged state and counters (the next checks count under the new rules),
                and its history while its URL and history length are unchanged
-moved          its URL changed: it starts as a new target would (live, not ready), admin kept
+moved          its URL (or its probe) changed: it starts as a new target would (live, not
+               ready), admin kept
 added          a new target: live and not ready, scraped at once
 removed        its loop stops, it leaves every endpoint (404, gRPC NOT_FOUND)
 =============  ==================================================================================
@@ -76,8 +77,8 @@ def plan(old: Config, new: Config) -> Plan:
             kind = "added"
         elif same_target(previous, target):
             kind = "unchanged"
-        elif previous.url != target.url:
-            kind = "moved"
+        elif _endpoint(previous) != _endpoint(target):
+            kind = "moved"  # another endpoint: what was judged of the old one does not carry over
         else:
             kind = "changed"
         kinds[kind].append(target.name)
@@ -97,7 +98,13 @@ def applied_agent(old: AgentConfig, new: AgentConfig) -> AgentConfig:
 
 def keeps_history(old: TargetConfig, new: TargetConfig) -> bool:
     """A changed target's samples stay valid while it is the same endpoint kept as long."""
-    return old.url == new.url and old.history == new.history
+    return _endpoint(old) == _endpoint(new) and old.history == new.history
+
+
+def _endpoint(target: TargetConfig) -> tuple[str, object]:
+    """What a target looks at: its URL, or its probe's kind and settings."""
+    probe = target.probe
+    return target.url, None if probe is None else (probe.kind, probe.settings, probe.base)
 
 
 def _bound_changes(old: AgentConfig, new: AgentConfig) -> tuple[str, ...]:

@@ -88,6 +88,7 @@ class Agent:
             self.hub, lambda: [(lp.target.name, lp.stats) for lp in self.loops.values()], reloads=self.reloads
         )
         self.rule_history = RuleHistory()
+        self._reload_lock = asyncio.Lock()
         self._endpoints: Endpoints | None = None
         self._scrapes: dict[str, asyncio.Task[None]] = {}
         self._runners: list[web.BaseRunner] = []
@@ -186,7 +187,12 @@ class Agent:
 
     async def reload(self, config: Config) -> Plan:
         """Apply a new, already validated configuration (see ``_reload.py`` for what each kind of
-        change does). Raises :class:`ConfigError`, changing nothing, when it cannot be applied."""
+        change does). Raises :class:`ConfigError`, changing nothing, when it cannot be applied.
+        Reloads run one at a time (a SIGHUP and a ``ctl reload`` may cross)."""
+        async with self._reload_lock:
+            return await self._reload(config)
+
+    async def _reload(self, config: Config) -> Plan:
         try:
             change = plan(self.config, config)
         except ConfigError as exc:
