@@ -179,3 +179,17 @@ async def test_a_reload_reaches_the_state_file_and_the_haproxy_listener(tmp_path
     finally:
         await agent.stop()
     assert set(json.loads(state.read_text())["targets"]) == {"a", "b"}
+
+
+def tcp_target(address: str, ready: str = "probe_success == 1") -> str:
+    return f'[[targets]]\nname = "redis"\nkind = "tcp"\naddress = "{address}"\nready = ["{ready}"]\n'
+
+
+def test_a_probe_target_moves_when_its_probe_does_and_changes_when_its_rules_do() -> None:
+    engine = FakeEngine()
+    old = parse_config(config(tcp_target("127.0.0.1:6379")), engine)
+    rules = parse_config(config(tcp_target("127.0.0.1:6379", ready="probe_success > 0")), engine)
+    moved = parse_config(config(tcp_target("127.0.0.1:6380")), engine)
+    assert plan(old, parse_config(config(tcp_target("127.0.0.1:6379")), engine)).unchanged == ("redis",)
+    assert plan(old, rules).changed == ("redis",)
+    assert plan(old, moved).moved == ("redis",)
