@@ -7,12 +7,15 @@ run as the installed command runs (`python -I -S`), stopped with `posix._exit` a
   python -I -S -c pass          the interpreter's start and teardown (the bench's yardstick)
   start                         the interpreter's start only (a check leaves without teardown)
   start + _socket               the extension module every probe needs
-  launcher + bundle loaded      the launcher finds the package and loads the check path
+  launcher + quick path loaded  the launcher finds the package and loads the quick path's modules
+  launcher + bundle loaded      the launcher finds the package and loads the full path
   check --help                  ... and runs the command line parser (no I/O)
-  check, small page             the whole check against a 20-series page
+  check, small page             the whole check against a 20-series page (the quick path answers)
   check, 10k-series page        the whole check against a 10k-series page (1.2 MB)
-  small, without the bundle     the small-page check importing its modules one by one
-  small, without exprcache      the small-page check compiling its condition (promql-parser)
+  full path, small page         a condition outside the quick path's subset, 20-series page
+  full path, 10k-series page    ... and on the 10k-series page
+  small, without the bundle     the full-path small-page check importing its modules one by one
+  small, without exprcache      the full-path small-page check compiling its condition (promql-parser)
   floor: _socket GET + find     the least any Python probe does: fetch the page, find one line
 
 Each figure is the median of `--rounds` runs (wall and faults) and one callgrind run (instructions).
@@ -32,20 +35,26 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from check import CONDITION, page, start_endpoint
+from check import CONDITION, FULL_CONDITION, page, start_endpoint
 
 LAUNCHER = Path(sys.prefix) / "bin" / "healthgauge"
 # Copies of the launcher with one change each, run as scripts as the launcher is (`compile()` in a
-# driver would cost more than what is measured): stop once the check path is loaded; run the check
-# without the bundle (modules imported one by one); run it without the compiled-conditions cache.
+# driver would cost more than what is measured): stop once the quick path is loaded, or the full
+# path; run the check without the bundle (modules imported one by one), or without the
+# compiled-conditions cache.
+QUICK_ONLY = "import gc, posix; gc.disable(); import healthgauge._check._quick_fetch; posix._exit(0)"
 LOADED_ONLY = (
-    "import gc; gc.disable(); from healthgauge import _fastload; _fastload.load(); import posix; posix._exit(0)"
+    "import gc; gc.disable(); from healthgauge._check.startup import _fastload; _fastload.load(); "
+    "import posix; posix._exit(0)"
 )
-NO_BUNDLE = "from healthgauge import _fastload; _fastload.load = lambda: False; run_check(sys.argv[2:])"
+NO_BUNDLE = (
+    "from healthgauge._check.startup import _fastload; _fastload.load = lambda: False; "
+    "run_check(sys.argv[2:], _handover)"
+)
 NO_EXPRCACHE = (
-    "from healthgauge import _fastload; _fastload.load(); import healthgauge._cmd_check as c; "
+    "from healthgauge._check.startup import _fastload; _fastload.load(); import healthgauge._check._command as c; "
     "from healthgauge.promql import compile; c.compile_all = lambda texts: [compile(t) for t in texts]; "
-    "run_check(sys.argv[2:])"
+    "run_check(sys.argv[2:], _handover)"
 )
 FLOOR = """
 import _socket, posix, sys
@@ -104,20 +113,33 @@ def main() -> int:
     big, big_url = start_endpoint(page(10_000), workdir)
     host, _, port = small_url.removeprefix("http://").partition("/")[0].partition(":")
     variants = {}
-    for name, change in (("loaded-only", LOADED_ONLY), ("no-bundle", NO_BUNDLE), ("no-exprcache", NO_EXPRCACHE)):
+    launcher = LAUNCHER.read_text()
+    quick_call = "_handover = run(sys.argv[2:])"
+    full_call = "run_check(sys.argv[2:], _handover)"
+    if quick_call not in launcher or full_call not in launcher:
+        raise SystemExit(f"{LAUNCHER} is not the launcher this measures (scripts/healthgauge)")
+    for name, at, change in (
+        ("quick-only", quick_call, QUICK_ONLY),
+        ("loaded-only", full_call, LOADED_ONLY),
+        ("no-bundle", full_call, NO_BUNDLE),
+        ("no-exprcache", full_call, NO_EXPRCACHE),
+    ):
         variants[name] = workdir / f"launcher-{name}"
-        variants[name].write_text(LAUNCHER.read_text().replace("run_check(sys.argv[2:])", change))
+        variants[name].write_text(launcher.replace(at, change))
     try:
         stages = {
             "python -I -S -c pass": [*py, "-c", "pass"],
             "start": [*py, "-c", "import posix; posix._exit(0)"],
             "start + _socket": [*py, "-c", "import _socket, posix; posix._exit(0)"],
+            "launcher + quick path loaded": [*py, str(variants["quick-only"]), "check"],
             "launcher + bundle loaded": [*py, str(variants["loaded-only"]), "check"],
             "check --help": [*py, str(LAUNCHER), "check", "--help"],
             "check, small page": [*py, str(LAUNCHER), "check", small_url, CONDITION],
             "check, 10k-series page": [*py, str(LAUNCHER), "check", big_url, CONDITION],
-            "small, without the bundle": [*py, str(variants["no-bundle"]), "check", small_url, CONDITION],
-            "small, without exprcache": [*py, str(variants["no-exprcache"]), "check", small_url, CONDITION],
+            "full path, small page": [*py, str(LAUNCHER), "check", small_url, FULL_CONDITION],
+            "full path, 10k-series page": [*py, str(LAUNCHER), "check", big_url, FULL_CONDITION],
+            "small, without the bundle": [*py, str(variants["no-bundle"]), "check", small_url, FULL_CONDITION],
+            "small, without exprcache": [*py, str(variants["no-exprcache"]), "check", small_url, FULL_CONDITION],
             "floor: _socket GET + find": [*py, "-c", FLOOR, host, port],
         }
         for argv in stages.values():  # build the bundle and the compiled-conditions cache first
@@ -139,7 +161,8 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     base = statistics.median(walls["python -I -S -c pass"])
     base_ir = counts["python -I -S -c pass"]
-    print(f"python: {sys.executable} ({sys.version.split()[0]}); {rounds} alternating rounds; condition: {CONDITION}")
+    print(f"python: {sys.executable} ({sys.version.split()[0]}); {rounds} alternating rounds")
+    print(f"quick-path condition: {CONDITION}\nfull-path condition:  {FULL_CONDITION}")
     print(f"{'stage':<28} {'wall ms':>8} {'x pass':>7} {'minflt':>7} {'instructions':>14} {'x pass':>7}")
     for name in stages:
         wall = statistics.median(walls[name])

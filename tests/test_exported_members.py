@@ -143,6 +143,7 @@ PUBLIC = {
         "Limit",
         "LimitStatistics",
         "LoadReporter",
+        "LoopDelayLimit",
         "LoopLagProbe",
         "LoopLagStatistics",
         "Outcome",

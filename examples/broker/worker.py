@@ -3,10 +3,10 @@ imgix's (the broker's tests and ``bench/broker`` run it; read it as the worker s
 
 ``python examples/broker/worker.py --name w1`` prints ``READY {"http": PORT, "agent": PORT}``.
 
-- ``GET /img/{key}?class=cheap|expensive``: work that takes ``--cheap-ms`` or ``--expensive-ms``
-  on one of ``--cores`` slots, ``--miss-factor`` times longer when ``key`` is not among the
-  ``--cache`` keys this worker served last (an LRU: the data it has at hand). Answers
-  ``X-Cache: hit|miss``.
+- ``GET /img/{key}`` (cheap) and ``GET /pdf/{key}`` (expensive): work that takes ``--cheap-ms`` or
+  ``--expensive-ms`` on one of ``--cores`` slots, ``--miss-factor`` times longer when ``key`` is
+  not among the ``--cache`` keys this worker served last (an LRU: the data it has at hand).
+  Answers ``X-Cache: hit|miss``. ``POST /reset`` empties the cache (between benchmark phases).
 - ``GET /big?mb=N``: N MiB streamed in 64 KiB pieces (the broker must not buffer it).
 - ``GET /hang``: never answers (until the deadline or the client gives up).
 - ``GET /sleep?s=S``: holds a slot for S seconds.
@@ -48,7 +48,7 @@ class Work:
     async def img(self, request: web.Request) -> web.Response:
         args = self.args
         key = request.match_info["key"]
-        expensive = request.query.get("class") == "expensive"
+        expensive = request.path.startswith("/pdf/") or request.query.get("class") == "expensive"
         seconds = (args.expensive_ms if expensive else args.cheap_ms) / 1000
         async with self.cores:
             hit = self.hit(key)
@@ -56,6 +56,10 @@ class Work:
         self.served += 1
         headers = {"X-Cache": "hit" if hit else "miss", "X-Worker": args.name}
         return web.Response(text=f"{args.name} {key}\n", headers=headers)
+
+    async def reset(self, request: web.Request) -> web.Response:
+        self.cache.clear()
+        return web.Response(text="reset\n")
 
     async def big(self, request: web.Request) -> web.StreamResponse:
         size = int(float(request.query.get("mb", "1")) * 1024 * 1024)
@@ -95,6 +99,8 @@ def main() -> None:
     work = Work(args)
     app = web.Application()
     app.router.add_get("/img/{key}", work.img)
+    app.router.add_get("/pdf/{key}", work.img)
+    app.router.add_post("/reset", work.reset)
     app.router.add_get("/big", work.big)
     app.router.add_get("/hang", work.hang)
     app.router.add_get("/sleep", work.sleep)
@@ -118,7 +124,9 @@ def main() -> None:
         loop_factory = uvloop.new_event_loop
     except ImportError:
         loop_factory = None
-    web.run_app(app, sock=sock, print=None, shutdown_timeout=1, handle_signals=True,
+    # handler_cancellation: a broker that gives up on a request (its deadline) closes the connection,
+    # and the work stops here too instead of holding a slot nobody waits for.
+    web.run_app(app, sock=sock, print=None, shutdown_timeout=1, handle_signals=True, handler_cancellation=True,
                 loop=loop_factory() if loop_factory else None)  # fmt: skip
 
 

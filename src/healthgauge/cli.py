@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 # name -> (module with `main(args: list[str]) -> int`, one line of help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "check": ("healthgauge._cmd_check", "one-shot probe: fetch /metrics, evaluate PromQL conditions, exit 0-3"),
+    "check": ("healthgauge._check._command", "one-shot probe: fetch /metrics, evaluate PromQL conditions, exit 0-3"),
     "query": ("healthgauge._cmd_query", "evaluate a PromQL expression over a scrape, a file or a history"),
     "agent": ("healthgauge.agent.commands._cmd", "run the health agent: scrape targets, judge, serve every consumer"),
     "ctl": ("healthgauge.agent.commands._ctl", "set a target's admin state on a running agent: drain | maint | ready"),

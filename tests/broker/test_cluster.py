@@ -51,6 +51,7 @@ defaults
     timeout server 15s
 frontend fe
     bind 127.0.0.1:{fe_port}
+    use_backend brokers_b0_first if {{ req.hdr(x-test) -m str b0-first }}
     default_backend brokers
 backend brokers
     balance roundrobin
@@ -61,6 +62,15 @@ backend brokers
     default-server check inter 500ms agent-check agent-inter 500ms
     server b0 127.0.0.1:{b0} port {b0_admin} agent-port {b0_agent}
     server b1 127.0.0.1:{b1} port {b1_admin} agent-port {b1_agent}
+# The same replicas, b0 always asked first (the retry test: roundrobin would follow the agent's
+# weights, which steer traffic away from a broker whose queues fill, before any 503).
+backend brokers_b0_first
+    balance first
+    retries 3
+    retry-on 503 conn-failure empty-response
+    option redispatch 1
+    server b0 127.0.0.1:{b0}
+    server b1 127.0.0.1:{b1}
 """
 
 
@@ -160,12 +170,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 def test_affinity_is_kept_across_requests_and_replicas(cluster: Cluster) -> None:
     key = key_for("w2")
-    before = [m(cluster.metrics(b), "affinity_total", result="hit") for b in (0, 1)]
+    before = [m(cluster.metrics(b), "affinity_total", result="home") for b in (0, 1)]
     answers = [cluster.get(cluster.hap.fe_port, f"/img/{key}") for _ in range(8)]
     assert [a.status for a in answers] == [200] * 8
     assert {a.headers["healthgauge-worker"] for a in answers} == {"w2"}
     assert [a.headers["x-cache"] for a in answers][1:] == ["hit"] * 7
-    after = [m(cluster.metrics(b), "affinity_total", result="hit") for b in (0, 1)]
+    after = [m(cluster.metrics(b), "affinity_total", result="home") for b in (0, 1)]
     assert after[0] > before[0], "HAProxy spread them over both replicas"
     assert after[1] > before[1], "HAProxy spread them over both replicas"
     assert sum(after) - sum(before) == 8
@@ -217,13 +227,15 @@ def test_full_queues_answer_503_and_haproxy_retries_on_the_other_replica(cluster
         m(cluster.metrics(0), "rejections_total", reason="queue_full")
         == m(before, "rejections_total", reason="queue_full") + 1
     )
-    stat_before = cluster.hap.show_stat()[("brokers", "b0")]
-    via_haproxy = [cluster.pool.submit(cluster.get, cluster.hap.fe_port, f"/img/h{i}") for i in range(2)]
-    answers = [f.result() for f in via_haproxy]
-    assert [a.status for a in answers] == [200, 200]
-    stat = cluster.hap.show_stat()[("brokers", "b0")]
-    redone = int(stat["wredis"] or 0) + int(stat["wretr"] or 0)
-    assert redone > int(stat_before["wredis"] or 0) + int(stat_before["wretr"] or 0), stat
+    rejected = m(cluster.metrics(0), "rejections_total", reason="queue_full")
+    served = m(cluster.metrics(1), "requests_total", **{"class": "interactive"})
+    first = {"X-Test": "b0-first"}
+    via_haproxy = [cluster.pool.submit(cluster.get, cluster.hap.fe_port, f"/img/h{i}", first) for i in range(2)]
+    assert [f.result().status for f in via_haproxy] == [200, 200]
+    assert m(cluster.metrics(0), "rejections_total", reason="queue_full") >= rejected + 2, "b0 said 503 first"
+    assert m(cluster.metrics(1), "requests_total", **{"class": "interactive"}) >= served + 2, "b1 served the retries"
+    stat = cluster.hap.show_stat()[("brokers_b0_first", "b0")]
+    assert int(stat["wretr"] or 0) + int(stat["wredis"] or 0) >= 2, stat
     assert [f.result().status for f in waiting + holds] == [200] * 6
 
 

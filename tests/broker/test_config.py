@@ -12,12 +12,14 @@ listen = "127.0.0.1:8080"
 admin = "127.0.0.1:8081"
 timeout = "2s"
 refusal_backoff = "100ms"
+affinity_wait = "20ms"
 pull_order = ["critical", "batch", "interactive"]
 [affinity]
 query = "img"
 [queues.batch]
 capacity = 10
 max_wait = "30s"
+max_share = 0.5
 [[rules]]
 class = "critical"
 headers = { "Healthgauge-Criticality" = "critical_plus" }
@@ -44,6 +46,8 @@ def test_a_full_config() -> None:
     assert cfg.pull_order == (JobClass.CRITICAL, JobClass.BATCH, JobClass.INTERACTIVE)
     assert cfg.queues[JobClass.BATCH].capacity == 10
     assert cfg.queues[JobClass.BATCH].max_wait == 30
+    assert cfg.queues[JobClass.BATCH].max_share == 0.5
+    assert cfg.affinity_wait == 0.02
     assert [(w.name, w.port, w.max_inflight, w.agent_port) for w in cfg.workers] == [
         ("127.0.0.1:9001", 9001, 8, 9101),
         ("gpu2", 9002, 4, None),
@@ -87,6 +91,7 @@ W = '[[workers]]\nurl = "http://a:1"'
         ('listen = "127.0.0.1:0"\n[[rules]]\nclass = "batch"\ncost = -1\n' + W, "rules[0].cost"),
         ('listen = "127.0.0.1:0"\n[affinity]\nheader = "a"\nquery = "b"\n' + W, "affinity:"),
         ("listen = ", "not valid TOML"),
+        ('listen = "127.0.0.1:0"\n[queues.batch]\nmax_share = 1.5\n' + W, "queues.batch.max_share"),
     ],
 )
 def test_errors_name_the_key(text: str, key: str) -> None:

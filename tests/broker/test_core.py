@@ -98,3 +98,67 @@ def test_per_class_limits_pull_order_and_a_reload_that_keeps_the_queues() -> Non
     assert inter.state is JobState.REJECTED
     assert inter.why == "draining"
     assert core.queued() == 0
+
+
+def test_a_free_worker_takes_the_jobs_of_its_keys_first() -> None:
+    reg = Registry()
+    for n in ("a", "b"):
+        reg.add(n, cap=1, now=0)
+    core = Broker(reg)
+    jobs = [Job(i, deadline=10) for i in range(4)]
+    jobs[0].home = jobs[2].home = "a"
+    jobs[1].home = "b"
+    for t, job in enumerate(jobs):
+        assert core.enqueue(job, t * 0.01)[0]
+    assert core.pull("a", 0.1)[0] is jobs[2]  # its newest (interactive is LIFO), not jobs[3]
+    assert core.pull("a", 0.1)[0] is jobs[0]
+    assert core.pull("a", 0.1)[0] is jobs[3]  # none of its own left: the queue's next
+    assert core.pull("a", 0.1)[0] is jobs[1]
+    assert core.queued() == 0
+    batch = [Job(i, deadline=10, job_class=JobClass.BATCH) for i in range(3)]
+    for job in batch:
+        job.home = "b"
+        core.enqueue(job, 0.2)
+    assert core.pull("b", 0.3)[0] is batch[0]  # FIFO within the class
+    core.cancel(batch[1], 0.3)
+    assert core.pull("b", 0.3)[0] is batch[2]
+
+
+def test_a_job_held_for_its_busy_home_goes_there_when_it_frees_or_elsewhere_after_the_wait() -> None:
+    reg = Registry()
+    for n in ("a", "b"):
+        reg.add(n, cap=1, now=0)
+    core = Broker(reg, affinity_wait=0.02)
+    first, second = Job(1, deadline=10), Job(2, deadline=10)
+    first.home = second.home = "a"
+    assert core.hold(first, now=0.0)
+    assert not core.hold(second, now=0.0), "a holds at most as many as it has slots"
+    assert core.queued() == 1
+    assert core.pull("b", now=0.01) == (None, []), "another worker does not take it while it waits"
+    assert core.pull("a", now=0.01)[0] is first
+    assert core.hold(second, now=0.1)
+    assert core.release(now=0.11) == []
+    assert core.release(now=0.125) == [second]
+    assert second.state is JobState.NEW
+    assert core.queued() == 0
+    third = Job(3, deadline=10)
+    third.home = "a"
+    assert core.hold(third, now=0.2)
+    core.cancel(third, now=0.2)
+    assert third.state is JobState.CANCELLED
+    assert core.queued() == 0
+    assert core.pull("a", now=0.21) == (None, [])
+    assert not Broker(reg).hold(Job(4, deadline=10), now=0), "off unless affinity_wait > 0"
+
+
+def test_the_brokers_agent_line_follows_its_queues_and_drain() -> None:
+    from types import SimpleNamespace
+
+    from healthgauge.broker._agents import agent_line
+
+    svc = SimpleNamespace(draining=False, queue_fill=lambda: 0.0)
+    assert agent_line(svc) == b"up ready 100%\n"  # type: ignore[arg-type]
+    svc.queue_fill = lambda: 1.0
+    assert agent_line(svc) == b"up ready 10%\n"  # type: ignore[arg-type]
+    svc.draining = True
+    assert agent_line(svc).startswith(b"up drain")  # type: ignore[arg-type]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from healthgauge._check_args import USAGE, UsageError, parse_args, parse_seconds
+from healthgauge._check._args import USAGE, UsageError, parse_args, parse_seconds
 
 
 def test_url_exprs_and_flags() -> None:

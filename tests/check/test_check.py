@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from healthgauge import _cmd_check
-from healthgauge._cmd_check import main
+from healthgauge._check import _command as _cmd_check
+from healthgauge._check._command import main
 from healthgauge.testing import (
     DripServer,
     GzipBombServer,
@@ -48,6 +48,13 @@ def server() -> MetricsServer:
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Exit code and output, the first line without its Nagios performance data (tested apart)."""
+    code, out = run_with_perfdata(argv, capsys)
+    first, newline, rest = out.partition("\n")
+    return code, first.partition(" | ")[0] + newline + rest
+
+
+def run_with_perfdata(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     code = main(argv)
     captured = capsys.readouterr()
     assert captured.err == ""
@@ -438,3 +445,11 @@ def test_verbose(server: MetricsServer, capsys: pytest.CaptureFixture[str]) -> N
     assert lines[1].startswith(f"fetched {server.url}: HTTP 200, {len(PAGE)} bytes in ")
     assert "parsed 3 samples of app_state, queue_depth in " in lines[1]
     assert lines[2:] == ["[OK] app_state == 1: got 1", "[WARN] --warn queue_depth > 100: got 500"]
+
+
+def test_perfdata_as_the_readme_shows_it(capsys: pytest.CaptureFixture[str]) -> None:
+    with MetricsServer('queue_depth{queue="default"} 1500\nqueue_depth{queue="bulk"} 12\n') as server:
+        code, out = run_with_perfdata([server.url, "queue_depth < 10"], capsys)
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert code == 2
+    assert f"`{out.strip()}`" in readme, out

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from healthgauge.testing import HangingServer, MetricsServer, StatusServer
+from healthgauge.testing import (
+    GzipBombServer,
+    HangingServer,
+    HugeBodyServer,
+    MetricsServer,
+    RedirectServer,
+    StatusServer,
+)
 
 LAUNCHER = Path(sys.prefix) / "bin" / "healthgauge"
 PAGE = "# TYPE app_state gauge\napp_state 1\n# TYPE queue_depth gauge\nqueue_depth 500\n"
@@ -29,19 +37,19 @@ def healthgauge(*args: str) -> tuple[int, str, str]:
 
 
 def test_exit_0_ok(server: MetricsServer) -> None:
-    assert healthgauge(server.url, 'app_state{job!="batch"} == 1') == (0, "OK - 1 condition holds\n", "")
+    assert healthgauge(server.url, 'app_state{job!="batch"} == 1') == (0, "OK - 1 condition holds | c1=1\n", "")
 
 
 def test_exit_1_warn(server: MetricsServer) -> None:
     assert healthgauge(server.url, "app_state == 1", "--warn", "queue_depth > 100") == (
         1,
-        "WARN - queue_depth > 100: got 500\n",
+        "WARN - queue_depth > 100: got 500 | c1=1 c2=500\n",
         "",
     )
 
 
 def test_exit_2_fail(server: MetricsServer) -> None:
-    assert healthgauge(server.url, "app_state == 0") == (2, "FAIL - app_state == 0: got 1\n", "")
+    assert healthgauge(server.url, "app_state == 0") == (2, "FAIL - app_state == 0: got 1 | c1=1\n", "")
 
 
 def test_exit_2_unreadable() -> None:
@@ -91,7 +99,7 @@ def test_through_a_symlink(server: MetricsServer, tmp_path: Path) -> None:
     link = tmp_path / "healthgauge"
     link.symlink_to(LAUNCHER)
     out = subprocess.run([str(link), "check", server.url, "app_state == 1"], capture_output=True, text=True, timeout=30)
-    assert (out.returncode, out.stdout) == (0, "OK - 1 condition holds\n")
+    assert (out.returncode, out.stdout) == (0, "OK - 1 condition holds | c1=1\n")
 
 
 def test_the_shell_line_of_a_fresh_install(server: MetricsServer, tmp_path: Path) -> None:
@@ -112,6 +120,135 @@ def test_the_shell_line_of_a_fresh_install(server: MetricsServer, tmp_path: Path
     out = subprocess.run(
         [str(launcher), "check", server.url, "app_state == 0"], capture_output=True, text=True, timeout=30
     )
-    assert (out.returncode, out.stdout, out.stderr) == (2, "FAIL - app_state == 0: got 1\n", "")
+    assert (out.returncode, out.stdout, out.stderr) == (2, "FAIL - app_state == 0: got 1 | c1=1\n", "")
     out = subprocess.run([str(launcher), "--version"], capture_output=True, text=True, timeout=30)
     assert out.stdout.startswith("healthgauge ")
+
+
+# -- the installed command (quick path first, then a handover) against the full path in-process ----
+
+PAGES = {
+    "plain": {"page": PAGE},
+    "gzip": {"page": PAGE, "gzip": True},
+    "chunked": {"page": PAGE, "chunked": True},
+    "chunked gzip": {"page": PAGE, "gzip": True, "chunked": True},
+    "openmetrics": {"page": PAGE + "# EOF\n", "content_type": "application/openmetrics-text; version=1.0.0"},
+    "openmetrics, no EOF": {"page": PAGE, "content_type": "application/openmetrics-text; version=1.0.0"},
+    "a bad line": {"page": PAGE + "app_state{job=} 1\n"},
+    "a duplicate": {"page": PAGE + "app_state 1\n"},
+    "a timestamp": {"page": "app_state 1 1700000000000\nqueue_depth 500\n"},
+}
+CONDITIONS = [["app_state == 1"], ["queue_depth > 100", "-v"], ["app_state == 0"], ["app_state == 1", "--warn", "up"]]
+
+
+def installed_and_in_process(url: str, args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[object, object]:
+    from healthgauge._check._command import main
+
+    code, out, err = healthgauge(url, *args)
+    assert err == ""
+    expected = main([url, *args])
+    timings = re.compile(r"in [0-9.]+ ms")  # --verbose says how long each part took
+    return (code, timings.sub("in - ms", out)), (expected, timings.sub("in - ms", capsys.readouterr().out))
+
+
+@pytest.mark.parametrize("kind", PAGES)
+@pytest.mark.parametrize("args", CONDITIONS, ids=" ".join)
+def test_the_installed_command_answers_as_the_full_path(
+    kind: str, args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    if not LAUNCHER.exists():
+        pytest.skip("the package is not installed into this interpreter's prefix")
+    with MetricsServer(**PAGES[kind]) as server:  # type: ignore[arg-type]
+        got, expected = installed_and_in_process(server.url, args, capsys)
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        lambda: RedirectServer(PAGE, hops=2),
+        lambda: RedirectServer(PAGE, hops=5),
+        lambda: RedirectServer(location="http://example.invalid/metrics"),
+        lambda: StatusServer(404),
+        lambda: MetricsServer(PAGE, status=204),
+        lambda: HugeBodyServer(20_000_000, content_length=True),
+        lambda: HugeBodyServer(20_000_000),
+        lambda: GzipBombServer(),
+    ],
+    ids=["2 redirects", "5 redirects", "another host", "404", "204", "too large", "too large, no length", "gzip bomb"],
+)
+def test_responses_the_quick_path_hands_over(server: object, capsys: pytest.CaptureFixture[str]) -> None:
+    if not LAUNCHER.exists():
+        pytest.skip("the package is not installed into this interpreter's prefix")
+    with server() as s:  # type: ignore[operator]
+        got, expected = installed_and_in_process(s.url, ["app_state == 1"], capsys)
+    assert got == expected
+
+
+@pytest.mark.parametrize("install", ["editable", "wheel"])
+def test_the_package_is_found_through_any_pth_file(server: MetricsServer, tmp_path: Path, install: str) -> None:
+    # An editable install names its .pth file as its build tool likes: the launcher reads them all,
+    # as `site` does (comments and `import` lines skipped, relative paths from site-packages); a
+    # wheel's package sits in site-packages itself (then no .pth file is read).
+    import healthgauge
+
+    source = Path(__file__).parents[2] / "scripts" / "healthgauge"
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    site = tmp_path / "lib" / version / "site-packages"
+    site.mkdir(parents=True)
+    (tmp_path / "src").symlink_to(Path(healthgauge.__file__).parents[1])
+    if install == "editable":
+        (site / "whatever-the-tool-calls-it.pth").write_text("# a comment\nimport sys\n../../../src\n")
+    else:
+        (site / "healthgauge").symlink_to(Path(healthgauge.__file__).parent)
+        (site / "unreadable.pth").mkdir()  # read, it would fail: it is not
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python3").symlink_to(Path(sys.executable).resolve())
+    launcher = tmp_path / "bin" / "healthgauge"
+    launcher.write_bytes(source.read_bytes())
+    launcher.chmod(0o755)
+    out = subprocess.run(
+        [str(launcher), "check", server.url, "app_state == 1"], capture_output=True, text=True, timeout=30
+    )
+    assert (out.returncode, out.stdout, out.stderr) == (0, "OK - 1 condition holds | c1=1\n", "")
+
+
+def test_an_ipv6_literal(capsys: pytest.CaptureFixture[str]) -> None:
+    if not LAUNCHER.exists():
+        pytest.skip("the package is not installed into this interpreter's prefix")
+    import socket
+    import threading
+
+    try:
+        listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        listener.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    listener.listen(4)
+    listener.settimeout(20)
+    body = PAGE.encode()
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+
+    def serve() -> None:
+        for _ in range(2):  # the installed command, then the full path in-process
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(10)
+                request = b""
+                while b"\r\n\r\n" not in request and (chunk := conn.recv(4096)):
+                    request += chunk
+                conn.sendall(head + body)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        url = f"http://[::1]:{listener.getsockname()[1]}/metrics"
+        got, expected = installed_and_in_process(url, ["app_state == 1", "-v"], capsys)
+    finally:
+        listener.close()
+        thread.join(10)
+    assert got == expected
+    assert got[1].startswith("OK - 1 condition holds | c1=1\nfetched http://[::1]:")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import healthgauge
 
-FASTLOAD = [Path(healthgauge.__file__).parent / name for name in ("_fastload.py", "_fastload_build.py")]
+STARTUP = Path(healthgauge.__file__).parent / "_check" / "startup"
+FASTLOAD = [STARTUP / name for name in ("_fastload.py", "_fastload_build.py")]
 SITE = [p for p in sys.path if p.endswith("site-packages")]
 
 RUN = """
@@ -27,7 +28,8 @@ loaded = _fastload.load()
 import pkg.main
 answer = pkg.main.answer()
 served = type(sys.modules["pkg.later"].__loader__).__name__ if "pkg.later" in sys.modules else "-"
-print(loaded, answer, served, sorted(m for m in sys.modules if m.startswith("pkg") and m != "pkg._fastload_build"))
+tools = ("pkg._fastload_build",)
+print(loaded, answer, served, sorted(m for m in sys.modules if m.startswith("pkg") and m not in tools))
 """
 
 
@@ -36,7 +38,7 @@ def make_package(root: Path, files: dict[str, str]) -> Path:
     package.mkdir()
     for file in FASTLOAD:
         shutil.copy(file, package / file.name)
-    (package / "__init__.py").write_text("")
+    shutil.copy(STARTUP / "__init__.py", package / "__init__.py")  # what the loader's files share
     for name, text in files.items():
         path = package / name
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -20,12 +20,28 @@ LAUNCHER = Path(sys.prefix) / "bin" / "healthgauge"
 PAGE = "# TYPE app_state gauge\napp_state 1\napp_last_iteration_ts 1e9\n"
 CONDITION = 'app_state{job!="batch"} == 1 and time() - app_last_iteration_ts > 60'
 
+# The quick path (healthgauge._check._quick): one module, and the socket module any probe needs.
+QUICK = {
+    "healthgauge",
+    "healthgauge._check",
+    "healthgauge._check._quick",
+    "healthgauge._check._quick_fetch",
+    "healthgauge._check._quick_eval",
+    "_socket",
+    "gc",
+}
 OURS = {
     "healthgauge",
-    "healthgauge._exprcache",
-    "healthgauge._fastload",
-    "healthgauge._cmd_check",
-    "healthgauge._check_args",
+    "healthgauge._check",
+    "healthgauge._check._quick",
+    "healthgauge._check._quick_eval",
+    "healthgauge._check._command",
+    "healthgauge._check._args",
+    "healthgauge._check._deadline",
+    "healthgauge._check._report",
+    "healthgauge._check.startup",
+    "healthgauge._check.startup._exprcache",
+    "healthgauge._check.startup._fastload",
     "healthgauge.http",
     "healthgauge.http.fetch",
     "healthgauge.http._http11",
@@ -92,14 +108,15 @@ except SystemExit as exc:
 # The eager part ran from the bundle, and time()'s module (when a condition calls it) from its lazy part.
 fn_time = sys.modules.get("healthgauge.promql._fn_time")
 lazy_ok = fn_time is None or type(fn_time.__loader__).__name__ == "_Bundle"
-bundled = sys.modules["healthgauge._fastload"].loaded and lazy_ok
+fastload = sys.modules.get("healthgauge._check.startup._fastload")
+bundled = fastload is not None and fastload.loaded and lazy_ok
 print(status, bundled, sorted(set(sys.modules) - before))
 """
 
 
 def modules_loaded(*args: str) -> tuple[int, set[str], bool]:
     """Exit code and the modules a check loads, run the launcher's way under ``python -I -S``
-    (from the one-file bundle of ``healthgauge._fastload`` when it is fresh), and whether it ran
+    (the full path from the one-file bundle of ``startup._fastload`` when it is fresh), and whether it ran
     from the bundle. The check runs twice: what is reported is the second run, with the bundle
     built and the conditions compiled by the first."""
     if not LAUNCHER.exists():
@@ -122,16 +139,23 @@ def server() -> MetricsServer:
         yield s  # type: ignore[misc]
 
 
-def test_a_check_loads_exactly_the_allowed_modules(server: MetricsServer) -> None:
+def test_a_quick_check_loads_its_one_module(server: MetricsServer) -> None:
     code, loaded, bundled = modules_loaded(server.url, CONDITION)
     assert code == 0
-    expected = ALLOWED | TIME
+    assert loaded == QUICK, f"added: {sorted(loaded - QUICK)}, no longer loaded: {sorted(QUICK - loaded)}"
+    assert not bundled
+
+
+def test_a_full_path_check_loads_exactly_the_allowed_modules(server: MetricsServer) -> None:
+    code, loaded, bundled = modules_loaded(server.url, CONDITION, "--warn", "absent(app_state)")  # absent(): full path
+    assert code == 0
+    expected = ALLOWED | TIME | {"healthgauge.promql._fn_vector"}
     assert loaded == expected, f"added: {sorted(loaded - expected)}, no longer loaded: {sorted(expected - loaded)}"
     assert bundled, "the second run did not run from the bundle (eager part, and time()'s module from the lazy part)"
 
 
 def test_a_regex_condition_loads_the_compiler_and_re2(server: MetricsServer) -> None:
-    code, loaded, _ = modules_loaded(server.url, 'app_state{job=~"w.*|"} == 1')
+    code, loaded, _ = modules_loaded(server.url, 'app_state{job=~"w.*|"} == 1', "--json")  # the full path
     assert code == 0
     assert loaded >= COMPILER
     assert {"re2._re2", "healthgauge.promql._regex"} <= loaded
@@ -141,7 +165,8 @@ def test_a_regex_condition_loads_the_compiler_and_re2(server: MetricsServer) -> 
 def test_a_failing_check_loads_nothing_more(server: MetricsServer) -> None:
     code, loaded, _ = modules_loaded(server.url, "app_state == 0", "--warn", "up")
     assert code == 2
-    assert loaded <= ALLOWED, sorted(loaded - ALLOWED)
+    handed_over = ALLOWED | {"healthgauge._check._quick_fetch"}  # the quick path fetched, then handed over
+    assert loaded <= handed_over, sorted(loaded - handed_over)
 
 
 def test_an_unreadable_page_loads_nothing_slow() -> None:
@@ -151,21 +176,32 @@ def test_an_unreadable_page_loads_nothing_slow() -> None:
     assert not loaded & SLOW, sorted(loaded & SLOW)
 
 
+@pytest.mark.parametrize("gzip", [False, True])
+def test_a_chunked_page_is_read_by_the_quick_path(gzip: bool) -> None:  # Go's exporters send them
+    with MetricsServer(PAGE, chunked=True, gzip=gzip) as server:
+        code, loaded, _ = modules_loaded(server.url, "app_state == 1")
+    assert code == 0
+    assert loaded == QUICK | ({"zlib"} if gzip else set()), sorted(loaded ^ QUICK)
+
+
 def test_gzip_loads_zlib_only_then() -> None:
     with MetricsServer(PAGE, gzip=True) as server:
         code, loaded, _ = modules_loaded(server.url, "app_state == 1")
+        assert code == 0
+        assert loaded == QUICK | {"zlib"}
+        code, loaded, _ = modules_loaded(server.url, "app_state == 1", "--json")
     assert code == 0
-    assert loaded == ALLOWED | {"zlib"}
+    assert loaded == ALLOWED | {"zlib", "healthgauge._check._json"}
 
 
 def test_json_output_loads_its_writer_only(server: MetricsServer) -> None:
     # `import json` would double a check's cost (it imports `re`, `enum`, `collections`...).
     code, loaded, _ = modules_loaded(server.url, "app_state == 1", "--json")
     assert code == 0
-    assert loaded == ALLOWED | {"healthgauge._check_json"}, sorted(loaded ^ ALLOWED)
+    assert loaded == ALLOWED | {"healthgauge._check._json"}, sorted(loaded ^ ALLOWED)
 
 
 def test_a_name_loads_the_resolver_thread_support_only(server: MetricsServer) -> None:
     code, loaded, _ = modules_loaded(server.url.replace("127.0.0.1", "localhost"), "app_state == 1")
     assert code == 0
-    assert loaded == ALLOWED, sorted(loaded ^ ALLOWED)
+    assert loaded == QUICK, sorted(loaded ^ QUICK)

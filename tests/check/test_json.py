@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from healthgauge._check_json import to_json
+from healthgauge._check._json import to_json
 
 scalars = st.none() | st.booleans() | st.integers() | st.text()
 documents = st.recursive(

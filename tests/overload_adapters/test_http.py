@@ -13,7 +13,13 @@ from healthgauge.overload import (
     classify,
     rejection_response,
 )
-from healthgauge.overload._http import parse_attempt, parse_criticality, parse_request_start, parse_timeout
+from healthgauge.overload._http import (
+    parse_attempt,
+    parse_cost,
+    parse_criticality,
+    parse_request_start,
+    parse_timeout,
+)
 
 
 @pytest.mark.parametrize(
@@ -193,3 +199,24 @@ def test_import_does_not_load_asyncio() -> None:
     code = "import sys, healthgauge.overload, healthgauge.broker; print('asyncio' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(("text", "cost"), [("1", 1.0), (" 2.5 ", 2.5), ("0.01", 0.01), ("1e3", 1000.0)])
+def test_cost(text: str, cost: float) -> None:
+    assert parse_cost(text) == cost
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "nan", "inf", "1e9", "", "x", "9" * 100])
+def test_bad_cost_says_why(text: str) -> None:
+    with pytest.raises(HeaderError, match=r"healthgauge-cost: .*not a cost"):
+        parse_cost(text)
+
+
+def test_classify_reads_the_cost_and_falls_back_to_one() -> None:
+    policy = RequestPolicy()
+    headers = {"healthgauge-cost": "3"}
+    assert classify(headers.get, policy=policy, now=0, wall_now=0).cost == 3
+    bad = classify({"healthgauge-cost": "-2"}.get, policy=policy, now=0, wall_now=0)
+    assert bad.cost == 1
+    assert len(bad.errors) == 1
+    assert b"healthgauge-cost" in policy.header_keys

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry
 
 from healthgauge.overload import (
     AdmissionController,
@@ -126,6 +127,7 @@ def make_guard(
             capacity=queue, capacity_ratio=None, order=QueueOrder.FIFO, standing_timeout=max_wait, idle_timeout=max_wait
         )
     controller = AdmissionController(FixedLimit(limit), queue=wait_queue, monitor_only=monitor_only)
+    options.setdefault("registry", CollectorRegistry())  # each guard its own: tests share one process
     return OverloadGuard(controller, monitor_only=monitor_only, handle_sigterm=False, loop_lag=False, **options)
 
 
@@ -315,7 +317,7 @@ async def test_monitor_only_serves_everything_and_counts(kind: str) -> None:
 
 async def test_monitor_only_guard_sheds_nothing_whatever_the_core_says(kind: str) -> None:
     controller = AdmissionController(FixedLimit(1))  # enforcing, no queue
-    guard = OverloadGuard(controller, monitor_only=True, handle_sigterm=False, loop_lag=False)
+    guard = OverloadGuard(controller, monitor_only=True, handle_sigterm=False, loop_lag=False, registry=False)
     async with KINDS[kind](guard, Control()) as c:
         held = c.spawn("/hold/a")
         await wait_for(lambda: inflight(c) == 1)
@@ -386,7 +388,9 @@ async def test_lifespan_starts_and_stops_the_responder_and_websocket_passes() ->
                 if kind == "shutdown":
                     return
 
-    middleware = OverloadMiddleware(app, agent_port=0, agent_warmup=0, handle_sigterm=False, loop_lag=True)
+    middleware = OverloadMiddleware(
+        app, agent_port=0, agent_warmup=0, handle_sigterm=False, loop_lag=True, registry=CollectorRegistry()
+    )
     inbox: asyncio.Queue[dict[str, str]] = asyncio.Queue()
     outbox: list[str] = []
     await inbox.put({"type": "lifespan.startup"})
@@ -426,3 +430,94 @@ async def test_works_as_starlette_middleware() -> None:
         assert (await http.get("/")).text == "hi"
         assert (await http.get("/", headers={"healthgauge-timeout": "0"})).status_code == 504
     assert guard.controller.statistics().admitted == 1
+
+
+async def test_cost_counts_and_every_refusal_carries_the_load(kind: str) -> None:
+    """The broker's contract (owners.md): ``Healthgauge-Cost`` counts against the limit, and a 503
+    tells the worker's load in agent-check words the broker's parser reads."""
+    async with serve(kind, limit=2, queue=None) as c:
+        held = c.spawn("/hold/a", healthgauge_cost="2")
+        await wait_for(lambda: c.guard.controller.inflight_cost == 2)
+        c.guard.refresh_load()  # the loop probe does this every 10 ms; these guards run without it
+        status, headers = await c.get("/ok")
+        assert status == 503
+        words = headers["healthgauge-load"].split()
+        assert words[:2] == ["up", "ready"]
+        assert words[2].endswith("%")
+        assert 10 <= int(words[2][:-1]) <= 100
+        assert words[3:] == ["maxconn:2", "inflight:2"]
+        status, _ = await c.get("/ok", healthgauge_cost="junk")  # a bad cost falls back to 1: still full
+        assert status == 503
+        assert c.guard.counters.header_errors == 1
+        c.control.release("a")
+        assert (await held)[0] == 200
+        status, headers = await c.get("/ok", healthgauge_cost="1.5")
+        assert status == 200
+        assert "healthgauge-load" not in headers  # only refusals carry it
+
+
+async def test_metrics_join_the_default_registry_and_leave_it_at_stop() -> None:
+    from prometheus_client import REGISTRY, generate_latest
+
+    guard = make_guard(limit=7, queue=None, registry=None)
+    await guard.start()
+    try:
+        assert b"healthgauge_overload_limit 7.0" in generate_latest(REGISTRY)
+    finally:
+        await guard.stop()
+    assert b"healthgauge_overload_limit" not in generate_latest(REGISTRY)
+    own = CollectorRegistry()
+    guard = make_guard(limit=5, queue=None, registry=own)
+    await guard.start()
+    try:
+        assert b"healthgauge_overload_limit 5.0" in generate_latest(own)
+        assert b"healthgauge_overload_limit" not in generate_latest(REGISTRY)
+    finally:
+        await guard.stop()
+
+
+async def test_an_explicit_metrics_path_the_app_serves_is_refused_at_startup() -> None:
+    """ASGI: the lifespan startup fails with the reason (uvicorn logs it and exits)."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        status = 200 if scope["path"] == "/metrics" else 404
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b"app_state 1\n"})
+
+    sent: list[dict[str, Any]] = []
+    inbox: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return inbox.pop(0) if inbox else {"type": "lifespan.shutdown"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    for path, expected in (("/metrics", "lifespan.startup.failed"), ("/overload-metrics", "lifespan.startup.complete")):
+        wrapped = OverloadMiddleware(app, metrics_path=path, handle_sigterm=False, loop_lag=False, registry=False)
+        inbox[:] = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+        sent.clear()
+        await wrapped({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+        assert sent[0]["type"] == expected
+        if path == "/metrics":
+            assert "metrics_path='/metrics' is a route the application serves itself" in sent[0]["message"]
+
+
+async def test_aiohttp_refuses_a_metrics_path_the_app_serves() -> None:
+    async def own(_: web.Request) -> web.Response:
+        return web.Response(text="app_state 1\n")
+
+    app = web.Application()
+    app.router.add_get("/metrics", own)
+    setup_aiohttp(app, metrics_path="/metrics", handle_sigterm=False, loop_lag=False, registry=False)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    try:
+        with pytest.raises(RuntimeError, match="metrics_path='/metrics' is a route the application serves itself"):
+            await server.start_server()
+    finally:
+        await server.close()

@@ -141,19 +141,51 @@ async def test_sigterm_drains_then_forwards_after_grace() -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
-async def test_second_sigterm_forwards_at_once() -> None:
+@pytest.mark.parametrize("second", [signal.SIGTERM, signal.SIGUSR2])
+async def test_a_second_signal_stops_at_once(second: int, caplog: pytest.LogCaptureFixture) -> None:
+    """A second SIGTERM, or the stop signal itself (SIGINT by default; SIGUSR2 here, so pytest is
+    not interrupted): forward now, then send the stop signal the servers take as "exit now"."""
     seen: list[str] = []
     previous = signal.signal(signal.SIGTERM, lambda *_: seen.append("server"))
+    previous_stop = signal.signal(signal.SIGUSR2, lambda *_: seen.append("stop"))
     try:
-        drain = DrainOnSignal(grace=30, on_drain=lambda: seen.append("drain"))
-        drain.install()
-        signal.raise_signal(signal.SIGTERM)
-        await asyncio.sleep(0.02)
-        signal.raise_signal(signal.SIGTERM)
-        await asyncio.sleep(0.02)
-        assert seen == ["drain", "server"]
+        drain = DrainOnSignal(grace=30, on_drain=lambda: seen.append("drain"), stop_signal=signal.SIGUSR2)
+        assert drain.deadline == 30  # never before the grace period ends
+        with caplog.at_level("WARNING", logger="healthgauge.overload"):
+            drain.install()
+            signal.raise_signal(signal.SIGTERM)
+            await asyncio.sleep(0.02)
+            signal.raise_signal(second)
+            await until(lambda: len(seen) == 3)
+        assert seen == ["drain", "server", "stop"]
+        assert "draining for 30.0 s" in caplog.text
+        assert "while draining: stopping now" in caplog.text
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGUSR2, previous_stop)
+
+
+async def test_drain_deadline_stops_at_once(caplog: pytest.LogCaptureFixture) -> None:
+    """Work still in flight at the deadline (25 s by default: Kubernetes grants 30 s): stop now, logged."""
+    seen: list[str] = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: seen.append("server"))
+    previous_stop = signal.signal(signal.SIGUSR2, lambda *_: seen.append("stop"))
+    try:
+        assert DrainOnSignal(grace=5, on_drain=lambda: None).deadline == 25
+        drain = DrainOnSignal(
+            grace=0.05, deadline=0.2, on_drain=lambda: seen.append("drain"), stop_signal=signal.SIGUSR2
+        )
+        with caplog.at_level("WARNING", logger="healthgauge.overload"):
+            drain.install()
+            signal.raise_signal(signal.SIGTERM)
+            await until(lambda: len(seen) == 2)
+            assert seen == ["drain", "server"]  # the grace period ended: the server's own shutdown runs
+            await until(lambda: len(seen) == 3)
+        assert seen == ["drain", "server", "stop"]
+        assert "drain deadline of 0.2 s reached" in caplog.text
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGUSR2, previous_stop)
 
 
 async def test_forwards_to_a_loop_signal_handler() -> None:

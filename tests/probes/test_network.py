@@ -232,3 +232,27 @@ async def test_grpc_health_check() -> None:
         await unknown.close()
     finally:
         await server.stop(None)
+
+
+async def test_grpc_over_tls(tmp_path: Path) -> None:
+    grpc = pytest.importorskip("grpc")
+    health = pytest.importorskip("grpc_health.v1.health")
+    health_pb2_grpc = pytest.importorskip("grpc_health.v1.health_pb2_grpc")
+    cert, key = make_certificate(tmp_path)
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+    credentials = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
+    port = server.add_secure_port("127.0.0.1:0", credentials)
+    await server.start()
+    try:
+        trusted = make("grpc", {"address": f"127.0.0.1:{port}", "tls": True, "ca_file": str(cert)})
+        result = await run(trusted, 3.0)
+        assert result.success, result.error
+        untrusted = make("grpc", {"address": f"127.0.0.1:{port}", "tls": True})
+        result = await run(untrusted, 3.0)
+        assert not result.success
+        assert result.error.startswith("gRPC UNAVAILABLE"), result.error
+        await trusted.close()
+        await untrusted.close()
+    finally:
+        await server.stop(None)

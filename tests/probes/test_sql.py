@@ -189,3 +189,30 @@ def test_relative_database_paths_follow_the_config_file(tmp_path: Path) -> None:
 
     probe = build("sql", table({"kind": "sql", "database": "app.db", "query": "SELECT 1"}, base=tmp_path), 1.0)
     assert probe.path == str(tmp_path / "app.db")
+
+
+@pytest.mark.real
+async def test_postgres_tls_modes(tmp_path: Path, pg_password: None) -> None:
+    from support.postgres import postgres
+    from support.tls import make_certificate
+
+    cert, key = make_certificate(tmp_path)
+    with postgres(tls=(cert, key)) as server:
+        verified = make(
+            "sql",
+            {"driver": "postgresql", "dsn": server.dsn, "password_env": "HG_TEST_PG", "query": "SELECT ssl::int AS tls "
+             "FROM pg_stat_ssl WHERE pid = pg_backend_pid()", "sslmode": "verify-full", "ca_file": str(cert)},
+        )  # fmt: skip
+        result = await run(verified, 5.0)
+        assert result.success, result.error
+        assert values(result.samples)["tls"] == 1.0
+        untrusted = make(
+            "sql",
+            {"driver": "postgresql", "dsn": server.dsn, "password_env": "HG_TEST_PG", "query": "SELECT 1",
+             "sslmode": "verify-full"},
+        )  # fmt: skip
+        result = await run(untrusted, 5.0)
+        assert not result.success
+        assert "certificate verify failed" in result.error, result.error
+        for probe in (verified, untrusted):
+            await probe.close()

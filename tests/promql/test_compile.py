@@ -138,6 +138,16 @@ def test_every_function_of_prometheus_2_42_compiles() -> None:
     assert set(table) == SUPPORTED_FUNCTIONS
 
 
+def test_subquery_work_is_bounded() -> None:
+    """A condition must end: x[1y:1ms] would evaluate its inside 31 billion times."""
+    with pytest.raises(PromQLError, match="subquery of 31536000001 steps"):
+        compile("x[1y:1ms]")
+    with pytest.raises(PromQLError, match=r"of 219661 with the subqueries inside"):
+        compile("max_over_time(max_over_time(x[1h:1s])[1h:1m])")
+    compile("max_over_time(x[1d:10s])")  # 8641 steps
+    compile("max_over_time(max_over_time(x[10m:1s])[1h:1m])")  # 601 x 61
+
+
 def test_overlong_text_is_refused_before_parsing() -> None:
     with pytest.raises(PromQLError, match="limit is 65536"):
         compile("x + " * 20000 + "x")

@@ -114,3 +114,30 @@ def test_latest_sample_outlives_a_short_retention_within_the_lookback() -> None:
     store.add_scrape([S("x", 3)], now=400)  # z's sample is now past the lookback: gone
     assert values(store, "z", 400) == []
     assert store.statistics() == {"series": 1, "samples": 1}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "max_over_time(rate(reqs[1m])[5m:30s])",
+        "max_over_time(deriv(depth[2m])[4m:])",
+        "avg_over_time(depth[3m:15s] offset 1m)",
+        "predict_linear(depth[5m:45s], 60)",
+        "holt_winters(depth[5m], 0.3, 0.6)",
+        "depth @ end() - depth offset 2m",
+        "max_over_time(rate(reqs[1m] @ end())[3m:1m])",
+    ],
+)
+def test_the_agents_history_answers_as_the_recording_does(text: str) -> None:
+    """Scrape after scrape (the agent's store, with trimming) and the same samples recorded (the
+    store the differential suite checks against Prometheus) give the same answers."""
+    scrapes = [(1000.0 + 15 * i, [S("reqs", 7.0 * i + (i % 3)), S("depth", float((i * 37) % 11))]) for i in range(60)]
+    agent = History(retention=compile(text).max_range + 60)
+    for now, samples in scrapes:
+        agent.add_scrape(samples, now)
+    recorded = History.from_recording(
+        [S(s.name, s.value, now) for now, samples in scrapes for s in samples], default_time=0
+    )
+    at = scrapes[-1][0]
+    assert values(agent, text, at) == values(recorded, text, at)
+    assert values(agent, text, at)  # not trivially empty

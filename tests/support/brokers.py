@@ -116,8 +116,7 @@ def broker_config(workers: dict[str, int], *, extra: str = "", worker_extra: str
 def broker(workdir: Path, name: str, config: str) -> Proc:
     path = workdir / f"{name}.toml"
     path.write_text(config)
-    argv = [sys.executable, "-c", "import sys; from healthgauge.cli import main; sys.exit(main())"]
-    argv += ["broker", "--config", str(path)]
+    argv = [sys.executable, str(Path(__file__).with_name("broker_main.py")), "--config", str(path)]
     return Proc(argv, workdir / f"{name}.log", "listening")
 
 

@@ -40,8 +40,10 @@ def bindir() -> Path:
 class Postgres:
     """One cluster; :meth:`start` and :meth:`stop` may be called again (same port, same data)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: tuple[Path, Path] | None = None) -> None:
+        """``tls``: (certificate, key) PEM files; the server then accepts TLS (``ssl=on``)."""
         self.bin = bindir()
+        self.tls = tls
         self.root = Path(tempfile.mkdtemp(prefix="hg-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"
@@ -86,6 +88,9 @@ class Postgres:
         argv = [str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port), "-k", str(self.root)]
         argv += ["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=300"]
         argv += ["-c", "shared_buffers=16MB", "-c", "synchronous_commit=off"]
+        if self.tls:
+            argv += ["-c", "ssl=on", "-c", f"ssl_cert_file={self._private(self.tls[0])}"]
+            argv += ["-c", f"ssl_key_file={self._private(self.tls[1])}"]
         out = self.log.open("ab")
         self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, user=self._user)
         out.close()
@@ -98,6 +103,15 @@ class Postgres:
             time.sleep(0.05)
         self.stop()
         return False
+
+    def _private(self, source: Path) -> Path:
+        """A copy the server's user owns with mode 0600 (PostgreSQL refuses a key others can read)."""
+        copy = self.root / source.name
+        shutil.copyfile(source, copy)
+        copy.chmod(0o600)
+        if self._user:
+            shutil.chown(copy, self._user, self._user)
+        return copy
 
     def accepts(self) -> bool:
         try:
@@ -131,8 +145,8 @@ class Postgres:
 
 
 @contextmanager
-def postgres() -> Iterator[Postgres]:
-    server = Postgres()
+def postgres(*, tls: tuple[Path, Path] | None = None) -> Iterator[Postgres]:
+    server = Postgres(tls=tls)
     try:
         server.start()
         yield server

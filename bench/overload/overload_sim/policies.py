@@ -131,13 +131,15 @@ def _queue_delay_plain(clock: Clock, rng: random.Random) -> AdmissionController:
 
 
 def _default(clock: Clock, rng: random.Random) -> AdmissionController:
-    """healthgauge's default policy: exactly what ``AdmissionController()`` builds."""
-    return AdmissionController(clock=clock, rng=rng)
+    """healthgauge 0.x's default policy (``QueueDelayLimit()``). The simulation is a design aid
+    since issue #11: it models neither the event loop nor what a rejection costs, so it cannot
+    drive ``LoopDelayLimit``, today's default; ``bench/overload/real.py`` holds the targets."""
+    return AdmissionController(QueueDelayLimit(), clock=clock, rng=rng)
 
 
 def _default_queued(clock: Clock, rng: random.Random) -> AdmissionController:
     queue: WaitQueue[Waiter] = WaitQueue()
-    return AdmissionController(queue=queue, clock=clock, rng=rng)
+    return AdmissionController(QueueDelayLimit(), queue=queue, clock=clock, rng=rng)
 
 
 BASE_POLICIES: tuple[Policy, ...] = (
@@ -190,7 +192,7 @@ BASE_POLICIES: tuple[Policy, ...] = (
         group="healthgauge",
         build_controller=_default_queued,
     ),
-    Policy(name="default", title="healthgauge default", group="healthgauge", build_controller=_default),
+    Policy(name="default", title="queue-delay AIMD (0.x default)", group="healthgauge", build_controller=_default),
 )
 
 S4_THROTTLE_POLICIES: tuple[Policy, ...] = tuple(

@@ -67,7 +67,9 @@ SHARED_KEYS = (
     *_probeconfig.KEYS,
 )
 # Keys of every probe kind (any may sit in [defaults]), and the shared keys a probe has no use for.
-PROBE_KEYS = tuple(dict.fromkeys(k for kind in _probeconfig.KINDS[1:] for k in _probeconfig.probe_keys(kind)))
+PROBE_KEYS = tuple(
+    dict.fromkeys(k for kind in _probeconfig.KINDS[1:] for k in _probeconfig.probe_keys(kind) if k != "url")
+)
 PROBE_ONLY_METRICS = ("token", "body_limit", "headers", "ca_file", "insecure")
 AGENT_KEYS = ("listen", "admin", "shutdown_grace", "haproxy_default", "state_file")
 

@@ -8,35 +8,47 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from healthgauge.agentcheck import Admin, AgentCheckListener, AgentReply, Overflow, encode_reply
 from healthgauge.broker._registry import parse_load
-from healthgauge.overload import AgentCheckResponder, AgentReport, AgentState, weight_for_load
+from healthgauge.overload import weight_for_load
 
 if TYPE_CHECKING:
     from healthgauge.broker._service import BrokerService
 
-__all__ = ["agent_report", "poll_agents", "responder"]
+__all__ = ["agent_line", "poll_agents", "responder"]
 
 log = logging.getLogger("healthgauge.broker")
 
 # One agent line is short; a worker's agent answers at once or is skipped this round.
 AGENT_READ = 256
 AGENT_TIMEOUT = 0.5
+# HAProxy processes poll every agent-inter; a handful at once is normal, hundreds is not.
+MAX_AGENT_CONNECTIONS = 64
+# Nothing is read: the broker answers every server the same (HAProxy may send agent-send or not).
+READ_DEADLINE = 0.5
 
 
-def agent_report(service: BrokerService) -> AgentReport:
-    """The broker's own agent-check answer: its load is how full its fullest queue is."""
-    if service.draining:
-        return AgentReport(weight=None, maxconn=None, state=AgentState.DRAIN, load=100)
+def agent_line(service: BrokerService) -> bytes:
+    """The broker's own agent-check answer, a full state (the one codec): the weight falls as its
+    fullest queue fills (never below the floor: a busy broker is not a drained one); ``drain``
+    from SIGTERM on, so HAProxy sends new clients to the other replicas."""
     load = round(100 * service.queue_fill())
-    return AgentReport(weight=weight_for_load(load), maxconn=None, state=AgentState.READY, load=load)
+    admin = Admin.DRAIN if service.draining else Admin.READY
+    return encode_reply(AgentReply(up=True, admin=admin, weight=weight_for_load(load)))
 
 
-async def responder(service: BrokerService) -> AgentCheckResponder:
+async def responder(service: BrokerService) -> AgentCheckListener:
     assert service.config.agent_check is not None
     host, port = service.config.agent_check
-    agent = AgentCheckResponder(lambda: agent_report(service), host=host, port=port)
-    await agent.start()
-    return agent
+    listener = AgentCheckListener(
+        lambda _request: agent_line(service),
+        reads_request=False,
+        overflow=Overflow.CLOSE,
+        max_connections=MAX_AGENT_CONNECTIONS,
+        read_deadline=READ_DEADLINE,
+    )
+    await listener.start(host, port)
+    return listener
 
 
 async def poll_agents(service: BrokerService) -> None:

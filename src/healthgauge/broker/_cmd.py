@@ -73,8 +73,8 @@ async def serve(config: BrokerConfig, path: str) -> int:
         print(f"healthgauge broker: cannot listen: {exc.strerror or exc}", file=sys.stderr)
         await service.close()
         return EXIT_RUNTIME
-    if agent is not None:
-        bound["agent_check"] = (agent.host, agent.port)
+    if agent is not None and config.agent_check is not None:
+        bound["agent_check"] = (config.agent_check[0], agent.port)
     for key, (host, port) in bound.items():
         print(f"listening {key} {host}:{port}", flush=True)
     stop = asyncio.Event()

@@ -79,6 +79,7 @@ class BrokerConfig:
     report_interval: float = 1.0
     refusal_backoff: float = 0.25
     retry_body: int = 1024 * 1024
+    affinity_wait: float = 0.0
     affinity: AffinityKey = field(default_factory=AffinityKey)
     queues: Mapping[JobClass, QueueLimits] = field(default_factory=dict)
     pull_order: tuple[JobClass, ...] = PULL_ORDER
@@ -123,7 +124,8 @@ def load_config(path: str) -> BrokerConfig:
 
 _TOP = {
     "listen", "admin", "agent_check", "workers", "timeout", "max_offers", "retry_after", "drain_grace",
-    "report_interval", "refusal_backoff", "retry_body", "affinity", "queues", "pull_order", "rules",
+    "report_interval", "refusal_backoff", "retry_body", "affinity", "affinity_wait", "queues", "pull_order",
+    "rules",
 }  # fmt: skip
 
 
@@ -155,6 +157,7 @@ def parse_config(text: str, *, source: str = "broker.toml") -> BrokerConfig:
         refusal_backoff=_duration(doc.get("refusal_backoff", "250ms"), "refusal_backoff", zero=True),
         retry_body=_int(doc.get("retry_body", 1024 * 1024), "retry_body", 0, 1 << 30),
         affinity=_affinity(doc.get("affinity", {}), "affinity"),
+        affinity_wait=_duration(doc.get("affinity_wait", 0), "affinity_wait", zero=True),
         queues=_queues(doc.get("queues", {}), "queues"),
         pull_order=_pull_order(doc.get("pull_order", [c.value for c in PULL_ORDER]), "pull_order"),
         rules=tuple(_rule(r, f"rules[{i}]") for i, r in enumerate(_list(doc.get("rules", []), "rules"))),
@@ -269,10 +272,14 @@ def _queues(value: object, key: str) -> dict[JobClass, QueueLimits]:
         where = f"{key}.{name}"
         job_class = _job_class(name, where)
         limits = _table(sub, where)
-        _known(limits, {"capacity", "max_wait"}, where + ".")
+        _known(limits, {"capacity", "max_wait", "max_share"}, where + ".")
+        share = limits.get("max_share", 1.0)
+        if not isinstance(share, int | float) or isinstance(share, bool) or not 0 < share <= 1:
+            raise ConfigError(f"{where}.max_share: a fraction of a worker's slots, 0 < share ≤ 1, got {share!r}")
         out[job_class] = QueueLimits(
             capacity=_int(limits.get("capacity", 64), f"{where}.capacity", 0, 1_000_000),
             max_wait=_duration(limits.get("max_wait", "1s"), f"{where}.max_wait"),
+            max_share=float(share),
         )
     return out
 

@@ -49,7 +49,7 @@ class BrokerCollector(Collector):
         yield _counter("refusals", "Workers' refusals (503), by worker and reason.", ("worker", "reason"), c.refusals)
         yield _counter("rejections", "The broker's own 503/504 answers, by reason.", ("reason",), c.rejections)
         yield _counter("worker_errors", "Failed exchanges, by worker and kind.", ("worker", "kind"), c.worker_errors)
-        yield _counter("affinity", "Answers from the key's home worker (hit) or another (miss).", ("result",),
+        yield _counter("affinity", "Keyed answers: from the key's home worker, a recent one, or neither.", ("result",),
                        c.affinity)  # fmt: skip
         yield _counter("cancelled", "Requests whose client went away, by where they were.", ("where",), c.cancelled)
         load = GaugeMetricFamily(PREFIX + "worker_load", "Each worker's load 0-100, as learned.", labels=("worker",))

@@ -92,6 +92,7 @@ class Exchange:
         "queued",
         "reader",
         "responded",
+        "sent_at",
         "start",
         "streaming",
         "timer",
@@ -119,6 +120,7 @@ class Exchange:
         self.worker: object = None  # the worker it is with
         self.worker_conn: WorkerConnection | None = None
         self.responded = False  # the response head went to the client
+        self.sent_at = 0.0  # when it went to its current worker
         self.done = False
         self.timer: asyncio.TimerHandle | None = None
 

@@ -42,6 +42,10 @@ class WorkerView:
     full: bool
 
 
+# Keys whose rendezvous order is remembered (a blake2b per worker per key otherwise); past this the
+# memory starts over. 64k keys × a few workers is a few MB at most.
+MAX_ORDERS = 65536
+
 # A Healthgauge-Load value is one agent-check line; a worker sends a handful of words.
 MAX_LOAD_WORDS = 16
 
@@ -87,13 +91,14 @@ def rendezvous_order(key: str | bytes, workers: Iterable[Hashable]) -> list[Hash
 
 
 class _Entry:
-    __slots__ = ("at", "cap", "down_until", "failures", "local", "refused_at", "report")
+    __slots__ = ("at", "by_class", "cap", "down_until", "failures", "local", "refused_at", "report")
 
     def __init__(self, report: WorkerReport, at: float, cap: int) -> None:
         self.report = report
         self.at = at
         self.refused_at = -math.inf
         self.local = 0  # requests this broker has in flight there
+        self.by_class: dict[object, int] = {}  # the same, by request class
         self.cap = cap  # the most this broker sends it at once while it reports no limit of its own
         self.failures = 0  # consecutive failed exchanges (connect, reset, timeout)
         self.down_until = -math.inf
@@ -116,6 +121,7 @@ class Registry:
 
     __slots__ = (
         "_entries",
+        "_orders",
         "failure_backoff",
         "full_hold",
         "max_offers",
@@ -146,6 +152,7 @@ class Registry:
         self.failure_backoff = failure_backoff
         self.full_hold = report_interval if full_hold is None else full_hold
         self._entries: dict[Hashable, _Entry] = {}
+        self._orders: dict[str | bytes, tuple[Hashable, ...]] = {}  # key -> its rendezvous order
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -160,6 +167,7 @@ class Registry:
         entry = self._entries.get(worker)
         if entry is None:
             entry = self._entries[worker] = _Entry(WorkerReport(n=0, limit=cap), -math.inf, cap)
+            self._orders.clear()
         entry.cap = cap
 
     def report(self, worker: Hashable, report: WorkerReport, *, now: float) -> None:
@@ -167,19 +175,35 @@ class Registry:
         entry = self._entries.get(worker)
         if entry is None:
             self._entries[worker] = _Entry(report, now, max(report.limit, 1))
+            self._orders.clear()
         else:
             entry.report, entry.at = report, now
             entry.failures, entry.down_until = 0, -math.inf
 
-    def started(self, worker: Hashable) -> None:
-        """This broker sent ``worker`` a request."""
-        self._entries[worker].local += 1
+    def started(self, worker: Hashable, klass: object = None) -> None:
+        """This broker sent ``worker`` a request (of class ``klass``)."""
+        entry = self._entries[worker]
+        entry.local += 1
+        entry.by_class[klass] = entry.by_class.get(klass, 0) + 1
 
-    def finished(self, worker: Hashable) -> None:
+    def finished(self, worker: Hashable, klass: object = None) -> None:
         """A request this broker sent ``worker`` ended (answered, failed or cancelled)."""
         entry = self._entries.get(worker)
         if entry is not None and entry.local > 0:
             entry.local -= 1
+            if entry.by_class.get(klass, 0) > 0:
+                entry.by_class[klass] -= 1
+
+    def has_room(self, worker: Hashable, klass: object, share: float, *, now: float) -> bool:
+        """Whether a request of ``klass`` may take one more of ``worker``'s slots: the class holds
+        fewer than ``share`` of its limit (at least one slot), so the rest stays for other classes."""
+        if share >= 1.0:
+            return True
+        entry = self._entries[worker]
+        rep = entry.report
+        known = now - entry.at <= self.stale_reports * self.report_interval
+        limit = rep.limit if known and rep.limit > 0 else entry.cap
+        return entry.by_class.get(klass, 0) < max(1, int(share * limit))
 
     def failed(self, worker: Hashable, *, now: float) -> float:
         """An exchange with ``worker`` failed: out until the returned time (the backoff doubles)."""
@@ -187,6 +211,14 @@ class Registry:
         entry.failures += 1
         entry.down_until = now + self.failure_backoff * 2 ** min(entry.failures - 1, 4)
         return entry.down_until
+
+    def cap(self, worker: Hashable) -> int:
+        """The most this broker sends ``worker`` at once while it says no limit of its own."""
+        return self._entries[worker].cap
+
+    def last_answer(self, worker: Hashable) -> float:
+        """When ``worker`` last reported (any answer is a report); -inf if never."""
+        return self._entries[worker].at
 
     def local(self, worker: Hashable) -> int:
         return self._entries[worker].local
@@ -196,7 +228,7 @@ class Registry:
 
     def home(self, key: str | bytes, *, now: float) -> Hashable | None:
         """The worker ``key`` belongs to now: first in its rendezvous order among those up and not draining."""
-        for worker in rendezvous_order(key, self._entries):
+        for worker in self.order(key):
             entry = self._entries[worker]
             if now >= entry.down_until and not entry.report.draining:
                 return worker
@@ -204,6 +236,7 @@ class Registry:
 
     def remove(self, worker: Hashable) -> None:
         self._entries.pop(worker, None)
+        self._orders.clear()
 
     def refused(self, worker: Hashable, *, now: float) -> None:
         """``worker`` refused an offer: treat it as full until it reports again."""
@@ -232,23 +265,56 @@ class Registry:
     def views(self, *, now: float) -> list[WorkerView]:
         return [self.view(w, now=now) for w in self._entries]
 
-    def candidates(self, *, now: float, key: str | bytes | None = None) -> list[Hashable]:
+    def candidates(
+        self, *, now: float, key: str | bytes | None = None, klass: object = None, share: float = 1.0
+    ) -> list[Hashable]:
         """Up to ``max_offers`` workers to offer a request to, best first (spec §7 rule 2).
 
-        Draining and full workers are skipped. With an affinity ``key``, the first eligible worker
-        in the key's rendezvous order leads; the rest follow by ascending load (known before
-        unknown), ties broken by the rendezvous order so the choice is stable.
+        Draining, failed and full workers are skipped, and those where ``klass`` already holds
+        ``share`` of the slots (:meth:`has_room`). With an affinity ``key`` the eligible
+        workers come in the key's rendezvous order: its home first, then the next ones in the
+        same order every time, so a spilled key lands where it spilled before and finds its data
+        there too. Without a key: by ascending load (known before unknown), ties broken by
+        registration order so the choice is stable. This is the hot path: no views are built.
         """
-        names = list(self._entries)
-        if key is not None:
-            names = rendezvous_order(key, names)
-        rank = {w: i for i, w in enumerate(names)}
-        eligible = [v for v in (self.view(w, now=now) for w in names) if not v.draining and not v.full]
-        if not eligible:
-            return []
-        first: list[WorkerView] = []
-        if key is not None:
-            first = [eligible[0]]
-            eligible = eligible[1:]
-        eligible.sort(key=lambda v: (not v.known, v.load, rank[v.worker]))
-        return [v.worker for v in (first + eligible)[: self.max_offers]]
+        entries = self._entries
+        names = self.order(key) if key is not None else entries
+        stale = self.stale_reports * self.report_interval
+        backoff, hold = self.refusal_backoff, self.full_hold
+        found: list[tuple[bool, float, int, Hashable]] = []
+        for rank, worker in enumerate(names):
+            e = entries[worker]
+            rep = e.report
+            if rep.draining or now < e.down_until:
+                continue
+            known = now - e.at <= stale
+            limit = rep.limit if known and rep.limit > 0 else e.cap
+            if e.local >= limit or (e.refused_at >= e.at and now - e.refused_at < backoff):
+                continue
+            if now - e.at < hold and rep.n >= rep.limit:
+                continue
+            if share < 1.0 and e.by_class.get(klass, 0) >= max(1, int(share * limit)):
+                continue
+            if key is not None:
+                found.append((False, 0.0, rank, worker))
+                if len(found) == self.max_offers:
+                    break
+                continue
+            load = rep.load if known else 100.0
+            found.append((not known, max(load, 100.0 * e.local / limit), rank, worker))
+        if key is None:
+            found.sort(key=_sort_key)
+        return [f[3] for f in found[: self.max_offers]]
+
+    def order(self, key: str | bytes) -> tuple[Hashable, ...]:
+        """Every worker in ``key``'s rendezvous order, remembered for the next request of the key."""
+        cached = self._orders.get(key)
+        if cached is None:
+            if len(self._orders) >= MAX_ORDERS:
+                self._orders.clear()
+            cached = self._orders[key] = tuple(rendezvous_order(key, self._entries))
+        return cached
+
+
+def _sort_key(item: tuple[bool, float, int, Hashable]) -> tuple[bool, float, int]:
+    return item[0], item[1], item[2]

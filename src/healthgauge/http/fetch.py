@@ -135,21 +135,31 @@ def get(
     max_redirects: int = MAX_REDIRECTS,
     insecure: bool = False,
     ca_file: str | None = None,
+    deadline: float | None = None,
+    started: tuple[_socket.socket | None, bytes] | None = None,
 ) -> Response:
     """GET ``url`` and return the 200 response with its body decoded; raise a FetchError otherwise.
 
-    ``timeout`` seconds bound the whole fetch, redirects included. Redirects are followed up to
+    ``timeout`` seconds bound the whole fetch, redirects included (or ``deadline``, a ``monotonic``
+    time, when the caller has one). ``started``: a connection on which a caller already sent this
+    request (``healthgauge check``'s quick path), with the bytes it has received; the response is
+    read on from there, no second request is made; a connection of None is the response whole.
+    Redirects are followed up to
     ``max_redirects`` times and only to the same host name (as the kubelet does); the body, before
     and after gzip decoding, is capped at ``max_body`` bytes. ``insecure`` skips certificate
     verification (kubelet's https probes never verify); ``ca_file`` trusts a private CA instead.
     """
-    deadline = monotonic() + timeout
+    deadline = monotonic() + timeout if deadline is None else deadline
     target, request_headers = prepare(url, headers)
     flow = get_flow(target, request_headers, max_redirects=max_redirects)
     target, request = next(flow)
     try:
         while True:
-            parser = _exchange(target, request, deadline, max_body, insecure, ca_file)
+            if started is not None:  # the first response, already under way
+                parser = _read_on(*started, deadline, max_body, str(target))
+                started = None
+            else:
+                parser = _exchange(target, request, deadline, max_body, insecure, ca_file)
             try:
                 target, request = flow.send(parser)
             except StopIteration as final:
@@ -181,8 +191,30 @@ def _exchange(
         sock.close()
 
 
-def _read(sock: _socket.socket, deadline: float, max_body: int, url: str) -> ResponseParser:
-    parser = ResponseParser(max_body=max_body, only_2xx_bodies=True)
+def _read_on(sock: _socket.socket | None, received: bytes, deadline: float, max_body: int, url: str) -> ResponseParser:
+    """The response to a request another reader sent, from the bytes it received on."""
+    try:
+        parser = ResponseParser(max_body=max_body, only_2xx_bodies=True)
+        try:
+            done = parser.feed(received) if received else False
+        except FetchError as exc:
+            exc.url = exc.url or url
+            raise
+        if done:
+            return parser
+        if sock is None:
+            parser.feed_eof()
+            return parser
+        return _read(sock, deadline, max_body, url, parser)
+    finally:
+        if sock is not None:
+            sock.close()
+
+
+def _read(
+    sock: _socket.socket, deadline: float, max_body: int, url: str, parser: ResponseParser | None = None
+) -> ResponseParser:
+    parser = parser or ResponseParser(max_body=max_body, only_2xx_bodies=True)
     # One buffer for every read: a new one per read would be new memory each time (a page fault per
     # 4 KiB, ~1.5 us each here), and the parser copies what it keeps into the body anyway.
     buffer = bytearray(_RECV_SIZE)

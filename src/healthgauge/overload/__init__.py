@@ -48,8 +48,10 @@ and the agent-check weight (``LoadReporter``).
 
 Pieces, each with a ``statistics()`` snapshot:
 
-- limits: ``QueueDelayLimit`` (default), ``AIMDLimit``, ``VegasLimit``, ``GradientLimit``,
-  ``Gradient2Limit``, ``EnvoyGradientLimit``, ``FixedLimit``; ``WindowedLimit`` wraps the RTT ones;
+- limits: ``LoopDelayLimit`` (default: the standing event-loop delay that admitted handlers cause,
+  fed by the adapters' loop probe), ``QueueDelayLimit`` (spec §2.4, the 0.x default), ``AIMDLimit``,
+  ``VegasLimit``, ``GradientLimit``, ``Gradient2Limit``, ``EnvoyGradientLimit``, ``FixedLimit``;
+  ``WindowedLimit`` wraps the RTT ones;
 - detectors: ``FollyCodel``, ``CodelDetector`` (RFC 8289);
 - ``WaitQueue``: controlled delay, adaptive LIFO, active expiry, priority eviction;
 - client side: ``AdaptiveThrottle`` (SRE book) and ``RetryBudget``;
@@ -59,7 +61,8 @@ Adapters (asyncio; loaded on first use, so importing this package does not impor
 ``OverloadMiddleware`` (pure ASGI), ``setup_aiohttp`` / ``aiohttp_middleware``, both over one
 ``OverloadGuard`` (the code above, once); ``AgentCheckResponder`` (the HAProxy agent-check port,
 full-state lines), ``LoopLagProbe``, ``DrainOnSignal`` (the SIGTERM drain sequence) and
-``OverloadCollector`` (Prometheus, own registry). Request classification and the 503/504 answers
+``OverloadCollector`` (Prometheus; the guard registers it in the app's registry at start).
+Request classification and the 503/504 answers
 are pure: ``RequestPolicy``, ``classify``, ``rejection_response``.
 """
 
@@ -68,7 +71,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from healthgauge import _lazy
-from healthgauge.overload._codel import CodelDetector, DelayWindow, DetectorStatistics, FollyCodel, delay_load
 from healthgauge.overload._controller import (
     AdmissionController,
     ControllerStatistics,
@@ -76,7 +78,6 @@ from healthgauge.overload._controller import (
     Permit,
     Waiter,
 )
-from healthgauge.overload._envoy import EnvoyGradientLimit
 from healthgauge.overload._http import (
     Classified,
     DownstreamOverloaded,
@@ -87,11 +88,8 @@ from healthgauge.overload._http import (
     classify,
     rejection_response,
 )
-from healthgauge.overload._limit import FixedLimit, Limit, LimitStatistics
 from healthgauge.overload._load import AgentReport, AgentState, LoadReporter, combine, weight_for_load
-from healthgauge.overload._netflix import AIMDLimit, Gradient2Limit, GradientLimit, VegasLimit, WindowedLimit
 from healthgauge.overload._queue import Expiry, QueueEntry, QueueOrder, QueueStatistics, WaitQueue, WaitQueueStatistics
-from healthgauge.overload._queue_delay import QueueDelayLimit
 from healthgauge.overload._throttle import (
     AdaptiveThrottle,
     RetryBudget,
@@ -109,29 +107,35 @@ from healthgauge.overload._types import (
     RejectReason,
     RequestOutcome,
 )
+from healthgauge.overload.limits._codel import CodelDetector, DelayWindow, DetectorStatistics, FollyCodel, delay_load
+from healthgauge.overload.limits._envoy import EnvoyGradientLimit
+from healthgauge.overload.limits._limit import FixedLimit, Limit, LimitStatistics
+from healthgauge.overload.limits._loop_delay import LoopDelayLimit
+from healthgauge.overload.limits._netflix import AIMDLimit, Gradient2Limit, GradientLimit, VegasLimit, WindowedLimit
+from healthgauge.overload.limits._queue_delay import QueueDelayLimit
 
 if TYPE_CHECKING:
-    from healthgauge.overload._aiohttp import aiohttp_middleware, setup_aiohttp
-    from healthgauge.overload._asgi import OverloadMiddleware
-    from healthgauge.overload._guard import Admission, OverloadGuard
-    from healthgauge.overload._looplag import LoopLagProbe, LoopLagStatistics
-    from healthgauge.overload._metrics import OverloadCollector
-    from healthgauge.overload._responder import AgentCheckResponder, full_state_line
-    from healthgauge.overload._shutdown import DrainOnSignal
+    from healthgauge.overload.adapters._aiohttp import aiohttp_middleware, setup_aiohttp
+    from healthgauge.overload.adapters._asgi import OverloadMiddleware
+    from healthgauge.overload.adapters._guard import Admission, OverloadGuard
+    from healthgauge.overload.adapters._looplag import LoopLagProbe, LoopLagStatistics
+    from healthgauge.overload.adapters._metrics import OverloadCollector
+    from healthgauge.overload.adapters._responder import AgentCheckResponder, full_state_line
+    from healthgauge.overload.adapters._shutdown import DrainOnSignal
 
 # Adapter names -> the private module that defines them, imported on first attribute access.
 _LAZY = {
-    "Admission": "healthgauge.overload._guard",
-    "AgentCheckResponder": "healthgauge.overload._responder",
-    "DrainOnSignal": "healthgauge.overload._shutdown",
-    "LoopLagProbe": "healthgauge.overload._looplag",
-    "LoopLagStatistics": "healthgauge.overload._looplag",
-    "OverloadCollector": "healthgauge.overload._metrics",
-    "OverloadGuard": "healthgauge.overload._guard",
-    "OverloadMiddleware": "healthgauge.overload._asgi",
-    "aiohttp_middleware": "healthgauge.overload._aiohttp",
-    "full_state_line": "healthgauge.overload._responder",
-    "setup_aiohttp": "healthgauge.overload._aiohttp",
+    "Admission": "healthgauge.overload.adapters._guard",
+    "AgentCheckResponder": "healthgauge.overload.adapters._responder",
+    "DrainOnSignal": "healthgauge.overload.adapters._shutdown",
+    "LoopLagProbe": "healthgauge.overload.adapters._looplag",
+    "LoopLagStatistics": "healthgauge.overload.adapters._looplag",
+    "OverloadCollector": "healthgauge.overload.adapters._metrics",
+    "OverloadGuard": "healthgauge.overload.adapters._guard",
+    "OverloadMiddleware": "healthgauge.overload.adapters._asgi",
+    "aiohttp_middleware": "healthgauge.overload.adapters._aiohttp",
+    "full_state_line": "healthgauge.overload.adapters._responder",
+    "setup_aiohttp": "healthgauge.overload.adapters._aiohttp",
 }
 
 __all__ = [
@@ -163,6 +167,7 @@ __all__ = [
     "Limit",
     "LimitStatistics",
     "LoadReporter",
+    "LoopDelayLimit",
     "LoopLagProbe",
     "LoopLagStatistics",
     "Outcome",

@@ -25,11 +25,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from healthgauge.overload._codel import DelayWindow, FollyCodel, delay_load
-from healthgauge.overload._limit import Limit, LimitStatistics, require
 from healthgauge.overload._queue import QueueEntry, QueueStatistics, WaitQueue
-from healthgauge.overload._queue_delay import QueueDelayLimit
 from healthgauge.overload._types import NO_DEADLINE, Clock, Criticality, Outcome, Rejection, RejectReason
+from healthgauge.overload.limits._codel import DelayWindow, FollyCodel, delay_load
+from healthgauge.overload.limits._limit import Limit, LimitStatistics, require
+from healthgauge.overload.limits._loop_delay import LoopDelayLimit
 
 _CRITICALITY_KEYS = tuple(level.name.lower() for level in Criticality)  # indexed by the level
 SHEDDABLE = Criticality.SHEDDABLE
@@ -45,12 +45,14 @@ SHEDDING_STREAK_GAP = 1.0
 class Permit:
     """The right to run one request. Complete it exactly once: ``success``, ``dropped`` or ``ignore``.
 
-    ``inflight`` is the in-flight count including this permit at its grant (Netflix's ``inflight``).
+    ``inflight`` is the in-flight count including this permit at its grant (Netflix's ``inflight``);
+    ``cost`` is what it counts against the limit (the ``Healthgauge-Cost`` header; default 1).
     """
 
     __slots__ = (
         "_controller",
         "_done",
+        "cost",
         "criticality",
         "granted_at",
         "inflight",
@@ -67,8 +69,10 @@ class Permit:
         criticality: Criticality,
         partition: _Partition | None,
         inflight: int,
+        cost: float = 1.0,
     ) -> None:
         self._controller = controller
+        self.cost = cost
         self.received_at = received_at
         self.granted_at = granted_at
         self.criticality = criticality
@@ -118,7 +122,7 @@ class Waiter(QueueEntry):
     adapter resolves a future there and must not do more.
     """
 
-    __slots__ = ("_callbacks", "_controller", "cancelled", "partition", "permit", "received_at", "rejection")
+    __slots__ = ("_callbacks", "_controller", "cancelled", "cost", "partition", "permit", "received_at", "rejection")
 
     def __init__(
         self,
@@ -129,9 +133,11 @@ class Waiter(QueueEntry):
         max_wait: float | None,
         received_at: float,
         partition: _Partition | None,
+        cost: float = 1.0,
     ) -> None:
         super().__init__(criticality=criticality, deadline=deadline, max_wait=max_wait)
         self._controller = controller
+        self.cost = cost
         self.received_at = received_at
         self.partition = partition
         self.permit: Permit | None = None
@@ -190,6 +196,7 @@ class ControllerStatistics:
 
     limit: float
     inflight: int
+    inflight_cost: float
     queued: int
     oldest_age: float
     win_min: float
@@ -211,8 +218,9 @@ class ControllerStatistics:
 class AdmissionController:
     """Admission for one endpoint or route group: permits, queueing and shedding.
 
-    Defaults are healthgauge's default policy: ``QueueDelayLimit`` (queue-delay AIMD, spec §2.4)
-    and no wait queue. Pass ``queue=WaitQueue()`` for a bounded queue with adaptive LIFO and active
+    Defaults are healthgauge's default policy: ``LoopDelayLimit`` (queue delay that admitted work
+    causes, fed by the host's loop probe through ``observe_loop``; issue #11) and no wait queue.
+    Pass ``queue=WaitQueue()`` for a bounded queue with adaptive LIFO and active
     expiry (§3): queued requests wait for a permit instead of being rejected. Other pieces:
 
     - ``detector``: a ``FollyCodel`` that sheds at start (the folly anchor); ``QueueDelayLimit``
@@ -243,6 +251,7 @@ class AdmissionController:
         "_rejected_by_criticality",
         "_rng",
         "_shedding_since",
+        "_units",
         "_window",
         "_would_reject",
         "concurrency_load",
@@ -265,7 +274,7 @@ class AdmissionController:
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
-        self._limit = QueueDelayLimit() if limit is None else limit
+        self._limit = LoopDelayLimit() if limit is None else limit
         self._queue = queue
         self._detector = detector
         self._partitions = _partitions(partitions)
@@ -276,6 +285,7 @@ class AdmissionController:
         self._clock = clock
         self._rng = random.Random() if rng is None else rng
         self._inflight = 0
+        self._units = 0.0  # the sum of the in-flight permits' costs: what the limit counts
         self._draining = False
         self._shedding_since = -math.inf
         self._last_shed = -math.inf
@@ -304,6 +314,11 @@ class AdmissionController:
         return self._inflight
 
     @property
+    def inflight_cost(self) -> float:
+        """The sum of the in-flight permits' costs (equal to ``inflight`` when every cost is 1)."""
+        return self._units
+
+    @property
     def draining(self) -> bool:
         return self._draining
 
@@ -311,6 +326,8 @@ class AdmissionController:
         """The limit, the detector or the measured delay says the server is overloaded."""
         if self._limit.overloaded or (self._detector is not None and self._detector.is_overloaded):
             return True
+        if self._limit.judges_overload:
+            return False
         return self._window.overloaded(self._clock() if now is None else now)
 
     def win_min(self, now: float | None = None) -> float:
@@ -324,7 +341,7 @@ class AdmissionController:
         now = self._clock() if now is None else now
         load = delay_load(self.win_min(now), self._window.target)
         if self.concurrency_load and self._limit.limit > 0:
-            load = max(load, min(100, round(100.0 * self._inflight / self._limit.limit)))
+            load = max(load, min(100, round(100.0 * self._units / self._limit.limit)))
         return load
 
     def next_expiry(self) -> float | None:
@@ -336,6 +353,12 @@ class AdmissionController:
     def set_draining(self, draining: bool = True) -> None:
         """Reject new arrivals with ``draining`` (after the shutdown grace period, spec §10.1)."""
         self._draining = draining
+
+    def observe_loop(self, lag: float, busy: float = 0.0, steps: int = 0) -> None:
+        """The host's event-loop probe (every 10 ms): ``lag`` seconds late; ``busy`` seconds spent
+        inside admitted handlers, in ``steps`` synchronous steps, since the previous call. Feeds the
+        limit (the load figure reads the requests' own delays, lag at their start included)."""
+        self._limit.on_loop(self._clock(), lag, busy, steps)
 
     def tick(self) -> None:
         """Active expiry and grants, from the host's periodic timer (HG: every 10 ms) or at
@@ -352,12 +375,16 @@ class AdmissionController:
         deadline: float | None = None,
         received_at: float | None = None,
         partition: str | None = None,
+        cost: float = 1.0,
     ) -> Permit | Waiter | Rejection:
         """Admit, queue or reject one request.
 
         ``deadline`` and ``received_at`` are readings of this controller's clock (absolute): when the
         client gives up, and when the request was first seen (default now; a proxy's request-start
-        header makes it earlier). ``partition`` names a share given at construction.
+        header makes it earlier). ``partition`` names a share given at construction. ``cost`` (> 0,
+        default 1) is what the request counts against the limit: admitted while the in-flight costs
+        plus this one stay within ``L``, and always when nothing is in flight (a cost above ``L``
+        still runs, alone). Queued waiters are granted while at least one unit is free.
         """
         now = self._clock()
         if received_at is None or received_at > now:
@@ -367,7 +394,7 @@ class AdmissionController:
         if deadline is not None and deadline <= now:
             return self._refuse(RejectReason.DEADLINE, criticality, now)
         queue = self._queue
-        if queue is not None and len(queue) and self._inflight <= self._limit.limit - 1:
+        if queue is not None and len(queue) and self._units <= self._limit.limit - 1:
             self._pump(now)  # the limit grew since the last release (pops expire stale entries)
         overloaded = self.shed_sheddable and criticality <= SHEDDABLE_PLUS and self.overloaded(now)
         if overloaded and criticality is SHEDDABLE:
@@ -377,7 +404,9 @@ class AdmissionController:
         part = self._partitions.get(partition) if partition is not None and self._partitions else None
         limit = self._limit
         n = self._inflight
-        at_limit = n > limit.limit - 1 and (part is None or part.full(limit.limit))
+        units = self._units
+        full = units + cost > limit.limit if cost != 1.0 else units > limit.limit - 1
+        at_limit = full and units > 0 and (part is None or part.full(limit.limit))
         limit.on_admission(now, n, at_limit)
         if at_limit:
             if queue is None:
@@ -385,17 +414,20 @@ class AdmissionController:
                 if rejected is not None:
                     return rejected
             elif not self.monitor_only:
-                return self._enqueue(criticality, deadline, received_at, part, now, overloaded)
-        return self._grant(received_at, now, criticality, part)
+                return self._enqueue(criticality, deadline, received_at, part, now, overloaded, cost)
+        return self._grant(received_at, now, criticality, part, cost)
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _grant(self, received_at: float, now: float, criticality: Criticality, part: _Partition | None) -> Permit:
+    def _grant(
+        self, received_at: float, now: float, criticality: Criticality, part: _Partition | None, cost: float = 1.0
+    ) -> Permit:
         self._inflight += 1
+        self._units += cost
         if part is not None:
             part.inflight += 1
         self._counts["admitted"] += 1
-        return Permit(self, received_at, now, criticality, part, self._inflight)
+        return Permit(self, received_at, now, criticality, part, self._inflight, cost)
 
     def _enqueue(
         self,
@@ -405,6 +437,7 @@ class AdmissionController:
         part: _Partition | None,
         now: float,
         overloaded: bool,
+        cost: float = 1.0,
     ) -> Waiter | Rejection:
         queue = self._queue
         assert queue is not None
@@ -416,6 +449,7 @@ class AdmissionController:
             max_wait=max_wait,
             received_at=received_at,
             partition=part,
+            cost=cost,
         )
         removed = queue.push(waiter, now, self._limit.limit)
         if waiter.reason is not None:
@@ -463,13 +497,13 @@ class AdmissionController:
         if queue is None:
             return
         limit = self._limit
-        while len(queue) and self._inflight <= limit.limit - 1:
+        while len(queue) and self._units <= limit.limit - 1:
             waiter, removed = queue.pop(now)
             if removed:
                 self._resolve_removed(removed, now)
             if waiter is None:
                 return
-            waiter.permit = self._grant(waiter.received_at, now, waiter.criticality, waiter.partition)
+            waiter.permit = self._grant(waiter.received_at, now, waiter.criticality, waiter.partition, waiter.cost)
             waiter._resolve()
 
     def _withdraw(self, waiter: Waiter) -> None:
@@ -509,6 +543,7 @@ class AdmissionController:
     def _release(self, permit: Permit, outcome: str, now: float) -> None:
         permit._done = True
         self._inflight -= 1
+        self._units = self._units - permit.cost if self._inflight else 0.0  # no float drift at rest
         if permit.partition is not None:
             permit.partition.inflight -= 1
         self._completed[outcome] += 1
@@ -523,6 +558,7 @@ class AdmissionController:
         return ControllerStatistics(
             limit=limit,
             inflight=self._inflight,
+            inflight_cost=self._units,
             queued=0 if queue is None else len(queue),
             oldest_age=0.0 if queue is None else queue.oldest_age(now),
             win_min=self.win_min(now),

@@ -21,6 +21,7 @@ __all__ = [
     "Response",
     "classify",
     "parse_attempt",
+    "parse_cost",
     "parse_criticality",
     "parse_request_start",
     "parse_timeout",
@@ -115,6 +116,23 @@ def parse_attempt(value: str, *, header: str = "attempt") -> int:
     return int(text)
 
 
+# A cost beyond this is a typo or an attack, not a request: refuse to read it (falls back to 1).
+MAX_COST = 1e6
+
+
+def parse_cost(value: str, *, header: str = "healthgauge-cost") -> float:
+    """A request's cost against the concurrency limit: a positive finite number (``1``, ``2.5``);
+    the broker sends it (``Healthgauge-Cost``), default 1."""
+    text = value.strip()
+    try:
+        cost = float(text) if 0 < len(text) <= MAX_HEADER_VALUE else math.nan
+    except ValueError:
+        cost = math.nan
+    if not (0 < cost <= MAX_COST):
+        raise HeaderError(header, value, f"not a cost: a number > 0 and ≤ {MAX_COST:g}, like 1 or 2.5")
+    return cost
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RequestPolicy:
     """How a middleware reads a request. Header names are case-insensitive; ``None`` disables one.
@@ -139,10 +157,13 @@ class RequestPolicy:
     # Upstream queue time beyond this is clock skew, not queueing: clamp it (one minute).
     max_upstream_wait: float = 60.0
     attempt_header: str | None = "healthgauge-attempt"
+    cost_header: str | None = "healthgauge-cost"
     # Compiled at construction (decide once, not per request): exact paths and "prefix/" starts.
     _exact: frozenset[str] = field(init=False, repr=False, compare=False)
     _starts: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _methods: frozenset[str] = field(init=False, repr=False, compare=False)
+    # The (lowercase, latin-1) header names this policy reads: an adapter scans the headers once.
+    header_keys: frozenset[bytes] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not (self.default_timeout > 0 and self.max_timeout >= self.default_timeout):
@@ -151,7 +172,7 @@ class RequestPolicy:
             )
         if not self.max_upstream_wait >= 0:
             raise ValueError(f"RequestPolicy: max_upstream_wait must be ≥ 0, got {self.max_upstream_wait}")
-        for name in ("criticality_header", "timeout_header", "request_start_header", "attempt_header"):
+        for name in ("criticality_header", "timeout_header", "request_start_header", "attempt_header", "cost_header"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, value.lower())
@@ -160,6 +181,9 @@ class RequestPolicy:
         object.__setattr__(self, "_exact", frozenset(bare))
         object.__setattr__(self, "_starts", tuple(b + "/" for b in bare))
         object.__setattr__(self, "_methods", frozenset(m.upper() for m in self.bypass_methods))
+        names = (self.criticality_header, self.timeout_header, self.request_start_header, self.attempt_header)
+        keys = frozenset(n.encode("latin-1") for n in (*names, self.cost_header) if n is not None)
+        object.__setattr__(self, "header_keys", keys)
 
     def bypassed(self, method: str, path: str) -> bool:
         """True for routes that never touch the limiter (health, metrics, the agent)."""
@@ -168,9 +192,10 @@ class RequestPolicy:
         return self.bypass is not None and self.bypass(method, path)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Classified:
-    """A request as the shedder sees it. Times are on the caller's monotonic clock.
+    """A request as the shedder sees it. Times are on the caller's monotonic clock. (Not frozen:
+    built once per request, and a frozen dataclass's constructor costs a ``__setattr__`` per field.)
 
     ``receipt`` is when the middleware first saw the request minus the upstream queue time a
     trusted proxy reported; ``deadline`` is when its caller gives up; ``errors`` lists the
@@ -182,11 +207,12 @@ class Classified:
     deadline: float
     upstream_wait: float
     is_retry: bool
+    cost: float = 1.0
     errors: tuple[HeaderError, ...] = ()
 
 
 def classify(get: Callable[[str], str | None], *, policy: RequestPolicy, now: float, wall_now: float) -> Classified:
-    """Read criticality, deadline, request start and attempt through ``get(lowercase_name)``.
+    """Read criticality, deadline, request start, attempt and cost through ``get(lowercase_name)``.
 
     ``now`` is the monotonic receipt time, ``wall_now`` the wall clock at the same instant (only
     ``X-Request-Start`` needs it, because proxies stamp wall time).
@@ -217,6 +243,12 @@ def classify(get: Callable[[str], str | None], *, policy: RequestPolicy, now: fl
             retry = parse_attempt(raw, header=policy.attempt_header) >= 1
         except HeaderError as exc:
             errors.append(exc)
+    cost = 1.0
+    if policy.cost_header is not None and (raw := get(policy.cost_header)) is not None:
+        try:
+            cost = parse_cost(raw, header=policy.cost_header)
+        except HeaderError as exc:
+            errors.append(exc)
     receipt = now - upstream
     return Classified(
         criticality=criticality,
@@ -225,6 +257,7 @@ def classify(get: Callable[[str], str | None], *, policy: RequestPolicy, now: fl
         deadline=receipt + timeout,
         upstream_wait=upstream,
         is_retry=retry,
+        cost=cost,
         errors=tuple(errors),
     )
 

@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from healthgauge.agentcheck._codec import Admin
-from healthgauge.overload._limit import require
 from healthgauge.overload._types import Clock
+from healthgauge.overload.limits._limit import require
 
 
 class AgentState(enum.Enum):

@@ -30,8 +30,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from healthgauge.overload._limit import require
 from healthgauge.overload._types import NO_DEADLINE, Criticality, RejectReason
+from healthgauge.overload.limits._limit import require
 
 INF = math.inf
 _LEVELS = len(Criticality)

@@ -27,8 +27,8 @@ import random
 import time
 from dataclasses import dataclass
 
-from healthgauge.overload._limit import require
 from healthgauge.overload._types import Clock
+from healthgauge.overload.limits._limit import require
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

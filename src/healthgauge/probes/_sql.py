@@ -118,10 +118,12 @@ def _ssl(table: Table) -> Any:
     mode = table.raw.get("sslmode", "prefer")
     if mode not in SSLMODES:
         raise SpecError(f"{table.where('sslmode')}: one of {', '.join(SSLMODES)}, got {mode!r}")
-    if "ca_file" not in table.raw:
-        return mode
     if mode not in ("verify-ca", "verify-full"):
-        raise SpecError(f"{table.where('ca_file')}: only with sslmode verify-ca or verify-full")
+        if "ca_file" in table.raw:
+            raise SpecError(f"{table.where('ca_file')}: only with sslmode verify-ca or verify-full")
+        return mode
+    # Verified modes trust ca_file, or the system's CAs as the http probe does (not libpq's
+    # ~/.postgresql/root.crt, which a service account rarely has).
     context = client_tls(table, enabled=True)
     assert context is not None
     context.check_hostname = mode == "verify-full"
@@ -333,10 +335,11 @@ async def _rolled_back(connection: Any, query: str, limit: float) -> Any:
 
 def _pg_message(exc: Exception) -> str:
     sqlstate = getattr(exc, "sqlstate", "")
-    return f"{exc} (SQLSTATE {sqlstate})" if sqlstate else str(exc)
+    text = " ".join(str(exc).split())  # one line: asyncpg adds DETAIL/HINT lines
+    return f"{text} (SQLSTATE {sqlstate})" if sqlstate else text
 
 
 def _os_message(exc: Exception) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
-    return str(exc) or type(exc).__name__
+    return " ".join(str(exc).split()) or type(exc).__name__

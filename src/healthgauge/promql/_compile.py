@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 # Longer texts are refused before parsing: a health condition is a line, not a program.
 MAX_TEXT = 65536
+# Steps a subquery may evaluate its inside at (Prometheus's limit on a range query's points).
+MAX_SUBQUERY_STEPS = 11_000
 
 _CARDINALITY = {
     "OneToOne": "one-to-one",
@@ -119,7 +121,18 @@ class Compiler:
         at_ms, at_query = self.at(ast.at)
         if ast.step is not None and _ms(ast.step) <= 0:
             raise self.refuse("duration must be greater than 0", ":")
-        return Subquery(ast.prettify(), inner, _ms(ast.range), _ms(ast.step), _ms(ast.offset), at_ms, at_query)
+        node = Subquery(ast.prettify(), inner, _ms(ast.range), _ms(ast.step), _ms(ast.offset), at_ms, at_query)
+        # Bounded work: a check or a rule evaluation must end. Prometheus bounds a query by its
+        # samples (50 M) and its 2-minute timeout; a health condition gets a step budget instead.
+        steps = node.range_ms // node.step_ms + 1
+        inside = max((n.range_ms // n.step_ms + 1 for n in inner.walk() if isinstance(n, Subquery)), default=1)
+        if steps > MAX_SUBQUERY_STEPS or steps * inside > MAX_SUBQUERY_STEPS * 10:
+            raise self.refuse(
+                f"subquery of {steps} steps (of {steps * inside} with the subqueries inside): a condition may take"
+                f" {MAX_SUBQUERY_STEPS} (as a Prometheus range query's resolution), {MAX_SUBQUERY_STEPS * 10} nested",
+                ":",
+            )
+        return node
 
     def _VectorSelector(self, ast: Any) -> Selector:
         if ast.matchers.or_matchers:

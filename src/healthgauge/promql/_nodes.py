@@ -7,6 +7,14 @@ time in integer milliseconds, as in Prometheus's engine.
 
 The semantics are Prometheus 2.42's ``promql/engine.go``: which operations drop ``__name__``, how
 vector matching finds its pairs and which duplicates are errors.
+
+The node contract (``healthgauge check`` keeps compiled trees between runs, ``_check/startup/
+_exprcache.py``, and rebuilds them with ``object.__new__`` and the slots set, never calling
+``__init__``): a node is plain data. Every attribute is a ``__slots__`` entry (no ``__dict__``)
+holding None, a bool, int, float or str, a tuple, list, frozenset or dict of these, another node, or
+``str.__eq__``/``str.__ne__`` bound to a string; ``__init__`` only assigns slots (no derived state,
+no side effects). A node holding anything else (a compiled regex) is not cached and is compiled at
+every run. ``tests/check/test_exprcache.py`` round-trips a tree of every node class.
 """
 
 from __future__ import annotations

@@ -9,7 +9,10 @@ enforces ``floor(L)`` and feeds the limit three kinds of events, each with the t
 - ``on_start(now, delay)``: handler start (the dequeue), with the queueing delay measured from the
   grant of the permit; returning True asks the controller to shed this request (folly-style slough);
 - ``on_sample(now, start, rtt, inflight, dropped)``: a completed permit, after Netflix
-  concurrency-limits' ``Limit.onSample``. Rejections and ignored permits are never samples (§1.2).
+  concurrency-limits' ``Limit.onSample``. Rejections and ignored permits are never samples (§1.2);
+- ``on_loop(now, lag, busy, steps)``: the host's periodic event-loop probe: the lag it measured,
+  the seconds the loop spent inside admitted handlers since the last probe and in how many
+  synchronous steps (``LoopDelayLimit``).
 
 Each hook is a no-op by default, so a limit implements only what its algorithm reads.
 """
@@ -48,6 +51,9 @@ class Limit:
     __slots__ = ("_decreases", "_increases", "limit", "max_limit", "min_limit")
 
     kind = "limit"
+    # True when ``overloaded`` is this limit's own verdict on the whole server (the controller then
+    # trusts it instead of its raw delay window, which cannot tell whose work the delay is).
+    judges_overload = False
 
     def __init__(self, *, initial: float, min_limit: float, max_limit: float) -> None:
         require(min_limit >= 1, f"min_limit must be ≥ 1, got {min_limit!r}")
@@ -77,6 +83,10 @@ class Limit:
 
     def on_sample(self, now: float, start: float, rtt: float, inflight: int, dropped: bool) -> None:
         """A permit completed: received at ``start``, ``rtt`` seconds long, ``inflight`` at admission."""
+        return
+
+    def on_loop(self, now: float, lag: float, busy: float, steps: int) -> None:
+        """The loop probe: ``lag`` seconds late; ``busy`` seconds in ``steps`` steps of admitted handlers."""
         return
 
     def _set(self, value: float) -> None:

@@ -17,16 +17,11 @@ names: ``time()`` brings ``_fn_time``) and instantiates their classes without ca
 import marshal
 import sys
 
-from healthgauge import _fastload
+from . import CACHE_DIR, PROMQL, STR_METHODS, TREE_FORMAT, slots, stamp
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from healthgauge.promql import Expr
-
-FORMAT = 2
-# Methods of str a compiled selector may hold as its predicate (`!=` is `value.__ne__`).
-_STR_METHODS = frozenset(("__ne__", "__eq__"))
-_PROMQL = "healthgauge.promql."
 
 
 def compile_all(texts: "list[str]") -> "list[Expr]":
@@ -41,7 +36,7 @@ def compile_all(texts: "list[str]") -> "list[Expr]":
     from healthgauge.promql import compile
 
     exprs = [compile(text) for text in texts]
-    from healthgauge._exprcache_write import store  # only a run that compiles writes
+    from ._exprcache_write import store  # only a run that compiles writes
 
     store(path, texts, exprs)
     return exprs
@@ -51,7 +46,7 @@ def _path(texts: "list[str]") -> str:
     """The cache file for this list of texts: a 64-bit FNV-1a hash of them, taken 8 bytes at a time
     (a byte at a time is ~30 us of Python for one condition), names it. The entry holds the texts,
     so two lists with one name never read each other's trees."""
-    cache = _fastload.bundle_path().rpartition("/")[0]
+    cache = CACHE_DIR
     data = "\0".join(texts).encode()
     digest = 0xCBF29CE484222325
     for i in range(0, len(data), 8):
@@ -63,14 +58,14 @@ def _read(path: str, texts: "list[str]") -> "list[Expr] | None":
     try:
         with open(path, "rb") as file:
             fmt, keyed, sources, trees = marshal.loads(file.read())
-        if fmt != FORMAT or keyed != texts or any(_fastload.stamp(source) != was for source, was in sources):
+        if fmt != TREE_FORMAT or keyed != texts or any(stamp(s) != was for s, was in sources):
             return None
         exprs = [_load(tree) for tree in trees]
     except Exception:  # missing, unreadable, truncated, from other sources: compile instead
         return None
     from healthgauge.promql import Expr
 
-    if not all(isinstance(e, Expr) and all(hasattr(e, name) for name in _slots(Expr)) for e in exprs):
+    if not all(isinstance(e, Expr) and all(hasattr(e, name) for name in slots(Expr)) for e in exprs):
         return None
     return exprs  # type: ignore[return-value]
 
@@ -87,9 +82,9 @@ def _load(tree: object) -> object:
         return frozenset(_load(item) for item in tree[1])
     if tag == "d":
         return {_load(k): _load(v) for k, v in tree[1]}
-    if tag == "m" and tree[2] in _STR_METHODS:
+    if tag == "m" and tree[2] in STR_METHODS:
         return getattr(str(tree[1]), tree[2])
-    if tag == "o" and tree[1].startswith(_PROMQL):
+    if tag == "o" and tree[1].startswith(PROMQL):
         module = sys.modules.get(tree[1]) or __import__(tree[1], fromlist=["__name__"])
         kind = getattr(module, tree[2])
         obj = object.__new__(kind)
@@ -97,7 +92,3 @@ def _load(tree: object) -> object:
             object.__setattr__(obj, name, _load(value))
         return obj
     raise ValueError(f"not a cached tree: {tree!r:.80}")
-
-
-def _slots(kind: type) -> "list[str]":
-    return [name for klass in kind.__mro__ for name in getattr(klass, "__slots__", ())]

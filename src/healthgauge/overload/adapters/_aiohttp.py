@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from time import perf_counter
 from typing import Any
 
 from aiohttp import web
 
 from healthgauge.overload._controller import AdmissionController
-from healthgauge.overload._guard import OverloadGuard
 from healthgauge.overload._http import DownstreamOverloaded, Response, rejection_response
 from healthgauge.overload._types import Outcome
+from healthgauge.overload.adapters._guard import OverloadGuard, Queued
 
 __all__ = ["aiohttp_middleware", "setup_aiohttp"]
 
@@ -27,31 +28,33 @@ def _to_aiohttp(response: Response) -> web.Response:
 
 def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None) -> Any:
     """An ``@web.middleware`` for ``web.Application(middlewares=[...])``; see :func:`setup_aiohttp`."""
-    render: list[Callable[[], tuple[bytes, str]]] = []
 
     @web.middleware
     async def overload(request: web.Request, handler: Handler) -> web.StreamResponse:
         if metrics_path is not None and request.path == metrics_path:
-            if not render:
-                from healthgauge.overload._metrics import OverloadCollector
+            from healthgauge.overload.adapters._metrics import render
 
-                render.append(OverloadCollector(guard).render)
-            body, content_type = render[0]()
+            registry = guard.registry
+            body, content_type = render(None if registry is None or registry is False else registry)
             return web.Response(body=body, headers={"Content-Type": content_type})
+        t0 = perf_counter()
         headers = request.headers
-        admission = await guard.enter(request.method, request.path, headers.get)
+        admitted = guard.admit(request.method, request.path, headers.get)
+        admission = await guard.wait(admitted) if isinstance(admitted, Queued) else admitted
         if admission.response is not None:
-            return _to_aiohttp(admission.response)
+            answer = _to_aiohttp(admission.response)
+            guard.note_reject(perf_counter() - t0)
+            return answer
         if admission.bypass:
             return await handler(request)
         outcome, status = Outcome.SUCCESS, None
         left = guard.deadline_left(admission)
         try:
             if left is None:
-                response = await handler(request)
+                response = await guard.run(handler(request))
             else:
                 async with asyncio.timeout(left):
-                    response = await handler(request)
+                    response = await guard.run(handler(request))
             status = response.status
             return response
         except web.HTTPException as exc:
@@ -92,6 +95,14 @@ def setup_aiohttp(
     app.middlewares.insert(0, aiohttp_middleware(guard, metrics_path=metrics_path))
 
     async def on_startup(_: web.Application) -> None:
+        if metrics_path is not None:
+            for resource in app.router.resources():
+                if resource.canonical == metrics_path:
+                    raise RuntimeError(
+                        f"healthgauge: metrics_path={metrics_path!r} is a route the application serves itself;"
+                        " the middleware would hide it. Drop metrics_path: healthgauge_overload_* join the"
+                        " application's prometheus_client registry and appear on its own metrics page."
+                    )
         await guard.start()
 
     async def on_cleanup(_: web.Application) -> None:

@@ -1,4 +1,4 @@
-"""Build the bundle ``healthgauge._fastload`` loads: the run that finds it missing or stale pays
+"""Build the bundle ``_fastload`` loads: the run that finds it missing or stale pays
 a few milliseconds, once per change of the sources, to import the check path normally while noting
 what the import system ran, then writes the compiled code of those modules into one file.
 
@@ -8,7 +8,7 @@ Kept apart from ``_fastload`` so that the runs that only read the bundle do not 
 import marshal
 import sys
 
-from . import _fastload
+from . import ensure_dir, stamp, write_atomically
 
 _SOURCE_LOADER = sys.modules["_frozen_importlib_external"].SourceFileLoader
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from importlib.machinery import ModuleSpec, SourceFileLoader
     from types import CodeType, ModuleType
 
-    from healthgauge._fastload import Entry, Lazy, Stamp
+    from . import Entry, Lazy, Stamp
 
     Done = tuple[str, str, bool, SourceFileLoader]
 
@@ -53,20 +53,39 @@ class _Recorder:
         return spec
 
 
-def build(roots: "Sequence[str]", lazy: "Sequence[str]") -> None:
-    """Import ``roots`` (and then ``lazy``) normally, noting the modules they run, and write the bundle.
+# The builder, in a fresh interpreter: this one has already imported some of what the roots import
+# (the quick path's modules), and the import system runs a module once, so here they would be
+# missed. Arguments: this package, the bundle, the roots and the lazy names (comma-separated), sys.path.
+_PROGRAM = """
+import sys
+package, bundle, roots, lazy, *sys.path[:] = sys.argv[1:]
+fastload = __import__(package + "._fastload", fromlist=["FORMAT"])
+builder = __import__(package + "._fastload_build", fromlist=["record"])
+roots, lazy = tuple(filter(None, roots.split(","))), tuple(filter(None, lazy.split(",")))
+builder.record(bundle, (fastload.FORMAT, fastload.magic(), (roots, lazy)), roots, lazy)
+"""
 
-    Where the bundle cannot be written (a read-only install) the roots are only imported.
-    """
-    import posix
 
-    cache = _fastload.bundle_path().rpartition("/")[0]
-    package = cache.rpartition("/")[0]
-    writable = posix.access(cache, posix.W_OK) or (posix.access(package, posix.W_OK) and _mkdir(cache))
-    if not writable:
-        for root in roots:
-            __import__(root)
-        return
+def build(bundle: str, roots: "Sequence[str]", lazy: "Sequence[str]") -> None:
+    """Write the bundle of ``roots`` (and ``lazy``) to the file ``bundle`` from a fresh interpreter,
+    then import ``roots`` here, normally. Where the bundle cannot be written (a read-only install)
+    the roots are only imported. A failed build leaves no bundle: the next check tries again."""
+    if bundle.endswith(".bundle") and ensure_dir(bundle.rpartition("/")[0]):
+        import subprocess
+
+        package = __name__.rpartition(".")[0]
+        argv = [sys.executable, "-I", "-S", "-c", _PROGRAM, package, bundle, ",".join(roots), ",".join(lazy)]
+        try:
+            subprocess.run([*argv, *sys.path], timeout=60, check=False, capture_output=True)
+        except (OSError, subprocess.SubprocessError):
+            pass
+    for root in roots:
+        __import__(root)
+
+
+def record(bundle: str, header: "tuple[object, ...]", roots: "Sequence[str]", lazy: "Sequence[str]") -> None:
+    """Import ``roots`` (and then ``lazy``) in this fresh interpreter, noting the modules they run,
+    and write the bundle to the file ``bundle``, its header starting with ``header``."""
     recorder = _Recorder()
     sys.meta_path.insert(0, recorder)
     try:
@@ -95,14 +114,14 @@ def build(roots: "Sequence[str]", lazy: "Sequence[str]") -> None:
             offset += len(blob)
     eager_entries = placed[: len(eager[0])]
     lazy_entries: Lazy = {entry[0]: entry[1:] for entry in placed[len(eager[0]) :]}
-    _write(eager_entries, lazy_entries, b"".join(blobs), usable=True)
+    _write(bundle, header, eager_entries, lazy_entries, b"".join(blobs), usable=True)
 
 
 def _compiled(done: "list[Done]") -> "tuple[list[tuple[str, str, bool, Stamp]], list[CodeType]] | None":
     entries: list[tuple[str, str, bool, Stamp]] = []
     codes = []
     for name, path, is_package, loader in done:
-        source = _fastload.stamp(path)
+        source = stamp(path)
         code = loader.get_code(name)
         if source is None or code is None:
             return None
@@ -111,38 +130,15 @@ def _compiled(done: "list[Done]") -> "tuple[list[tuple[str, str, bool, Stamp]], 
     return entries, codes
 
 
-def mark_unusable(eager: "list[Entry]") -> None:
+def mark_unusable(bundle: str, header: "tuple[object, ...]", eager: "list[Entry]") -> None:
     """Remember that running the eager part failed for these sources: later runs import normally."""
-    _write(eager, {}, b"", usable=False)
+    _write(bundle, header, eager, {}, b"", usable=False)
 
 
-def _write(eager: "list[Entry]", lazy: "Lazy", code: bytes, *, usable: bool) -> None:
-    roots = (_fastload.ROOTS, _fastload.LAZY)
-    header = marshal.dumps((_fastload.FORMAT, _fastload.magic(), roots, usable, eager, lazy))
-    write_atomically(_fastload.bundle_path(), len(header).to_bytes(4, "little") + header + code)
-
-
-def _mkdir(path: str) -> bool:
-    import posix
-
-    try:
-        posix.mkdir(path)
-    except OSError:
-        return False
-    return True
-
-
-def write_atomically(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all (a temporary file renamed); errors are ignored."""
-    import posix
-
-    temporary = f"{path}.{posix.getpid()}.tmp"
-    try:
-        with open(temporary, "wb") as file:
-            file.write(data)
-        posix.rename(temporary, path)
-    except OSError:
-        try:
-            posix.unlink(temporary)
-        except OSError:
-            pass
+def _write(
+    bundle: str, header: "tuple[object, ...]", eager: "list[Entry]", lazy: "Lazy", code: bytes, *, usable: bool
+) -> None:
+    if not bundle.endswith(".bundle"):  # never anything else, whatever a caller passes
+        raise ValueError(f"not a bundle's file name: {bundle!r}")
+    head = marshal.dumps((*header, usable, eager, lazy))  # type: ignore[arg-type]
+    write_atomically(bundle, len(head).to_bytes(4, "little") + head + code)

@@ -1,4 +1,4 @@
-"""Writing ``healthgauge._exprcache`` entries: only a run that had to compile its conditions does.
+"""Writing ``_exprcache`` entries: only a run that had to compile its conditions does.
 
 A tree is written as nested tuples that ``marshal`` keeps (``_exprcache._load`` reads them back),
 with the files it depends on and their stamps. Anything that is not plain data (a compiled regular
@@ -8,8 +8,7 @@ expression) makes the whole entry unwritten: that condition is compiled at every
 import marshal
 import sys
 
-from healthgauge import _fastload
-from healthgauge._exprcache import _PROMQL, _STR_METHODS, FORMAT, _slots
+from . import PROMQL, STR_METHODS, TREE_FORMAT, ensure_dir, slots, stamp, write_atomically
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,11 +23,9 @@ def store(path: str, texts: "list[str]", exprs: "list[Expr]") -> None:
     except NotData:
         return
     sources = _sources(modules | _COMPILER | {name for name in sys.modules if name.startswith("promql_parser")})
-    if sources is not None:
-        from healthgauge._fastload_build import write_atomically
-
+    if sources is not None and ensure_dir(path.rpartition("/")[0]):
         _make_room(path.rpartition("/")[0])
-        write_atomically(path, marshal.dumps((FORMAT, texts, sources, trees)))
+        write_atomically(path, marshal.dumps((TREE_FORMAT, texts, sources, trees)))
 
 
 class NotData(Exception):
@@ -44,9 +41,9 @@ def _sources(modules: "set[str]") -> "list[tuple[str, tuple[int, int]]] | None":
     sources = []
     for name in sorted(modules):
         path = getattr(sys.modules.get(name), "__file__", None)
-        if not isinstance(path, str) or (stamp := _fastload.stamp(path)) is None:
+        if not isinstance(path, str) or (was := stamp(path)) is None:
             return None
-        sources.append((path, stamp))
+        sources.append((path, was))
     return sources
 
 
@@ -82,10 +79,10 @@ def _dump(value: object, modules: "set[str]") -> object:
     if kind is dict:
         return ("d", [(_dump(k, modules), _dump(v, modules)) for k, v in value.items()])  # type: ignore[attr-defined]
     owner = getattr(value, "__self__", None)
-    if type(owner) is str and getattr(value, "__name__", None) in _STR_METHODS:
+    if type(owner) is str and getattr(value, "__name__", None) in STR_METHODS:
         return ("m", owner, value.__name__)  # type: ignore[attr-defined]
-    if kind.__module__.startswith(_PROMQL) and not hasattr(value, "__dict__") and not isinstance(value, tuple):
-        slots = [(name, _dump(getattr(value, name), modules)) for name in _slots(kind) if hasattr(value, name)]
+    if kind.__module__.startswith(PROMQL) and not hasattr(value, "__dict__") and not isinstance(value, tuple):
+        held = [(name, _dump(getattr(value, name), modules)) for name in slots(kind) if hasattr(value, name)]
         modules.add(kind.__module__)
-        return ("o", kind.__module__, kind.__qualname__, slots)
+        return ("o", kind.__module__, kind.__qualname__, held)
     raise NotData(f"{kind.__module__}.{kind.__qualname__}")

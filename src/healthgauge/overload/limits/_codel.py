@@ -19,8 +19,8 @@ import math
 import time
 from dataclasses import dataclass
 
-from healthgauge.overload._limit import require
 from healthgauge.overload._types import Clock
+from healthgauge.overload.limits._limit import require
 
 INF = math.inf
 

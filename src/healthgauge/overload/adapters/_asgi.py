@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
+from time import perf_counter
 from typing import Any
 
 from healthgauge.overload._controller import AdmissionController
-from healthgauge.overload._guard import Admission, OverloadGuard
 from healthgauge.overload._http import DownstreamOverloaded, Response, rejection_response
 from healthgauge.overload._types import Outcome
+from healthgauge.overload.adapters._guard import Admission, OverloadGuard, Queued
 
 __all__ = ["OverloadMiddleware"]
 
@@ -22,23 +23,50 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class _Exchange:
-    """What the wrapped app did: the status it started, whether the client went away."""
+    """What the wrapped app did (the status it started, whether the client went away), watched
+    through its ``receive`` and ``send`` (bound methods: cheaper than two closures per request)."""
 
-    __slots__ = ("disconnected", "status")
+    __slots__ = ("_guard", "_receive", "_send", "disconnected", "status")
 
-    def __init__(self) -> None:
+    def __init__(self, receive: Receive, send: Send, guard: OverloadGuard) -> None:
+        self._receive = receive
+        self._send = send
+        self._guard = guard
         self.status: int | None = None
         self.disconnected = False
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.disconnect":
+            self.disconnected = True
+        return message
+
+    async def send(self, message: Message) -> None:
+        if self.status is None and message["type"] == "http.response.start":
+            self.status = int(message["status"])
+        # The time the server takes to write the answer counts as the handler's (it runs inside
+        # its step) but a 503 would cost it too: the guard deducts it from what shedding saves.
+        t0 = perf_counter()
+        try:
+            await self._send(message)
+        except OSError:
+            self.disconnected = True  # uvicorn's ClientDisconnected is an OSError
+            raise
+        finally:
+            self._guard.sending += perf_counter() - t0
 
 
 class OverloadMiddleware:
     """``OverloadMiddleware(app, controller, **guard_options)`` or ``OverloadMiddleware(app, guard=guard)``
     (the options are :class:`OverloadGuard`'s).
 
-    ``metrics_path`` (e.g. ``"/metrics"``) answers Prometheus scrapes from the guard's own registry
-    in front of the app. ``on_started(middleware)`` runs after lifespan startup (tests and tools
-    read the responder's port there). Servers that do not run ``lifespan`` get the guard started
-    lazily by the first request, without the SIGTERM drain.
+    The guard's metrics join the app's prometheus_client registry (the default one unless
+    ``registry=`` says otherwise), so the app's own ``/metrics`` serves them. ``metrics_path``, for an
+    app that serves no metrics, answers scrapes of that registry at that path; a path the app serves
+    itself is refused at lifespan startup (``lifespan.startup.failed`` with the reason: uvicorn logs
+    it and exits), never shadowed. ``on_started(middleware)`` runs after lifespan startup (tests and
+    tools read the responder's port there). Servers that do not run ``lifespan`` get the guard
+    started lazily by the first request, without the SIGTERM drain or the path check.
     """
 
     def __init__(
@@ -56,7 +84,6 @@ class OverloadMiddleware:
         self.metrics_path = metrics_path
         self.on_started = on_started
         self._started = False
-        self._metrics: Callable[[], tuple[bytes, str]] | None = None
 
     @property
     def responder(self) -> Any:
@@ -88,6 +115,11 @@ class OverloadMiddleware:
         async def send_hooked(message: Message) -> None:
             if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
                 await self.guard.stop()
+            elif message["type"] == "lifespan.startup.complete" and self.metrics_path is not None:
+                status = await _app_status(self.app, self.metrics_path)
+                if status is not None and status != 404:
+                    await self.guard.stop()
+                    message = {"type": "lifespan.startup.failed", "message": _shadow_error(self.metrics_path, status)}
             await send(message)
 
         try:
@@ -100,6 +132,7 @@ class OverloadMiddleware:
             raise
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        t0 = perf_counter()
         if not self._started:
             self._started = True
             self.guard.handle_sigterm = False
@@ -108,18 +141,14 @@ class OverloadMiddleware:
         if self.metrics_path is not None and path == self.metrics_path:
             await self._serve_metrics(send)
             return
-        raw: list[tuple[bytes, bytes]] = scope.get("headers", [])
-
-        def get(name: str) -> str | None:
-            key = name.encode("latin-1")
-            for k, v in raw:
-                if k == key:
-                    return v.decode("latin-1")
-            return None
-
-        admission = await self.guard.enter(scope.get("method", "GET"), path, get)
+        guard = self.guard
+        keys = guard.policy.header_keys
+        found = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ()) if k in keys}
+        admitted = guard.admit(scope.get("method", "GET"), path, found.get)
+        admission = await guard.wait(admitted) if isinstance(admitted, Queued) else admitted
         if admission.response is not None:
             await _send_response(send, admission.response)
+            guard.note_reject(perf_counter() - t0)
             return
         if admission.bypass:
             await self.app(scope, receive, send)
@@ -127,32 +156,16 @@ class OverloadMiddleware:
         await self._run(admission, scope, receive, send)
 
     async def _run(self, admission: Admission, scope: Scope, receive: Receive, send: Send) -> None:
-        ex = _Exchange()
-
-        async def receive_watched() -> Message:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                ex.disconnected = True
-            return message
-
-        async def send_watched(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                ex.status = int(message["status"])
-            try:
-                await send(message)
-            except OSError:
-                ex.disconnected = True  # uvicorn's ClientDisconnected is an OSError
-                raise
-
+        ex = _Exchange(receive, send, self.guard)
         guard = self.guard
         outcome = Outcome.SUCCESS
-        left = guard.deadline_left(admission)
+        left = guard.deadline_left(admission) if guard.cancel_at_deadline else None
         try:
             if left is None:
-                await self.app(scope, receive_watched, send_watched)
+                await guard.run(self.app(scope, ex.receive, ex.send))
             else:
                 async with asyncio.timeout(left):
-                    await self.app(scope, receive_watched, send_watched)
+                    await guard.run(self.app(scope, ex.receive, ex.send))
         except TimeoutError:
             outcome = Outcome.DROPPED
             if ex.status is None:
@@ -174,11 +187,10 @@ class OverloadMiddleware:
             guard.finish(admission, outcome, status=ex.status)
 
     async def _serve_metrics(self, send: Send) -> None:
-        if self._metrics is None:
-            from healthgauge.overload._metrics import OverloadCollector
+        from healthgauge.overload.adapters._metrics import render
 
-            self._metrics = OverloadCollector(self.guard).render
-        body, content_type = self._metrics()
+        registry = self.guard.registry
+        body, content_type = render(None if registry is None or registry is False else registry)
         headers = ((b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode()))
         await _send_response(send, Response(200, headers, body))
 
@@ -186,3 +198,51 @@ class OverloadMiddleware:
 async def _send_response(send: Send, response: Response) -> None:
     await send({"type": "http.response.start", "status": response.status, "headers": list(response.headers)})
     await send({"type": "http.response.body", "body": response.body})
+
+
+def _shadow_error(path: str, status: int) -> str:
+    return (
+        f"healthgauge: metrics_path={path!r} is a route the application serves itself (GET {path} answered"
+        f" {status}); the middleware would hide it. Drop metrics_path: healthgauge_overload_* join the"
+        " application's prometheus_client registry and appear on its own metrics page."
+    )
+
+
+async def _app_status(app: ASGIApp, path: str) -> int | None:
+    """The status ``app`` answers ``GET path`` with (None: no answer within 5 s, or it raised)."""
+    status: list[int] = []
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode("latin-1", "replace"),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"localhost"), (b"user-agent", b"healthgauge-startup-check")],
+        "client": ("127.0.0.1", 0),
+        "server": ("127.0.0.1", 0),
+        "state": {},
+    }
+    sent_request = False
+
+    async def receive() -> Message:
+        nonlocal sent_request
+        if not sent_request:
+            sent_request = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.sleep(3600)  # the app reads past the body: it waits for a disconnect
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            status.append(int(message["status"]))
+
+    try:
+        async with asyncio.timeout(5):
+            await app(scope, receive, send)
+    except Exception:
+        return status[0] if status else None
+    return status[0] if status else None

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 
-from healthgauge.overload._limit import Limit, require, require_ratio
+from healthgauge.overload.limits._limit import Limit, require, require_ratio
 
 INF = math.inf
 

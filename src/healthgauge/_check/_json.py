@@ -7,11 +7,11 @@ Imported only by a run with ``--json``.
 
 from __future__ import annotations
 
-from healthgauge._cmd_check import STATUS_NAMES
+from ._report import STATUS_NAMES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from healthgauge._cmd_check import Report
+    from ._report import Report
 
 
 def render(report: Report) -> str:

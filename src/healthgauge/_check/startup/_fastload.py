@@ -3,8 +3,8 @@
 Beyond Python's own start, ``check`` costs mostly the import of its modules: for each the import
 system searches the path, stats files, reads a ``.pyc`` and builds a spec before the body runs
 (about 0.7 M instructions a module on Python 3.11, as much as a small module's body). This module
-keeps their compiled code in one bundle (``healthgauge/__pycache__/check-path.<tag>.bundle``,
-written by ``healthgauge._fastload_build``) in two parts:
+keeps their compiled code in one bundle (``__pycache__/check-path.<tag>.bundle`` beside this file,
+written by ``_fastload_build``) in two parts:
 
 - the modules every check imports (from ``ROOTS``), in the order their imports completed: each
   body runs straight into a new module in ``sys.modules``, so the ``import`` statements inside find
@@ -27,20 +27,22 @@ runs normally: a check never fails because of it. Only the launcher uses this, o
 import marshal
 import sys
 
+from . import CACHE_DIR, magic, stamp  # a copy of these files serves its own package
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from importlib.machinery import ModuleSpec
     from types import CodeType, ModuleType
 
-    Stamp = tuple[int, int]
-    # name, source path, is a package, source stamp, and where its code is: offset, size
-    Entry = tuple[str, str, bool, Stamp, int, int]
-    Lazy = dict[str, tuple[str, bool, Stamp, int, int]]  # the same, by name
+    from healthgauge._check._quick_fetch import Handover
+
+    from . import Entry, Lazy
+
 
 FORMAT = 4
 # What every check imports; the eager part holds the pure-Python modules these import, transitively.
-ROOTS = ("healthgauge._cmd_check",)
+ROOTS = ("healthgauge._check._command",)
 # What only some checks import, served lazily (with what they import that ROOTS do not).
 LAZY = (
     "healthgauge.promql._fn_time",
@@ -56,23 +58,26 @@ LAZY = (
     "healthgauge.promql._operators",
     "healthgauge.promql._result",
     "healthgauge.promql._compile",
-    "healthgauge._exprcache_write",
+    "healthgauge._check.startup._exprcache_write",
     "healthgauge.promql._regex",
     "healthgauge.exposition._slow",
-    "healthgauge._check_json",
+    "healthgauge._check._json",
     "re",
 )
-_PACKAGE_DIR = __file__.rpartition("/")[0]
 _BOOTSTRAP = sys.modules["_frozen_importlib"]
 _SOURCE_LOADER = sys.modules["_frozen_importlib_external"].SourceFileLoader
 # Whether the last `load` ran the modules from the bundle (for tests and `bench/check.py`).
 loaded = False
 
 
-def run_check(args: "list[str]") -> None:
+def run_check(args: "list[str]", handover: "Handover | None" = None) -> None:
     """``healthgauge check ARGS`` as the launcher runs it: the check path from the bundle when it is
     fresh, then, once the result is printed, leave without tearing the interpreter down (its ~30
     modules and objects: ~2 ms a check, measured side by side).
+
+    ``handover`` is what the quick path leaves when it cannot answer after fetching: the deadline,
+    the connection and the bytes received, so the full path reads the same response (never a
+    second request, never a second timeout).
 
     The cyclic garbage collector is off: a check ends in milliseconds, and the collector would only
     walk the objects the check path's modules are made of (~0.7 M instructions, measured).
@@ -81,9 +86,9 @@ def run_check(args: "list[str]") -> None:
 
     gc.disable()
     load()
-    from healthgauge._cmd_check import main
+    from healthgauge._check._command import main
 
-    code = main(args)
+    code = main(args, handover)
     try:
         sys.stdout.flush()
     except OSError:
@@ -94,22 +99,12 @@ def run_check(args: "list[str]") -> None:
 
 
 def bundle_path() -> str:
-    return f"{_PACKAGE_DIR}/__pycache__/check-path.{sys.implementation.cache_tag}.bundle"
+    return f"{CACHE_DIR}/check-path.{sys.implementation.cache_tag}.bundle"
 
 
-def stamp(path: str) -> "Stamp | None":
-    """A file's modification time (ns) and size, as ``.pyc`` files stamp their source; None if absent."""
-    import posix  # built in, loaded at start-up
-
-    try:
-        st = posix.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size
-
-
-def magic() -> bytes:
-    return bytes(sys.modules["_frozen_importlib_external"].MAGIC_NUMBER)
+def _header() -> "tuple[object, ...]":
+    """What a bundle's header starts with: it is read only by this format, interpreter and roots."""
+    return FORMAT, magic(), (ROOTS, LAZY)
 
 
 def load() -> bool:
@@ -123,18 +118,18 @@ def load() -> bool:
     loaded = False
     bundle = _Bundle.open(bundle_path())
     if bundle is None:
-        from . import _fastload_build  # relative: a copy of these two files serves its own package
+        from . import _fastload_build
 
-        _fastload_build.build(ROOTS, LAZY)
+        _fastload_build.build(bundle_path(), ROOTS, LAZY)
         return False
     if not bundle.usable:
         return False
     try:
         _run(bundle)
     except Exception:
-        from . import _fastload_build  # relative: a copy of these two files serves its own package
+        from . import _fastload_build
 
-        _fastload_build.mark_unusable(bundle.eager)
+        _fastload_build.mark_unusable(bundle_path(), _header(), bundle.eager)
         return False
     sys.meta_path[:] = [bundle, *(finder for finder in sys.meta_path if not isinstance(finder, _Bundle))]
     loaded = True
@@ -168,7 +163,7 @@ class _Bundle:
         try:  # the header's size, the header, then each module's code
             header_size = int.from_bytes(posix.pread(fd, 4, 0), "little")
             fmt, bundle_magic, roots, usable, eager, lazy = marshal.loads(posix.pread(fd, header_size, 4))
-            if fmt != FORMAT or bundle_magic != magic() or roots != (ROOTS, LAZY):
+            if (fmt, bundle_magic, roots) != _header():
                 raise ValueError("another format, interpreter or set of modules")
             if any(stamp(e[1]) != e[3] for e in eager):
                 raise ValueError("stale")

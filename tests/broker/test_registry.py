@@ -39,16 +39,14 @@ def test_candidates_by_load_skip_draining_and_full() -> None:
     assert reg.candidates(now=0.5) == ["b", "e", "a"]
 
 
-def test_affinity_leads_then_load() -> None:
+def test_affinity_follows_the_keys_rendezvous_order_whatever_the_load() -> None:
     reg = Registry()
     for name, load in (("a", 90.0), ("b", 10.0), ("c", 20.0), ("d", 30.0)):
         reg.report(name, rep(load=load), now=0)
-    home = rendezvous_order("key", ["a", "b", "c", "d"])[0]
-    got = reg.candidates(now=0, key="key")
-    assert got[0] == home
-    assert len(got) == 3
-    rest = [w for w in ("b", "c", "d", "a") if w != home]
-    assert got[1:] == rest[:2]
+    order = rendezvous_order("key", ["a", "b", "c", "d"])
+    assert reg.candidates(now=0, key="key") == order[:3]
+    reg.report(order[1], rep(n=10, limit=10), now=0)  # full: skipped, the next in order instead
+    assert reg.candidates(now=0, key="key") == [order[0], order[2], order[3]]
 
 
 def test_stale_reports_come_last_and_refusals_mark_full() -> None:

@@ -1,15 +1,17 @@
 """``healthgauge check``: fetch one metrics page, judge PromQL conditions over it, exit 0-3.
 
 Hosts run it hundreds of times a second as a Kubernetes exec probe or a Consul / Nagios script
-check, so it must cost about what Python's own start costs (DEVELOPERS.md, "The check path"): it
-imports only the lean fetch, the parser and the evaluator, reads its conditions back compiled
-(``healthgauge._exprcache``), asks the parser for just the metric names the conditions read, and
-writes ``--json`` without the ``json`` module (``healthgauge._check_json``, loaded for ``--json`` only).
+check, so it must cost about what Python's own start costs (DEVELOPERS.md, "The check path"). The
+common conditions are answered by the quick path (``_quick``) without this module; this is the full
+path, for everything else: it imports only the lean fetch, the parser and the evaluator, reads its
+conditions back compiled (``startup._exprcache``), asks the parser for just the metric names the
+conditions read, and writes ``--json`` without the ``json`` module (``_json``, for ``--json`` only).
 
 Order of work, so that a wrong command line never touches the network: flags, then every
 expression compiled, then the URL and headers validated (all exit 3, UNKNOWN); then the token file
 is read, the page fetched and parsed (a failure is exit 2, FAIL: the endpoint cannot be read);
-then the conditions are judged (0 OK, 1 WARN, 2 FAIL).
+then the conditions are judged (0 OK, 1 WARN, 2 FAIL). One deadline (``--timeout``) covers it all,
+from the connection to the last condition (``_deadline``).
 """
 
 from __future__ import annotations
@@ -17,48 +19,26 @@ from __future__ import annotations
 import sys
 from time import monotonic, time
 
-from healthgauge._check_args import USAGE, UsageError, parse_args
-from healthgauge._exprcache import compile_all
 from healthgauge.exposition import ParseError, parse
-from healthgauge.health import FAIL, Judgement, judge
+from healthgauge.health import judge
 from healthgauge.http import fetch
-from healthgauge.promql import History, Outcome, PromQLError, needs_history
+from healthgauge.promql import History, PromQLError, needs_history
+
+from . import _deadline
+from ._args import USAGE, UsageError, parse_args
+from ._quick_eval import perfdata
+from ._report import FAIL, FUTURE_BOUND, UNKNOWN, Condition, Report
+from .startup._exprcache import compile_all
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from healthgauge._check_args import Options
-    from healthgauge.promql import Expr
+    from healthgauge.exposition import Sample
 
-UNKNOWN = 3
-LABELS = ("OK", "WARN", "FAIL", "UNKNOWN")
-STATUS_NAMES = ("ok", "warn", "fail", "unknown")
-# A freshness timestamp further ahead of our clock than this fails (--check-fresh): hosts kept by
-# NTP agree within a second, so a minute ahead is a wrong clock or a timestamp in another unit
-# (microseconds read as milliseconds land centuries ahead).
-FUTURE_BOUND = 60
+    from ._args import Options
+    from ._quick_fetch import Handover
+
 # A value above this is a Unix time in milliseconds (1e11 s is the year 5138, 1e11 ms is 1973).
 MS_THRESHOLD = "1e11"
-
-
-class Condition:
-    """One condition as check judges it: ``expr`` must return something (PromQL's alerting rule
-    semantics). For the drop-in flags, which demand it of every series, ``violations`` names the
-    series that break it and must return nothing."""
-
-    __slots__ = ("expr", "text", "violations", "warn")
-
-    def __init__(self, text: str, expr: Expr, violations: Expr | None = None, *, warn: bool = False) -> None:
-        self.text = text
-        self.expr = expr
-        self.violations = violations
-        self.warn = warn
-
-    def outcome(self, store: History, now: float) -> Outcome:
-        if self.violations is not None:
-            bad = self.violations.condition(store, now)
-            if bad.holds or bad.error:  # a violation found, or no way to tell: fail closed
-                return Outcome(False, _violations(bad.summary, bad.values), bad.values, bad.error)
-        return self.expr.condition(store, now)
 
 
 def conditions(options: Options) -> list[Condition]:
@@ -92,44 +72,12 @@ def conditions(options: Options) -> list[Condition]:
     ]
 
 
-def _violations(summary: str, values: tuple[tuple[dict[str, str], float], ...]) -> str:
-    """The evaluator's summary of the series that break a drop-in condition, naming the series when
-    there is one (the evaluator names them when there are several) and explaining a negative age."""
-    if len(values) == 1:
-        labels = ", ".join(f'{k}="{v}"' for k, v in sorted(values[0][0].items()) if k != "__name__")
-        summary = f"{summary} {{{labels}}}" if labels else summary
-    if any(value < -FUTURE_BOUND for _, value in values):
-        summary += f" (a negative age is a timestamp in the future; over {FUTURE_BOUND} s ahead fails)"
-    return summary
+def main(args: list[str], handover: Handover | None = None) -> int:
+    """Run one check; print its line (or JSON) and return its exit code.
 
-
-class Report:
-    """What one run found, for the line, ``--verbose`` and ``--json``."""
-
-    __slots__ = ("details", "error", "error_kind", "judgement", "pairs", "status", "url")
-
-    def __init__(self, url: str = "") -> None:
-        self.url = url
-        self.status = FAIL
-        self.error = ""
-        self.error_kind = ""
-        self.judgement: Judgement | None = None
-        self.pairs: list[tuple[Condition, Outcome]] = []
-        self.details: list[str] = []
-
-    def failed(self, status: int, kind: str, message: str) -> Report:
-        """This run ends without judging: UNKNOWN (``kind`` usage) or FAIL (the page was not read)."""
-        self.status, self.error_kind, self.error = status, kind, message
-        return self
-
-    @property
-    def line(self) -> str:
-        reason = self.judgement.reason if self.judgement is not None else self.error
-        return f"{LABELS[self.status]} - {reason}"
-
-
-def main(args: list[str]) -> int:
-    """Run one check; print its line (or JSON) and return its exit code."""
+    ``handover``: the quick path's deadline, connection and the bytes it received, when it fetched
+    and could not answer; the response is read on from there (never a second request or timeout).
+    """
     as_json = "--json" in args
     try:
         options = parse_args(args)
@@ -140,7 +88,7 @@ def main(args: list[str]) -> int:
         _validate_request(options)
     except UsageError as exc:
         return _emit(Report().failed(UNKNOWN, "usage", str(exc)), as_json, verbose=False)
-    return _emit(run(options, checks), options.json, verbose=options.verbose)
+    return _emit(run(options, checks, handover), options.json, verbose=options.verbose)
 
 
 def _validate_request(options: Options) -> None:
@@ -159,9 +107,29 @@ def _validate_request(options: Options) -> None:
             raise UsageError(f"cannot read --ca-file {options.ca_file!r}: {exc.strerror}") from None
 
 
-def run(options: Options, checks: list[Condition]) -> Report:
-    """Fetch, parse and judge: every failure to read the page is FAIL, naming what failed."""
+def run(options: Options, checks: list[Condition], handover: Handover | None = None) -> Report:
+    """Fetch, parse and judge under one deadline: every failure to read the page is FAIL, naming what failed."""
     report = Report(options.url or "")
+    deadline = handover[0] if handover is not None else monotonic() + options.timeout
+    saved = _deadline.arm(deadline)
+    try:
+        try:
+            return _run(report, options, checks, deadline, handover)
+        finally:
+            _deadline.disarm(saved)
+    except (TimeoutError, _deadline.OutOfTime):
+        _deadline.disarm(saved)  # again: the alarm may have rung inside the first (it rings once)
+        url = str(fetch.parse_url(report.url))
+        if _deadline.fetching:
+            return report.failed(FAIL, "deadline", f"cannot read {url}: deadline passed (fetching the page)")
+        if report.judgement is None and not report.details:
+            return report.failed(FAIL, "deadline", f"cannot read {url}: deadline passed (parsing the page)")
+        return report.failed(FAIL, "deadline", f"cannot judge {url}: deadline passed (evaluating the conditions)")
+
+
+def _run(
+    report: Report, options: Options, checks: list[Condition], deadline: float, handover: Handover | None
+) -> Report:
     try:
         headers = options.headers
         if options.bearer_token_file is not None:
@@ -174,7 +142,10 @@ def run(options: Options, checks: list[Condition]) -> Report:
             max_body=options.max_bytes or fetch.MAX_BODY,
             insecure=options.insecure,
             ca_file=options.ca_file,
+            deadline=deadline,
+            started=None if handover is None else (handover[1], handover[2]),
         )
+        _deadline.fetching = False
         scraped = time()
         fetched = monotonic()
         names = _names(checks)
@@ -189,8 +160,12 @@ def run(options: Options, checks: list[Condition]) -> Report:
         return report.failed(FAIL, _kind(exc), f"cannot read {exc}")
     except ParseError as exc:
         return report.failed(FAIL, "exposition", f"invalid exposition at {response.url}: {exc}")
+    return judge_page(report, checks, samples, scraped, time())
+
+
+def judge_page(report: Report, checks: list[Condition], samples: list[Sample], scraped: float, now: float) -> Report:
+    """Judge ``checks`` over the samples of a page scraped at ``scraped``, at ``now`` (seconds)."""
     store = History.from_scrape(samples, scraped)
-    now = time()
     report.pairs = [(check, check.outcome(store, now)) for check in checks]
     required = [(c.text, o) for c, o in report.pairs if not c.warn]
     warned = [(c.text, o) for c, o in report.pairs if c.warn]
@@ -240,15 +215,21 @@ def _fetched(response: fetch.Response, fetch_s: float, parse_s: float, count: in
 
 def _emit(report: Report, as_json: bool, *, verbose: bool) -> int:
     if as_json:
-        from healthgauge._check_json import render
+        from ._json import render
 
         print(render(report))
         return report.status
-    lines = [report.line]
+    sys.stdout.write(render_text(report, verbose=verbose))
+    return report.status
+
+
+def render_text(report: Report, *, verbose: bool) -> str:
+    """The output for people: the line with its performance data, and with ``--verbose`` what was
+    fetched and each condition (Nagios's "long output")."""
+    lines = [report.line + perfdata([list(outcome.values) for _, outcome in report.pairs])]
     if verbose:
         lines += report.details
         for check, outcome in report.pairs:
             mark = ("WARN" if outcome.holds else "OK") if check.warn else ("OK" if outcome.holds else "FAIL")
             lines.append(f"[{mark}] {'--warn ' if check.warn else ''}{check.text}: {outcome.summary}")
-    sys.stdout.write("\n".join(lines) + "\n")
-    return report.status
+    return "\n".join(lines) + "\n"

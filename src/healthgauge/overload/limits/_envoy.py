@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import random
 
-from healthgauge.overload._limit import Limit, clamp, require, require_ratio
+from healthgauge.overload.limits._limit import Limit, clamp, require, require_ratio
 
 INF = math.inf
 CONSECUTIVE_FLOOR_UPDATES = 5  # envoyproxy/envoy#10647

@@ -1,9 +1,11 @@
 """The guard's state as Prometheus metrics, read at scrape time (spec §9 "Metrics").
 
-A custom collector on its **own** ``CollectorRegistry`` (never prometheus_client's global one):
-the middleware serves it at ``metrics_path``, and a service that already exposes a registry can
-``registry.register(OverloadCollector(guard))`` instead. The healthgauge agent scrapes
-``healthgauge_overload_load_percent`` (or the weight) and closes the loop to the load balancer.
+A custom collector that the guard registers, at start, in the **application's** prometheus_client
+registry (the default registry unless the guard is given another, or ``registry=False``), so the
+service's own ``/metrics`` shows ``healthgauge_overload_*`` beside its metrics. healthgauge ≤ 0.x
+served a registry of its own at ``metrics_path`` in front of the app, and so hid the app's own
+``/metrics`` (issue #11). The healthgauge agent scrapes ``healthgauge_overload_load_percent`` (or
+the weight) and closes the loop to the load balancer.
 """
 
 from __future__ import annotations
@@ -11,16 +13,38 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from healthgauge.overload._guard import OverloadGuard
 from healthgauge.overload._load import weight_for_load
+from healthgauge.overload.adapters._guard import OverloadGuard
 
-__all__ = ["OverloadCollector"]
+__all__ = ["CONTENT_TYPE", "OverloadCollector", "register", "render"]
 
 PREFIX = "healthgauge_overload_"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def render(registry: CollectorRegistry | None = None) -> tuple[bytes, str]:
+    """The text exposition of ``registry`` (default: prometheus_client's) and its content type."""
+    return generate_latest(REGISTRY if registry is None else registry), CONTENT_TYPE
+
+
+def register(guard: OverloadGuard, registry: CollectorRegistry | None) -> OverloadCollector:
+    """Register ``guard``'s collector in ``registry`` (default: prometheus_client's). Raises
+    ``ValueError`` naming the clash when its series are already there (a second guard)."""
+    target = REGISTRY if registry is None else registry
+    collector = OverloadCollector(guard)
+    try:
+        target.register(collector)
+    except ValueError as exc:
+        raise ValueError(
+            f"healthgauge overload metrics: {exc}; a second guard in this process needs its own registry"
+            " (OverloadGuard(registry=CollectorRegistry())) or registry=False"
+        ) from None
+    collector.registry = target
+    return collector
 
 
 class OverloadCollector(Collector):
@@ -30,12 +54,11 @@ class OverloadCollector(Collector):
 
     def __init__(self, guard: OverloadGuard) -> None:
         self.guard = guard
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(self)
+        self.registry: CollectorRegistry | None = None  # where register() put it
 
-    def render(self) -> tuple[bytes, str]:
-        """The text exposition of :attr:`registry` and its content type."""
-        return generate_latest(self.registry), "text/plain; version=0.0.4; charset=utf-8"
+    def describe(self) -> Iterator[Metric]:
+        """The families' names, for the registry's clash check (values are read at scrape time)."""
+        return self.collect()
 
     def collect(self) -> Iterator[Metric]:
         g = self.guard

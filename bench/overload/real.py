@@ -1,0 +1,554 @@
+"""The real-server overload benchmark: the reference for healthgauge's overload targets (issue #11).
+
+    python bench/overload/real.py --quick                    # ~3 min: none vs default, three stacks
+    python bench/overload/real.py --out bench/out/real       # the full run, ~14 min on 2 cores
+    python bench/overload/real.py --stacks httptools --scenarios open-cpu --policies none default
+
+Every figure comes from real processes on loopback: a server (``real_server.py``: uvicorn with h11
++ asyncio, uvicorn with httptools + uvloop, or aiohttp) and a load client in its own process
+(``real_client.py``: raw keep-alive HTTP/1.1, a deadline on every request). Policies run side by
+side in one run, one server process each, taking turns scenario by scenario (the order rotates
+so no policy always runs first): ``none`` (no protection), ``default`` (the middleware as the
+README shows it), ``fixed`` (a fixed concurrency limit of 32), ``gradient2`` and ``aimd``
+(Netflix's, windowed, their defaults), and, with ``--legacy``, healthgauge 0.x's default.
+
+Scenarios:
+
+- ``closed-sleep`` / ``closed-cpu``: closed loop, 10 → 50 → 400 → 2,000 keep-alive connections
+  (the 20 ms ``await`` handler; the ~3 ms pure-Python handler);
+- ``open-cpu`` / ``open-mixed``: open loop (Poisson) at 0.5×, 1×, 2×, 4× and again 0.5× of the
+  capacity measured just before on the bare server (the ~3 ms handler; 20 ms ``await`` + 2 ms);
+- ``retry``: open loop at 2× on the ~3 ms handler with clients that retry a 503 at once
+  (``naive``) and clients that honour ``Retry-After``;
+- ``dep``: open loop at 0.5× while the handler's dependency goes from 20 ms to 200 ms and back
+  (the CPU idles: nothing should be shed);
+- ``cost``: the trivial handler, 50 connections, server CPU per answer with and without the
+  middleware, alternating (the middleware's own cost).
+
+Goodput = answers 200 within the client's 1 s deadline, per second. Output: a table per stack
+and scenario, the issue's targets checked, ``summary.json`` and plots (goodput and p99 against
+offered load, the limit and the shed share over time with the phases marked) in ``--out``.
+The machine this runs on may be shared: capacity is measured before each open-loop scenario and
+every figure of a policy is compared with ``none`` from the same scenario, minutes apart at most.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+PY = sys.executable
+STACKS = ("h11", "httptools", "aiohttp")
+POLICIES = ("none", "default", "fixed", "gradient2", "aimd")
+SCENARIOS = ("closed-sleep", "closed-cpu", "open-cpu", "open-mixed", "retry", "dep", "cost")
+QUICK_SCENARIOS = ("closed-sleep", "open-cpu", "dep", "cost")
+CONNS = (10, 50, 400, 2000)
+LOADS = (0.5, 1.0, 2.0, 4.0, 0.5)
+DEADLINE = 1.0
+COLUMNS = ("stack", "scenario", "phase", "policy", "goodput/s", "% of bare", "% of capacity", "503 %", "timeout %")
+COLUMNS += ("p50 ms", "p99 ms")
+
+
+@dataclass
+class Run:
+    """One (stack, scenario, policy) run: the client's phases and the server's trajectory."""
+
+    stack: str
+    scenario: str
+    policy: str
+    phases: list[dict[str, Any]]
+    series: dict[str, list[int]]
+    trajectory: list[list[float]]
+    labels: list[str]
+    capacity: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Server:
+    """``real_server.py`` in its own process, stopped (by pid) on exit."""
+
+    def __init__(self, stack: str, handler: str, policy: str, trajectory: Path | None = None) -> None:
+        argv = [PY, str(HERE / "real_server.py"), "--stack", stack, "--handler", handler, "--policy", policy]
+        if trajectory is not None:
+            argv += ["--trajectory", str(trajectory)]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.port = 0
+        deadline = time.monotonic() + 20
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline().decode(errors="replace")
+            if not line and self.proc.poll() is not None:
+                break
+            if line.startswith("READY "):
+                self.port = int(json.loads(line[6:])["http"])
+                break
+        if not self.port:
+            self.stop()
+            tail = self.proc.stdout.read().decode(errors="replace")[-2000:] if self.proc.stdout else ""
+            raise RuntimeError(f"real_server {stack} {handler} {policy} did not start:\n{tail}")
+
+    def get(self, path: str, attempts: int = 3) -> Any:
+        import urllib.request
+
+        for attempt in range(attempts):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz/bench/{path}", timeout=10) as r:
+                    return json.loads(r.read())
+            except (OSError, TimeoutError):
+                if attempt + 1 == attempts or self.proc.poll() is not None:
+                    raise
+        return None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def client(port: int, mode: str, phases: str, *, retry: str = "none", wall: float = 120) -> dict[str, Any]:
+    argv = [PY, str(HERE / "real_client.py"), "--port", str(port), "--mode", mode, "--phases", phases]
+    argv += ["--retry", retry, "--deadline", str(DEADLINE)]
+    out = subprocess.run(argv, capture_output=True, timeout=wall, check=True)
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def measure_capacity(stack: str, handler: str, seconds: float) -> float:
+    """Answers 200/s of the bare server under a closed loop that keeps it busy without piling up."""
+    conns = 16 if handler == "cpu" else 64
+    with Server(stack, handler, "none") as server:
+        result = client(server.port, "closed", f"{conns}:{seconds}")
+    return float(result["phases"][0]["goodput"])
+
+
+def run_one(
+    stack: str, scenario: str, policy: str, handler: str, mode: str, phases: str, labels: list[str], **kw: Any
+) -> Run:
+    with tempfile.TemporaryDirectory(prefix="hg-real-") as tmp:
+        path = Path(tmp) / "trajectory.json"
+        with Server(stack, handler, policy, path) as server:
+            server.get("start")
+            result = client(server.port, mode, phases, **kw)
+            time.sleep(1.2)  # the server writes its trajectory every second, however busy
+        trajectory = json.loads(path.read_text()) if path.exists() else []
+    return Run(stack, scenario, policy, result["phases"], result["series"], trajectory, labels)
+
+
+def rotate(policies: list[str], turn: int) -> list[str]:
+    k = turn % len(policies)
+    return policies[k:] + policies[:k]
+
+
+def scenario_runs(stack: str, scenario: str, policies: list[str], phase: float, turn: int) -> list[Run]:
+    runs: list[Run] = []
+    if scenario in ("closed-sleep", "closed-cpu"):
+        handler = scenario.split("-")[1]
+        spec = ",".join(f"{n}:{phase}" for n in CONNS)
+        labels = [f"{n} conns" for n in CONNS]
+        runs.extend(run_one(stack, scenario, p, handler, "closed", spec, labels) for p in rotate(policies, turn))
+    elif scenario in ("open-cpu", "open-mixed", "retry"):
+        handler = "mixed" if scenario == "open-mixed" else "cpu"
+        capacity = measure_capacity(stack, handler, phase)
+        loads = (2.0,) if scenario == "retry" else LOADS
+        spec = ",".join(f"{max(1.0, x * capacity):.1f}:{phase}" for x in loads)
+        labels = [f"{x:g}x" for x in loads]
+        labels[-1] = labels[-1] + (" after" if scenario != "retry" else "")
+        for policy in rotate(policies, turn):
+            modes = ("naive", "retry-after") if scenario == "retry" else ("none",)
+            for retry in modes:
+                run = run_one(stack, scenario, policy, handler, "open", spec, labels, retry=retry)
+                run.capacity = capacity
+                run.extra["retry"] = retry
+                if scenario == "retry":
+                    run.scenario = f"retry-{retry}"
+                runs.append(run)
+    elif scenario == "dep":
+        capacity = measure_capacity(stack, "dep", phase)
+        rate = max(1.0, 0.5 * capacity)
+        spec = f"{rate:.1f}:{phase}:dep=0.02,{rate:.1f}:{2 * phase}:dep=0.2,{rate:.1f}:{phase}:dep=0.02"
+        labels = ["dep 20 ms", "dep 200 ms", "dep 20 ms again"]
+        for policy in rotate(policies, turn):
+            run = run_one(stack, scenario, policy, "dep", "open", spec, labels)
+            run.capacity = capacity
+            runs.append(run)
+    elif scenario == "cost":
+        runs.extend(cost_runs(stack, phase))
+    return runs
+
+
+def cost_runs(stack: str, phase: float, rounds: int = 3) -> list[Run]:
+    """Server CPU per answer for the trivial handler, bare and with the default middleware,
+    alternating ``rounds`` times; the best (lowest) of each is kept."""
+    best: dict[str, float] = {}
+    for _ in range(rounds):
+        for policy in ("none", "default"):
+            with Server(stack, "trivial", policy) as server:
+                cpu0 = server.get("cpu")["cpu"]
+                result = client(server.port, "closed", f"50:{phase}")
+                cpu1 = server.get("cpu")["cpu"]
+            answered = sum(p["ok"] + p["r503"] for p in result["phases"])
+            per = (cpu1 - cpu0) / max(1, answered)
+            best[policy] = min(best.get(policy, per), per)
+    runs = []
+    for policy, per in best.items():
+        run = Run(stack, "cost", policy, [], {}, [], [])
+        run.extra["cpu_us_per_answer"] = per * 1e6
+        runs.append(run)
+    return runs
+
+
+# -- reporting ---------------------------------------------------------------------------------
+
+
+def pct(a: float, b: float) -> float | None:
+    return None if b <= 0 else 100.0 * a / b
+
+
+def rows_of(runs: list[Run]) -> list[dict[str, Any]]:
+    """One row per (stack, scenario, phase, policy) with the figures relative to ``none``."""
+    bare = {(r.stack, r.scenario): r for r in runs if r.policy == "none"}
+    rows = []
+    for r in runs:
+        if r.scenario == "cost":
+            continue
+        base = bare.get((r.stack, r.scenario))
+        for i, ph in enumerate(r.phases):
+            answers = ph["sent"]
+            b = base.phases[i] if base is not None else None
+            rows.append(
+                {
+                    "stack": r.stack,
+                    "scenario": r.scenario,
+                    "phase": r.labels[i],
+                    "policy": r.policy,
+                    "goodput": round(ph["goodput"], 1),
+                    "of_bare_pct": None if b is None else pct(ph["goodput"], b["goodput"]),
+                    "of_capacity_pct": pct(ph["goodput"], r.capacity) if r.capacity else None,
+                    "r503_pct": pct(ph["r503"], answers) or 0.0,
+                    "timeout_pct": pct(ph["timeouts"], answers) or 0.0,
+                    "p50_ms": ph["p50_ms"],
+                    "p99_ms": ph["p99_ms"],
+                    "capacity": r.capacity or None,
+                }
+            )
+    return rows
+
+
+def fmt(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def print_table(rows: list[dict[str, Any]], cost: list[Run]) -> None:
+    print("| " + " | ".join(COLUMNS) + " |")
+    print("|" + "---|" * len(COLUMNS))
+    for r in rows:
+        cells = [
+            r["stack"],
+            r["scenario"],
+            r["phase"],
+            r["policy"],
+            fmt(r["goodput"]),
+            fmt(r["of_bare_pct"]),
+            fmt(r["of_capacity_pct"]),
+            fmt(r["r503_pct"], 1),
+            fmt(r["timeout_pct"], 1),
+            fmt(r["p50_ms"]),
+            fmt(r["p99_ms"]),
+        ]
+        print("| " + " | ".join(cells) + " |")
+    for stack in sorted({r.stack for r in cost}):
+        per = {r.policy: r.extra["cpu_us_per_answer"] for r in cost if r.stack == stack}
+        if "none" in per and "default" in per:
+            share = 100.0 * (per["default"] - per["none"]) / per["none"]
+            print(
+                f"\ncost {stack}: trivial handler, server CPU per answer: bare {per['none']:.1f} µs, "
+                f"default middleware {per['default']:.1f} µs (+{share:.1f} %)"
+            )
+
+
+def unloaded_p99(rows: list[dict[str, Any]], stack: str, scenario: str) -> float | None:
+    for r in rows:
+        if (r["stack"], r["scenario"], r["policy"], r["phase"]) == (stack, scenario, "none", "0.5x"):
+            return r["p99_ms"]  # type: ignore[no-any-return]
+    return None
+
+
+def recovery_s(run: Run, phase_s: float) -> float | None:
+    """Seconds after the overload ends (start of the last phase) until no 100-ms bucket sheds."""
+    series = run.series.get("r503", [])
+    if not series:
+        return None
+    bucket = 0.1
+    start = int(sum(p["seconds"] for p in run.phases[:-1]) / bucket)
+    last = None
+    for i in range(start, len(series)):
+        if series[i]:
+            last = i
+    return 0.0 if last is None else round((last + 1 - start) * bucket, 1)
+
+
+def check_targets(runs: list[Run], rows: list[dict[str, Any]], phase: float) -> list[dict[str, Any]]:
+    """Issue #11 item 2, for the default policy on each stack."""
+    checks: list[dict[str, Any]] = []
+
+    def add(stack: str, name: str, value: str, ok: bool | None) -> None:
+        checks.append({"stack": stack, "target": name, "measured": value, "pass": ok})
+
+    by = {(r["stack"], r["scenario"], r["phase"], r["policy"]): r for r in rows}
+    for stack in sorted({r.stack for r in runs}):
+        for scenario, phases in (
+            ("closed-sleep", ("10 conns", "50 conns")),
+            ("open-cpu", ("0.5x", "1x")),
+            ("open-mixed", ("0.5x", "1x")),
+        ):
+            for ph in phases:
+                d = by.get((stack, scenario, ph, "default"))
+                if d is None or d["of_bare_pct"] is None:
+                    continue
+                ok = d["of_bare_pct"] >= 98 and d["r503_pct"] <= 0.5
+                add(
+                    stack,
+                    f"≤ capacity, {scenario} {ph}: ≥ 98 % of bare, 503 ≤ 0.5 %",
+                    f"{d['of_bare_pct']:.0f} %, {d['r503_pct']:.1f} %",
+                    ok,
+                )
+        for scenario in ("closed-sleep", "closed-cpu"):
+            for ph in ("400 conns", "2000 conns"):
+                d = by.get((stack, scenario, ph, "default"))
+                if d is None or d["of_bare_pct"] is None:
+                    continue
+                add(stack, f"{scenario} {ph}: ≥ 95 % of bare", f"{d['of_bare_pct']:.0f} %", d["of_bare_pct"] >= 95)
+        for scenario in ("open-cpu", "open-mixed"):
+            base_p99 = unloaded_p99(rows, stack, scenario)
+            for ph in ("2x", "4x"):
+                d = by.get((stack, scenario, ph, "default"))
+                b = by.get((stack, scenario, ph, "none"))
+                if d is None or b is None:
+                    continue
+                cap_ok = (d["of_capacity_pct"] or 0) >= 90 and d["goodput"] >= b["goodput"]
+                add(
+                    stack,
+                    f"{scenario} {ph}: goodput ≥ 90 % of capacity and ≥ bare",
+                    f"{fmt(d['of_capacity_pct'])} % (bare {fmt(b['of_capacity_pct'])} %)",
+                    cap_ok,
+                )
+                if base_p99 is not None and d["p99_ms"] is not None:
+                    add(
+                        stack,
+                        f"{scenario} {ph}: p99 ≤ 5× unloaded p99 ({base_p99:.0f} ms)",
+                        f"{d['p99_ms']:.0f} ms",
+                        d["p99_ms"] <= 5 * base_p99,
+                    )
+            for run in runs:
+                if (run.stack, run.scenario, run.policy) == (stack, scenario, "default"):
+                    rec = recovery_s(run, phase)
+                    add(
+                        stack,
+                        f"{scenario}: no shedding within 2 s after the load falls",
+                        f"{rec} s",
+                        rec is not None and rec <= 2,
+                    )
+        d = by.get((stack, "dep", "dep 200 ms", "default"))
+        if d is not None:
+            add(stack, "slow dependency: sheds nothing", f"{d['r503_pct']:.2f} %", d["r503_pct"] == 0)
+        per = {r.policy: r.extra["cpu_us_per_answer"] for r in runs if r.stack == stack and r.scenario == "cost"}
+        if "none" in per and "default" in per:
+            share = 100.0 * (per["default"] - per["none"]) / per["none"]
+            add(stack, "middleware CPU ≤ 5 % of a trivial handler's", f"{share:.1f} %", share <= 5)
+    return checks
+
+
+def print_pivot(rows: list[dict[str, Any]]) -> None:
+    """Per stack, one row per scenario and load, one column per policy: goodput/s (503 %)."""
+    policies = [p for p in (*POLICIES, "legacy") if any(r["policy"] == p for r in rows)]
+    for stack in sorted({r["stack"] for r in rows}):
+        print(f"\n**{stack}**: goodput/s (503 % of answers), p99 ms of successes\n")
+        print("| scenario | load | " + " | ".join(policies) + " |")
+        print("|---|---|" + "---|" * len(policies))
+        keys: list[tuple[str, str]] = []
+        for r in rows:
+            if r["stack"] == stack and (r["scenario"], r["phase"]) not in keys:
+                keys.append((r["scenario"], r["phase"]))
+        by = {(r["scenario"], r["phase"], r["policy"]): r for r in rows if r["stack"] == stack}
+        for scenario, phase in keys:
+            cells = []
+            for policy in policies:
+                r = by.get((scenario, phase, policy))
+                cells.append("-" if r is None else f"{r['goodput']:.0f} ({r['r503_pct']:.0f} %), {fmt(r['p99_ms'])}")
+            print(f"| {scenario} | {phase} | " + " | ".join(cells) + " |")
+
+
+def print_checks(checks: list[dict[str, Any]]) -> None:
+    print("\n| stack | target (issue #11 item 2) | measured | |")
+    print("|---|---|---|---|")
+    for c in checks:
+        verdict = "pass" if c["pass"] else "FAIL"
+        print(f"| {c['stack']} | {c['target']} | {c['measured']} | {verdict} |")
+
+
+def plot(runs: list[Run], rows: list[dict[str, Any]], out: Path) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plots (pip install -e '.[bench]')")
+        return []
+    written = []
+    stacks = sorted({r.stack for r in runs})
+    for scenario in ("open-cpu", "open-mixed"):
+        sel = [r for r in rows if r["scenario"] == scenario and not r["phase"].endswith("after")]
+        if not sel:
+            continue
+        fig, axes = plt.subplots(2, len(stacks), figsize=(5 * len(stacks), 7), squeeze=False)
+        for j, stack in enumerate(stacks):
+            for policy in sorted({r["policy"] for r in sel}):
+                pts = [r for r in sel if r["stack"] == stack and r["policy"] == policy]
+                x = [float(r["phase"].rstrip("x")) for r in pts]
+                axes[0][j].plot(x, [r["of_capacity_pct"] or 0 for r in pts], marker="o", label=policy)
+                axes[1][j].plot(x, [r["p99_ms"] or float("nan") for r in pts], marker="o", label=policy)
+            axes[0][j].set_title(f"{stack}: goodput")
+            axes[0][j].set_ylabel("% of capacity (200 within 1 s)")
+            axes[1][j].set_title(f"{stack}: p99 of successes")
+            axes[1][j].set_ylabel("ms")
+            axes[1][j].set_yscale("log")
+            for ax in (axes[0][j], axes[1][j]):
+                ax.set_xlabel("offered load (× capacity)")
+                ax.grid(alpha=0.3)
+        axes[0][0].legend()
+        fig.suptitle(f"{scenario}: goodput and p99 against offered load")
+        fig.tight_layout()
+        path = out / f"{scenario}-vs-load.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        written.append(str(path))
+    for scenario in ("open-cpu", "open-mixed", "closed-sleep", "dep"):
+        sel_runs = [r for r in runs if r.scenario == scenario and r.policy != "none"]
+        if not sel_runs:
+            continue
+        fig, axes = plt.subplots(2, len(stacks), figsize=(5 * len(stacks), 6), squeeze=False)
+        for j, stack in enumerate(stacks):
+            for run in (r for r in sel_runs if r.stack == stack):
+                t = [s[0] for s in run.trajectory]
+                limit = [s[1] for s in run.trajectory]
+                axes[0][j].plot(t, limit, label=run.policy)
+                ok, shed = run.series.get("ok", []), run.series.get("r503", [])
+                share = [100.0 * s / (s + o) if s + o else 0.0 for o, s in zip(ok, shed, strict=False)]
+                axes[1][j].plot([0.1 * i for i in range(len(share))], share, label=run.policy)
+            edges, acc = [], 0.0
+            first = next((r for r in sel_runs if r.stack == stack), None)
+            if first is not None:
+                for ph, label in zip(first.phases, first.labels, strict=False):
+                    for ax in axes[:, j]:
+                        ax.axvline(acc, color="grey", lw=0.5)
+                    axes[0][j].text(
+                        acc + 0.05,
+                        0.03,
+                        label,
+                        fontsize=7,
+                        rotation=90,
+                        va="bottom",
+                        transform=axes[0][j].get_xaxis_transform(),
+                    )
+                    edges.append(acc)
+                    acc += ph["seconds"]
+            axes[0][j].set_yscale("log")
+            axes[0][j].set_title(f"{stack}: concurrency limit")
+            axes[1][j].set_title(f"{stack}: 503 share (100 ms buckets)")
+            axes[1][j].set_xlabel("s")
+            axes[1][j].set_ylabel("% of answers")
+        axes[0][0].legend(fontsize=7)
+        fig.suptitle(f"{scenario}: limit and shedding over time (phases marked)")
+        fig.tight_layout()
+        path = out / f"{scenario}-over-time.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        written.append(str(path))
+    return written
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="none vs default, four scenarios, 1.5-s phases")
+    p.add_argument("--stacks", nargs="+", choices=STACKS, default=list(STACKS))
+    p.add_argument("--scenarios", nargs="+", choices=SCENARIOS)
+    p.add_argument("--policies", nargs="+", choices=(*POLICIES, "legacy"))
+    p.add_argument("--legacy", action="store_true", help="add healthgauge 0.x's default policy")
+    p.add_argument("--phase", type=float, help="seconds per load phase (default 1.5)")
+    p.add_argument("--out", default="bench/out/real")
+    p.add_argument("--report", type=Path, help="print the tables of an earlier run's summary.json; run nothing")
+    args = p.parse_args(argv)
+    if args.report is not None:
+        summary = json.loads(args.report.read_text())
+        print_pivot(summary["rows"])
+        print_checks(summary["checks"])
+        return 0
+    scenarios = args.scenarios or list(QUICK_SCENARIOS if args.quick else SCENARIOS)
+    policies = args.policies or (["none", "default"] if args.quick else list(POLICIES))
+    if args.legacy and "legacy" not in policies:
+        policies.append("legacy")
+    if "none" not in policies:
+        policies.insert(0, "none")
+    phase = args.phase or 1.5
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    load0 = os.getloadavg()[0]
+    runs: list[Run] = []
+    turn = 0
+    for stack in args.stacks:
+        for scenario in scenarios:
+            started = time.monotonic()
+            runs.extend(scenario_runs(stack, scenario, policies, phase, turn))
+            turn += 1
+            print(f"  {stack} {scenario}: {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+    rows = rows_of(runs)
+    cost = [r for r in runs if r.scenario == "cost"]
+    print(
+        f"\nreal-server overload benchmark: {time.monotonic() - t0:.0f} s, {os.cpu_count()} cores, "
+        f"load average {load0:.1f} → {os.getloadavg()[0]:.1f} (a shared machine: read ratios, not absolutes)\n"
+    )
+    print_table(rows, cost)
+    print_pivot(rows)
+    checks = check_targets(runs, rows, phase)
+    print_checks(checks)
+    plots = plot(runs, rows, out)
+    summary = {
+        "phase_s": phase,
+        "deadline_s": DEADLINE,
+        "load_average": [load0, os.getloadavg()[0]],
+        "rows": rows,
+        "checks": checks,
+        "cost_us_per_answer": {f"{r.stack}/{r.policy}": r.extra["cpu_us_per_answer"] for r in cost},
+        "trajectories": {
+            f"{r.stack}/{r.scenario}/{r.policy}": r.trajectory for r in runs if r.trajectory and r.policy != "none"
+        },
+        "plots": plots,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(f"\nwrote {out / 'summary.json'}" + (f" and {len(plots)} plots" if plots else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

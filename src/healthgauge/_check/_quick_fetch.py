@@ -1,0 +1,465 @@
+"""The quick path's fetch and page: one GET streamed through one buffer, and the lines of the
+metrics the conditions read, in the form exporters write (``_quick`` says when it answers).
+
+Failures to connect, send or read are said here in ``healthgauge.http.fetch``'s words; anything
+else about the response (a redirect, another status, chunked framing, several gzip members, a line
+in another form) is handed over to the full path with every byte received, never fetched again.
+"""
+
+import _socket
+from time import monotonic, time
+
+from ._quick_eval import judge, render
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._quick_eval import Labels, Page
+
+    Plan = list[tuple[str, bool, tuple[object, ...]]]
+    Handover = tuple[float, _socket.socket | None, bytes]
+    Head = tuple[int, int | None, str, str]  # head size, Content-Length, Content-Encoding, Content-Type
+
+# The full path's caps and constants, restated so this module imports nothing (tests/check/test_quick.py
+# checks each against its source).
+MAX_BODY = 16 * 1024 * 1024  # healthgauge.http._http11.MAX_BODY
+MAX_HEAD = 64 * 1024  # healthgauge.http._http11.MAX_HEAD
+MAX_LINE = 64 * 1024  # healthgauge.exposition DEFAULT_MAX_LINE_CHARS
+MAX_SERIES = 200_000  # healthgauge.exposition DEFAULT_MAX_SERIES
+FAMILY_SUFFIXES = ("_total", "_created", "_bucket", "_count", "_sum", "_gcount", "_gsum", "_info")
+ACCEPT = (  # healthgauge.exposition.ACCEPT: what Prometheus 2.42 asks for
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+_RECV_SIZE = 64 * 1024
+_NAME_BYTES = b":0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+_LONGEST_SUFFIX = 8
+_INF = float("inf")
+CHUNKED = -1  # the Content-Length of a head whose body is chunked
+# "Not for the quick path: the full path answers" (a built-in class: creating one costs).
+Unsure = NotImplementedError
+
+
+# -- the fetch ------------------------------------------------------------------------------------
+
+
+def check(
+    target: "tuple[str, int, str, str, str]", plan: "Plan", names: "set[str]", timeout: float, verbose: bool
+) -> "tuple[int, str, Handover | None]":
+    """Fetch, read and judge: (exit code, output, None), or a handover for the full path."""
+    host, port, authority, path, shown = target
+    started = monotonic()
+    deadline = started + timeout
+    try:
+        sock = _connect(host, port, authority, deadline)
+        _send(sock, path, authority, deadline)
+        raw_head, body, head, received = _receive(sock, deadline)
+    except OSError as exc:  # the fetch failed: said here as the full path says it
+        said = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else _reason(exc)
+        return 2, f"FAIL - cannot read {shown}: {said}\n", None
+    if head is None:
+        return 0, "", (deadline, sock, raw_head + received)
+    scraped = time()
+    fetched = monotonic()
+    try:
+        status, text = answer(plan, names, body, head, scraped, verbose, shown, (started, fetched, deadline))
+    except Unsure:
+        return 0, "", (deadline, sock, raw_head + received)
+    except TimeoutError as exc:
+        return 2, f"FAIL - {exc.args[0]} {shown}: deadline passed ({exc.args[1]})\n", None
+    except OverflowError as exc:
+        return 2, f"FAIL - cannot read {shown}: {exc.args[0]}\n", None
+    return status, text, None
+
+
+def _connect(host: str, port: int, authority: str, deadline: float) -> _socket.socket:
+    last = None
+    for family, address in _resolve(host, port, deadline):
+        sock = _socket.socket(family, _socket.SOCK_STREAM)
+        try:
+            _wait(sock, deadline, "connect")
+            sock.connect(address)
+        except TimeoutError:
+            sock.close()
+            where = f"[{address[0]}]:{address[1]}" if ":" in address[0] else f"{address[0]}:{address[1]}"
+            raise OSError(f"deadline passed connecting to {where}") from None
+        except OSError as exc:
+            sock.close()
+            if exc.args and isinstance(exc.args[0], str) and exc.args[0].startswith("deadline passed"):
+                raise
+            last = exc
+            continue
+        return sock
+    assert last is not None
+    raise OSError(f"{_reason(last)} connecting to {authority}")
+
+
+def _resolve(host: str, port: int, deadline: float) -> "list[tuple[int, tuple[str, int]]]":
+    """An IP literal as it is; a name resolved on a helper thread, so the deadline bounds it too."""
+    for family in (_socket.AF_INET, _socket.AF_INET6):
+        try:
+            _socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return [(family, (host, port))]
+    import _thread
+
+    box: list[object] = []
+    done = _thread.allocate_lock()
+    done.acquire()
+
+    def lookup() -> None:
+        try:
+            box.append(_socket.getaddrinfo(host.encode("ascii"), port, 0, _socket.SOCK_STREAM))
+        except Exception as exc:
+            box.append(exc)
+        finally:
+            done.release()
+
+    _thread.start_new_thread(lookup, ())
+    if not done.acquire(timeout=max(deadline - monotonic(), 0.0)):
+        raise OSError(f"deadline passed resolving {host!r}")
+    result = box[0]
+    if isinstance(result, Exception):
+        raise OSError(f"cannot resolve host {host!r}: {_reason(result)}")
+    return [(info[0], info[4]) for info in result]  # type: ignore[attr-defined]
+
+
+def _wait(sock: _socket.socket, deadline: float, phase: str) -> None:
+    left = deadline - monotonic()
+    if left <= 0:
+        raise OSError(f"deadline passed ({phase})")
+    sock.settimeout(left)
+
+
+def _reason(exc: BaseException) -> str:
+    """An OS error as a short phrase, as ``healthgauge.http.fetch`` words it."""
+    text = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+    return str(text)[:1].lower() + str(text)[1:]
+
+
+def _send(sock: _socket.socket, path: str, authority: str, deadline: float) -> None:
+    from healthgauge import __version__
+
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: healthgauge/{__version__}\r\n"
+        f"Accept: {ACCEPT}\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+    )
+    _wait(sock, deadline, "send")
+    try:
+        sock.sendall(request.encode("latin-1"))
+    except TimeoutError:
+        raise OSError("deadline passed while sending the request") from None
+    except OSError as exc:
+        raise OSError(f"{_reason(exc)} sending the request") from None
+
+
+def _receive(sock: _socket.socket, deadline: float) -> "tuple[bytes, bytearray, Head | None, bytearray]":
+    """The response: (its head, its body, (head size, Content-Length, coding, content type), the
+    body as received); with a head this module does not read, or a body that ended early, the head
+    is None. The head and the body as received are every byte received: what a handover passes on.
+
+    A body of known length is received straight into one buffer of its size: a 10k-series page
+    (1.2 MB) is neither copied nor reallocated on its way in (fresh memory costs ~1.5 us a page).
+    """
+    data = bytearray()
+    buffer = bytearray(_RECV_SIZE)
+    while True:
+        size = _recv(sock, buffer, deadline, "read headers")
+        if not size:
+            return bytes(data), bytearray(), None, bytearray()
+        data += memoryview(buffer)[:size]
+        end = data.find(b"\r\n\r\n")
+        if end >= 0:
+            break
+        if len(data) > MAX_HEAD or b"\n\n" in data:
+            return bytes(data), bytearray(), None, bytearray()
+    raw_head = bytes(data[: end + 4])
+    head = _head(raw_head[:end], end + 4) if end + 4 <= MAX_HEAD else None
+    if head is not None and head[1] == CHUNKED:
+        return _receive_chunks(sock, deadline, raw_head, data[end + 4 :], head, buffer)
+    if head is None or (head[1] is not None and len(data) - end - 4 > head[1]):
+        return bytes(data), bytearray(), None, bytearray()
+    if head[1] is None:  # read to the close
+        body = data[end + 4 :]
+        while size := _recv(sock, buffer, deadline, "read body"):
+            body += memoryview(buffer)[:size]
+            if len(body) > MAX_BODY:
+                return raw_head, body, None, body
+        return raw_head, body, head, body
+    body = bytearray(head[1])
+    filled = len(data) - end - 4
+    body[:filled] = memoryview(data)[end + 4 :]
+    view = memoryview(body)
+    while filled < head[1]:
+        size = _recv(sock, view[filled:], deadline, "read body")
+        if not size:
+            return raw_head, body[:filled], None, body[:filled]  # ended early: the full path says how
+        filled += size
+    return raw_head, body, head, body
+
+
+def _receive_chunks(
+    sock: _socket.socket, deadline: float, raw_head: bytes, raw: bytearray, head: "Head", buffer: bytearray
+) -> "tuple[bytes, bytearray, Head | None, bytearray]":
+    """A chunked body (Go's exporters send one for a page of unknown length): the chunks as they
+    come, each only once it is whole; anything but plain chunks (extensions, trailers, a bare LF)
+    hands the raw bytes over, for the full parser to read or refuse."""
+    body = bytearray()
+    at = 0
+    while True:
+        try:
+            at = _dechunk(raw, at, body)
+        except Unsure:
+            return raw_head, raw, None, raw
+        if at < 0:
+            return raw_head, body, head, raw
+        size = _recv(sock, buffer, deadline, "read body")
+        if not size:
+            return raw_head, raw, None, raw  # ended early: the full path says how
+        raw += memoryview(buffer)[:size]
+
+
+def _dechunk(raw: bytearray, at: int, body: bytearray) -> int:
+    """Move the whole chunks of ``raw[at:]`` into ``body``: where the next one starts, or -1 once
+    the last (empty) chunk is in; Unsure for anything but ``<hex size>CRLF<data>CRLF`` chunks."""
+    while True:
+        newline = raw.find(b"\n", at, at + 18)
+        if newline < 0:
+            if len(raw) - at >= 18:
+                raise Unsure  # a size line longer than 16 hex digits, or not one
+            return at
+        eol = newline - 1
+        if eol < at or raw[eol] != 13:
+            raise Unsure  # a bare LF: the full parser reads it
+        size_text = raw[at:eol]
+        if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
+            raise Unsure
+        size = int(size_text, 16)
+        end = eol + 2 + size
+        if len(raw) < end + 2:
+            return at
+        if raw[end : end + 2] != b"\r\n":
+            raise Unsure  # data not followed by CRLF, or (after the last chunk) a trailer
+        if not size:
+            return -1
+        body += memoryview(raw)[eol + 2 : end]
+        if len(body) > MAX_BODY:
+            raise Unsure
+        at = end + 2
+
+
+def _recv(sock: _socket.socket, into: "bytearray | memoryview", deadline: float, phase: str) -> int:
+    _wait(sock, deadline, phase)
+    try:
+        return sock.recv_into(into)
+    except TimeoutError:
+        raise OSError(f"deadline passed ({phase})") from None
+    except OSError as exc:
+        raise OSError(f"{_reason(exc)} reading the response ({phase})") from None
+
+
+def _head(raw: bytes, start: int) -> "Head | None":
+    """(body start, Content-Length (None: read to the close; CHUNKED), Content-Encoding, Content-Type)
+    of a plain 200, else None."""
+    lines = raw.split(b"\r\n")
+    if lines[0][:13] not in (b"HTTP/1.1 200 ", b"HTTP/1.0 200 ") and lines[0] not in (b"HTTP/1.1 200", b"HTTP/1.0 200"):
+        return None
+    if len(lines) > 101:
+        return None
+    length = None
+    coding = content_type = ""
+    chunked = False
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        if (
+            not colon
+            or not name
+            or name.strip(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        ):
+            return None
+        key = name.lower()
+        text = value.strip(b" \t").decode("latin-1")
+        if not text.isprintable():
+            return None  # control characters (a bare CR or LF among them): the full parser's rules
+        if key == b"content-length":
+            if length is not None or not text.isdigit() or len(text) > 12:
+                return None
+            length = int(text)
+        elif key == b"transfer-encoding":
+            if chunked or text.lower() != "chunked":
+                return None
+            chunked = True
+        elif key == b"content-encoding" and coding:
+            return None
+        elif key == b"content-encoding":
+            coding = text
+        elif key == b"content-type":
+            content_type = text if not content_type else content_type + ", " + text
+    if coding.lower() not in ("", "identity", "gzip") or (length is not None and length > MAX_BODY):
+        return None
+    if chunked:
+        return None if length is not None else (start, CHUNKED, coding, content_type)
+    return start, length, coding, content_type
+
+
+# -- the page -------------------------------------------------------------------------------------
+
+
+def answer(
+    plan: "Plan",
+    names: "set[str]",
+    raw: "bytes | bytearray",
+    head: "Head",
+    scraped: float,
+    verbose: bool,
+    shown: str,
+    times: "tuple[float, float, float]",
+) -> "tuple[int, str]":
+    """The exit code and output for a body as received; Unsure when the full path must say it, and
+    TimeoutError (what could not be done, and while doing what) when the deadline passes."""
+    started, fetched, deadline = times
+    coding, content_type = head[2], head[3]
+    body = _gunzip(raw) if coding.lower() == "gzip" else raw
+    page, count = read_page(body, content_type, names, deadline)
+    if monotonic() > deadline:
+        raise TimeoutError("cannot read", "parsing the page")
+    now = time()
+    results = judge(plan, page, scraped, now)
+    if monotonic() > deadline:
+        raise TimeoutError("cannot judge", "evaluating the conditions")
+    details = ""
+    if verbose:
+        parse_s = monotonic() - fetched
+        details = (
+            f"fetched {shown}: HTTP 200, {len(body)} bytes{f' ({coding})' if coding else ''} "
+            f"in {(fetched - started) * 1000:.1f} ms; "
+            f"parsed {count} sample{'' if count == 1 else 's'} of {', '.join(sorted(names))} in {parse_s * 1000:.1f} ms"
+        )
+    return render(results, verbose, details)
+
+
+def _gunzip(raw: "bytes | bytearray") -> bytes:
+    """One gzip member (what servers send), capped as the full path caps it; Unsure for anything else."""
+    import zlib
+
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        body = inflater.decompress(raw, MAX_BODY + 1)
+    except zlib.error:
+        raise Unsure from None
+    if len(body) > MAX_BODY:  # a gzip bomb: said here in the full path's words, not inflated twice
+        raise OverflowError(f"gzip body inflates past the {MAX_BODY}-byte cap")
+    if not inflater.eof or inflater.unused_data.strip(b"\0") or not raw.strip(b"\0"):
+        raise Unsure
+    return body
+
+
+def read_page(
+    body: "bytes | bytearray", content_type: str, names: "set[str]", deadline: float = _INF
+) -> "tuple[Page, int]":
+    """The samples of the lines the names select (the full path's rule), each in the form exporters
+    write; Unsure for any other form, so the full parser decides (and words any error)."""
+    media = content_type.partition(";")[0].strip().lower()
+    if media not in ("", "text/plain", "application/openmetrics-text") or "," in content_type:
+        raise Unsure
+    if media == "application/openmetrics-text" and not _ends_with_eof(body):
+        raise Unsure
+    page: Page = {name: [] for name in names}
+    seen: set[tuple[str, Labels]] = set()
+    count = 0
+    for start in select(body, names):
+        end = body.find(b"\n", start)
+        line = body[start : end if end >= 0 else len(body)]
+        try:
+            name, pairs, value = sample(line.decode())
+        except (UnicodeDecodeError, ValueError):
+            raise Unsure from None
+        labels = tuple(sorted((*pairs, ("__name__", name))))
+        if (name, labels) in seen:
+            raise Unsure  # a duplicate series: the full parser's error
+        seen.add((name, labels))
+        count += 1
+        if count > MAX_SERIES:
+            raise Unsure
+        if not count & 4095 and monotonic() > deadline:
+            raise TimeoutError("cannot read", "parsing the page")
+        if name in page:
+            page[name].append((labels, dict(pairs), value))
+    return page, count
+
+
+def _ends_with_eof(data: "bytes | bytearray") -> bool:
+    tail = bytes(data[-7:]).removesuffix(b"\n")
+    return tail == b"# EOF" or tail.endswith(b"\n# EOF")
+
+
+def select(data: "bytes | bytearray", names: "set[str]") -> "list[int]":
+    """Offsets of the lines that start with a selected series name (``healthgauge.exposition``'s
+    ``names=`` rule: the name, or the name and a family suffix, then a character that cannot go on
+    a name), in page order."""
+    starts = set()
+    for name in sorted(names):
+        base = name.encode()
+        wanted = {base, *(base + s.encode() for s in FAMILY_SUFFIXES)}
+        size = len(base)
+        pattern = b"\n" + base
+        hit = 0 if data.startswith(base) else -1
+        pos = 0
+        while True:
+            if hit >= 0:
+                window = data[hit + size : hit + size + _LONGEST_SUFFIX + 1]
+                rest = len(window) - len(window.lstrip(_NAME_BYTES))
+                if rest <= _LONGEST_SUFFIX and base + window[:rest] in wanted:
+                    starts.add(hit)
+                pos = hit + size
+            found = data.find(pattern, pos)
+            if found < 0:
+                break
+            hit = found + 1
+    return sorted(starts)
+
+
+def sample(line: str) -> "tuple[str, Labels, float]":
+    """``name{a="x",b="y"} value`` or ``name value`` -> (name, label pairs, value); Unsure otherwise."""
+    if len(line) > MAX_LINE or "\\" in line:
+        raise Unsure
+    brace = line.find("{")
+    if brace < 0 or brace > line.find(" ") >= 0:
+        name, space, token = line.partition(" ")
+        pairs: Labels = ()
+        if not space:
+            raise Unsure
+    else:
+        name = line[:brace]
+        parts = line[brace + 1 :].split('"')
+        if len(parts) < 3 or not len(parts) & 1:
+            raise Unsure
+        found = []
+        for i in range(1, len(parts) - 1, 2):
+            front, value = parts[i - 1], parts[i]
+            if i > 1:
+                if front[:1] != ",":
+                    raise Unsure
+                front = front[1:]
+            key = front[:-1]
+            if front[-1:] != "=" or not value or not key.isascii() or not key.isidentifier() or key == "__name__":
+                raise Unsure
+            found.append((key, value))
+        if parts[-1][:2] != "} " or len({key for key, _ in found}) != len(found):
+            raise Unsure
+        token = parts[-1][2:]
+        pairs = tuple(found)
+    if " " in token or not name.isascii() or not name.replace(":", "_").isidentifier():
+        raise Unsure
+    return name, pairs, _number(token)
+
+
+def _number(token: str) -> float:
+    if token in ("NaN", "+Inf", "-Inf"):
+        return float(token)
+    if not token or token.strip("0123456789.eE+-"):
+        raise Unsure
+    value = float(token)  # ValueError for what Go refuses too ("1e", "+-1")
+    if value - value:
+        raise Unsure  # out of range: the full parser says what Prometheus does
+    return value

@@ -1,0 +1,398 @@
+"""The asyncio glue shared by both middlewares: one request's way through admission (spec §9).
+
+:class:`OverloadGuard` drives the core's sans-I/O :class:`AdmissionController` as its package
+docstring prescribes: a future per queued :class:`Waiter` (resolved by the controller's callback
+when it grants, expires or rejects), the 10 ms expiry tick while anything waits, the loop-lag probe
+added at handler start, each permit completed exactly once. It also owns the agent-check responder,
+the drain-on-SIGTERM sequence and the adapter-side counters. The ASGI and aiohttp middlewares only
+translate their request and response objects to :meth:`~OverloadGuard.enter` and
+:meth:`~OverloadGuard.finish`, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from healthgauge.overload._controller import AdmissionController, Permit, Waiter
+from healthgauge.overload._http import Classified, RequestPolicy, Response, classify, rejection_response
+from healthgauge.overload._load import AgentReport, AgentState, LoadReporter, weight_for_load
+from healthgauge.overload._types import Outcome, Rejection
+from healthgauge.overload.adapters._looplag import LoopLagProbe
+from healthgauge.overload.adapters._responder import AgentCheckResponder, full_state_line
+from healthgauge.overload.adapters._shutdown import DEFAULT_DEADLINE, DrainOnSignal
+
+__all__ = ["Admission", "GuardCounters", "Metered", "OverloadGuard", "Queued"]
+
+T = TypeVar("T")
+
+log = logging.getLogger("healthgauge.overload")
+
+# Active expiry tick while anything waits (spec §3 rule 3, HG: every 10 ms).
+TICK = 0.01
+# The worker's load on every 503 refusal, in agent-check words (the broker's contract, owners.md).
+LOAD_HEADER = b"healthgauge-load"
+
+
+@dataclass(slots=True)
+class GuardCounters:
+    """What only the adapter sees, exported as metrics beside the controller's statistics."""
+
+    bypassed: int = 0
+    server_errors: int = 0
+    header_errors: int = 0
+    downstream_overloaded: int = 0
+    would_shed: dict[str, int] = field(default_factory=dict)
+
+
+class Admission:
+    """A request's admission: ``response`` is set when it was rejected (send it, do not call the
+    app); otherwise ``permit`` is to be finished exactly once (none for a bypass, or for a request
+    that monitor-only mode let through past a rejection)."""
+
+    __slots__ = ("classified", "permit", "response")
+
+    def __init__(self, classified: Classified | None, permit: Permit | None, response: Response | None) -> None:
+        self.classified = classified
+        self.permit = permit
+        self.response = response
+
+    @property
+    def bypass(self) -> bool:
+        """Run the app untouched: a bypass route, or monitor-only mode past a rejection."""
+        return self.permit is None and self.response is None
+
+
+_BYPASS = Admission(None, None, None)
+
+
+class Queued:
+    """A request waiting in the controller's queue: pass it to :meth:`OverloadGuard.wait`."""
+
+    __slots__ = ("classified", "waiter")
+
+    def __init__(self, classified: Classified, waiter: Waiter) -> None:
+        self.classified = classified
+        self.waiter = waiter
+
+
+class OverloadGuard:
+    """Admission for one service (or one route group).
+
+    ``controller`` defaults to ``AdmissionController()``, the policy the real-server benchmark
+    (``bench/overload/real.py``) calls ``default``: ``LoopDelayLimit`` fed by this guard's loop
+    probe and handler timing, without a wait queue, on ``time.monotonic`` (docs/overload.md; pass
+    ``AdmissionController(queue=WaitQueue())`` for bursts and criticality-ordered waiting). The guard
+    reads time from the controller's clock, so deadlines and receipts are on the same clock.
+
+    ``registry``: the prometheus_client registry the guard's metrics join at :meth:`start`
+    (``None``: the default registry, which the app's own ``/metrics`` serves; ``False``: none).
+
+    ``agent_port`` (``None``: no responder; 0: any free port) starts the HAProxy agent-check
+    responder at :meth:`start`; ``drain_grace`` (``None``: ``2 × agent_inter + 1`` s, 5 s) is the
+    SIGTERM drain sequence's grace period and ``drain_deadline`` (``None``: 25 s) when the server
+    is told to stop at once: the whole drain fits Kubernetes' default 30 s grace. ``monitor_only``
+    never sheds: the default controller is built in monitor mode, and whatever a controller still rejects is counted in
+    ``counters.would_shed`` and served without a permit.
+    """
+
+    def __init__(
+        self,
+        controller: AdmissionController | None = None,
+        *,
+        policy: RequestPolicy | None = None,
+        monitor_only: bool = False,
+        agent_port: int | None = None,
+        agent_host: str = "127.0.0.1",
+        agent_inter: float = 2.0,
+        agent_warmup: float = 10.0,
+        reporter: LoadReporter | None = None,
+        drain_grace: float | None = None,
+        drain_deadline: float | None = None,
+        handle_sigterm: bool = True,
+        loop_lag: bool = True,
+        cancel_at_deadline: bool = False,
+        registry: Any = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        if controller is None:
+            controller = AdmissionController(monitor_only=monitor_only)
+        self.controller = controller
+        self.clock = controller.clock
+        self.policy = policy or RequestPolicy()
+        self.monitor_only = monitor_only
+        self.cancel_at_deadline = cancel_at_deadline
+        self.wall = wall
+        self.counters = GuardCounters()
+        self.busy = 0.0  # seconds spent inside admitted handlers since the last loop probe
+        self.steps = 0  # and how many synchronous steps they took
+        self.runs = 0  # and how many handlers started
+        self.sending = 0.0  # of ``busy``, the seconds the server spent writing their answers
+        # What answering a refusal costs the loop, as measured (EWMA, seconds; for the metrics).
+        self.reject_cost = 0.0
+        self.load_words = b""
+        self.probe = LoopLagProbe(on_sample=self._on_lag) if loop_lag else None
+        self.reporter = reporter or LoadReporter(warmup=agent_warmup, clock=self.clock)
+        self.agent_port, self.agent_host = agent_port, agent_host
+        self.responder: AgentCheckResponder | None = None
+        # Two agent checks see the drain; all of it fits Kubernetes' default 30 s grace (issue #11).
+        self.drain_grace = 2 * agent_inter + 1.0 if drain_grace is None else drain_grace
+        self.drain_deadline = max(DEFAULT_DEADLINE, self.drain_grace) if drain_deadline is None else drain_deadline
+        self.handle_sigterm = handle_sigterm
+        self._drain: DrainOnSignal | None = None
+        self._tick: asyncio.TimerHandle | None = None
+        self.registry = registry
+        self._collector: Any = None
+        self.refresh_load()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the probe, the responder and the SIGTERM drain on the running loop, and put the
+        metrics in the registry."""
+        self.reporter.started_at = self.clock()
+        if self.registry is not False and self._collector is None:
+            from healthgauge.overload.adapters._metrics import register
+
+            try:
+                self._collector = register(self, self.registry)
+            except ValueError as exc:
+                log.warning("%s: serving without them", exc)
+        if self.probe is not None:
+            self.probe.start()
+        if self.agent_port is not None and self.responder is None:
+            self.responder = AgentCheckResponder(
+                self.agent_report,
+                host=self.agent_host,
+                port=self.agent_port,
+                fallback_weight=self.reporter.weight_floor,
+            )
+            await self.responder.start()
+        if self.handle_sigterm and self._drain is None:
+            drain = DrainOnSignal(
+                grace=self.drain_grace,
+                deadline=self.drain_deadline,
+                on_drain=self.reporter.drain,
+                on_forward=self.controller.set_draining,
+            )
+            try:
+                drain.install()
+                self._drain = drain
+            except (RuntimeError, ValueError, NotImplementedError) as exc:  # not the main thread
+                log.warning("cannot take SIGTERM here (%s): no drain sequence", exc)
+
+    async def stop(self) -> None:
+        """Stop everything :meth:`start` started; the responder goes last (it answers ``drain``)."""
+        if self._drain is not None:
+            self._drain.uninstall()
+            self._drain = None
+        if self.probe is not None:
+            self.probe.stop()
+        if self._collector is not None:
+            self._collector.registry.unregister(self._collector)
+            self._collector = None
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
+        if self.responder is not None:
+            await self.responder.close()
+            self.responder = None
+
+    @property
+    def draining(self) -> bool:
+        return (self._drain is not None and self._drain.draining) or self.controller.draining
+
+    def agent_report(self) -> AgentReport:
+        """What the agent-check line reports now: the controller's load and limit through the reporter."""
+        return self.reporter.report(self.controller.load(), self.controller.limit.limit)
+
+    # -- one request ----------------------------------------------------------------------------
+
+    async def enter(self, method: str, path: str, get: Callable[[str], str | None]) -> Admission:
+        """Classify and admit one request, waiting in the queue if the controller says so."""
+        admission = self.admit(method, path, get)
+        if isinstance(admission, Queued):
+            return await self.wait(admission)
+        return admission
+
+    def admit(self, method: str, path: str, get: Callable[[str], str | None]) -> Admission | Queued:
+        """:meth:`enter` without the wait: an :class:`Admission`, or a :class:`Queued` to pass to
+        :meth:`wait` (the adapters' fast path: no coroutine unless a request queues)."""
+        if self.policy.bypassed(method, path):
+            self.counters.bypassed += 1
+            return _BYPASS
+        wall_now = self.wall() if self.policy.request_start_header is not None else 0.0
+        c = classify(get, policy=self.policy, now=self.clock(), wall_now=wall_now)
+        if c.errors:
+            self.counters.header_errors += len(c.errors)
+            log.debug("bad request headers: %s", "; ".join(map(str, c.errors)))
+        decision = self.controller.acquire(
+            criticality=c.criticality, deadline=c.deadline, received_at=c.receipt, cost=c.cost
+        )
+        if isinstance(decision, Permit):
+            return self._started(c, decision)
+        if isinstance(decision, Waiter):
+            return Queued(c, decision)
+        return self._reject(c, decision)
+
+    async def wait(self, queued: Queued) -> Admission:
+        """Wait for a queued request's grant, expiry or rejection."""
+        waited = await self._wait(queued.waiter)
+        if waited.rejection is not None or waited.permit is None:
+            return self._reject(queued.classified, waited.rejection)
+        return self._started(queued.classified, waited.permit)
+
+    def _started(self, c: Classified, permit: Permit) -> Admission:
+        lag = self.probe.current(self.clock()) if self.probe is not None else 0.0
+        shed = permit.start(extra_delay=lag)
+        if shed is not None:  # sloughed at handler start; the permit is already released
+            return self._reject(c, shed)
+        return Admission(c, permit, None)
+
+    def finish(self, admission: Admission, outcome: Outcome, *, status: int | None = None) -> None:
+        """Complete ``admission``'s permit (a second call does nothing: exactly once)."""
+        if status is not None and status >= 500:
+            self.counters.server_errors += 1
+        permit = admission.permit
+        if permit is not None and not permit.done:
+            permit.complete(outcome)
+
+    def deadline_left(self, admission: Admission) -> float | None:
+        """Seconds until the request's deadline when the handler is to be cancelled at it."""
+        if not self.cancel_at_deadline or admission.classified is None or admission.permit is None:
+            return None
+        return admission.classified.deadline - self.clock()
+
+    def downstream_response(self, no_retry: bool) -> Response:
+        """The 503 for a handler that raised ``DownstreamOverloaded`` before answering."""
+        self.counters.downstream_overloaded += 1
+        return self._with_load(rejection_response("downstream", retry_after=None, no_retry=no_retry))
+
+    def note_reject(self, seconds: float) -> None:
+        """The adapter measured what one refusal cost, from request to answer sent (or returned)."""
+        self.reject_cost = seconds if self.reject_cost == 0 else self.reject_cost + 0.1 * (seconds - self.reject_cost)
+
+    def run(self, work: Awaitable[T]) -> Awaitable[T]:
+        """Await ``work`` (the admitted handler) timing each of its synchronous steps into
+        :attr:`busy`: the share of the loop our admitted work takes (``LoopDelayLimit``). An
+        awaitable that is not a coroutine runs untimed."""
+        self.runs += 1
+        if isinstance(work, Coroutine):
+            return Metered(work, self)
+        return work
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _on_lag(self, lag: float) -> None:
+        # What refusing the handlers that ran would have saved: their time, less writing their
+        # answers (a 503 is written too; with h11 that is most of a small handler's time).
+        saved = max(0.0, self.busy - self.sending)
+        steps = self.steps
+        self.busy, self.steps, self.runs, self.sending = 0.0, 0, 0, 0.0
+        self.controller.observe_loop(lag, saved, steps)
+        self.refresh_load()
+
+    def _reject(self, c: Classified, rejection: Rejection | None) -> Admission:
+        reason = rejection.reason.value if rejection is not None else "expired"
+        if self.monitor_only:
+            # Monitor-only never sheds, whatever the controller decided: count it, serve unpermitted.
+            self.counters.would_shed[reason] = self.counters.would_shed.get(reason, 0) + 1
+            return Admission(c, None, None)
+        retry_after = rejection.retry_after if rejection is not None else None
+        return Admission(
+            c, None, self._with_load(rejection_response(reason, retry_after=retry_after, no_retry=c.is_retry))
+        )
+
+    def _with_load(self, response: Response) -> Response:
+        """Every 503 refusal tells the caller (the broker) this worker's load: ``Healthgauge-Load``."""
+        if response.status != 503:
+            return response
+        return Response(response.status, (*response.headers, (LOAD_HEADER, self.load_words)), response.body)
+
+    def refresh_load(self) -> bytes:
+        """Recompute :attr:`load_words` (each loop probe does, every 10 ms): agent-check words,
+        ``up ready 63% maxconn:12 inflight:3`` (weight = 100 − load, at least the floor; the
+        current limit; the in-flight cost, rounded up), ``up drain ...`` while draining: the one
+        agent-check codec writes the line (through ``full_state_line``); ``inflight:N`` is the
+        broker's extra word (owners.md contract), which HAProxy never sees."""
+        ctl = self.controller
+        limit = ctl.limit.limit
+        report = AgentReport(
+            weight=weight_for_load(ctl.load(), self.reporter.weight_floor),
+            maxconn=max(1, int(limit)) if math.isfinite(limit) else None,
+            state=AgentState.DRAIN if self.draining else AgentState.READY,
+            load=0,
+        )
+        line = full_state_line(report, report).rstrip(b"\n")
+        self.load_words = line + b" inflight:%d" % math.ceil(ctl.inflight_cost)
+        return self.load_words
+
+    async def _wait(self, waiter: Waiter) -> Waiter:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def resolved(_: Waiter) -> None:
+            # Runs synchronously inside the controller call that decided: resolve, nothing more.
+            if not future.done():
+                future.set_result(None)
+
+        waiter.add_done_callback(resolved)
+        self._arm()
+        try:
+            await future
+        except asyncio.CancelledError:
+            waiter.cancel()  # leaves the queue, or releases a permit granted in the same instant
+            raise
+        return waiter
+
+    def _arm(self) -> None:
+        queue = self.controller.queue
+        if self._tick is None and queue is not None and len(queue):
+            self._tick = asyncio.get_running_loop().call_later(TICK, self._on_tick)
+
+    def _on_tick(self) -> None:
+        self._tick = None
+        self.controller.tick()
+        self._arm()
+
+
+class Metered(Generic[T]):
+    """An awaitable that runs a coroutine step by step, adding the wall time of each step (the
+    loop is single-threaded: that is the step's CPU, give or take preemption) to ``guard.busy``.
+    Costs two ``perf_counter()`` calls per step; cancellation and exceptions pass through."""
+
+    __slots__ = ("_coro", "_guard")
+
+    def __init__(self, coro: Coroutine[Any, Any, T], guard: OverloadGuard) -> None:
+        self._coro = coro
+        self._guard = guard
+
+    def __await__(self) -> Generator[Any, Any, T]:
+        coro, guard, clock = self._coro, self._guard, time.perf_counter
+        method: Callable[[Any], Any] = coro.send
+        arg: Any = None
+        while True:
+            guard.steps += 1
+            t = clock()
+            try:
+                yielded = method(arg)
+            except StopIteration as stop:
+                guard.busy += clock() - t
+                result: T = stop.value
+                return result
+            except BaseException:
+                guard.busy += clock() - t
+                raise
+            guard.busy += clock() - t
+            try:
+                arg = yield yielded
+                method = coro.send
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:
+                method, arg = coro.throw, exc

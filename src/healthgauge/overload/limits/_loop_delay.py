@@ -1,0 +1,327 @@
+"""healthgauge's default limit since issue #11: the standing event-loop delay *our admitted work* causes.
+
+The 0.x default (``QueueDelayLimit``, spec §2.4) read every millisecond of event-loop lag as
+queueing that admission could relieve. On real servers that is false whenever the loop is busy
+with something a refusal does not remove: with 400 keep-alive clients uvicorn spends its loop
+parsing, writing and switching between connections, and a 503 costs about as much as the 20-ms
+``await`` it replaces. The old limit saw the lag, cut itself to its floor of 2 and refused 99 % of
+the traffic (7,992 → 11 answers/s). This limit is driven by the host's loop probe (``on_loop``,
+every 10 ms: the lag, and the time the loop spent inside the handlers we admitted) and follows
+what the real servers taught:
+
+- **A standing queue, as CoDel defines it.** The loop is *late* once every probe sample for
+  ``enter_time`` (500 ms) exceeded the target: one sample at or below it means the loop caught up.
+- **Attribution.** The loop counts as *overloaded* only while it is late **and** at least
+  ``min_busy_share`` (0.5) of the last interval went into the handlers we admitted (the adapters
+  time each synchronous step of the app): only then does refusing work relieve the loop. Lag that
+  comes from connection handling, parsing or other tasks does not shed. (The adapters report the
+  handlers' time *less the time the server took to write their answers*, which a 503 costs too:
+  with uvicorn's h11 that writing is most of a small handler's time.)
+- **Proof that shedding helps.** If, within ``verify_time`` (1 s) of entering overload, no probe
+  sample falls back to the slough threshold or to half the lag that entered it, refusing work did
+  not relieve the loop (the delay
+  was the host's, or connections', after all; wall-clock step timing counts preemption too): the
+  limit stops shedding for ``suppress_time`` (5 s, doubling to ``max_suppress``, 20 s, while it
+  keeps happening) and counts it (``ineffective`` in the statistics). Overload ends once
+  ``exit_time`` (300 ms) has passed with neither a late sample nor a request that waited past the
+  slough threshold.
+- **Our own steps and the host's noise are not a queue.** A probe cannot wake while a handler
+  step runs, so a handler that computes for 3 ms makes samples late by up to 3 ms on an idle
+  server; on a shared or CPU-throttled host the process waits for a core now and then. The target
+  is ``max(target, step_factor × the handlers' mean step, noise_factor × noise)``, at most
+  ``max_target`` (50 ms), where ``noise`` is an EWMA of the largest lag of each interval that had
+  no standing queue (its smallest sample at or below the target).
+- **Slough** at handler start, as folly: while overloaded, a request that waited longer than
+  ``slough_factor`` (3) × that target is refused before it runs.
+  For handlers that never ``await`` (pure CPU), in-flight never exceeds 1 and this is the only
+  way to remove their work.
+- **No guessed start limit.** ``initial`` is ``max_limit`` (1000): the concurrency limit is learned
+  from the first overload (a start limit of 16 refused a 20-ms handler's 160 concurrent requests
+  before anything was measured). On each overloaded interval ``L = backoff × min(L, peak
+  in-flight)``, so a limit far above the actual concurrency takes effect at once.
+- **A floor from experience.** ``L`` never falls below the highest in-flight count of a recent
+  interval that was not overloaded (decaying by ``floor_decay`` 0.98 per interval: a half-life of
+  3.5 s), nor below ``min_limit``: a concurrency that was observed to work is not refused.
+- **Growth** per saturated, calm interval: ``max(L + 1, growth × L)`` (the application-limited
+  guard: a limit that nothing reaches never grows).
+
+Time is passed in; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+import math
+
+from healthgauge.overload.limits._limit import Limit, require, require_ratio
+
+INF = math.inf
+
+
+class LoopDelayLimit(Limit):
+    """The default limit of :class:`~healthgauge.overload.AdmissionController` (module docstring).
+
+    It needs the host's loop probe (``on_loop``); without one it never reports overload and never
+    sheds (a fixed ``L`` of ``initial``).
+    """
+
+    __slots__ = (
+        "_busy",
+        "_entered_at",
+        "_entry_lag",
+        "_first_above",
+        "_floor",
+        "_ineffective",
+        "_last_above",
+        "_last_shed",
+        "_late",
+        "_max_lag",
+        "_min_lag",
+        "_noise",
+        "_overloaded",
+        "_peak",
+        "_saturated",
+        "_share",
+        "_step",
+        "_steps",
+        "_suppress_for",
+        "_suppressed_until",
+        "_verified",
+        "_win_end",
+        "_win_start",
+        "backoff",
+        "enter_time",
+        "exit_time",
+        "floor_decay",
+        "growth",
+        "interval",
+        "max_suppress",
+        "max_target",
+        "min_busy_share",
+        "noise_factor",
+        "slough_factor",
+        "step_factor",
+        "suppress_time",
+        "target",
+        "verify_time",
+    )
+
+    kind = "loop_delay"
+    judges_overload = True
+
+    def __init__(
+        self,
+        *,
+        target: float = 0.005,
+        interval: float = 0.1,
+        initial: float | None = None,
+        min_limit: float = 1,
+        max_limit: float = 1000,
+        backoff: float = 0.9,
+        growth: float = 1.1,
+        slough_factor: float = 3.0,
+        min_busy_share: float = 0.5,
+        floor_decay: float = 0.98,
+        step_factor: float = 2.0,
+        noise_factor: float = 3.0,
+        max_target: float = 0.05,
+        enter_time: float | None = None,
+        exit_time: float | None = None,
+        verify_time: float = 1.0,
+        suppress_time: float = 5.0,
+        max_suppress: float = 20.0,
+    ) -> None:
+        require(target > 0, f"target must be > 0 s, got {target!r}")
+        require(interval > target, f"interval ({interval!r} s) must be > target ({target!r} s)")
+        require_ratio("backoff", backoff, 0.5, 1.0)
+        require(1.0 <= growth <= 2.0, f"growth must lie in [1, 2], got {growth!r}")
+        require(slough_factor >= 1.0, f"slough_factor must be ≥ 1, got {slough_factor!r}")
+        require_ratio("min_busy_share", min_busy_share, 0.0, 1.0, high_open=False)
+        require_ratio("floor_decay", floor_decay, 0.0, 1.0, high_open=False)
+        require(step_factor >= 0 and noise_factor >= 0, "step_factor and noise_factor must be ≥ 0")
+        super().__init__(initial=max_limit if initial is None else initial, min_limit=min_limit, max_limit=max_limit)
+        self.target = float(target)
+        self.interval = float(interval)
+        self.backoff = float(backoff)
+        self.growth = float(growth)
+        self.slough_factor = float(slough_factor)
+        self.min_busy_share = float(min_busy_share)
+        self.floor_decay = float(floor_decay)
+        self.step_factor = float(step_factor)
+        self.noise_factor = float(noise_factor)
+        self.max_target = float(max_target)
+        self.enter_time = 5 * self.interval if enter_time is None else float(enter_time)
+        self.exit_time = 3 * self.interval if exit_time is None else float(exit_time)
+        require(self.enter_time >= 0 and self.exit_time >= 0, "enter_time and exit_time must be ≥ 0 s")
+        require(
+            verify_time > 0 and 0 < suppress_time <= max_suppress,
+            "need verify_time > 0, 0 < suppress_time ≤ max_suppress",
+        )
+        self.verify_time = float(verify_time)
+        self.suppress_time = float(suppress_time)
+        self.max_suppress = float(max_suppress)
+        self._win_start = -INF
+        self._win_end = -INF  # the first probe opens the first interval
+        self._busy = 0.0
+        self._steps = 0
+        self._step = 0.0
+        self._share = 0.0
+        self._max_lag = 0.0
+        self._min_lag = INF
+        self._noise = 0.0
+        self._peak = 0
+        self._floor = 0.0
+        self._saturated = False
+        self._first_above: float | None = None
+        self._last_above = -INF
+        self._late = False
+        self._overloaded = False
+        self._entered_at = -INF
+        self._entry_lag = 0.0
+        self._last_shed = -INF
+        self._verified = False
+        self._suppressed_until = -INF
+        self._suppress_for = self.suppress_time
+        self._ineffective = 0
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    @property
+    def overloaded(self) -> bool:
+        """The loop is late and our admitted handlers are most of its work: shedding relieves it."""
+        return self._overloaded
+
+    @property
+    def late(self) -> bool:
+        """The loop has had a standing delay above the target (whoever caused it)."""
+        return self._late
+
+    @property
+    def busy_share(self) -> float:
+        """The share of the last closed interval the loop spent in admitted handlers (0-1)."""
+        return self._share
+
+    @property
+    def effective_target(self) -> float:
+        """``max(target, step_factor × mean handler step, noise_factor × noise)``, at most
+        ``max_target``: the standing delay that counts as a queue here."""
+        want = max(self.target, self.step_factor * self._step, self.noise_factor * self._noise)
+        return min(want, max(self.target, self.max_target))
+
+    @property
+    def noise(self) -> float:
+        """The loop's usual worst lag when it has no standing queue (EWMA of each such interval's
+        largest sample): preemption by other processes, GC, one long step."""
+        return self._noise
+
+    @property
+    def slough_timeout(self) -> float:
+        """While overloaded, a request that waited longer than this is refused at start."""
+        return self.slough_factor * self.effective_target
+
+    @property
+    def floor(self) -> float:
+        """``L`` is not cut below this now: ``max(min_limit, in-flight that recently worked)``."""
+        return max(self.min_limit, self._floor)
+
+    # -- hooks -----------------------------------------------------------------------------------
+
+    def on_admission(self, now: float, inflight: int, at_limit: bool) -> None:
+        if not at_limit and inflight >= self._peak:
+            self._peak = inflight + 1
+        if at_limit or inflight + 2 > self.limit:  # n + 1 ≥ floor(L)
+            self._saturated = True
+
+    def on_start(self, now: float, delay: float) -> bool:
+        if self._overloaded and delay > self.slough_timeout:
+            self._last_shed = now
+            return True
+        return False
+
+    def on_loop(self, now: float, lag: float, busy: float, steps: int) -> None:
+        self._busy += busy
+        self._steps += steps
+        if lag > self._max_lag:
+            self._max_lag = lag
+        if lag < self._min_lag:
+            self._min_lag = lag
+        if now >= self._win_end:
+            self._close(now)
+        target = self.effective_target
+        if lag > target:
+            if self._first_above is None:
+                # One late sample proves nothing (a long step, preemption): time the run of them.
+                self._first_above = now
+            self._last_above = now
+            self._late = now - self._first_above >= self.enter_time
+        else:
+            self._first_above = None
+            self._late = False
+        if self._overloaded:
+            self._check(now, lag)
+        elif self._late and self._share >= self.min_busy_share and now >= self._suppressed_until:
+            self._overloaded = True
+            self._entered_at = now
+            self._entry_lag = lag
+            self._verified = False
+
+    def _check(self, now: float, lag: float) -> None:
+        """While overloaded: prove that shedding relieves the loop, and notice when it is over."""
+        if not self._verified:
+            if lag <= self.slough_timeout or lag <= 0.5 * self._entry_lag:
+                self._verified = True  # the loop caught up, or halved its delay: it was ours
+                self._suppress_for = self.suppress_time
+            elif now - self._entered_at >= self.verify_time:
+                # A whole verify_time of shedding and the loop never caught up: the delay is not
+                # our handlers' (the host, connections, another task). Stop, and look again later.
+                self._overloaded = False
+                self._ineffective += 1
+                self._suppressed_until = now + self._suppress_for
+                self._suppress_for = min(self.max_suppress, 2 * self._suppress_for)
+                return
+        if now - max(self._last_above, self._last_shed) >= self.exit_time:
+            self._overloaded = False
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _close(self, now: float) -> None:
+        """Close the statistics interval (busy share, mean step, limit moves) and open the next."""
+        length = now - self._win_start
+        if math.isfinite(length) and length > 0:
+            self._share = min(1.0, self._busy / length)
+            if self._steps:
+                mean = self._busy / self._steps
+                self._step = mean if self._step == 0 else 0.8 * self._step + 0.2 * mean
+            if self._min_lag <= self.effective_target and math.isfinite(self._max_lag):
+                self._noise += 0.05 * (self._max_lag - self._noise)
+            self._move()
+        self._win_start = now
+        self._win_end = now + self.interval
+        self._busy = 0.0
+        self._steps = 0
+        self._max_lag = 0.0
+        self._min_lag = INF
+        self._peak = 0
+        self._saturated = False
+
+    def _move(self) -> None:
+        self._floor *= self.floor_decay
+        if self._overloaded:
+            if self._late:
+                self._set(max(self.floor, self.backoff * min(self.limit, max(1, self._peak))))
+            return
+        if self._peak > self._floor:
+            self._floor = float(self._peak)
+        if self._saturated and self._max_lag <= self.effective_target:
+            self._set(max(self.limit + 1, self.limit * self.growth))
+
+    def _details(self) -> dict[str, float]:
+        return {
+            "late": float(self._late),
+            "overloaded": float(self._overloaded),
+            "busy_share": self._share,
+            "floor": self.floor,
+            "target": self.effective_target,
+            "noise": self._noise,
+            "slough_timeout": self.slough_timeout,
+            "ineffective": float(self._ineffective),
+        }

@@ -1,0 +1,191 @@
+"""LoopDelayLimit (issue #11): the standing loop delay our admitted handlers cause, with time passed in."""
+
+from __future__ import annotations
+
+import pytest
+
+from healthgauge.overload import AdmissionController, ConfigError, LoopDelayLimit, Permit, Rejection
+from healthgauge.testing import FakeClock
+
+MS = 0.001
+PROBE = 0.01
+
+
+def feed(limit: LoopDelayLimit, start: float, seconds: float, lag: float, share: float, step: float = 0.0) -> float:
+    """Probe samples every 10 ms: ``lag`` late, ``share`` of the time in admitted handlers, in
+    steps of ``step`` seconds (0: one step per probe)."""
+    t = start
+    for _ in range(round(seconds / PROBE)):
+        t += PROBE
+        busy = share * PROBE
+        steps = max(1, round(busy / step)) if step else 1
+        limit.on_loop(t, lag, busy, steps)
+    return t
+
+
+def test_lag_that_admitted_handlers_do_not_cause_never_sheds() -> None:
+    """400 keep-alive connections: the loop is 60 ms late, but refusing our few µs of Python per
+    request would not relieve it (the 0.x default cut its limit to 2 and refused 99 %)."""
+    limit = LoopDelayLimit()
+    feed(limit, 0.0, 5.0, 60 * MS, share=0.1)
+    assert limit.late
+    assert not limit.overloaded
+    assert not limit.on_start(5.0, 200 * MS)
+    assert limit.limit == 1000
+
+
+def test_a_standing_queue_of_our_own_work_sheds_after_enter_time_and_stops_after_exit_time() -> None:
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.9, step=3 * MS)  # calm: learns the 3 ms step
+    assert limit.effective_target == pytest.approx(6 * MS, rel=0.2)
+    t = feed(limit, t, 0.3, 40 * MS, share=0.9, step=3 * MS)
+    assert not limit.overloaded  # 300 ms < enter_time (500 ms): not yet a standing queue
+    t = feed(limit, t, 0.3, 40 * MS, share=0.9, step=3 * MS)
+    assert limit.overloaded
+    assert limit.on_start(t, 3 * limit.effective_target + MS)  # sloughed
+    assert not limit.on_start(t, limit.effective_target)  # a short wait still runs
+    t = feed(limit, t, 0.2, 0.5 * MS, share=0.5, step=3 * MS)
+    assert limit.overloaded  # within exit_time (300 ms) of the last late sample
+    feed(limit, t, 0.2, 0.5 * MS, share=0.5, step=3 * MS)
+    assert not limit.overloaded
+
+
+def test_one_late_sample_is_not_a_queue() -> None:
+    """A long step or a preemption makes one sample very late; the loop then catches up."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.0, share=0.9)
+    limit.on_loop(t + 0.6, 600 * MS, 0.6, 1)
+    t = feed(limit, t + 0.6, 0.05, 0.0, share=0.9)
+    assert not limit.overloaded
+
+
+def test_the_host_noise_raises_the_target_up_to_max_target() -> None:
+    """On a shared host the loop's usual worst lag is tens of ms; that is not a queue."""
+    limit = LoopDelayLimit()
+    t = 0.0
+    for _ in range(300):  # intervals whose minimum is 0 but whose worst sample is 15 ms
+        t = feed(limit, t, 0.09, 0.0, share=0.6)
+        t = feed(limit, t, 0.01, 15 * MS, share=0.6)
+    assert limit.noise == pytest.approx(15 * MS, rel=0.1)
+    assert limit.effective_target == pytest.approx(45 * MS, rel=0.1)
+    assert not limit.overloaded
+    for _ in range(300):
+        t = feed(limit, t, 0.09, 0.0, share=0.6)
+        t = feed(limit, t, 0.01, 80 * MS, share=0.6)
+    assert limit.effective_target == pytest.approx(50 * MS)  # max_target
+
+
+def test_starts_unlimited_cuts_to_what_runs_and_keeps_a_floor_of_what_worked() -> None:
+    limit = LoopDelayLimit()
+    assert limit.limit == 1000
+    t = 0.0
+    for _ in range(20):  # calm, 40 in flight
+        for n in range(40):
+            limit.on_admission(t, n, at_limit=False)
+        t = feed(limit, t, 0.1, 0.5 * MS, share=0.7)
+    assert limit.floor == 40
+    for _ in range(30):  # overloaded with 120 in flight: cut towards 0.9 × 120, never below ~40
+        for n in range(120):
+            limit.on_admission(t, n, at_limit=False)
+        t = feed(limit, t, 0.1, 30 * MS, share=0.9)
+    assert limit.overloaded
+    assert 30 <= limit.limit <= 108
+    assert limit.limit >= limit.floor - 1e-9
+
+
+def test_grows_only_while_saturated_and_calm() -> None:
+    limit = LoopDelayLimit(initial=10)
+    t = feed(limit, 0.0, 1.0, 0.0, share=0.3)
+    assert limit.limit == 10  # nothing reached the limit
+    for _ in range(10):
+        limit.on_admission(t, 9, at_limit=True)
+        t = feed(limit, t, 0.1, 0.0, share=0.3)
+    assert limit.limit > 20
+
+
+def test_without_a_probe_it_never_sheds() -> None:
+    limit = LoopDelayLimit()
+    for i in range(1000):
+        limit.on_admission(i * MS, 500, at_limit=False)
+        assert not limit.on_start(i * MS, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"target": 0}, "target must be > 0"),
+        ({"min_busy_share": 1.5}, "min_busy_share"),
+        ({"slough_factor": 0.5}, "slough_factor"),
+        ({"noise_factor": -1}, "noise_factor"),
+    ],
+)
+def test_rejects_bad_configuration(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        LoopDelayLimit(**kwargs)
+
+
+def test_the_controller_default_sheds_only_through_the_loop_probe() -> None:
+    clock = FakeClock()
+    ctl = AdmissionController(clock=clock)
+    assert isinstance(ctl.limit, LoopDelayLimit)
+    for _ in range(100):  # standing 40 ms lag, our handlers 90 % of the loop
+        clock.advance(PROBE)
+        ctl.observe_loop(40 * MS, 0.9 * PROBE, 1)
+    assert ctl.overloaded()
+    permit = ctl.acquire()
+    assert isinstance(permit, Permit)
+    shed = permit.start(extra_delay=500 * MS)
+    assert isinstance(shed, Rejection)
+    assert shed.reason.value == "expired"
+    assert ctl.inflight == 0
+
+
+def test_cost_counts_against_the_limit() -> None:
+    """Healthgauge-Cost (owners.md contract): a request costing 2.5 takes 2.5 of the limit; one
+    costing more than the limit still runs when nothing else does."""
+    from healthgauge.overload import FixedLimit
+
+    clock = FakeClock()
+    ctl = AdmissionController(FixedLimit(4), clock=clock)
+    a = ctl.acquire(cost=2.5)
+    assert isinstance(a, Permit)
+    assert isinstance(ctl.acquire(cost=1), Permit)
+    assert ctl.inflight_cost == pytest.approx(3.5)
+    assert isinstance(ctl.acquire(cost=1), Rejection)  # 3.5 + 1 > 4
+    a.success()
+    assert isinstance(ctl.acquire(cost=1), Permit)
+    assert ctl.statistics().inflight_cost == pytest.approx(2)
+    lone = AdmissionController(FixedLimit(2), clock=clock).acquire(cost=10)
+    assert isinstance(lone, Permit)
+
+
+def test_shedding_that_does_not_relieve_the_loop_stops_and_backs_off() -> None:
+    """The delay was not ours after all (host contention, connections): the loop never catches up
+    within verify_time, so shedding stops for suppress_time, doubling while it keeps happening."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 0.6, 100 * MS, share=0.9)
+    assert limit.overloaded
+    t = feed(limit, t, 1.0, 100 * MS, share=0.9)
+    assert not limit.overloaded
+    assert limit.statistics().details["ineffective"] == 1
+    t = feed(limit, t, 4.5, 100 * MS, share=0.9)
+    assert not limit.overloaded  # suppressed for 5 s
+    t = feed(limit, t, 1.0, 100 * MS, share=0.9)
+    assert limit.overloaded  # looks again
+    t = feed(limit, t, 1.0, 100 * MS, share=0.9)
+    assert limit.statistics().details["ineffective"] == 2
+    feed(limit, t, 9.0, 100 * MS, share=0.9)
+    assert not limit.overloaded  # now 10 s
+
+
+def test_shedding_that_works_goes_on_while_requests_still_wait_too_long() -> None:
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 0.6, 40 * MS, share=0.9)
+    assert limit.overloaded
+    for _ in range(300):  # 3 s: the loop hovers around the threshold, the excess is sloughed
+        t = feed(limit, t, 0.01, 10 * MS, share=0.9)
+        assert limit.on_start(t, 500 * MS)
+    assert limit.overloaded
+    assert limit.statistics().details["ineffective"] == 0
+    t = feed(limit, t, 0.31, 1 * MS, share=0.3)  # the load fell: nothing waits, nothing is shed
+    assert not limit.overloaded
