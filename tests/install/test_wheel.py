@@ -75,6 +75,17 @@ def test_agent_check_and_a_missing_extra(installed: Path, tmp_path: Path) -> Non
     assert "needs the grpc extra" in out.stderr
     assert f"{installed.parent}/python3 -m pip install grpcio grpcio-health-checking" in out.stderr
     assert "Traceback" not in out.stderr
+    # The probe kinds that need an extra say the same.
+    for kind, needs in [
+        ('kind = "grpc"\naddress = "127.0.0.1:1"', "-m pip install grpcio grpcio-health-checking"),
+        ('kind = "sql"\ndriver = "postgresql"\ndsn = "postgresql://u@127.0.0.1:1/db"\nquery = "SELECT 1"',
+         "-m pip install asyncpg"),
+    ]:  # fmt: skip
+        probe = tmp_path / "probe.toml"
+        probe.write_text(f'[[targets]]\nname = "p"\n{kind}\nready = ["probe_success == 1"]\n')
+        out = run(installed, "agent", "--config", str(probe), "--check")
+        assert (out.returncode, "Traceback" in out.stderr) == (3, False), out.stderr
+        assert f"{installed.parent}/python3 {needs}" in out.stderr
 
 
 def test_query_from_the_wheel(installed: Path) -> None:
