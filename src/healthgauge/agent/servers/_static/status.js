@@ -110,6 +110,7 @@ function render(doc) {
   document.getElementById("problems").replaceChildren(...problems.map((p) => el("div", { class: "bad" }, p)));
   document.getElementById("targets").replaceChildren(...doc.targets.map((t) => targetCard(t, doc.now)));
   document.getElementById("updated").textContent = new Date(doc.now * 1000).toLocaleTimeString();
+  document.getElementById("every").textContent = doc.poll_seconds === 1 ? "second" : `${fmt(doc.poll_seconds)} seconds`;
   document.title = `healthgauge: ${Object.entries(a.levels).filter(([, n]) => n > 0).map(([l, n]) => `${n} ${l}`).join(", ")}`;
 }
 
