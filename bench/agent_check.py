@@ -24,14 +24,15 @@ import asyncio, sys
 from healthgauge.agent._config import Address
 from healthgauge.agent.servers._haproxy import AgentCheckServer
 from healthgauge.agent.state._hub import StateHub
+from healthgauge.health._spec import TargetSpec
 from healthgauge.health._state import Policy, Verdict
 
 async def healthgauge():
     names = [f"t{i}" for i in range(100)]
-    hub = StateHub({n: Policy(rise=1) for n in names})
+    hub = StateHub({n: TargetSpec(name=n, policy=Policy(rise=1), limits_maxconn=True) for n in names})
     for i, n in enumerate(names):
         hub.observe(n, Verdict(at=1.0, live=True, ready=i % 7 != 0, weight=i % 101, maxconn=40, reason="queue stuck"))
-    server = AgentCheckServer(hub, limits_maxconn=frozenset(names))
+    server = AgentCheckServer(hub)
     await server.start(Address(host="127.0.0.1", port=0))
     print(server.addresses[0].rsplit(":", 1)[1], flush=True)
     await asyncio.Event().wait()

@@ -31,7 +31,7 @@ async def _serve(kind: str, seconds: float) -> None:
     hub = StateHub({f"t{i}": Policy(rise=1) for i in range(1000)})
     for i in range(1000):
         hub.observe(f"t{i}", Verdict(at=1.0, live=True, ready=True))
-    endpoints = Endpoints(hub, max_age={})
+    endpoints = Endpoints(hub)
     if kind == "probeserver":
         server = ProbeServer(endpoints.handle)
         port = int((await server.start("127.0.0.1", 0)).rpartition(":")[2])

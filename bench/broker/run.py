@@ -40,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.brokers import Proc, broker, broker_config, metrics, worker  # noqa: E402
+from support.brokers import Proc, broker, broker_config, metrics, stop_all, worker  # noqa: E402
 from support.haproxy import HAProxy  # noqa: E402
 
 SETUPS = ("roundrobin", "leastconn", "broker")
@@ -95,7 +95,6 @@ max_share = 0.75
 [[rules]]
 class = "batch"
 path_prefix = "/pdf/"
-cost = 100
 """
 
 
@@ -309,8 +308,7 @@ def rig(args: argparse.Namespace, workdir: Path):  # type: ignore[no-untyped-def
             capacity = WORKERS * SLOTS / (mean * args.scale / 1000)
             yield Rig(workers, b, hap, lc_port, br_port, capacity)
     finally:
-        for p in reversed(started):
-            p.stop()
+        stop_all(started)
 
 
 def main() -> int:

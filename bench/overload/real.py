@@ -54,6 +54,9 @@ QUICK_SCENARIOS = ("closed-sleep", "open-cpu", "dep", "cost")
 CONNS = (10, 50, 400, 2000)
 LOADS = (0.5, 1.0, 2.0, 4.0, 0.5)
 DEADLINE = 1.0
+# One colour per policy in every plot (the run order rotates).
+COLOURS = {"none": "black", "default": "tab:blue", "fixed": "tab:orange", "gradient2": "tab:green"}
+COLOURS |= {"aimd": "tab:purple", "legacy": "tab:red"}
 COLUMNS = ("stack", "scenario", "phase", "policy", "goodput/s", "% of bare", "% of capacity", "503 %", "timeout %")
 COLUMNS += ("p50 ms", "p99 ms")
 
@@ -425,8 +428,9 @@ def plot(runs: list[Run], rows: list[dict[str, Any]], out: Path) -> list[str]:
             for policy in sorted({r["policy"] for r in sel}):
                 pts = [r for r in sel if r["stack"] == stack and r["policy"] == policy]
                 x = [float(r["phase"].rstrip("x")) for r in pts]
-                axes[0][j].plot(x, [r["of_capacity_pct"] or 0 for r in pts], marker="o", label=policy)
-                axes[1][j].plot(x, [r["p99_ms"] or float("nan") for r in pts], marker="o", label=policy)
+                colour = COLOURS.get(policy)
+                axes[0][j].plot(x, [r["of_capacity_pct"] or 0 for r in pts], marker="o", label=policy, color=colour)
+                axes[1][j].plot(x, [r["p99_ms"] or float("nan") for r in pts], marker="o", label=policy, color=colour)
             axes[0][j].set_title(f"{stack}: goodput")
             axes[0][j].set_ylabel("% of capacity (200 within 1 s)")
             axes[1][j].set_title(f"{stack}: p99 of successes")
@@ -451,10 +455,11 @@ def plot(runs: list[Run], rows: list[dict[str, Any]], out: Path) -> list[str]:
             for run in (r for r in sel_runs if r.stack == stack):
                 t = [s[0] for s in run.trajectory]
                 limit = [s[1] for s in run.trajectory]
-                axes[0][j].plot(t, limit, label=run.policy)
+                axes[0][j].plot(t, limit, label=run.policy, color=COLOURS.get(run.policy))
                 ok, shed = run.series.get("ok", []), run.series.get("r503", [])
                 share = [100.0 * s / (s + o) if s + o else 0.0 for o, s in zip(ok, shed, strict=False)]
-                axes[1][j].plot([0.1 * i for i in range(len(share))], share, label=run.policy)
+                times = [0.1 * i for i in range(len(share))]
+                axes[1][j].plot(times, share, label=run.policy, color=COLOURS.get(run.policy))
             edges, acc = [], 0.0
             first = next((r for r in sel_runs if r.stack == stack), None)
             if first is not None:

@@ -112,22 +112,18 @@ def main() -> None:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", args.port))
+    sock.listen(1024)  # connections wait in the backlog from the READY line on, before aiohttp serves
 
     async def announce(_: web.Application) -> None:
         agent = guard.responder.port if guard is not None and guard.responder is not None else None
         print("READY " + json.dumps({"http": sock.getsockname()[1], "agent": agent}), flush=True)
 
     app.on_startup.append(announce)
-    try:
-        import uvloop
-
-        loop_factory = uvloop.new_event_loop
-    except ImportError:
-        loop_factory = None
     # handler_cancellation: a broker that gives up on a request (its deadline) closes the connection,
-    # and the work stops here too instead of holding a slot nobody waits for.
-    web.run_app(app, sock=sock, print=None, shutdown_timeout=1, handle_signals=True, handler_cancellation=True,
-                loop=loop_factory() if loop_factory else None)  # fmt: skip
+    # and the work stops here too instead of holding a slot nobody waits for. The default asyncio
+    # loop, not uvloop: the middleware's SIGTERM drain hands the signal back to aiohttp through
+    # asyncio's own signal table, which uvloop does not have (the process would not exit).
+    web.run_app(app, sock=sock, print=None, shutdown_timeout=1, handler_cancellation=True)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ is wrong, refused before any I/O.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from healthgauge import exposition
+from healthgauge._args import CommandParser, UsageError
 from healthgauge.health._status import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from healthgauge.promql import EvaluationError, Expr, History, PromQLError, Result, compile, needs_history
 from healthgauge.promql._floats import format_float, format_human, format_json
@@ -34,19 +34,20 @@ MAX_FILE = 256 * 1024 * 1024
 MAX_FILE_SAMPLES = 1_000_000
 
 
-class _Usage(Exception):
-    pass
+EXIT_CODES = {
+    EXIT_OK: "evaluated (whatever the result, empty included)",
+    EXIT_SOURCE: (
+        "the source could not be read or parsed, or the evaluation failed on its data (e.g. many-to-many matching)"
+    ),
+    EXIT_USAGE: "the command line or the expression is wrong; refused before any I/O",
+}
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # argparse would exit 2; a wrong command line is 3 here
-        raise _Usage(message)
-
-
-def _parser() -> _Parser:
-    p = _Parser(
-        prog="healthgauge query",
+def _parser() -> CommandParser:
+    p = CommandParser(
+        "healthgauge query",
         description="Evaluate a PromQL expression over a scrape, a file or a recorded history.",
+        exit_codes=EXIT_CODES,
     )
     p.add_argument("source", metavar="SOURCE", help="http(s) URL, file path, or - for stdin")
     p.add_argument("expr", metavar="EXPR", help="PromQL expression")
@@ -65,21 +66,23 @@ def parse_time(text: str) -> float:
         try:
             return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
         except ValueError:
-            raise _Usage(f"--at: not Unix seconds or RFC 3339: {text!r}") from None
+            raise UsageError(f"--at: not Unix seconds or RFC 3339: {text!r}") from None
     if value != value or value in (float("inf"), float("-inf")):
-        raise _Usage(f"--at: not a finite time: {text!r}")
+        raise UsageError(f"--at: not a finite time: {text!r}")
     return value
 
 
 def main(args: list[str]) -> int:
+    parser = _parser()
+    options = parser.parse(args)
+    if isinstance(options, int):
+        return options
     try:
-        options = _parser().parse_args(args)
         at = time.time() if options.at is None else parse_time(options.at)
         if not options.timeout > 0:
-            raise _Usage(f"--timeout must be positive, got {options.timeout}")
-    except _Usage as exc:
-        print(f"healthgauge query: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+            raise UsageError(f"--timeout must be positive, got {options.timeout}")
+    except UsageError as exc:
+        return parser.usage_error(str(exc))
     try:
         expr = compile(options.expr)
     except PromQLError as exc:

@@ -29,7 +29,7 @@ RunAgent = Callable[..., Awaitable[Agent]]
     [
         ([], "--config FILE is required"),
         (["--config"], "--config needs a value"),
-        (["--config", "x", "--bogus"], "unknown argument '--bogus'"),
+        (["--config", "x", "--bogus"], "unknown flag '--bogus'"),  # ctl's words (one parser, _args.py)
         (["--config", "x", "--log-level", "loud"], "--log-level: unknown level 'loud'"),
         (["--config", "x", "--log-format", "xml"], "--log-format: unknown format 'xml' (use text, json)"),
         (["--config", "x", "--log-format"], "--log-format needs a value"),

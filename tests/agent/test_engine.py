@@ -120,7 +120,7 @@ async def test_time_is_injected_a_fake_clock_decides_staleness() -> None:
         assert state is not None
         assert (state.live, state.checked_at) == (False, 1100.0)
         assert state.reason == "time() - app_last_iteration_ts < 60: got 100"
-        loop.endpoint.close()
+        await loop.aclose()
     finally:
         await runner.cleanup()
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from healthgauge.broker import rendezvous_order
-from support.brokers import Proc, broker, broker_config, metrics, rss, rss_peak, worker
+from support.brokers import Proc, broker, broker_config, metrics, rss, rss_peak, stop_all, worker
 from support.haproxy import HAProxy
 from support.procs import wait_until
 
@@ -164,8 +164,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             finally:
                 cluster.pool.shutdown(wait=True, cancel_futures=True)
     finally:
-        for proc in reversed(started):
-            proc.stop()
+        stop_all(started)
 
 
 def test_affinity_is_kept_across_requests_and_replicas(cluster: Cluster) -> None:
@@ -196,7 +195,7 @@ def test_a_refusal_sends_the_request_to_the_next_worker(cluster: Cluster) -> Non
 
 
 def test_when_all_refuse_it_waits_and_a_freed_worker_takes_it(cluster: Cluster) -> None:
-    holds = [cluster.hold(0, name, 1.0) for name in NAMES]
+    holds = [cluster.hold(0, name, 2.5) for name in NAMES]
     queued = cluster.pool.submit(cluster.get, cluster.port(0), "/img/queued")
     seen: dict[str, float] = {}
 
@@ -215,7 +214,7 @@ def test_when_all_refuse_it_waits_and_a_freed_worker_takes_it(cluster: Cluster) 
 
 
 def test_full_queues_answer_503_and_haproxy_retries_on_the_other_replica(cluster: Cluster) -> None:
-    holds = [cluster.hold(0, name, 1.5) for name in NAMES]
+    holds = [cluster.hold(0, name, 3.0) for name in NAMES]
     waiting = [cluster.pool.submit(cluster.get, cluster.port(0), f"/img/q{i}") for i in range(2)]
     wait_until(lambda: m(cluster.metrics(0), "queue_length", queue="interactive") == 2, timeout=5, what="queue full")
     before = cluster.metrics(0)
@@ -240,7 +239,7 @@ def test_full_queues_answer_503_and_haproxy_retries_on_the_other_replica(cluster
 
 
 def test_a_client_that_goes_away_while_queued_leaves_the_queue(cluster: Cluster) -> None:
-    holds = [cluster.hold(1, name, 1.0) for name in NAMES]
+    holds = [cluster.hold(1, name, 2.5) for name in NAMES]
     before = m(cluster.metrics(1), "cancelled_total", where="queued")
     with socket.create_connection(("127.0.0.1", cluster.port(1)), timeout=5) as sock:
         sock.sendall(b"GET /img/gone HTTP/1.1\r\nHost: x\r\n\r\n")

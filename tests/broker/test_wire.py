@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from healthgauge.broker._wire import (
@@ -124,6 +124,7 @@ def _read(reader: BodyReader, data: bytes, cuts: list[int]) -> tuple[bytes, byte
     return b"".join(got), rest
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(st.binary(min_size=1, max_size=300), max_size=8),
     st.lists(st.integers(min_value=0, max_value=5000), max_size=12),

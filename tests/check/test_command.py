@@ -138,7 +138,13 @@ PAGES = {
     "a duplicate": {"page": PAGE + "app_state 1\n"},
     "a timestamp": {"page": "app_state 1 1700000000000\nqueue_depth 500\n"},
 }
-CONDITIONS = [["app_state == 1"], ["queue_depth > 100", "-v"], ["app_state == 0"], ["app_state == 1", "--warn", "up"]]
+CONDITIONS = [
+    ["app_state == 1"],
+    ["queue_depth > 100", "-v"],
+    ["app_state == 0"],
+    ["app_state == 1", "--warn", "up"],
+    ["--check-up", "app_state,queue_depth", "-v"],  # the drop-in flags of the probe check replaces
+]
 
 
 def installed_and_in_process(url: str, args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[object, object]:

@@ -176,6 +176,12 @@ def test_an_unreadable_page_loads_nothing_slow() -> None:
     assert not loaded & SLOW, sorted(loaded & SLOW)
 
 
+def test_the_drop_in_flags_add_their_parser_only(server: MetricsServer) -> None:
+    code, loaded, _ = modules_loaded(server.url, "--check-up", "app_state")
+    assert code == 0
+    assert loaded == QUICK | {"healthgauge._check._args"}, sorted(loaded ^ QUICK)
+
+
 @pytest.mark.parametrize("gzip", [False, True])
 def test_a_chunked_page_is_read_by_the_quick_path(gzip: bool) -> None:  # Go's exporters send them
     with MetricsServer(PAGE, chunked=True, gzip=gzip) as server:

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from healthgauge._check import _args, _quick, _quick_eval, _quick_fetch
+from healthgauge._check import _args, _command, _quick, _quick_eval, _quick_fetch
 from healthgauge._check._command import _names, judge_page, render_text
 from healthgauge._check._report import Condition, Report
 from healthgauge.exposition import ACCEPT, DEFAULT_LIMITS, FAMILY_SUFFIXES, ParseError, parse
@@ -276,15 +276,15 @@ def test_the_restated_constants_match_their_sources() -> None:
 @pytest.mark.parametrize(
     ("args", "plan"),
     [
-        ([URL, "up == 1"], (URL, ["up == 1"], [], 1.0, False)),
-        ([URL, "a", "--warn", "b", "--timeout", "500ms", "-v"], (URL, ["a"], ["b"], 0.5, True)),
-        ([URL, "a", "--timeout", "2s"], (URL, ["a"], [], 2.0, False)),
+        ([URL, "up == 1"], (URL, ["up == 1"], [], 1.0, False, [])),
+        ([URL, "a", "--warn", "b", "--timeout", "500ms", "-v"], (URL, ["a"], ["b"], 0.5, True, [])),
+        ([URL, "a", "--timeout", "2s"], (URL, ["a"], [], 2.0, False, [])),
     ],
 )
 def test_command_lines_it_takes(args: list[str], plan: tuple[object, ...]) -> None:
     assert _quick.plan_args(args) == plan
     options = _args.parse_args(args)
-    assert (options.url, options.exprs, options.warns, options.timeout, options.verbose) == plan
+    assert (options.url, options.exprs, options.warns, options.timeout, options.verbose, []) == plan
 
 
 @pytest.mark.parametrize(
@@ -298,7 +298,8 @@ def test_command_lines_it_takes(args: list[str], plan: tuple[object, ...]) -> No
         [URL, "--", "-up"],
         [URL, "up", "--header", "a: b"],
         ["--help"],
-        [URL, "up", "--check-up", "x"],
+        [URL, "up", "--check-up", "x", "--json"],
+        [URL, "--check-fresh", "x"],  # no --fresh-for: the full path says so
     ],
 )
 def test_command_lines_it_leaves(args: list[str]) -> None:
@@ -371,3 +372,69 @@ def test_chunks(raw: bytes, result: tuple[int, bytes] | None) -> None:
         assert result is None
     else:
         assert (at, bytes(body)) == result
+
+
+# -- the drop-in flags of the probe check replaces --------------------------------------------------
+
+FRESH = ["1700000000", "1699999990.5", "1699999000", "1700000000000", "1700003600", "1699999999000", "NaN", "0"]
+
+
+def drop_in_case(r: random.Random) -> tuple[list[str], bytes, bool]:
+    args = [URL] if r.random() < 0.8 else ["--url", URL]
+    if r.random() < 0.7:
+        args += ["--check-up", r.choice(["up", "up,app_state", "up up"]).split(" ")[0]]
+    if r.random() < 0.7 or len(args) < 3:
+        args += ["--check-fresh", "worker_ts", "--fresh-for", r.choice(["60", "0.5", "2s", "3600"])]
+    if r.random() < 0.3:
+        args.append(condition(r, NAMES, 1))
+    if r.random() < 0.2:
+        args += ["--warn", condition(r, NAMES, 1)]
+    verbose = r.random() < 0.3
+    series = (("up", ["1", "0", "2", "NaN"]), ("app_state", ["1", "5"]), ("worker_ts", FRESH))
+    lines = [
+        f'{name}{{worker="{worker}"}} {r.choice(values)}'
+        for name, values in series
+        for worker in ("a", "b", "c")[: r.randint(0, 3)]
+    ]
+    return args + (["-v"] if verbose else []), ("\n".join(lines) + "\n").encode(), verbose
+
+
+def full_options(args: list[str], body: bytes, verbose: bool, monkeypatch: pytest.MonkeyPatch) -> object:
+    def compile_all(texts: list[str]) -> list[object]:
+        for text in texts:
+            if text not in _COMPILED:
+                _COMPILED[text] = compile(text)
+        return [_COMPILED[text] for text in texts]
+
+    monkeypatch.setattr(_command, "compile_all", compile_all)
+    try:
+        checks = _command.conditions(_args.parse_args(args))
+    except _args.UsageError:
+        return "usage"
+    samples = parse(body, names=_names(checks))
+    report = judge_page(Report(URL), checks, samples, SCRAPED, NOW)
+    report.details = ["DETAILS"]
+    return report.status, render_text(report, verbose=verbose)
+
+
+def test_the_drop_in_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    r = random.Random(5)
+    answered = total = 0
+    for _ in range(5000):
+        args, body, verbose = drop_in_case(r)
+        options = _quick.plan_args(args)
+        total += 1
+        if options is None:
+            continue
+        url, exprs, warns, _, _, drop_ins = options
+        assert url == URL
+        try:
+            plan = _quick.compile_plan(exprs, warns, drop_ins)
+            page, _ = _quick_fetch.read_page(body, "", _quick.names_read(plan))
+            answer = _quick_eval.render(_quick_eval.judge(plan, page, SCRAPED, NOW), verbose, "DETAILS")
+        except _quick.Unsure:
+            continue
+        assert answer == full_options(args, body, verbose, monkeypatch), (args, body)
+        answered += 1
+    print(f"quick path answered {answered} of {total} drop-in cases, each as the full path did")
+    assert answered > 300

@@ -9,6 +9,7 @@ from healthgauge.agent._config import Address, ConfigError, parse_config
 from healthgauge.agent.servers._haproxy import AgentCheckServer, serve
 from healthgauge.agent.servers._listeners import resolve
 from healthgauge.agent.state._hub import StateHub
+from healthgauge.health import TargetSpec
 from healthgauge.health._state import Admin, Policy, Verdict
 from support.fake_engine import FakeEngine
 
@@ -17,8 +18,9 @@ HALF = Verdict(at=2.0, live=True, ready=True, weight=50, maxconn=40, reason="bus
 BAD = Verdict(at=3.0, live=True, ready=False, reason="no progress for 312s")
 
 
-def hub(*names: str) -> StateHub:
-    h = StateHub({name: Policy(rise=1, fall=1) for name in names})
+def hub(*names: str, limits_maxconn: tuple[str, ...] = ()) -> StateHub:
+    policy = Policy(rise=1, fall=1)
+    h = StateHub({name: TargetSpec(name=name, policy=policy, limits_maxconn=name in limits_maxconn) for name in names})
     for name in names:
         h.observe(name, GOOD)
     return h
@@ -44,8 +46,8 @@ async def ask(port: int, send: bytes | None, *, wait: float = 2.0) -> bytes:
 
 
 async def test_answers_the_named_target_from_the_hub() -> None:
-    h = hub("a", "b")
-    server, port = await started(h, limits_maxconn=frozenset({"b"}))
+    h = hub("a", "b", limits_maxconn=("b",))
+    server, port = await started(h)
     try:
         assert await ask(port, b"a\n") == b"up ready 100%\n"
         assert await ask(port, b"b\n") == b"up ready 100% maxconn:0\n"
@@ -166,7 +168,10 @@ async def test_the_agent_starts_it_from_haproxy_listen() -> None:
     assert config.agent.haproxy_default == "b"
     start = resolve("haproxy_listen")
     assert start is serve
-    h = hub("a", "b")
+    h = StateHub(config.specs())  # as the agent builds it: the specs come from the configuration
+    for name in h.names:
+        for _ in range(3):  # the configured rise
+            h.observe(name, GOOD)
     listener = await start(config.agent.listeners["haproxy_listen"], h, config)
     try:
         port = int(listener.addresses[0].rsplit(":", 1)[1])

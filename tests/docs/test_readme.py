@@ -88,11 +88,17 @@ def with_target(block: str) -> str:
 
 
 @pytest.mark.parametrize("block", blocks("toml"))
-def test_every_toml_block_passes_agent_check(block: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_toml_block_passes_check(block: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "agent.toml"
     for secret in re.findall(r'password_file = "([^"]+)"', block):  # a file the example reads
         (tmp_path / Path(secret).name).write_text("example-password\n")
         block = block.replace(secret, str(tmp_path / Path(secret).name))
+    if "[[workers]]" in block:  # the broker's configuration: its own --check
+        path.write_text(block)
+        out = subprocess.run([*COMMAND, "broker", "--config", str(path), "--check"], capture_output=True, text=True,
+                             timeout=60)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        return
     path.write_text(with_target(block))
     assert _cmd.main(["--config", str(path), "--check"]) == 0, capsys.readouterr().err
 

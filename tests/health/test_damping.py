@@ -3,6 +3,8 @@
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from healthgauge.health._damping import Damping, Flap, describe, step
 
@@ -92,3 +94,20 @@ def test_invalid_settings_are_refused(kwargs: dict[str, float]) -> None:
 def test_decay_is_exponential() -> None:
     flap = Flap(penalty=1000.0, at=0.0)
     assert flap.decayed(5.0, D) == pytest.approx(1000 * math.sqrt(0.5))
+
+
+@given(st.lists(st.tuples(st.floats(min_value=0, max_value=30), st.booleans()), max_size=60))
+def test_properties_over_any_history(events: list[tuple[float, bool]]) -> None:
+    """The penalty never passes the ceiling; a target is never held longer than max_suppress after
+    its last change; an unsuppressed target always shows what its checks say."""
+    flap, now, last_change = Flap(), 0.0, 0.0
+    for gap, ready in events:
+        now += gap
+        if flap.seen is not None and ready != flap.seen:
+            last_change = now
+        flap = step(flap, ready, now, D)
+        assert flap.penalty <= D.ceiling + 1e-6
+        if flap.suppressed:
+            assert now - last_change <= D.max_suppress + 1e-6
+        else:
+            assert flap.shown(ready) is ready

@@ -61,3 +61,12 @@ def test_the_guard_never_keeps_a_target_it_has_not_seen_ready() -> None:
     fresh = {"a": st("a", False, reason="rising 1/2"), "b": st("b", False, reason="rising 1/2")}
     assert [s.serving for s in guards.publish(fresh, "a")] == [False, False]
     assert not guards.statistics().decisions["g"].active
+
+
+def test_a_group_member_alone_is_republished_while_the_decision_stands() -> None:
+    guards = Safeguards({}, {"g": Group(guard=Guard(max_unready=0.5), members=("a", "b", "c"))})
+    judged = {n: st(n, True) for n in "abc"}
+    assert [s.name for s in guards.publish(judged, "a")] == ["a", "b", "c"]  # the first decision
+    assert [s.name for s in guards.publish(judged, "b")] == ["b"]
+    judged["c"] = st("c", False)
+    assert [s.name for s in guards.publish(judged, "c")] == ["a", "b", "c"]  # out moved 0 -> 1

@@ -60,7 +60,7 @@ async def test_sqlite_query_past_its_timeout_is_interrupted(sqlite_db: Path) -> 
     probe = make("sql", {"database": str(sqlite_db), "query": endless, "query_timeout": "200ms"})
     started = time.monotonic()
     result = await run(probe, 2.0)
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3.0  # the endless query would never end; margin for a loaded machine
     assert result.error == "query interrupted after its 0.2s statement timeout"
     ok = make("sql", {"database": str(sqlite_db), "query": "SELECT 1 AS one"})
     assert (await run(ok, 2.0)).success  # nothing else affected
@@ -129,7 +129,7 @@ async def test_postgres_query_past_its_timeout_is_cancelled_on_the_server(pg: Po
     probe = pg_probe(pg, "SELECT pg_sleep(30) AS slept", query_timeout="300ms")
     started = time.monotonic()
     result = await run(probe, 3.0)
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 10.0  # pg_sleep(30) would take 30 s
     assert result.error == "query cancelled by the server after its 0.3s statement timeout"
     assert values(result.samples)["probe_duration_seconds"] >= 0.3
     running = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%' AND state = 'active'"
@@ -216,3 +216,48 @@ async def test_postgres_tls_modes(tmp_path: Path, pg_password: None) -> None:
         assert "certificate verify failed" in result.error, result.error
         for probe in (verified, untrusted):
             await probe.close()
+
+
+@pytest.mark.real
+async def test_a_password_never_reaches_logs_status_or_metrics(
+    pg: Postgres, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from healthgauge.agent._config import parse_config
+    from healthgauge.agent._run import Agent
+    from healthgauge.agent.judge._promql_engine import PromEngine
+    from healthgauge.health import render_agent_reply
+    from healthgauge.health._http import render_health
+
+    wrong = "Wrong-Secret-4711"
+    secret = tmp_path / "pw"
+    secret.write_text(wrong + "\n")
+    config = parse_config(
+        f'[agent]\nlisten = "127.0.0.1:0"\n[[targets]]\nname = "db"\nkind = "sql"\ndriver = "postgresql"\n'
+        f'dsn = "{pg.dsn}"\npassword_file = "{secret}"\nquery = "SELECT 1 AS one"\ninterval = "100ms"\n'
+        'timeout = "90ms"\n',
+        PromEngine(),
+    )
+    caplog.set_level(logging.DEBUG)
+    async with Agent(config, PromEngine()) as agent:
+        for _ in range(250):
+            state = agent.hub.get("db")
+            if state is not None and "password authentication failed" in state.reason:
+                break
+            await asyncio.sleep(0.02)
+        state = agent.hub.get("db")
+        assert state is not None
+        assert "password authentication failed" in state.reason
+        said = [
+            state.reason,
+            repr(state),
+            repr(config),
+            render_agent_reply(state).decode(),
+            render_health(state)[2].decode(),
+            agent.metrics.text().decode(),
+            caplog.text,
+        ]
+    for text in said:
+        assert wrong not in text
+        assert PASSWORD not in text

@@ -139,6 +139,9 @@ EXPRESSIONS = [
     'count_values("value", app_state)',
     'count_values by (job) ("v", queue_depth > 1000)',
     "sum(weird)",
+    "stdvar(idelta(temp_celsius[10m]))",  # 0 or 4e-31 by the order of the sum: Prometheus's is by labels
+    "sum(temp_celsius * 1e15 + 0.1)",
+    "avg(queue_depth / 7)",
     "avg(weird)",
     "max(weird)",
     "min(weird)",
@@ -370,6 +373,13 @@ EXPRESSIONS = [
     "max_over_time((queue_depth @ 1700000300)[5m:1m])",
     "max_over_time(rate(http_requests_total[1m] @ end())[5m:1m])",
     "queue_depth @ 1700000600 and on(queue) queue_depth @ 1700000900 > 1000",
+    # predict_linear of an @ range inside a subquery: 2.42 moves its window with the step (it is
+    # "@-unsafe"), over the data of the @ window only.
+    "predict_linear(queue_depth[2m] @ 1700000600, 0)[5m:1m]",
+    "predict_linear(queue_depth[2m] @ 1700000600, 0)[5m:1m] offset 2m",
+    "max_over_time(predict_linear(queue_depth[2m] @ end(), 60)[5m:1m])",
+    'stddev(deriv((predict_linear(jitter{job="x"}[30s] offset -1m @ 1700000607.5, -120))[5m:45s] offset 1m))',
+    "max_over_time(max_over_time(queue_depth[2m] @ 1700000600)[5m:1m] offset 3m)",
     # Raw (backquoted) strings: no escapes, also in label_replace's regex.
     'label_replace(http_requests_total, "c", "<$1>", "code", `(\\d)\\d+`)',
     'label_replace(named, "n", "$1", "v", `(\\pL)\\pL*`)',
@@ -542,9 +552,12 @@ SYNTAX = [
     "x[5]",
     "x[5m:5]",
     "x[5m:0s]",
-    "x[5m:1ms]",
+    "x[5m:30ms]",  # 10,001 steps; x[5m:1ms] Prometheus answers too, but a condition is bounded (test_compile)
     "x offset 5",
     "x @ 1e19",
+    "x @ 170000030m",
+    "x @ 0x10",
+    "x @ -Inf",
     "x @ -1e19",
     "x @ 100 @ 200",
     "sum(x) @ 100",

@@ -101,6 +101,15 @@ class Proc:
         return self.proc.pid
 
 
+def stop_all(procs: list[Proc]) -> None:
+    """SIGTERM every process at once, then wait for each (then SIGKILL): a drain each, in parallel."""
+    for p in procs:
+        if p.proc is not None and p.proc.poll() is None:
+            p.proc.terminate()
+    for p in procs:
+        p.stop()
+
+
 def worker(workdir: Path, name: str, *args: str) -> Proc:
     argv = [sys.executable, str(WORKER), "--name", name, *args]
     return Proc(argv, workdir / f"{name}.log", "READY")

@@ -6,7 +6,8 @@ reads files or the network. The drop-in flags of the tool users have today (``--
 into conditions.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: with the drop-in flags the quick path loads this module,
+# and `__future__` alone costs a check 0.47 M instructions (1.7 % of Python's start).
 
 USAGE = """\
 usage: healthgauge check URL EXPR [EXPR ...] [--warn EXPR]... [options]

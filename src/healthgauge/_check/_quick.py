@@ -7,7 +7,8 @@ be certain of the full path's answer, word for word: this one reads the command 
 the conditions (all a check the full path must answer loads), ``_quick_fetch`` fetches and reads
 the page, ``_quick_eval`` evaluates and words the answer. They answer when:
 
-- the command line holds only a URL, conditions, ``--warn``, ``--timeout`` and ``--verbose``;
+- the command line holds only a URL, conditions, ``--warn``, ``--timeout``, ``--verbose`` and the
+  drop-in flags (``--check-up``, ``--check-fresh``: their conditions built as the full path's);
 - the URL is plain ``http://`` to an IP literal (v4 or v6) or a host name;
 - every condition is in the subset below, which it compiles itself (valid PromQL by construction);
 - the response is a ``200`` (Content-Length, plain chunks or read to the close; one gzip member);
@@ -90,10 +91,10 @@ def run(args: "list[str]") -> "Handover | None":  # noqa: RET503 (posix._exit do
     options = plan_args(args)
     if options is None:
         return None
-    url, exprs, warns, timeout, verbose = options
+    url, exprs, warns, timeout, verbose, drop_ins = options
     target = parse_url(url)
     try:
-        plan = compile_plan(exprs, warns)
+        plan = compile_plan(exprs, warns, drop_ins)
     except Unsure:
         return None
     if target is None:
@@ -114,8 +115,13 @@ def run(args: "list[str]") -> "Handover | None":  # noqa: RET503 (posix._exit do
     posix._exit(code)
 
 
-def plan_args(args: "list[str]") -> "tuple[str, list[str], list[str], float, bool] | None":
-    """(url, conditions, --warn conditions, timeout, verbose) for a command line of only those, else None."""
+def plan_args(
+    args: "list[str]",
+) -> "tuple[str, list[str], list[str], float, bool, list[tuple[str, tuple[object, ...]]]] | None":
+    """(url, conditions, --warn conditions, timeout, verbose, drop-in conditions) for a command line
+    of only those, else None."""
+    if any(arg.partition("=")[0] in _DROP_IN for arg in args):
+        return _drop_in_args(args)
     url = None
     exprs: list[str] = []
     warns: list[str] = []
@@ -146,7 +152,58 @@ def plan_args(args: "list[str]") -> "tuple[str, list[str], list[str], float, boo
             exprs.append(arg)
     if url is None or not exprs:
         return None
-    return url, exprs, warns, timeout, verbose
+    return url, exprs, warns, timeout, verbose, []
+
+
+# The flags of the probe ``check`` replaces (README, "Drop-in for the probe you have").
+_DROP_IN = frozenset(("--url", "--check-up", "--check-fresh", "--fresh-for"))
+# As ``_command.conditions`` writes them: a value over this is milliseconds; a minute ahead fails.
+_MS_THRESHOLD = 1e11
+_FUTURE_BOUND = 60.0
+
+
+def _drop_in_args(
+    args: "list[str]",
+) -> "tuple[str, list[str], list[str], float, bool, list[tuple[str, tuple[object, ...]]]] | None":
+    """A command line with the drop-in flags, read by the full path's own parser (loaded only for
+    them), and their conditions as the full path builds them (``_command.conditions``)."""
+    from ._args import UsageError, parse_args
+
+    try:
+        options = parse_args(args)
+    except UsageError:
+        return None
+    if options.help or options.json or options.headers or options.bearer_token_file or options.insecure:
+        return None
+    if options.ca_file is not None or options.max_bytes is not None or options.url is None:
+        return None
+    drop_ins = [(f"{name} >= 1", _check_up(name)) for name in options.check_up]
+    for name in options.check_fresh:
+        assert options.fresh_for is not None
+        text = f"time() - {name} <= {options.fresh_for_text}"
+        drop_ins.append((text, _check_fresh(name, options.fresh_for)))
+    return options.url, options.exprs, options.warns, options.timeout, options.verbose, drop_ins
+
+
+def _check_up(name: str) -> "tuple[object, ...]":
+    """``name >= 1`` on every series: no series of ``name unless (name >= 1)``, then ``name``."""
+    series = ("s", name, ())
+    violations = ("b", "unless", series, ("b", ">=", series, ("n", 1.0), "vs"), "vv")
+    return ("d", violations, series)
+
+
+def _check_fresh(name: str, bound: float) -> "tuple[object, ...]":
+    """``time() - name <= bound`` on every series (milliseconds read as such, a minute ahead
+    failing): no series of the full path's violations expression, then ``name``."""
+    series = ("s", name, ())
+    now = ("t",)
+    seconds = ("b", "-", now, ("b", "<=", series, ("n", _MS_THRESHOLD), "vs"), "sv")
+    ms = ("b", "/", ("b", ">", series, ("n", _MS_THRESHOLD), "vs"), ("n", 1000.0), "vs")
+    age = ("b", "or", seconds, ("b", "-", now, ms, "sv"), "vv")
+    stale = ("b", ">", age, ("n", bound), "vs")
+    ahead = ("b", "<", age, ("n", -_FUTURE_BOUND), "vs")
+    unknown = ("b", "unless", series, age, "vv")
+    return ("d", ("b", "or", ("b", "or", stale, ahead, "vv"), unknown, "vv"), series)
 
 
 def _seconds(text: str) -> float | None:
@@ -206,9 +263,15 @@ def parse_url(url: str) -> "tuple[str, int, str, str, str] | None":
 # -- conditions ------------------------------------------------------------------------------------
 
 
-def compile_plan(exprs: "list[str]", warns: "list[str]") -> "Plan":
-    """Each condition compiled to a tree of tuples; raises Unsure when one is outside the subset."""
+def compile_plan(
+    exprs: "list[str]",
+    warns: "list[str]",
+    drop_ins: "list[tuple[str, tuple[object, ...]]]" = (),  # type: ignore[assignment]
+) -> "Plan":
+    """Each condition compiled to a tree of tuples, in the full path's order (conditions, drop-in
+    conditions, --warn conditions); raises Unsure when one is outside the subset."""
     plan = [(text, False, compile_condition(text)) for text in exprs]
+    plan += [(text, False, node) for text, node in drop_ins or ()]
     return plan + [(text, True, compile_condition(text)) for text in warns]
 
 
@@ -366,3 +429,6 @@ def _collect(node: "tuple[object, ...]", names: "set[str]") -> None:
     elif node[0] == "b":
         _collect(node[2], names)  # type: ignore[arg-type]
         _collect(node[3], names)  # type: ignore[arg-type]
+    elif node[0] == "d":
+        _collect(node[1], names)  # type: ignore[arg-type]
+        _collect(node[2], names)  # type: ignore[arg-type]

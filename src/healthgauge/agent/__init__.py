@@ -28,7 +28,7 @@ from healthgauge.agent.judge._engine import Engine, EngineError
 from healthgauge.agent.judge._promql_engine import promql_engine
 from healthgauge.agent.servers._listeners import Listener
 from healthgauge.agent.state._hub import StateHub, Subscriber
-from healthgauge.health._state import (
+from healthgauge.health import (
     Admin,
     Condition,
     Level,

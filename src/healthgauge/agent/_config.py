@@ -25,6 +25,7 @@ from healthgauge.agent.judge._promql_engine import promql_engine
 from healthgauge.agent.servers._registry import LISTENERS, missing_extra  # [agent] keys of more listeners
 from healthgauge.health._cascade import Guard
 from healthgauge.health._damping import Damping
+from healthgauge.health._spec import TargetSpec
 from healthgauge.health._state import Overloaded, Policy
 from healthgauge.http._http11 import RequestError
 from healthgauge.http._url import parse_url
@@ -132,6 +133,12 @@ class TargetConfig:
     damping: Damping | None = None
     group: str = ""
 
+    def spec(self) -> TargetSpec:
+        """What its consumers read beside its state: policy, interval, whether it limits maxconn."""
+        return TargetSpec(
+            name=self.name, policy=self.policy, interval=self.interval, limits_maxconn=self.maxconn is not None
+        )
+
     @property
     def rules(self) -> tuple[Rule, ...]:
         extra = tuple(r for r in (self.weight, self.maxconn) if r is not None)
@@ -170,6 +177,10 @@ class Config:
 
     def target(self, name: str) -> TargetConfig | None:
         return next((t for t in self.targets if t.name == name), None)
+
+    def specs(self) -> dict[str, TargetSpec]:
+        """Every target's consumer-facing spec, in configuration order (for the hub)."""
+        return {t.name: t.spec() for t in self.targets}
 
 
 def load_config(path: str | Path, engine: Engine | None = None) -> Config:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from healthgauge.agent._config import TargetConfig, parse_duration
-from healthgauge.agent._scrape import ScrapeStats, TargetLoop
+from healthgauge.agent._scrape import TargetLoop
 from healthgauge.agent.judge._engine import Engine
 from healthgauge.agent.judge._judgement import evaluate
 from healthgauge.agent.state._hub import StateHub
@@ -23,7 +23,7 @@ from healthgauge.probes import Probe, run
 
 
 class ProbeLoop(TargetLoop):
-    """One probe target's loop; :meth:`close` releases its pools and channels."""
+    """One probe target's loop; :meth:`aclose` releases its pools and channels."""
 
     def __init__(
         self,
@@ -34,17 +34,9 @@ class ProbeLoop(TargetLoop):
         wall: Callable[[], float] = time.time,
         phase: float | None = None,
     ) -> None:
+        super().__init__(target, engine=engine, hub=hub, wall=wall, phase=phase)
         assert target.probe is not None
-        self.target = target
-        self.phase = phase
-        self.engine = engine
-        self.hub = hub
-        self.wall = wall
-        self.history = engine.history(target.history)
-        self.names = target.names
-        self.stats = ScrapeStats()
         self.probe: Probe = target.probe.build(target.timeout, parse_duration)
-        self.endpoint = _NoConnection()  # type: ignore[assignment]
 
     async def once(self) -> None:
         """One probe and its verdict, published to the hub. Never raises for a target's fault."""
@@ -62,13 +54,6 @@ class ProbeLoop(TargetLoop):
     async def aclose(self) -> None:
         """Release the probe's pools and channels."""
         await self.probe.close()
-
-
-class _NoConnection:
-    """A probe keeps its own connections (closed by :meth:`ProbeLoop.aclose`)."""
-
-    def close(self) -> None:
-        return None
 
 
 def _reason(kind: str, error: str, verdict: Verdict) -> str:

@@ -79,7 +79,7 @@ class Agent:
         self.engine = engine if engine is not None else promql_engine()
         self.wall = wall
         self.loader = loader
-        self.hub = StateHub({t.name: t.policy for t in config.targets}, safeguards(config))
+        self.hub = StateHub(config.specs(), safeguards(config))
         self.addresses: dict[str, str] = {}
         self.loops: dict[str, TargetLoop] = {}
         self.reloads = ReloadStatus(success_at=wall())
@@ -89,7 +89,6 @@ class Agent:
         )
         self.rule_history = RuleHistory()
         self._reload_lock = asyncio.Lock()
-        self._endpoints: Endpoints | None = None
         self._scrapes: dict[str, asyncio.Task[None]] = {}
         self._runners: list[web.BaseRunner] = []
         self._listeners: list[Listener] = []
@@ -115,9 +114,8 @@ class Agent:
             self.state_file = self._open_state_file(Path(agent.state_file))
         self.hub.subscribe(StateLog())
         self.hub.subscribe(self.rule_history)
-        max_age = {t.name: int(t.interval) for t in self.config.targets}
         status = StatusPage(self.hub, self._facts(), self.rule_history, wall=self.wall)
-        self._endpoints = endpoints = Endpoints(self.hub, max_age=max_age, metrics=self.metrics.render, status=status)
+        endpoints = Endpoints(self.hub, metrics=self.metrics.render, status=status)
         self._probe_server = ProbeServer(endpoints.handle)
         self.addresses["http"] = await self._probe_server.start(agent.listen.host, agent.listen.port)
         if agent.admin is not None:
@@ -171,7 +169,7 @@ class Agent:
         task = self._scrapes.pop(name)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await _close(self.loops.pop(name))
+        await self.loops.pop(name).aclose()
 
     async def reload_from_source(self) -> Plan:
         """Read the configuration again with ``loader`` and apply it (:meth:`reload`); a file that
@@ -204,7 +202,7 @@ class Agent:
             await self._stop_loop(name)
         if _safeguarded(config) != _safeguarded(self.config):
             self.hub.safeguards = safeguards(config)  # damping and guards start over
-        self.hub.reconfigure({t.name: t.policy for t in config.targets}, fresh=change.moved)
+        self.hub.reconfigure(config.specs(), fresh=change.moved)
         self.config = config
         self._retarget(config)
         phases = spread(config.targets)
@@ -234,9 +232,6 @@ class Agent:
 
     def _retarget(self, config: Config) -> None:
         """Point what was built from the old configuration at the new one."""
-        if self._endpoints is not None:
-            self._endpoints.max_age.clear()
-            self._endpoints.max_age.update({t.name: int(t.interval) for t in config.targets})
         if self.state_file is not None:
             self.state_file.retarget({t.name: fingerprint(t) for t in config.targets})
         for listener in self._listeners:
@@ -311,7 +306,7 @@ class Agent:
             await self._probe_server.close()
             self._probe_server = None
         for loop in self.loops.values():
-            await _close(loop)
+            await loop.aclose()
 
     async def _serve(self, key: str, runner: web.BaseRunner, host: str, port: int, path: str = "") -> None:
         self.addresses[key] = await start_site(runner, host, port, path)
@@ -322,13 +317,6 @@ def _safeguarded(config: Config) -> object:
     """What the safeguards are built from: a reload that leaves it alone keeps them (and what
     they remember)."""
     return [(t.name, t.damping, t.group) for t in config.targets], dict(config.groups)
-
-
-async def _close(loop: TargetLoop) -> None:
-    """Release a loop's connection (a probe's pools and channels)."""
-    loop.endpoint.close()
-    if isinstance(loop, ProbeLoop):
-        await loop.aclose()
 
 
 def safeguards(config: Config) -> Safeguards | None:

@@ -20,9 +20,10 @@ from typing import Any
 from healthgauge import __version__
 from healthgauge.agent._config import TargetConfig
 from healthgauge.agent._logs import FailureLog, write
-from healthgauge.agent.judge._engine import Engine, EngineError, History
+from healthgauge.agent.judge._engine import Engine, EngineError
 from healthgauge.agent.judge._judgement import evaluate, failed
 from healthgauge.agent.state._hub import StateHub
+from healthgauge.health._state import Condition
 from healthgauge.http._client import Endpoint, tls_context
 from healthgauge.http._http11 import FetchError, TLSError
 
@@ -145,20 +146,21 @@ class TargetLoop:
         hub: StateHub,
         wall: Callable[[], float] = time.time,
         phase: float | None = None,
-        history: History | None = None,
-        at_once: bool = False,
     ) -> None:
         self.target = target
         self.phase = phase  # 0 <= phase < 1: the fraction of the interval at which it scrapes
-        self.at_once = at_once  # scrape as soon as it runs (a target added or changed by a reload)
-        self.endpoint = endpoint(target)
+        # A probe target (``kind`` other than metrics) keeps its own connections (_probeloop.py).
+        self.endpoint = endpoint(target) if target.probe is None else None
         self.engine = engine
         self.hub = hub
         self.wall = wall
-        self.history = history if history is not None else engine.history(target.history)
+        self.history = engine.history(target.history)
         self.names = target.names
         self.stats = ScrapeStats()
         self.failures = FailureLog(target.name)
+        # The last verdict's conditions, kept here (not read back from the hub) so that an
+        # unchanged rule keeps its Condition object from one scrape to the next.
+        self.conditions: tuple[Condition, ...] = ()
 
     def offset(self) -> float:
         """Where in the interval this target is scraped: stable per name, spread across targets,
@@ -195,6 +197,7 @@ class TargetLoop:
         started = loop.time()
         at = self.wall()
         try:
+            assert self.endpoint is not None
             body, content_type = await fetch(self.endpoint, self.target)
             samples = await self._parse(body, content_type)
         except (ScrapeError, EngineError) as exc:
@@ -212,10 +215,14 @@ class TargetLoop:
             write(log, self.failures.succeeded(loop.time()))
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s: scraped %d bytes in %.1f ms", self.target.name, len(body), duration * 1000)
-        previous = self.hub.get(self.target.name)
-        conditions = previous.conditions if previous is not None else ()
-        verdict = evaluate(self.target, self.engine, self.history, at, duration=duration, previous=conditions)
+        verdict = evaluate(self.target, self.engine, self.history, at, duration=duration, previous=self.conditions)
+        self.conditions = verdict.conditions
         self.hub.observe(self.target.name, verdict)
+
+    async def aclose(self) -> None:
+        """Close the target's kept-alive connections."""
+        if self.endpoint is not None:
+            self.endpoint.close()
 
     async def _parse(self, body: bytes | bytearray, content_type: str | None) -> Any:
         dropped: list[Any] = []

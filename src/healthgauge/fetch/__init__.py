@@ -8,46 +8,7 @@ through either name is seen through both. ``healthgauge check`` imports the new 
 import sys
 
 from healthgauge.http import fetch as _fetch
-from healthgauge.http.fetch import (
-    ACCEPT,
-    MAX_BODY,
-    MAX_REDIRECTS,
-    URL,
-    ConnectError,
-    DeadlineError,
-    FetchError,
-    ProtocolError,
-    RedirectError,
-    RequestError,
-    ResolveError,
-    Response,
-    StatusError,
-    TLSError,
-    TooLargeError,
-    get,
-    parse_url,
-    prepare,
-)
-
-__all__ = [
-    "ACCEPT",
-    "MAX_BODY",
-    "MAX_REDIRECTS",
-    "URL",
-    "ConnectError",
-    "DeadlineError",
-    "FetchError",
-    "ProtocolError",
-    "RedirectError",
-    "RequestError",
-    "ResolveError",
-    "Response",
-    "StatusError",
-    "TLSError",
-    "TooLargeError",
-    "get",
-    "parse_url",
-    "prepare",
-]
+from healthgauge.http.fetch import *  # noqa: F403
+from healthgauge.http.fetch import __all__ as __all__
 
 sys.modules[__name__] = _fetch

@@ -41,6 +41,7 @@ from healthgauge.agentcheck._codec import (
     sanitize_reason,
     unknown_target,
 )
+from healthgauge.health._spec import TargetSpec
 from healthgauge.health._state import TargetState
 
 __all__ = [
@@ -64,13 +65,16 @@ def admin_word(state: TargetState) -> Admin:
     return Admin.READY
 
 
-def reply_for(state: TargetState, *, limits_maxconn: bool = False) -> AgentReply:
+def reply_for(state: TargetState, spec: TargetSpec | None = None, *, limits_maxconn: bool = False) -> AgentReply:
     """What HAProxy is told for ``state``: up only when live and ready, the weight always, maxconn
     when the target has a limit, the reason (or "not ready") when down.
 
-    ``limits_maxconn`` says the target has a maxconn rule: a reply then always names a limit,
-    ``maxconn:0`` (no limit) when the rule gave no number, so a limit set earlier never lingers.
+    ``spec.limits_maxconn`` (or the keyword, for a caller without a spec) says the target has a
+    maxconn rule: a reply then always names a limit, ``maxconn:0`` (no limit) when the rule gave no
+    number, so a limit set earlier never lingers.
     """
+    if spec is not None:
+        limits_maxconn = spec.limits_maxconn
     up = state.live and state.ready
     maxconn = state.maxconn if state.maxconn is not None else (0 if limits_maxconn else None)
     return AgentReply(
@@ -83,10 +87,10 @@ def reply_for(state: TargetState, *, limits_maxconn: bool = False) -> AgentReply
     )
 
 
-def render_agent_reply(state: TargetState, *, limits_maxconn: bool = False) -> bytes:
+def render_agent_reply(state: TargetState, spec: TargetSpec | None = None, *, limits_maxconn: bool = False) -> bytes:
     """The one line HAProxy applies for ``state``: operational word, admin word, weight, maxconn,
     then ``#reason`` when down or kept up by a safeguard (:func:`reply_for`, written by the one codec)."""
-    return encode_reply(reply_for(state, limits_maxconn=limits_maxconn))
+    return encode_reply(reply_for(state, spec, limits_maxconn=limits_maxconn))
 
 
 def render_unknown(name: str) -> bytes:

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
+from healthgauge.health._spec import TargetSpec
 from healthgauge.health._state import Admin, Condition, Level, Overloaded, Role, TargetState
 
 Response = tuple[int, tuple[tuple[str, str], ...], bytes]
@@ -122,14 +123,21 @@ def health_code(state: TargetState, *, consul: bool = False) -> int:
     return {"pass": OK, "warn": CONSUL_WARNING if consul else OK, "fail": UNAVAILABLE}[status]
 
 
-def render_health(state: TargetState, *, consul: bool = False, max_age: int = 1) -> Response:
+def render_health(
+    state: TargetState, spec: TargetSpec | None = None, *, consul: bool = False, max_age: int = 1
+) -> Response:
     """``/health/<target>``: health+json (consumers.md §8) with Envoy's headers (§4.2).
+
+    ``Cache-Control: max-age`` is ``spec.max_age`` (the target's interval; ``max_age`` for a caller
+    without a spec).
 
     200 on pass and warn (429 on warn with ``consul``), 503 on fail. ``x-envoy-degraded`` marks
     warn (Envoy reads it only on a 200); a draining target adds
     ``x-envoy-immediate-health-check-fail`` so Envoy ejects it at once instead of after a check.
     """
     status = health_status(state)
+    if spec is not None:
+        max_age = spec.max_age
     headers = [("Content-Type", HEALTH_JSON), ("Cache-Control", f"max-age={max(0, max_age)}")]
     if status == "warn":
         headers.append(("x-envoy-degraded", ""))

@@ -80,6 +80,8 @@ class Safeguards:
         previous = self._decisions[group_name]
         decision = decide(states, group.guard, previous.kept, self._seen_ready)
         self._decisions[group_name] = decision
+        if decision == previous:  # the others' published states stand: only this one moved
+            states = [s for s in states if s.name == name]
         if not decision.kept:
             return states
         note = describe_guard(decision, group_name, group.guard)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 
-from healthgauge.http._flow import MAX_REDIRECTS, connect_error, get_flow, handshake_error, tls_context
+from healthgauge.http._flow import MAX_REDIRECTS, GetFlow, connect_error, handshake_error, tls_context
 from healthgauge.http._http11 import FetchError, ProtocolError, ResponseParser, decode_body
 from healthgauge.http._url import URL, build_request, parse_url
 
@@ -141,20 +141,16 @@ class Endpoint:
         return self.url.port
 
     async def get(self, limit: int) -> Response:
-        """GET the page as :func:`healthgauge.http._flow.get_flow` says (same-host redirects, a 200
+        """GET the page as :class:`healthgauge.http._flow.GetFlow` says (same-host redirects, a 200
         answer); the body is capped at ``limit`` bytes on the wire and after gzip. Raises a
         :class:`healthgauge.http.fetch.FetchError`."""
-        flow = get_flow(self.url, self.headers, request=self.request)
-        target, request = next(flow)
-        while True:
-            parser = await self._exchange(target, request, limit)
-            try:
-                target, request = flow.send(parser)
-            except StopIteration as final:
-                target, parser = final.value
-                break
+        flow = GetFlow(self.url, self.headers, request=self.request)
+        while not flow.answer(await self._exchange(flow.url, flow.request, limit)):
+            pass
+        parser = flow.parser
+        assert parser is not None
         body = decode_body(parser.body(), parser.header("content-encoding"), limit)
-        return Response(target, parser.status, parser.reason, parser.header("content-type"), body)
+        return Response(flow.url, parser.status, parser.reason, parser.header("content-type"), body)
 
     async def _exchange(self, url: URL, request: bytes, limit: int) -> ResponseParser:
         """One request and its response; once more on a fresh connection when a kept-alive one

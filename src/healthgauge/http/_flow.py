@@ -2,10 +2,11 @@
 for OS and TLS failures. ``http.fetch`` (blocking, ``check``) and ``http._client`` (asyncio, the
 agent) only move bytes; what they do with the answers is decided here, once.
 
-The flow is a generator in the style of httpx's ``auth_flow``: it yields ``(url, request bytes)``,
-the driver sends back the :class:`ResponseParser` that holds the answer, and the generator either
-yields the next request (a redirect) or returns ``(url, parser)`` for the final answer. It does no
-I/O and reads no clock; the deadline stays the driver's.
+The flow is a sans-I/O state machine (the role httpx's ``auth_flow`` generator plays there, with
+h11's shape): it names the next request (:attr:`GetFlow.url`, :attr:`GetFlow.request`), the driver
+hands it the :class:`ResponseParser` that holds the answer, and the flow says whether that was the
+page or names the next request (a redirect). It does no I/O and reads no clock; the deadline stays
+the driver's.
 
 The status rule: **a page is a 200 answer**, as Prometheus takes it (``scrape/scrape.go``): any
 other final status, 2xx included (204 carries no page; 206 a part of one), raises
@@ -24,12 +25,10 @@ from healthgauge.http._url import build_request, follow_redirect
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import Generator, Sequence
+    from collections.abc import Sequence
 
     from healthgauge.http._http11 import ResponseParser
     from healthgauge.http._url import URL
-
-    Flow = Generator[tuple[URL, bytes], ResponseParser, tuple[URL, ResponseParser]]
 
 # Kubernetes follows at most 10 redirects and only to the same host; curl -L follows 50. A metrics
 # endpoint moves at most once or twice (e.g. /metrics -> /metrics/), so 3 is the cap.
@@ -38,30 +37,49 @@ MAX_REDIRECTS = 3
 PAGE_STATUS = 200
 
 
-def get_flow(
-    url: URL, headers: Sequence[tuple[str, str]], *, max_redirects: int = MAX_REDIRECTS, request: bytes = b""
-) -> Flow:
-    """The exchanges of one GET of ``url`` (``request``: its bytes when the caller built them once).
+class GetFlow:
+    """The exchanges of one GET of ``url``, as a small state machine the driver runs::
 
-    Raises :class:`RedirectError` for a redirect that is not followed (naming the URL that
-    answered) and :class:`StatusError` for a final status other than 200 (naming none: ``check``
-    adds the URL it fetched, the agent's errors are per target already).
+        flow = GetFlow(url, headers)
+        while not flow.answer(exchange(flow.url, flow.request)):
+            pass
+        flow.url, flow.parser  # the page's URL and its parsed 200 answer
+
+    ``request``: the first request's bytes when the caller built them once. :meth:`answer` raises
+    :class:`RedirectError` for a redirect that is not followed (naming the URL that answered) and
+    :class:`StatusError` for a final status other than 200 (naming none: ``check`` adds the URL it
+    fetched, the agent's errors are per target already).
     """
-    target = url
-    request = request or build_request(url, headers)
-    hop = 0
-    while True:
-        parser = yield target, request
+
+    __slots__ = ("first", "headers", "hop", "max_redirects", "parser", "request", "url")
+
+    def __init__(
+        self, url: URL, headers: Sequence[tuple[str, str]], *, max_redirects: int = MAX_REDIRECTS, request: bytes = b""
+    ) -> None:
+        self.first = url
+        self.url = url
+        self.headers = headers
+        self.request = request or build_request(url, headers)
+        self.max_redirects = max_redirects
+        self.hop = 0
+        self.parser: ResponseParser | None = None
+
+    def answer(self, parser: ResponseParser) -> bool:
+        """Take the answer to :attr:`request`: True when it is the page (then :attr:`parser`),
+        False when :attr:`url` and :attr:`request` now name the next exchange (a redirect)."""
         if parser.status not in REDIRECTS:
             check_status(parser.status, parser.reason)
-            return target, parser
+            self.parser = parser
+            return True
+        location = parser.header("location")
         try:
-            target = follow_redirect(target, parser.status, parser.header("location"), hop, max_redirects, str(url))
+            self.url = follow_redirect(self.url, parser.status, location, self.hop, self.max_redirects, str(self.first))
         except RedirectError as exc:  # every redirect error names the URL that answered
-            exc.url = exc.url or str(target)
+            exc.url = exc.url or str(self.url)
             raise
-        request = build_request(target, headers)
-        hop += 1
+        self.request = build_request(self.url, self.headers)
+        self.hop += 1
+        return False
 
 
 def check_status(status: int, reason: str) -> None:

@@ -20,7 +20,7 @@ from time import monotonic
 
 # What Prometheus 2.42 asks a target for, so the page we judge is the page Prometheus scrapes.
 from healthgauge.exposition._content import ACCEPT
-from healthgauge.http._flow import MAX_REDIRECTS, connect_error, get_flow, handshake_error, os_reason, tls_context
+from healthgauge.http._flow import MAX_REDIRECTS, GetFlow, connect_error, handshake_error, os_reason, tls_context
 from healthgauge.http._http11 import (
     MAX_BODY,
     ConnectError,
@@ -151,25 +151,19 @@ def get(
     """
     deadline = monotonic() + timeout if deadline is None else deadline
     target, request_headers = prepare(url, headers)
-    flow = get_flow(target, request_headers, max_redirects=max_redirects)
-    target, request = next(flow)
+    flow = GetFlow(target, request_headers, max_redirects=max_redirects)
     try:
-        while True:
-            if started is not None:  # the first response, already under way
-                parser = _read_on(*started, deadline, max_body, str(target))
-                started = None
-            else:
-                parser = _exchange(target, request, deadline, max_body, insecure, ca_file)
-            try:
-                target, request = flow.send(parser)
-            except StopIteration as final:
-                target, parser = final.value
-                break
+        # ``started``: the first response is already under way (check's quick path sent the request)
+        done = started is not None and flow.answer(_read_on(*started, deadline, max_body, str(flow.url)))
+        while not done:
+            done = flow.answer(_exchange(flow.url, flow.request, deadline, max_body, insecure, ca_file))
+        parser = flow.parser
+        assert parser is not None
         body = decode_body(parser.body(), parser.header("content-encoding"), max_body)
     except FetchError as exc:
-        exc.url = exc.url or str(target)
+        exc.url = exc.url or str(flow.url)
         raise
-    return Response(target, parser.status, parser.reason, parser.headers, body)
+    return Response(flow.url, parser.status, parser.reason, parser.headers, body)
 
 
 def _exchange(

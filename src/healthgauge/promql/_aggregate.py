@@ -9,6 +9,7 @@ included), ordered within each group (descending for topk, ascending for bottomk
 from __future__ import annotations
 
 import math
+from _operator import itemgetter
 
 from healthgauge.promql import _gomath as gm
 from healthgauge.promql._errors import EvaluationError
@@ -110,6 +111,10 @@ _SIMPLE: dict[str, Callable[[list[float]], float]] = {
 }
 
 
+_ORDER_SENSITIVE = frozenset(("sum", "avg", "stdvar", "stddev"))
+_labels_of = itemgetter(0)
+
+
 class Aggregate(VecNode):
     __slots__ = ("by", "grouping", "inner", "op", "param")
 
@@ -147,6 +152,10 @@ class Aggregate(VecNode):
         if op == "count_values":
             assert isinstance(param_value, str)
             return self._count_values(vector, param_value)
+        if op in _ORDER_SENSITIVE and len(vector) > 1:
+            # Prometheus sums in its storage's order, by label set: float addition is not associative
+            # (stdvar of two series can be 0 one way and 4e-31 the other).
+            vector = sorted(vector, key=_labels_of)
         groups: dict[Labels, list[float]] = {}
         for labels, v in vector:
             k = key(labels)

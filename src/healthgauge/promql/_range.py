@@ -325,13 +325,40 @@ OVER_TIME: dict[str, Callable[[list[float]], float]] = {
 class RangeCall(Call, VecNode):
     """A function of one range vector, per series, evaluated over the samples in its window."""
 
-    __slots__ = ("selector",)
+    __slots__ = ("origin", "selector")
 
     def __init__(self, text: str, name: str, args: tuple[Node, ...], selector: RangeSource) -> None:
         super().__init__(text, name, args)
         self.selector = selector
+        # predict_linear inside a subquery: the subquery's first step, set while it evaluates (_drifting).
+        self.origin: int | None = None
 
     def vec(self, h: History, t: int) -> Vector:
+        if self.origin is not None and self.name == "predict_linear":
+            return self._drifting(h, t, self.origin)
+        return self._vec(h, t)
+
+    def _drifting(self, h: History, t: int, origin: int) -> Vector:
+        """Prometheus 2.42's ``predict_linear`` of an ``@`` range selector inside a subquery: the
+        function is "@-unsafe", so it runs at every step of the subquery with the selector's offset
+        set once, for the subquery's first step (``setOffsetForAtModifier``): its window moves with
+        the step, ``@ - offset + (t - first step)`` at the end, over data the storage returned for
+        the ``@`` window only (none after ``@ - offset``)."""
+        source = self.selector
+        at = source.selector.at_ms if isinstance(source, RangeSelector) else None
+        if at is None or not isinstance(source, RangeSelector):
+            return self._vec(h, t)
+        selector = source.selector
+        _, data_end = source.bounds(t)
+        selector.at_ms = at + t - origin
+        try:
+            spans = source.spans(h, t)
+        finally:
+            selector.at_ms = at
+        clipped = [(lb, ts, vs, lo, bisect_right(ts, data_end, lo, hi)) for lb, ts, vs, lo, hi in spans]
+        return self._smoothing(h, t, [span for span in clipped if span[3] < span[4]])
+
+    def _vec(self, h: History, t: int) -> Vector:
         name = self.name
         sel = self.selector
         start, end = sel.bounds(t)

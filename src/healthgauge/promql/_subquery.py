@@ -13,10 +13,12 @@ the lookback; over the agent's history it sees what was scraped by each step.
 
 from __future__ import annotations
 
-from healthgauge.promql._range import RangeSource
+from healthgauge.promql._range import RangeCall, RangeSource
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from healthgauge.promql._history import History, Labels
     from healthgauge.promql._nodes import Matrix, Node, VecNode
 
@@ -64,13 +66,21 @@ class Subquery(RangeSource):
     def mat(self, h: History, t: int) -> Matrix:
         series: dict[Labels, tuple[list[int], list[float]]] = {}
         inner = self.inner
-        for at in self.steps(t):
-            for labels, value in inner.vec(h, at):
-                points = series.get(labels)
-                if points is None:
-                    points = series[labels] = ([], [])
-                points[0].append(at)
-                points[1].append(value)
+        steps = self.steps(t)
+        drifting = [n for n in _outside_subqueries(inner) if isinstance(n, RangeCall) and n.name == "predict_linear"]
+        for n in drifting:
+            n.origin = steps[0] if steps else None
+        try:
+            for at in steps:
+                for labels, value in inner.vec(h, at):
+                    points = series.get(labels)
+                    if points is None:
+                        points = series[labels] = ([], [])
+                    points[0].append(at)
+                    points[1].append(value)
+        finally:
+            for n in drifting:
+                n.origin = None
         return [(labels, ts, vs) for labels, (ts, vs) in series.items()]
 
     def spans(self, h: History, t: int) -> list[tuple[Labels, list[int], list[float], int, int]]:
@@ -82,3 +92,11 @@ class Subquery(RangeSource):
     def reach_ms(self) -> int:
         """The window, its offset, and whatever the inside reads behind each step."""
         return self.range_ms + self.offset_ms + max(n.reach_ms() for n in self.inner.walk())
+
+
+def _outside_subqueries(node: Node) -> Iterator[Node]:
+    """``node`` and the nodes under it, not looking inside subqueries (they set their own)."""
+    yield node
+    for child in node.children():
+        if not isinstance(child, Subquery):
+            yield from _outside_subqueries(child)

@@ -159,7 +159,9 @@ def _at(text: str, i: int) -> tuple[int | str, int]:
     try:
         value = float(int(word, 16)) if word.lower().startswith("0x") else float(word)
     except ValueError:
-        return 0, end  # promql-parser reports the syntax error
+        if not word:
+            return 0, end  # promql-parser reports the syntax error
+        raise _refuse(text, j, f"unexpected {word!r} in @, expected timestamp") from None
     value *= sign
     if value != value or not (-(2.0**63) < value < 2.0**63):
         raise _refuse(text, i, f"timestamp out of bounds for @ modifier: {word}")

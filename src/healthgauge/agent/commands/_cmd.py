@@ -7,12 +7,14 @@ Exit codes: 0 stopped after the drain (or ``--check`` found the configuration va
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import signal
 import sys
 from collections.abc import Callable
 
+from healthgauge._args import CommandParser
 from healthgauge.agent._config import Config, ConfigError, load_config
 from healthgauge.agent._gcpace import pace_gc
 from healthgauge.agent._logs import FORMATS, LEVELS, configure
@@ -22,20 +24,11 @@ from healthgauge.agent.judge._promql_engine import promql_engine
 from healthgauge.agent.state._statecodec import StateFileError
 from healthgauge.health._status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
-_VALUED = ("--config", "--log-level", "--log-format")
-
-USAGE = """\
-usage: healthgauge agent --config FILE [--check] [--log-level LEVEL] [--log-format text|json]
-
-  --config FILE        the agent's TOML configuration (see README, "healthgauge agent")
-  --check              validate the configuration (and compile every rule), then exit 0 or 3
-  --log-level LEVEL    debug, info (default), warning or error; logs go to stderr
-  --log-format FORMAT  text (default) or json: one JSON object a line, for log pipelines
-
-On start the agent prints one line per listener to stdout: "listening KEY ADDRESS".
-SIGHUP (or `healthgauge ctl reload`): read FILE again; if it is invalid, keep running the old one.
-SIGTERM or SIGINT: every target reports draining for shutdown_grace, then the agent exits 0.
-"""
+EXIT_CODES = {
+    EXIT_OK: "stopped after the drain (or --check passed)",
+    EXIT_FAILED: "a listener could not bind, or the state_file cannot be written",
+    EXIT_USAGE: "the command line or the configuration is wrong (refused before any network I/O)",
+}
 
 log = logging.getLogger("healthgauge.agent")
 
@@ -135,38 +128,53 @@ def _print(line: str) -> None:
     print(line, flush=True)
 
 
+def _parser() -> CommandParser:
+    p = CommandParser(
+        "healthgauge agent",
+        usage="healthgauge agent --config FILE [--check] [--log-level LEVEL] [--log-format text|json]",
+        description=(
+            "Run the health agent until SIGTERM or SIGINT, then drain and exit 0.\n\n"
+            'On start it prints one line per listener to stdout: "listening KEY ADDRESS".\n'
+            "SIGHUP (or `healthgauge ctl reload`): read FILE again; if it is invalid, keep running the old one.\n"
+            "SIGTERM or SIGINT: every target reports draining for shutdown_grace, then the agent exits 0."
+        ),
+        exit_codes=EXIT_CODES,
+    )
+    p.add_argument("--config", metavar="FILE", help='the agent\'s TOML configuration (see README, "healthgauge agent")')
+    p.add_argument(
+        "--check", action="store_true", help="validate the configuration (and compile every rule), then exit 0 or 3"
+    )
+    p.add_argument(
+        "--log-level",
+        metavar="LEVEL",
+        type=_choice("level", LEVELS),
+        default="info",
+        help="debug, info (default), warning or error; logs go to stderr",
+    )
+    p.add_argument(
+        "--log-format",
+        metavar="FORMAT",
+        type=_choice("format", FORMATS),
+        default="text",
+        help="text (default) or json: one JSON object a line, for log pipelines",
+    )
+    return p
+
+
+def _choice(what: str, known: tuple[str, ...]) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if text.lower() not in known:
+            raise argparse.ArgumentTypeError(f"unknown {what} {text!r} (use {', '.join(known)})")
+        return text.lower()
+
+    return check
+
+
 def _parse(args: list[str]) -> tuple[str, bool, str, str] | int:
-    path, check, level, fmt = "", False, "info", "text"
-    rest = list(args)
-    while rest:
-        arg = rest.pop(0)
-        if arg in ("-h", "--help"):
-            print(USAGE, end="")
-            return EXIT_OK
-        if arg == "--check":
-            check = True
-        elif arg in _VALUED or arg.startswith(tuple(f"{flag}=" for flag in _VALUED)):
-            name, _, value = arg.partition("=")
-            if not value:
-                if not rest:
-                    return _usage(f"{name} needs a value")
-                value = rest.pop(0)
-            if name == "--config":
-                path = value
-            elif name == "--log-level" and value.lower() in LEVELS:
-                level = value.lower()
-            elif name == "--log-format" and value in FORMATS:
-                fmt = value
-            else:
-                what, known = ("level", LEVELS) if name == "--log-level" else ("format", FORMATS)
-                return _usage(f"{name}: unknown {what} {value!r} (use {', '.join(known)})")
-        else:
-            return _usage(f"unknown argument {arg!r}")
-    if not path:
-        return _usage("--config FILE is required")
-    return path, check, level, fmt
-
-
-def _usage(message: str) -> int:
-    print(f"healthgauge agent: {message}\n\n{USAGE}", file=sys.stderr, end="")
-    return EXIT_USAGE
+    parser = _parser()
+    options = parser.parse(args)
+    if isinstance(options, int):
+        return options
+    if not options.config:
+        return parser.usage_error("--config FILE is required")
+    return options.config, options.check, options.log_level, options.log_format

@@ -1,4 +1,5 @@
-"""``healthgauge ctl drain|maint|ready TARGET [--admin ADDR]`` and ``healthgauge ctl status [TARGET]``.
+"""``healthgauge ctl drain|maint|ready TARGET [--admin ADDR]``, ``healthgauge ctl status [TARGET]`` and
+``healthgauge ctl reload``.
 
 Talks to a running agent's admin listener. Exit codes: 0 done; 2 the agent could not be reached,
 or refused (unknown target); 3 the command line is wrong.
@@ -6,31 +7,25 @@ or refused (unknown target); 3 the command line is wrong.
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import socket
 import sys
 
+from healthgauge._args import CommandParser
 from healthgauge.agent._config import ConfigError, parse_address
 from healthgauge.health._status import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 DEFAULT_ADMIN = "127.0.0.1:8100"
 TIMEOUT = 5.0
 
-USAGE = f"""\
-usage: healthgauge ctl drain|maint|ready TARGET [--admin ADDR]
-       healthgauge ctl status [TARGET] [--admin ADDR]
-       healthgauge ctl reload [--admin ADDR]
-
-  drain    stop new traffic to TARGET (HAProxy DRAIN, readiness 503, Envoy ejects it)
-  maint    take TARGET out entirely (HAProxy MAINT)
-  ready    return TARGET to what its checks say
-  status   print the state of every target (or one) as JSON lines
-  reload   make the agent read its configuration file again (as SIGHUP does); a file that is
-           not valid is refused and the agent keeps running the one it has (exit 2)
-  --admin  the agent's admin listener: host:port or unix:/path (default {DEFAULT_ADMIN}, which
-           needs `admin = "{DEFAULT_ADMIN}"` under [agent]: the admin listener is off by default)
-"""
+VERBS = ("drain", "maint", "ready", "status", "reload")
+EXIT_CODES = {
+    EXIT_OK: "done",
+    EXIT_FAILED: "the agent could not be reached, or refused (an unknown target, a configuration it will not load)",
+    EXIT_USAGE: "the command line is wrong",
+}
 HINT = (
     f'; is an agent running with admin = "{DEFAULT_ADMIN}" under [agent]? The admin listener is off '
     "unless configured; give its address with --admin ADDR"
@@ -94,39 +89,54 @@ def _call(admin: str, method: str, path: str) -> tuple[int, bytes]:
         conn.close()
 
 
+def _parser() -> CommandParser:
+    p = CommandParser(
+        "healthgauge ctl",
+        usage=(
+            "healthgauge ctl drain|maint|ready TARGET [--admin ADDR]\n"
+            "       healthgauge ctl status [TARGET] [--admin ADDR]\n"
+            "       healthgauge ctl reload [--admin ADDR]"
+        ),
+        description=(
+            "Talk to a running agent's admin listener.\n\n"
+            "  drain    stop new traffic to TARGET (HAProxy DRAIN, readiness 503, Envoy ejects it)\n"
+            "  maint    take TARGET out entirely (HAProxy MAINT)\n"
+            "  ready    return TARGET to what its checks say\n"
+            "  status   print the state of every target (or one) as JSON lines\n"
+            "  reload   make the agent read its configuration file again (as SIGHUP does); a file that\n"
+            "           is not valid is refused and the agent keeps running the one it has (exit 2)"
+        ),
+        exit_codes=EXIT_CODES,
+    )
+    p.add_argument("words", nargs="*", metavar="VERB [TARGET]", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--admin",
+        metavar="ADDR",
+        default=DEFAULT_ADMIN,
+        help=(
+            f"the agent's admin listener: host:port or unix:/path (default {DEFAULT_ADMIN}, which needs "
+            f'admin = "{DEFAULT_ADMIN}" under [agent]: the admin listener is off by default)'
+        ),
+    )
+    return p
+
+
 def _parse(args: list[str]) -> tuple[str, str, str] | int:
-    admin = DEFAULT_ADMIN
-    words: list[str] = []
-    rest = list(args)
-    while rest:
-        arg = rest.pop(0)
-        if arg in ("-h", "--help"):
-            print(USAGE, end="")
-            return EXIT_OK
-        if arg == "--admin" or arg.startswith("--admin="):
-            value = arg.partition("=")[2] or (rest.pop(0) if rest else "")
-            if not value:
-                return _usage("--admin needs a value")
-            admin = value
-        elif arg.startswith("-"):
-            return _usage(f"unknown flag {arg!r}")
-        else:
-            words.append(arg)
+    parser = _parser()
+    options = parser.parse(args)
+    if isinstance(options, int):
+        return options
+    words: list[str] = options.words
     try:
-        parse_address(admin, "--admin", unix=True)
+        parse_address(options.admin, "--admin", unix=True)
     except ConfigError as exc:
-        return _usage(str(exc))
-    if not words or words[0] not in ("drain", "maint", "ready", "status", "reload"):
-        return _usage("expected drain, maint, ready, status or reload")
+        return parser.usage_error(str(exc))
+    if not words or words[0] not in VERBS:
+        return parser.usage_error("expected drain, maint, ready, status or reload")
     if words[0] == "status" and len(words) <= 2:
-        return "status", words[1] if len(words) == 2 else "", admin
+        return "status", words[1] if len(words) == 2 else "", options.admin
     if words[0] == "reload":
-        return ("reload", "", admin) if len(words) == 1 else _usage("reload takes no TARGET")
+        return ("reload", "", options.admin) if len(words) == 1 else parser.usage_error("reload takes no TARGET")
     if len(words) != 2:
-        return _usage(f"{words[0]} takes exactly one TARGET")
-    return words[0], words[1], admin
-
-
-def _usage(message: str) -> int:
-    print(f"healthgauge ctl: {message}\n\n{USAGE}", file=sys.stderr, end="")
-    return EXIT_USAGE
+        return parser.usage_error(f"{words[0]} takes exactly one TARGET")
+    return words[0], words[1], options.admin

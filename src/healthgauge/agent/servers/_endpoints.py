@@ -45,20 +45,14 @@ MetricsRender = Callable[[], Awaitable[tuple[bytes, str]]]
 class Endpoints:
     """The probe endpoints over one hub: ``handle(path, query)`` answers from cached state.
 
-    ``max_age`` gives each target's health+json freshness (its interval, in whole seconds).
+    Each target's health+json freshness comes from its spec (``hub.spec(name)``).
     Served by :class:`healthgauge.agent.servers._probeserver.ProbeServer`.
     """
 
     def __init__(
-        self,
-        hub: StateHub,
-        *,
-        max_age: dict[str, int],
-        metrics: MetricsRender | None = None,
-        status: StatusPage | None = None,
+        self, hub: StateHub, *, metrics: MetricsRender | None = None, status: StatusPage | None = None
     ) -> None:
         self.hub = hub
-        self.max_age = max_age
         self.metrics = metrics
         self.status = status
 
@@ -84,7 +78,7 @@ class Endpoints:
         if state is None:
             return render_not_found(name)
         consul = "consul" in _params(query)
-        return render_health(state, consul=consul, max_age=self.max_age.get(name, 1))
+        return render_health(state, self.hub.spec(name), consul=consul)
 
     def _all(self, probe: Probe, query: str) -> Response:
         params = _params(query)

@@ -17,6 +17,7 @@ Rules it keeps (§3.1, §3.3, §3.5):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ from healthgauge.agent.state._hub import StateHub
 from healthgauge.agentcheck._codec import down_line, parse_request
 from healthgauge.agentcheck._listener import AgentCheckListener, Overflow
 from healthgauge.health._haproxy import render_agent_reply, render_unknown
+from healthgauge.health._state import TargetState
 
 log = logging.getLogger("healthgauge.agent.haproxy")
 
@@ -71,13 +73,11 @@ class AgentCheckServer:
         hub: StateHub,
         *,
         default: str = "",
-        limits_maxconn: frozenset[str] = frozenset(),
         read_deadline: float = READ_DEADLINE,
         max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self._hub = hub
         self._default = default or (hub.names[0] if len(hub.names) == 1 else "")
-        self._limits_maxconn = limits_maxconn
         self._listener = AgentCheckListener(
             self.answer,
             reads_request=True,
@@ -87,6 +87,9 @@ class AgentCheckServer:
         )
         self._logged_unknown: set[str] = set()
         self._unknown = 0
+        # The last reply per target, with the state it was rendered from: states are immutable and
+        # replaced on every change, so while a target's state is the same object so is its reply.
+        self._replies: dict[str, tuple[TargetState, bytes]] = {}
 
     @property
     def addresses(self) -> list[str]:
@@ -99,22 +102,12 @@ class AgentCheckServer:
         await self._listener.close()
 
     def reconfigure(self, config: Config) -> None:
-        """The targets after a reload: which have a maxconn rule, and the default target."""
-        self._limits_maxconn = frozenset(t.name for t in config.targets if t.maxconn is not None)
+        """The default target after a reload (each target's spec is the hub's)."""
         names = [t.name for t in config.targets]
         self._default = config.agent.haproxy_default or (names[0] if len(names) == 1 else "")
 
     def statistics(self) -> AgentCheckStatistics:
-        s = self._listener.statistics()
-        return AgentCheckStatistics(
-            connections=s.connections,
-            replies=s.replies,
-            nothing=s.nothing,
-            unknown=self._unknown,
-            overflow=s.overflow,
-            errors=s.errors,
-            active=s.active,
-        )
+        return AgentCheckStatistics(**dataclasses.asdict(self._listener.statistics()), unknown=self._unknown)
 
     def answer(self, request: bytes) -> bytes:
         """The reply line for what HAProxy sent (``b""`` when it sent nothing)."""
@@ -124,7 +117,12 @@ class AgentCheckServer:
             self._unknown += 1
             self._log_unknown(name)
             return render_unknown(name) if name else down_line(NO_DEFAULT)
-        return render_agent_reply(state, limits_maxconn=name in self._limits_maxconn)
+        last = self._replies.get(name)
+        if last is not None and last[0] is state:
+            return last[1]
+        reply = render_agent_reply(state, self._hub.spec(name))
+        self._replies[name] = (state, reply)
+        return reply
 
     def _log_unknown(self, name: str) -> None:
         if name not in self._logged_unknown and len(self._logged_unknown) < MAX_LOGGED_UNKNOWN:
@@ -134,11 +132,7 @@ class AgentCheckServer:
 
 async def serve(address: Address, hub: StateHub, config: Config) -> AgentCheckServer:
     """Start the listener for ``[agent] haproxy_listen`` (the agent's listener registry calls this)."""
-    server = AgentCheckServer(
-        hub,
-        default=config.agent.haproxy_default,
-        limits_maxconn=frozenset(t.name for t in config.targets if t.maxconn is not None),
-    )
+    server = AgentCheckServer(hub, default=config.agent.haproxy_default)
     await server.start(address)
     log.info("HAProxy agent-check on %s", ", ".join(server.addresses))
     return server

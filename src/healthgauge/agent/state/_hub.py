@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from healthgauge.health._safeguards import Safeguards
+from healthgauge.health._spec import TargetSpec
 from healthgauge.health._state import Admin, Policy, TargetState, Verdict, observe, set_admin, shut_down
 
 log = logging.getLogger("healthgauge.agent")
@@ -35,11 +36,16 @@ class HubStatistics:
 
 
 class StateHub:
-    """Current state of every target, in configuration order, with change notification."""
+    """Current state of every target, in configuration order, with change notification; and each
+    target's spec beside it (:meth:`spec`), so a server renders ``(state, spec)`` from one place.
 
-    def __init__(self, policies: Mapping[str, Policy], safeguards: Safeguards | None = None) -> None:
-        self._policies = dict(policies)
-        self._states = {name: TargetState(name=name, overloaded=p.overloaded) for name, p in policies.items()}
+    ``specs`` maps each name to its :class:`TargetSpec`, or to just its :class:`Policy`.
+    """
+
+    def __init__(self, specs: Mapping[str, TargetSpec | Policy], safeguards: Safeguards | None = None) -> None:
+        self._specs = _as_specs(specs)
+        self._policies = {name: spec.policy for name, spec in self._specs.items()}
+        self._states = {name: TargetState(name=name, overloaded=p.overloaded) for name, p in self._policies.items()}
         # The states as the state table judged them; what consumers hear (``_states``) differs
         # only where a safeguard (flap damping, the cascade guard) speaks for a target.
         self._judged = dict(self._states)
@@ -59,6 +65,10 @@ class StateHub:
 
     def get(self, name: str) -> TargetState | None:
         return self._states.get(name)
+
+    def spec(self, name: str) -> TargetSpec | None:
+        """What the configuration says of the target, for its renderers (``None``: no such target)."""
+        return self._specs.get(name)
 
     def states(self) -> tuple[TargetState, ...]:
         """Every target's state, in configuration order (a snapshot: safe to keep)."""
@@ -103,16 +113,18 @@ class StateHub:
                 _log_safeguard(old, state)
         return self._states[judged.name]
 
-    def reconfigure(self, policies: Mapping[str, Policy], *, fresh: Collection[str] = ()) -> None:
-        """The targets after a reload, in their new order: a name kept keeps its state (with its
-        new policy); a new name, and each name in ``fresh`` (a target that now points elsewhere),
+    def reconfigure(self, specs: Mapping[str, TargetSpec | Policy], *, fresh: Collection[str] = ()) -> None:
+        """The targets after a reload (their specs), in their new order: a name kept keeps its
+        state (with its new policy); a new name, and each name in ``fresh`` (a target that now points elsewhere),
         starts live and not ready, keeping the operator's admin state; a name left out is gone.
         The caller sets :attr:`safeguards` for the new configuration first (safeguards speak
         from the next check on)."""
         states: dict[str, TargetState] = {}
         judged: dict[str, TargetState] = {}
         started: list[tuple[TargetState, TargetState]] = []
-        for name, policy in policies.items():
+        specs = _as_specs(specs)
+        for name, spec in specs.items():
+            policy = spec.policy
             old = self._states.get(name)
             if old is not None and name not in fresh:
                 states[name] = dataclasses.replace(old, overloaded=policy.overloaded)
@@ -123,7 +135,8 @@ class StateHub:
                 new = set_admin(new, self._judged[name].admin)
             states[name] = judged[name] = new
             started.append((old or new, new))
-        self._policies = dict(policies)
+        self._specs = dict(specs)
+        self._policies = {name: spec.policy for name, spec in specs.items()}
         self._states, self._judged = states, judged
         self._ordered = None
         for old, new in started:
@@ -202,3 +215,10 @@ def _log_safeguard(old: TargetState, new: TargetState) -> None:
         log.warning("%s: %s", new.name, new.reason)
     else:
         log.warning("%s: %s released: %s", new.name, old.safeguard, new.reason or "its own state stands")
+
+
+def _as_specs(specs: Mapping[str, TargetSpec | Policy]) -> dict[str, TargetSpec]:
+    return {
+        name: spec if isinstance(spec, TargetSpec) else TargetSpec(name=name, policy=spec)
+        for name, spec in specs.items()
+    }

@@ -12,8 +12,9 @@ from typing import Any
 from aiohttp import web
 
 from healthgauge.overload._controller import AdmissionController
-from healthgauge.overload._http import DownstreamOverloaded, Response, rejection_response
+from healthgauge.overload._http import Response
 from healthgauge.overload._types import Outcome
+from healthgauge.overload.adapters._ending import Ending, ending, settled
 from healthgauge.overload.adapters._guard import OverloadGuard, Queued
 
 __all__ = ["aiohttp_middleware", "setup_aiohttp"]
@@ -47,7 +48,7 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
             return answer
         if admission.bypass:
             return await handler(request)
-        outcome, status = Outcome.SUCCESS, None
+        end = Ending(Outcome.SUCCESS, None)
         left = guard.deadline_left(admission)
         try:
             if left is None:
@@ -55,28 +56,23 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
             else:
                 async with asyncio.timeout(left):
                     response = await guard.run(handler(request))
-            status = response.status
+            end = ending(None, response.status, guard)
             return response
-        except web.HTTPException as exc:
-            status = exc.status
+        except web.HTTPException as exc:  # aiohttp's way to answer: a response, not a failure
+            end = ending(None, exc.status, guard)
             raise
-        except TimeoutError:
-            outcome = Outcome.DROPPED
-            return _to_aiohttp(rejection_response("deadline", retry_after=0, no_retry=True))
-        except DownstreamOverloaded as exc:
-            outcome = Outcome.DROPPED
-            return _to_aiohttp(guard.downstream_response(exc.no_retry))
-        except asyncio.CancelledError:
-            outcome = Outcome.IGNORED
-            raise
-        except Exception:
-            status = 500
-            raise
+        except (Exception, asyncio.CancelledError) as exc:  # the ladder: adapters/_ending.py
+            end = ending(exc, None, guard)
+            if end.reraise or end.response is None:
+                raise
+            return _to_aiohttp(end.response)
         finally:
-            transport = request.transport
-            if outcome is Outcome.SUCCESS and (transport is None or transport.is_closing()):
-                outcome = Outcome.IGNORED  # the client went away before the answer
-            guard.finish(admission, outcome, status=status)
+            transport = request.transport  # the client went away before the answer
+            guard.finish(
+                admission,
+                settled(end.outcome, disconnected=transport is None or transport.is_closing()),
+                status=end.status,
+            )
 
     return overload
 

@@ -9,8 +9,9 @@ from time import perf_counter
 from typing import Any
 
 from healthgauge.overload._controller import AdmissionController
-from healthgauge.overload._http import DownstreamOverloaded, Response, rejection_response
+from healthgauge.overload._http import Response
 from healthgauge.overload._types import Outcome
+from healthgauge.overload.adapters._ending import Ending, ending, settled
 from healthgauge.overload.adapters._guard import Admission, OverloadGuard, Queued
 
 __all__ = ["OverloadMiddleware"]
@@ -158,7 +159,7 @@ class OverloadMiddleware:
     async def _run(self, admission: Admission, scope: Scope, receive: Receive, send: Send) -> None:
         ex = _Exchange(receive, send, self.guard)
         guard = self.guard
-        outcome = Outcome.SUCCESS
+        end = Ending(Outcome.SUCCESS, None)
         left = guard.deadline_left(admission) if guard.cancel_at_deadline else None
         try:
             if left is None:
@@ -166,25 +167,15 @@ class OverloadMiddleware:
             else:
                 async with asyncio.timeout(left):
                     await guard.run(self.app(scope, ex.receive, ex.send))
-        except TimeoutError:
-            outcome = Outcome.DROPPED
-            if ex.status is None:
-                await _send_response(send, rejection_response("deadline", retry_after=0, no_retry=True))
-        except DownstreamOverloaded as exc:
-            outcome = Outcome.DROPPED
-            if ex.status is None:
-                await _send_response(send, guard.downstream_response(exc.no_retry))
-        except asyncio.CancelledError:
-            outcome = Outcome.IGNORED
-            raise
-        except Exception:
-            ex.status = ex.status or 500
-            outcome = Outcome.IGNORED if ex.disconnected else Outcome.SUCCESS
-            raise
+            end = ending(None, ex.status, guard)
+        except (Exception, asyncio.CancelledError) as exc:  # the ladder: adapters/_ending.py
+            end = ending(exc, ex.status, guard)
+            if end.reraise:
+                raise
+            if end.response is not None:
+                await _send_response(send, end.response)
         finally:
-            if ex.disconnected and outcome is Outcome.SUCCESS:
-                outcome = Outcome.IGNORED
-            guard.finish(admission, outcome, status=ex.status)
+            guard.finish(admission, settled(end.outcome, disconnected=ex.disconnected), status=end.status)
 
     async def _serve_metrics(self, send: Send) -> None:
         from healthgauge.overload.adapters._metrics import render

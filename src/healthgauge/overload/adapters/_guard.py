@@ -16,13 +16,13 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from healthgauge.overload._controller import AdmissionController, Permit, Waiter
 from healthgauge.overload._http import Classified, RequestPolicy, Response, classify, rejection_response
 from healthgauge.overload._load import AgentReport, AgentState, LoadReporter, weight_for_load
 from healthgauge.overload._types import Outcome, Rejection
+from healthgauge.overload.adapters._counters import GuardCounters
 from healthgauge.overload.adapters._looplag import LoopLagProbe
 from healthgauge.overload.adapters._responder import AgentCheckResponder, full_state_line
 from healthgauge.overload.adapters._shutdown import DEFAULT_DEADLINE, DrainOnSignal
@@ -37,17 +37,6 @@ log = logging.getLogger("healthgauge.overload")
 TICK = 0.01
 # The worker's load on every 503 refusal, in agent-check words (the broker's contract, owners.md).
 LOAD_HEADER = b"healthgauge-load"
-
-
-@dataclass(slots=True)
-class GuardCounters:
-    """What only the adapter sees, exported as metrics beside the controller's statistics."""
-
-    bypassed: int = 0
-    server_errors: int = 0
-    header_errors: int = 0
-    downstream_overloaded: int = 0
-    would_shed: dict[str, int] = field(default_factory=dict)
 
 
 class Admission:

@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from healthgauge.overload._load import weight_for_load
-from healthgauge.overload.adapters._guard import OverloadGuard
+from healthgauge.overload.adapters._counters import GuardView
 
 __all__ = ["CONTENT_TYPE", "OverloadCollector", "register", "render"]
 
@@ -31,7 +31,7 @@ def render(registry: CollectorRegistry | None = None) -> tuple[bytes, str]:
     return generate_latest(REGISTRY if registry is None else registry), CONTENT_TYPE
 
 
-def register(guard: OverloadGuard, registry: CollectorRegistry | None) -> OverloadCollector:
+def register(guard: GuardView, registry: CollectorRegistry | None) -> OverloadCollector:
     """Register ``guard``'s collector in ``registry`` (default: prometheus_client's). Raises
     ``ValueError`` naming the clash when its series are already there (a second guard)."""
     target = REGISTRY if registry is None else registry
@@ -52,7 +52,7 @@ class OverloadCollector(Collector):
     and counters (admissions, sheds by reason and by criticality, would-be sheds, outcomes, 5xx,
     bad headers), read from the controller's ``statistics()`` and the guard at scrape time."""
 
-    def __init__(self, guard: OverloadGuard) -> None:
+    def __init__(self, guard: GuardView) -> None:
         self.guard = guard
         self.registry: CollectorRegistry | None = None  # where register() put it
 
