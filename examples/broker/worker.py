@@ -10,6 +10,7 @@ imgix's (the broker's tests and ``bench/broker`` run it; read it as the worker s
 - ``GET /big?mb=N``: N MiB streamed in 64 KiB pieces (the broker must not buffer it).
 - ``GET /hang``: never answers (until the deadline or the client gives up).
 - ``GET /sleep?s=S``: holds a slot for S seconds.
+- ``POST /echo``: reads the body as it comes and answers its length and a checksum.
 
 The middleware admits at most ``--limit`` requests at once (FixedLimit, no queue) and refuses
 the rest at once with 503 + ``Healthgauge-Overload: shed``: the broker's refusal. It reads the
@@ -57,6 +58,13 @@ class Work:
         headers = {"X-Cache": "hit" if hit else "miss", "X-Worker": args.name}
         return web.Response(text=f"{args.name} {key}\n", headers=headers)
 
+    async def echo(self, request: web.Request) -> web.Response:
+        size, total = 0, 0
+        async for piece in request.content.iter_any():
+            size += len(piece)
+            total = (total + sum(piece)) % 1_000_003
+        return web.Response(text=f"{size} {total}\n", headers={"X-Worker": self.args.name})
+
     async def reset(self, request: web.Request) -> web.Response:
         self.cache.clear()
         return web.Response(text="reset\n")
@@ -101,6 +109,7 @@ def main() -> None:
     app.router.add_get("/img/{key}", work.img)
     app.router.add_get("/pdf/{key}", work.img)
     app.router.add_post("/reset", work.reset)
+    app.router.add_post("/echo", work.echo)
     app.router.add_get("/big", work.big)
     app.router.add_get("/hang", work.hang)
     app.router.add_get("/sleep", work.sleep)

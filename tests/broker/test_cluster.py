@@ -291,6 +291,41 @@ def test_a_50mb_response_streams_through_with_bounded_memory(cluster: Cluster) -
     assert grown < 16 * 1024 * 1024, f"the broker grew {grown / 2**20:.1f} MiB for a 50 MiB body in {elapsed:.1f}s"
 
 
+def test_a_client_that_goes_away_while_its_request_runs_frees_the_worker(cluster: Cluster) -> None:
+    before = m(cluster.metrics(0), "cancelled_total", where="worker")
+    key = key_for("w2", "gone")
+    with socket.create_connection(("127.0.0.1", cluster.port(0)), timeout=5) as sock:
+        sock.sendall(f"GET /sleep?s=3 HTTP/1.1\r\nHost: x\r\nHealthgauge-Affinity: {key}\r\n\r\n".encode())
+        wait_until(lambda: cluster.inflight(0, "w2") == 1, timeout=5, what="the request at w2")
+    wait_until(lambda: m(cluster.metrics(0), "cancelled_total", where="worker") == before + 1, timeout=5)
+    assert cluster.inflight(0, "w2") == 0
+    answer = cluster.get(cluster.port(0), f"/img/{key_for('w2')}")
+    assert answer.status == 200, "w2 is free again (its handler was cancelled with the connection)"
+    assert answer.headers["healthgauge-worker"] == "w2"
+
+
+def test_a_large_request_body_streams_to_one_worker(cluster: Cluster) -> None:
+    body = bytes(range(256)) * (12 * 1024)  # 3 MiB, over retry_body (1 MiB): streamed, not kept
+    conn = http.client.HTTPConnection("127.0.0.1", cluster.port(1), timeout=15)
+    try:
+        conn.request("POST", "/echo", body=body)
+        resp = conn.getresponse()
+        text = resp.read().decode()
+    finally:
+        conn.close()
+    assert resp.status == 200
+    assert text.split()[0] == str(len(body))
+    assert text.split()[1] == str(sum(body) % 1_000_003)
+    chunked = http.client.HTTPConnection("127.0.0.1", cluster.port(1), timeout=15)
+    try:
+        chunked.request("POST", "/echo", body=iter([body[:100_000], body[100_000:]]), encode_chunked=True)
+        resp = chunked.getresponse()
+        assert resp.status == 200
+        assert resp.read().decode().split()[0] == str(len(body))
+    finally:
+        chunked.close()
+
+
 def test_every_metric_named_in_the_issue_is_exported_and_moved(cluster: Cluster) -> None:
     got = cluster.metrics(0)
     for family in ("queue_length", "queue_oldest_age_seconds", "worker_load", "worker_up", "worker_inflight"):

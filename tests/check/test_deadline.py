@@ -67,7 +67,7 @@ def test_the_quick_path_stops_parsing_at_the_deadline(big: MetricsServer) -> Non
     took = time.monotonic() - started
     assert out.returncode == 2, out.stdout
     assert out.stdout.startswith(f"FAIL - cannot read {big.url}: deadline passed"), out.stdout
-    assert took < TIMEOUT + SLACK + 0.5  # plus an interpreter's start
+    assert took < TIMEOUT + SLACK + 1.5  # plus an interpreter's start, on a loaded machine
 
 
 def test_many_empty_gzip_members_are_cut_off_at_the_deadline(capsys: pytest.CaptureFixture[str]) -> None:

@@ -44,9 +44,10 @@ class ProbeLoop(TargetLoop):
         result = await run(self.probe, self.target.timeout)
         self.history.add_scrape(list(result.samples), at)
         self.stats.record(result.duration, ok=result.success, size=0)
-        previous = self.hub.get(self.target.name)
-        conditions = previous.conditions if previous is not None else ()
-        verdict = evaluate(self.target, self.engine, self.history, at, duration=result.duration, previous=conditions)
+        verdict = evaluate(
+            self.target, self.engine, self.history, at, duration=result.duration, previous=self.conditions
+        )
+        self.conditions = verdict.conditions
         if result.error:
             verdict = dataclasses.replace(verdict, reason=_reason(self.probe.kind, result.error, verdict))
         self.hub.observe(self.target.name, verdict)

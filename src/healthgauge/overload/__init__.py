@@ -71,13 +71,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from healthgauge import _lazy
-from healthgauge.overload._controller import (
-    AdmissionController,
-    ControllerStatistics,
-    Decision,
-    Permit,
-    Waiter,
-)
+from healthgauge.overload._controller import AdmissionController, ControllerStatistics, Decision
 from healthgauge.overload._http import (
     Classified,
     DownstreamOverloaded,
@@ -89,6 +83,7 @@ from healthgauge.overload._http import (
     rejection_response,
 )
 from healthgauge.overload._load import AgentReport, AgentState, LoadReporter, combine, weight_for_load
+from healthgauge.overload._permit import Permit, Waiter
 from healthgauge.overload._queue import Expiry, QueueEntry, QueueOrder, QueueStatistics, WaitQueue, WaitQueueStatistics
 from healthgauge.overload._throttle import (
     AdaptiveThrottle,

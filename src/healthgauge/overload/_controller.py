@@ -22,13 +22,15 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from healthgauge.overload._queue import QueueEntry, QueueStatistics, WaitQueue
+from healthgauge.overload._permit import Partition, Permit, Waiter
+from healthgauge.overload._permit import partitions as _shares  # the constructor's argument shadows the name
+from healthgauge.overload._queue import QueueStatistics, WaitQueue
 from healthgauge.overload._types import NO_DEADLINE, Clock, Criticality, Outcome, Rejection, RejectReason
 from healthgauge.overload.limits._codel import DelayWindow, FollyCodel, delay_load
-from healthgauge.overload.limits._limit import Limit, LimitStatistics, require
+from healthgauge.overload.limits._limit import Limit, LimitStatistics
 from healthgauge.overload.limits._loop_delay import LoopDelayLimit
 
 _CRITICALITY_KEYS = tuple(level.name.lower() for level in Criticality)  # indexed by the level
@@ -40,152 +42,6 @@ CRITICAL = Criticality.CRITICAL
 # a second without any rejection ends a shedding streak.
 RETRY_AFTER_LONG_SHEDDING = 10.0
 SHEDDING_STREAK_GAP = 1.0
-
-
-class Permit:
-    """The right to run one request. Complete it exactly once: ``success``, ``dropped`` or ``ignore``.
-
-    ``inflight`` is the in-flight count including this permit at its grant (Netflix's ``inflight``);
-    ``cost`` is what it counts against the limit (the ``Healthgauge-Cost`` header; default 1).
-    """
-
-    __slots__ = (
-        "_controller",
-        "_done",
-        "cost",
-        "criticality",
-        "granted_at",
-        "inflight",
-        "partition",
-        "received_at",
-        "started_at",
-    )
-
-    def __init__(
-        self,
-        controller: AdmissionController,
-        received_at: float,
-        granted_at: float,
-        criticality: Criticality,
-        partition: _Partition | None,
-        inflight: int,
-        cost: float = 1.0,
-    ) -> None:
-        self._controller = controller
-        self.cost = cost
-        self.received_at = received_at
-        self.granted_at = granted_at
-        self.criticality = criticality
-        self.partition = partition
-        self.inflight = inflight
-        self.started_at: float | None = None
-        self._done = False
-
-    @property
-    def done(self) -> bool:
-        return self._done
-
-    def start(self, extra_delay: float = 0.0) -> Rejection | None:
-        """The handler is about to run: feed the queueing delay (plus ``extra_delay``, e.g. the
-        latest event-loop lag) to the detectors. A ``Rejection`` means: do not run it, answer 503;
-        the permit is then already released. Calling it is optional, but without it the queue-delay
-        detectors see nothing."""
-        return self._controller._start(self, extra_delay)
-
-    def success(self) -> None:
-        """The work was done (including a 5xx from the application): one RTT sample."""
-        self._controller._finish(self, False, "success")
-
-    def dropped(self) -> None:
-        """Timed out, or a downstream call reported overload: one sample flagged dropped."""
-        self._controller._finish(self, True, "dropped")
-
-    def ignore(self) -> None:
-        """Client gone or request bypassed: release without a sample."""
-        self._controller._finish(self, None, "ignored")
-
-    def complete(self, outcome: Outcome) -> None:
-        if outcome is Outcome.SUCCESS:
-            self.success()
-        elif outcome is Outcome.DROPPED:
-            self.dropped()
-        else:
-            self.ignore()
-
-
-class Waiter(QueueEntry):
-    """A queued request. Resolved later by the controller: ``permit`` set (granted) or
-    ``rejection`` set (expired, deadline, evicted); ``cancel()`` withdraws it.
-
-    ``add_done_callback(fn)`` runs ``fn(waiter)`` once when it is granted or rejected (at once if it
-    already is), synchronously, from inside whichever controller call resolved it: an asyncio
-    adapter resolves a future there and must not do more.
-    """
-
-    __slots__ = ("_callbacks", "_controller", "cancelled", "cost", "partition", "permit", "received_at", "rejection")
-
-    def __init__(
-        self,
-        controller: AdmissionController,
-        *,
-        criticality: Criticality,
-        deadline: float,
-        max_wait: float | None,
-        received_at: float,
-        partition: _Partition | None,
-        cost: float = 1.0,
-    ) -> None:
-        super().__init__(criticality=criticality, deadline=deadline, max_wait=max_wait)
-        self._controller = controller
-        self.cost = cost
-        self.received_at = received_at
-        self.partition = partition
-        self.permit: Permit | None = None
-        self.rejection: Rejection | None = None
-        self.cancelled = False
-        self._callbacks: list[Callable[[Waiter], None]] = []
-
-    @property
-    def done(self) -> bool:
-        return self.permit is not None or self.rejection is not None or self.cancelled
-
-    def add_done_callback(self, callback: Callable[[Waiter], None]) -> None:
-        if self.permit is not None or self.rejection is not None:
-            callback(self)
-        elif not self.cancelled:
-            self._callbacks.append(callback)
-
-    def cancel(self) -> None:
-        """The client went away: leave the queue at once, or release a permit already granted
-        (as ``ignore``). Callbacks do not run for a cancellation."""
-        if self.cancelled:
-            return
-        self.cancelled = True
-        self._callbacks.clear()
-        if self.permit is not None and not self.permit.done:
-            self.permit.ignore()
-        elif self.queued:
-            self._controller._withdraw(self)
-
-    def _resolve(self) -> None:
-        callbacks, self._callbacks = self._callbacks, []
-        for callback in callbacks:
-            callback(self)
-
-
-class _Partition:
-    """A named share of the limit (Netflix ``AbstractPartitionedLimiter``)."""
-
-    __slots__ = ("inflight", "name", "share")
-
-    def __init__(self, name: str, share: float) -> None:
-        self.name = name
-        self.share = share
-        self.inflight = 0
-
-    def full(self, limit: float) -> bool:
-        """At or above ``max(1, ceil(L × share))``."""
-        return self.inflight >= max(1, math.ceil(limit * self.share))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -277,7 +133,7 @@ class AdmissionController:
         self._limit = LoopDelayLimit() if limit is None else limit
         self._queue = queue
         self._detector = detector
-        self._partitions = _partitions(partitions)
+        self._partitions = _shares(partitions)
         self.shed_sheddable = shed_sheddable
         self.monitor_only = monitor_only
         self.concurrency_load = concurrency_load
@@ -420,7 +276,7 @@ class AdmissionController:
     # -- internals -------------------------------------------------------------------------------
 
     def _grant(
-        self, received_at: float, now: float, criticality: Criticality, part: _Partition | None, cost: float = 1.0
+        self, received_at: float, now: float, criticality: Criticality, part: Partition | None, cost: float = 1.0
     ) -> Permit:
         self._inflight += 1
         self._units += cost
@@ -434,7 +290,7 @@ class AdmissionController:
         criticality: Criticality,
         deadline: float | None,
         received_at: float,
-        part: _Partition | None,
+        part: Partition | None,
         now: float,
         overloaded: bool,
         cost: float = 1.0,
@@ -576,16 +432,6 @@ class AdmissionController:
             limit_statistics=self._limit.statistics(),
             queue_statistics=None if queue is None else queue.statistics(now, limit),
         )
-
-
-def _partitions(shares: Mapping[str, float] | None) -> dict[str, _Partition]:
-    if not shares:
-        return {}
-    for name, share in shares.items():
-        require(0 < share <= 1, f"partition {name!r}: share must lie in (0, 1], got {share!r}")
-    total = sum(shares.values())
-    require(total <= 1 + 1e-9, f"partition shares must sum to ≤ 1, got {total!r}")
-    return {name: _Partition(name, share) for name, share in shares.items()}
 
 
 Decision = Permit | Waiter | Rejection

@@ -18,9 +18,10 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Generic, TypeVar
 
-from healthgauge.overload._controller import AdmissionController, Permit, Waiter
+from healthgauge.overload._controller import AdmissionController
 from healthgauge.overload._http import Classified, RequestPolicy, Response, classify, rejection_response
 from healthgauge.overload._load import AgentReport, AgentState, LoadReporter, weight_for_load
+from healthgauge.overload._permit import Permit, Waiter
 from healthgauge.overload._types import Outcome, Rejection
 from healthgauge.overload.adapters._counters import GuardCounters
 from healthgauge.overload.adapters._looplag import LoopLagProbe
