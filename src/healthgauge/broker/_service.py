@@ -19,6 +19,7 @@ from typing import Any
 
 from healthgauge.broker._broker import Broker, Job, JobState
 from healthgauge.broker._config import BrokerConfig
+from healthgauge.broker._observed import Counters
 from healthgauge.broker._proxy import (
     IDEMPOTENT,
     ClientConnection,
@@ -62,22 +63,6 @@ def parse_timeout(value: bytes) -> float | None:
     except ValueError:
         return None
     return amount * scale if math.isfinite(amount) and amount >= 0 else None
-
-
-class Counters:
-    """What the metrics read: plain dicts and ints bumped on the hot path (no locks, no labels)."""
-
-    def __init__(self) -> None:
-        self.requests: dict[str, int] = {}  # by class
-        self.responses: dict[tuple[str, str], int] = {}  # (class, status class "2xx")
-        self.attempts: dict[str, int] = {}  # by worker
-        self.refusals: dict[tuple[str, str], int] = {}  # (worker, reason)
-        self.rejections: dict[str, int] = {}  # by reason
-        self.worker_errors: dict[tuple[str, str], int] = {}  # (worker, kind)
-        # home: the key's rendezvous home served it; recent: another worker that served the key
-        # lately (it spilled there before: the data is likely there too); miss: neither.
-        self.affinity = {"home": 0, "recent": 0, "miss": 0}
-        self.cancelled: dict[str, int] = {}  # client went away, by where the request was
 
 
 def _bump(table: dict[Any, int], key: Any) -> None:
