@@ -14,7 +14,10 @@ if TYPE_CHECKING:
     from healthgauge.broker._broker import Broker
     from healthgauge.broker._registry import Registry
 
-__all__ = ["Counters", "ObservedService"]
+__all__ = ["Counters", "ObservedService", "affinity_result"]
+
+# Keys whose last workers are remembered for the affinity metric; past this it starts over.
+MAX_RECENT_KEYS = 65536
 
 
 class Counters:
@@ -31,6 +34,17 @@ class Counters:
         # lately (it spilled there before: the data is likely there too); miss: neither.
         self.affinity = {"home": 0, "recent": 0, "miss": 0}
         self.cancelled: dict[str, int] = {}  # client went away, by where the request was
+
+
+def affinity_result(recent: dict[str, tuple[object, ...]], key: str, home: object, worker: object) -> str:
+    """Which of home / recent / miss this answer is, and remember ``worker`` for ``key``."""
+    seen = recent.get(key)
+    result = "home" if home == worker else "recent" if seen is not None and worker in seen else "miss"
+    if seen is None or seen[0] != worker:
+        if len(recent) >= MAX_RECENT_KEYS:
+            recent.clear()
+        recent[key] = (worker, seen[0]) if seen is not None else (worker,)
+    return result
 
 
 class ObservedService(Protocol):
