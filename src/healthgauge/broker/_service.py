@@ -27,6 +27,7 @@ from healthgauge.broker._fields import (
     parse_timeout,
 )
 from healthgauge.broker._observed import Counters, affinity_result
+from healthgauge.broker._pool import IdlePool
 from healthgauge.broker._proxy import (
     IDEMPOTENT,
     ClientConnection,
@@ -46,8 +47,6 @@ log = logging.getLogger("healthgauge.broker")
 # 10 ms (§3 rule 3) is for a server's own queue; here a request's deadline has its own timer, the
 # tick only bounds queue waits of a second or more, and 25 ms costs a quarter of the wake-ups.
 TICK = 0.025
-# Idle keep-alive connections kept per worker; more are closed when they come back.
-MAX_IDLE = 32
 
 
 def _bump(table: dict[Any, int], key: Any) -> None:
@@ -72,8 +71,8 @@ class BrokerService:
             self.registry, limits=config.queues, pull_order=config.pull_order, affinity_wait=config.affinity_wait
         )
         self.workers: dict[str, tuple[str, int]] = {}
+        self.idle = IdlePool()
         self._apply_workers(config, now)
-        self.idle: dict[object, list[WorkerConnection]] = {w: [] for w in self.workers}
         self.clients: set[ClientConnection] = set()
         self.inflight: set[Exchange] = set()
         self.counters = Counters()
@@ -93,13 +92,11 @@ class BrokerService:
             if name not in wanted:
                 self.registry.remove(name)
                 del self.workers[name]
-                for conn in getattr(self, "idle", {}).pop(name, []):
-                    conn.close()
+                self.idle.remove_worker(name)
         for name, w in wanted.items():
             self.registry.add(name, cap=w.max_inflight, now=now)
             self.workers[name] = (w.host, w.port)
-            if hasattr(self, "idle"):
-                self.idle.setdefault(name, [])
+            self.idle.add_worker(name)
 
     def reload(self, config: BrokerConfig) -> None:
         """A new configuration, keeping every queued and in-flight request (SIGHUP)."""
@@ -189,14 +186,12 @@ class BrokerService:
         data, _chunked = request_bytes(ex, extra, BROKER_FIELDS)
         if ex.streaming:
             ex.body.clear()
-        pool = self.idle.get(worker)
-        while pool:
-            conn = pool.pop()
-            if not conn.closed:
-                ex.worker_conn = conn
-                conn.send(ex, data)
-                self._after_send(ex)
-                return
+        conn = self.idle.take(worker)
+        if conn is not None:
+            ex.worker_conn = conn
+            conn.send(ex, data)
+            self._after_send(ex)
+            return
         self.loop.create_task(self._connect(ex, worker, data))
 
     def _after_send(self, ex: Exchange) -> None:
@@ -442,16 +437,10 @@ class BrokerService:
     # Pool ------------------------------------------------------------------------------------------
 
     def _pool_put(self, conn: WorkerConnection) -> None:
-        pool = self.idle.get(conn.worker)
-        if pool is None or conn.closed or len(pool) >= MAX_IDLE or self.draining:
-            conn.close()
-        else:
-            pool.append(conn)
+        self.idle.put(conn, keep=not self.draining)
 
     def pool_discard(self, conn: WorkerConnection) -> None:
-        pool = self.idle.get(conn.worker)
-        if pool is not None and conn in pool:
-            pool.remove(conn)
+        self.idle.discard(conn)
 
     # Life cycle ------------------------------------------------------------------------------------
 
@@ -503,10 +492,7 @@ class BrokerService:
             server.close()
         for client in list(self.clients):
             client.abort()
-        for pool in self.idle.values():
-            for conn in pool:
-                conn.close()
-            pool.clear()
+        self.idle.close()
         if self._tick is not None:
             self._tick.cancel()
         for server in self._servers:
