@@ -8,9 +8,7 @@ See the README section "``healthgauge agent``" for every key.
 
 from __future__ import annotations
 
-import ipaddress
 import math
-import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,12 +27,16 @@ from healthgauge.agent._values import (
     _path,
     _size,
     _table,
+    _tls,
     _url,
+    is_loopback,
 )
 
 # Moved to _values.py; still importable from here, where the rest of the package looks for them.
+from healthgauge.agent._values import Address as Address
 from healthgauge.agent._values import AgentConfigError as AgentConfigError
 from healthgauge.agent._values import ConfigError as ConfigError
+from healthgauge.agent._values import parse_address as parse_address
 from healthgauge.agent._values import parse_duration as parse_duration
 from healthgauge.agent._values import read_token_file as read_token_file
 from healthgauge.agent.judge._engine import Engine, EngineError, Expr
@@ -94,20 +96,6 @@ PROBE_KEYS = tuple(
 )
 PROBE_ONLY_METRICS = ("token", "body_limit", "headers", "ca_file", "insecure", "sample_limit", "series_limit")
 AGENT_KEYS = ("listen", "admin", "admin_token_file", "shutdown_grace", "haproxy_default", "state_file")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Address:
-    """Where a listener binds: ``host:port`` (port 0 picks a free one), or a unix socket path."""
-
-    host: str = ""
-    port: int = 0
-    path: str = ""
-
-    def __str__(self) -> str:
-        if self.path:
-            return f"unix:{self.path}"
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -251,32 +239,6 @@ def parse_config(text: str, engine: Engine, *, base: Path | None = None) -> Conf
     return Config(agent=agent, targets=tuple(targets), groups=groups)
 
 
-def parse_address(value: object, key: str, *, unix: bool = False) -> Address:
-    """``host:port``, ``[v6]:port`` or (where allowed) ``unix:/path``."""
-    if not isinstance(value, str):
-        raise ConfigError(f'{key}: an address is a string such as "127.0.0.1:8099", got {value!r}')
-    if value.startswith("unix:"):
-        if not unix:
-            raise ConfigError(f'{key}: "{value}": a unix socket is not supported here')
-        if not value[5:].startswith("/"):
-            raise ConfigError(f'{key}: "{value}": a unix socket needs an absolute path')
-        return Address(path=value[5:])
-    host, sep, port = value.rpartition(":")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ConfigError(f'{key}: invalid address "{value}": expected host:port')
-    return Address(host=host, port=int(port))
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _agent(raw: dict[str, Any], key: str, base: Path | None) -> AgentConfig:
     _known(raw, AGENT_KEYS + tuple(LISTENERS), f"{key}.")
     listen = parse_address(raw.get("listen", DEFAULT_LISTEN), f"{key}.listen")
@@ -398,23 +360,6 @@ def _shared(raw: dict[str, Any], key: str, engine: Engine, base: Path | None) ->
         **_tls(raw, key, base),
         **rules,
     }
-
-
-def _tls(raw: dict[str, Any], key: str, base: Path | None) -> dict[str, Any]:
-    """``ca_file`` (loaded now: an unreadable or empty bundle is refused at start, not at the
-    first scrape) and ``insecure``."""
-    insecure = raw.get("insecure", False)
-    if not isinstance(insecure, bool):
-        raise ConfigError(f"{key}.insecure: true (skip certificate verification) or false, got {insecure!r}")
-    if "ca_file" not in raw:
-        return {"ca_file": "", "insecure": insecure}
-    path = _path(raw["ca_file"], f"{key}.ca_file", base)
-    try:
-        ssl.create_default_context(cafile=path)
-    except OSError as exc:  # ssl.SSLError is an OSError too
-        why = exc.strerror or getattr(exc, "reason", None) or str(exc)
-        raise ConfigError(f'{key}.ca_file: cannot load "{path}": {why}') from None
-    return {"ca_file": path, "insecure": insecure}
 
 
 def _rules(value: object, key: str, engine: Engine) -> tuple[Rule, ...]:

@@ -1,15 +1,19 @@
-"""Readers of one configuration value each (a duration, a size, a URL, a path, a header table, a
-name, a table's keys), raising :class:`AgentConfigError` with the key and the offending text.
+"""Readers of one configuration value each (a duration, a size, an address, a URL, a path, a
+header table, TLS settings, a name, a table's keys), raising :class:`AgentConfigError` with the
+key and the offending text.
 
-``_config`` assembles the agent's configuration from these; they know nothing of targets,
-rules or listeners.
+``_config`` assembles the agent's configuration from these; they know nothing of targets or
+rules.
 """
 
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
+import ssl
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +34,46 @@ class AgentConfigError(Exception):
 
 
 ConfigError = AgentConfigError  # the name before 0.2 (it clashed across the public API); kept as an alias
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Address:
+    """Where a listener binds: ``host:port`` (port 0 picks a free one), or a unix socket path."""
+
+    host: str = ""
+    port: int = 0
+    path: str = ""
+
+    def __str__(self) -> str:
+        if self.path:
+            return f"unix:{self.path}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_address(value: object, key: str, *, unix: bool = False) -> Address:
+    """``host:port``, ``[v6]:port`` or (where allowed) ``unix:/path``."""
+    if not isinstance(value, str):
+        raise ConfigError(f'{key}: an address is a string such as "127.0.0.1:8099", got {value!r}')
+    if value.startswith("unix:"):
+        if not unix:
+            raise ConfigError(f'{key}: "{value}": a unix socket is not supported here')
+        if not value[5:].startswith("/"):
+            raise ConfigError(f'{key}: "{value}": a unix socket needs an absolute path')
+        return Address(path=value[5:])
+    host, sep, port = value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f'{key}: invalid address "{value}": expected host:port')
+    return Address(host=host, port=int(port))
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_duration(value: object, key: str) -> float:
@@ -171,3 +215,20 @@ def _known(raw: Mapping[str, object], known: tuple[str, ...], prefix: str) -> No
             close = difflib.get_close_matches(name, known, n=1)
             hint = f' (did you mean "{close[0]}"?)' if close else f" (known: {', '.join(known)})"
             raise ConfigError(f'{prefix}{name}: unknown key "{name}"{hint}')
+
+
+def _tls(raw: dict[str, Any], key: str, base: Path | None) -> dict[str, Any]:
+    """``ca_file`` (loaded now: an unreadable or empty bundle is refused at start, not at the
+    first scrape) and ``insecure``."""
+    insecure = raw.get("insecure", False)
+    if not isinstance(insecure, bool):
+        raise ConfigError(f"{key}.insecure: true (skip certificate verification) or false, got {insecure!r}")
+    if "ca_file" not in raw:
+        return {"ca_file": "", "insecure": insecure}
+    path = _path(raw["ca_file"], f"{key}.ca_file", base)
+    try:
+        ssl.create_default_context(cafile=path)
+    except OSError as exc:  # ssl.SSLError is an OSError too
+        why = exc.strerror or getattr(exc, "reason", None) or str(exc)
+        raise ConfigError(f'{key}.ca_file: cannot load "{path}": {why}') from None
+    return {"ca_file": path, "insecure": insecure}
