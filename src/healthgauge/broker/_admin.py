@@ -14,7 +14,7 @@ from healthgauge.broker._proxy import simple_response
 from healthgauge.broker._wire import WireError, find_head_end, parse_request_head
 
 if TYPE_CHECKING:
-    from healthgauge.broker._service import BrokerService
+    from healthgauge.broker._observed import ObservedService
 
 __all__ = ["AdminConnection"]
 
@@ -22,7 +22,7 @@ __all__ = ["AdminConnection"]
 class AdminConnection(asyncio.Protocol):
     """One admin client; requests are answered in order, keep-alive."""
 
-    def __init__(self, service: BrokerService) -> None:
+    def __init__(self, service: ObservedService) -> None:
         self.service = service
         self.transport: asyncio.Transport | None = None
         self.buf = b""

@@ -317,6 +317,14 @@ class Broker:
     def holding(self) -> int:
         return self._holding
 
+    def fill(self) -> float:
+        """The fullest queue's length over its capacity, 0-1."""
+        fill = 0.0
+        for c, lim in self.limits.items():
+            if lim.capacity:
+                fill = max(fill, len(self._queues[c]) / lim.capacity)
+        return min(1.0, fill)
+
     def next_expiry(self, now: float) -> float | None:
         """When the earliest queued job times out, or None with nothing queued."""
         times = [t for q in self._queues.values() if (t := q.next_expiry(now)) is not None]

@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from healthgauge.broker._service import BrokerService
+    from healthgauge.broker._observed import ObservedService
 
 __all__ = ["BrokerCollector", "render"]
 
@@ -23,7 +23,7 @@ PREFIX = "healthgauge_broker_"
 
 
 class BrokerCollector(Collector):
-    def __init__(self, service: BrokerService) -> None:
+    def __init__(self, service: ObservedService) -> None:
         self.service = service
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
@@ -72,7 +72,7 @@ def _counter(name: str, doc: str, labels: tuple[str, ...], values: Mapping[Any, 
     return family
 
 
-def render(service: BrokerService) -> tuple[bytes, str]:
+def render(service: ObservedService) -> tuple[bytes, str]:
     """The text exposition of ``service``'s metrics and its content type."""
     collector = service.collector
     if not isinstance(collector, BrokerCollector):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from healthgauge.broker._broker import Job
 from healthgauge.broker._wire import (
@@ -37,9 +37,9 @@ from healthgauge.broker._wire import (
 )
 
 if TYPE_CHECKING:
-    from healthgauge.broker._service import BrokerService
+    from healthgauge.broker._config import BrokerConfig
 
-__all__ = ["ClientConnection", "Exchange", "WorkerConnection"]
+__all__ = ["ClientConnection", "Exchange", "ProxyService", "WorkerConnection"]
 
 log = logging.getLogger("healthgauge.broker")
 
@@ -125,12 +125,32 @@ class Exchange:
         self.timer: asyncio.TimerHandle | None = None
 
 
+class ProxyService(Protocol):
+    """What the connections call on the service that drives them (``_service.BrokerService``);
+    named here so that this module does not import the one that imports it."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+    @property
+    def config(self) -> BrokerConfig: ...
+    @property
+    def clients(self) -> set[ClientConnection]: ...
+    def received(self, ex: Exchange) -> None: ...
+    def body_complete(self, ex: Exchange) -> None: ...
+    def stream_request(self, ex: Exchange, pieces: list[bytes | memoryview]) -> None: ...
+    def client_gone(self, ex: Exchange) -> None: ...
+    def worker_failed(self, ex: Exchange, conn: WorkerConnection, kind: str, detail: str = "") -> None: ...
+    def pool_discard(self, conn: WorkerConnection) -> None: ...
+    def response_head(self, ex: Exchange, conn: WorkerConnection, head: Head) -> bool: ...
+    def response_done(self, ex: Exchange, conn: WorkerConnection, *, keep: bool) -> None: ...
+
+
 class ClientConnection(asyncio.Protocol):
     """A client's connection: reads requests one at a time and hands them to the service."""
 
     __slots__ = ("_buf", "_paused", "closed", "exchange", "service", "transport", "upstream_paused")
 
-    def __init__(self, service: BrokerService) -> None:
+    def __init__(self, service: ProxyService) -> None:
         self.service = service
         self.transport: asyncio.Transport | None = None
         self._buf = b""
@@ -293,7 +313,7 @@ class WorkerConnection(asyncio.Protocol):
         "worker",
     )
 
-    def __init__(self, service: BrokerService, worker: object) -> None:
+    def __init__(self, service: ProxyService, worker: object) -> None:
         self.service = service
         self.worker = worker
         self.transport: asyncio.Transport | None = None

@@ -14,11 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from typing import Any
 
 from healthgauge.broker._broker import Broker, Job, JobState
 from healthgauge.broker._config import BrokerConfig
+from healthgauge.broker._fields import (
+    BROKER_FIELDS,
+    answer_framing,
+    load_report,
+    offer_fields,
+    parse_criticality,
+    parse_timeout,
+)
+from healthgauge.broker._observed import Counters, affinity_result
+from healthgauge.broker._pool import IdlePool
 from healthgauge.broker._proxy import (
     IDEMPOTENT,
     ClientConnection,
@@ -27,9 +36,8 @@ from healthgauge.broker._proxy import (
     request_bytes,
     simple_response,
 )
-from healthgauge.broker._registry import Registry, WorkerReport, parse_load
-from healthgauge.broker._wire import CHUNKED, CLOSE, LAST_CHUNK, LENGTH, NONE, Head, chunk, render_head
-from healthgauge.overload._types import Criticality
+from healthgauge.broker._registry import Registry
+from healthgauge.broker._wire import CHUNKED, CLOSE, LAST_CHUNK, Head, chunk, render_head
 
 __all__ = ["BrokerService", "parse_timeout"]
 
@@ -39,45 +47,6 @@ log = logging.getLogger("healthgauge.broker")
 # 10 ms (§3 rule 3) is for a server's own queue; here a request's deadline has its own timer, the
 # tick only bounds queue waits of a second or more, and 25 ms costs a quarter of the wake-ups.
 TICK = 0.025
-# Keys whose last workers are remembered for the affinity metric; past this it starts over.
-MAX_RECENT_KEYS = 65536
-# Idle keep-alive connections kept per worker; more are closed when they come back.
-MAX_IDLE = 32
-
-_BROKER_FIELDS = frozenset(
-    (b"healthgauge-class", b"healthgauge-timeout", b"healthgauge-affinity", b"healthgauge-cost", b"via")
-)
-_GRPC_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
-
-
-def parse_timeout(value: bytes) -> float | None:
-    """Seconds from ``Healthgauge-Timeout``: milliseconds (``250``) or a gRPC timeout (``250m``,
-    ``2S``), as the overload middleware reads it; None when it is not one."""
-    text = value.decode("latin-1").strip()
-    scale = 1e-3
-    if text and text[-1] in _GRPC_UNITS:
-        scale, text = _GRPC_UNITS[text[-1]], text[:-1]
-    try:
-        amount = float(text)
-    except ValueError:
-        return None
-    return amount * scale if math.isfinite(amount) and amount >= 0 else None
-
-
-class Counters:
-    """What the metrics read: plain dicts and ints bumped on the hot path (no locks, no labels)."""
-
-    def __init__(self) -> None:
-        self.requests: dict[str, int] = {}  # by class
-        self.responses: dict[tuple[str, str], int] = {}  # (class, status class "2xx")
-        self.attempts: dict[str, int] = {}  # by worker
-        self.refusals: dict[tuple[str, str], int] = {}  # (worker, reason)
-        self.rejections: dict[str, int] = {}  # by reason
-        self.worker_errors: dict[tuple[str, str], int] = {}  # (worker, kind)
-        # home: the key's rendezvous home served it; recent: another worker that served the key
-        # lately (it spilled there before: the data is likely there too); miss: neither.
-        self.affinity = {"home": 0, "recent": 0, "miss": 0}
-        self.cancelled: dict[str, int] = {}  # client went away, by where the request was
 
 
 def _bump(table: dict[Any, int], key: Any) -> None:
@@ -102,8 +71,8 @@ class BrokerService:
             self.registry, limits=config.queues, pull_order=config.pull_order, affinity_wait=config.affinity_wait
         )
         self.workers: dict[str, tuple[str, int]] = {}
+        self.idle = IdlePool()
         self._apply_workers(config, now)
-        self.idle: dict[object, list[WorkerConnection]] = {w: [] for w in self.workers}
         self.clients: set[ClientConnection] = set()
         self.inflight: set[Exchange] = set()
         self.counters = Counters()
@@ -123,13 +92,11 @@ class BrokerService:
             if name not in wanted:
                 self.registry.remove(name)
                 del self.workers[name]
-                for conn in getattr(self, "idle", {}).pop(name, []):
-                    conn.close()
+                self.idle.remove_worker(name)
         for name, w in wanted.items():
             self.registry.add(name, cap=w.max_inflight, now=now)
             self.workers[name] = (w.host, w.port)
-            if hasattr(self, "idle"):
-                self.idle.setdefault(name, [])
+            self.idle.add_worker(name)
 
     def reload(self, config: BrokerConfig) -> None:
         """A new configuration, keeping every queued and in-flight request (SIGHUP)."""
@@ -159,13 +126,7 @@ class BrokerService:
         ex.deadline = ex.start + (cfg.timeout if timeout is None else min(timeout, cfg.timeout))
         ex.key = cfg.affinity_key(path, query, head.fields)
         ex.cost = cost
-        level = head.fields.get(b"healthgauge-criticality")
-        criticality = Criticality.CRITICAL
-        if level is not None:
-            try:
-                criticality = Criticality.parse(level.decode("latin-1"))
-            except ValueError:
-                pass
+        criticality = parse_criticality(head.fields.get(b"healthgauge-criticality"))
         ex.job = Job(ex, deadline=ex.deadline, job_class=job_class, key=ex.key, criticality=criticality)
         _bump(self.counters.requests, job_class.value)
         self.inflight.add(ex)
@@ -220,29 +181,17 @@ class BrokerService:
         ex.tried.append(worker)
         _bump(self.counters.attempts, worker)
         left_ms = max(0, int((ex.deadline - self.loop.time()) * 1000))
-        extra = [
-            (b"healthgauge-class", job.job_class.value.encode()),
-            (b"healthgauge-timeout", b"%d" % left_ms),
-            (b"via", b"1.1 healthgauge"),
-        ]
         given_cost = ex.head.fields.get(b"healthgauge-cost")
-        if given_cost is not None:
-            extra.append((b"healthgauge-cost", given_cost))
-        elif ex.cost is not None:
-            extra.append((b"healthgauge-cost", b"%g" % ex.cost))
-        if ex.key is not None:
-            extra.append((b"healthgauge-affinity", ex.key.encode("latin-1", "replace")))
-        data, _chunked = request_bytes(ex, extra, _BROKER_FIELDS)
+        extra = offer_fields(job.job_class.value, left_ms, given_cost, ex.cost, ex.key)
+        data, _chunked = request_bytes(ex, extra, BROKER_FIELDS)
         if ex.streaming:
             ex.body.clear()
-        pool = self.idle.get(worker)
-        while pool:
-            conn = pool.pop()
-            if not conn.closed:
-                ex.worker_conn = conn
-                conn.send(ex, data)
-                self._after_send(ex)
-                return
+        conn = self.idle.take(worker)
+        if conn is not None:
+            ex.worker_conn = conn
+            conn.send(ex, data)
+            self._after_send(ex)
+            return
         self.loop.create_task(self._connect(ex, worker, data))
 
     def _after_send(self, ex: Exchange) -> None:
@@ -294,14 +243,10 @@ class BrokerService:
     # Answers from workers ------------------------------------------------------------------------
 
     def _learn(self, worker: object, head: Head) -> None:
-        now = self.loop.time()
-        value = head.fields.get(b"healthgauge-load")
-        cap = self.registry.cap(worker)
-        report = parse_load(value.decode("latin-1"), cap=cap) if value is not None else None
-        if report is None:  # no word from the worker: what this broker has there, this answer's request done
-            local = max(0, self.registry.local(worker) - 1)
-            report = WorkerReport(n=local, limit=cap, load=100.0 * min(local, cap) / cap)
-        self.registry.report(worker, report, now=now)
+        report = load_report(
+            head.fields.get(b"healthgauge-load"), self.registry.cap(worker), self.registry.local(worker)
+        )
+        self.registry.report(worker, report, now=self.loop.time())
 
     def response_head(self, ex: Exchange, conn: WorkerConnection, head: Head) -> bool:
         """A worker's answer began. Returns False for a refusal (its body is dropped)."""
@@ -315,45 +260,16 @@ class BrokerService:
             return False
         ex.responded = True
         client = ex.client
-        client_11 = ex.head.version == b"HTTP/1.1"
         wait_ms = (ex.sent_at - ex.start) * 1000  # from arrival to the offer that took it (W3C Server-Timing)
-        extra = [
-            (b"via", b"1.1 healthgauge"),
-            (b"healthgauge-worker", str(worker).encode()),
-            (b"server-timing", b"broker-wait;dur=%.1f" % wait_ms),
-        ]
-        if head.framing == LENGTH:
-            framing, length = LENGTH, head.length
-        elif head.framing in (CHUNKED, CLOSE):
-            framing, length = (CHUNKED, 0) if client_11 else (CLOSE, 0)
-        elif ex.head.method == b"HEAD" or head.status in (204, 304) or head.status < 200:
-            framing, length = NONE, 0
-            given = head.fields.get(b"content-length")
-            if given is not None:
-                extra.append((b"content-length", given))
-        else:
-            framing, length = LENGTH, 0
-        if not ex.head.keep_alive or framing == CLOSE or self.draining:
-            extra.append((b"connection", b"close"))
+        framing, length, extra = answer_framing(ex.head, head, str(worker), wait_ms, draining=self.draining)
         first = b"HTTP/1.1 %d " % head.status + head.reason
         client.write(render_head(first, head, extra, framing, length))
         if ex.key is not None:
             ex.home = self.registry.home(ex.key, now=self.loop.time())
-            _bump(self.counters.affinity, self._affinity(ex.key, ex.home, worker))
+            _bump(self.counters.affinity, affinity_result(self.recent, ex.key, ex.home, worker))
         if ex.job is not None:
             _bump(self.counters.responses, (ex.job.job_class.value, f"{head.status // 100}xx"))
         return True
-
-    def _affinity(self, key: str, home: object, worker: object) -> str:
-        """Which of home / recent / miss this answer is, and remember ``worker`` for ``key``."""
-        recent = self.recent
-        seen = recent.get(key)
-        result = "home" if home == worker else "recent" if seen is not None and worker in seen else "miss"
-        if seen is None or seen[0] != worker:
-            if len(recent) >= MAX_RECENT_KEYS:
-                recent.clear()
-            recent[key] = (worker, seen[0]) if seen is not None else (worker,)
-        return result
 
     def response_done(self, ex: Exchange, conn: WorkerConnection, *, keep: bool) -> None:
         worker = conn.worker
@@ -521,16 +437,10 @@ class BrokerService:
     # Pool ------------------------------------------------------------------------------------------
 
     def _pool_put(self, conn: WorkerConnection) -> None:
-        pool = self.idle.get(conn.worker)
-        if pool is None or conn.closed or len(pool) >= MAX_IDLE or self.draining:
-            conn.close()
-        else:
-            pool.append(conn)
+        self.idle.put(conn, keep=not self.draining)
 
     def pool_discard(self, conn: WorkerConnection) -> None:
-        pool = self.idle.get(conn.worker)
-        if pool is not None and conn in pool:
-            pool.remove(conn)
+        self.idle.discard(conn)
 
     # Life cycle ------------------------------------------------------------------------------------
 
@@ -553,11 +463,7 @@ class BrokerService:
 
     def queue_fill(self) -> float:
         """The fullest queue's length over its capacity, 0-1: what the agent-check weight reads."""
-        fill = 0.0
-        for c, lim in self.core.limits.items():
-            if lim.capacity:
-                fill = max(fill, len(self.core._queues[c]) / lim.capacity)
-        return min(1.0, fill)
+        return self.core.fill()
 
     def ready(self) -> bool:
         now = self.loop.time()
@@ -586,10 +492,7 @@ class BrokerService:
             server.close()
         for client in list(self.clients):
             client.abort()
-        for pool in self.idle.values():
-            for conn in pool:
-                conn.close()
-            pool.clear()
+        self.idle.close()
         if self._tick is not None:
             self._tick.cancel()
         for server in self._servers:
