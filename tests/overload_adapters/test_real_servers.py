@@ -94,6 +94,17 @@ def test_many_keepalive_connections_without_overload_are_not_shed(stack: str, co
     assert protected["goodput"] >= 0.5 * bare["goodput"], (protected, bare)  # 0.x: ~0.001-0.9
 
 
+@pytest.mark.parametrize("stack", ["httptools", "aiohttp"])
+def test_a_closed_loop_of_a_cpu_bound_handler_is_not_shed(stack: str) -> None:
+    """50 clients each sending the next request when the answer comes, ~3 ms of pure Python per
+    request: the loop is ~150 ms late for as long as it runs, but the backlog is bounded by the
+    clients and does not grow, so refusing cannot help (before the growth test: 31-100 % 503s)."""
+    bare = run(stack, "cpu", "none", "closed", "50:3")
+    protected = run(stack, "cpu", "default", "closed", "50:3")
+    assert protected["r503"] <= 0.01 * max(1, protected["sent"]), protected
+    assert protected["goodput"] >= 0.8 * bare["goodput"], (protected, bare)
+
+
 def test_open_loop_at_twice_capacity_keeps_goodput() -> None:
     """~3 ms of pure-Python CPU per request, httptools + uvloop: bare collapses at 2× (its queue
     outgrows the 1 s deadline); the default sheds the excess and keeps answering in time."""
@@ -171,3 +182,25 @@ def test_a_second_sigterm_stops_at_once(service: Proc) -> None:
     assert time.monotonic() - started <= 4
     service._reader.join(5)
     assert "second signal 15 while draining: stopping now" in "".join(service.output)
+
+
+def test_sigterm_under_uvloop_drains_and_exits() -> None:
+    """uvicorn on uvloop (what ``loop="auto"`` picks when it is installed): the drain hands
+    SIGTERM back and the process exits after the grace period, with its in-flight work done."""
+    proc = Proc([sys.executable, str(SERVICE), "--uvloop"])
+    try:
+        assert proc.ready, "".join(proc.output)
+        statuses: list[int] = []
+        slow = threading.Thread(target=lambda: statuses.append(get(proc.url + "/work?io=1")[0]))
+        slow.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        proc.proc.send_signal(signal.SIGTERM)
+        assert proc.proc.wait(30) == 0
+        took = time.monotonic() - started
+        slow.join(5)
+        assert statuses == [200]
+        assert 4.0 <= took <= 5 + 8, took
+        assert "draining for 5.0 s" in "".join(proc.output)
+    finally:
+        proc.stop()
