@@ -48,10 +48,12 @@ what the real servers taught:
   ``slough_factor`` (3) × that target is refused before it runs.
   For handlers that never ``await`` (pure CPU), in-flight never exceeds 1 and this is the only
   way to remove their work.
-- **No guessed start limit.** ``initial`` is ``max_limit`` (1000): the concurrency limit is learned
-  from the first overload (a start limit of 16 refused a 20-ms handler's 160 concurrent requests
-  before anything was measured). On each overloaded interval ``L = backoff × min(L, peak
-  in-flight)``, so a limit far above the actual concurrency takes effect at once.
+- **No guessed start limit, no cap without overload.** ``initial`` is 1000 and, while the loop is
+  not overloaded, a request that reaches ``L`` raises it (``× growth``, up to ``max_limit``,
+  100,000): the concurrency limit is learned from the first overload (a start limit of 16 refused
+  a 20-ms handler's 160 concurrent requests before anything was measured; a cap of 1000 refused
+  half of 2,000 keep-alive clients' requests without any overload). On each overloaded interval
+  ``L = backoff × min(L, peak in-flight)``, so a limit far above the actual concurrency takes effect at once.
 - **A floor from experience.** ``L`` never falls below the highest in-flight count of a recent
   interval that was not overloaded (decaying by ``floor_decay`` 0.98 per interval: a half-life of
   3.5 s), nor below ``min_limit``: a concurrency that was observed to work is not refused.
@@ -133,7 +135,7 @@ class LoopDelayLimit(Limit):
         interval: float = 0.1,
         initial: float | None = None,
         min_limit: float = 1,
-        max_limit: float = 1000,
+        max_limit: float = 100_000,
         backoff: float = 0.9,
         growth: float = 1.1,
         slough_factor: float = 3.0,
@@ -158,7 +160,8 @@ class LoopDelayLimit(Limit):
         require_ratio("min_busy_share", min_busy_share, 0.0, 1.0, high_open=False)
         require_ratio("floor_decay", floor_decay, 0.0, 1.0, high_open=False)
         require(step_factor >= 0 and noise_factor >= 0, "step_factor and noise_factor must be ≥ 0")
-        super().__init__(initial=max_limit if initial is None else initial, min_limit=min_limit, max_limit=max_limit)
+        start = min(1000.0, max_limit) if initial is None else initial
+        super().__init__(initial=start, min_limit=min_limit, max_limit=max_limit)
         self.target = float(target)
         self.interval = float(interval)
         self.backoff = float(backoff)
@@ -255,6 +258,10 @@ class LoopDelayLimit(Limit):
             self._peak = inflight + 1
         if at_limit or inflight + 2 > self.limit:  # n + 1 ≥ floor(L)
             self._saturated = True
+            if not self._overloaded:
+                # Not overloaded: the limit follows demand (2,000 keep-alive clients of a 20-ms
+                # handler keep ~1,500 requests admitted; a cap refused half of them).
+                self._set(max(self.limit + 1, self.growth * self.limit))
 
     def on_start(self, now: float, delay: float) -> bool:
         if self._overloaded and delay > self.slough_timeout:
