@@ -246,6 +246,13 @@ def test_a_growing_backlog_sheds_and_a_backlog_that_stops_growing_is_let_be() ->
     assert not limit.overloaded
     assert not limit.on_start(t, 150 * MS)
     assert limit.statistics().details["rising"] == 0
+    t = feed(limit, t, 0.3, 1 * MS, share=0.9)  # a closed loop's clients pause and come back:
+    for i in range(1, 40):  # its lag climbs back to the plateau over 400 ms and stays there
+        t += PROBE
+        limit.on_loop(t, min(600 * MS, i * 15 * MS), 0.9 * PROBE, 3)
+    assert not limit.overloaded
+    t = ramp(limit, t, 0.6, 650 * MS, share=0.9)  # growing past it is growth again
+    assert limit.overloaded
 
 
 def test_min_rise_zero_restores_the_standing_queue_rule() -> None:

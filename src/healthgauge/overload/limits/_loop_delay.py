@@ -29,7 +29,9 @@ what the real servers taught:
   minimum; the ramp of connections opening ends within the first third). While overloaded it
   sheds for at most ``hold_time`` (1 s) after the last rising window: if the backlog was stable
   after all (shedding is not what holds it), the limit stops; an open loop above capacity grows
-  again within ``enter_time`` and is shed again. ``min_rise=0`` turns the test off (the behaviour before it).
+  again within ``enter_time`` and is shed again once its lag passes the level shedding was let go
+  at (for ``max_suppress``, 20 s: a closed loop refilling after a pause climbs back to its
+  plateau, which is not growth). ``min_rise=0`` turns the test off (the behaviour before it).
 - **Proof that shedding helps.** If, within ``verify_time`` (1 s) of entering overload, no probe
   sample falls back to the slough threshold or to half the lag that entered it, refusing work did
   not relieve the loop (the delay
@@ -96,6 +98,8 @@ class LoopDelayLimit(Limit):
         "_noise",
         "_overloaded",
         "_peak",
+        "_plateau",
+        "_plateau_until",
         "_run",
         "_saturated",
         "_share",
@@ -187,6 +191,8 @@ class LoopDelayLimit(Limit):
         self.hold_time = float(hold_time)
         self._run: deque[tuple[float, float]] = deque()  # (time, lag) of the current run of late samples
         self._last_rising = -INF
+        self._plateau = 0.0  # the lag shedding was let go at (hold_time): rising back to it is no growth
+        self._plateau_until = -INF
         self._win_start = -INF
         self._win_end = -INF  # the first probe opens the first interval
         self._busy = 0.0
@@ -295,7 +301,12 @@ class LoopDelayLimit(Limit):
             self._last_rising = now
         if self._overloaded:
             self._check(now, lag)
-        elif rising and self._share >= self.min_busy_share and now >= self._suppressed_until:
+        elif (
+            rising
+            and self._share >= self.min_busy_share
+            and now >= self._suppressed_until
+            and (now >= self._plateau_until or lag > self._plateau + self.effective_target)
+        ):
             self._overloaded = True
             self._entered_at = now
             self._entry_lag = lag
@@ -318,7 +329,11 @@ class LoopDelayLimit(Limit):
         if now - max(self._last_above, self._last_shed) >= self.exit_time:
             self._overloaded = False
         elif self.min_rise > 0 and now - self._last_rising >= self.hold_time:
-            self._overloaded = False  # a long but stable backlog: refusing does not shorten it
+            # A long but stable backlog: refusing does not shorten it. The lag it returns to once
+            # shedding stops (a closed loop refilling) is not growth; growing past it is.
+            self._overloaded = False
+            self._plateau = max(self._entry_lag, lag)
+            self._plateau_until = now + self.max_suppress
 
     def _remember(self, now: float, lag: float) -> None:
         """Keep the late samples of the last ``enter_time`` (at least the last six)."""
