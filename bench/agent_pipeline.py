@@ -52,7 +52,7 @@ def main() -> None:
         for t in targets:
             history = histories[t.name]
             a = clock()
-            samples = engine.parse(data, CONTENT_TYPE, names[t.name])
+            samples = engine.parse(data, CONTENT_TYPE, names[t.name], t.sample_limit)
             b = clock()
             history.add_scrape(samples, now)
             c = clock()

@@ -59,6 +59,9 @@ class FakeHistory:
         self.latest = {}
         self.failures.append(now)
 
+    def __len__(self) -> int:
+        return len(self.latest)
+
 
 class FakeEngine:
     def __init__(self) -> None:
@@ -79,6 +82,7 @@ class FakeEngine:
         data: bytes | bytearray,
         content_type: str | None,
         names: Collection[str] | None,
+        limit: int = 50_000,
         dropped: list[object] | None = None,
     ) -> object:
         self.parsed.append(names)
@@ -91,6 +95,8 @@ class FakeEngine:
                 raise EngineError(f"line {number}: expected 'name value', got {line!r}")
             if names is None or parts[0] in names:
                 samples[parts[0]] = float(parts[1])
+                if len(samples) > limit:
+                    raise EngineError(f"sample_limit: more than {limit} samples of the metrics the rules read")
         return samples
 
     def history(self, keep: float) -> FakeHistory:

@@ -194,6 +194,13 @@ def _read_token(path: str) -> str:
         raise UsageError(f"cannot read --bearer-token-file {path!r}: {getattr(exc, 'strerror', exc)}") from None
     if not token:
         raise UsageError(f"--bearer-token-file {path!r} is empty")
+    # One line, as Kubernetes' service-account tokens are; what is wrong is said, never shown.
+    token, _, rest = token.partition("\n")
+    token = token.strip()
+    if rest.strip():
+        raise UsageError(f"--bearer-token-file {path!r} holds more than one line (the token is not shown)")
+    if not token.isprintable() or " " in token:
+        raise UsageError(f"--bearer-token-file {path!r} holds spaces or control characters (the token is not shown)")
     return token
 
 

@@ -24,10 +24,11 @@ from healthgauge.agent.judge._engine import Engine, EngineError, Expr
 from healthgauge.agent.servers._registry import LISTENERS  # [agent] keys that start more listeners
 from healthgauge.health._cascade import Guard
 from healthgauge.health._damping import Damping
+from healthgauge.health._grpc import service_names
 from healthgauge.health._spec import TargetSpec
 from healthgauge.health._state import Overloaded, Policy
 from healthgauge.http._http11 import RequestError
-from healthgauge.http._url import parse_url
+from healthgauge.http._url import build_request, check_header, parse_url
 from healthgauge.probes import SpecError
 
 DEFAULT_LISTEN = "127.0.0.1:8099"
@@ -39,6 +40,15 @@ DEFAULT_TIMEOUT = 5.0
 # stay within a few MiB. 16 MiB leaves room and bounds memory per in-flight scrape.
 DEFAULT_BODY_LIMIT = 16 * 1024 * 1024
 MAX_BODY_LIMIT = 32 * 1024 * 1024  # the exposition parser's own page cap (DEFAULT_MAX_BODY_BYTES)
+# Samples one scrape may yield of the metrics the rules read (Prometheus's sample_limit, which is 0,
+# none, by default there): each parsed sample costs ~0.3-0.5 KB of Python objects, so 10k bounds a
+# scrape's parse near 5 MB; a health rule reads a few series, rarely thousands. Series a target's
+# history may hold at once (label sets that churn, with a range rule, keep dead series for the
+# whole range; ~1.2 KB each): twice that, ~25 MB at most, and each evaluation walks them. Past
+# either cap the target is unhealthy and the reason says which.
+DEFAULT_SAMPLE_LIMIT = 10_000
+DEFAULT_SERIES_LIMIT = 20_000
+MAX_SERIES_CAP = 1_000_000
 # Minimum history beyond the longest range in the rules: two intervals, so a rate() over [1m]
 # still has a sample at each end when a scrape arrives late.
 HISTORY_SLACK_INTERVALS = 2
@@ -64,14 +74,16 @@ SHARED_KEYS = (
     "body_limit",
     "ca_file",
     "insecure",
+    "sample_limit",
+    "series_limit",
     *_probeconfig.KEYS,
 )
 # Keys of every probe kind (any may sit in [defaults]), and the shared keys a probe has no use for.
 PROBE_KEYS = tuple(
     dict.fromkeys(k for kind in _probeconfig.KINDS[1:] for k in _probeconfig.probe_keys(kind) if k != "url")
 )
-PROBE_ONLY_METRICS = ("token", "body_limit", "headers", "ca_file", "insecure")
-AGENT_KEYS = ("listen", "admin", "shutdown_grace", "haproxy_default", "state_file")
+PROBE_ONLY_METRICS = ("token", "body_limit", "headers", "ca_file", "insecure", "sample_limit", "series_limit")
+AGENT_KEYS = ("listen", "admin", "admin_token_file", "shutdown_grace", "haproxy_default", "state_file")
 
 
 class AgentConfigError(Exception):
@@ -125,6 +137,8 @@ class TargetConfig:
     # (kubelet's https probes and Prometheus' insecure_skip_verify). Ignored for http:// URLs.
     ca_file: str = ""
     insecure: bool = False
+    sample_limit: int = DEFAULT_SAMPLE_LIMIT
+    series_limit: int = DEFAULT_SERIES_LIMIT
     # What is checked: the page at ``url`` (kind "metrics"), or a probe (healthgauge.probes), whose
     # ``url`` is then a description of what it probes (without secrets).
     kind: str = "metrics"
@@ -164,6 +178,8 @@ class AgentConfig:
     listeners: Mapping[str, Address] = field(default_factory=dict)
     # The target an HAProxy agent check answers for when HAProxy sends no name (no agent-send).
     haproxy_default: str = ""
+    # The bearer token the admin API requires ("" for none), read from admin_token_file; never shown.
+    admin_token: str = field(default="", repr=False)
     # Where admin and judged states are kept across restarts (agent/state/_statecodec.py); "" for nowhere.
     state_file: str = ""
 
@@ -224,6 +240,11 @@ def parse_config(text: str, engine: Engine, *, base: Path | None = None) -> Conf
     _grouped(targets, groups)
     if agent.haproxy_default and agent.haproxy_default not in {t.name for t in targets}:
         raise ConfigError(f'agent.haproxy_default: "{agent.haproxy_default}" names no target')
+    if "grpc_listen" in agent.listeners:
+        try:
+            service_names([t.name for t in targets])
+        except ValueError as exc:
+            raise ConfigError(f"targets: {exc}") from None
     return Config(agent=agent, targets=tuple(targets), groups=groups)
 
 
@@ -277,15 +298,19 @@ def _agent(raw: dict[str, Any], key: str, base: Path | None) -> AgentConfig:
         admin = parse_address(raw["admin"], f"{key}.admin", unix=True)
         if not admin.path and not is_loopback(admin.host):
             raise ConfigError(f'{key}.admin: "{raw["admin"]}" is not a loopback address (use 127.0.0.1, ::1 or unix:)')
+    token = _admin_token(raw, key, base) if "admin_token_file" in raw else ""
+    if token and admin is None:
+        raise ConfigError(f"{key}.admin_token_file: there is no admin listener (set {key}.admin)")
     grace = _duration(raw, "shutdown_grace", key, DEFAULT_GRACE, minimum=0.0)
     listeners = {name: parse_address(raw[name], f"{key}.{name}") for name in LISTENERS if name in raw}
     default = raw.get("haproxy_default", "")
     if default != "":
         default = _name(default, f"{key}.haproxy_default")
-    state_file = _path(raw["state_file"], f"{key}.state_file", base) if "state_file" in raw else ""
+    state_file = _state_file(raw["state_file"], f"{key}.state_file", base) if "state_file" in raw else ""
     return AgentConfig(
         listen=listen,
         admin=admin,
+        admin_token=token,
         shutdown_grace=grace,
         listeners=listeners,
         haproxy_default=default,
@@ -315,6 +340,11 @@ def _targets(raw: dict[str, Any], key: str, engine: Engine, base: Path | None) -
             raise ConfigError(f'{key}.urls: a table of name = url, e.g. urls = {{ a = "http://..." }}, got {table!r}')
         urls = {_name(n, f"{key}.urls"): _url(u, f"{key}.urls.{n}") for n, u in table.items()}
     shared = _shared(raw, key, engine, base)
+    for url in urls.values():
+        try:  # the request the scrape loop will send, built once now: what it refuses, --check refuses
+            build_request(parse_url(url), shared["headers"])
+        except RequestError as exc:
+            raise ConfigError(f"{key}: {exc.message}") from None
     return [TargetConfig(name=name, url=url, **shared) for name, url in urls.items()]
 
 
@@ -374,6 +404,8 @@ def _shared(raw: dict[str, Any], key: str, engine: Engine, base: Path | None) ->
         "policy": _policy(raw, key),
         "history": history,
         "body_limit": _size(raw.get("body_limit", DEFAULT_BODY_LIMIT), f"{key}.body_limit"),
+        "sample_limit": _limit(raw, "sample_limit", key, DEFAULT_SAMPLE_LIMIT),
+        "series_limit": _limit(raw, "series_limit", key, DEFAULT_SERIES_LIMIT),
         "weight": weight,
         "maxconn": maxconn,
         **_tls(raw, key, base),
@@ -449,17 +481,31 @@ def _headers(raw: dict[str, Any], key: str) -> tuple[tuple[str, str], ...]:
         raise ConfigError(f"{key}.headers: a table of name = value, got {headers!r}")
     out = []
     for name, value in headers.items():
-        if not isinstance(value, str) or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name) or "\n" in value:
-            raise ConfigError(f"{key}.headers.{name}: an HTTP header name = a one-line string, got {value!r}")
+        # Values are never quoted in an error: they are where API keys go.
+        if not isinstance(value, str) or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+            raise ConfigError(f"{key}.headers.{name}: an HTTP header name = a one-line string")
+        try:
+            check_header(name, value)
+        except RequestError as exc:
+            raise ConfigError(f"{key}.headers.{name}: {exc.message}") from None
         out.append((name, value))
     if "token" in raw:
         token = raw["token"]
-        if not isinstance(token, str) or not token or any(c.isspace() for c in token):
-            raise ConfigError(f"{key}.token: a bearer token (a string without spaces)")
+        if not isinstance(token, str) or not token or not token.isprintable() or any(c.isspace() for c in token):
+            raise ConfigError(f"{key}.token: a bearer token (printable, without spaces; the value is not shown)")
+        if not token.isascii():
+            raise ConfigError(f"{key}.token: a bearer token is ASCII text (the value is not shown)")
         if any(n.lower() == "authorization" for n, _ in out):
             raise ConfigError(f"{key}.token: give either token or an Authorization header, not both")
         out.append(("Authorization", f"Bearer {token}"))
     return tuple(out)
+
+
+def _limit(raw: dict[str, Any], name: str, key: str, default: int) -> int:
+    value = raw.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SERIES_CAP:
+        raise ConfigError(f"{key}.{name}: a whole number from 1 to {MAX_SERIES_CAP}, got {value!r}")
+    return value
 
 
 def _duration(raw: dict[str, Any], name: str, key: str, default: float, *, minimum: float) -> float:
@@ -501,6 +547,43 @@ def _path(value: object, key: str, base: Path | None) -> str:
     path = Path(value).expanduser()
     if not path.is_absolute() and base is not None:
         path = base / path
+    return str(path)
+
+
+def _admin_token(raw: dict[str, Any], key: str, base: Path | None) -> str:
+    path = _path(raw["admin_token_file"], f"{key}.admin_token_file", base)
+    try:
+        token = read_token_file(path)
+    except ValueError as exc:
+        raise ConfigError(f"{key}.admin_token_file: {exc}") from None
+    return token
+
+
+def read_token_file(path: str) -> str:
+    """A bearer token from a file: one line, stripped; ValueError saying what is wrong with it,
+    never what it holds."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read(64 * 1024)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f'cannot read "{path}": {getattr(exc, "strerror", None) or exc}') from None
+    token, _, rest = text.strip().partition("\n")
+    token = token.strip()
+    if not token:
+        raise ValueError(f'"{path}" is empty')
+    if rest.strip():
+        raise ValueError(f'"{path}" holds more than one line (the token is not shown)')
+    if not token.isascii() or not token.isprintable() or " " in token:
+        raise ValueError(f'"{path}" holds spaces, control or non-ASCII characters (the token is not shown)')
+    return token
+
+
+def _state_file(value: object, key: str, base: Path | None) -> str:
+    """A file the agent may replace, not a directory (its directory may be made later, e.g. by
+    systemd's StateDirectory: a start that cannot write it exits 2)."""
+    path = Path(_path(value, key, base))
+    if path.is_dir():
+        raise ConfigError(f'{key}: "{path}" is a directory; name a file in it, e.g. "{path / "state.json"}"')
     return str(path)
 
 

@@ -29,6 +29,7 @@ from healthgauge.agent.servers._endpoints import Endpoints, start_site
 from healthgauge.agent.servers._listeners import Listener, resolve
 from healthgauge.agent.servers._metrics import AgentMetrics
 from healthgauge.agent.servers._probeserver import ProbeServer
+from healthgauge.agent.servers._resources import QuietAcceptErrors, connection_cap
 from healthgauge.agent.state._hub import StateHub
 from healthgauge.agent.state._statecodec import StateFileError, fingerprint, restore
 from healthgauge.agent.state._statewriter import StateFile, move_aside, read
@@ -52,6 +53,7 @@ class Agent:
         self._listeners: list[Listener] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._probe_server: ProbeServer | None = None
+        self._accept_errors = QuietAcceptErrors()
         self.state_file: StateFile | None = None
 
     async def __aenter__(self) -> Agent:
@@ -69,14 +71,16 @@ class Agent:
         """Bind every listener, then start scraping. Raises OSError when a bind fails,
         StateFileError when the state file cannot be written."""
         agent = self.config.agent
+        self._accept_errors.install(asyncio.get_running_loop())
         if agent.state_file:
             self.state_file = self._open_state_file(Path(agent.state_file))
         endpoints = Endpoints(self.hub, metrics=self.metrics.render)
-        self._probe_server = ProbeServer(endpoints.handle)
+        cap = connection_cap(2 + len(agent.listeners), len(self.config.targets))
+        self._probe_server = ProbeServer(endpoints.handle, max_connections=cap)
         self.addresses["http"] = await self._probe_server.start(agent.listen.host, agent.listen.port)
         if agent.admin is not None:
             persist = self.state_file.flush if self.state_file is not None else None
-            api = AdminAPI(self.hub, persist=persist)
+            api = AdminAPI(self.hub, persist=persist, token=agent.admin_token)
             admin = web.AppRunner(api.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
             await self._serve("admin", admin, agent.admin.host, agent.admin.port, agent.admin.path)
         for key, address in agent.listeners.items():
@@ -146,6 +150,7 @@ class Agent:
             self._probe_server = None
         for loop in self.loops:
             await loop.aclose()
+        self._accept_errors.uninstall(asyncio.get_running_loop())
 
     async def _serve(self, key: str, runner: web.BaseRunner, host: str, port: int, path: str = "") -> None:
         self.addresses[key] = await start_site(runner, host, port, path)

@@ -1,15 +1,20 @@
 """Scraping: one loop per target, each on its own schedule with its own deadline.
 
-A slow, hung or huge target costs only its own loop: each target has its own connection
-(``_client.py``), every fetch has a total deadline
-(``timeout``), a body cap (``body_limit``, checked on the decompressed bytes as they arrive),
-and large pages (:data:`OFFLOAD_BYTES`) are parsed in a worker thread so the event loop (and every
-endpoint it serves) never waits on a long parse. Only the metric names the rules read are kept.
+A slow, hung, huge or hostile target costs only its own loop: each target has its own connection
+(``_client.py``); one deadline (``timeout``) covers the fetch, the decoding (run a bounded step
+at a time between other work), the parse and the evaluation; the body is capped (``body_limit``)
+on the wire and after decoding; large pages (:data:`OFFLOAD_BYTES`) are parsed in a worker thread
+so the event loop (and every endpoint it serves) never waits on a long parse, and a parse still
+running from an earlier scrape fails the next one instead of starting another. Only the metric
+names the rules read are kept, at most ``sample_limit`` samples a scrape and ``series_limit``
+series in the history (past it the history is dropped and rebuilt). Reasons are redacted of the
+target's configured header values (``_secrets.py``) before anyone can read them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import time
 import zlib
@@ -21,8 +26,9 @@ from healthgauge import __version__
 from healthgauge.agent._config import TargetConfig
 from healthgauge.agent.judge._engine import Engine, EngineError
 from healthgauge.agent.judge._judgement import evaluate, failed
+from healthgauge.agent.judge._secrets import redact, redact_verdict, secrets_of
 from healthgauge.agent.state._hub import StateHub
-from healthgauge.health._state import Condition
+from healthgauge.health._state import Condition, Verdict
 from healthgauge.http._client import Endpoint, tls_context
 from healthgauge.http._http11 import FetchError, TLSError
 
@@ -43,6 +49,16 @@ USER_AGENT = f"healthgauge/{__version__}"
 # every switch interval (5 ms), instead of after the whole parse.
 OFFLOAD_BYTES = 512 * 1024
 OFFLOAD_BYTES_ALL_NAMES = 8 * 1024
+# A history of more series than this is scraped into and evaluated in a worker thread too: an
+# evaluation costs ~1-10 us a series a rule, so past ~1,000 series it would hold the loop for
+# milliseconds (a target whose label sets churn held it ~0.9 s a scrape at 40k series).
+OFFLOAD_SERIES = 1000
+# The share of a core one target's parse and evaluation may take on average: a scrape that costs
+# more pushes the next one back (at most MAX_PENALTY intervals). A healthy target costs ~0.5 ms a
+# scrape (0.05 % at 1 s); one whose label sets churn under a range rule cost ~100 ms a second
+# here, which every probe felt through the GIL.
+CPU_BUDGET = 0.02
+MAX_PENALTY = 10
 _CHUNK = 64 * 1024
 
 
@@ -135,6 +151,14 @@ def spread(targets: Sequence[TargetConfig]) -> dict[str, float]:
 class TargetLoop:
     """Scrape, parse, remember, evaluate and publish one target, every ``interval``."""
 
+    # Defaults for loops that set up their own state (``_probeloop.ProbeLoop``): no secrets to
+    # redact, no job in flight, no CPU spent yet.
+    secrets: tuple[str, ...] = ()
+    _job: concurrent.futures.Future[Verdict] | None = None
+    _size = 0
+    _cost = 0.0
+    _throttled = False
+
     def __init__(
         self,
         target: TargetConfig,
@@ -154,6 +178,11 @@ class TargetLoop:
         self.history = engine.history(target.history)
         self.names = target.names
         self.stats = ScrapeStats()
+        self.secrets = secrets_of(target.headers)
+        self._job: concurrent.futures.Future[Verdict] | None = None
+        self._size = 0
+        self._cost = 0.0  # CPU seconds the last parse and evaluation took
+        self._throttled = False
         # The last verdict's conditions, kept here (not read back from the hub) so that an
         # unchanged rule keeps its Condition object from one scrape to the next.
         self.conditions: tuple[Condition, ...] = ()
@@ -175,9 +204,10 @@ class TargetLoop:
             try:
                 await self.once()
             except Exception as exc:  # a bug must fail the check, not freeze the last state
-                log.exception("checking %s failed", self.target.name)
-                self.hub.observe(self.target.name, failed(f"internal error: {exc!r}", self.wall()))
-            next_at += interval
+                text = redact(repr(exc), self.secrets)
+                log.error("checking %s failed: %s", self.target.name, text)
+                self._publish(failed(f"internal error: {text}", self.wall()))
+            next_at += interval + self._penalty()
             now = loop.time()
             if next_at < now:  # a scrape overran: skip the missed ticks, keep the phase
                 next_at += ((now - next_at) // interval + 1) * interval
@@ -187,34 +217,114 @@ class TargetLoop:
         loop = asyncio.get_running_loop()
         started = loop.time()
         at = self.wall()
+        busy = self._job is not None and not self._job.done()
         try:
             assert self.endpoint is not None
             body, content_type = await fetch(self.endpoint, self.target)
-            samples = await self._parse(body, content_type)
-        except (ScrapeError, EngineError) as exc:
-            duration = loop.time() - started
-            self.history.add_failed_scrape(at)
-            self.stats.record(duration, ok=False, size=0)
-            self.hub.observe(self.target.name, failed(str(exc) or type(exc).__name__, at, duration=duration))
+        except ScrapeError as exc:
+            self._fail(at, started, str(exc) or type(exc).__name__, record=not busy)
             return
-        duration = loop.time() - started
-        self.history.add_scrape(samples, at)
-        self.stats.record(duration, ok=True, size=len(body))
-        verdict = evaluate(self.target, self.engine, self.history, at, duration=duration, previous=self.conditions)
+        if busy or (self._job is not None and not self._job.done()):
+            # Work abandoned at an earlier deadline still holds a thread and this history.
+            why = "the previous scrape's page is still being parsed and evaluated (over the timeout)"
+            self._fail(at, started, why, record=False)
+            return
+        conditions = self.conditions
+        offload = OFFLOAD_BYTES if self.names is not None else OFFLOAD_BYTES_ALL_NAMES
+        try:
+            if len(body) <= offload and len(self.history) <= OFFLOAD_SERIES:
+                verdict = self._work(body, content_type, at, started, conditions)
+            else:
+                self.stats.offloaded += 1
+                self._job = _WORKERS.submit(self._work, body, content_type, at, started, conditions)
+                del body
+                async with asyncio.timeout_at(started + self.target.timeout):
+                    verdict = await asyncio.wrap_future(self._job)
+        except TimeoutError:
+            why = f"the page was not parsed and evaluated within the {self.target.timeout:g}s timeout"
+            self._fail(at, started, why, record=False)
+            return
+        except EngineError as exc:
+            self._fail(at, started, str(exc) or type(exc).__name__)
+            return
+        except _OverCapError as exc:
+            self._fail(at, started, str(exc), record=False)
+            return
+        self.stats.record(verdict.duration, ok=True, size=self._size)
         self.conditions = verdict.conditions
-        self.hub.observe(self.target.name, verdict)
+        self._publish(verdict)
 
     async def aclose(self) -> None:
         """Close the target's kept-alive connections."""
         if self.endpoint is not None:
             self.endpoint.close()
 
-    async def _parse(self, body: bytes | bytearray, content_type: str | None) -> Any:
+    def _work(
+        self, body: bytes | bytearray, content_type: str | None, at: float, started: float, previous: Any
+    ) -> Verdict:
+        """Parse, remember and evaluate one page: on the loop for a small page and history, else
+        in a worker thread (the loop goes on serving; this target's next scrape waits for it)."""
+        self._size = len(body)
+        cpu = time.thread_time()
+        try:
+            return self._judge(body, content_type, at, started, previous)
+        finally:
+            self._cost = time.thread_time() - cpu
+
+    def _judge(
+        self, body: bytes | bytearray, content_type: str | None, at: float, started: float, previous: Any
+    ) -> Verdict:
         dropped: list[Any] = []
-        if len(body) <= (OFFLOAD_BYTES if self.names is not None else OFFLOAD_BYTES_ALL_NAMES):
-            samples = self.engine.parse(body, content_type, self.names, dropped)
-        else:
-            self.stats.offloaded += 1
-            samples = await asyncio.to_thread(self.engine.parse, body, content_type, self.names, dropped)
+        samples = self.engine.parse(body, content_type, self.names, self.target.sample_limit, dropped)
+        del body
         self.stats.dropped += len(dropped)
-        return samples
+        self.history.add_scrape(samples, at)
+        del samples
+        held = len(self.history)
+        if held > self.target.series_limit:
+            self.history = self.engine.history(self.target.history)  # dropped: rebuilt from the next scrapes
+            raise _OverCapError(
+                f"series_limit: {held} series in the history, over the cap of {self.target.series_limit} "
+                "(label sets that change every scrape?); the history was dropped"
+            )
+        duration = time.monotonic() - started
+        return evaluate(self.target, self.engine, self.history, at, duration=duration, previous=previous)
+
+    def _penalty(self) -> float:
+        """Seconds to add before the next scrape so that this target's parse and evaluation use at
+        most :data:`CPU_BUDGET` of a core on average (a page or history that costs more is
+        scraped less often; the log says so once)."""
+        cost, self._cost = self._cost, 0.0
+        over = cost / CPU_BUDGET - self.target.interval
+        if over <= 0:
+            return 0.0
+        if not self._throttled:
+            self._throttled = True
+            log.warning(
+                "%s: a scrape cost %.0f ms of CPU, over %.0f%% of its %gs interval: scraped less often",
+                self.target.name,
+                cost * 1000,
+                CPU_BUDGET * 100,
+                self.target.interval,
+            )
+        return min(over, MAX_PENALTY * self.target.interval)
+
+    def _fail(self, at: float, started: float, error: str, *, record: bool = True) -> None:
+        duration = asyncio.get_running_loop().time() - started
+        if record:
+            self.history.add_failed_scrape(at)
+        self.stats.record(duration, ok=False, size=0)
+        self._publish(failed(error, at, duration=duration))
+
+    def _publish(self, verdict: Verdict) -> None:
+        self.hub.observe(self.target.name, redact_verdict(verdict, self.secrets))
+
+
+class _OverCapError(Exception):
+    """The history outgrew ``series_limit`` and was dropped."""
+
+
+# Worker threads for large pages and histories: a few, shared by every target; a target has at
+# most one job in flight (an abandoned one blocks only its own next scrapes), so hostile targets
+# hold at most one thread each, and the pool's queue absorbs the rest.
+_WORKERS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthgauge-scrape")

@@ -15,6 +15,11 @@ reads one line. Two choices differ between users and are named parameters:
   :attr:`Overflow.CLOSE`: a close without a reply, which HAProxy treats as "keep the last state".
 
 An ``answer`` that raises is answered ``down`` (:func:`internal_error`): never silent, fail closed.
+
+Each connection is a protocol's callbacks and one timer, not a task over streams: a fleet of
+2,000 HAProxies connecting at once cost ~0.5 s of the event loop as tasks (every probe the agent
+answers waited behind it; issue #13). Connections are accepted 128 at a time from a kernel queue
+of 4,096 (``http/_listen.py``).
 """
 
 from __future__ import annotations
@@ -27,12 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from healthgauge.agentcheck._codec import MAX_REQUEST, internal_error
+from healthgauge.http._listen import ACCEPT_BATCH, BACKLOG, widen_backlog
 
 __all__ = ["WRITE_DEADLINE", "AgentCheckListener", "ListenerStatistics", "Overflow"]
-
-#: Bytes read after the reply when the answer does not read the request: HAProxy's agent-send
-#: strings are short server names, and this is only to let them in before the close.
-DRAIN_BYTES = 1024
 
 log = logging.getLogger("healthgauge.agentcheck")
 
@@ -84,6 +86,7 @@ class AgentCheckListener:
         self._server: asyncio.Server | None = None
         self._counts = dict.fromkeys(("connections", "replies", "nothing", "overflow", "errors"), 0)
         self._active = 0
+        self._open: set[_Check] = set()
 
     @property
     def addresses(self) -> list[str]:
@@ -106,41 +109,26 @@ class AgentCheckListener:
         return self._server is not None
 
     async def start(self, host: str, port: int) -> None:
-        self._server = await asyncio.start_server(self._handle, host, port, reuse_address=True)
+        loop = asyncio.get_running_loop()
+        # Accept batches of ACCEPT_BATCH (asyncio accepts up to its backlog argument at a time,
+        # before serving any: a burst of 2,000 would take 2,000 files at once), from a kernel
+        # queue of BACKLOG (a fleet of HAProxies polling at once; asyncio's default is 100).
+        self._server = await loop.create_server(
+            lambda: _Check(self), host, port, reuse_address=True, backlog=ACCEPT_BATCH
+        )
+        widen_backlog(self._server.sockets, BACKLOG)
 
     async def close(self) -> None:
         server, self._server = self._server, None
         if server is not None:
             server.close()
+            for check in list(self._open):
+                check.abort()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), self.read_deadline + self.write_deadline)
 
     def statistics(self) -> ListenerStatistics:
         return ListenerStatistics(**self._counts, active=self._active)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._counts["connections"] += 1
-        self._active += 1
-        try:
-            over = self._active > self.max_connections
-            if over:
-                self._counts["overflow"] += 1
-                if self.overflow is Overflow.CLOSE:
-                    return
-            request = await self._read(reader) if self.reads_request and not over else b""
-            writer.write(self._reply(request))
-            await asyncio.wait_for(writer.drain(), self.write_deadline)
-            self._counts["replies"] += 1
-            if not self.reads_request and not over:
-                with contextlib.suppress(TimeoutError):  # let HAProxy's agent-send in: a clean close
-                    await asyncio.wait_for(reader.read(DRAIN_BYTES), self.read_deadline)
-        except (OSError, TimeoutError):
-            self._counts["errors"] += 1  # the peer went away first; nothing is left to tell it
-        finally:
-            self._active -= 1
-            writer.close()
-            with contextlib.suppress(OSError, TimeoutError):
-                await asyncio.wait_for(writer.wait_closed(), self.write_deadline)
 
     def _reply(self, request: bytes) -> bytes:
         try:
@@ -150,16 +138,95 @@ class AgentCheckListener:
             self._counts["errors"] += 1
             return internal_error(exc)
 
-    async def _read(self, reader: asyncio.StreamReader) -> bytes:
-        """What HAProxy sent, up to a newline, `MAX_REQUEST` bytes, its close or the deadline."""
-        data = b""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.read_deadline):
-                while b"\n" not in data and b"\r" not in data and len(data) < MAX_REQUEST:
-                    chunk = await reader.read(MAX_REQUEST - len(data))
-                    if not chunk:
-                        break
-                    data += chunk
-        if not data:
-            self._counts["nothing"] += 1
-        return data
+
+class _Check(asyncio.Protocol):
+    """One agent check as callbacks, not a task with streams: a burst of 2,000 connections costs
+    a fifth of the loop time (issue #13), and every deadline is one timer."""
+
+    __slots__ = ("data", "done", "listener", "over", "timer", "transport")
+
+    def __init__(self, listener: AgentCheckListener) -> None:
+        self.listener = listener
+        self.transport: asyncio.Transport | None = None
+        self.data = b""
+        self.done = False  # the reply was written
+        self.over = False
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        listener = self.listener
+        self.transport = transport
+        listener._counts["connections"] += 1
+        listener._active += 1
+        listener._open.add(self)
+        self.over = listener._active > listener.max_connections
+        if self.over:
+            listener._counts["overflow"] += 1
+            if listener.overflow is Overflow.CLOSE:
+                transport.close()
+                return
+            self._write(b"")
+        elif listener.reads_request:
+            self.timer = asyncio.get_running_loop().call_later(listener.read_deadline, self._answer)
+        else:
+            self._write(b"")
+
+    def data_received(self, data: bytes) -> None:
+        if self.done:
+            if not self.listener.reads_request:  # agent-send after an answer that does not read it:
+                self._close()  # it is in, so the close is clean (no reset that could drop the reply)
+            return
+        self.data += data
+        if b"\n" in self.data or b"\r" in self.data or len(self.data) >= MAX_REQUEST:
+            self._answer()
+
+    def eof_received(self) -> bool:
+        if not self.done and not self.over:
+            self._answer()
+        return True  # keep the transport open until the reply is written
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        listener = self.listener
+        listener._active -= 1
+        listener._open.discard(self)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if not self.done and not (self.over and listener.overflow is Overflow.CLOSE):
+            listener._counts["errors"] += 1  # the peer went away first; nothing is left to tell it
+        self.transport = None
+
+    def _answer(self) -> None:
+        if self.done or self.transport is None:
+            return
+        request = self.data[:MAX_REQUEST]
+        if not request:
+            self.listener._counts["nothing"] += 1
+        self._write(request)
+
+    def _write(self, request: bytes) -> None:
+        listener, transport = self.listener, self.transport
+        assert transport is not None
+        if self.timer is not None:
+            self.timer.cancel()
+        self.done = True
+        transport.write(listener._reply(request))
+        listener._counts["replies"] += 1
+        loop = asyncio.get_running_loop()
+        if listener.reads_request or self.over:
+            transport.close()  # flushes the line first
+            self.timer = loop.call_later(listener.write_deadline, self.abort)
+        else:  # read what HAProxy sent within the deadline, then close: a clean close, no reset
+            self.timer = loop.call_later(listener.read_deadline, self._close)
+
+    def _close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.transport is not None:
+            self.transport.close()
+            self.timer = asyncio.get_running_loop().call_later(self.listener.write_deadline, self.abort)
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()

@@ -31,7 +31,7 @@ import asyncio
 import ssl
 
 from healthgauge.http._flow import MAX_REDIRECTS, GetFlow, connect_error, handshake_error, tls_context
-from healthgauge.http._http11 import FetchError, ProtocolError, ResponseParser, decode_body
+from healthgauge.http._http11 import FetchError, ProtocolError, ResponseParser, decode_steps
 from healthgauge.http._url import URL, build_request, parse_url
 
 __all__ = ["MAX_ORIGINS", "MAX_REDIRECTS", "Endpoint", "Response", "tls_context"]
@@ -110,11 +110,21 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    def _fail(self, exc: FetchError) -> None:
+    def abandon(self) -> None:
+        """Close, and free the half-read response now: a capped body is up to 16 MiB, and the
+        exception that ended it (its traceback holds this parser) may otherwise live in a
+        reference cycle until the next full collection (minutes in the agent)."""
         self.close()
-        self.parser = None
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(exc)
+        if self.parser is not None:
+            self.parser.release()
+            self.parser = None
+        self.waiter = None
+
+    def _fail(self, exc: FetchError) -> None:
+        waiter = self.waiter
+        self.abandon()
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc.with_traceback(None))
 
 
 class Endpoint:
@@ -149,7 +159,7 @@ class Endpoint:
             pass
         parser = flow.parser
         assert parser is not None
-        body = decode_body(parser.body(), parser.header("content-encoding"), limit)
+        body = await _decode(parser, limit)
         return Response(flow.url, parser.status, parser.reason, parser.header("content-type"), body)
 
     async def _exchange(self, url: URL, request: bytes, limit: int) -> ResponseParser:
@@ -176,7 +186,7 @@ class Endpoint:
         try:
             return await connection.exchange(request, parser)
         except BaseException:
-            connection.close()  # a half-read answer cannot be resumed
+            connection.abandon()  # a half-read answer cannot be resumed
             raise
 
     async def _connect(self, url: URL) -> _Connection:
@@ -205,3 +215,19 @@ class Endpoint:
         for connection in self._connections.values():
             connection.close()
         self._connections.clear()
+
+
+async def _decode(parser: ResponseParser, limit: int) -> bytes | bytearray:
+    """The body with its Content-Encoding undone, a bounded step at a time: the loop serves
+    probes between steps, and the caller's deadline can cancel between them."""
+    steps = decode_steps(parser.body(), parser.header("content-encoding"), limit)
+    try:
+        while True:
+            next(steps)
+            await asyncio.sleep(0)
+    except StopIteration as done:
+        decoded: bytes | bytearray = done.value
+    finally:
+        steps.close()
+        parser.release()  # the encoded body is not needed any more (identity: decoded is it)
+    return decoded

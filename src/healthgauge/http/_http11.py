@@ -25,6 +25,10 @@ The errors, one tree split by who is at fault::
 
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
 # Caps, each with the precedent it follows.
 # A response head (status line and headers): Python's http.client reads lines of up to 64 KiB and at
 # most 100 headers; curl caps a header at 100 KiB. A metrics endpoint sends a handful.
@@ -32,6 +36,12 @@ MAX_HEAD = 64 * 1024
 MAX_HEADERS = 100
 # A chunk-size line with its extensions: nginx reads chunk sizes into a 4 KiB line buffer.
 MAX_CHUNK_LINE = 4096
+# Chunks a body may be cut into: past FREE_CHUNKS, the chunks so far must average at least
+# MIN_CHUNK_AVERAGE bytes. Each chunk costs a parse step (~1.5 us) whatever its size, so a server
+# dripping one-byte chunks would cost the reader ~40x the CPU of the bytes it sends; real servers
+# send chunks of a write buffer (Go: 4 KiB) or of a whole page, a streaming one a line (~100 B).
+FREE_CHUNKS = 1024
+MIN_CHUNK_AVERAGE = 64
 # A metrics page, as decompressed text. Prometheus applies no limit unless `body_size_limit` is set;
 # a single process's page is tens of KiB to a few MiB (10k series ≈ 0.6 MiB), so 16 MiB leaves room
 # for big exporters while bounding what one probe may allocate.
@@ -131,6 +141,7 @@ class ResponseParser:
     __slots__ = (
         "_body",
         "_buf",
+        "_chunks",
         "_fields",
         "_max_body",
         "_max_head",
@@ -157,6 +168,7 @@ class ResponseParser:
         self._body = bytearray()
         self._size = 0  # body bytes kept so far
         self._remaining = 0  # bytes left in the Content-Length body or the current chunk
+        self._chunks = 0
         self._state = _HEAD
         # Whether the connection stays in step after this response: framing read to its end, no
         # byte beyond it, no body left unread (see keep_alive).
@@ -199,6 +211,13 @@ class ResponseParser:
     def body(self) -> bytearray:
         """The body as sent (framing removed), in the buffer it was received into: not a copy."""
         return self._body
+
+    def release(self) -> None:
+        """Drop the buffers now (a failed or abandoned response): a capped body may be 16 MiB,
+        and an exception's traceback can keep the parser alive until a full collection."""
+        self._body = bytearray()
+        self._buf = bytearray()
+        self._pos = 0
 
     def feed(self, data: bytes | bytearray | memoryview) -> bool:
         """Take the next bytes read; True once the whole response is in (later bytes are ignored).
@@ -390,6 +409,12 @@ class ResponseParser:
         if not size or len(size) > 16 or not _HEX.issuperset(size):
             raise ProtocolError(f"malformed chunk-size line {excerpt(line)}")
         self._remaining = int(size, 16)
+        self._chunks += 1
+        if self._chunks > FREE_CHUNKS and self._size < self._chunks * MIN_CHUNK_AVERAGE:
+            raise ProtocolError(
+                f"chunked body of {self._size} bytes in {self._chunks} chunks: chunks under "
+                f"{MIN_CHUNK_AVERAGE} bytes on average (a drip)"
+            )
         if self._size + self._remaining > self._max_body:
             raise TooLargeError(f"body over the {self._max_body}-byte cap", limit=self._max_body)
         self._state = _CHUNK_DATA if self._remaining else _TRAILER
@@ -469,46 +494,93 @@ def _content_length(text: str) -> int:
     return int(value)
 
 
+# Concatenated gzip members a body may have (RFC 1952 §2.2 allows any number). A metrics page is
+# one member (Go's and Python's gzip writers make one); a thousand empty members are 20 KB of input
+# that cost a decompressor each, so past this count the body is refused rather than decoded.
+MAX_GZIP_MEMBERS = 1000
+# One decoding step's work: input bytes fed and output bytes made before the caller gets control
+# back (the agent runs other work between steps; a 1 MiB step is ~2-3 ms of zlib here).
+STEP_INPUT = 256 * 1024
+STEP_OUTPUT = 1024 * 1024
+# What the decompressor is fed at a time at the start of a member, doubling while the member goes
+# on: zlib copies the input left over after a member's end, so a small first window keeps the cost
+# of many tiny members linear (the whole rest of the body used to be copied after each one).
+_FIRST_WINDOW = 256
+_MAX_WINDOW = 64 * 1024
+
+
 def decode_body(body: bytes | bytearray, content_encoding: str | None, limit: int = MAX_BODY) -> bytes | bytearray:
     """Undo the Content-Encoding: identity (the body itself) or gzip (the one we ask for), capped at
     ``limit`` bytes.
 
     A gzip bomb stops at the cap: zlib is asked for at most ``limit + 1`` bytes, never for all.
-    Concatenated gzip members are decoded in turn (RFC 1952 §2.2); trailing zero padding is ignored.
+    Concatenated gzip members are decoded in turn (RFC 1952 §2.2), at most
+    ``MAX_GZIP_MEMBERS``; trailing zero padding is ignored. The cost is linear in the body's
+    size (see :func:`decode_steps`, which does the same a bounded step at a time).
     """
+    steps = decode_steps(body, content_encoding, limit)
+    try:
+        while True:
+            next(steps)
+    except StopIteration as done:
+        decoded: bytes | bytearray = done.value
+        return decoded
+
+
+def decode_steps(
+    body: bytes | bytearray, content_encoding: str | None, limit: int = MAX_BODY
+) -> Generator[None, None, bytes | bytearray]:
+    """:func:`decode_body` as a generator: it yields after each bounded step (``STEP_INPUT``
+    bytes in or ``STEP_OUTPUT`` out) and returns the body (the value of its
+    ``StopIteration``), so a caller can do other work, or give up at a deadline, between steps."""
     coding = (content_encoding or "identity").strip().lower()
     if coding == "identity":
         return body
     if coding not in ("gzip", "x-gzip"):
         raise ProtocolError(f"unsupported Content-Encoding {excerpt(coding)} (asked for gzip)")
+    return (yield from _gunzip_steps(body, limit))
+
+
+def _gunzip_steps(body: bytes | bytearray, limit: int) -> Generator[None, None, bytes]:
+    """The decompressed body (returned), yielding after each step; raise ProtocolError for a
+    corrupt, truncated or many-membered body and TooLargeError past ``limit`` bytes."""
     import zlib
 
-    # Each member is fed in windows that start small and double while it lasts, so what zlib
-    # copies of the input past a member's end (``unused_data``) is at most about the member's own
-    # size: the work stays linear in the body even for a body of many tiny (or empty) members.
     out: list[bytes] = []
-    total = 0
-    view = memoryview(body)
-    last = len(body.rstrip(b"\0"))
-    pos = 0
-    while pos < last:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        window = 256
-        while True:
-            if pos >= len(body):
-                raise ProtocolError(f"truncated gzip body: it ends after {total} decompressed bytes")
+    total = pos = members = step_in = step_out = 0
+    size = len(body)
+    inflater = None
+    window = _FIRST_WINDOW
+    with memoryview(body) as view:
+        while pos < size:
+            if inflater is None:
+                if body[pos] == 0 and body.count(0, pos) == size - pos:
+                    break  # trailing zero padding
+                members += 1
+                if members > MAX_GZIP_MEMBERS:
+                    raise ProtocolError(f"gzip body of more than {MAX_GZIP_MEMBERS} members (a page is one)")
+                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                window = _FIRST_WINDOW
             piece = view[pos : pos + window]
             try:
-                chunk = inflater.decompress(piece, limit - total + 1)
+                chunk = inflater.decompress(piece, min(limit - total + 1, STEP_OUTPUT))
             except zlib.error as exc:
                 raise ProtocolError(f"corrupt gzip body: {exc}") from None
+            left = len(inflater.unconsumed_tail) + len(inflater.unused_data)
+            pos += len(piece) - left
             total += len(chunk)
             if total > limit:
                 raise TooLargeError(f"gzip body inflates past the {limit}-byte cap", limit=limit)
             out.append(chunk)
             if inflater.eof:
-                pos += len(piece) - len(inflater.unused_data)
-                break
-            pos += len(piece)
-            window = min(window * 2, 1 << 20)
+                inflater = None
+            elif not left:
+                window = min(window * 2, _MAX_WINDOW)
+            step_in += len(piece) - left
+            step_out += len(chunk)
+            if step_in >= STEP_INPUT or step_out >= STEP_OUTPUT:
+                step_in = step_out = 0
+                yield
+    if inflater is not None:
+        raise ProtocolError(f"truncated gzip body: it ends after {total} decompressed bytes")
     return b"".join(out)

@@ -199,7 +199,7 @@ def build_request(url: URL, headers: Sequence[tuple[str, str]] = ()) -> bytes:
     try:
         return "\r\n".join(lines).encode("latin-1")
     except UnicodeEncodeError as exc:
-        raise RequestError(f"a header holds {excerpt(exc.object[exc.start : exc.end])}, not Latin-1 text") from None
+        raise RequestError(f"the URL holds {excerpt(exc.object[exc.start : exc.end])}, not Latin-1 text") from None
 
 
 def check_header(name: str, value: str) -> None:
@@ -208,8 +208,16 @@ def check_header(name: str, value: str) -> None:
         raise RequestError(
             f"invalid header name {excerpt(name)}: it must be a token (letters, digits, -_.!#$%&'*+^`|~)"
         )
+    # The value is never quoted: header values are where tokens and API keys go.
     if "\r" in value or "\n" in value or "\0" in value:
-        raise RequestError(f"invalid value for header {name}: {excerpt(value)} holds CR, LF or NUL")
+        raise RequestError(f"invalid value for header {name}: it holds CR, LF or NUL (the value is not shown)")
+    if not value.isascii():
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise RequestError(
+                f"invalid value for header {name}: it is not Latin-1 text (the value is not shown)"
+            ) from None
 
 
 def _basic(userinfo: str) -> str:

@@ -19,17 +19,25 @@ from healthgauge.agent._config import Config, ConfigError, load_config
 from healthgauge.agent._gcpace import pace_gc
 from healthgauge.agent._run import Agent
 from healthgauge.agent.judge._engine import Engine
+from healthgauge.agent.judge._secrets import redact, secrets_of
+from healthgauge.agent.servers._resources import raise_open_files
 from healthgauge.agent.state._statecodec import StateFileError
 from healthgauge.health._status import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 EXIT_CODES = {
     EXIT_OK: "stopped after the drain (or --check passed)",
-    EXIT_FAILED: "a listener could not bind, or the state_file cannot be written",
-    EXIT_USAGE: "the command line or the configuration is wrong (refused before any network I/O)",
+    EXIT_FAILED: "a listener could not bind, the state_file cannot be written, or another start-up or run-time failure",
+    EXIT_USAGE: (
+        "the command line or the configuration is wrong (refused before any network I/O; "
+        "whatever the agent would refuse at start, --check refuses)"
+    ),
 }
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 log = logging.getLogger("healthgauge.agent")
+
+#: Seconds between forced GIL hand-offs (sys.setswitchinterval), see main().
+SWITCH_INTERVAL = 0.001
 
 
 def production_engine() -> Engine:
@@ -51,10 +59,28 @@ def main(args: list[str], *, engine_factory: Callable[[], Engine] = production_e
     except ConfigError as exc:
         print(f"healthgauge agent: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as exc:  # e.g. the engine's own imports: one line, not a traceback
+        print(f"healthgauge agent: cannot load {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     if check:
         print(f"{path}: {len(config.targets)} target(s), configuration valid")
         return EXIT_OK
-    return asyncio.run(run(config, engine))
+    raise_open_files()
+    # Worker threads parse and evaluate big pages; the loop waits at most this long for the GIL
+    # when it wants it back (CPython's default is 5 ms, which a probe would feel).
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    try:
+        return asyncio.run(run(config, engine))
+    except Exception as exc:  # a fault while running: one line and exit 2, not a traceback
+        print(f"healthgauge agent: stopped by an internal error: {_one_line(exc, config)}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _one_line(exc: BaseException, config: Config) -> str:
+    """``exc`` as one line, with every configured header value and token redacted."""
+    text = " ".join((str(exc) or type(exc).__name__).split())
+    secrets = secrets_of(header for target in config.targets for header in target.headers)
+    return redact(text, secrets)
 
 
 async def run(config: Config, engine: Engine, *, announce: Callable[[str], None] | None = None) -> int:
@@ -77,6 +103,10 @@ async def run(config: Config, engine: Engine, *, announce: Callable[[str], None]
             return EXIT_FAILED
         except StateFileError as exc:
             print(f"healthgauge agent: cannot start: {exc}", file=sys.stderr)
+            await agent.stop()
+            return EXIT_FAILED
+        except Exception as exc:  # every start-up failure is one line, never a traceback
+            print(f"healthgauge agent: cannot start: {_one_line(exc, config)}", file=sys.stderr)
             await agent.stop()
             return EXIT_FAILED
         pacer = asyncio.create_task(pace_gc(), name="gc pacing")

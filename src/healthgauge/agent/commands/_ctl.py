@@ -13,7 +13,7 @@ import socket
 import sys
 
 from healthgauge._args import CommandParser
-from healthgauge.agent._config import ConfigError, parse_address
+from healthgauge.agent._config import ConfigError, parse_address, read_token_file
 from healthgauge.health._status import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 DEFAULT_ADMIN = "127.0.0.1:8100"
@@ -43,13 +43,13 @@ def main(args: list[str]) -> int:
     parsed = _parse(args)
     if isinstance(parsed, int):
         return parsed
-    verb, target, admin = parsed
+    verb, target, admin, token = parsed
     if verb == "status":
         method, path = "GET", f"/v1/targets/{target}" if target else "/v1/targets"
     else:
         method, path = "POST", f"/v1/targets/{target}/{verb}"
     try:
-        status, body = _call(admin, method, path)
+        status, body = _call(admin, method, path, token)
     except (OSError, http.client.HTTPException) as exc:
         print(f"healthgauge ctl: cannot reach the agent at {admin}: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -66,7 +66,7 @@ def main(args: list[str]) -> int:
     return EXIT_OK
 
 
-def _call(admin: str, method: str, path: str) -> tuple[int, bytes]:
+def _call(admin: str, method: str, path: str, token: str = "") -> tuple[int, bytes]:
     address = parse_address(admin, "--admin", unix=True)
     conn = (
         _UnixConnection(address.path)
@@ -74,7 +74,10 @@ def _call(admin: str, method: str, path: str) -> tuple[int, bytes]:
         else http.client.HTTPConnection(address.host, address.port, timeout=TIMEOUT)
     )
     try:
-        conn.request(method, path, headers={"Content-Length": "0"} if method == "POST" else {})
+        headers = {"Content-Length": "0"} if method == "POST" else {}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        conn.request(method, path, headers=headers)
         resp = conn.getresponse()
         return resp.status, resp.read(1 << 20)
     finally:
@@ -85,8 +88,8 @@ def _parser() -> CommandParser:
     p = CommandParser(
         "healthgauge ctl",
         usage=(
-            "healthgauge ctl drain|maint|ready TARGET [--admin ADDR]\n"
-            "       healthgauge ctl status [TARGET] [--admin ADDR]"
+            "healthgauge ctl drain|maint|ready TARGET [--admin ADDR] [--token-file FILE]\n"
+            "       healthgauge ctl status [TARGET] [--admin ADDR] [--token-file FILE]"
         ),
         description=(
             "Talk to a running agent's admin listener.\n\n"
@@ -104,15 +107,27 @@ def _parser() -> CommandParser:
         default=DEFAULT_ADMIN,
         help=f"the agent's admin listener: host:port or unix:/path (default {DEFAULT_ADMIN})",
     )
+    p.add_argument(
+        "--token-file",
+        metavar="FILE",
+        default="",
+        help="the file holding the agent's admin_token_file token, when it has one",
+    )
     return p
 
 
-def _parse(args: list[str]) -> tuple[str, str, str] | int:
+def _parse(args: list[str]) -> tuple[str, str, str, str] | int:
     parser = _parser()
     options = parser.parse(args)
     if isinstance(options, int):
         return options
     words: list[str] = options.words
+    token = ""
+    if options.token_file:
+        try:
+            token = read_token_file(options.token_file)
+        except ValueError as exc:
+            return parser.usage_error(f"--token-file: {exc}")
     try:
         parse_address(options.admin, "--admin", unix=True)
     except ConfigError as exc:
@@ -120,7 +135,7 @@ def _parse(args: list[str]) -> tuple[str, str, str] | int:
     if not words or words[0] not in VERBS:
         return parser.usage_error("expected drain, maint, ready or status")
     if words[0] == "status" and len(words) <= 2:
-        return "status", words[1] if len(words) == 2 else "", options.admin
+        return "status", words[1] if len(words) == 2 else "", options.admin, token
     if len(words) != 2:
         return parser.usage_error(f"{words[0]} takes exactly one TARGET")
-    return words[0], words[1], options.admin
+    return words[0], words[1], options.admin, token

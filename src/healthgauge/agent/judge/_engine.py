@@ -39,6 +39,9 @@ class History(Protocol):
     def add_failed_scrape(self, now: float) -> None:
         """Record a failed scrape: every series goes stale, as Prometheus marks them."""
 
+    def __len__(self) -> int:
+        """Series held now (the agent caps it: ``series_limit``)."""
+
 
 class Engine(Protocol):
     """Parse, keep and evaluate: the one dependency of the scrape loop on the rule language."""
@@ -51,9 +54,11 @@ class Engine(Protocol):
         data: bytes | bytearray,
         content_type: str | None,
         names: Collection[str] | None,
+        limit: int,
         dropped: list[Any] | None = None,
     ) -> Any:
-        """Samples of one page, only those named in ``names`` when given; raise :class:`EngineError`.
+        """Samples of one page, only those named in ``names`` when given, at most ``limit`` of
+        them (more is an error, as Prometheus's ``sample_limit``); raise :class:`EngineError`.
         A sample of a series already in the page is dropped, as Prometheus drops it, and said in
         ``dropped`` (one item each) when given."""
 

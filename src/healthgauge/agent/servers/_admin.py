@@ -6,13 +6,21 @@ socket only (the config refuses any other address), and a JSON view of every tar
 ``GET  /v1/targets/<t>``                        one target's state
 ``POST /v1/targets/<t>/ready|drain|maint``      set its admin state; answers the new state
 ==============================================  ===========================================
+
+Who may call it (issue #13): the listener is loopback or a unix socket (mode 0600: its owner
+only). A request with an ``Origin`` header is refused (403): browsers send one on every
+cross-site POST, and no browser has business driving the admin API; so is one whose ``Host`` is
+not a loopback name (403: DNS rebinding points a foreign name at 127.0.0.1). With
+``admin_token_file`` configured, every request needs ``Authorization: Bearer <token>`` (401),
+which ``healthgauge ctl --token-file FILE`` sends.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
@@ -22,6 +30,34 @@ from healthgauge.health._state import Admin, TargetState
 WORDS = {admin.value: admin for admin in Admin}
 
 log = logging.getLogger("healthgauge.agent")
+
+#: Host header values (without a port) the admin API answers: loopback names, and the name
+#: ``healthgauge ctl`` sends over a unix socket.
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def refusal(headers: Mapping[str, str], token: str) -> tuple[int, str] | None:
+    """Why a request with these headers must be refused (status, message), or None. Pure;
+    ``headers`` is case-insensitive as aiohttp's are (or has lower-case names)."""
+    if headers.get("Origin") is not None:
+        return 403, "a request with an Origin header is refused: no browser may drive the admin API"
+    if _host_name(headers.get("Host", "")) not in LOOPBACK_HOSTS:
+        return 403, "the Host header does not name a loopback address"
+    if token:
+        given = headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode("latin-1", "replace"), f"Bearer {token}".encode()):
+            return 401, "this admin API needs Authorization: Bearer <the admin_token_file's token>"
+    return None
+
+
+def _host_name(host: str) -> str:
+    """``127.0.0.1:8100`` -> ``127.0.0.1``; ``[::1]:8100`` -> ``[::1]``."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1] if "]" in host else host
+    return host.partition(":")[0]
 
 
 def state_json(state: TargetState) -> dict[str, object]:
@@ -50,12 +86,21 @@ class AdminAPI:
     """``persist`` (the state file's flush) is awaited after each change, so a ``ctl`` that
     returns has its admin state on disk; when it fails the answer says so (``warning``)."""
 
-    def __init__(self, hub: StateHub, *, persist: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(self, hub: StateHub, *, persist: Callable[[], Awaitable[None]] | None = None, token: str = "") -> None:
         self.hub = hub
         self.persist = persist
+        self.token = token
+
+    @web.middleware
+    async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        refused = refusal(request.headers, self.token)
+        if refused is not None:
+            status, message = refused
+            return _json({"error": message}, status)
+        return await handler(request)
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=4096)
+        app = web.Application(client_max_size=4096, middlewares=[self.guard])
         app.router.add_get("/v1/targets", self.list)
         app.router.add_get("/v1/targets/{target}", self.get)
         app.router.add_post("/v1/targets/{target}/{word}", self.set)

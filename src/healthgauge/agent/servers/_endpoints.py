@@ -36,6 +36,7 @@ from healthgauge.health._http import (
     render_probe,
     render_probe_one,
 )
+from healthgauge.http._listen import ACCEPT_BATCH
 
 MetricsRender = Callable[[], Awaitable[tuple[bytes, str]]]
 
@@ -97,7 +98,8 @@ async def start_site(runner: web.BaseRunner, host: str = "", port: int = 0, path
     if path:
         _remove_stale_socket(path)
     await runner.setup()
-    tcp = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024) if not path else None
+    # An accept batch of 128 (http/_listen.py: a larger one takes that many files at once).
+    tcp = web.TCPSite(runner, host, port, reuse_address=True, backlog=ACCEPT_BATCH) if not path else None
     site: web.BaseSite = tcp or web.UnixSite(runner, path)
     try:
         await site.start()

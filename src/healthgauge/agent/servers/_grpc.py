@@ -39,6 +39,13 @@ MAX_LIST = 100
 #: without bound.
 MAX_WATCHERS = 1024
 
+#: Calls in flight at once (Watch streams included: they count until they end, so this is above
+#: MAX_WATCHERS), streams per connection, and how long an idle connection is kept (milliseconds;
+#: the probe server's idle timeout, 75 s). A fleet of idle connections must not hold the agent's files.
+MAX_CALLS = 2048
+MAX_STREAMS = 100
+IDLE_MS = 75_000
+
 #: Seconds that in-flight calls get to finish when the listener closes; Watch streams are
 #: told NOT_SERVING first, then cut.
 STOP_GRACE = 1.0
@@ -150,7 +157,12 @@ class GrpcHealthListener:
 async def start(address: Address, hub: StateHub) -> GrpcHealthListener:
     """Serve grpc.health.v1.Health for ``hub`` on ``address`` (port 0 picks a free port)."""
     service = HealthService(hub)
-    server = grpc.aio.server()
+    # Bounded like the other listeners (issue #13): calls in flight past MAX_CALLS are refused
+    # with RESOURCE_EXHAUSTED, and a connection idle for IDLE_MS is closed (grpc-core sends GOAWAY).
+    server = grpc.aio.server(
+        maximum_concurrent_rpcs=MAX_CALLS,
+        options=[("grpc.max_connection_idle_ms", IDLE_MS), ("grpc.max_concurrent_streams", MAX_STREAMS)],
+    )
     health_pb2_grpc.add_HealthServicer_to_server(service, server)
     host = f"[{address.host}]" if ":" in address.host else address.host
     port = server.add_insecure_port(f"{host}:{address.port}")

@@ -22,6 +22,7 @@ import logging
 from dataclasses import dataclass
 
 from healthgauge.agent._config import Address, Config
+from healthgauge.agent.servers._resources import connection_cap
 from healthgauge.agent.state._hub import StateHub
 from healthgauge.agentcheck._codec import down_line, parse_request
 from healthgauge.agentcheck._listener import AgentCheckListener, Overflow
@@ -127,7 +128,8 @@ class AgentCheckServer:
 
 async def serve(address: Address, hub: StateHub, config: Config) -> AgentCheckServer:
     """Start the listener for ``[agent] haproxy_listen`` (the agent's listener registry calls this)."""
-    server = AgentCheckServer(hub, default=config.agent.haproxy_default)
+    cap = connection_cap(2 + len(config.agent.listeners), len(config.targets))
+    server = AgentCheckServer(hub, default=config.agent.haproxy_default, max_connections=min(MAX_CONNECTIONS, cap))
     await server.start(address)
     log.info("HAProxy agent-check on %s", ", ".join(server.addresses))
     return server

@@ -14,7 +14,12 @@ What a probe needs is small and fixed, so the server implements exactly that, st
   ``Connection: keep-alive``; idle connections close after :data:`IDLE_TIMEOUT` (Envoy keeps its
   health-check connection open; consumers.md §4.5);
 - pipelined requests are answered in order, one at a time;
-- a client that resets the connection after its answer (HAProxy, §3.6) is simply gone.
+- a client that resets the connection after its answer (HAProxy, §3.6) is simply gone;
+- bounded against hostile clients: at most ``max_connections`` at once (a new one past the cap
+  sheds the oldest idle connection, or is closed when none is idle); a client that pipelines
+  requests and does not read its answers stops being read once its answers fill the transport's
+  buffer (write backpressure), and at most :data:`BATCH` pipelined requests are answered before
+  the loop serves others.
 
 Handlers return ``(status, headers, body)`` from the pure renderers; a handler may be async
 (``/metrics`` builds its page in a thread), and the connection waits for it before reading on.
@@ -29,7 +34,9 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from urllib.parse import unquote
 
+from healthgauge.agent.servers._resources import MAX_LISTENER_CONNECTIONS
 from healthgauge.health._http import Response
+from healthgauge.http._listen import ACCEPT_BATCH, widen_backlog
 
 log = logging.getLogger("healthgauge.agent")
 
@@ -46,6 +53,14 @@ IDLE_TIMEOUT = 75.0
 # cost half the Python time of a probe and churned the event loop's timer heap, which every
 # scrape's timers share). Deadlines are therefore kept to within this much.
 SWEEP_INTERVAL = 1.0
+# Pipelined requests answered in one go before other connections get the loop: a probe costs
+# ~5-10 us, so a 256 KiB read of pipelined requests (~2,500) would otherwise hold it for ~20 ms.
+BATCH = 32
+# Answers a connection may have waiting in its transport before it stops being read: asyncio's
+# default high-water mark (64 KiB) is ~300 probe answers.
+WRITE_HIGH_WATER = 64 * 1024
+# Idle connections looked at, oldest first, for one to shed when a new one arrives at the cap.
+SHED_SCAN = 64
 
 Handler = Callable[[str, str], "Response | Awaitable[Response]"]
 
@@ -118,42 +133,88 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.buffer = b""
         self.busy = False  # an async handler is running: hold further requests
+        self.blocked = False  # the peer is not reading its answers: hold further requests
+        self.yielded = False  # a batch of pipelined requests was answered: others go first
         self.deadline = 0.0  # loop time after which the sweep closes the connection (unless busy)
+
+    @property
+    def idle(self) -> bool:
+        return not self.buffer and not self.busy and not self.blocked
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        self.server.connections.add(self)
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        if not self.server.admit(self):
+            transport.abort()
+            self.transport = None
+            return
         self._arm(IDLE_TIMEOUT)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.server.connections.discard(self)
+        self.server.connections.pop(self, None)
         self.transport = None
+
+    def pause_writing(self) -> None:
+        self.blocked = True
+        self._reading()
+
+    def resume_writing(self) -> None:
+        self.blocked = False
+        self._reading()
+        self._serve()
+
+    def _reading(self) -> None:
+        """Read while nothing holds this connection back: an async answer, a peer that does not
+        read, or a batch's turn given to others."""
+        if self.transport is None:
+            return
+        if self.busy or self.blocked or self.yielded:
+            self.transport.pause_reading()
+        else:
+            self.transport.resume_reading()
+
+    def _next_batch(self) -> None:
+        self.yielded = False
+        self._reading()
+        self._serve()
 
     def data_received(self, data: bytes) -> None:
         if not self.buffer:
             self._arm(HEAD_TIMEOUT)  # a request has started: it has HEAD_TIMEOUT to finish
         self.buffer += data
+        self.server.touch(self)
         self._serve()
 
     def _serve(self) -> None:
-        while self.transport is not None and not self.busy:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self.buffer) > MAX_HEAD:
+        buffer, pos, served = self.buffer, 0, 0
+        try:
+            while self.transport is not None and not self.busy and not self.blocked and not self.yielded:
+                if served == BATCH and pos < len(buffer):
+                    self.yielded = True
+                    self._reading()
+                    asyncio.get_running_loop().call_soon(self._next_batch)
+                    return
+                served += 1
+                end = buffer.find(b"\r\n\r\n", pos)
+                if end < 0:
+                    if len(buffer) - pos > MAX_HEAD:
+                        self._send(_error(431, "request header fields too large"), close=True, head=False)
+                    break
+                if end - pos > MAX_HEAD:
                     self._send(_error(431, "request header fields too large"), close=True, head=False)
-                break
-            if end > MAX_HEAD:
-                self._send(_error(431, "request header fields too large"), close=True, head=False)
-                return
-            head, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
-            if self.buffer:
-                self._arm(HEAD_TIMEOUT)  # the next pipelined request's deadline starts now
-            request = parse_head(head)
-            if not isinstance(request, _Request):
-                self._send(request, close=True, head=False)
-                return
-            self._dispatch(request)
+                    return
+                head, pos = buffer[pos:end], end + 4
+                if pos < len(buffer):
+                    self._arm(HEAD_TIMEOUT)  # the next pipelined request's deadline starts now
+                request = parse_head(head)
+                if not isinstance(request, _Request):
+                    self._send(request, close=True, head=False)
+                    return
+                self._dispatch(request)
+        finally:
+            # Cut once, not per request: a read of pipelined requests would be copied per request.
+            self.buffer = buffer[pos:] if pos else buffer
         if self.transport is not None and not self.buffer and not self.busy:
             self._arm(IDLE_TIMEOUT)  # answered everything: now idle (a partial request keeps its deadline)
 
@@ -168,8 +229,7 @@ class _Connection(asyncio.Protocol):
             self._send(answer, close=request.close, head=request.head)
             return
         self.busy = True
-        if self.transport is not None:
-            self.transport.pause_reading()  # pipelined requests wait in the kernel, not here
+        self._reading()  # pipelined requests wait in the kernel, not here
         task = asyncio.ensure_future(answer)
         task.add_done_callback(lambda t: self._finish(t, request))
 
@@ -177,7 +237,7 @@ class _Connection(asyncio.Protocol):
         self.busy = False
         if task.cancelled() or self.transport is None:
             return
-        self.transport.resume_reading()
+        self._reading()
         exc = task.exception()
         if exc is not None:
             log.error("probe handler failed for %s: %r", request.target, exc)
@@ -199,23 +259,57 @@ class _Connection(asyncio.Protocol):
     def expire(self, now: float) -> None:
         """Close the connection when its deadline has passed (and no answer is being made)."""
         if self.transport is not None and not self.busy and now >= self.deadline:
-            self.transport.close()
+            if self.blocked:
+                self.transport.abort()  # its unread answers would hold close() forever
+            else:
+                self.transport.close()
 
 
 class ProbeServer:
-    """Serve ``handler(path, query)`` on a TCP address; :meth:`start` returns ``host:port``."""
+    """Serve ``handler(path, query)`` on a TCP address; :meth:`start` returns ``host:port``.
 
-    def __init__(self, handler: Handler) -> None:
+    ``connections`` is kept oldest activity first, so the connection shed at the cap is the one
+    idle longest."""
+
+    def __init__(self, handler: Handler, *, max_connections: int = MAX_LISTENER_CONNECTIONS) -> None:
         self.handler = handler
-        self.connections: set[_Connection] = set()
+        self.max_connections = max_connections
+        self.connections: dict[_Connection, None] = {}
+        self.shed = 0  # idle connections closed to make room for new ones
+        self.refused = 0  # new connections closed at the cap (none was idle)
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.clock: Callable[[], float] = time.monotonic  # the loop's clock once started
 
+    def admit(self, connection: _Connection) -> bool:
+        """Make room for a new connection: past the cap, close the oldest idle one; False when
+        every connection looked at is in the middle of a request."""
+        connections = self.connections
+        if len(connections) >= self.max_connections:
+            victim = next((c for c, _ in zip(connections, range(SHED_SCAN), strict=False) if c.idle), None)
+            if victim is None:
+                self.refused += 1
+                return False
+            self.shed += 1
+            connections.pop(victim, None)
+            if victim.transport is not None:
+                victim.transport.close()
+        connections[connection] = None
+        return True
+
+    def touch(self, connection: _Connection) -> None:
+        """The connection was active: it goes to the end of the shedding order."""
+        connections = self.connections
+        if connections.pop(connection, 0) is None:
+            connections[connection] = None
+
     async def start(self, host: str, port: int) -> str:
         loop = asyncio.get_running_loop()
         self.clock = loop.time
-        self._server = await loop.create_server(lambda: _Connection(self), host, port, reuse_address=True, backlog=1024)
+        self._server = await loop.create_server(
+            lambda: _Connection(self), host, port, reuse_address=True, backlog=ACCEPT_BATCH
+        )
+        widen_backlog(self._server.sockets)
         self._sweeper = asyncio.create_task(self._sweep(), name="probe server deadlines")
         bound_host, bound_port = self._server.sockets[0].getsockname()[:2]
         return f"[{bound_host}]:{bound_port}" if ":" in bound_host else f"{bound_host}:{bound_port}"

@@ -153,6 +153,10 @@ def decode(data: bytes, *, modified_at: float = 0.0) -> SavedFile:
         raise StateFileError(f"not UTF-8 text at byte {exc.start}") from None
     except json.JSONDecodeError as exc:
         raise StateFileError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        # json's scanner stops at the interpreter's recursion limit (~1000 levels), cheaply; a
+        # state file is five levels deep.
+        raise StateFileError("JSON nested too deep: not a state file") from None
     if not isinstance(doc, dict):
         raise StateFileError(f"expected a JSON object, got {_excerpt(doc)}")
     if doc.get("version") != VERSION:

@@ -50,12 +50,16 @@ def read(path: Path) -> SavedFile | None:
         return decode(data, modified_at=modified_at)
     except StateFileError as exc:
         raise StateFileError(f"{path}: {exc}") from None
+    except Exception as exc:  # whatever a hostile file trips in decoding: refused, never a crash
+        raise StateFileError(f"{path}: not a state file ({type(exc).__name__})") from None
 
 
 def move_aside(path: Path) -> Path | None:
     """Keep an unreadable file as ``<path>.corrupt`` (replacing an older one) before it is
     overwritten: what it held stays there for a person to look at. ``None`` if it cannot."""
     aside = path.with_name(path.name + ".corrupt")
+    if not path.is_file() or path.is_symlink():
+        return None  # a directory (or a link to one) is not ours to move: the write will say so
     try:
         os.replace(path, aside)
     except OSError:
