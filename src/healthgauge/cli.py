@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import sys
 
-from healthgauge.health._status import EXIT_USAGE
+from healthgauge.health._status import EXIT_INTERRUPTED, EXIT_USAGE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
 
 # name -> (module with `main(args: list[str]) -> int`, one line of help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -25,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "agent": ("healthgauge.agent.commands._cmd", "run the health agent: scrape targets, judge, serve every consumer"),
     "ctl": ("healthgauge.agent.commands._ctl", "set a target's admin state on a running agent: drain | maint | ready"),
     "broker": ("healthgauge.broker._cmd", "run the request broker: offer, queue and proxy requests to workers"),
-    "demo": ("healthgauge._demo", "start a demo service and the agent on loopback and watch them"),
+    "demo": ("healthgauge.demo._cmd", "start a demo service and the agent on loopback and watch them"),
 }
 
 
@@ -55,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"healthgauge: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return EXIT_USAGE
-    module = __import__(COMMANDS[name][0], fromlist=["main"])
-    code: int = module.main(rest)
+    try:
+        module = __import__(COMMANDS[name][0], fromlist=["main"])
+        code: int = module.main(rest)
+    except KeyboardInterrupt:  # Ctrl-C: end as a program does, without a traceback
+        return EXIT_INTERRUPTED
     return code

@@ -31,6 +31,8 @@ RunAgent = Callable[..., Awaitable[Agent]]
         (["--config"], "--config needs a value"),
         (["--config", "x", "--bogus"], "unknown flag '--bogus'"),  # ctl's words (one parser, _args.py)
         (["--config", "x", "--log-level", "loud"], "--log-level: unknown level 'loud'"),
+        (["--config", "x", "--log-format", "xml"], "--log-format: unknown format 'xml' (use text, json)"),
+        (["--config", "x", "--log-format"], "--log-format needs a value"),
     ],
 )
 def test_agent_usage_errors_exit_3(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -144,15 +146,35 @@ async def test_ctl_over_a_unix_socket(targets: MakeTarget, run_agent: RunAgent) 
 @pytest.mark.parametrize(
     ("argv", "code", "message"),
     [
-        ([], 3, "expected drain, maint, ready or status"),
+        ([], 3, "expected drain, maint, ready, status or reload"),
         (["drain"], 3, "drain takes exactly one TARGET"),
         (["drain", "a", "b"], 3, "drain takes exactly one TARGET"),
-        (["pause", "a"], 3, "expected drain, maint, ready or status"),
+        (["pause", "a"], 3, "expected drain, maint, ready, status or reload"),
         (["drain", "a", "--admin", "nowhere"], 3, 'invalid address "nowhere"'),
         (["drain", "a", "--bogus"], 3, "unknown flag '--bogus'"),
         (["drain", "a", "--admin", "127.0.0.1:1"], 2, "cannot reach the agent at 127.0.0.1:1"),
+        (["reload", "a"], 3, "reload takes no TARGET"),
     ],
 )
 def test_ctl_errors(argv: list[str], code: int, message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert _ctl.main(argv) == code
     assert message in capsys.readouterr().err
+
+
+def test_ctl_at_its_default_address_says_the_admin_listener_is_off_by_default(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", 8100)) == 0:
+            pytest.skip("something listens on 127.0.0.1:8100")
+    assert _ctl.main(["status"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach the agent at 127.0.0.1:8100" in err
+    assert 'is an agent running with admin = "127.0.0.1:8100" under [agent]? The admin listener is off' in err
+    assert "give its address with --admin ADDR" in err
+
+
+def test_json_logs_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text(agent_config({"w": "http://127.0.0.1:1/"}))
+    assert _cmd.main(["--config", str(good), "--check", "--log-format=json"], engine_factory=FakeEngine) == 0

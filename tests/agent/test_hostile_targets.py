@@ -145,7 +145,7 @@ async def test_a_gzip_body_of_many_empty_members_fails_at_once_and_alone(raw: An
     agent = await agents(config({"bomb": bomb, "good": good}))
     await eventually(lambda: "members" in error(agent, "bomb") and ready(agent, "good"), what="bomb refused")
     assert "more than 1000 members" in error(agent, "bomb")
-    assert next(lp for lp in agent.loops if lp.target.name == "bomb").stats.last_duration < 0.15
+    assert agent.loops["bomb"].stats.last_duration < 0.15
 
 
 async def test_a_target_dripping_one_byte_chunks_is_cut_off(raw: Any, agents: Any) -> None:
@@ -205,7 +205,7 @@ async def test_series_limit_caps_a_history_whose_label_sets_churn(raw: Any, agen
     agent = await agents(config({"t": url}, extra="series_limit = 35", rules=rules), PromEngine())
     await eventually(lambda: "series_limit" in error(agent, "t"), what="series_limit")
     assert "over the cap of 35" in error(agent, "t")
-    loop = next(lp for lp in agent.loops if lp.target.name == "t")
+    loop = agent.loops["t"]
     assert len(loop.history) <= 35  # type: ignore[arg-type]
 
 
@@ -272,7 +272,7 @@ async def test_a_target_over_its_cpu_budget_is_scraped_less_often(
     url, good = await raw(GOOD), await raw(GOOD)
     agent = await agents(config({"costly": url, "good": good}), Costly())
     await eventually(lambda: ready(agent, "costly"), what="first scrape")
-    costly = next(lp for lp in agent.loops if lp.target.name == "costly")
+    costly = agent.loops["costly"]
     before = costly.stats.ok
     await asyncio.sleep(2.0)  # ten intervals: one scrape, maybe two, instead of ten
     assert costly.stats.ok - before <= 3

@@ -1,12 +1,13 @@
 """The state hub: the table applied per target, snapshots, subscriptions and watch."""
 
 import asyncio
+import dataclasses
 import itertools
 
 import pytest
 
 from healthgauge.agent.state._hub import StateHub
-from healthgauge.health._state import Admin, Level, Policy, TargetState, Verdict
+from healthgauge.health._state import Admin, Level, Overloaded, Policy, TargetState, Verdict
 
 GOOD = Verdict(at=1.0, live=True, ready=True, reason="ok")
 
@@ -39,6 +40,24 @@ def test_admin_and_shutdown() -> None:
     hub.shut_down()
     assert hub.shutting_down
     assert all(s.shutting_down for s in hub.states())
+
+
+def test_reconfigure_keeps_moves_adds_and_removes() -> None:
+    hub = make()
+    kept = hub.observe("a", GOOD)
+    hub.observe("b", GOOD)
+    hub.set_admin("b", Admin.DRAIN)
+    heard: list[tuple[str, bool]] = []
+    hub.subscribe(lambda old, new: heard.append((new.name, new.ready)))
+    hub.reconfigure({"c": Policy(), "b": Policy(), "a": Policy(rise=3, overloaded=Overloaded.FAIL)}, fresh=("b",))
+    assert hub.names == ("c", "b", "a")
+    assert hub.get("a") == dataclasses.replace(kept, overloaded=Overloaded.FAIL)  # kept, new policy
+    assert hub.get("b") == TargetState(name="b", admin=Admin.DRAIN)  # moved: fresh, the drain kept
+    assert hub.get("c") == TargetState(name="c")
+    assert heard == [("c", False), ("b", False)]  # who started over
+    hub.reconfigure({"a": Policy()})
+    assert hub.names == ("a",)
+    assert hub.get("b") is None
 
 
 def test_subscribers_hear_changes_only() -> None:

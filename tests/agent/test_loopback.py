@@ -234,7 +234,7 @@ async def test_a_big_page_is_parsed_off_the_loop(targets: MakeTarget, run_agent:
     t.page = b"app_state 1\nweight_hint 100\n" + b"# padding line\n" * 50_000  # 750 KB
     agent = await run_agent({"w": t.url}, extra='body_limit = "1MiB"')
     await eventually(lambda: level(agent, "w") is Level.HEALTHY, what="healthy from a big page")
-    (loop,) = agent.loops
+    (loop,) = agent.loops.values()
     assert loop.stats.offloaded >= 1
     assert loop.stats.bytes >= 750_000
 

@@ -24,8 +24,17 @@ MAIN = Path(__file__).with_name("agent_main.py")
 class AgentProcess:
     """``healthgauge agent --config`` as a child process; use as a context manager."""
 
-    def __init__(self, workdir: Path, config: str, *, start_timeout: float = 20.0, name: str = "agent") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        config: str,
+        *,
+        start_timeout: float = 20.0,
+        name: str = "agent",
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.workdir = workdir
+        self.args = args
         self.config = config
         self.name = name
         self.start_timeout = start_timeout
@@ -55,7 +64,7 @@ class AgentProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         log = self.log_path.open("a")
         self.proc = subprocess.Popen(
-            [sys.executable, str(MAIN), "--config", str(path), "--log-level", "info"],
+            [sys.executable, str(MAIN), "--config", str(path), "--log-level", "info", *self.args],
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
@@ -97,6 +106,10 @@ class AgentProcess:
             if key in ("admin", "haproxy_listen", "grpc_listen"):
                 keys.add(key)
         return keys
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / f"{self.name}.toml"
 
     def kill(self) -> None:
         """SIGKILL: no drain, no goodbye; what a crash looks like to HAProxy."""

@@ -21,7 +21,8 @@ from typing import Any
 
 from healthgauge.agent import _probeconfig
 from healthgauge.agent.judge._engine import Engine, EngineError, Expr
-from healthgauge.agent.servers._registry import LISTENERS  # [agent] keys that start more listeners
+from healthgauge.agent.judge._promql_engine import promql_engine
+from healthgauge.agent.servers._registry import LISTENERS, missing_extra  # [agent] keys of more listeners
 from healthgauge.health._cascade import Guard
 from healthgauge.health._damping import Damping
 from healthgauge.health._grpc import service_names
@@ -198,8 +199,9 @@ class Config:
         return {t.name: t.spec() for t in self.targets}
 
 
-def load_config(path: str | Path, engine: Engine) -> Config:
-    """Read and validate a TOML file; raise :class:`ConfigError` naming the file."""
+def load_config(path: str | Path, engine: Engine | None = None) -> Config:
+    """Read and validate a TOML file; raise :class:`ConfigError` naming the file. Rules are
+    compiled by ``engine`` (:func:`promql_engine` when ``None``)."""
     path = Path(path)
     try:
         text = path.read_bytes().decode()
@@ -211,10 +213,12 @@ def load_config(path: str | Path, engine: Engine) -> Config:
         raise ConfigError(f"{path}: {exc}") from exc
 
 
-def parse_config(text: str, engine: Engine, *, base: Path | None = None) -> Config:
-    """Validate a TOML document (pure apart from compiling through ``engine`` and checking that
-    files it names can be read). Relative paths are taken from ``base`` (the configuration file's
-    directory; the working directory when ``None``), as Prometheus does."""
+def parse_config(text: str, engine: Engine | None = None, *, base: Path | None = None) -> Config:
+    """Validate a TOML document (pure apart from compiling through ``engine``, :func:`promql_engine`
+    when ``None``, and checking that files it names can be read). Relative paths are taken from
+    ``base`` (the configuration file's directory; the working directory when ``None``), as
+    Prometheus does."""
+    engine = engine if engine is not None else promql_engine()
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -303,6 +307,9 @@ def _agent(raw: dict[str, Any], key: str, base: Path | None) -> AgentConfig:
         raise ConfigError(f"{key}.admin_token_file: there is no admin listener (set {key}.admin)")
     grace = _duration(raw, "shutdown_grace", key, DEFAULT_GRACE, minimum=0.0)
     listeners = {name: parse_address(raw[name], f"{key}.{name}") for name in LISTENERS if name in raw}
+    for name in listeners:
+        if (why := missing_extra(name)) is not None:
+            raise ConfigError(f"{key}.{name}: {why}")
     default = raw.get("haproxy_default", "")
     if default != "":
         default = _name(default, f"{key}.haproxy_default")

@@ -24,6 +24,7 @@ from typing import Any
 
 from healthgauge import __version__
 from healthgauge.agent._config import TargetConfig
+from healthgauge.agent._logs import FailureLog, write
 from healthgauge.agent.judge._engine import Engine, EngineError
 from healthgauge.agent.judge._judgement import evaluate, failed
 from healthgauge.agent.judge._secrets import redact, redact_verdict, secrets_of
@@ -32,7 +33,7 @@ from healthgauge.health._state import Condition, Verdict
 from healthgauge.http._client import Endpoint, tls_context
 from healthgauge.http._http11 import FetchError, TLSError
 
-log = logging.getLogger("healthgauge.agent")
+log = logging.getLogger("healthgauge.agent.scrape")
 
 # Prometheus 2.42 sends the same preference order (scrape/scrape.go, acceptHeader).
 ACCEPT = (
@@ -158,6 +159,7 @@ class TargetLoop:
     _size = 0
     _cost = 0.0
     _throttled = False
+    at_once = False  # check as soon as it runs, then on its phase (a target a reload added or changed)
 
     def __init__(
         self,
@@ -183,6 +185,7 @@ class TargetLoop:
         self._size = 0
         self._cost = 0.0  # CPU seconds the last parse and evaluation took
         self._throttled = False
+        self.failures = FailureLog(target.name)
         # The last verdict's conditions, kept here (not read back from the hub) so that an
         # unchanged rule keeps its Condition object from one scrape to the next.
         self.conditions: tuple[Condition, ...] = ()
@@ -199,18 +202,23 @@ class TargetLoop:
         loop = asyncio.get_running_loop()
         interval = self.target.interval
         next_at = loop.time() + self.offset()
+        if self.at_once:
+            await self._check()
         while True:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
-            try:
-                await self.once()
-            except Exception as exc:  # a bug must fail the check, not freeze the last state
-                text = redact(repr(exc), self.secrets)
-                log.error("checking %s failed: %s", self.target.name, text)
-                self._publish(failed(f"internal error: {text}", self.wall()))
+            await self._check()
             next_at += interval + self._penalty()
             now = loop.time()
             if next_at < now:  # a scrape overran: skip the missed ticks, keep the phase
                 next_at += ((now - next_at) // interval + 1) * interval
+
+    async def _check(self) -> None:
+        try:
+            await self.once()
+        except Exception as exc:  # a bug must fail the check, not freeze the last state
+            text = redact(repr(exc), self.secrets)
+            log.error("checking %s failed: %s", self.target.name, text)
+            self._publish(failed(f"internal error: {text}", self.wall()))
 
     async def once(self) -> None:
         """One scrape and its verdict, published to the hub. Never raises for a target's fault."""
@@ -251,6 +259,8 @@ class TargetLoop:
             self._fail(at, started, str(exc), record=False)
             return
         self.stats.record(verdict.duration, ok=True, size=self._size)
+        if self.failures.failures:
+            write(log, self.failures.succeeded(asyncio.get_running_loop().time()))
         self.conditions = verdict.conditions
         self._publish(verdict)
 
@@ -314,6 +324,7 @@ class TargetLoop:
         if record:
             self.history.add_failed_scrape(at)
         self.stats.record(duration, ok=False, size=0)
+        write(log, self.failures.failed(redact(error, self.secrets), asyncio.get_running_loop().time()))
         self._publish(failed(error, at, duration=duration))
 
     def _publish(self, verdict: Verdict) -> None:

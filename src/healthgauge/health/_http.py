@@ -116,6 +116,13 @@ def health_status(state: TargetState) -> Literal["pass", "warn", "fail"]:
     return "warn" if level in _WARN_LEVELS else "fail"
 
 
+def health_code(state: TargetState, *, consul: bool = False) -> int:
+    """The status code of ``/health/<target>``: 200 on pass and warn (429 on warn for Consul), 503
+    on fail."""
+    status = health_status(state)
+    return {"pass": OK, "warn": CONSUL_WARNING if consul else OK, "fail": UNAVAILABLE}[status]
+
+
 def render_health(
     state: TargetState, spec: TargetSpec | None = None, *, consul: bool = False, max_age: int = 1
 ) -> Response:
@@ -136,9 +143,8 @@ def render_health(
         headers.append(("x-envoy-degraded", ""))
     if state.level is Level.DRAINING:
         headers.append(("x-envoy-immediate-health-check-fail", ""))
-    code = {"pass": OK, "warn": CONSUL_WARNING if consul else OK, "fail": UNAVAILABLE}[status]
     body = json.dumps(health_document(state), separators=(",", ":"), allow_nan=False).encode()
-    return code, tuple(headers), body
+    return health_code(state, consul=consul), tuple(headers), body
 
 
 def health_document(state: TargetState) -> dict[str, object]:

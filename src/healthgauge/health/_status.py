@@ -33,3 +33,5 @@ LABELS = ("OK", "WARN", "FAIL", "UNKNOWN")
 EXIT_OK = PASS
 EXIT_FAILED = FAIL
 EXIT_USAGE = UNKNOWN
+# A command ended by Ctrl-C (SIGINT) without a traceback, as a shell reports a program it killed.
+EXIT_INTERRUPTED = 130

@@ -12,6 +12,8 @@ and 0 for the others. The probe succeeds when the answer is ``SERVING``.
 from __future__ import annotations
 
 import importlib.util
+import shlex
+import sys
 from typing import Any
 
 from healthgauge.probes._base import ProbeError, Result, sample
@@ -19,12 +21,14 @@ from healthgauge.probes._spec import SpecError, Table
 
 KEYS = ("address", "service", "tls", "ca_file", "server_name")
 STATUSES = ("UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN")
+# healthgauge is not on PyPI; its extras' packages are: install them into the running environment.
+GRPC_INSTALL = f"{shlex.quote(sys.executable)} -m pip install grpcio grpcio-health-checking"
 
 
 def make(table: Table, timeout: float) -> GrpcProbe:
     del timeout
     if importlib.util.find_spec("grpc") is None or importlib.util.find_spec("grpc_health") is None:
-        raise SpecError(f"{table.where('kind')}: grpc needs grpcio: pip install 'healthgauge[grpc]'")
+        raise SpecError(f"{table.where('kind')}: grpc needs grpcio (the grpc extra): {GRPC_INSTALL}")
     host, port = table.address()
     tls = table.flag("tls")
     root = None
@@ -59,7 +63,7 @@ class GrpcProbe:
                 import grpc
                 from grpc_health.v1 import health_pb2_grpc
             except ImportError:
-                raise ProbeError("kind grpc needs grpcio: pip install 'healthgauge[grpc]'") from None
+                raise ProbeError(f"kind grpc needs grpcio (the grpc extra): {GRPC_INSTALL}") from None
             if self.tls:
                 credentials = grpc.ssl_channel_credentials(root_certificates=self.root)
                 options = [("grpc.ssl_target_name_override", self.server_name)] if self.server_name else []

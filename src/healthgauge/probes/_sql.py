@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import shlex
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -57,6 +59,9 @@ QUERY_SHARE = 0.8
 #: Worker threads for SQLite queries, shared by every SQLite target (each query holds one while it
 #: runs; the rest of the agent's offloaded work keeps the default executor).
 SQLITE_THREADS = 4
+# healthgauge is not on PyPI; its extras' packages are: install them into the running environment.
+ASYNCPG_INSTALL = f"{shlex.quote(sys.executable)} -m pip install asyncpg"
+
 #: The PostgreSQL probe's own deadline as a share of the target's timeout: asyncpg's timeouts end
 #: the query a little before the caller's deadline would cut it.
 OWN_SHARE = 0.9
@@ -83,7 +88,7 @@ def make(table: Table, timeout: float) -> SqliteProbe | PostgresProbe:
         return SqliteProbe(table.path("database"), query, query_timeout)
     _only(table, "postgresql", ("dsn", "password_file", "password_env", "pool_size", "sslmode", "ca_file"))
     if importlib.util.find_spec("asyncpg") is None:
-        raise SpecError(f"{table.where('driver')}: postgresql needs asyncpg: pip install 'healthgauge[postgres]'")
+        raise SpecError(f"{table.where('driver')}: postgresql needs asyncpg (the postgres extra): {ASYNCPG_INSTALL}")
     return PostgresProbe(
         dsn=_dsn(table),
         secret=table.secret(),
@@ -261,7 +266,7 @@ class PostgresProbe:
             try:
                 import asyncpg
             except ImportError:
-                raise ProbeError("driver postgresql needs asyncpg: pip install 'healthgauge[postgres]'") from None
+                raise ProbeError(f"driver postgresql needs asyncpg (the postgres extra): {ASYNCPG_INSTALL}") from None
             pool = asyncpg.create_pool(
                 self.dsn,
                 password=self.secret.read if self.secret is not None else None,

@@ -93,7 +93,7 @@ def _number(
     conditions.append(_condition(role, rule.text, out, previous, len(conditions)))
     value = out.values[0][1] if out.holds and out.values else math.nan
     if math.isnan(value):
-        why = out.summary or "no value"
+        why = (out.summary or "no value").removeprefix(f"{rule.text}: ")  # the text is said once
         return 0.0, f"{role.value} {rule.text}: {why}"
     return value, ""
 

@@ -65,3 +65,10 @@ class PromEngine:
         except EvaluationError as exc:
             return Outcome(False, str(exc), (), str(exc))
         return Outcome(True, f"got {value:g}", (({}, value),))
+
+
+def promql_engine() -> PromEngine:
+    """The production engine: :mod:`healthgauge.exposition` parses, :mod:`healthgauge.promql`
+    keeps the history and evaluates. What ``Agent(config)`` and ``load_config(path)`` use when no
+    engine is given; pass it explicitly to share one between them."""
+    return PromEngine()

@@ -5,6 +5,7 @@ socket only (the config refuses any other address), and a JSON view of every tar
 ``GET  /v1/targets``                            every target's state
 ``GET  /v1/targets/<t>``                        one target's state
 ``POST /v1/targets/<t>/ready|drain|maint``      set its admin state; answers the new state
+``POST /v1/reload``                             read the configuration file again (as SIGHUP)
 ==============================================  ===========================================
 
 Who may call it (issue #13): the listener is loopback or a unix socket (mode 0600: its owner
@@ -17,6 +18,7 @@ which ``healthgauge ctl --token-file FILE`` sends.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import logging
@@ -24,6 +26,8 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
+from healthgauge.agent._config import ConfigError
+from healthgauge.agent._reload import Plan
 from healthgauge.agent.state._hub import StateHub
 from healthgauge.health._state import Admin, TargetState
 
@@ -86,9 +90,17 @@ class AdminAPI:
     """``persist`` (the state file's flush) is awaited after each change, so a ``ctl`` that
     returns has its admin state on disk; when it fails the answer says so (``warning``)."""
 
-    def __init__(self, hub: StateHub, *, persist: Callable[[], Awaitable[None]] | None = None, token: str = "") -> None:
+    def __init__(
+        self,
+        hub: StateHub,
+        *,
+        persist: Callable[[], Awaitable[None]] | None = None,
+        reload: Callable[[], Awaitable[Plan]] | None = None,
+        token: str = "",
+    ) -> None:
         self.hub = hub
         self.persist = persist
+        self.reload = reload
         self.token = token
 
     @web.middleware
@@ -104,7 +116,21 @@ class AdminAPI:
         app.router.add_get("/v1/targets", self.list)
         app.router.add_get("/v1/targets/{target}", self.get)
         app.router.add_post("/v1/targets/{target}/{word}", self.set)
+        app.router.add_post("/v1/reload", self.reload_config)
         return app
+
+    async def reload_config(self, request: web.Request) -> web.Response:
+        """200 with what changed; 409 with why when the new configuration was refused (the agent
+        keeps running the previous one)."""
+        if self.reload is None:
+            return _json({"error": "this agent was started without a configuration file to reload"}, 409)
+        try:
+            change = await self.reload()
+        except ConfigError as exc:
+            return _json({"error": f"reload refused, still running the previous configuration: {exc}"}, 409)
+        doc: dict[str, object] = {"reloaded": True, "summary": change.summary()}
+        doc.update({f.name: list(getattr(change, f.name)) for f in dataclasses.fields(change)})
+        return _json(doc)
 
     async def list(self, request: web.Request) -> web.Response:
         return _json([state_json(s) for s in self.hub.states()])

@@ -13,6 +13,7 @@ path                        answer
 ``/livez/<t>``, ``/readyz/<t>``  one target
 ``/health/<t>``              health+json (``?consul``: 429 on warn)
 ``/metrics``                 the agent's own metrics (prometheus_client text)
+``/status``, ``/``           the status page for people (``_status.py``), with ``/status.json``
 ==========================  ==================================================================
 """
 
@@ -26,6 +27,7 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
+from healthgauge.agent.servers._status import StatusPage
 from healthgauge.agent.state._hub import StateHub
 from healthgauge.health._http import (
     TEXT,
@@ -48,9 +50,12 @@ class Endpoints:
     Served by :class:`healthgauge.agent.servers._probeserver.ProbeServer`.
     """
 
-    def __init__(self, hub: StateHub, *, metrics: MetricsRender | None = None) -> None:
+    def __init__(
+        self, hub: StateHub, *, metrics: MetricsRender | None = None, status: StatusPage | None = None
+    ) -> None:
         self.hub = hub
         self.metrics = metrics
+        self.status = status
 
     def handle(self, path: str, query: str) -> Response | Awaitable[Response]:
         head, _, name = path[1:].partition("/")
@@ -61,7 +66,8 @@ class Endpoints:
             return self._health(name, query)
         if path == "/metrics" and self.metrics is not None:
             return self._metrics()
-        return 404, TEXT, b"not found\n"
+        page = self.status.handle(path) if self.status is not None else None
+        return page if page is not None else (404, TEXT, b"not found\n")
 
     async def _metrics(self) -> Response:
         assert self.metrics is not None

@@ -102,6 +102,11 @@ class AgentCheckServer:
     async def close(self) -> None:
         await self._listener.close()
 
+    def reconfigure(self, config: Config) -> None:
+        """The default target after a reload (each target's spec is the hub's)."""
+        names = [t.name for t in config.targets]
+        self._default = config.agent.haproxy_default or (names[0] if len(names) == 1 else "")
+
     def statistics(self) -> AgentCheckStatistics:
         return AgentCheckStatistics(**dataclasses.asdict(self._listener.statistics()), unknown=self._unknown)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -23,15 +24,32 @@ from healthgauge.health._state import Admin, Level, TargetState
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+class ReloadView(Protocol):
+    """The last configuration reload (the agent's ``ReloadStatus``)."""
+
+    @property
+    def successful(self) -> bool: ...
+    @property
+    def success_at(self) -> float: ...
+
+
 class AgentCollector(Collector):
-    def __init__(self, hub: StateHub, stats: Callable[[], Sequence[tuple[str, ScrapeStats]]]) -> None:
+    def __init__(
+        self,
+        hub: StateHub,
+        stats: Callable[[], Sequence[tuple[str, ScrapeStats]]],
+        reloads: ReloadView | None = None,
+    ) -> None:
         self.hub = hub
         self.stats = stats
+        self.reloads = reloads
 
     def collect(self) -> Iterator[Metric]:
         yield from self._targets()
         yield from self._scrapes()
         yield from self._safeguards()
+        if self.reloads is not None:
+            yield from self._reloads(self.reloads)
 
     def _safeguards(self) -> Iterator[Metric]:
         """Flap damping and the cascade guard: who is held or kept, and each group's figures."""
@@ -66,6 +84,19 @@ class AgentCollector(Collector):
             if safeguards.group_of(state.name) is not None:
                 guarded.add_metric([state.name], int(state.safeguard == GUARD))
         yield from (penalty, damped, guarded, active, out)
+
+    def _reloads(self, reloads: ReloadView) -> Iterator[Metric]:
+        # Prometheus's own names for the same facts (prometheus_config_last_reload_*).
+        yield GaugeMetricFamily(
+            "healthgauge_config_last_reload_successful",
+            "1 if the last configuration reload succeeded (the agent runs the previous one otherwise)",
+            value=int(reloads.successful),
+        )
+        yield GaugeMetricFamily(
+            "healthgauge_config_last_reload_success_timestamp_seconds",
+            "when the configuration was last loaded successfully (at start, or by a reload)",
+            value=reloads.success_at,
+        )
 
     def _targets(self) -> Iterator[Metric]:
         states = self.hub.states()
@@ -143,9 +174,15 @@ class AgentCollector(Collector):
 class AgentMetrics:
     """The agent's registry; :meth:`render` builds the page off the event loop."""
 
-    def __init__(self, hub: StateHub, stats: Callable[[], Sequence[tuple[str, ScrapeStats]]]) -> None:
+    def __init__(
+        self,
+        hub: StateHub,
+        stats: Callable[[], Sequence[tuple[str, ScrapeStats]]],
+        *,
+        reloads: ReloadView | None = None,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(AgentCollector(hub, stats))
+        self.registry.register(AgentCollector(hub, stats, reloads))
 
     def text(self) -> bytes:
         return generate_latest(self.registry)

@@ -11,8 +11,9 @@ synchronously, right after each change, so they must be quick (queue, set an eve
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from healthgauge.health._safeguards import Safeguards
@@ -21,6 +22,8 @@ from healthgauge.health._state import Admin, Policy, TargetState, Verdict, obser
 
 log = logging.getLogger("healthgauge.agent")
 
+#: ``callback(old, new)``: called synchronously on the agent's event loop right after a target's
+#: state changed (``old.name == new.name``); it must return quickly and not raise.
 Subscriber = Callable[[TargetState, TargetState], None]
 
 
@@ -40,10 +43,7 @@ class StateHub:
     """
 
     def __init__(self, specs: Mapping[str, TargetSpec | Policy], safeguards: Safeguards | None = None) -> None:
-        self._specs = {
-            name: spec if isinstance(spec, TargetSpec) else TargetSpec(name=name, policy=spec)
-            for name, spec in specs.items()
-        }
+        self._specs = _as_specs(specs)
         self._policies = {name: spec.policy for name, spec in self._specs.items()}
         self._states = {name: TargetState(name=name, overloaded=p.overloaded) for name, p in self._policies.items()}
         # The states as the state table judged them; what consumers hear (``_states``) differs
@@ -113,6 +113,35 @@ class StateHub:
                 _log_safeguard(old, state)
         return self._states[judged.name]
 
+    def reconfigure(self, specs: Mapping[str, TargetSpec | Policy], *, fresh: Collection[str] = ()) -> None:
+        """The targets after a reload (their specs), in their new order: a name kept keeps its
+        state (with its new policy); a new name, and each name in ``fresh`` (a target that now points elsewhere),
+        starts live and not ready, keeping the operator's admin state; a name left out is gone.
+        The caller sets :attr:`safeguards` for the new configuration first (safeguards speak
+        from the next check on)."""
+        states: dict[str, TargetState] = {}
+        judged: dict[str, TargetState] = {}
+        started: list[tuple[TargetState, TargetState]] = []
+        specs = _as_specs(specs)
+        for name, spec in specs.items():
+            policy = spec.policy
+            old = self._states.get(name)
+            if old is not None and name not in fresh:
+                states[name] = dataclasses.replace(old, overloaded=policy.overloaded)
+                judged[name] = dataclasses.replace(self._judged[name], overloaded=policy.overloaded)
+                continue
+            new = TargetState(name=name, overloaded=policy.overloaded, shutting_down=self._shutting_down)
+            if old is not None:
+                new = set_admin(new, self._judged[name].admin)
+            states[name] = judged[name] = new
+            started.append((old or new, new))
+        self._specs = dict(specs)
+        self._policies = {name: spec.policy for name, spec in specs.items()}
+        self._states, self._judged = states, judged
+        self._ordered = None
+        for old, new in started:
+            self._notify(old, new)
+
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(old, new)`` after every change; returns the function that unsubscribes.
 
@@ -168,13 +197,16 @@ class StateHub:
             return old
         self._states[new.name] = new
         self._ordered = None
+        self._notify(old, new)
+        return new
+
+    def _notify(self, old: TargetState, new: TargetState) -> None:
         self._changes += 1
         for callback in tuple(self._subscribers):
             try:
                 callback(old, new)
             except Exception:
                 log.exception("a state subscriber failed on %s", new.name)
-        return new
 
 
 def _log_safeguard(old: TargetState, new: TargetState) -> None:
@@ -183,3 +215,10 @@ def _log_safeguard(old: TargetState, new: TargetState) -> None:
         log.warning("%s: %s", new.name, new.reason)
     else:
         log.warning("%s: %s released: %s", new.name, old.safeguard, new.reason or "its own state stands")
+
+
+def _as_specs(specs: Mapping[str, TargetSpec | Policy]) -> dict[str, TargetSpec]:
+    return {
+        name: spec if isinstance(spec, TargetSpec) else TargetSpec(name=name, policy=spec)
+        for name, spec in specs.items()
+    }

@@ -144,6 +144,13 @@ class StateFile:
         self._save(self._hub.states(), self._wall())
         self._counts["writes"] += 1
 
+    def retarget(self, fingerprints: Mapping[str, str]) -> None:
+        """The targets after a reload (their fingerprints); written at once."""
+        self._fingerprints = dict(fingerprints)
+        self._wanted += 1
+        self._urgent.set()
+        self._wake.set()
+
     def start(self) -> None:
         self._unsubscribe = self._hub.subscribe(self._on_change)
         self._task = asyncio.create_task(self._run(), name="state file")

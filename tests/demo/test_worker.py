@@ -1,6 +1,6 @@
 """The demo worker's cycle, in virtual time: healthy, queue builds up, stuck, slow recovery."""
 
-from healthgauge._demo import BUSY_UNTIL, CYCLE, HEALTHY_UNTIL, STUCK_UNTIL, DemoWorker
+from healthgauge.demo import BUSY_UNTIL, CYCLE, HEALTHY_UNTIL, STUCK_UNTIL, DemoWorker
 
 
 def test_the_cycle() -> None:
