@@ -15,7 +15,8 @@ Stacks: ``h11`` (uvicorn, h11 + asyncio), ``httptools`` (uvicorn, httptools + uv
 Policies: ``none`` (bare app), ``default`` (``OverloadMiddleware(app)`` / ``setup_aiohttp(app)``
 with their defaults, as a new user writes them), ``fixed`` (``FixedLimit(--fixed)``), ``gradient2``
 and ``aimd`` (Netflix's, windowed, their defaults), ``legacy`` (the 0.x default: queue-delay AIMD
-from 16 with loop lag and sloughing, for the before/after comparison).
+from 16 with loop lag and sloughing, for the before/after comparison), ``stable`` (the default
+without its growth test, ``LoopDelayLimit(min_rise=0)``: the default before it).
 
 Bench routes under ``/healthz/bench/`` (bypassed by every policy, as health routes are):
 ``start`` (zero the trajectory clock), ``dep?s=0.2``, ``trajectory`` (JSON samples every 100 ms:
@@ -43,7 +44,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 HANDLERS = ("sleep", "cpu", "mixed", "dep", "trivial")
 STACKS = ("h11", "httptools", "aiohttp")
-POLICIES = ("none", "default", "fixed", "gradient2", "aimd", "legacy")
+POLICIES = ("none", "default", "fixed", "gradient2", "aimd", "legacy", "stable")
 MAX_SAMPLES = 20_000  # 100 ms samples: over half an hour
 
 
@@ -137,6 +138,7 @@ def controller_for(policy: str, fixed: int) -> Any:
         AIMDLimit,
         FixedLimit,
         Gradient2Limit,
+        LoopDelayLimit,
         QueueDelayLimit,
         WindowedLimit,
     )
@@ -149,6 +151,8 @@ def controller_for(policy: str, fixed: int) -> Any:
         return AdmissionController(WindowedLimit(AIMDLimit()))
     if policy == "legacy":
         return AdmissionController(QueueDelayLimit())  # the 0.x default (spec §2.4 as shipped)
+    if policy == "stable":
+        return AdmissionController(LoopDelayLimit(min_rise=0))  # the default without its growth test
     return None
 
 

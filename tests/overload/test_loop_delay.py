@@ -23,6 +23,18 @@ def feed(limit: LoopDelayLimit, start: float, seconds: float, lag: float, share:
     return t
 
 
+def ramp(limit: LoopDelayLimit, start: float, seconds: float, lag: float, share: float, step: float = 0.0) -> float:
+    """Like ``feed``, but the lag grows from ``lag`` by one second per second (arrivals at twice
+    what the loop completes: an open loop at 2× capacity)."""
+    t = start
+    for _ in range(round(seconds / PROBE)):
+        t += PROBE
+        busy = share * PROBE
+        steps = max(1, round(busy / step)) if step else 1
+        limit.on_loop(t, lag + (t - start), busy, steps)
+    return t
+
+
 def test_lag_that_admitted_handlers_do_not_cause_never_sheds() -> None:
     """400 keep-alive connections: the loop is 60 ms late, but refusing our few µs of Python per
     request would not relieve it (the 0.x default cut its limit to 2 and refused 99 %)."""
@@ -38,9 +50,9 @@ def test_a_standing_queue_of_our_own_work_sheds_after_enter_time_and_stops_after
     limit = LoopDelayLimit()
     t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.9, step=3 * MS)  # calm: learns the 3 ms step
     assert limit.effective_target == pytest.approx(6 * MS, rel=0.2)
-    t = feed(limit, t, 0.3, 40 * MS, share=0.9, step=3 * MS)
+    t = ramp(limit, t, 0.3, 40 * MS, share=0.9, step=3 * MS)
     assert not limit.overloaded  # 300 ms < enter_time (500 ms): not yet a standing queue
-    t = feed(limit, t, 0.3, 40 * MS, share=0.9, step=3 * MS)
+    t = ramp(limit, t, 0.3, 340 * MS, share=0.9, step=3 * MS)
     assert limit.overloaded
     assert limit.on_start(t, 3 * limit.effective_target + MS)  # sloughed
     assert not limit.on_start(t, limit.effective_target)  # a short wait still runs
@@ -84,10 +96,10 @@ def test_starts_unlimited_cuts_to_what_runs_and_keeps_a_floor_of_what_worked() -
             limit.on_admission(t, n, at_limit=False)
         t = feed(limit, t, 0.1, 0.5 * MS, share=0.7)
     assert limit.floor == 40
-    for _ in range(30):  # overloaded with 120 in flight: cut towards 0.9 × 120, never below ~40
+    for k in range(12):  # overloaded with 120 in flight: cut towards 0.9 × 120, never below ~40
         for n in range(120):
             limit.on_admission(t, n, at_limit=False)
-        t = feed(limit, t, 0.1, 30 * MS, share=0.9)
+        t = ramp(limit, t, 0.1, 30 * MS + k * 0.1, share=0.9)
     assert limit.overloaded
     assert 30 <= limit.limit <= 108
     assert limit.limit >= limit.floor - 1e-9
@@ -128,9 +140,9 @@ def test_the_controller_default_sheds_only_through_the_loop_probe() -> None:
     clock = FakeClock()
     ctl = AdmissionController(clock=clock)
     assert isinstance(ctl.limit, LoopDelayLimit)
-    for _ in range(100):  # standing 40 ms lag, our handlers 90 % of the loop
+    for i in range(100):  # a growing lag, our handlers 90 % of the loop
         clock.advance(PROBE)
-        ctl.observe_loop(40 * MS, 0.9 * PROBE, 1)
+        ctl.observe_loop(40 * MS + i * PROBE, 0.9 * PROBE, 1)
     assert ctl.overloaded()
     permit = ctl.acquire()
     assert isinstance(permit, Permit)
@@ -163,29 +175,87 @@ def test_shedding_that_does_not_relieve_the_loop_stops_and_backs_off() -> None:
     """The delay was not ours after all (host contention, connections): the loop never catches up
     within verify_time, so shedding stops for suppress_time, doubling while it keeps happening."""
     limit = LoopDelayLimit()
-    t = feed(limit, 0.0, 0.6, 100 * MS, share=0.9)
+    t = ramp(limit, 0.0, 0.6, 100 * MS, share=0.9)
     assert limit.overloaded
-    t = feed(limit, t, 1.0, 100 * MS, share=0.9)
+    t = ramp(limit, t, 1.0, 700 * MS, share=0.9)
     assert not limit.overloaded
     assert limit.statistics().details["ineffective"] == 1
-    t = feed(limit, t, 4.5, 100 * MS, share=0.9)
+    t = ramp(limit, t, 4.5, 1.7, share=0.9)
     assert not limit.overloaded  # suppressed for 5 s
-    t = feed(limit, t, 1.0, 100 * MS, share=0.9)
+    t = ramp(limit, t, 1.0, 6.2, share=0.9)
     assert limit.overloaded  # looks again
-    t = feed(limit, t, 1.0, 100 * MS, share=0.9)
+    t = ramp(limit, t, 1.0, 7.2, share=0.9)
     assert limit.statistics().details["ineffective"] == 2
-    feed(limit, t, 9.0, 100 * MS, share=0.9)
+    ramp(limit, t, 9.0, 8.2, share=0.9)
     assert not limit.overloaded  # now 10 s
 
 
-def test_shedding_that_works_goes_on_while_requests_still_wait_too_long() -> None:
+def test_shedding_that_works_goes_on_while_the_backlog_grows_between_pauses() -> None:
+    """An open loop above capacity: shedding holds the loop near the threshold, so the backlog
+    stops rising; after hold_time shedding pauses, the backlog grows again and is shed again."""
     limit = LoopDelayLimit()
-    t = feed(limit, 0.0, 0.6, 40 * MS, share=0.9)
+    t = ramp(limit, 0.0, 0.6, 40 * MS, share=0.9)
     assert limit.overloaded
-    for _ in range(300):  # 3 s: the loop hovers around the threshold, the excess is sloughed
+    for _ in range(90):  # 0.9 s: the loop hovers around the threshold, the excess is sloughed
         t = feed(limit, t, 0.01, 10 * MS, share=0.9)
         assert limit.on_start(t, 500 * MS)
     assert limit.overloaded
     assert limit.statistics().details["ineffective"] == 0
+    t = feed(limit, t, 0.2, 10 * MS, share=0.9)
+    assert not limit.overloaded  # hold_time (1 s) without a rising window: pause
+    t = ramp(limit, t, 0.6, 10 * MS, share=0.9)
+    assert limit.overloaded  # it grew again
     t = feed(limit, t, 0.31, 1 * MS, share=0.3)  # the load fell: nothing waits, nothing is shed
     assert not limit.overloaded
+
+
+def test_a_long_but_stable_backlog_never_sheds() -> None:
+    """A closed loop (50 clients, a 3-ms CPU handler): the loop is 150 ms late for as long as it
+    runs, our handlers are all its work, yet the backlog is bounded by the clients and does not
+    grow: a refusal only makes the client ask again sooner. The ramp of connections opening
+    (the first 150 ms) is not a growing backlog either."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.2, step=3 * MS)
+    for i in range(15):  # 50 connections open: 0 → 150 ms in 150 ms
+        t += PROBE
+        limit.on_loop(t, (i + 1) * 10 * MS, 0.9 * PROBE, 3)
+    for i in range(1000):  # 10 s at 150 ms ± 40 ms (noise, preemption spikes), sampled every lag
+        t += 0.15
+        lag = 150 * MS + (40 * MS if i % 7 == 0 else -20 * MS if i % 3 == 0 else 0.0)
+        limit.on_loop(t, lag, 0.9 * 0.15, 50)
+        assert limit.late or i < 4
+        assert not limit.overloaded, f"shed a stable backlog at {t:.2f} s"
+        assert not limit.on_start(t, lag)
+    assert limit.limit == 1000
+
+
+def test_a_growing_backlog_sheds_and_a_backlog_that_stops_growing_is_let_be() -> None:
+    """An open loop at 2× capacity: the lag rises by a second per second, so the limit sheds
+    within enter_time. When the backlog then stays long without growing (shedding was not what
+    held it), shedding stops after hold_time."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.9, step=3 * MS)
+    t = ramp(limit, t, 0.6, 20 * MS, share=0.9, step=3 * MS)
+    assert limit.overloaded
+    assert limit.statistics().details["rising"] == 1
+    assert limit.on_start(t, 600 * MS)
+    for _ in range(int(2.0 / 0.05)):  # 2 s: long (150 ms) but flat, yet late and our work
+        t += 0.05
+        limit.on_loop(t, 150 * MS, 0.9 * 0.05, 10)
+        limit.on_start(t, 150 * MS)
+    assert not limit.overloaded
+    assert not limit.on_start(t, 150 * MS)
+    assert limit.statistics().details["rising"] == 0
+    t = feed(limit, t, 0.3, 1 * MS, share=0.9)  # a closed loop's clients pause and come back:
+    for i in range(1, 40):  # its lag climbs back to the plateau over 400 ms and stays there
+        t += PROBE
+        limit.on_loop(t, min(600 * MS, i * 15 * MS), 0.9 * PROBE, 3)
+    assert not limit.overloaded
+    t = ramp(limit, t, 0.6, 650 * MS, share=0.9)  # growing past it is growth again
+    assert limit.overloaded
+
+
+def test_min_rise_zero_restores_the_standing_queue_rule() -> None:
+    limit = LoopDelayLimit(min_rise=0)
+    feed(limit, 0.0, 0.6, 40 * MS, share=0.9)
+    assert limit.overloaded

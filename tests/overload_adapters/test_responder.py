@@ -188,19 +188,77 @@ async def test_drain_deadline_stops_at_once(caplog: pytest.LogCaptureFixture) ->
         signal.signal(signal.SIGUSR2, previous_stop)
 
 
-async def test_forwards_to_a_loop_signal_handler() -> None:
-    """aiohttp's run_app registers its SIGTERM handler on the loop, not with the signal module."""
+async def test_hands_a_loop_signal_handler_on_through_the_servers_shutdown() -> None:
+    """aiohttp's run_app (and the broker) register SIGTERM on the loop, where no public API can
+    read it back: after the grace period the drain calls the server's own shutdown instead."""
     loop = asyncio.get_running_loop()
     seen: list[str] = []
     loop.add_signal_handler(signal.SIGTERM, seen.append, "server")
     try:
-        drain = DrainOnSignal(grace=0.05, on_drain=lambda: seen.append("drain"))
+        drain = DrainOnSignal(
+            grace=0.05, on_drain=lambda: seen.append("drain"), on_shutdown=lambda: seen.append("shutdown")
+        )
         drain.install()
         signal.raise_signal(signal.SIGTERM)
         await until(lambda: len(seen) == 2)
-        assert seen == ["drain", "server"]
+        assert seen == ["drain", "shutdown"]
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+LOOP_SERVICE = """
+import asyncio, os, signal, sys
+from healthgauge.overload import DrainOnSignal
+
+async def main() -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    shutdown = stop.set if sys.argv[2] == "shutdown" else None
+    DrainOnSignal(grace=0.2, on_drain=lambda: print("drain", flush=True), on_shutdown=shutdown).install()
+    print("READY", flush=True)
+    await asyncio.wait_for(stop.wait(), 20)
+    print("stopped by the service's own shutdown", flush=True)
+
+if sys.argv[1] == "uvloop":
+    import uvloop
+    uvloop.run(main())
+else:
+    asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("mode", ["shutdown", "default"])
+def test_a_service_whose_loop_holds_sigterm_exits_after_the_drain(loop: str, mode: str) -> None:
+    """Under uvloop the drain used to read asyncio's private table, found nothing, put back the
+    loop's dispatcher with no handler behind it, and the process never exited. Now it exits:
+    through ``on_shutdown`` when given, else by SIGTERM's default action."""
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", LOOP_SERVICE, loop, mode], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "READY"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(10)
+        assert time.monotonic() - started < 8
+        out = proc.stdout.read()
+        assert "drain" in out
+        if mode == "shutdown":
+            assert code == 0
+            assert "stopped by the service's own shutdown" in out
+        else:
+            assert code == -signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 async def test_uninstall_restores_without_forwarding() -> None:

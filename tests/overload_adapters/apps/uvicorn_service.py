@@ -2,7 +2,7 @@
 wrapped in ``OverloadMiddleware(app)`` with every default, served by ``uvicorn.run``-style
 startup (lifespan on, uvicorn's own signal handling).
 
-    python uvicorn_service.py [--metrics-path PATH]
+    python uvicorn_service.py [--metrics-path PATH] [--uvloop]
 
 ``GET /work?io=S`` awaits S seconds; ``GET /metrics`` is the app's (prometheus_client's default
 registry, which the middleware joins). Prints ``READY {"http": port}`` once serving.
@@ -49,6 +49,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 def main(argv: list[str]) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--metrics-path")
+    p.add_argument("--uvloop", action="store_true", help="run on uvloop (as uvicorn's loop='auto' picks it)")
     args = p.parse_args(argv)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
@@ -68,7 +69,12 @@ def main(argv: list[str]) -> None:
         await server.serve(sockets=[sock])
         announcer.cancel()
 
-    asyncio.run(serve())
+    if args.uvloop:
+        import uvloop
+
+        uvloop.run(serve())
+    else:
+        asyncio.run(serve())
     sys.exit(0 if server.started else 3)
 
 

@@ -88,6 +88,8 @@ def setup_aiohttp(
     """Add the middleware to ``app`` (first, so it sees requests before anything else) and start
     and stop the guard with the app. Returns the guard."""
     guard = guard if guard is not None else OverloadGuard(controller, **options)
+    if guard.on_shutdown is None:
+        guard.on_shutdown = _graceful_exit  # run_app's own SIGTERM handler, held by the loop
     app.middlewares.insert(0, aiohttp_middleware(guard, metrics_path=metrics_path))
 
     async def on_startup(_: web.Application) -> None:
@@ -107,3 +109,8 @@ def setup_aiohttp(
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
     return guard
+
+
+def _graceful_exit() -> None:
+    """What ``web.run_app``'s SIGTERM handler does: end ``run_app`` through its own cleanup."""
+    raise web.GracefulExit()

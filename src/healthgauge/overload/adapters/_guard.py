@@ -134,6 +134,8 @@ class OverloadGuard:
         self.drain_grace = 2 * agent_inter + 1.0 if drain_grace is None else drain_grace
         self.drain_deadline = max(DEFAULT_DEADLINE, self.drain_grace) if drain_deadline is None else drain_deadline
         self.handle_sigterm = handle_sigterm
+        # The server's own shutdown, when the loop holds its SIGTERM handler (DrainOnSignal).
+        self.on_shutdown: Callable[[], None] | None = None
         self._drain: DrainOnSignal | None = None
         self._tick: asyncio.TimerHandle | None = None
         self.registry = registry
@@ -169,6 +171,7 @@ class OverloadGuard:
                 deadline=self.drain_deadline,
                 on_drain=self.reporter.drain,
                 on_forward=self.controller.set_draining,
+                on_shutdown=self.on_shutdown,
             )
             try:
                 drain.install()

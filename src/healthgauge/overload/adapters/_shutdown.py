@@ -17,6 +17,15 @@ ends in SIGKILL.)
 Servers install their own SIGTERM handler that stops accepting at once. :class:`DrainOnSignal`
 takes the signal first and re-raises it, to the handler it displaced, after the grace period.
 "Stop at once" re-raises it followed by SIGINT, which uvicorn and aiohttp treat as "exit now".
+
+Handing back uses public means only. A handler set with ``signal.signal`` (uvicorn's) is read with
+``signal.getsignal`` and put back. A handler the *loop* holds (``loop.add_signal_handler``:
+aiohttp's ``run_app``, the broker, the agent) cannot be read back through any public API, and
+uvloop keeps no table that asyncio's private one would mirror (reading asyncio's table left every
+uvloop service unable to exit). For those, ``on_shutdown`` is the server's own shutdown (aiohttp:
+``GracefulExit``; a service: ``stop.set``), called when the signal is handed on; without it the
+signal is handed to the operating system's default action (the process ends), and the log says so
+at install time.
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ class DrainOnSignal:
         signum: int = signal.SIGTERM,
         deadline: float | None = None,
         stop_signal: int = signal.SIGINT,
+        on_shutdown: Callable[[], None] | None = None,
     ) -> None:
         if grace < 0:
             raise ValueError(f"DrainOnSignal: grace must be ≥ 0 s, got {grace}")
@@ -61,10 +71,11 @@ class DrainOnSignal:
         self.stop_signal = stop_signal
         self.on_drain = on_drain
         self.on_forward = on_forward
+        self.on_shutdown = on_shutdown
         self.signum = signum
         self.draining = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._prev: dict[int, tuple[Any, asyncio.Handle | None]] = {}
+        self._prev: dict[int, tuple[Any, bool]] = {}  # signum → (signal.getsignal, the loop held it)
         self._timer: asyncio.TimerHandle | None = None
         self._hard: asyncio.TimerHandle | None = None
         self.forwarded = False
@@ -78,9 +89,15 @@ class DrainOnSignal:
         self._loop = loop
 
     def _take(self, loop: asyncio.AbstractEventLoop, signum: int, handler: Callable[[], None]) -> None:
-        # A handler registered with loop.add_signal_handler (aiohttp's run_app) lives in the loop,
-        # not in the signal module; asyncio's Unix loop keeps it in this private table.
-        self._prev[signum] = (signal.getsignal(signum), getattr(loop, "_signal_handlers", {}).get(signum))
+        prev = signal.getsignal(signum)
+        held = _loop_holds(loop, prev)
+        if held and signum == self.signum and self.on_shutdown is None:
+            log.warning(
+                "signal %d: the event loop holds the server's handler, which cannot be handed back;"
+                " after the drain the process ends by the signal's default action (pass on_shutdown)",
+                signum,
+            )
+        self._prev[signum] = (prev, held)
         loop.add_signal_handler(signum, handler)
 
     def uninstall(self) -> None:
@@ -138,17 +155,20 @@ class DrainOnSignal:
             self._forward()
         loop.call_soon(signal.raise_signal, self.stop_signal)
 
-    def _restore(self) -> None:
-        """Give every signal taken back to the handler it displaced."""
+    def _restore(self) -> bool:
+        """Give every signal taken back to the handler it displaced; True if ``signum``'s was the
+        loop's (it cannot be put back: the caller hands on through ``on_shutdown`` instead)."""
         assert self._loop is not None
-        for signum, (prev_py, prev_loop) in self._prev.items():
+        lost = False
+        for signum, (prev, held) in self._prev.items():
             self._loop.remove_signal_handler(signum)
-            callback: Any = getattr(prev_loop, "_callback", None)
-            if prev_loop is not None and not prev_loop.cancelled() and callback is not None:
-                self._loop.add_signal_handler(signum, callback, *getattr(prev_loop, "_args", ()))
-            elif prev_py is not None:
-                signal.signal(signum, prev_py)
+            if held:
+                lost = lost or signum == self.signum
+                signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+            elif prev is not None:
+                signal.signal(signum, prev)
         self._prev.clear()
+        return lost
 
     def _forward(self) -> None:
         if self._timer is not None:
@@ -156,9 +176,19 @@ class DrainOnSignal:
             self._timer = None
         if self._loop is None:
             return
-        self._restore()
+        lost = self._restore()
         self._loop = None
         self.forwarded = True
         if self.on_forward is not None:
             self.on_forward()
-        signal.raise_signal(self.signum)
+        if lost and self.on_shutdown is not None:
+            self.on_shutdown()
+        else:
+            signal.raise_signal(self.signum)
+
+
+def _loop_holds(loop: asyncio.AbstractEventLoop, handler: Any) -> bool:
+    """Whether ``handler`` (from ``signal.getsignal``) is an event loop's dispatcher, i.e. the
+    real handler was registered with ``loop.add_signal_handler``: asyncio's Unix loops install
+    ``_sighandler_noop``, uvloop a method of the loop."""
+    return getattr(handler, "__self__", None) is loop or getattr(handler, "__name__", "") == "_sighandler_noop"

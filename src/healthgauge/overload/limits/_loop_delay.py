@@ -17,6 +17,21 @@ what the real servers taught:
   comes from connection handling, parsing or other tasks does not shed. (The adapters report the
   handlers' time *less the time the server took to write their answers*, which a 503 costs too:
   with uvicorn's h11 that writing is most of a small handler's time.)
+- **A growing backlog, not a long one** (issue #11, second round). A closed loop (N clients, each
+  sending its next request when the answer comes) keeps the loop late for as long as it runs:
+  in flight is bounded by the clients, the lag is long but *stable*, and a refusal only makes
+  the client ask again sooner (measured: 31-100 % of answers 503 for a 3-ms CPU handler with
+  50 connections). Only arrivals outpacing completions make a queue that shedding can relieve,
+  and that queue *grows*. So the limit enters overload only while the lag is **rising**: of the
+  late samples of the last ``enter_time`` cut in thirds, the smallest of each third exceeds
+  the previous third's by more than ``min_rise`` × the target and by a quarter of the third's
+  length, i.e. arrivals ≥ 1.25 × what the loop completes (a preemption spike only raises a
+  minimum; the ramp of connections opening ends within the first third). While overloaded it
+  sheds for at most ``hold_time`` (1 s) after the last rising window: if the backlog was stable
+  after all (shedding is not what holds it), the limit stops; an open loop above capacity grows
+  again within ``enter_time`` and is shed again once its lag passes the level shedding was let go
+  at (for ``max_suppress``, 20 s: a closed loop refilling after a pause climbs back to its
+  plateau, which is not growth). ``min_rise=0`` turns the test off (the behaviour before it).
 - **Proof that shedding helps.** If, within ``verify_time`` (1 s) of entering overload, no probe
   sample falls back to the slough threshold or to half the lag that entered it, refusing work did
   not relieve the loop (the delay
@@ -35,10 +50,12 @@ what the real servers taught:
   ``slough_factor`` (3) × that target is refused before it runs.
   For handlers that never ``await`` (pure CPU), in-flight never exceeds 1 and this is the only
   way to remove their work.
-- **No guessed start limit.** ``initial`` is ``max_limit`` (1000): the concurrency limit is learned
-  from the first overload (a start limit of 16 refused a 20-ms handler's 160 concurrent requests
-  before anything was measured). On each overloaded interval ``L = backoff × min(L, peak
-  in-flight)``, so a limit far above the actual concurrency takes effect at once.
+- **No guessed start limit, no cap without overload.** ``initial`` is 1000 and, while the loop is
+  not overloaded, a request that reaches ``L`` raises it (``× growth``, up to ``max_limit``,
+  100,000): the concurrency limit is learned from the first overload (a start limit of 16 refused
+  a 20-ms handler's 160 concurrent requests before anything was measured; a cap of 1000 refused
+  half of 2,000 keep-alive clients' requests without any overload). On each overloaded interval
+  ``L = backoff × min(L, peak in-flight)``, so a limit far above the actual concurrency takes effect at once.
 - **A floor from experience.** ``L`` never falls below the highest in-flight count of a recent
   interval that was not overloaded (decaying by ``floor_decay`` 0.98 per interval: a half-life of
   3.5 s), nor below ``min_limit``: a concurrency that was observed to work is not refused.
@@ -51,6 +68,7 @@ Time is passed in; nothing here reads a clock.
 from __future__ import annotations
 
 import math
+from collections import deque
 
 from healthgauge.overload.limits._limit import Limit, require, require_ratio
 
@@ -72,6 +90,7 @@ class LoopDelayLimit(Limit):
         "_floor",
         "_ineffective",
         "_last_above",
+        "_last_rising",
         "_last_shed",
         "_late",
         "_max_lag",
@@ -79,6 +98,9 @@ class LoopDelayLimit(Limit):
         "_noise",
         "_overloaded",
         "_peak",
+        "_plateau",
+        "_plateau_until",
+        "_run",
         "_saturated",
         "_share",
         "_step",
@@ -93,10 +115,12 @@ class LoopDelayLimit(Limit):
         "exit_time",
         "floor_decay",
         "growth",
+        "hold_time",
         "interval",
         "max_suppress",
         "max_target",
         "min_busy_share",
+        "min_rise",
         "noise_factor",
         "slough_factor",
         "step_factor",
@@ -115,7 +139,7 @@ class LoopDelayLimit(Limit):
         interval: float = 0.1,
         initial: float | None = None,
         min_limit: float = 1,
-        max_limit: float = 1000,
+        max_limit: float = 100_000,
         backoff: float = 0.9,
         growth: float = 1.1,
         slough_factor: float = 3.0,
@@ -129,6 +153,8 @@ class LoopDelayLimit(Limit):
         verify_time: float = 1.0,
         suppress_time: float = 5.0,
         max_suppress: float = 20.0,
+        min_rise: float = 1.0,
+        hold_time: float = 1.0,
     ) -> None:
         require(target > 0, f"target must be > 0 s, got {target!r}")
         require(interval > target, f"interval ({interval!r} s) must be > target ({target!r} s)")
@@ -138,7 +164,8 @@ class LoopDelayLimit(Limit):
         require_ratio("min_busy_share", min_busy_share, 0.0, 1.0, high_open=False)
         require_ratio("floor_decay", floor_decay, 0.0, 1.0, high_open=False)
         require(step_factor >= 0 and noise_factor >= 0, "step_factor and noise_factor must be ≥ 0")
-        super().__init__(initial=max_limit if initial is None else initial, min_limit=min_limit, max_limit=max_limit)
+        start = min(1000.0, max_limit) if initial is None else initial
+        super().__init__(initial=start, min_limit=min_limit, max_limit=max_limit)
         self.target = float(target)
         self.interval = float(interval)
         self.backoff = float(backoff)
@@ -159,6 +186,13 @@ class LoopDelayLimit(Limit):
         self.verify_time = float(verify_time)
         self.suppress_time = float(suppress_time)
         self.max_suppress = float(max_suppress)
+        require(min_rise >= 0 and hold_time > 0, "need min_rise ≥ 0 (× the target) and hold_time > 0 s")
+        self.min_rise = float(min_rise)
+        self.hold_time = float(hold_time)
+        self._run: deque[tuple[float, float]] = deque()  # (time, lag) of the current run of late samples
+        self._last_rising = -INF
+        self._plateau = 0.0  # the lag shedding was let go at (hold_time): rising back to it is no growth
+        self._plateau_until = -INF
         self._win_start = -INF
         self._win_end = -INF  # the first probe opens the first interval
         self._busy = 0.0
@@ -230,6 +264,10 @@ class LoopDelayLimit(Limit):
             self._peak = inflight + 1
         if at_limit or inflight + 2 > self.limit:  # n + 1 ≥ floor(L)
             self._saturated = True
+            if not self._overloaded:
+                # Not overloaded: the limit follows demand (2,000 keep-alive clients of a 20-ms
+                # handler keep ~1,500 requests admitted; a cap refused half of them).
+                self._set(max(self.limit + 1, self.growth * self.limit))
 
     def on_start(self, now: float, delay: float) -> bool:
         if self._overloaded and delay > self.slough_timeout:
@@ -253,12 +291,22 @@ class LoopDelayLimit(Limit):
                 self._first_above = now
             self._last_above = now
             self._late = now - self._first_above >= self.enter_time
+            self._remember(now, lag)
         else:
             self._first_above = None
             self._late = False
+            self._run.clear()
+        rising = self._late and self._rising()
+        if rising:
+            self._last_rising = now
         if self._overloaded:
             self._check(now, lag)
-        elif self._late and self._share >= self.min_busy_share and now >= self._suppressed_until:
+        elif (
+            rising
+            and self._share >= self.min_busy_share
+            and now >= self._suppressed_until
+            and (now >= self._plateau_until or lag > self._plateau + self.effective_target)
+        ):
             self._overloaded = True
             self._entered_at = now
             self._entry_lag = lag
@@ -280,6 +328,45 @@ class LoopDelayLimit(Limit):
                 return
         if now - max(self._last_above, self._last_shed) >= self.exit_time:
             self._overloaded = False
+        elif self.min_rise > 0 and now - self._last_rising >= self.hold_time:
+            # A long but stable backlog: refusing does not shorten it. The lag it returns to once
+            # shedding stops (a closed loop refilling) is not growth; growing past it is.
+            self._overloaded = False
+            self._plateau = max(self._entry_lag, lag)
+            self._plateau_until = now + self.max_suppress
+
+    def _remember(self, now: float, lag: float) -> None:
+        """Keep the late samples of the last ``enter_time`` (at least the last six)."""
+        run = self._run
+        run.append((now, lag))
+        while len(run) > 6 and run[0][0] < now - self.enter_time:
+            run.popleft()
+        while len(run) > 256:
+            run.popleft()
+
+    def _rising(self) -> bool:
+        """The loop's delay grew across the window: split in thirds (by time), the smallest late
+        sample of each third exceeds the previous third's by more than ``min_rise`` × the target
+        and by a quarter of the third's length (the lag grows ≥ 0.25 s per s). A growing backlog
+        rises throughout; the ramp of connections opening ends early, and spikes (preemption, a
+        long step) only ever raise a minimum."""
+        if self.min_rise <= 0:
+            return True
+        run = self._run
+        if len(run) < 3:
+            return False
+        start = run[0][0]
+        third = (run[-1][0] - start) / 3
+        lows = [INF, INF, INF]
+        for t, lag in run:
+            part = min(2, int((t - start) / third)) if third > 0 else 0
+            lows[part] = min(lows[part], lag)
+        a, b, c = lows
+        if not math.isfinite(a + b + c):
+            return False
+        need = self.min_rise * self.effective_target
+        need = max(need, 0.25 * third)  # arrivals ≥ 1.25 × what the loop completes
+        return b - a > need and c - b > need
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -324,4 +411,5 @@ class LoopDelayLimit(Limit):
             "noise": self._noise,
             "slough_timeout": self.slough_timeout,
             "ineffective": float(self._ineffective),
+            "rising": float(bool(self._run) and self._late and self._rising()),
         }
