@@ -213,6 +213,7 @@ def _read(
     # 4 KiB, ~1.5 us each here), and the parser copies what it keeps into the body anyway.
     buffer = bytearray(_RECV_SIZE)
     view = memoryview(buffer)
+    phase = "read headers"
     try:
         while True:
             phase = "read body" if parser.head_done else "read headers"
@@ -230,6 +231,8 @@ def _read(
                 return parser
             if parser.feed(view[:size]):
                 return parser
+    except TimeoutError:  # check's interval timer (SIGALRM) rang outside recv: in the parser, say
+        raise DeadlineError(f"deadline passed ({phase})", url=url, phase=phase) from None
     except FetchError as exc:
         exc.url = exc.url or url
         raise
