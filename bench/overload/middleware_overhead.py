@@ -1,87 +1,374 @@
-"""Middleware cost per request, in process (no network), side by side with the bare app.
+"""The middleware's own CPU per request and the cost of a refusal, on real servers, before vs after.
 
-    python bench/overload/middleware_overhead.py
+    flock /work/plan/bench.lock .venv/bin/python bench/overload/middleware_overhead.py
+    ... middleware_overhead.py --stacks httptools --seconds 2 --rounds 3 --before d3ec1d8
+    ... middleware_overhead.py --in-memory        # the ASGI call path alone, no server (seconds)
 
-Calls the ASGI app directly with in-memory receive/send, N requests per run, alternating bare and
-wrapped runs and keeping the best of each (the machine is shared: only ratios measured side by
-side mean anything). Also times the guard alone (``enter`` + ``finish``) and the aiohttp
-middleware through a mocked request. The real-server figure, server CPU per request through
-uvicorn, is printed by ``smoke.py``.
+For each server stack (uvicorn httptools + uvloop, uvicorn h11 + asyncio, aiohttp) it starts a
+server of a trivial handler (answers ``ok`` at once) in its own process, in these variants:
+
+- ``bare``: the app alone;
+- ``layer``: one middleware that does nothing but call the app (the floor: what any middleware
+  layer costs on that stack);
+- ``before``: ``OverloadMiddleware(app)`` / ``setup_aiohttp(app)`` from the git revision
+  ``--before`` (its ``src/`` unpacked to a temporary directory and put first on ``PYTHONPATH``);
+- ``after``: the same from this working tree;
+- ``before-refuse`` / ``after-refuse``: the middleware with its controller draining, so every
+  request is refused with a 503 (``Retry-After``, ``Healthgauge-Load``): the cost of a refusal.
+
+A closed loop of 50 keep-alive connections (``real_client.py``, its own process: the client's CPU
+is not counted) drives each server for ``--seconds``. (An open loop at a fixed rate would give
+every variant the same load, but its client opens new connections whenever none is idle, and
+accepting them costs the server more than the middleware does. In a closed loop a server's CPU per
+answer falls somewhat as its throughput rises, more requests per loop iteration, so a host whose
+other load slows the client shifts the figures: only rounds that alternate mean anything.) the server process's CPU (its threads'
+run time from ``/proc/PID/task/*/schedstat``) over that run divided by the answers is the CPU per answer. Every server
+is warmed up first (a short run not counted). Variants take turns in each round (rotated), so a
+noisy neighbour on the shared host slows them all alike; the median over rounds is reported, and
+only the ratios mean anything: middleware CPU as % of the bare app's CPU per answer.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from healthgauge.overload import AdmissionController, Outcome, OverloadGuard, OverloadMiddleware
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+PY = sys.executable
+STACKS = ("httptools", "h11", "aiohttp")
+VARIANTS = ("bare", "layer", "before", "after", "before-refuse", "after-refuse")
+# The last commit before the per-request cost work of issue #11 (round 3): "before".
+BEFORE = "d3ec1d8"
+CONNECTIONS = 50
+BODY = b"ok\n"
 
-N = 20_000
-ROUNDS = 5
-HEADERS = [(b"host", b"svc"), (b"user-agent", b"bench"), (b"accept", b"*/*"), (b"healthgauge-criticality", b"CRITICAL")]
-SCOPE = {"type": "http", "method": "GET", "path": "/api/items", "headers": HEADERS, "query_string": b""}
-START = {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
-BODY = {"type": "http.response.body", "body": b"ok"}
-
-
-async def app(scope: Any, receive: Any, send: Any) -> None:
-    await send(START)
-    await send(BODY)
+# -- the server (this file run with --serve) ---------------------------------------------------
 
 
-async def receive() -> dict[str, Any]:
-    return {"type": "http.request", "body": b"", "more_body": False}
+def _asgi_app() -> Any:
+    start = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain"), (b"content-length", b"3")]}
+    body = {"type": "http.response.body", "body": BODY}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        await send(start)
+        await send(body)
+
+    return app
 
 
-async def send(message: Any) -> None:
-    return None
+def _layer(app: Any) -> Any:
+    async def layer(scope: Any, receive: Any, send: Any) -> None:
+        await app(scope, receive, send)
+
+    return layer
 
 
-def guard() -> OverloadGuard:
-    # The middleware's default controller (queue-delay AIMD, no wait queue), far from its limit.
-    return OverloadGuard(AdmissionController(), handle_sigterm=False, loop_lag=False)
+def _bind() -> socket.socket:
+    # IPPROTO_TCP: asyncio and uvloop set TCP_NODELAY only on sockets whose proto says TCP.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    return sock
 
 
-async def per_request(target: Any) -> float:
-    start = time.perf_counter()
-    for _ in range(N):
-        await target(SCOPE, receive, send)
-    return (time.perf_counter() - start) / N
+def _ready(sock: socket.socket) -> None:
+    sys.stdout.write("READY " + json.dumps({"port": sock.getsockname()[1]}) + "\n")
+    sys.stdout.flush()
 
 
-async def guard_only(g: OverloadGuard) -> float:
-    get = {"healthgauge-criticality": "CRITICAL"}.get
-    start = time.perf_counter()
-    for _ in range(N):
-        admission = await g.enter("GET", "/api/items", get)
-        g.finish(admission, Outcome.SUCCESS, status=200)
-    return (time.perf_counter() - start) / N
+async def _serve_uvicorn(stack: str, variant: str, sock: socket.socket) -> None:
+    import uvicorn
 
+    app = _asgi_app()
+    if variant == "layer":
+        app = _layer(app)
+    elif variant != "bare":
+        from healthgauge.overload import OverloadMiddleware
 
-async def main() -> int:
-    wrapped = OverloadMiddleware(app, guard=guard())
-    await wrapped.guard.start()
-    g = guard()
-    best = {"bare": 1.0, "wrapped": 1.0, "guard": 1.0}
-    for _ in range(ROUNDS):
-        best["bare"] = min(best["bare"], await per_request(app))
-        best["wrapped"] = min(best["wrapped"], await per_request(wrapped))
-        best["guard"] = min(best["guard"], await guard_only(g))
-    await wrapped.guard.stop()
-    added = best["wrapped"] - best["bare"]
-    print(f"bare ASGI app (in memory)      {best['bare'] * 1e6:7.2f} µs/request")
-    print(f"wrapped in OverloadMiddleware  {best['wrapped'] * 1e6:7.2f} µs/request   (+{added * 1e6:.2f} µs)")
-    print(
-        f"guard.enter + finish alone     {best['guard'] * 1e6:7.2f} µs/request   (with header classification;"
-        " the core alone: bench/overload/micro.py, spec budget 5 µs)"
+        mw = OverloadMiddleware(app, handle_sigterm=False)
+        if variant.endswith("-refuse"):
+            mw.guard.controller.set_draining(True)
+        app = mw
+    h11 = stack == "h11"
+    config = uvicorn.Config(
+        app,
+        http="h11" if h11 else "httptools",
+        loop="asyncio" if h11 else "uvloop",
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_keep_alive=30,
     )
-    # Server CPU per request through uvicorn on httptools + uvloop, as smoke.py measures it.
-    for label, cost in (("empty handler via uvicorn", 160e-6), ("smoke handler via uvicorn", 2330e-6)):
-        print(f"  added cost vs {label} (~{cost * 1e6:.0f} µs CPU): {100 * added / cost:.1f} %")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline and not task.done():  # noqa: ASYNC110 - no event
+        await asyncio.sleep(0.01)
+    _ready(sock)
+    await task
+
+
+async def _serve_aiohttp(variant: str, sock: socket.socket) -> None:
+    from aiohttp import web
+
+    async def handle(request: web.Request) -> web.Response:
+        return web.Response(body=BODY, content_type="text/plain")
+
+    @web.middleware
+    async def layer(request: web.Request, handler: Any) -> web.StreamResponse:
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    app = web.Application(middlewares=[layer] if variant == "layer" else [])
+    app.router.add_get("/work", handle)
+    if variant not in ("bare", "layer"):
+        from healthgauge.overload import setup_aiohttp
+
+        guard = setup_aiohttp(app, handle_sigterm=False)
+        if variant.endswith("-refuse"):
+            guard.controller.set_draining(True)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=30)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    _ready(sock)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def serve(stack: str, variant: str) -> None:
+    sock = _bind()
+    if stack == "aiohttp":
+        asyncio.run(_serve_aiohttp(variant, sock))
+    else:
+        asyncio.run(_serve_uvicorn(stack, variant, sock))
+
+
+# -- the driver --------------------------------------------------------------------------------
+
+
+def _cpu_seconds(pid: int) -> float:
+    """The process's CPU time in ns resolution: the sum of its threads' ``schedstat`` run time
+    (``/proc/PID/stat`` counts in 10-ms ticks: too coarse for a few seconds' run)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue  # a thread that ended meanwhile
+    return total / 1e9
+
+
+@contextmanager
+def server(stack: str, variant: str, before_src: Path | None) -> Iterator[tuple[int, int]]:
+    """(pid, port) of a server in its own process, stopped by pid on exit."""
+    env = dict(os.environ)
+    if variant.startswith("before"):
+        assert before_src is not None
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(before_src), env.get("PYTHONPATH", "")) if p)
+    argv = [PY, str(Path(__file__).resolve()), "--serve", stack, variant]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    try:
+        assert proc.stdout is not None
+        port = 0
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline().decode(errors="replace")
+            if not line and proc.poll() is not None:
+                break
+            if line.startswith("READY "):
+                port = int(json.loads(line[6:])["port"])
+                break
+        if not port:
+            raise RuntimeError(f"server {stack}/{variant} did not start: {proc.stdout.read(4000).decode(errors='replace')}")
+        yield proc.pid, port
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def drive(port: int, seconds: float) -> dict[str, int]:
+    """A closed loop of CONNECTIONS keep-alive clients for ``seconds``: answers by kind."""
+    argv = [PY, str(HERE / "real_client.py"), "--port", str(port), "--mode", "closed"]
+    argv += ["--phases", f"{CONNECTIONS}:{seconds}", "--deadline", "2"]
+    out = subprocess.run(argv, capture_output=True, timeout=seconds + 60, check=True).stdout
+    phases = json.loads(out)["phases"]
+    return {k: sum(int(p[k]) for p in phases) for k in ("ok", "r503", "timeouts", "errors")}
+
+
+def measure(stack: str, variant: str, seconds: float, before_src: Path | None) -> tuple[float, dict[str, int]]:
+    """Server CPU µs per answer (200 or 503) over one measured run, and the answers."""
+    with server(stack, variant, before_src) as (pid, port):
+        drive(port, min(1.0, seconds))  # warm-up: imports, first connections, caches
+        cpu0 = _cpu_seconds(pid)
+        answers = drive(port, seconds)
+        cpu = _cpu_seconds(pid) - cpu0
+    n = answers["ok"] + answers["r503"]
+    return (1e6 * cpu / n if n else float("nan")), answers
+
+
+def unpack(rev: str, into: Path) -> Path:
+    """``rev``'s ``src/`` unpacked under ``into`` (for the ``before`` variants)."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev, "src"], capture_output=True, check=True)
+    tar_path = into / "src.tar"
+    tar_path.write_bytes(archive.stdout)
+    with tarfile.open(tar_path) as tar:
+        tar.extractall(into, filter="data")
+    return into / "src"
+
+
+def run(stacks: list[str], variants: list[str], seconds: float, rounds: int, before_src: Path | None) -> dict[str, Any]:
+    per: dict[tuple[str, str], list[float]] = {}
+    seen: dict[tuple[str, str], dict[str, int]] = {}
+    for turn in range(rounds):
+        for stack in stacks:
+            k = turn % len(variants)
+            for variant in variants[k:] + variants[:k]:
+                us, answers = measure(stack, variant, seconds, before_src)
+                per.setdefault((stack, variant), []).append(us)
+                total = seen.setdefault((stack, variant), dict.fromkeys(answers, 0))
+                for key, count in answers.items():
+                    total[key] += count
+                print(f"  round {turn + 1} {stack:<9} {variant:<14} {us:7.1f} µs/answer  {answers}", file=sys.stderr)
+    return {"per": per, "answers": seen}
+
+
+def report(result: dict[str, Any], stacks: list[str], variants: list[str]) -> str:
+    per = result["per"]
+    med = {key: statistics.median(values) for key, values in per.items()}
+    lines = [
+        f"server CPU per answer, trivial handler, {CONNECTIONS} keep-alive clients (median of rounds; µs)",
+        f"{'stack':<10}" + "".join(f"{v:>15}" for v in variants),
+    ]
+    for stack in stacks:
+        lines.append(f"{stack:<10}" + "".join(f"{med[(stack, v)]:>15.1f}" for v in variants))
+    lines.append("")
+    lines.append("middleware CPU as % of the trivial handler's (bare) CPU per answer; refusal = CPU per 503 answer")
+    lines.append(f"{'stack':<10}{'one no-op layer':>17}{'before':>10}{'after':>10}{'refusal before':>17}{'refusal after':>16}")
+    for stack in stacks:
+        bare = med[(stack, "bare")]
+
+        def pct(variant: str, stack: str = stack, bare: float = bare) -> str:
+            value = med.get((stack, variant))
+            return "-" if value is None else f"{100 * (value - bare) / bare:+.1f} %"
+
+        def refusal(variant: str, stack: str = stack, bare: float = bare) -> str:
+            value = med.get((stack, variant))
+            return "-" if value is None else f"{value:.0f} µs ({value / bare:.2f}x)"
+
+        lines.append(
+            f"{stack:<10}{pct('layer'):>17}{pct('before'):>10}{pct('after'):>10}"
+            f"{refusal('before-refuse'):>17}{refusal('after-refuse'):>16}"
+        )
+    return "\n".join(lines)
+
+
+# -- in memory: the ASGI call path alone ---------------------------------------------------------
+
+SCOPE = {
+    "type": "http",
+    "method": "GET",
+    "path": "/api/items",
+    "headers": [(b"host", b"svc"), (b"user-agent", b"bench"), (b"accept", b"*/*")],
+    "query_string": b"",
+}
+
+
+def in_memory(n: int = 20_000, rounds: int = 7) -> str:
+    """Process CPU per call of the ASGI app with in-memory receive/send: bare, one no-op layer,
+    the middleware (best of ``rounds``, alternating)."""
+    from healthgauge.overload import OverloadMiddleware
+
+    app = _asgi_app()
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        return None
+
+    async def main() -> dict[str, float]:
+        mw = OverloadMiddleware(app, handle_sigterm=False, registry=False)
+        await mw.guard.start()
+        refusing = OverloadMiddleware(app, handle_sigterm=False, registry=False)
+        await refusing.guard.start()
+        refusing.guard.controller.set_draining(True)
+        targets = {"bare": app, "layer": _layer(app), "middleware": mw, "refusal": refusing}
+        best = dict.fromkeys(targets, 1.0)
+        for _ in range(rounds):
+            for name, target in targets.items():
+                t = time.process_time()
+                for i in range(n):
+                    await target(SCOPE, receive, send)
+                    if not i % 100:
+                        await asyncio.sleep(0)  # let the loop run its timers (the guard's probe) as a server would
+                best[name] = min(best[name], (time.process_time() - t) / n)
+        await mw.guard.stop()
+        await refusing.guard.stop()
+        return best
+
+    best = asyncio.run(main())
+    bare = best["bare"]
+    return "\n".join(
+        [f"in memory (process CPU per call, best of {rounds} x {n}):"]
+        + [f"  {name:<11}{1e6 * value:7.2f} µs  (+{1e6 * (value - bare):.2f} µs over bare)" for name, value in best.items()]
+    )
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--serve", nargs=2, metavar=("STACK", "VARIANT"), help=argparse.SUPPRESS)
+    p.add_argument("--stacks", nargs="+", choices=STACKS, default=list(STACKS))
+    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    p.add_argument("--seconds", type=float, default=2.0, help="measured run per server (default 2)")
+    p.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
+    p.add_argument("--before", default=BEFORE, help=f"git revision of the 'before' middleware (default {BEFORE})")
+    p.add_argument("--in-memory", action="store_true", help="only the in-memory ASGI call path")
+    p.add_argument("--json", help="write the per-round figures here")
+    args = p.parse_args(argv)
+    if args.serve:
+        serve(*args.serve)
+        return 0
+    print(in_memory())
+    if args.in_memory:
+        return 0
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    with tempfile.TemporaryDirectory(prefix="hg-before-") as tmp:
+        before_src = unpack(args.before, Path(tmp)) if any(v.startswith("before") for v in args.variants) else None
+        result = run(args.stacks, args.variants, args.seconds, args.rounds, before_src)
+    print(report(result, args.stacks, args.variants))
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({f"{s}/{v}": values for (s, v), values in result["per"].items()}, indent=1) + "\n"
+        )
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(main(sys.argv[1:]))

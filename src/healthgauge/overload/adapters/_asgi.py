@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from time import perf_counter
 from typing import Any
 
 from healthgauge.overload._controller import AdmissionController
 from healthgauge.overload._http import Response
 from healthgauge.overload._types import Outcome
-from healthgauge.overload.adapters._ending import Ending, ending, settled
-from healthgauge.overload.adapters._guard import Admission, OverloadGuard, Queued
+from healthgauge.overload._permit import Permit
+from healthgauge.overload.adapters._ending import ending, settled
+from healthgauge.overload.adapters._guard import Admission, Metered, OverloadGuard, Queued
 
 __all__ = ["OverloadMiddleware"]
 
@@ -25,14 +26,17 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 class _Exchange:
     """What the wrapped app did (the status it started, whether the client went away), watched
-    through its ``receive`` and ``send`` (bound methods: cheaper than two closures per request)."""
+    through its ``receive`` and ``send``. ``send`` is a plain method that returns the server's own
+    awaitable (no coroutine of ours per message); ``timed_send``, for a metered handler
+    (``OverloadGuard.run``), also times the server's writing, which a 503 would cost too."""
 
-    __slots__ = ("_guard", "_receive", "_send", "disconnected", "status")
+    __slots__ = ("_guard", "_receive", "_send", "disconnected", "status", "weight")
 
-    def __init__(self, receive: Receive, send: Send, guard: OverloadGuard) -> None:
+    def __init__(self, receive: Receive, send: Send, guard: OverloadGuard, weight: int) -> None:
         self._receive = receive
         self._send = send
         self._guard = guard
+        self.weight = weight
         self.status: int | None = None
         self.disconnected = False
 
@@ -42,19 +46,21 @@ class _Exchange:
             self.disconnected = True
         return message
 
-    async def send(self, message: Message) -> None:
+    def send(self, message: Message) -> Awaitable[None]:
         if self.status is None and message["type"] == "http.response.start":
             self.status = int(message["status"])
+        return self._send(message)
+
+    async def timed_send(self, message: Message) -> None:
         # The time the server takes to write the answer counts as the handler's (it runs inside
         # its step) but a 503 would cost it too: the guard deducts it from what shedding saves.
+        if self.status is None and message["type"] == "http.response.start":
+            self.status = int(message["status"])
         t0 = perf_counter()
         try:
             await self._send(message)
-        except OSError:
-            self.disconnected = True  # uvicorn's ClientDisconnected is an OSError
-            raise
         finally:
-            self._guard.sending += perf_counter() - t0
+            self._guard.sending += (perf_counter() - t0) * self.weight
 
 
 class OverloadMiddleware:
@@ -91,10 +97,9 @@ class OverloadMiddleware:
         return self.guard.responder
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
+        if scope["type"] == "http":
             await self._http(scope, receive, send)
-        elif kind == "lifespan":
+        elif scope["type"] == "lifespan":
             await self._lifespan(scope, receive, send)
         else:
             await self.app(scope, receive, send)  # websocket: passed through (spec §9)
@@ -133,49 +138,71 @@ class OverloadMiddleware:
             raise
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One request: a scan of its headers for the few the policy reads (none: nothing is
+        parsed), admission, and either the app (its ``send`` watched for the status) or a refusal
+        whose headers were built once per kind and load."""
         t0 = perf_counter()
+        guard = self.guard
         if not self._started:
             self._started = True
-            self.guard.handle_sigterm = False
-            await self.guard.start()
+            guard.handle_sigterm = False
+            await guard.start()
         path: str = scope.get("path", "")
-        if self.metrics_path is not None and path == self.metrics_path:
+        if path == self.metrics_path:
             await self._serve_metrics(send)
             return
-        guard = self.guard
         keys = guard.policy.header_keys
-        found = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ()) if k in keys}
-        admitted = guard.admit(scope.get("method", "GET"), path, found.get)
+        found: dict[str, str] | None = None
+        for name, value in scope.get("headers", ()):
+            if name in keys:
+                if found is None:
+                    found = {}
+                found[name.decode("latin-1")] = value.decode("latin-1")
+        admitted = guard.admit(scope.get("method", "GET"), path, None if found is None else found.get)
         admission = await guard.wait(admitted) if isinstance(admitted, Queued) else admitted
         if admission.response is not None:
             await _send_response(send, admission.response)
             guard.note_reject(perf_counter() - t0)
             return
-        if admission.bypass:
+        permit = admission.permit
+        if permit is None:  # a bypass route, or monitor-only past a rejection
             await self.app(scope, receive, send)
             return
-        await self._run(admission, scope, receive, send)
-
-    async def _run(self, admission: Admission, scope: Scope, receive: Receive, send: Send) -> None:
-        ex = _Exchange(receive, send, self.guard)
-        guard = self.guard
-        end = Ending(Outcome.SUCCESS, None)
-        left = guard.deadline_left(admission) if guard.cancel_at_deadline else None
+        ex = _Exchange(receive, send, guard, guard.metering())
+        weight = ex.weight
         try:
+            work: Awaitable[None] = self.app(scope, ex.receive, ex.timed_send if weight else ex.send)
+            if weight:  # a sampled handler: its steps timed (OverloadGuard.run)
+                work = Metered(work, guard, weight) if isinstance(work, Coroutine) else work
+            left = guard.deadline_left(admission) if guard.cancel_at_deadline else None
             if left is None:
-                await guard.run(self.app(scope, ex.receive, ex.send))
+                await work
             else:
                 async with asyncio.timeout(left):
-                    await guard.run(self.app(scope, ex.receive, ex.send))
-            end = ending(None, ex.status, guard)
-        except (Exception, asyncio.CancelledError) as exc:  # the ladder: adapters/_ending.py
+                    await work
+        except (Exception, asyncio.CancelledError) as exc:
+            if isinstance(exc, OSError):
+                ex.disconnected = True  # uvicorn's ClientDisconnected is an OSError
             end = ending(exc, ex.status, guard)
-            if end.reraise:
-                raise
-            if end.response is not None:
-                await _send_response(send, end.response)
-        finally:
-            guard.finish(admission, settled(end.outcome, disconnected=ex.disconnected), status=end.status)
+            try:
+                if end.reraise:
+                    raise
+                if end.response is not None:
+                    await _send_response(send, end.response)
+            finally:
+                guard.finish(admission, settled(end.outcome, disconnected=ex.disconnected), status=end.status)
+        except BaseException:
+            guard.finish(admission, settled(Outcome.SUCCESS, disconnected=ex.disconnected), status=ex.status)
+            raise
+        else:
+            status = ex.status
+            if status is not None and status >= 500:
+                guard.counters.server_errors += 1
+            if not permit.done:
+                if ex.disconnected:
+                    permit.ignore()
+                else:
+                    permit.success()
 
     async def _serve_metrics(self, send: Send) -> None:
         from healthgauge.overload.adapters._metrics import render

@@ -38,12 +38,19 @@ log = logging.getLogger("healthgauge.overload")
 TICK = 0.01
 # The worker's load on every 503 refusal, in agent-check words (the broker's contract, owners.md).
 LOAD_HEADER = b"healthgauge-load"
+# Handler metering (``run``): every request is timed while the loop starts few of them (under
+# METER_ALL per 10-ms probe interval); above that one in METER_STRIDE is, its time counted
+# METER_STRIDE times (an unbiased estimate of the loop's time in admitted handlers, at an eighth
+# of the timing's cost where the cost matters: many cheap requests).
+METER_ALL = 16
+METER_STRIDE = 8
 
 
 class Admission:
     """A request's admission: ``response`` is set when it was rejected (send it, do not call the
     app); otherwise ``permit`` is to be finished exactly once (none for a bypass, or for a request
-    that monitor-only mode let through past a rejection)."""
+    that monitor-only mode let through past a rejection). ``classified`` is ``None`` for a request
+    that carried none of the headers the policy reads (the policy's defaults apply)."""
 
     __slots__ = ("classified", "permit", "response")
 
@@ -66,7 +73,7 @@ class Queued:
 
     __slots__ = ("classified", "waiter")
 
-    def __init__(self, classified: Classified, waiter: Waiter) -> None:
+    def __init__(self, classified: Classified | None, waiter: Waiter) -> None:
         self.classified = classified
         self.waiter = waiter
 
@@ -123,9 +130,13 @@ class OverloadGuard:
         self.steps = 0  # and how many synchronous steps they took
         self.runs = 0  # and how many handlers started
         self.sending = 0.0  # of ``busy``, the seconds the server spent writing their answers
+        self._seq = 0  # handlers started since the guard was made (which ones ``run`` meters)
+        self._stride = 1  # meter one handler in this many (1 while the last probe interval saw few)
         # What answering a refusal costs the loop, as measured (EWMA, seconds; for the metrics).
         self.reject_cost = 0.0
         self.load_words = b""
+        # The refusals with ``load_words`` added, by id of the plain refusal (rebuilt when the words change).
+        self._loaded: dict[int, tuple[Response, Response]] = {}
         self.probe = LoopLagProbe(on_sample=self._on_lag) if loop_lag else None
         self.reporter = reporter or LoadReporter(warmup=agent_warmup, clock=self.clock)
         self.agent_port, self.agent_host = agent_port, agent_host
@@ -213,20 +224,29 @@ class OverloadGuard:
             return await self.wait(admission)
         return admission
 
-    def admit(self, method: str, path: str, get: Callable[[str], str | None]) -> Admission | Queued:
+    def admit(self, method: str, path: str, get: Callable[[str], str | None] | None) -> Admission | Queued:
         """:meth:`enter` without the wait: an :class:`Admission`, or a :class:`Queued` to pass to
-        :meth:`wait` (the adapters' fast path: no coroutine unless a request queues)."""
-        if self.policy.bypassed(method, path):
+        :meth:`wait` (the adapters' fast path: no coroutine unless a request queues). ``get=None``
+        says the request carries none of the policy's headers (``policy.header_keys``; the ASGI
+        adapter scans for them): the defaults apply and nothing is parsed."""
+        policy = self.policy
+        if policy.bypassed(method, path):
             self.counters.bypassed += 1
             return _BYPASS
-        wall_now = self.wall() if self.policy.request_start_header is not None else 0.0
-        c = classify(get, policy=self.policy, now=self.clock(), wall_now=wall_now)
-        if c.errors:
-            self.counters.header_errors += len(c.errors)
-            log.debug("bad request headers: %s", "; ".join(map(str, c.errors)))
-        decision = self.controller.acquire(
-            criticality=c.criticality, deadline=c.deadline, received_at=c.receipt, cost=c.cost
-        )
+        c: Classified | None = None
+        if get is None:
+            decision = self.controller.acquire(
+                criticality=policy.default_criticality, deadline=self.clock() + policy.default_timeout
+            )
+        else:
+            wall_now = self.wall() if policy.request_start_header is not None else 0.0
+            c = classify(get, policy=policy, now=self.clock(), wall_now=wall_now)
+            if c.errors:
+                self.counters.header_errors += len(c.errors)
+                log.debug("bad request headers: %s", "; ".join(map(str, c.errors)))
+            decision = self.controller.acquire(
+                criticality=c.criticality, deadline=c.deadline, received_at=c.receipt, cost=c.cost
+            )
         if isinstance(decision, Permit):
             return self._started(c, decision)
         if isinstance(decision, Waiter):
@@ -240,7 +260,7 @@ class OverloadGuard:
             return self._reject(queued.classified, waited.rejection)
         return self._started(queued.classified, waited.permit)
 
-    def _started(self, c: Classified, permit: Permit) -> Admission:
+    def _started(self, c: Classified | None, permit: Permit) -> Admission:
         lag = self.probe.current(self.clock()) if self.probe is not None else 0.0
         shed = permit.start(extra_delay=lag)
         if shed is not None:  # sloughed at handler start; the permit is already released
@@ -257,9 +277,12 @@ class OverloadGuard:
 
     def deadline_left(self, admission: Admission) -> float | None:
         """Seconds until the request's deadline when the handler is to be cancelled at it."""
-        if not self.cancel_at_deadline or admission.classified is None or admission.permit is None:
+        permit = admission.permit
+        if not self.cancel_at_deadline or permit is None:
             return None
-        return admission.classified.deadline - self.clock()
+        c = admission.classified
+        deadline = permit.received_at + self.policy.default_timeout if c is None else c.deadline
+        return deadline - self.clock()
 
     def downstream_response(self, no_retry: bool) -> Response:
         """The 503 for a handler that raised ``DownstreamOverloaded`` before answering."""
@@ -273,11 +296,21 @@ class OverloadGuard:
     def run(self, work: Awaitable[T]) -> Awaitable[T]:
         """Await ``work`` (the admitted handler) timing each of its synchronous steps into
         :attr:`busy`: the share of the loop our admitted work takes (``LoopDelayLimit``). An
-        awaitable that is not a coroutine runs untimed."""
-        self.runs += 1
-        if isinstance(work, Coroutine):
-            return Metered(work, self)
+        awaitable that is not a coroutine runs untimed. Sampled (``METER_ALL``): an unmetered
+        handler is ``work`` itself, at no cost."""
+        weight = self.metering()
+        if weight and isinstance(work, Coroutine):
+            return Metered(work, self, weight)
         return work
+
+    def metering(self) -> int:
+        """Count a handler's start; the weight to meter it with (``Metered``), 0 for not at all."""
+        self.runs += 1
+        self._seq += 1
+        stride = self._stride
+        if stride == 1:
+            return 1
+        return stride if not self._seq % stride else 0
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -286,26 +319,34 @@ class OverloadGuard:
         # answers (a 503 is written too; with h11 that is most of a small handler's time).
         saved = max(0.0, self.busy - self.sending)
         steps = self.steps
+        self._stride = 1 if self.runs < METER_ALL else METER_STRIDE
         self.busy, self.steps, self.runs, self.sending = 0.0, 0, 0, 0.0
         self.controller.observe_loop(lag, saved, steps)
         self.refresh_load()
 
-    def _reject(self, c: Classified, rejection: Rejection | None) -> Admission:
+    def _reject(self, c: Classified | None, rejection: Rejection | None) -> Admission:
         reason = rejection.reason.value if rejection is not None else "expired"
         if self.monitor_only:
             # Monitor-only never sheds, whatever the controller decided: count it, serve unpermitted.
             self.counters.would_shed[reason] = self.counters.would_shed.get(reason, 0) + 1
             return Admission(c, None, None)
         retry_after = rejection.retry_after if rejection is not None else None
-        return Admission(
-            c, None, self._with_load(rejection_response(reason, retry_after=retry_after, no_retry=c.is_retry))
-        )
+        no_retry = c is not None and c.is_retry
+        return Admission(c, None, self._with_load(rejection_response(reason, retry_after=retry_after, no_retry=no_retry)))
 
     def _with_load(self, response: Response) -> Response:
-        """Every 503 refusal tells the caller (the broker) this worker's load: ``Healthgauge-Load``."""
+        """Every 503 refusal tells the caller (the broker) this worker's load: ``Healthgauge-Load``.
+        Built once per refusal kind and load (the words change at most once per probe)."""
         if response.status != 503:
             return response
-        return Response(response.status, (*response.headers, (LOAD_HEADER, self.load_words)), response.body)
+        hit = self._loaded.get(id(response))
+        if hit is not None and hit[0] is response:
+            return hit[1]
+        loaded = Response(response.status, (*response.headers, (LOAD_HEADER, self.load_words)), response.body)
+        if len(self._loaded) >= 64:  # a few (status, Retry-After, no-retry) kinds; bounded all the same
+            self._loaded.clear()
+        self._loaded[id(response)] = (response, loaded)
+        return loaded
 
     def refresh_load(self) -> bytes:
         """Recompute :attr:`load_words` (each loop probe does, every 10 ms): agent-check words,
@@ -322,8 +363,11 @@ class OverloadGuard:
             load=0,
         )
         line = full_state_line(report, report).rstrip(b"\n")
-        self.load_words = line + b" inflight:%d" % math.ceil(ctl.inflight_cost)
-        return self.load_words
+        words = line + b" inflight:%d" % math.ceil(ctl.inflight_cost)
+        if words != self.load_words:
+            self.load_words = words
+            self._loaded.clear()
+        return words
 
     async def _wait(self, waiter: Waiter) -> Waiter:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -355,32 +399,34 @@ class OverloadGuard:
 
 class Metered(Generic[T]):
     """An awaitable that runs a coroutine step by step, adding the wall time of each step (the
-    loop is single-threaded: that is the step's CPU, give or take preemption) to ``guard.busy``.
+    loop is single-threaded: that is the step's CPU, give or take preemption) to ``guard.busy``,
+    ``weight`` times (a sampled handler stands for ``weight`` handlers: ``OverloadGuard.run``).
     Costs two ``perf_counter()`` calls per step; cancellation and exceptions pass through."""
 
-    __slots__ = ("_coro", "_guard")
+    __slots__ = ("_coro", "_guard", "_weight")
 
-    def __init__(self, coro: Coroutine[Any, Any, T], guard: OverloadGuard) -> None:
+    def __init__(self, coro: Coroutine[Any, Any, T], guard: OverloadGuard, weight: int = 1) -> None:
         self._coro = coro
         self._guard = guard
+        self._weight = weight
 
     def __await__(self) -> Generator[Any, Any, T]:
-        coro, guard, clock = self._coro, self._guard, time.perf_counter
+        coro, guard, clock, weight = self._coro, self._guard, time.perf_counter, self._weight
         method: Callable[[Any], Any] = coro.send
         arg: Any = None
         while True:
-            guard.steps += 1
+            guard.steps += weight
             t = clock()
             try:
                 yielded = method(arg)
             except StopIteration as stop:
-                guard.busy += clock() - t
+                guard.busy += (clock() - t) * weight
                 result: T = stop.value
                 return result
             except BaseException:
-                guard.busy += clock() - t
+                guard.busy += (clock() - t) * weight
                 raise
-            guard.busy += clock() - t
+            guard.busy += (clock() - t) * weight
             try:
                 arg = yield yielded
                 method = coro.send
