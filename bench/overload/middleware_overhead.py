@@ -1,7 +1,7 @@
 """The middleware's own CPU per request and the cost of a refusal, on real servers, before vs after.
 
     flock /work/plan/bench.lock .venv/bin/python bench/overload/middleware_overhead.py
-    ... middleware_overhead.py --stacks httptools --seconds 2 --rounds 3 --before d3ec1d8
+    ... middleware_overhead.py --stacks httptools --rounds 15 --before d3ec1d8
     ... middleware_overhead.py --in-memory        # the ASGI call path alone, no server (seconds)
 
 For each server stack (uvicorn httptools + uvloop, uvicorn h11 + asyncio, aiohttp) it starts a
@@ -16,16 +16,17 @@ server of a trivial handler (answers ``ok`` at once) in its own process, in thes
 - ``before-refuse`` / ``after-refuse``: the middleware with its controller draining, so every
   request is refused with a 503 (``Retry-After``, ``Healthgauge-Load``): the cost of a refusal.
 
-A closed loop of 50 keep-alive connections (``real_client.py``, its own process: the client's CPU
-is not counted) drives each server for ``--seconds``. (An open loop at a fixed rate would give
-every variant the same load, but its client opens new connections whenever none is idle, and
-accepting them costs the server more than the middleware does. In a closed loop a server's CPU per
-answer falls somewhat as its throughput rises, more requests per loop iteration, so a host whose
-other load slows the client shifts the figures: only rounds that alternate mean anything.) the server process's CPU (its threads'
-run time from ``/proc/PID/task/*/schedstat``) over that run divided by the answers is the CPU per answer. Every server
-is warmed up first (a short run not counted). Variants take turns in each round (rotated), so a
-noisy neighbour on the shared host slows them all alike; the median over rounds is reported, and
-only the ratios mean anything: middleware CPU as % of the bare app's CPU per answer.
+All variants of a stack run at once, each in its own process on CPU 0; the driver (this script,
+the client: its CPU is not counted) runs on CPU 1 with 50 keep-alive connections to each. In each
+round every variant gets one burst of ``--seconds`` (0.3 s) of closed-loop load (each connection
+sends its next request when it has the answer), the order rotated every round, 25 rounds after a
+warm-up burst each: the host's other load, which comes and goes by the second on a shared machine,
+falls on all variants alike. A burst's server CPU (its threads' run time from
+``/proc/PID/task/*/schedstat``, ns resolution) divided by its answers is one figure; the median
+over rounds is reported, and only ratios mean anything: the middleware's CPU as % of the bare
+app's CPU per answer. (In a closed loop a server's CPU per answer falls somewhat as its throughput
+rises, more requests per loop iteration; an open loop at a fixed rate avoids that but opens a new
+connection whenever none is idle, which costs the server more than the middleware does.)
 """
 
 from __future__ import annotations
@@ -41,8 +42,6 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +59,11 @@ BODY = b"ok\n"
 
 
 def _asgi_app() -> Any:
-    start = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain"), (b"content-length", b"3")]}
+    start = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", b"text/plain"), (b"content-length", b"3")],
+    }
     body = {"type": "http.response.body", "body": BODY}
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -183,79 +186,152 @@ def _cpu_seconds(pid: int) -> float:
     return total / 1e9
 
 
-@contextmanager
-def server(stack: str, variant: str, before_src: Path | None) -> Iterator[tuple[int, int]]:
-    """(pid, port) of a server in its own process, stopped by pid on exit."""
-    env = dict(os.environ)
-    if variant.startswith("before"):
-        assert before_src is not None
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(before_src), env.get("PYTHONPATH", "")) if p)
-    argv = [PY, str(Path(__file__).resolve()), "--serve", stack, variant]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    try:
-        assert proc.stdout is not None
-        port = 0
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline().decode(errors="replace")
-            if not line and proc.poll() is not None:
+def _pin(cpu: int) -> Any:
+    """Server on CPU 0, client on CPU 1: never sharing a core (which halves the throughput and
+    changes the server's CPU per answer), whatever else the host runs."""
+
+    def pin() -> None:
+        if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+            os.sched_setaffinity(0, {cpu})
+
+    return pin
+
+
+class Server:
+    """A server in its own process on CPU 0, stopped by pid (``stop``)."""
+
+    def __init__(self, stack: str, variant: str, before_src: Path | None) -> None:
+        env = dict(os.environ)
+        if variant.startswith("before"):
+            assert before_src is not None
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(before_src), env.get("PYTHONPATH", "")) if p)
+        argv = [PY, str(Path(__file__).resolve()), "--serve", stack, variant]
+        self.name = f"{stack}/{variant}"
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, preexec_fn=_pin(0)
+        )
+        self.port = 0
+
+    def wait_ready(self) -> None:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not self.port:
+            line = self.proc.stdout.readline().decode(errors="replace")
+            if not line and self.proc.poll() is not None:
                 break
             if line.startswith("READY "):
-                port = int(json.loads(line[6:])["port"])
-                break
-        if not port:
-            raise RuntimeError(f"server {stack}/{variant} did not start: {proc.stdout.read(4000).decode(errors='replace')}")
-        yield proc.pid, port
+                self.port = int(json.loads(line[6:])["port"])
+        if not self.port:
+            raise RuntimeError(
+                f"server {self.name} did not start: {self.proc.stdout.read(4000).decode(errors='replace')}"
+            )
+
+    def cpu(self) -> float:
+        return _cpu_seconds(self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+
+async def _connect(port: int, n: int) -> list[Any]:
+    from real_client import Conn
+
+    loop = asyncio.get_running_loop()
+    return [(await loop.create_connection(Conn, "127.0.0.1", port))[1] for _ in range(n)]
+
+
+async def burst(conns: list[Any], seconds: float) -> dict[str, int]:
+    """A closed loop over ``conns`` for ``seconds``: each connection sends its next request as soon
+    as it has an answer. Answers by kind (a connection that fails stops)."""
+    loop = asyncio.get_running_loop()
+    counts = {"ok": 0, "r503": 0, "other": 0}
+    done: asyncio.Future[None] = loop.create_future()
+    end = time.monotonic() + seconds
+    active = len(conns)
+
+    def answered(conn: Any, status: int) -> None:
+        nonlocal active
+        counts["ok" if status == 200 else "r503" if status == 503 else "other"] += 1
+        now = time.monotonic()
+        if status > 0 and now < end:
+            conn.request(loop, now + 5, answered)
+            return
+        active -= 1
+        if not active and not done.done():
+            done.set_result(None)
+
+    for conn in conns:
+        conn.request(loop, time.monotonic() + 5, answered)
+    async with asyncio.timeout(seconds + 30):
+        await done
+    return counts
+
+
+async def _run_stack(
+    stack: str, variants: list[str], seconds: float, rounds: int, before_src: Path | None
+) -> dict[str, list[float]]:
+    servers = [Server(stack, v, before_src) for v in variants]
+    per: dict[str, list[float]] = {v: [] for v in variants}
+    try:
+        for s in servers:
+            s.wait_ready()
+        conns = {s.name: await _connect(s.port, CONNECTIONS) for s in servers}
+        for s in servers:  # warm-up: imports, first requests, caches
+            await burst(conns[s.name], seconds)
+        for turn in range(rounds):
+            k = turn % len(servers)
+            for s, variant in (
+                list(zip(servers, variants, strict=True))[k:] + list(zip(servers, variants, strict=True))[:k]
+            ):
+                cpu0 = s.cpu()
+                answers = await burst(conns[s.name], seconds)
+                n = answers["ok"] + answers["r503"]
+                if answers["other"] or not n:
+                    raise RuntimeError(f"{s.name}: unexpected answers {answers}")
+                per[variant].append(1e6 * (s.cpu() - cpu0) / n)
+        for group in conns.values():
+            for conn in group:
+                if conn.transport is not None:
+                    conn.transport.abort()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
+        for s in servers:
+            s.stop()
+    return per
 
 
-def drive(port: int, seconds: float) -> dict[str, int]:
-    """A closed loop of CONNECTIONS keep-alive clients for ``seconds``: answers by kind."""
-    argv = [PY, str(HERE / "real_client.py"), "--port", str(port), "--mode", "closed"]
-    argv += ["--phases", f"{CONNECTIONS}:{seconds}", "--deadline", "2"]
-    out = subprocess.run(argv, capture_output=True, timeout=seconds + 60, check=True).stdout
-    phases = json.loads(out)["phases"]
-    return {k: sum(int(p[k]) for p in phases) for k in ("ok", "r503", "timeouts", "errors")}
+def run(stacks: list[str], variants: list[str], seconds: float, rounds: int, before_src: Path | None) -> dict[str, Any]:
+    """Every variant of a stack up at once; ``rounds`` turns of one ``seconds`` burst each, the
+    order rotated every turn. The driver (the client) runs on CPU 1."""
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {1})
+    try:
+        import uvloop
 
-
-def measure(stack: str, variant: str, seconds: float, before_src: Path | None) -> tuple[float, dict[str, int]]:
-    """Server CPU µs per answer (200 or 503) over one measured run, and the answers."""
-    with server(stack, variant, before_src) as (pid, port):
-        drive(port, min(1.0, seconds))  # warm-up: imports, first connections, caches
-        cpu0 = _cpu_seconds(pid)
-        answers = drive(port, seconds)
-        cpu = _cpu_seconds(pid) - cpu0
-    n = answers["ok"] + answers["r503"]
-    return (1e6 * cpu / n if n else float("nan")), answers
+        uvloop.install()
+    except ImportError:
+        pass
+    sys.path.insert(0, str(HERE))
+    per: dict[tuple[str, str], list[float]] = {}
+    for stack in stacks:
+        figures = asyncio.run(_run_stack(stack, variants, seconds, rounds, before_src))
+        for variant, values in figures.items():
+            per[(stack, variant)] = values
+            print(f"  {stack:<9} {variant:<14} " + " ".join(f"{v:.1f}" for v in values), file=sys.stderr)
+    return {"per": per}
 
 
 def unpack(rev: str, into: Path) -> Path:
     """``rev``'s ``src/`` unpacked under ``into`` (for the ``before`` variants)."""
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev, "src"], capture_output=True, check=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", rev, "src"], capture_output=True, check=True
+    )
     tar_path = into / "src.tar"
     tar_path.write_bytes(archive.stdout)
     with tarfile.open(tar_path) as tar:
         tar.extractall(into, filter="data")
     return into / "src"
-
-
-def run(stacks: list[str], variants: list[str], seconds: float, rounds: int, before_src: Path | None) -> dict[str, Any]:
-    per: dict[tuple[str, str], list[float]] = {}
-    seen: dict[tuple[str, str], dict[str, int]] = {}
-    for turn in range(rounds):
-        for stack in stacks:
-            k = turn % len(variants)
-            for variant in variants[k:] + variants[:k]:
-                us, answers = measure(stack, variant, seconds, before_src)
-                per.setdefault((stack, variant), []).append(us)
-                total = seen.setdefault((stack, variant), dict.fromkeys(answers, 0))
-                for key, count in answers.items():
-                    total[key] += count
-                print(f"  round {turn + 1} {stack:<9} {variant:<14} {us:7.1f} µs/answer  {answers}", file=sys.stderr)
-    return {"per": per, "answers": seen}
 
 
 def report(result: dict[str, Any], stacks: list[str], variants: list[str]) -> str:
@@ -265,11 +341,12 @@ def report(result: dict[str, Any], stacks: list[str], variants: list[str]) -> st
         f"server CPU per answer, trivial handler, {CONNECTIONS} keep-alive clients (median of rounds; µs)",
         f"{'stack':<10}" + "".join(f"{v:>15}" for v in variants),
     ]
-    for stack in stacks:
-        lines.append(f"{stack:<10}" + "".join(f"{med[(stack, v)]:>15.1f}" for v in variants))
+    lines.extend(f"{stack:<10}" + "".join(f"{med[(stack, v)]:>15.1f}" for v in variants) for stack in stacks)
     lines.append("")
     lines.append("middleware CPU as % of the trivial handler's (bare) CPU per answer; refusal = CPU per 503 answer")
-    lines.append(f"{'stack':<10}{'one no-op layer':>17}{'before':>10}{'after':>10}{'refusal before':>17}{'refusal after':>16}")
+    lines.append(
+        f"{'stack':<10}{'one no-op layer':>17}{'before':>10}{'after':>10}{'refusal before':>17}{'refusal after':>16}"
+    )
     for stack in stacks:
         bare = med[(stack, "bare")]
 
@@ -336,7 +413,10 @@ def in_memory(n: int = 20_000, rounds: int = 7) -> str:
     bare = best["bare"]
     return "\n".join(
         [f"in memory (process CPU per call, best of {rounds} x {n}):"]
-        + [f"  {name:<11}{1e6 * value:7.2f} µs  (+{1e6 * (value - bare):.2f} µs over bare)" for name, value in best.items()]
+        + [
+            f"  {name:<11}{1e6 * value:7.2f} µs  (+{1e6 * (value - bare):.2f} µs over bare)"
+            for name, value in best.items()
+        ]
     )
 
 
@@ -345,8 +425,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--serve", nargs=2, metavar=("STACK", "VARIANT"), help=argparse.SUPPRESS)
     p.add_argument("--stacks", nargs="+", choices=STACKS, default=list(STACKS))
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
-    p.add_argument("--seconds", type=float, default=2.0, help="measured run per server (default 2)")
-    p.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
+    p.add_argument("--seconds", type=float, default=0.3, help="one burst per server and round (default 0.3)")
+    p.add_argument("--rounds", type=int, default=25, help="alternating rounds (default 25)")
     p.add_argument("--before", default=BEFORE, help=f"git revision of the 'before' middleware (default {BEFORE})")
     p.add_argument("--in-memory", action="store_true", help="only the in-memory ASGI call path")
     p.add_argument("--json", help="write the per-round figures here")

@@ -22,13 +22,23 @@ __all__ = ["aiohttp_middleware", "setup_aiohttp"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+_HEADERS: dict[int, tuple[Response, dict[str, str]]] = {}
+
+
 def _to_aiohttp(response: Response) -> web.Response:
-    headers = {k.decode(): v.decode() for k, v in response.headers if k != b"content-length"}
-    return web.Response(status=response.status, body=response.body, headers=headers)
+    """An aiohttp answer for a refusal; its headers decoded once per refusal kind and load."""
+    hit = _HEADERS.get(id(response))
+    if hit is None or hit[0] is not response:
+        if len(_HEADERS) >= 64:
+            _HEADERS.clear()
+        hit = (response, {k.decode(): v.decode() for k, v in response.headers if k != b"content-length"})
+        _HEADERS[id(response)] = hit
+    return web.Response(status=response.status, body=response.body, headers=hit[1])
 
 
 def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None) -> Any:
     """An ``@web.middleware`` for ``web.Application(middlewares=[...])``; see :func:`setup_aiohttp`."""
+    names = tuple(sorted(k.decode("latin-1") for k in guard.policy.header_keys))
 
     @web.middleware
     async def overload(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -40,7 +50,9 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
             return web.Response(body=body, headers={"Content-Type": content_type})
         t0 = perf_counter()
         headers = request.headers
-        admitted = guard.admit(request.method, request.path, headers.get)
+        # None of the policy's headers (the common case): nothing to parse, the defaults apply.
+        get = headers.get if any(name in headers for name in names) else None
+        admitted = guard.admit(request.method, request.path, get)
         admission = await guard.wait(admitted) if isinstance(admitted, Queued) else admitted
         if admission.response is not None:
             answer = _to_aiohttp(admission.response)
@@ -48,7 +60,8 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
             return answer
         if admission.bypass:
             return await handler(request)
-        end = Ending(Outcome.SUCCESS, None)
+        status: int | None = None
+        end: Ending | None = None
         left = guard.deadline_left(admission)
         try:
             if left is None:
@@ -56,13 +69,14 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
             else:
                 async with asyncio.timeout(left):
                     response = await guard.run(handler(request))
-            end = ending(None, response.status, guard)
+            status = response.status
             return response
         except web.HTTPException as exc:  # aiohttp's way to answer: a response, not a failure
-            end = ending(None, exc.status, guard)
+            status = exc.status
             raise
         except (Exception, asyncio.CancelledError) as exc:  # the ladder: adapters/_ending.py
             end = ending(exc, None, guard)
+            status = end.status
             if end.reraise or end.response is None:
                 raise
             return _to_aiohttp(end.response)
@@ -70,8 +84,11 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
             transport = request.transport  # the client went away before the answer
             guard.finish(
                 admission,
-                settled(end.outcome, disconnected=transport is None or transport.is_closing()),
-                status=end.status,
+                settled(
+                    Outcome.SUCCESS if end is None else end.outcome,
+                    disconnected=transport is None or transport.is_closing(),
+                ),
+                status=status,
             )
 
     return overload

@@ -11,9 +11,8 @@ from typing import Any
 from healthgauge.overload._controller import AdmissionController
 from healthgauge.overload._http import Response
 from healthgauge.overload._types import Outcome
-from healthgauge.overload._permit import Permit
 from healthgauge.overload.adapters._ending import ending, settled
-from healthgauge.overload.adapters._guard import Admission, Metered, OverloadGuard, Queued
+from healthgauge.overload.adapters._guard import Metered, OverloadGuard, Queued
 
 __all__ = ["OverloadMiddleware"]
 

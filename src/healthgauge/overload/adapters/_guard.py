@@ -332,7 +332,9 @@ class OverloadGuard:
             return Admission(c, None, None)
         retry_after = rejection.retry_after if rejection is not None else None
         no_retry = c is not None and c.is_retry
-        return Admission(c, None, self._with_load(rejection_response(reason, retry_after=retry_after, no_retry=no_retry)))
+        return Admission(
+            c, None, self._with_load(rejection_response(reason, retry_after=retry_after, no_retry=no_retry))
+        )
 
     def _with_load(self, response: Response) -> Response:
         """Every 503 refusal tells the caller (the broker) this worker's load: ``Healthgauge-Load``.
