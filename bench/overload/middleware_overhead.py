@@ -102,24 +102,56 @@ def _ready(sock: socket.socket) -> None:
     sys.stdout.flush()
 
 
+def make_app(stack: str, variant: str) -> Any:
+    """The trivial app of ``variant`` for ``stack``: an ASGI app, or an ``aiohttp`` Application.
+    Every guard gets a registry of its own (several share a process in ``fake_server.py``)."""
+    from prometheus_client import CollectorRegistry
+
+    if stack == "aiohttp":
+        return _aiohttp_app(variant)
+    app = _asgi_app()
+    if variant == "layer":
+        return _layer(app)
+    if variant == "bare":
+        return app
+    from healthgauge.overload import OverloadMiddleware
+
+    mw = OverloadMiddleware(app, handle_sigterm=False, registry=CollectorRegistry())
+    if variant.endswith("-refuse"):
+        mw.guard.controller.set_draining(True)
+    return mw
+
+
+def _aiohttp_app(variant: str) -> Any:
+    from aiohttp import web
+    from prometheus_client import CollectorRegistry
+
+    async def handle(request: web.Request) -> web.Response:
+        return web.Response(body=BODY, content_type="text/plain")
+
+    @web.middleware
+    async def layer(request: web.Request, handler: Any) -> web.StreamResponse:
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    app = web.Application(middlewares=[layer] if variant == "layer" else [])
+    app.router.add_get("/work", handle)
+    if variant not in ("bare", "layer"):
+        from healthgauge.overload import setup_aiohttp
+
+        guard = setup_aiohttp(app, handle_sigterm=False, registry=CollectorRegistry())
+        if variant.endswith("-refuse"):
+            guard.controller.set_draining(True)
+    return app
+
+
 async def _serve_uvicorn(stack: str, variant: str, sock: socket.socket) -> None:
     import uvicorn
 
-    app = _asgi_app()
-    if variant == "layer":
-        app = _layer(app)
-    elif variant != "bare":
-        from healthgauge.overload import OverloadMiddleware
-
-        mw = OverloadMiddleware(app, handle_sigterm=False)
-        if variant.endswith("-refuse"):
-            mw.guard.controller.set_draining(True)
-        app = mw
     h11 = stack == "h11"
     config = uvicorn.Config(
-        app,
+        make_app(stack, variant),
         http="h11" if h11 else "httptools",
-        loop="asyncio" if h11 else "uvloop",
         log_level="warning",
         access_log=False,
         lifespan="on",
@@ -137,23 +169,7 @@ async def _serve_uvicorn(stack: str, variant: str, sock: socket.socket) -> None:
 async def _serve_aiohttp(variant: str, sock: socket.socket) -> None:
     from aiohttp import web
 
-    async def handle(request: web.Request) -> web.Response:
-        return web.Response(body=BODY, content_type="text/plain")
-
-    @web.middleware
-    async def layer(request: web.Request, handler: Any) -> web.StreamResponse:
-        response: web.StreamResponse = await handler(request)
-        return response
-
-    app = web.Application(middlewares=[layer] if variant == "layer" else [])
-    app.router.add_get("/work", handle)
-    if variant not in ("bare", "layer"):
-        from healthgauge.overload import setup_aiohttp
-
-        guard = setup_aiohttp(app, handle_sigterm=False)
-        if variant.endswith("-refuse"):
-            guard.controller.set_draining(True)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=30)
+    runner = web.AppRunner(make_app("aiohttp", variant), access_log=None, handle_signals=False, keepalive_timeout=30)
     await runner.setup()
     await web.SockSite(runner, sock).start()
     _ready(sock)
@@ -167,6 +183,10 @@ def serve(stack: str, variant: str) -> None:
     sock = _bind()
     if stack == "aiohttp":
         asyncio.run(_serve_aiohttp(variant, sock))
+    elif stack == "httptools":
+        import uvloop  # uvicorn's loop="uvloop" applies only to uvicorn.run(), not to serve() in a running loop
+
+        uvloop.run(_serve_uvicorn(stack, variant, sock))
     else:
         asyncio.run(_serve_uvicorn(stack, variant, sock))
 
@@ -420,6 +440,46 @@ def in_memory(n: int = 20_000, rounds: int = 7) -> str:
     )
 
 
+def fake(stacks: list[str], before_src: Path, repeats: int = 2) -> str:
+    """``fake_server.py``: each stack's request path without sockets, in two processes that
+    alternate ``repeats`` times, one with the ``before`` tree first on ``PYTHONPATH``. Each process
+    times its own bare app beside its middleware, batch by batch; the ratios are within a process."""
+    sides = {
+        "before": ["bare", "layer", "before", "before-refuse"],
+        "after": ["bare", "layer", "after", "after-refuse"],
+    }
+    figures: dict[tuple[str, str], list[float]] = {}
+    for stack in stacks:
+        for _ in range(repeats):
+            for side, variants in sides.items():
+                env = dict(os.environ)
+                if side == "before":
+                    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(before_src), env.get("PYTHONPATH", "")) if p)
+                argv = [PY, str(HERE / "fake_server.py"), stack, *variants]
+                out = subprocess.run(argv, capture_output=True, check=True, timeout=600, env=env, cwd=HERE).stdout
+                got = json.loads(out.splitlines()[-1])
+                bare = got["bare"]
+                for variant in variants[1:]:
+                    figures.setdefault((stack, variant), []).append(100 * (got[variant] - bare) / bare)
+                figures.setdefault((stack, f"bare-{side}"), []).append(bare)
+    lines = [
+        "request path without sockets (fake_server.py: the server's own protocol, in-memory transport,",
+        "50 connections, process CPU, alternating batches; median over processes): % over the bare app",
+        f"{'stack':<10}{'bare µs':>9}{'no-op layer':>13}{'before':>9}{'after':>9}"
+        f"{'refusal before':>16}{'refusal after':>15}",
+    ]
+    for stack in stacks:
+
+        def med(variant: str, stack: str = stack) -> float:
+            return statistics.median(figures[(stack, variant)])
+
+        lines.append(
+            f"{stack:<10}{med('bare-after'):>9.1f}{med('layer'):>+12.1f}%{med('before'):>+8.1f}%{med('after'):>+8.1f}%"
+            f"{med('before-refuse'):>+15.1f}%{med('after-refuse'):>+14.1f}%"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--serve", nargs=2, metavar=("STACK", "VARIANT"), help=argparse.SUPPRESS)
@@ -429,7 +489,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--rounds", type=int, default=25, help="alternating rounds (default 25)")
     p.add_argument("--before", default=BEFORE, help=f"git revision of the 'before' middleware (default {BEFORE})")
     p.add_argument("--in-memory", action="store_true", help="only the in-memory ASGI call path")
-    p.add_argument("--json", help="write the per-round figures here")
+    p.add_argument("--fake-only", action="store_true", help="only the in-memory and socketless figures")
+    p.add_argument("--real-only", action="store_true", help="skip the socketless figures")
+    p.add_argument("--json", help="write the real servers' per-round figures here")
     args = p.parse_args(argv)
     if args.serve:
         serve(*args.serve)
@@ -439,7 +501,12 @@ def main(argv: list[str]) -> int:
         return 0
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory(prefix="hg-before-") as tmp:
-        before_src = unpack(args.before, Path(tmp)) if any(v.startswith("before") for v in args.variants) else None
+        before_src = unpack(args.before, Path(tmp))
+        if not args.real_only:
+            print(fake(args.stacks, before_src))
+            print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        if args.fake_only:
+            return 0
         result = run(args.stacks, args.variants, args.seconds, args.rounds, before_src)
     print(report(result, args.stacks, args.variants))
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -51,7 +51,11 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
         t0 = perf_counter()
         headers = request.headers
         # None of the policy's headers (the common case): nothing to parse, the defaults apply.
-        get = headers.get if any(name in headers for name in names) else None
+        get = None
+        for name in names:
+            if name in headers:
+                get = headers.get
+                break
         admitted = guard.admit(request.method, request.path, get)
         admission = await guard.wait(admitted) if isinstance(admitted, Queued) else admitted
         if admission.response is not None:
