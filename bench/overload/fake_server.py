@@ -33,6 +33,7 @@ class Transport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.answers = 0
+        self.statuses: dict[bytes, int] = {}
         self.closed = False
         self._extra = {"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.1", 8000), "socket": None}
 
@@ -42,6 +43,8 @@ class Transport(asyncio.Transport):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if bytes(data[:9]) == b"HTTP/1.1 ":
             self.answers += 1
+            status = bytes(data[9:12])
+            self.statuses[status] = self.statuses.get(status, 0) + 1
 
     def writelines(self, chunks: Any) -> None:
         for chunk in chunks:
@@ -152,6 +155,11 @@ def measure(stack: str, variants: list[str], make: Callable[[str, str], Any]) ->
                 if n < CONNECTIONS * PER_BATCH:
                     raise RuntimeError(f"{stack}/{v}: {n} answers of {CONNECTIONS * PER_BATCH}")
                 samples[v].append(1e6 * elapsed / n)
+        for v in variants:  # every answer the one the variant is for: 200, or 503 for a refusal
+            want = b"503" if v.endswith("-refuse") else b"200"
+            statuses = {s for _, t in conns[v] for s in t.statuses}
+            if statuses != {want}:
+                raise RuntimeError(f"{stack}/{v}: answers {sorted(statuses)}, expected only {want!r}")
         return {v: statistics.median(values) for v, values in samples.items()}
 
     if stack == "httptools":

@@ -116,8 +116,11 @@ def make_app(stack: str, variant: str) -> Any:
         return app
     from healthgauge.overload import OverloadMiddleware
 
-    mw = OverloadMiddleware(app, handle_sigterm=False, registry=CollectorRegistry())
-    if variant.endswith("-refuse"):
+    refuse = variant.endswith("-refuse")
+    # Monitor-only for the served variants: the same path for every admitted request, but 0 %
+    # 503s whatever the detector reads into bursts that start from idle (a 503 costs differently).
+    mw = OverloadMiddleware(app, handle_sigterm=False, registry=CollectorRegistry(), monitor_only=not refuse)
+    if refuse:
         mw.guard.controller.set_draining(True)
     return mw
 
@@ -139,8 +142,9 @@ def _aiohttp_app(variant: str) -> Any:
     if variant not in ("bare", "layer"):
         from healthgauge.overload import setup_aiohttp
 
-        guard = setup_aiohttp(app, handle_sigterm=False, registry=CollectorRegistry())
-        if variant.endswith("-refuse"):
+        refuse = variant.endswith("-refuse")
+        guard = setup_aiohttp(app, handle_sigterm=False, registry=CollectorRegistry(), monitor_only=not refuse)
+        if refuse:
             guard.controller.set_draining(True)
     return app
 
@@ -308,7 +312,8 @@ async def _run_stack(
                 cpu0 = s.cpu()
                 answers = await burst(conns[s.name], seconds)
                 n = answers["ok"] + answers["r503"]
-                if answers["other"] or not n:
+                want = "r503" if variant.endswith("-refuse") else "ok"
+                if answers["other"] or answers[want] != n or not n:
                     raise RuntimeError(f"{s.name}: unexpected answers {answers}")
                 per[variant].append(1e6 * (s.cpu() - cpu0) / n)
         for group in conns.values():
