@@ -10,6 +10,8 @@ server of a trivial handler (answers ``ok`` at once) in its own process, in thes
 - ``bare``: the app alone;
 - ``layer``: one middleware that does nothing but call the app (the floor: what any middleware
   layer costs on that stack);
+- ``core``: one that only acquires, starts and completes a permit of the default
+  ``AdmissionController`` around the app (the floor of any adapter of this admission core);
 - ``before``: ``OverloadMiddleware(app)`` / ``setup_aiohttp(app)`` from the git revision
   ``--before`` (its ``src/`` unpacked to a temporary directory and put first on ``PYTHONPATH``);
 - ``after``: the same from this working tree;
@@ -49,7 +51,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 PY = sys.executable
 STACKS = ("httptools", "h11", "aiohttp")
-VARIANTS = ("bare", "layer", "before", "after", "before-refuse", "after-refuse")
+VARIANTS = ("bare", "layer", "core", "before", "after", "before-refuse", "after-refuse")
 # The last commit before the per-request cost work of issue #11 (round 3): "before".
 BEFORE = "d3ec1d8"
 CONNECTIONS = 50
@@ -88,6 +90,25 @@ def _layer(app: Any) -> Any:
     return layer
 
 
+def _core(app: Any) -> Any:
+    """The least any adapter of the admission core does: acquire, start and complete a permit of
+    the default controller around the app (no headers, no status, no metering, no refusal)."""
+    from healthgauge.overload import AdmissionController
+
+    acquire = AdmissionController().acquire
+
+    async def core(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        permit: Any = acquire()
+        permit.start()
+        await app(scope, receive, send)
+        permit.success()
+
+    return core
+
+
 def _bind() -> socket.socket:
     # IPPROTO_TCP: asyncio and uvloop set TCP_NODELAY only on sockets whose proto says TCP.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -112,6 +133,8 @@ def make_app(stack: str, variant: str) -> Any:
     app = _asgi_app()
     if variant == "layer":
         return _layer(app)
+    if variant == "core":
+        return _core(app)
     if variant == "bare":
         return app
     from healthgauge.overload import OverloadMiddleware
@@ -129,6 +152,8 @@ def _aiohttp_app(variant: str) -> Any:
     from aiohttp import web
     from prometheus_client import CollectorRegistry
 
+    from healthgauge.overload import AdmissionController
+
     async def handle(request: web.Request) -> web.Response:
         return web.Response(body=BODY, content_type="text/plain")
 
@@ -137,9 +162,19 @@ def _aiohttp_app(variant: str) -> Any:
         response: web.StreamResponse = await handler(request)
         return response
 
-    app = web.Application(middlewares=[layer] if variant == "layer" else [])
+    acquire = AdmissionController().acquire
+
+    @web.middleware
+    async def core(request: web.Request, handler: Any) -> web.StreamResponse:
+        permit: Any = acquire()
+        permit.start()
+        response: web.StreamResponse = await handler(request)
+        permit.success()
+        return response
+
+    app = web.Application(middlewares={"layer": [layer], "core": [core]}.get(variant, []))
     app.router.add_get("/work", handle)
-    if variant not in ("bare", "layer"):
+    if variant not in ("bare", "layer", "core"):
         from healthgauge.overload import setup_aiohttp
 
         refuse = variant.endswith("-refuse")
@@ -370,7 +405,8 @@ def report(result: dict[str, Any], stacks: list[str], variants: list[str]) -> st
     lines.append("")
     lines.append("middleware CPU as % of the trivial handler's (bare) CPU per answer; refusal = CPU per 503 answer")
     lines.append(
-        f"{'stack':<10}{'one no-op layer':>17}{'before':>10}{'after':>10}{'refusal before':>17}{'refusal after':>16}"
+        f"{'stack':<10}{'one no-op layer':>17}{'core only':>11}{'before':>10}{'after':>10}"
+        f"{'refusal before':>17}{'refusal after':>16}"
     )
     for stack in stacks:
         bare = med[(stack, "bare")]
@@ -384,7 +420,7 @@ def report(result: dict[str, Any], stacks: list[str], variants: list[str]) -> st
             return "-" if value is None else f"{value:.0f} µs ({value / bare:.2f}x)"
 
         lines.append(
-            f"{stack:<10}{pct('layer'):>17}{pct('before'):>10}{pct('after'):>10}"
+            f"{stack:<10}{pct('layer'):>17}{pct('core'):>11}{pct('before'):>10}{pct('after'):>10}"
             f"{refusal('before-refuse'):>17}{refusal('after-refuse'):>16}"
         )
     return "\n".join(lines)
@@ -451,7 +487,7 @@ def fake(stacks: list[str], before_src: Path, repeats: int = 2) -> str:
     times its own bare app beside its middleware, batch by batch; the ratios are within a process."""
     sides = {
         "before": ["bare", "layer", "before", "before-refuse"],
-        "after": ["bare", "layer", "after", "after-refuse"],
+        "after": ["bare", "layer", "core", "after", "after-refuse"],
     }
     figures: dict[tuple[str, str], list[float]] = {}
     for stack in stacks:
@@ -470,7 +506,7 @@ def fake(stacks: list[str], before_src: Path, repeats: int = 2) -> str:
     lines = [
         "request path without sockets (fake_server.py: the server's own protocol, in-memory transport,",
         "50 connections, process CPU, alternating batches; median over processes): % over the bare app",
-        f"{'stack':<10}{'bare µs':>9}{'no-op layer':>13}{'before':>9}{'after':>9}"
+        f"{'stack':<10}{'bare µs':>9}{'no-op layer':>13}{'core only':>11}{'before':>9}{'after':>9}"
         f"{'refusal before':>16}{'refusal after':>15}",
     ]
     for stack in stacks:
@@ -479,7 +515,8 @@ def fake(stacks: list[str], before_src: Path, repeats: int = 2) -> str:
             return statistics.median(figures[(stack, variant)])
 
         lines.append(
-            f"{stack:<10}{med('bare-after'):>9.1f}{med('layer'):>+12.1f}%{med('before'):>+8.1f}%{med('after'):>+8.1f}%"
+            f"{stack:<10}{med('bare-after'):>9.1f}{med('layer'):>+12.1f}%{med('core'):>+10.1f}%"
+            f"{med('before'):>+8.1f}%{med('after'):>+8.1f}%"
             f"{med('before-refuse'):>+15.1f}%{med('after-refuse'):>+14.1f}%"
         )
     return "\n".join(lines)
