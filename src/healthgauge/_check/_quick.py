@@ -83,12 +83,21 @@ _REGEX_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01
 Unsure = NotImplementedError
 
 
-def run(args: "list[str]") -> "Handover | None":  # noqa: RET503 (posix._exit does not return)
+def run(args: "list[str]") -> "Handover | None":
     """``healthgauge check ARGS`` as the launcher runs it: answer and leave the process at once, or
-    return what the full path needs: None (nothing was done) or (deadline, connection, received)."""
+    return what the full path needs: None (nothing was done) or (deadline, connection, received),
+    with the full path's loader (``startup._fastload``, which the launcher imports next) loaded."""
     import gc
 
     gc.disable()  # a check ends in milliseconds; the collector would only walk the loaded code
+    handover = _answer(args)
+    from . import preload
+
+    preload("startup", "startup._fastload")
+    return handover
+
+
+def _answer(args: "list[str]") -> "Handover | None":  # noqa: RET503 (posix._exit does not return)
     options = plan_args(args)
     if options is None:
         return None
@@ -100,6 +109,9 @@ def run(args: "list[str]") -> "Handover | None":  # noqa: RET503 (posix._exit do
         return None
     if target is None:
         return None
+    from . import preload
+
+    preload("_quick_eval", "_quick_fetch")  # their .pyc files straight in (the package says why)
     from ._quick_fetch import check
 
     code, text, handover = check(target, plan, names_read(plan), timeout, verbose)
