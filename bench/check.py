@@ -15,13 +15,16 @@ and to curl | grep; the targets (issue #14) are quick / python <= 1.1 (small pag
 page), quick / curl <= 1.1 (small page), and the full path no slower than before. Where the time
 goes, stage by stage, in instructions and page faults: `bench/check_profile.py`.
 
-    .venv/bin/python bench/check.py [--rounds N] [--baseline /path/to/other/bin/healthgauge]
+    .venv/bin/python bench/check.py [--rounds N] [--baseline /path/to/other/bin/healthgauge] [--callgrind]
+
+With ``--callgrind``, each command also runs once under valgrind's callgrind (after the timed
+rounds): its instructions, beside the wall and CPU times. CPU is the child's own user + system
+time (``os.wait4``): the wall time beyond it is waiting, mostly for the endpoint.
 """
 
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -67,15 +70,34 @@ def start_endpoint(body: bytes, workdir: Path) -> tuple[subprocess.Popen[str], s
 
 
 def run_once(argv: list[str], devnull: int) -> tuple[float, float, int]:
-    """Wall time of one run (spawn to exit), the CPU time it used, and its exit code."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """Wall time of one run (spawn to exit), the CPU time it used (user + system, its own rusage
+    from wait4), and its exit code."""
     start = time.perf_counter()
     pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1)])
-    _, status = os.waitpid(pid, 0)
+    _, status, usage = os.wait4(pid, 0)
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    return wall, cpu, os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_utime + usage.ru_stime, os.waitstatus_to_exitcode(status)
+
+
+def instructions(argv: list[str]) -> int | None:
+    """Instructions of one run under valgrind's callgrind (repeatable to a few thousand), or None."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    # A script runs under the interpreter its first line names, as the kernel would run it.
+    first = Path(argv[0]).read_bytes()[:200].split(b"\n")[0] if argv[0].endswith("healthgauge") else b""
+    if first.startswith(b"#!") and b"python" in first:
+        argv = [*first[2:].decode().split(), *argv]
+    out = subprocess.run(
+        [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    for line in out.stderr.splitlines():
+        if "Collected :" in line:
+            return int(line.rsplit(":", 1)[1])
+    return None
 
 
 def measure(commands: dict[str, list[str]], rounds: int, warmup: int) -> dict[str, tuple[list[float], list[float]]]:
@@ -94,23 +116,37 @@ def measure(commands: dict[str, list[str]], rounds: int, warmup: int) -> dict[st
     return times
 
 
-def report(title: str, times: dict[str, tuple[list[float], list[float]]]) -> None:
+def report(
+    title: str, times: dict[str, tuple[list[float], list[float]]], counts: dict[str, int | None] | None = None
+) -> None:
     wall = {name: statistics.median(w) * 1000 for name, (w, _) in times.items()}
     cpu = {name: statistics.median(c) * 1000 for name, (_, c) in times.items()}
     python, curl = "python -I -S -c pass", "curl | grep"
-    print(f"\n{title}  ({len(next(iter(times.values()))[0])} alternating rounds)")
-    print(f"  {'':<26} {'wall ms':>8} {'CPU ms':>7} {'/python wall':>13} {'CPU':>5} {'/curl wall':>11} {'CPU':>5}")
+    counts = counts or {}
+    base = counts.get(python)
+    print(f"\n{title}  ({len(next(iter(times.values()))[0])} alternating rounds; load {load()})")
+    print(
+        f"  {'':<26} {'wall ms':>8} {'CPU ms':>7} {'/python wall':>13} {'CPU':>5} {'/curl wall':>11} {'CPU':>5}"
+        f" {'instructions':>13} {'/python':>8}"
+    )
     for name in times:
+        ir = counts.get(name)
+        ir_text = f" {ir / 1e6:12.1f}M {ir / base:8.3f}" if ir and base else ""
         print(
             f"  {name:<26} {wall[name]:8.2f} {cpu[name]:7.2f} {wall[name] / wall[python]:13.2f} "
-            f"{cpu[name] / cpu[python]:5.2f} {wall[name] / wall[curl]:11.2f} {cpu[name] / cpu[curl]:5.2f}"
+            f"{cpu[name] / cpu[python]:5.2f} {wall[name] / wall[curl]:11.2f} {cpu[name] / cpu[curl]:5.2f}{ir_text}"
         )
     print("  targets (wall): quick / python <= 1.1 (small), <= 1.3 (10k); quick / curl <= 1.1 (small)")
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> int:
     rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 150
     baseline = sys.argv[sys.argv.index("--baseline") + 1] if "--baseline" in sys.argv else None
+    callgrind = "--callgrind" in sys.argv
     command = Path(sys.prefix) / "bin" / "healthgauge"
     curl = shutil.which("curl")
     if not command.exists() or curl is None:
@@ -134,7 +170,9 @@ def main() -> int:
             if baseline:
                 commands["baseline, quick condition"] = [baseline, "check", url, CONDITION]
                 commands["baseline, full condition"] = [baseline, "check", url, FULL_CONDITION]
-            report(f"{title}, {len(body)} bytes", measure(commands, rounds, warmup=10))
+            times = measure(commands, rounds, warmup=10)
+            counts = {name: instructions(argv) for name, argv in commands.items() if callgrind and "curl" not in name}
+            report(f"{title}, {len(body)} bytes", times, counts)
         finally:
             endpoint.stdin.close()  # type: ignore[union-attr]
             endpoint.wait(timeout=10)

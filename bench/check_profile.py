@@ -29,13 +29,12 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from check import CONDITION, FULL_CONDITION, page, start_endpoint
+from check import CONDITION, FULL_CONDITION, instructions, page, start_endpoint
 
 LAUNCHER = Path(sys.prefix) / "bin" / "healthgauge"
 # Copies of the launcher with one change each, run as scripts as the launcher is (`compile()` in a
@@ -83,22 +82,6 @@ def run(argv: list[str], devnull: int) -> tuple[float, int]:
     if os.waitstatus_to_exitcode(status) not in (0, 1):
         raise SystemExit(f"exited {os.waitstatus_to_exitcode(status)}: {' '.join(argv)}")
     return wall, after.ru_minflt - before.ru_minflt
-
-
-def instructions(argv: list[str]) -> int | None:
-    valgrind = shutil.which("valgrind")
-    if valgrind is None:
-        return None
-    out = subprocess.run(
-        [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    for line in out.stderr.splitlines():
-        if "Collected :" in line:
-            return int(line.rsplit(":", 1)[1])
-    return None
 
 
 def main() -> int:

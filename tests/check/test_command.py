@@ -192,27 +192,33 @@ def test_responses_the_quick_path_hands_over(server: object, capsys: pytest.Capt
     assert got == expected
 
 
-@pytest.mark.parametrize("install", ["editable", "wheel"])
+@pytest.mark.parametrize("install", ["editable", "named", "wheel"])
 def test_the_package_is_found_through_any_pth_file(server: MetricsServer, tmp_path: Path, install: str) -> None:
     # An editable install names its .pth file as its build tool likes: the launcher reads them all,
-    # as `site` does (comments and `import` lines skipped, relative paths from site-packages); a
-    # wheel's package sits in site-packages itself (then no .pth file is read).
+    # as `site` does (site.addsitedir: comments skipped, `import` lines run, relative paths from
+    # site-packages); `make install` names the source directory in the launcher itself (_SOURCE),
+    # so that no .pth file is read; a wheel's package sits in site-packages itself.
     import healthgauge
 
     source = Path(__file__).parents[2] / "scripts" / "healthgauge"
+    text = source.read_bytes()
     version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
     site = tmp_path / "lib" / version / "site-packages"
     site.mkdir(parents=True)
     (tmp_path / "src").symlink_to(Path(healthgauge.__file__).parents[1])
     if install == "editable":
         (site / "whatever-the-tool-calls-it.pth").write_text("# a comment\nimport sys\n../../../src\n")
+    elif install == "named":
+        assert b'\n_SOURCE = ""' in text
+        text = text.replace(b'\n_SOURCE = ""', f'\n_SOURCE = "{tmp_path / "src"}"'.encode())
+        (site / "unreadable.pth").mkdir()  # read, it would fail: it is not
     else:
         (site / "healthgauge").symlink_to(Path(healthgauge.__file__).parent)
         (site / "unreadable.pth").mkdir()  # read, it would fail: it is not
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "python3").symlink_to(Path(sys.executable).resolve())
     launcher = tmp_path / "bin" / "healthgauge"
-    launcher.write_bytes(source.read_bytes())
+    launcher.write_bytes(text)
     launcher.chmod(0o755)
     out = subprocess.run(
         [str(launcher), "check", server.url, "app_state == 1"], capture_output=True, text=True, timeout=30

@@ -345,7 +345,7 @@ def test_urls_it_leaves(url: str) -> None:
     ],
 )
 def test_perfdata(values: list[list[tuple[dict[str, str], float]]], perfdata: str) -> None:
-    assert _quick_eval.perfdata(values) == perfdata
+    assert _quick.perfdata(values) == perfdata
 
 
 @pytest.mark.parametrize(

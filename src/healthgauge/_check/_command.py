@@ -26,7 +26,7 @@ from healthgauge.promql import History, PromQLError, needs_history
 
 from . import _deadline
 from ._args import USAGE, UsageError, parse_args
-from ._quick_eval import perfdata
+from ._quick import perfdata  # loaded already: the launcher imports it first
 from ._report import FAIL, FUTURE_BOUND, UNKNOWN, Condition, Report
 from .startup._exprcache import compile_all
 

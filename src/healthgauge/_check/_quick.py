@@ -76,18 +76,28 @@ _KEYWORDS = frozenset(
 _PRECEDENCE = {"or": 1, "and": 2, "unless": 2, "==": 3, "!=": 3, "<": 3, ">": 3, "<=": 3, ">=": 3}
 _PRECEDENCE.update({"+": 4, "-": 4, "*": 5, "/": 5})
 _COMPARISONS = frozenset(("==", "!=", ">", "<", ">=", "<="))
+_INF = float("inf")
 _REGEX_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.*+?|()[]:/ ")
 
 # Raised for "not for the quick path: the full path answers" (a built-in class: creating one costs).
 Unsure = NotImplementedError
 
 
-def run(args: "list[str]") -> "Handover | None":  # noqa: RET503 (posix._exit does not return)
+def run(args: "list[str]") -> "Handover | None":
     """``healthgauge check ARGS`` as the launcher runs it: answer and leave the process at once, or
-    return what the full path needs: None (nothing was done) or (deadline, connection, received)."""
+    return what the full path needs: None (nothing was done) or (deadline, connection, received),
+    with the full path's loader (``startup._fastload``, which the launcher imports next) loaded."""
     import gc
 
     gc.disable()  # a check ends in milliseconds; the collector would only walk the loaded code
+    handover = _answer(args)
+    from . import preload
+
+    preload("startup", "startup._fastload")
+    return handover
+
+
+def _answer(args: "list[str]") -> "Handover | None":  # noqa: RET503 (posix._exit does not return)
     options = plan_args(args)
     if options is None:
         return None
@@ -99,6 +109,9 @@ def run(args: "list[str]") -> "Handover | None":  # noqa: RET503 (posix._exit do
         return None
     if target is None:
         return None
+    from . import preload
+
+    preload("_quick_eval", "_quick_fetch")  # their .pyc files straight in (the package says why)
     from ._quick_fetch import check
 
     code, text, handover = check(target, plan, names_read(plan), timeout, verbose)
@@ -432,3 +445,38 @@ def _collect(node: "tuple[object, ...]", names: "set[str]") -> None:
     elif node[0] == "d":
         _collect(node[1], names)  # type: ignore[arg-type]
         _collect(node[2], names)  # type: ignore[arg-type]
+
+
+# -- performance data (the one writer: both paths print with it) ---------------------------------
+
+
+def perfdata(values: "list[list[tuple[dict[str, str], float]]]") -> str:
+    """Nagios performance data for each condition's observed values (Nagios plugin guidelines,
+    "Performance data": ``'label'=value[UOM];[warn];[crit];[min];[max]``), after `` | ``.
+
+    A condition's values are labelled ``c1``, ``c2``... in the order of the conditions, with the
+    series' labels when there are any (``'c1{job:"a"}'=3``: ``=`` may not appear in a label);
+    NaN and ±Inf are ``U``, Nagios's "undetermined". No thresholds, unit or bounds: a PromQL
+    condition is not one range. Empty when no condition observed a value.
+    """
+    items = []
+    for number, pairs in enumerate(values, 1):
+        for labels, value in pairs:
+            inner = ",".join(f'{k}:"{v}"' for k, v in sorted(labels.items()) if k != "__name__")
+            label = f"c{number}{{{inner}}}" if inner else f"c{number}"
+            if not label.replace("_", "").replace(":", "").isalnum():
+                label = "'" + label.replace("'", "''").replace("=", ":").replace("|", "/").replace("\n", " ") + "'"
+            items.append(f"{label}={_perf_number(value)}")
+    return " | " + " ".join(items) if items else ""
+
+
+def _perf_number(v: float) -> str:
+    """Digits, a point and a sign only (no exponent: Nagios's parsers read ``[-0-9.]``)."""
+    if v != v or v in (_INF, -_INF):
+        return "U"
+    if v == int(v):
+        return str(int(v))
+    text = repr(v)
+    if "e" not in text:
+        return text
+    return f"{v:.20f}".rstrip("0").rstrip(".") if abs(v) < 1 else f"{v:.1f}"

@@ -1,0 +1,99 @@
+"""``healthgauge._check.preload``: a sibling module run from its fresh ``.pyc``, never from a stale one.
+
+Each case runs in a fresh interpreter (``python -I -S``) over a copy of the package's ``__init__``
+in a temporary directory, so sources can be changed without disturbing the installed package.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import healthgauge._check
+
+INIT = Path(healthgauge._check.__file__)
+
+RUN = """
+import sys
+sys.path[:0] = [sys.argv[1]]
+import pkg  # preloads pkg._quick, as the package does
+fresh = []
+for name in sys.argv[2:]:  # each from its .pyc when fresh, else imported as preload does
+    fresh.append(pkg._from_pyc(name))
+    pkg.preload(name.removeprefix("pkg."))
+mods = {name: sys.modules[name] for name in sys.argv[2:]}
+print(fresh, [m.answer for m in mods.values()], [type(m.__loader__).__name__ for m in mods.values()],
+      [m.__spec__.cached == m.__cached__ for m in mods.values()], pkg._quick.answer)
+"""
+
+
+def make_package(root: Path) -> Path:
+    package = root / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text(INIT.read_text())
+    (package / "_quick.py").write_text("answer = 'quick'\n")
+    (package / "mod.py").write_text("answer = 1\n")
+    (package / "sub" / "__init__.py").write_text("answer = 'sub'\n")
+    (package / "sub" / "leaf.py").write_text("from . import answer as parent\nanswer = parent + '.leaf'\n")
+    return package
+
+
+def run(root: Path, *names: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", RUN, str(root), *names], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_fresh_pyc_files_are_run_straight_and_stale_ones_never(tmp_path: Path) -> None:
+    package = make_package(tmp_path)
+    subprocess.run(  # the first run imports as usual, which writes the .pyc files
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            "-c",
+            f"import sys; sys.path[:0] = [{str(tmp_path)!r}]; import pkg.mod, pkg.sub.leaf",
+        ],
+        check=True,
+        timeout=60,
+    )
+    names = ("pkg.mod", "pkg.sub", "pkg.sub.leaf")
+    assert run(tmp_path, *names) == (
+        "[True, True, True] [1, 'sub', 'sub.leaf'] ['SourceFileLoader', 'SourceFileLoader', 'SourceFileLoader']"
+        " [True, True, True] quick"
+    )
+    (package / "mod.py").write_text("answer = 22\n")  # another size: the .pyc is stale
+    stat = (package / "sub" / "leaf.py").stat()
+    os.utime(package / "sub" / "leaf.py", ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+    assert run(tmp_path, *names).startswith("[False, True, False] [22, 'sub', 'sub.leaf']")
+
+
+def test_preload_reads_what_it_can_and_imports_the_rest(tmp_path: Path) -> None:
+    make_package(tmp_path)
+    program = (
+        f"import sys; sys.path[:0] = [{str(tmp_path)!r}]; import pkg; pkg.preload('mod', 'sub', 'sub.leaf'); "
+        "print(sys.modules['pkg.sub.leaf'].answer, pkg.sub.leaf.answer, pkg.mod.answer)"
+    )
+    for _ in range(2):  # without .pyc files (imported, which writes them), then from them
+        out = subprocess.run([sys.executable, "-I", "-S", "-c", program], capture_output=True, text=True, timeout=60)
+        assert (out.returncode, out.stdout) == (0, "sub.leaf sub.leaf 1\n"), out.stderr
+
+
+def test_a_module_whose_body_fails_is_not_left_loaded(tmp_path: Path) -> None:
+    package = make_package(tmp_path)
+    (package / "mod.py").write_text("answer = 1\nraise ValueError('in the body')\n")
+    program = (
+        f"import sys; sys.path[:0] = [{str(tmp_path)!r}]; import pkg\n"
+        "for _ in range(2):\n"
+        "    try:\n"
+        "        pkg.preload('mod')\n"
+        "    except ValueError as exc:\n"
+        "        print(exc, 'pkg.mod' in sys.modules)\n"
+    )
+    for _ in range(2):  # imported (the .pyc written before the body runs), then from the .pyc
+        out = subprocess.run([sys.executable, "-I", "-S", "-c", program], capture_output=True, text=True, timeout=60)
+        assert (out.returncode, out.stdout) == (0, "in the body False\nin the body False\n"), out.stderr
