@@ -255,6 +255,7 @@ class BrokerService:
             self.registry.refused(worker, now=self.loop.time())
             return None
         ex.responded = True
+        self.registry.answered_in(ex.job.job_class if ex.job else None, self.loop.time() - ex.sent_at)
         wait_ms = (ex.sent_at - ex.start) * 1000  # from arrival to the offer that took it (W3C Server-Timing)
         framing, length, extra = answer_framing(ex.head, head, str(worker), wait_ms, draining=self.draining)
         if ex.key is not None:
@@ -360,10 +361,14 @@ class BrokerService:
             worker, conn = ex.worker, ex.worker_conn
             self.registry.finished(worker, ex.job.job_class if ex.job else None)
             self.counters.worker_errors[str(worker), "timeout"] += 1
-            # Silent since the request went out (hung, stopped): out for a backoff. A worker that
-            # answered others meanwhile is only slow for this one: the deadline is the request's.
-            if worker in self.registry and self.registry.last_answer(worker) < ex.sent_at:
-                self.registry.failed(worker, now=self.loop.time())
+            # Silent since the request went out, for far longer than its class's answers take
+            # (hung, stopped): out for a backoff. A worker that answered others meanwhile, or one
+            # busy with long requests, is only late for this one: the deadline is the request's.
+            now = self.loop.time()
+            reg = self.registry
+            klass = ex.job.job_class if ex.job else None
+            if worker in reg and reg.last_answer(worker) < ex.sent_at and reg.overdue(klass, now - ex.sent_at):
+                reg.failed(worker, now=now)
             ex.worker, ex.worker_conn = None, None
             if conn is not None:
                 conn.abort()
