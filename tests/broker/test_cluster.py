@@ -195,7 +195,7 @@ def test_a_refusal_sends_the_request_to_the_next_worker(cluster: Cluster) -> Non
 
 
 def test_when_all_refuse_it_waits_and_a_freed_worker_takes_it(cluster: Cluster) -> None:
-    holds = [cluster.hold(0, name, 2.5) for name in NAMES]
+    holds = [cluster.hold(0, name, 6.0) for name in NAMES]  # longer than a loaded machine takes to start them
     queued = cluster.pool.submit(cluster.get, cluster.port(0), "/img/queued")
     seen: dict[str, float] = {}
 
@@ -241,7 +241,7 @@ def test_full_queues_answer_503_and_haproxy_retries_on_the_other_replica(cluster
 def test_a_client_that_goes_away_while_queued_leaves_the_queue(cluster: Cluster) -> None:
     # Long enough that every worker is still busy when the request comes, however slowly the
     # four holds start on a loaded machine (each may take seconds to be seen).
-    holds = [cluster.hold(1, name, 6) for name in NAMES]
+    holds = [cluster.hold(1, name, 6.0) for name in NAMES]
     before = m(cluster.metrics(1), "cancelled_total", where="queued")
     with socket.create_connection(("127.0.0.1", cluster.port(1)), timeout=5) as sock:
         sock.sendall(b"GET /img/gone HTTP/1.1\r\nHost: x\r\n\r\n")
