@@ -91,7 +91,7 @@ max_wait = "{cheap_deadline}"
 [queues.batch]
 capacity = 64
 max_wait = "{expensive_deadline}"
-max_share = 0.75
+max_share = {batch_share}
 [[rules]]
 class = "batch"
 path_prefix = "/pdf/"
@@ -243,6 +243,10 @@ def run_phase(rig: Rig, setup: str, load: float, args: argparse.Namespace, seed:
         total = home + recent + miss
         phase.affinity = home / total if total else None
         phase.affinity_recent = (home + recent) / total if total else None
+        if args.verbose:
+            moved = {k.removeprefix("healthgauge_broker_"): round(v - before.get(k, 0)) for k, v in after.items()
+                     if "_total" in k and v != before.get(k, 0)}  # fmt: skip
+            print(f"    broker counters: {moved}")
     time.sleep(0.5)
     return phase
 
@@ -289,7 +293,7 @@ def rig(args: argparse.Namespace, workdir: Path):  # type: ignore[no-untyped-def
         extra = BROKER_EXTRA.format(
             timeout=f"{expensive_deadline}s", cheap_deadline=f"{cheap_deadline}s",
             affinity_wait=f"{args.affinity_wait_ms * args.scale}ms",
-            expensive_deadline=f"{expensive_deadline}s",
+            expensive_deadline=f"{expensive_deadline}s", batch_share=args.batch_share,
         )  # fmt: skip
         config = broker_config({f"w{i}": w.ports["http"] for i, w in enumerate(workers)}, extra=extra,
                                worker_extra=f"max_inflight = {SLOTS}")  # fmt: skip
@@ -327,6 +331,9 @@ def main() -> int:
     p.add_argument("--cheap-deadline", type=float, default=0.25, help="seconds, before --scale")
     p.add_argument("--expensive-deadline", type=float, default=0.6, help="seconds, before --scale")
     p.add_argument("--affinity-wait-ms", type=float, default=5.0, help="broker's affinity_wait, before --scale")
+    p.add_argument("--batch-share", type=float, default=0.75, help="the broker's max_share for batch")
+    p.add_argument("--verbose", action="store_true", help="print the broker's counters that moved, per phase")
+    p.add_argument("--setups", default=",".join(SETUPS), help="a subset of roundrobin,leastconn,broker")
     p.add_argument("--out", type=Path, default=None, help="write plots and results.json here")
     args = p.parse_args()
     if args.seconds is None:
@@ -335,8 +342,9 @@ def main() -> int:
     phases: list[Phase] = []
     with tempfile.TemporaryDirectory(prefix="hg-bench-broker-") as tmp, rig(args, Path(tmp)) as r:
         print(f"capacity {r.capacity:.0f} req/s (4 workers x 4 slots, all-hit mean service, scale {args.scale})")
+        chosen = [s for s in SETUPS if s in args.setups.split(",")]
         for i, load in enumerate(loads):
-            order = SETUPS[i % 3 :] + SETUPS[: i % 3]
+            order = chosen[i % len(chosen) :] + chosen[: i % len(chosen)]
             for setup in order:
                 phase = run_phase(r, setup, load, args, seed=17 + i)
                 phases.append(phase)
@@ -344,11 +352,15 @@ def main() -> int:
                 codes: dict[int, int] = {}
                 for s in phase.samples:
                     codes[s.status] = codes.get(s.status, 0) + 1
+                waits = sorted(s.wait for s in phase.samples if s.cheap and s.ok)
+                wait = "/".join(f"{waits[int(q * (len(waits) - 1))] * 1e3:.0f}" for q in (0.5, 0.99)) if waits else "-"
                 print(f"  {load:>4}x {setup:<10} goodput {phase.goodput():7.1f}/s  cheap p50/90/95/99 {cheap} ms  "
+                      f"(broker-wait p50/99 {wait} ms)  "
                       f"cache hits {phase.cache_hits():.0%}  affinity home {phase.affinity or 0:.0%} "
                       f"home+recent {phase.affinity_recent or 0:.0%}  statuses {codes}",
                       flush=True)  # fmt: skip
-    report(phases, loads, args)
+    if len(chosen) == len(SETUPS):
+        report(phases, loads, args)
     return 0
 
 

@@ -195,7 +195,7 @@ def test_a_refusal_sends_the_request_to_the_next_worker(cluster: Cluster) -> Non
 
 
 def test_when_all_refuse_it_waits_and_a_freed_worker_takes_it(cluster: Cluster) -> None:
-    holds = [cluster.hold(0, name, 2.5) for name in NAMES]
+    holds = [cluster.hold(0, name, 6.0) for name in NAMES]  # longer than a loaded machine takes to start them
     queued = cluster.pool.submit(cluster.get, cluster.port(0), "/img/queued")
     seen: dict[str, float] = {}
 
@@ -239,11 +239,34 @@ def test_full_queues_answer_503_and_haproxy_retries_on_the_other_replica(cluster
 
 
 def test_a_client_that_goes_away_while_queued_leaves_the_queue(cluster: Cluster) -> None:
-    holds = [cluster.hold(1, name, 2.5) for name in NAMES]
+    def settled() -> bool:  # what the test before left at either broker (HAProxy's retries) is done
+        for b in (0, 1):
+            now = cluster.metrics(b)
+            if sum(m(now, "worker_inflight", worker=name) for name in NAMES) or m(
+                now, "queue_length", queue="interactive"
+            ):
+                return False
+        return True
+
+    wait_until(settled, timeout=15, what="both brokers idle")
+    # Long enough that every worker is still busy when the request comes, however slowly the
+    # four holds start on a loaded machine (each may take seconds to be seen).
+    holds = [cluster.hold(1, name, 6.0) for name in NAMES]
     before = m(cluster.metrics(1), "cancelled_total", where="queued")
+    seen: dict[str, float] = {}
+
+    def queued() -> bool:
+        seen.clear()
+        seen.update(cluster.metrics(1))
+        return m(seen, "queue_length", queue="interactive") == 1
+
     with socket.create_connection(("127.0.0.1", cluster.port(1)), timeout=5) as sock:
         sock.sendall(b"GET /img/gone HTTP/1.1\r\nHost: x\r\n\r\n")
-        wait_until(lambda: m(cluster.metrics(1), "queue_length", queue="interactive") == 1, timeout=5)
+        try:
+            wait_until(queued, timeout=5)
+        except AssertionError:
+            moved = {k: v for k, v in seen.items() if v and ("worker_" in k or "_total" in k or "queue_" in k)}
+            raise AssertionError(f"the request did not queue at broker 1; its metrics: {moved}") from None
     wait_until(lambda: m(cluster.metrics(1), "cancelled_total", where="queued") == before + 1, timeout=5)
     assert m(cluster.metrics(1), "queue_length", queue="interactive") == 0
     assert [h.result().status for h in holds] == [200] * 4
@@ -253,6 +276,10 @@ def test_a_hung_worker_meets_the_deadline_and_is_avoided(cluster: Cluster) -> No
     import signal
 
     key = key_for("w1")
+    # What an answer takes here, as the broker learns it (the median of the class's last answers):
+    # silence far past that is a hang; silence as long as the usual answers is only a busy worker.
+    for i in range(40):
+        assert cluster.get(cluster.port(1), f"/img/quick{i}").status == 200
     before = cluster.metrics(1)
     cluster.workers["w1"].signal(signal.SIGSTOP)
     try:

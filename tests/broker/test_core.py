@@ -59,12 +59,24 @@ def test_failures_back_off_doubling_and_an_answer_ends_them() -> None:
     reg.add("b", cap=4, now=0)
     assert reg.failed("a", now=0) == 0.5
     assert reg.failed("a", now=0.5) == 1.5
+    assert reg.failed("a", now=1.0) == 1.5  # another request under way failing meanwhile: no new evidence
     assert reg.candidates(now=1.0) == ["b"]
     assert not reg.up("a", now=1.0)
     assert reg.up("a", now=1.5)
     reg.failed("a", now=2.0)
     reg.report("a", WorkerReport(n=0, limit=4), now=2.1)
     assert reg.up("a", now=2.1)
+
+
+def test_a_request_is_overdue_past_four_times_its_class_median_answer() -> None:
+    reg = Registry()
+    assert reg.overdue("batch", 0.01)  # nothing learned yet: any silence counts
+    for seconds in [0.8] * 40 + [30.0] * 10:  # a few very slow answers do not move the median
+        reg.answered_in("batch", seconds)
+    reg.answered_in("interactive", 0.01)
+    assert not reg.overdue("batch", 2.4)  # a long request's deadline: late, not hung
+    assert reg.overdue("batch", 3.3)
+    assert reg.overdue("interactive", 0.05)
 
 
 def test_home_is_the_first_worker_up_in_the_keys_order() -> None:

@@ -91,3 +91,54 @@ async def test_a_malformed_request_is_answered_400_and_closed(proxy: int) -> Non
     )
     assert answer.startswith(b"HTTP/1.1 400 Bad Request")
     assert b"connection: close" in answer.lower()
+
+
+class _Transport:
+    """In memory: what the broker wrote, one entry per call (a call is a send on a real socket)."""
+
+    def __init__(self) -> None:
+        self.calls: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.calls.append(bytes(data))
+
+    def writelines(self, data: list[bytes]) -> None:
+        self.calls.append(b"".join(bytes(d) for d in data))
+
+    def set_write_buffer_limits(self, high: int, low: int) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("answer", "body"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc", b"abc"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", b"3\r\nabc\r\n0\r\n\r\n"),
+    ],
+)
+async def test_an_answer_read_at_once_goes_to_the_client_in_one_write(answer: bytes, body: bytes) -> None:
+    from healthgauge.broker._proxy import ClientConnection, WorkerConnection
+
+    config = parse_config('listen = "127.0.0.1:0"\n[[workers]]\nname = "w"\nurl = "http://127.0.0.1:9"\n')
+    service = BrokerService(config, loop=asyncio.get_running_loop())
+    client, worker = ClientConnection(service), WorkerConnection(service, "w")
+    to_client, to_worker = _Transport(), _Transport()
+    client.connection_made(to_client)  # type: ignore[arg-type]
+    worker.connection_made(to_worker)  # type: ignore[arg-type]
+    service.idle.put(worker)
+    client.data_received(b"GET /img/a HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert len(to_worker.calls) == 1, "the request went out in one write"
+    worker.data_received(answer)
+    assert len(to_client.calls) == 1, to_client.calls  # head and body: one send, one segment
+    assert to_client.calls[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert to_client.calls[0].endswith(b"\r\n\r\n" + body)
+    assert client.exchange is None, "the exchange ended"

@@ -19,7 +19,16 @@ from healthgauge.broker._registry import Registry
 from healthgauge.overload._queue import QueueEntry, QueueOrder, WaitQueue
 from healthgauge.overload._types import Criticality
 
-__all__ = ["Broker", "ClassQueueStatistics", "Job", "JobClass", "JobState", "QueueLimits", "QueueStatistics"]
+__all__ = [
+    "CLASS_NAMES",
+    "Broker",
+    "ClassQueueStatistics",
+    "Job",
+    "JobClass",
+    "JobState",
+    "QueueLimits",
+    "QueueStatistics",
+]
 
 
 class JobClass(enum.Enum):
@@ -30,6 +39,10 @@ class JobClass(enum.Enum):
     # Members are singletons: hash by identity, in C (Enum's own __hash__ is Python code, and a
     # class is a dict key several times per request on the broker's hot path).
     __hash__ = object.__hash__
+
+
+# Each class's name, read on the hot path (an Enum's ``.value`` is a Python-level descriptor).
+CLASS_NAMES = {c: c.value for c in JobClass}
 
 
 class JobState(enum.Enum):

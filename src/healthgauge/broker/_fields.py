@@ -12,12 +12,22 @@ from healthgauge.broker._registry import WorkerReport, parse_load
 from healthgauge.broker._wire import CHUNKED, CLOSE, LENGTH, NONE, Head
 from healthgauge.overload._types import Criticality
 
-__all__ = ["BROKER_FIELDS", "answer_framing", "load_report", "offer_fields", "parse_criticality", "parse_timeout"]
+__all__ = [
+    "BROKER_FIELDS",
+    "STATUS_CLASSES",
+    "answer_framing",
+    "load_report",
+    "offer_fields",
+    "parse_criticality",
+    "parse_timeout",
+]
 
 # A client's own values of these are replaced by the broker's when the request is offered.
 BROKER_FIELDS = frozenset(
     (b"healthgauge-class", b"healthgauge-timeout", b"healthgauge-affinity", b"healthgauge-cost", b"via")
 )
+# A status code's class as the metrics label it ("2xx"), by ``status // 100``.
+STATUS_CLASSES = tuple(f"{n}xx" for n in range(10))
 _GRPC_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 
 
@@ -51,8 +61,18 @@ def load_report(value: bytes | None, cap: int, local: int) -> WorkerReport:
     report = parse_load(value.decode("latin-1"), cap=cap) if value is not None else None
     if report is None:
         local = max(0, local - 1)
-        report = WorkerReport(n=local, limit=cap, load=100.0 * min(local, cap) / cap)
+        report = _OWN_COUNT.get((local, cap))
+        if report is None:
+            if len(_OWN_COUNT) >= MAX_OWN_COUNT:
+                _OWN_COUNT.clear()
+            report = _OWN_COUNT[local, cap] = WorkerReport(n=local, limit=cap, load=100.0 * min(local, cap) / cap)
     return report
+
+
+# The reports made from this broker's own count (frozen, so shared): most answers carry no
+# Healthgauge-Load, and a frozen dataclass costs microseconds to build.
+MAX_OWN_COUNT = 4096
+_OWN_COUNT: dict[tuple[int, int], WorkerReport] = {}
 
 
 def offer_fields(

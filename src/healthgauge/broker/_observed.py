@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -24,16 +25,17 @@ class Counters:
     """What the metrics read: plain dicts and ints bumped on the hot path (no locks, no labels)."""
 
     def __init__(self) -> None:
-        self.requests: dict[str, int] = {}  # by class
-        self.responses: dict[tuple[str, str], int] = {}  # (class, status class "2xx")
-        self.attempts: dict[str, int] = {}  # by worker
-        self.refusals: dict[tuple[str, str], int] = {}  # (worker, reason)
-        self.rejections: dict[str, int] = {}  # by reason
-        self.worker_errors: dict[tuple[str, str], int] = {}  # (worker, kind)
+        # defaultdicts: ``counter[key] += 1`` is one step in C.
+        self.requests: defaultdict[str, int] = defaultdict(int)  # by class
+        self.responses: defaultdict[tuple[str, str], int] = defaultdict(int)  # (class, status class "2xx")
+        self.attempts: defaultdict[object, int] = defaultdict(int)  # by worker
+        self.refusals: defaultdict[tuple[str, str], int] = defaultdict(int)  # (worker, reason)
+        self.rejections: defaultdict[str, int] = defaultdict(int)  # by reason
+        self.worker_errors: defaultdict[tuple[str, str], int] = defaultdict(int)  # (worker, kind)
         # home: the key's rendezvous home served it; recent: another worker that served the key
         # lately (it spilled there before: the data is likely there too); miss: neither.
-        self.affinity = {"home": 0, "recent": 0, "miss": 0}
-        self.cancelled: dict[str, int] = {}  # client went away, by where the request was
+        self.affinity: defaultdict[str, int] = defaultdict(int, {"home": 0, "recent": 0, "miss": 0})
+        self.cancelled: defaultdict[str, int] = defaultdict(int)  # client went away, by where the request was
 
 
 def affinity_result(recent: dict[str, tuple[object, ...]], key: str, home: object, worker: object) -> str:

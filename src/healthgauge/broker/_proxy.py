@@ -56,6 +56,8 @@ _REASONS = {
     505: b"HTTP Version Not Supported",
 }
 
+# The reader of every request without a body: done from the start, never changed.
+NO_BODY = BodyReader(NONE)
 # Idempotent methods (RFC 9110 §9.2.2): a request cut off by a failed worker before any answer
 # may be sent again to another one.
 IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"))
@@ -105,7 +107,7 @@ class Exchange:
         self.client = client
         self.head = head
         self.start = start
-        self.reader = BodyReader(head.framing, head.length)
+        self.reader = NO_BODY if head.framing == NONE else BodyReader(head.framing, head.length)
         self.body: list[bytes] = []  # the request body kept so far (for another offer)
         self.body_size = 0
         self.streaming = False  # the body is larger than retry_body: sent as it comes, one offer
@@ -141,7 +143,7 @@ class ProxyService(Protocol):
     def client_gone(self, ex: Exchange) -> None: ...
     def worker_failed(self, ex: Exchange, conn: WorkerConnection, kind: str, detail: str = "") -> None: ...
     def pool_discard(self, conn: WorkerConnection) -> None: ...
-    def response_head(self, ex: Exchange, conn: WorkerConnection, head: Head) -> bool: ...
+    def response_head(self, ex: Exchange, conn: WorkerConnection, head: Head) -> bytes | None: ...
     def response_done(self, ex: Exchange, conn: WorkerConnection, *, keep: bool) -> None: ...
 
 
@@ -361,6 +363,9 @@ class WorkerConnection(asyncio.Protocol):
         if ex is None:
             self.close()  # bytes nobody asked for: the connection is out of step
             return
+        # One write to the client per read from the worker: the head, the body pieces that came
+        # with it and the end of the body together (a small answer is one segment, not two).
+        out: list[bytes | memoryview] = []
         if self.head is None:
             self._buf = self._buf + data if self._buf else data
             try:
@@ -379,11 +384,15 @@ class WorkerConnection(asyncio.Protocol):
                 return
             self.head = head
             self.reader = BodyReader(head.framing, head.length)
-            # False for a refusal: its body is read below and dropped, then the next offer.
-            self._chunked_out = self.service.response_head(ex, self, head) and (
+            # None for a refusal: its body is read below and dropped, then the next offer.
+            opening = self.service.response_head(ex, self, head)
+            self._chunked_out = opening is not None and (
                 head.framing in (CHUNKED, CLOSE) and ex.head.version == b"HTTP/1.1"
             )
+            if opening is not None:
+                out.append(opening)
             if not data and not self.reader.done:
+                ex.client.writelines(out)
                 return
         assert self.reader is not None
         assert self.head is not None
@@ -396,24 +405,26 @@ class WorkerConnection(asyncio.Protocol):
         if used < len(data):
             self.head.keep_alive = False  # bytes past the answer: out of step
         if ex.responded and pieces:
-            client = ex.client
             if self._chunked_out:
-                out: list[bytes | memoryview] = []
                 for piece in pieces:
                     out += chunk(piece)
-                client.writelines(out)
             else:
-                client.writelines(pieces)
-        if self.reader.done:
-            self._complete(keep=self.head.keep_alive)
+                out += pieces
+        done = self.reader.done
+        if done and ex.responded and self._chunked_out:
+            out.append(LAST_CHUNK)
+        if out:
+            ex.client.writelines(out)
+        if done:
+            self._complete(keep=self.head.keep_alive, last_chunk=False)
 
-    def _complete(self, *, keep: bool) -> None:
+    def _complete(self, *, keep: bool, last_chunk: bool = True) -> None:
         ex = self.exchange
         self.exchange = None
         self._resume_reading()
         if ex is None:
             return
-        if ex.responded and self._chunked_out:
+        if last_chunk and ex.responded and self._chunked_out:
             ex.client.write(LAST_CHUNK)
         self.service.response_done(ex, self, keep=keep and not self.closed)
 

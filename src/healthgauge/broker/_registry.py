@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import deque
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
@@ -45,6 +46,13 @@ class WorkerView:
 # Keys whose rendezvous order is remembered (a blake2b per worker per key otherwise); past this the
 # memory starts over. 64k keys × a few workers is a few MB at most.
 MAX_ORDERS = 65536
+
+# A request that outlives this many times the median answer time of its class, at a worker silent
+# since it went out, says the worker is hung; a shorter wait says only that the request is late
+# (a worker busy with long requests is silent for as long as they take). Over the last
+# ANSWER_SAMPLES answers of the class: a median, so a few very slow ones do not move it.
+HANG_FACTOR = 4.0
+ANSWER_SAMPLES = 64
 
 # A Healthgauge-Load value is one agent-check line; a worker sends a handful of words.
 MAX_LOAD_WORDS = 16
@@ -120,6 +128,7 @@ class Registry:
     """
 
     __slots__ = (
+        "_answers",
         "_entries",
         "_orders",
         "failure_backoff",
@@ -153,6 +162,7 @@ class Registry:
         self.full_hold = report_interval if full_hold is None else full_hold
         self._entries: dict[Hashable, _Entry] = {}
         self._orders: dict[str | bytes, tuple[Hashable, ...]] = {}  # key -> its rendezvous order
+        self._answers: dict[object, deque[float]] = {}  # class -> its last answer times (s)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -206,11 +216,31 @@ class Registry:
         return entry.by_class.get(klass, 0) < max(1, int(share * limit))
 
     def failed(self, worker: Hashable, *, now: float) -> float:
-        """An exchange with ``worker`` failed: out until the returned time (the backoff doubles)."""
+        """An exchange with ``worker`` failed: out until the returned time (the backoff doubles).
+        While it is out already, another exchange that was under way fails for the same reason:
+        no new evidence, so the backoff stays (else a worker with several requests in flight would
+        be out 8 s for one stall, with nothing left there to bring it back)."""
         entry = self._entries[worker]
+        if now < entry.down_until:
+            return entry.down_until
         entry.failures += 1
         entry.down_until = now + self.failure_backoff * 2 ** min(entry.failures - 1, 4)
         return entry.down_until
+
+    def answered_in(self, klass: object, seconds: float) -> None:
+        """A worker answered a request of ``klass`` ``seconds`` after it was sent."""
+        times = self._answers.get(klass)
+        if times is None:
+            times = self._answers[klass] = deque(maxlen=ANSWER_SAMPLES)
+        times.append(seconds)
+
+    def overdue(self, klass: object, seconds: float) -> bool:
+        """Whether ``seconds`` at a worker is far past what answers of ``klass`` take (more than
+        ``HANG_FACTOR`` × their median); True while none has been answered yet."""
+        times = self._answers.get(klass)
+        if not times:
+            return True
+        return seconds > HANG_FACTOR * sorted(times)[len(times) // 2]
 
     def cap(self, worker: Hashable) -> int:
         """The most this broker sends ``worker`` at once while it says no limit of its own."""

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
-from healthgauge.broker._broker import Broker, Job, JobState
+from healthgauge.broker._broker import CLASS_NAMES, Broker, Job, JobState
 from healthgauge.broker._config import BrokerConfig
 from healthgauge.broker._fields import (
     BROKER_FIELDS,
+    STATUS_CLASSES,
     answer_framing,
     load_report,
     offer_fields,
@@ -47,10 +47,6 @@ log = logging.getLogger("healthgauge.broker")
 # 10 ms (§3 rule 3) is for a server's own queue; here a request's deadline has its own timer, the
 # tick only bounds queue waits of a second or more, and 25 ms costs a quarter of the wake-ups.
 TICK = 0.025
-
-
-def _bump(table: dict[Any, int], key: Any) -> None:
-    table[key] = table.get(key, 0) + 1
 
 
 class BrokerService:
@@ -128,7 +124,7 @@ class BrokerService:
         ex.cost = cost
         criticality = parse_criticality(head.fields.get(b"healthgauge-criticality"))
         ex.job = Job(ex, deadline=ex.deadline, job_class=job_class, key=ex.key, criticality=criticality)
-        _bump(self.counters.requests, job_class.value)
+        self.counters.requests[CLASS_NAMES[job_class]] += 1
         self.inflight.add(ex)
         ex.timer = self.loop.call_at(ex.deadline, self._deadline, ex)
 
@@ -179,7 +175,7 @@ class BrokerService:
         ex.sent_at = self.loop.time()
         ex.offers += 1
         ex.tried.append(worker)
-        _bump(self.counters.attempts, worker)
+        self.counters.attempts[worker] += 1
         left_ms = max(0, int((ex.deadline - self.loop.time()) * 1000))
         given_cost = ex.head.fields.get(b"healthgauge-cost")
         extra = offer_fields(job.job_class.value, left_ms, given_cost, ex.cost, ex.key)
@@ -248,28 +244,26 @@ class BrokerService:
         )
         self.registry.report(worker, report, now=self.loop.time())
 
-    def response_head(self, ex: Exchange, conn: WorkerConnection, head: Head) -> bool:
-        """A worker's answer began. Returns False for a refusal (its body is dropped)."""
+    def response_head(self, ex: Exchange, conn: WorkerConnection, head: Head) -> bytes | None:
+        """A worker's answer began: the head for the client, or None for a refusal (its body is dropped)."""
         worker = conn.worker
         if worker in self.registry:  # not when a reload removed it meanwhile
             self._learn(worker, head)
         if head.status == 503 and not ex.streaming:
             reason = head.fields.get(b"healthgauge-overload", b"503").decode("latin-1")
-            _bump(self.counters.refusals, (str(worker), reason))
+            self.counters.refusals[str(worker), reason] += 1
             self.registry.refused(worker, now=self.loop.time())
-            return False
+            return None
         ex.responded = True
-        client = ex.client
+        self.registry.answered_in(ex.job.job_class if ex.job else None, self.loop.time() - ex.sent_at)
         wait_ms = (ex.sent_at - ex.start) * 1000  # from arrival to the offer that took it (W3C Server-Timing)
         framing, length, extra = answer_framing(ex.head, head, str(worker), wait_ms, draining=self.draining)
-        first = b"HTTP/1.1 %d " % head.status + head.reason
-        client.write(render_head(first, head, extra, framing, length))
         if ex.key is not None:
             ex.home = self.registry.home(ex.key, now=self.loop.time())
-            _bump(self.counters.affinity, affinity_result(self.recent, ex.key, ex.home, worker))
+            self.counters.affinity[affinity_result(self.recent, ex.key, ex.home, worker)] += 1
         if ex.job is not None:
-            _bump(self.counters.responses, (ex.job.job_class.value, f"{head.status // 100}xx"))
-        return True
+            self.counters.responses[CLASS_NAMES[ex.job.job_class], STATUS_CLASSES[head.status // 100]] += 1
+        return render_head(b"HTTP/1.1 %d %s" % (head.status, head.reason), head, extra, framing, length)
 
     def response_done(self, ex: Exchange, conn: WorkerConnection, *, keep: bool) -> None:
         worker = conn.worker
@@ -296,7 +290,7 @@ class BrokerService:
             ex.worker, ex.worker_conn = None, None
         if worker in self.registry:
             self.registry.failed(worker, now=self.loop.time())
-        _bump(self.counters.worker_errors, (str(worker), kind))
+        self.counters.worker_errors[str(worker), kind] += 1
         log.warning("worker %s: %s %s", worker, kind, detail)
         if ex.done:
             pass
@@ -366,11 +360,15 @@ class BrokerService:
         if ex.worker is not None:
             worker, conn = ex.worker, ex.worker_conn
             self.registry.finished(worker, ex.job.job_class if ex.job else None)
-            _bump(self.counters.worker_errors, (str(worker), "timeout"))
-            # Silent since the request went out (hung, stopped): out for a backoff. A worker that
-            # answered others meanwhile is only slow for this one: the deadline is the request's.
-            if worker in self.registry and self.registry.last_answer(worker) < ex.sent_at:
-                self.registry.failed(worker, now=self.loop.time())
+            self.counters.worker_errors[str(worker), "timeout"] += 1
+            # Silent since the request went out, for far longer than its class's answers take
+            # (hung, stopped): out for a backoff. A worker that answered others meanwhile, or one
+            # busy with long requests, is only late for this one: the deadline is the request's.
+            now = self.loop.time()
+            reg = self.registry
+            klass = ex.job.job_class if ex.job else None
+            if worker in reg and reg.last_answer(worker) < ex.sent_at and reg.overdue(klass, now - ex.sent_at):
+                reg.failed(worker, now=now)
             ex.worker, ex.worker_conn = None, None
             if conn is not None:
                 conn.abort()
@@ -395,14 +393,14 @@ class BrokerService:
                 ex.worker_conn.abort()
                 self.pool_discard(ex.worker_conn)
             ex.worker, ex.worker_conn = None, None
-        _bump(self.counters.cancelled, where)
+        self.counters.cancelled[where] += 1
         self._end(ex)
         self._pump()
 
     def _reject(self, ex: Exchange, why: str) -> None:
         """The broker's own refusal: 503 + Retry-After (or 504 past the deadline, spec §10.2)."""
         why = why or "refused"
-        _bump(self.counters.rejections, why)
+        self.counters.rejections[why] += 1
         if why == "deadline":
             self._answer(ex, 504, b"deadline passed\n", [(b"healthgauge-overload", b"no-retry")])
             return
@@ -413,7 +411,7 @@ class BrokerService:
         close = self.draining or not ex.head.keep_alive or not ex.reader.done
         ex.client.write(simple_response(status, body, extra, close=close))
         if ex.job is not None:
-            _bump(self.counters.responses, (ex.job.job_class.value, f"{status // 100}xx"))
+            self.counters.responses[CLASS_NAMES[ex.job.job_class], STATUS_CLASSES[status // 100]] += 1
         self._finish(ex, keep=not close)
 
     def _finish(self, ex: Exchange, *, keep: bool, abort: bool = False) -> None:
