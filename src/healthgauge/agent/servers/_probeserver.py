@@ -156,7 +156,7 @@ class _Connection(asyncio.Protocol):
         if sock is None:
             return True
         try:
-            (unread,) = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))
+            unread: int = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
         except OSError:
             return True  # closed under us: nothing to protect
         return unread == 0
