@@ -276,9 +276,14 @@ def rss_cpu(pid: int) -> tuple[float, float]:
     """(RSS MiB, CPU seconds) of a process, from /proc."""
     with open(f"/proc/{pid}/status") as f:
         rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+    return rss, cpu_of(pid)
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds of a process, from /proc (a process that exited but was not waited for too)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return rss, (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def admin_states(address: str) -> dict[str, dict[str, object]]:
@@ -286,15 +291,20 @@ def admin_states(address: str) -> dict[str, dict[str, object]]:
         return {s["name"]: s for s in json.loads(resp.read())}
 
 
-def start_agent(work: Path, text: str, name: str = "agent") -> tuple[subprocess.Popen[str], dict[str, str]]:
+def start_agent(
+    work: Path, text: str, name: str = "agent", *, watch: bool = False
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
     (work / f"{name}.toml").write_text(text)
+    command = [str(BIN / "healthgauge")]
+    if watch:  # the same agent, its loop's slow callbacks and GIL waits recorded (bench/loopwatch.py)
+        command = [sys.executable, str(HERE / "loopwatch.py"), str(work / f"{name}.watch.json")]
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
 
     log = (work / f"{name}.log").open("w")
     agent = subprocess.Popen(
-        [str(BIN / "healthgauge"), "agent", "--config", str(work / f"{name}.toml"), "--log-level", "info"],
+        [*command, "agent", "--config", str(work / f"{name}.toml"), "--log-level", "info"],
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,
@@ -323,12 +333,14 @@ def orchestrate(options: argparse.Namespace) -> int:
             procs.append(spawn("targets", str(work / "bad.port")))
             good_port, bad_port = int(wait_file(work / "good.port")), int(wait_file(work / "bad.port"))
             agent, addresses = start_agent(
-                work, config(good_port, bad_port, options.good, state, options.regex, only=options.only)
+                work,
+                config(good_port, bad_port, options.good, state, options.regex, only=options.only),
+                watch=options.watch,
             )
             procs.append(agent)
             control_state = work / "control.json"
             control_text = config(good_port, bad_port, options.good, control_state, options.regex, control=True)
-            control, control_addresses = start_agent(work, control_text, "control")
+            control, control_addresses = start_agent(work, control_text, "control", watch=options.watch)
             procs.append(control)
             control_port = int(control_addresses["http"].rsplit(":", 1)[1])
             http_port = int(addresses["http"].rsplit(":", 1)[1])
@@ -356,6 +368,9 @@ def orchestrate(options: argparse.Namespace) -> int:
                 )
             )
             control_rss0, control_cpu0 = rss_cpu(control.pid)
+            # The other processes on the same cores: the hostile ones compete for CPU too.
+            others = {"good targets": procs[0], "hostile targets": procs[1], "clients": procs[-2], "prober": procs[-1]}
+            others_cpu0 = {name: cpu_of(proc.pid) for name, proc in others.items()}
             samples = [(0.0, rss0, 0.0)]
             not_ready: set[str] = set()
             last_cpu = cpu0
@@ -373,6 +388,7 @@ def orchestrate(options: argparse.Namespace) -> int:
             states = admin_states(addresses["admin"])
             rss1, cpu1 = rss_cpu(agent.pid)
             control_rss1, control_cpu1 = rss_cpu(control.pid)
+            others_cpu = {name: cpu_of(proc.pid) - others_cpu0[name] for name, proc in others.items()}
             log = (work / "agent.log").read_text()
             aside = (work / "state.json.corrupt").exists()
         except BaseException:
@@ -388,6 +404,7 @@ def orchestrate(options: argparse.Namespace) -> int:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+        watched = [_watched(work / f"{name}.watch.json") for name in ("agent", "control")] if options.watch else []
     hostile_names = [h for h in HOSTILE if (options.regex or h != "regex") and (not options.only or h in options.only)]
     soaked, calm = (_percentiles(side) for side in probes["latencies"])
     failed = [len(side) for side in probes["failures"]]
@@ -414,6 +431,11 @@ def orchestrate(options: argparse.Namespace) -> int:
     soaked_cpu = (cpu1 - cpu0) / options.seconds
     control_cpu = (control_cpu1 - control_cpu0) / options.seconds
     print(f"agent CPU: soaked {soaked_cpu:.2f} cores, control {control_cpu:.2f} cores")
+    print(
+        "the other processes: " + ", ".join(f"{k} {v / options.seconds:.2f}" for k, v in others_cpu.items()) + " cores"
+    )
+    for name, lines in zip(("soaked", "control"), watched, strict=False):
+        print(f"{name} agent's loop (bench/loopwatch.py): " + "\n  ".join(lines))
     print(f"good targets ever not ready: {sorted(not_ready) or 'none'}")
     print(f"HAProxy bursts of 2,000 silent connections, answered within 10 s: {attacks['haproxy_bursts']}")
     print(
@@ -428,6 +450,23 @@ def orchestrate(options: argparse.Namespace) -> int:
     ok = soaked[1] <= 20 and failed[0] == 0 and not not_ready and not growth > 10
     print(f"issue #13's targets (p99 <= 20 ms, no failed probe, RSS growth <= 10 %, no good target disturbed): {ok}")
     return 0
+
+
+def _watched(path: Path) -> list[str]:
+    """bench/loopwatch.py's report, a few lines: the slowest callbacks and the sentinel's lateness."""
+    if not path.exists():
+        return ["(no report: the agent did not exit cleanly)"]
+    report = json.loads(path.read_text())
+    late = report["sentinel_late_ms"]
+    lines = [
+        f"{report['callbacks']} callbacks; a 1 ms sleeper thread woke late by p50 {late['50']:.2f}, "
+        f"p99 {late['99']:.2f}, p99.9 {late['99.9']:.2f}, max {report['sentinel_max_ms']:.1f} ms"
+    ]
+    for name, (count, wall, cpu, most) in list(report["slow"].items())[:8]:
+        lines.append(
+            f"{count:6.0f} over 2 ms: {name[:60]:60} wall {wall:7.2f}s cpu {cpu:6.2f}s max {most * 1e3:6.1f} ms"
+        )
+    return lines
 
 
 def _percentiles(values: list[float]) -> tuple[float, float, float]:
@@ -447,6 +486,7 @@ def main() -> int:
     parser.add_argument("--no-bursts", dest="bursts", action="store_false", help="no HAProxy bursts")
     parser.add_argument("--no-clients", dest="clients", action="store_false", help="no hostile clients at all")
     parser.add_argument("--only", default="", help="comma-separated hostile targets (default: all)")
+    parser.add_argument("--watch", action="store_true", help="record both agents' slow loop callbacks")
     options, rest = parser.parse_known_args()
     if options.role == "targets":
         asyncio.run(serve_targets(rest[0]))
