@@ -31,12 +31,17 @@ def watch(out: str) -> None:
     run = asyncio.events.Handle._run
 
     def timed(self: asyncio.events.Handle) -> None:
+        callback = self._callback  # type: ignore[attr-defined]  # before: a handle may cancel itself
         wall, cpu = time.perf_counter(), time.thread_time()
         run(self)
         ticks[0] += 1
         took = time.perf_counter() - wall
         if took > SLOW:
-            name = getattr(self._callback, "__qualname__", None) or repr(self._callback)[:80]  # type: ignore[attr-defined]
+            name = getattr(callback, "__qualname__", None) or repr(callback)[:80]
+            if name == "Task.task_wakeup" or "TaskStepMethWrapper" in name:  # which task
+                task = getattr(callback, "__self__", None)
+                coro = getattr(task, "get_coro", lambda: None)()
+                name += f" {getattr(coro, '__qualname__', '?')}"
             entry = slow[name]
             entry[0] += 1
             entry[1] += took
