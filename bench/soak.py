@@ -292,12 +292,14 @@ def admin_states(address: str) -> dict[str, dict[str, object]]:
 
 
 def start_agent(
-    work: Path, text: str, name: str = "agent", *, watch: bool = False
+    work: Path, text: str, name: str = "agent", *, watch: bool = False, src: str = ""
 ) -> tuple[subprocess.Popen[str], dict[str, str]]:
     (work / f"{name}.toml").write_text(text)
-    command = [str(BIN / "healthgauge")]
+    command = [str(BIN / "healthgauge")] if not src else [sys.executable, "-m", "healthgauge"]
     if watch:  # the same agent, its loop's slow callbacks and GIL waits recorded (bench/loopwatch.py)
         command = [sys.executable, str(HERE / "loopwatch.py"), str(work / f"{name}.watch.json")]
+    # --src: another source tree's agent (a before/after comparison), ahead of the installed one.
+    env = {**os.environ, "PYTHONPATH": src} if src else None
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
@@ -309,6 +311,7 @@ def start_agent(
         stderr=log,
         text=True,
         preexec_fn=limit,
+        env=env,
     )
     log.close()
     assert agent.stdout is not None
@@ -336,11 +339,14 @@ def orchestrate(options: argparse.Namespace) -> int:
                 work,
                 config(good_port, bad_port, options.good, state, options.regex, only=options.only),
                 watch=options.watch,
+                src=options.src,
             )
             procs.append(agent)
             control_state = work / "control.json"
             control_text = config(good_port, bad_port, options.good, control_state, options.regex, control=True)
-            control, control_addresses = start_agent(work, control_text, "control", watch=options.watch)
+            control, control_addresses = start_agent(
+                work, control_text, "control", watch=options.watch, src=options.src
+            )
             procs.append(control)
             control_port = int(control_addresses["http"].rsplit(":", 1)[1])
             http_port = int(addresses["http"].rsplit(":", 1)[1])
@@ -411,6 +417,8 @@ def orchestrate(options: argparse.Namespace) -> int:
     warm = [rss for at, rss, _ in samples if at >= min(60.0, options.seconds / 4)]
     growth = (statistics.mean(warm[-3:]) / statistics.mean(warm[:3]) - 1) * 100 if len(warm) >= 6 else float("nan")
     print(f"\nsoak: {options.seconds:g}s, {options.good} good targets at 1s; hostile: {', '.join(hostile_names)}")
+    if options.src:
+        print(f"  both agents run from {options.src}")
     print("  plus 1,100 idle connections, a pipelining client that never reads, 2,000 silent agent checks every 30 s")
     print(f"  machine: 1-min load average {os.getloadavg()[0]:.1f} at the end on {os.cpu_count()} cores (shared)")
     late = _percentiles(probes["late"])
@@ -487,6 +495,9 @@ def main() -> int:
     parser.add_argument("--no-clients", dest="clients", action="store_false", help="no hostile clients at all")
     parser.add_argument("--only", default="", help="comma-separated hostile targets (default: all)")
     parser.add_argument("--watch", action="store_true", help="record both agents' slow loop callbacks")
+    parser.add_argument(
+        "--src", default="", help="run both agents from this source tree (e.g. main's, for before/after)"
+    )
     options, rest = parser.parse_known_args()
     if options.role == "targets":
         asyncio.run(serve_targets(rest[0]))
