@@ -25,6 +25,20 @@ from typing import Any
 SLOW = 0.002  # seconds: a callback this long shows in a probe's p99
 
 
+def _which(callback: Any) -> str:
+    """The protocol a transport's read was for, the task (and its target) a wakeup resumed."""
+    owner = getattr(callback, "__self__", None)
+    protocol = getattr(owner, "_protocol", None)
+    if protocol is not None:
+        return type(protocol).__qualname__
+    coro = getattr(owner, "get_coro", lambda: None)()
+    if coro is None:
+        return ""
+    frame = getattr(coro, "cr_frame", None)
+    target = getattr(getattr(frame, "f_locals", {}).get("self"), "target", None)
+    return f"{getattr(coro, '__qualname__', '?')} {getattr(target, 'name', '')}"
+
+
 def watch(out: str) -> None:
     slow: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0.0])  # count, wall, cpu, max
     ticks = [0]
@@ -38,10 +52,7 @@ def watch(out: str) -> None:
         took = time.perf_counter() - wall
         if took > SLOW:
             name = getattr(callback, "__qualname__", None) or repr(callback)[:80]
-            if name == "Task.task_wakeup" or "TaskStepMethWrapper" in name:  # which task
-                task = getattr(callback, "__self__", None)
-                coro = getattr(task, "get_coro", lambda: None)()
-                name += f" {getattr(coro, '__qualname__', '?')}"
+            name += " " + _which(callback)
             entry = slow[name]
             entry[0] += 1
             entry[1] += took

@@ -279,6 +279,19 @@ def rss_cpu(pid: int) -> tuple[float, float]:
     return rss, cpu_of(pid)
 
 
+def children_rss_cpu(pid: int) -> tuple[float, float]:
+    """RSS (MiB) and CPU seconds of a process's children (the agent's parsing processes)."""
+    rss = cpu = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                child_rss, child_cpu = rss_cpu(int(child))
+            except (OSError, StopIteration):
+                continue
+            rss, cpu = rss + child_rss, cpu + child_cpu
+    return rss, cpu
+
+
 def cpu_of(pid: int) -> float:
     """CPU seconds of a process, from /proc (a process that exited but was not waited for too)."""
     with open(f"/proc/{pid}/stat") as f:
@@ -393,6 +406,7 @@ def orchestrate(options: argparse.Namespace) -> int:
             attacks = json.loads(wait_file(work / "attack.json", 30))
             states = admin_states(addresses["admin"])
             rss1, cpu1 = rss_cpu(agent.pid)
+            children, children_cpu = children_rss_cpu(agent.pid)
             control_rss1, control_cpu1 = rss_cpu(control.pid)
             others_cpu = {name: cpu_of(proc.pid) - others_cpu0[name] for name, proc in others.items()}
             log = (work / "agent.log").read_text()
@@ -435,10 +449,11 @@ def orchestrate(options: argparse.Namespace) -> int:
         f"  soaked: {rss0:.1f} after warm-up -> {rss1:.1f} at the end; "
         f"the last 3 samples against the first 3 after 60 s: {growth:+.1f} %"
     )
-    print(f"  control: {control_rss0:.1f} -> {control_rss1:.1f}")
+    print(f"  control: {control_rss0:.1f} -> {control_rss1:.1f}; the soaked agent's child processes: {children:.1f}")
     soaked_cpu = (cpu1 - cpu0) / options.seconds
     control_cpu = (control_cpu1 - control_cpu0) / options.seconds
     print(f"agent CPU: soaked {soaked_cpu:.2f} cores, control {control_cpu:.2f} cores")
+    print(f"  the soaked agent's child processes: {children_cpu / options.seconds:.2f} cores (since they started)")
     print(
         "the other processes: " + ", ".join(f"{k} {v / options.seconds:.2f}" for k, v in others_cpu.items()) + " cores"
     )
