@@ -30,7 +30,7 @@ def _which(callback: Any) -> str:
     owner = getattr(callback, "__self__", None)
     protocol = getattr(owner, "_protocol", None)
     if protocol is not None:
-        return type(protocol).__qualname__
+        return f"{type(protocol).__module__.rsplit('.', 1)[-1]}.{type(protocol).__qualname__}"
     coro = getattr(owner, "get_coro", lambda: None)()
     if coro is None:
         return ""
