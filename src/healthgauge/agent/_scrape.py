@@ -4,7 +4,7 @@ A slow, hung, huge or hostile target costs only its own loop: each target has it
 (``_client.py``); one deadline (``timeout``) covers the fetch, the decoding (run a bounded step
 at a time between other work), the parse and the evaluation; the body is capped (``body_limit``)
 on the wire and after decoding; large pages (:data:`OFFLOAD_BYTES`) are parsed in a child process
-(``judge/_child.py``; in a worker thread until the children are up, or for an engine that cannot
+(``_children.py``; in a worker thread until the children are up, or for an engine that cannot
 be pickled) so the event loop (and every endpoint it serves) never waits on a long parse, nor on
 the GIL a parsing thread holds, and a parse still running from an earlier scrape fails the next
 one instead of starting another. A large history is remembered and evaluated in a worker thread. Only the metric
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from healthgauge import __version__
+from healthgauge.agent._children import ChildParsers, Parsed
 from healthgauge.agent._config import TargetConfig
 from healthgauge.agent._logs import FailureLog, write
-from healthgauge.agent.judge._child import ChildParsers, Parsed
 from healthgauge.agent.judge._engine import Engine, EngineError
 from healthgauge.agent.judge._judgement import evaluate, failed
 from healthgauge.agent.judge._secrets import redact, redact_verdict, secrets_of
@@ -381,5 +381,5 @@ class _OverCapError(Exception):
 # most one job in flight (an abandoned one blocks only its own next scrapes), so hostile targets
 # hold at most one thread each, and the pool's queue absorbs the rest.
 _WORKERS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthgauge-scrape")
-# Child processes for large pages (judge/_child.py): started on the first one, stopped with the agent.
+# Child processes for large pages (_children.py): started on the first one, stopped with the agent.
 PARSERS = ChildParsers()

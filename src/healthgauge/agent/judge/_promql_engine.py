@@ -23,7 +23,7 @@ def _limits(max_series: int) -> Limits:
 
 class PromEngine:
     # parse() is a pure function of its arguments and the engine pickles: big pages may be parsed
-    # in a child process (judge/_child.py).
+    # in a child process (agent/_children.py).
     parse_in_child = True
 
     def compile(self, text: str) -> Expr:
