@@ -45,13 +45,13 @@ ACCEPT = (
     "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 )
 USER_AGENT = f"healthgauge/{__version__}"
-# Pages larger than these are parsed in a worker thread (bench/parse_offload.py measures both):
-# parsing only the rules' few names costs ~1 us per skipped line, ~0.5 ms for a 512 KiB page;
-# parsing every name (a rule with a regex name selector) costs ~1 ms per 13 KiB. Below the
-# thresholds an inline parse stays under about half a millisecond, less than a thread hop
-# (~0.1-0.2 ms) plus the wait for the GIL; above them the loop would stall long enough to show
-# in probe p99. In the thread the parse still holds the GIL, but Python hands it back to the loop
-# every switch interval (5 ms), instead of after the whole parse.
+# Pages larger than these are parsed off the loop (bench/parse_offload.py measures both): parsing
+# only the rules' few names costs ~1 us per skipped line, ~0.5 ms for a 512 KiB page; parsing
+# every name (a rule with a regex name selector) costs ~1 ms per 13 KiB. Below the thresholds an
+# inline parse stays under about half a millisecond, less than a hop off the loop; above them the
+# loop would stall long enough to show in probe p99. They go to a child process (_children.py):
+# in a thread the parse held the GIL the loop needs (handed back every switch interval, 1 ms in
+# the agent, but not while the kernel leaves the parsing thread without a core).
 OFFLOAD_BYTES = 512 * 1024
 OFFLOAD_BYTES_ALL_NAMES = 8 * 1024
 # A history of more series than this is scraped into and evaluated in a worker thread too: an
