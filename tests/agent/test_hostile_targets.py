@@ -17,6 +17,7 @@ import pytest
 
 from healthgauge.agent._config import parse_config
 from healthgauge.agent._run import Agent
+from healthgauge.agent._scrape import PARSERS
 from healthgauge.agent.judge._promql_engine import PromEngine
 from healthgauge.http._client import Endpoint
 from healthgauge.http._http11 import TooLargeError
@@ -310,5 +311,12 @@ fall = 1
     await eventually(lambda: ready(agent, "big"), what="ready from a page parsed in a child")
     await eventually(lambda: "sample_limit: more than 10000 samples" in error(agent, "many"), what="the refusal")
     assert multiprocessing.active_children()
+    # A child imports the parser only, not the agent (nor the main script run again by spawn).
+    pool = PARSERS._pool
+    assert pool is not None
+    loaded = await asyncio.wrap_future(pool.submit(eval, "sorted(__import__('sys').modules)"))
+    assert "healthgauge.exposition._capped" in loaded
+    assert "healthgauge.agent" not in loaded
+    assert "aiohttp" not in loaded
     await agent.stop()
     assert not multiprocessing.active_children()
