@@ -276,9 +276,27 @@ def rss_cpu(pid: int) -> tuple[float, float]:
     """(RSS MiB, CPU seconds) of a process, from /proc."""
     with open(f"/proc/{pid}/status") as f:
         rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+    return rss, cpu_of(pid)
+
+
+def children_rss_cpu(pid: int) -> tuple[float, float]:
+    """RSS (MiB) and CPU seconds of a process's children (the agent's parsing processes)."""
+    rss = cpu = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                child_rss, child_cpu = rss_cpu(int(child))
+            except (OSError, StopIteration):
+                continue
+            rss, cpu = rss + child_rss, cpu + child_cpu
+    return rss, cpu
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds of a process, from /proc (a process that exited but was not waited for too)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return rss, (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def admin_states(address: str) -> dict[str, dict[str, object]]:
@@ -286,19 +304,27 @@ def admin_states(address: str) -> dict[str, dict[str, object]]:
         return {s["name"]: s for s in json.loads(resp.read())}
 
 
-def start_agent(work: Path, text: str, name: str = "agent") -> tuple[subprocess.Popen[str], dict[str, str]]:
+def start_agent(
+    work: Path, text: str, name: str = "agent", *, watch: bool = False, src: str = ""
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
     (work / f"{name}.toml").write_text(text)
+    command = [str(BIN / "healthgauge")] if not src else [sys.executable, "-m", "healthgauge"]
+    if watch:  # the same agent, its loop's slow callbacks and GIL waits recorded (bench/loopwatch.py)
+        command = [sys.executable, str(HERE / "loopwatch.py"), str(work / f"{name}.watch.json")]
+    # --src: another source tree's agent (a before/after comparison), ahead of the installed one.
+    env = {**os.environ, "PYTHONPATH": src} if src else None
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
 
     log = (work / f"{name}.log").open("w")
     agent = subprocess.Popen(
-        [str(BIN / "healthgauge"), "agent", "--config", str(work / f"{name}.toml"), "--log-level", "info"],
+        [*command, "agent", "--config", str(work / f"{name}.toml"), "--log-level", "info"],
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,
         preexec_fn=limit,
+        env=env,
     )
     log.close()
     assert agent.stdout is not None
@@ -323,12 +349,17 @@ def orchestrate(options: argparse.Namespace) -> int:
             procs.append(spawn("targets", str(work / "bad.port")))
             good_port, bad_port = int(wait_file(work / "good.port")), int(wait_file(work / "bad.port"))
             agent, addresses = start_agent(
-                work, config(good_port, bad_port, options.good, state, options.regex, only=options.only)
+                work,
+                config(good_port, bad_port, options.good, state, options.regex, only=options.only),
+                watch=options.watch,
+                src=options.src,
             )
             procs.append(agent)
             control_state = work / "control.json"
             control_text = config(good_port, bad_port, options.good, control_state, options.regex, control=True)
-            control, control_addresses = start_agent(work, control_text, "control")
+            control, control_addresses = start_agent(
+                work, control_text, "control", watch=options.watch, src=options.src
+            )
             procs.append(control)
             control_port = int(control_addresses["http"].rsplit(":", 1)[1])
             http_port = int(addresses["http"].rsplit(":", 1)[1])
@@ -356,6 +387,9 @@ def orchestrate(options: argparse.Namespace) -> int:
                 )
             )
             control_rss0, control_cpu0 = rss_cpu(control.pid)
+            # The other processes on the same cores: the hostile ones compete for CPU too.
+            others = {"good targets": procs[0], "hostile targets": procs[1], "clients": procs[-2], "prober": procs[-1]}
+            others_cpu0 = {name: cpu_of(proc.pid) for name, proc in others.items()}
             samples = [(0.0, rss0, 0.0)]
             not_ready: set[str] = set()
             last_cpu = cpu0
@@ -372,7 +406,9 @@ def orchestrate(options: argparse.Namespace) -> int:
             attacks = json.loads(wait_file(work / "attack.json", 30))
             states = admin_states(addresses["admin"])
             rss1, cpu1 = rss_cpu(agent.pid)
+            children, children_cpu = children_rss_cpu(agent.pid)
             control_rss1, control_cpu1 = rss_cpu(control.pid)
+            others_cpu = {name: cpu_of(proc.pid) - others_cpu0[name] for name, proc in others.items()}
             log = (work / "agent.log").read_text()
             aside = (work / "state.json.corrupt").exists()
         except BaseException:
@@ -388,12 +424,15 @@ def orchestrate(options: argparse.Namespace) -> int:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+        watched = [_watched(work / f"{name}.watch.json") for name in ("agent", "control")] if options.watch else []
     hostile_names = [h for h in HOSTILE if (options.regex or h != "regex") and (not options.only or h in options.only)]
     soaked, calm = (_percentiles(side) for side in probes["latencies"])
     failed = [len(side) for side in probes["failures"]]
     warm = [rss for at, rss, _ in samples if at >= min(60.0, options.seconds / 4)]
     growth = (statistics.mean(warm[-3:]) / statistics.mean(warm[:3]) - 1) * 100 if len(warm) >= 6 else float("nan")
     print(f"\nsoak: {options.seconds:g}s, {options.good} good targets at 1s; hostile: {', '.join(hostile_names)}")
+    if options.src:
+        print(f"  both agents run from {options.src}")
     print("  plus 1,100 idle connections, a pipelining client that never reads, 2,000 silent agent checks every 30 s")
     print(f"  machine: 1-min load average {os.getloadavg()[0]:.1f} at the end on {os.cpu_count()} cores (shared)")
     late = _percentiles(probes["late"])
@@ -410,10 +449,16 @@ def orchestrate(options: argparse.Namespace) -> int:
         f"  soaked: {rss0:.1f} after warm-up -> {rss1:.1f} at the end; "
         f"the last 3 samples against the first 3 after 60 s: {growth:+.1f} %"
     )
-    print(f"  control: {control_rss0:.1f} -> {control_rss1:.1f}")
+    print(f"  control: {control_rss0:.1f} -> {control_rss1:.1f}; the soaked agent's child processes: {children:.1f}")
     soaked_cpu = (cpu1 - cpu0) / options.seconds
     control_cpu = (control_cpu1 - control_cpu0) / options.seconds
     print(f"agent CPU: soaked {soaked_cpu:.2f} cores, control {control_cpu:.2f} cores")
+    print(f"  the soaked agent's child processes: {children_cpu / options.seconds:.2f} cores (since they started)")
+    print(
+        "the other processes: " + ", ".join(f"{k} {v / options.seconds:.2f}" for k, v in others_cpu.items()) + " cores"
+    )
+    for name, lines in zip(("soaked", "control"), watched, strict=False):
+        print(f"{name} agent's loop (bench/loopwatch.py): " + "\n  ".join(lines))
     print(f"good targets ever not ready: {sorted(not_ready) or 'none'}")
     print(f"HAProxy bursts of 2,000 silent connections, answered within 10 s: {attacks['haproxy_bursts']}")
     print(
@@ -428,6 +473,23 @@ def orchestrate(options: argparse.Namespace) -> int:
     ok = soaked[1] <= 20 and failed[0] == 0 and not not_ready and not growth > 10
     print(f"issue #13's targets (p99 <= 20 ms, no failed probe, RSS growth <= 10 %, no good target disturbed): {ok}")
     return 0
+
+
+def _watched(path: Path) -> list[str]:
+    """bench/loopwatch.py's report, a few lines: the slowest callbacks and the sentinel's lateness."""
+    if not path.exists():
+        return ["(no report: the agent did not exit cleanly)"]
+    report = json.loads(path.read_text())
+    late = report["sentinel_late_ms"]
+    lines = [
+        f"{report['callbacks']} callbacks; a 1 ms sleeper thread woke late by p50 {late['50']:.2f}, "
+        f"p99 {late['99']:.2f}, p99.9 {late['99.9']:.2f}, max {report['sentinel_max_ms']:.1f} ms"
+    ]
+    for name, (count, wall, cpu, most) in list(report["slow"].items())[:8]:
+        lines.append(
+            f"{count:6.0f} over 2 ms: {name[:60]:60} wall {wall:7.2f}s cpu {cpu:6.2f}s max {most * 1e3:6.1f} ms"
+        )
+    return lines
 
 
 def _percentiles(values: list[float]) -> tuple[float, float, float]:
@@ -447,6 +509,10 @@ def main() -> int:
     parser.add_argument("--no-bursts", dest="bursts", action="store_false", help="no HAProxy bursts")
     parser.add_argument("--no-clients", dest="clients", action="store_false", help="no hostile clients at all")
     parser.add_argument("--only", default="", help="comma-separated hostile targets (default: all)")
+    parser.add_argument("--watch", action="store_true", help="record both agents' slow loop callbacks")
+    parser.add_argument(
+        "--src", default="", help="run both agents from this source tree (e.g. main's, for before/after)"
+    )
     options, rest = parser.parse_known_args()
     if options.role == "targets":
         asyncio.run(serve_targets(rest[0]))

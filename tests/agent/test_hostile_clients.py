@@ -64,6 +64,31 @@ async def test_idle_connections_past_the_cap_shed_the_oldest_idle_first(probe_se
             writer.close()
 
 
+async def test_a_probe_accepted_in_a_flood_of_idle_connections_is_answered_not_shed(
+    probe_server: tuple[ProbeServer, int],
+) -> None:
+    """asyncio makes a whole accept batch (128) of connections before reading any of them: with a
+    cap of 20, a probe accepted among 100 idle connections looked idle, was shed as the oldest
+    idle one and reset with its request unread."""
+    server, port = probe_server
+    request = b"GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    # Every connection is made and the request sent before the loop runs again, so all of them
+    # wait in the kernel's queue and are accepted in one batch.
+    flood = [socket.create_connection(("127.0.0.1", port)) for _ in range(30)]
+    prober = socket.create_connection(("127.0.0.1", port))
+    try:
+        prober.sendall(request)
+        flood += [socket.create_connection(("127.0.0.1", port)) for _ in range(90)]
+        prober.settimeout(5)
+        answer = await asyncio.to_thread(prober.recv, 64)
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert server.shed >= 20  # the flood was shed, not the probe
+    finally:
+        prober.close()
+        for sock in flood:
+            sock.close()
+
+
 async def test_a_pipelining_client_that_never_reads_stops_being_read(probe_server: tuple[ProbeServer, int]) -> None:
     server, port = probe_server
     sock = socket.socket()

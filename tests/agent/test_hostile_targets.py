@@ -7,6 +7,7 @@ import asyncio
 import gc
 import gzip
 import json
+import multiprocessing
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,6 +17,7 @@ import pytest
 
 from healthgauge.agent._config import parse_config
 from healthgauge.agent._run import Agent
+from healthgauge.agent._scrape import PARSERS
 from healthgauge.agent.judge._promql_engine import PromEngine
 from healthgauge.http._client import Endpoint
 from healthgauge.http._http11 import TooLargeError
@@ -277,3 +279,44 @@ async def test_a_target_over_its_cpu_budget_is_scraped_less_often(
     await asyncio.sleep(2.0)  # ten intervals: one scrape, maybe two, instead of ten
     assert costly.stats.ok - before <= 3
     assert "over 2% of its 0.2s interval: scraped less often" in caplog.text
+
+
+async def test_big_pages_are_parsed_in_child_processes_stopped_with_the_agent(raw: Any, agents: Any) -> None:
+    """A parse in a worker thread holds the GIL the loop needs: big pages go to child processes
+    (in a thread until they are up), refusals included, and the children stop with the agent."""
+    big = b"app_state 1\n" + b"# padding line\n" * 50_000  # 750 KB
+    many = b"".join(b'app_state{i="%d"} 1\n' % i for i in range(30_000))  # 680 KB, over sample_limit
+    urls = {"big": await raw(page_reply(big)), "many": await raw(page_reply(many))}
+    table = ", ".join(f'"{name}" = "{url}"' for name, url in urls.items())
+    text = f"""
+[agent]
+listen = "127.0.0.1:0"
+shutdown_grace = "0s"
+
+[[targets]]
+urls = {{ {table} }}
+interval = "2s"
+timeout = "2s"
+ready = ["app_state == 1"]
+body_limit = "1MiB"
+sample_limit = 10000
+rise = 1
+fall = 1
+"""
+    agent = await agents(text, PromEngine())
+    await eventually(lambda: agent.loops["big"].stats.in_child >= 2, what="a big page parsed in a child", within=60)
+    await eventually(
+        lambda: agent.loops["many"].stats.in_child >= 2, what="a refused page parsed in a child", within=60
+    )
+    await eventually(lambda: ready(agent, "big"), what="ready from a page parsed in a child")
+    await eventually(lambda: "sample_limit: more than 10000 samples" in error(agent, "many"), what="the refusal")
+    assert multiprocessing.active_children()
+    # A child imports the parser only, not the agent (nor the main script run again by spawn).
+    pool = PARSERS._pool
+    assert pool is not None
+    loaded = await asyncio.wrap_future(pool.submit(eval, "sorted(__import__('sys').modules)"))
+    assert "healthgauge.exposition._capped" in loaded
+    assert "healthgauge.agent" not in loaded
+    assert "aiohttp" not in loaded
+    await agent.stop()
+    assert not multiprocessing.active_children()

@@ -366,3 +366,54 @@ async def test_redirects_to_ever_new_ports_hold_a_bounded_number_of_connections(
     finally:
         for page in pages:
             page.__exit__(None, None, None)
+
+
+async def test_a_gzip_member_flood_is_refused_before_the_body_is_received() -> None:
+    """16 MiB of empty gzip members used to be received whole before the member cap refused it;
+    decoded as it arrives, it is refused and its connection closed after the first reads."""
+    flood = gzip.compress(b"") * (16 * 1024 * 1024 // len(gzip.compress(b"")))
+    sent = 0
+    closed = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal sent
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {len(flood)}\r\nContent-Encoding: gzip\r\n\r\n".encode())
+            for start in range(0, len(flood), 64 * 1024):  # paced: at most ~3 s if never refused
+                writer.write(flood[start : start + 64 * 1024])
+                await writer.drain()
+                sent += 64 * 1024
+                await asyncio.sleep(0.01)
+        except ConnectionError:
+            pass
+        finally:
+            closed.set()
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    endpoint = Endpoint(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/metrics")
+    try:
+        with pytest.raises(FetchError, match="more than 1000 members"):
+            await asyncio.wait_for(endpoint.get(16 * 1024 * 1024), 30)
+        await asyncio.wait_for(closed.wait(), 30)
+        assert sent < 8 * 1024 * 1024, f"{sent} bytes of the flood were sent before the client closed"
+    finally:
+        endpoint.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_gzip_page_arriving_in_small_reads_is_decoded_whole(serve) -> None:  # type: ignore[no-untyped-def]
+    page = b"".join(b'app_up{i="%d"} 1\n' % i for i in range(50_000))
+    packed = gzip.compress(page)
+    parts = [packed[i : i + 1000] for i in range(0, len(packed), 1000)]
+    _, url = await serve(
+        lambda c, r: [ok(packed, "Content-Encoding: gzip"), chunked(*parts, extra="Content-Encoding: gzip\r\n")][r]
+    )
+    endpoint = Endpoint(url)
+    assert (await endpoint.get(len(page))).body == page
+    assert (await endpoint.get(len(page))).body == page
+    with pytest.raises(FetchError, match="inflates past"):
+        await Endpoint(url).get(len(page) - 1)
+    endpoint.close()

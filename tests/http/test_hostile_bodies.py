@@ -9,8 +9,15 @@ import time
 import pytest
 
 from healthgauge.http import _http11
-from healthgauge.http._http11 import MAX_GZIP_MEMBERS, STEP_OUTPUT, ResponseParser, decode_body, decode_steps
-from healthgauge.http.fetch import ProtocolError
+from healthgauge.http._http11 import (
+    MAX_GZIP_MEMBERS,
+    STEP_OUTPUT,
+    GunzipStream,
+    ResponseParser,
+    decode_body,
+    decode_steps,
+)
+from healthgauge.http.fetch import ProtocolError, TooLargeError
 
 EMPTY = gzip.compress(b"")
 
@@ -73,3 +80,65 @@ def test_release_drops_the_buffers() -> None:
     parser.feed(b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 100_000)
     parser.release()
     assert parser.body() == b""
+
+
+def _stream(pieces: list[bytes], limit: int = 1 << 24) -> bytes:
+    stream = GunzipStream(limit)
+    for piece in pieces:
+        stream.feed(piece)
+        while stream.step():
+            pass
+    return stream.finish()
+
+
+@pytest.mark.parametrize("size", [1, 7, 256, 4096, 300_000])
+def test_a_gzip_body_decoded_as_it_arrives_equals_the_whole_body_decoded(size: int) -> None:
+    page = b"".join(b'app_up{i="%d"} 1\n' % i for i in range(20_000))
+    body = gzip.compress(page[:1000]) + gzip.compress(page) + b"\0" * 10
+    pieces = [body[i : i + size] for i in range(0, len(body), size)]
+    assert _stream(pieces) == decode_body(body, "gzip") == page[:1000] + page
+
+
+def test_a_member_flood_is_refused_while_it_arrives() -> None:
+    """The 16 MiB flood of empty members: refused within the first ~20 KB fed, not at its end."""
+    flood = EMPTY * (16 * 1024 * 1024 // len(EMPTY))
+    stream = GunzipStream()
+    fed = 0
+
+    def feed_all() -> None:
+        nonlocal fed
+        for start in range(0, len(flood), 4096):
+            stream.feed(flood[start : start + 4096])
+            fed += 4096
+            while stream.step():
+                pass
+
+    with pytest.raises(ProtocolError, match=f"more than {MAX_GZIP_MEMBERS} members"):
+        feed_all()
+    assert fed <= (MAX_GZIP_MEMBERS + 1) * len(EMPTY) + 4096
+
+
+def test_a_bomb_is_refused_at_the_decoded_cap_in_bounded_steps() -> None:
+    bomb = gzip.compress(b"\0" * (64 * 1024 * 1024))  # ~64 KB in
+    stream = GunzipStream(1024 * 1024)
+    stream.feed(bomb[:16384])
+    steps = 0
+
+    def decode_all() -> None:
+        nonlocal steps
+        while stream.step():
+            steps += 1
+
+    with pytest.raises(TooLargeError, match="inflates past the 1048576-byte cap"):
+        decode_all()
+    assert stream.decoded <= 1024 * 1024 + STEP_OUTPUT
+
+
+def test_a_cut_or_corrupt_stream_says_so() -> None:
+    body = gzip.compress(b"app_up 1\n" * 100)
+    with pytest.raises(ProtocolError, match="truncated gzip body"):
+        _stream([body[:-5]])
+    with pytest.raises(ProtocolError, match="corrupt gzip body"):
+        _stream([body[:10] + b"\xff" * 40])
+    with pytest.raises(ProtocolError, match="after its trailing zero padding"):
+        _stream([body, b"\0\0", body])

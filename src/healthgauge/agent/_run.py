@@ -29,7 +29,7 @@ from healthgauge.agent._config import Config, ConfigError, TargetConfig
 from healthgauge.agent._logs import StateLog
 from healthgauge.agent._probeloop import ProbeLoop
 from healthgauge.agent._reload import Plan, applied_agent, keeps_history, plan
-from healthgauge.agent._scrape import TargetLoop, spread
+from healthgauge.agent._scrape import PARSERS, TargetLoop, spread
 from healthgauge.agent.judge._engine import Engine, History
 from healthgauge.agent.judge._promql_engine import promql_engine
 from healthgauge.agent.servers._admin import AdminAPI
@@ -96,6 +96,7 @@ class Agent:
         self._probe_server: ProbeServer | None = None
         self._accept_errors = QuietAcceptErrors()
         self.state_file: StateFile | None = None
+        self._parsers_held = False
 
     async def __aenter__(self) -> Agent:
         try:
@@ -113,6 +114,8 @@ class Agent:
         StateFileError when the state file cannot be written."""
         agent = self.config.agent
         self._accept_errors.install(asyncio.get_running_loop())
+        PARSERS.hold()  # started by the first big page, stopped by the last agent's stop()
+        self._parsers_held = True
         if agent.state_file:
             self.state_file = self._open_state_file(Path(agent.state_file))
         self.hub.subscribe(StateLog())
@@ -298,6 +301,9 @@ class Agent:
             task.cancel()
         await asyncio.gather(*self._scrapes.values(), return_exceptions=True)
         self._scrapes.clear()
+        if self._parsers_held:
+            self._parsers_held = False
+            await asyncio.to_thread(PARSERS.release)  # the last agent stops the parsing children
         if self.state_file is not None:
             await self.state_file.close()
             self.state_file = None

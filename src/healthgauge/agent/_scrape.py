@@ -3,9 +3,11 @@
 A slow, hung, huge or hostile target costs only its own loop: each target has its own connection
 (``_client.py``); one deadline (``timeout``) covers the fetch, the decoding (run a bounded step
 at a time between other work), the parse and the evaluation; the body is capped (``body_limit``)
-on the wire and after decoding; large pages (:data:`OFFLOAD_BYTES`) are parsed in a worker thread
-so the event loop (and every endpoint it serves) never waits on a long parse, and a parse still
-running from an earlier scrape fails the next one instead of starting another. Only the metric
+on the wire and after decoding; large pages (:data:`OFFLOAD_BYTES`) are parsed in a child process
+(``_children.py``; in a worker thread until the children are up, or for an engine that cannot
+be pickled) so the event loop (and every endpoint it serves) never waits on a long parse, nor on
+the GIL a parsing thread holds, and a parse still running from an earlier scrape fails the next
+one instead of starting another. A large history is remembered and evaluated in a worker thread. Only the metric
 names the rules read are kept, at most ``sample_limit`` samples a scrape and ``series_limit``
 series in the history (past it the history is dropped and rebuilt). Reasons are redacted of the
 target's configured header values (``_secrets.py``) before anyone can read them.
@@ -19,10 +21,12 @@ import logging
 import time
 import zlib
 from collections.abc import Callable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
 from healthgauge import __version__
+from healthgauge.agent._children import ChildParsers, Parsed
 from healthgauge.agent._config import TargetConfig
 from healthgauge.agent._logs import FailureLog, write
 from healthgauge.agent.judge._engine import Engine, EngineError
@@ -41,13 +45,13 @@ ACCEPT = (
     "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 )
 USER_AGENT = f"healthgauge/{__version__}"
-# Pages larger than these are parsed in a worker thread (bench/parse_offload.py measures both):
-# parsing only the rules' few names costs ~1 us per skipped line, ~0.5 ms for a 512 KiB page;
-# parsing every name (a rule with a regex name selector) costs ~1 ms per 13 KiB. Below the
-# thresholds an inline parse stays under about half a millisecond, less than a thread hop
-# (~0.1-0.2 ms) plus the wait for the GIL; above them the loop would stall long enough to show
-# in probe p99. In the thread the parse still holds the GIL, but Python hands it back to the loop
-# every switch interval (5 ms), instead of after the whole parse.
+# Pages larger than these are parsed off the loop (bench/parse_offload.py measures both): parsing
+# only the rules' few names costs ~1 us per skipped line, ~0.5 ms for a 512 KiB page; parsing
+# every name (a rule with a regex name selector) costs ~1 ms per 13 KiB. Below the thresholds an
+# inline parse stays under about half a millisecond, less than a hop off the loop; above them the
+# loop would stall long enough to show in probe p99. They go to a child process (_children.py):
+# in a thread the parse held the GIL the loop needs (handed back every switch interval, 1 ms in
+# the agent, but not while the kernel leaves the parsing thread without a core).
 OFFLOAD_BYTES = 512 * 1024
 OFFLOAD_BYTES_ALL_NAMES = 8 * 1024
 # A history of more series than this is scraped into and evaluated in a worker thread too: an
@@ -80,6 +84,7 @@ class ScrapeStats:
     failed: int = 0
     bytes: int = 0
     offloaded: int = 0
+    in_child: int = 0  # of those, parsed in a child process
     # Samples of a series repeated in a page, dropped as Prometheus drops them.
     dropped: int = 0
     last_duration: float = 0.0
@@ -155,7 +160,7 @@ class TargetLoop:
     # Defaults for loops that set up their own state (``_probeloop.ProbeLoop``): no secrets to
     # redact, no job in flight, no CPU spent yet.
     secrets: tuple[str, ...] = ()
-    _job: concurrent.futures.Future[Verdict] | None = None
+    _job: concurrent.futures.Future[Any] | None = None
     _size = 0
     _cost = 0.0
     _throttled = False
@@ -181,7 +186,7 @@ class TargetLoop:
         self.names = target.names
         self.stats = ScrapeStats()
         self.secrets = secrets_of(target.headers)
-        self._job: concurrent.futures.Future[Verdict] | None = None
+        self._job: concurrent.futures.Future[Any] | None = None
         self._size = 0
         self._cost = 0.0  # CPU seconds the last parse and evaluation took
         self._throttled = False
@@ -244,10 +249,13 @@ class TargetLoop:
                 verdict = self._work(body, content_type, at, started, conditions)
             else:
                 self.stats.offloaded += 1
-                self._job = _WORKERS.submit(self._work, body, content_type, at, started, conditions)
-                del body
                 async with asyncio.timeout_at(started + self.target.timeout):
-                    verdict = await asyncio.wrap_future(self._job)
+                    if len(body) > offload and PARSERS.usable(self.engine):
+                        verdict = await self._in_child(body, content_type, at, started, conditions)
+                    else:
+                        self._job = _WORKERS.submit(self._work, body, content_type, at, started, conditions)
+                        del body
+                        verdict = await asyncio.wrap_future(self._job)
         except TimeoutError:
             why = f"the page was not parsed and evaluated within the {self.target.timeout:g}s timeout"
             self._fail(at, started, why, record=False)
@@ -269,6 +277,36 @@ class TargetLoop:
         if self.endpoint is not None:
             self.endpoint.close()
 
+    async def _in_child(
+        self, body: bytes | bytearray, content_type: str | None, at: float, started: float, previous: Any
+    ) -> Verdict:
+        """Parse in a child process, then remember and evaluate here (a worker thread for a large
+        history); the child's CPU counts in the target's budget."""
+        self._size = len(body)
+        self.stats.in_child += 1
+        try:
+            self._job = job = PARSERS.submit(self.engine, body, content_type, self.names, self.target.sample_limit)
+            del body
+            parsed: Parsed = await asyncio.wrap_future(job)
+        except BrokenProcessPool:
+            raise EngineError("the parsing process stopped (out of memory?); a new one parses the next page") from None
+        samples, refusal, dropped, cost = parsed
+        self._cost = cost
+        if samples is None:
+            raise EngineError(refusal)
+        self.stats.dropped += dropped
+        if len(self.history) <= OFFLOAD_SERIES:
+            return self._costed(cost, samples, at, started, previous)
+        self._job = _WORKERS.submit(self._costed, cost, samples, at, started, previous)
+        return await asyncio.wrap_future(self._job)
+
+    def _costed(self, cost: float, samples: Any, at: float, started: float, previous: Any) -> Verdict:
+        cpu = time.thread_time()
+        try:
+            return self._remember(samples, at, started, previous)
+        finally:
+            self._cost = cost + time.thread_time() - cpu
+
     def _work(
         self, body: bytes | bytearray, content_type: str | None, at: float, started: float, previous: Any
     ) -> Verdict:
@@ -288,6 +326,10 @@ class TargetLoop:
         samples = self.engine.parse(body, content_type, self.names, self.target.sample_limit, dropped)
         del body
         self.stats.dropped += len(dropped)
+        return self._remember(samples, at, started, previous)
+
+    def _remember(self, samples: Any, at: float, started: float, previous: Any) -> Verdict:
+        """Add a page's samples to the history (dropped past ``series_limit``) and evaluate."""
         self.history.add_scrape(samples, at)
         del samples
         held = len(self.history)
@@ -339,3 +381,5 @@ class _OverCapError(Exception):
 # most one job in flight (an abandoned one blocks only its own next scrapes), so hostile targets
 # hold at most one thread each, and the pool's queue absorbs the rest.
 _WORKERS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthgauge-scrape")
+# Child processes for large pages (_children.py): started on the first one, stopped with the agent.
+PARSERS = ChildParsers()

@@ -14,7 +14,10 @@ kernel included (bench/scrape_client.py prints both side by side). What a scrape
   (Prometheus does the same); a reused connection that the server closed while idle is retried
   once on a fresh one;
 - caps from the core (head, headers, chunk lines) and the target's ``body_limit`` on the wire
-  and after gzip, so a gzip bomb or an endless body stops early;
+  and after gzip, so a gzip bomb or an endless body stops early: a gzip body is decoded as it
+  arrives (``GunzipStream``, one bounded step per read, reading paused while a step's input is
+  left), so a flood of empty members or a bomb is refused and its connection closed after the
+  first read past the cap, not after receiving the whole body;
 - TLS through the standard library: the system's CAs (or the target's ``ca_file``) with the host
   name checked, or no verification (``insecure``);
 - redirects followed as ``check`` follows them: at most three, to the same host only (Prometheus
@@ -31,7 +34,7 @@ import asyncio
 import ssl
 
 from healthgauge.http._flow import MAX_REDIRECTS, GetFlow, connect_error, handshake_error, tls_context
-from healthgauge.http._http11 import FetchError, ProtocolError, ResponseParser, decode_steps
+from healthgauge.http._http11 import FetchError, GunzipStream, ProtocolError, ResponseParser, decode_steps
 from healthgauge.http._url import URL, build_request, parse_url
 
 __all__ = ["MAX_ORIGINS", "MAX_REDIRECTS", "Endpoint", "Response", "tls_context"]
@@ -53,15 +56,22 @@ class Response:
         self.body = body
 
 
+Exchanged = tuple[ResponseParser, GunzipStream | None]
+
+
 class _Connection(asyncio.Protocol):
-    """One connection: feeds what arrives to the current exchange's parser."""
+    """One connection: feeds what arrives to the current exchange's parser, and a gzip body to
+    its decoder."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.parser: ResponseParser | None = None
-        self.waiter: asyncio.Future[ResponseParser] | None = None
+        self.waiter: asyncio.Future[Exchanged] | None = None
         self.started = False  # a byte of the current response arrived
+        self.limit = 0  # the decoded body's cap
+        self.inflate: GunzipStream | None = None  # the current response's gzip body, decoded as it comes
+        self.paused = False  # reading paused until the decoder has used what it was fed
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -77,7 +87,7 @@ class _Connection(asyncio.Protocol):
             lost = exc is not None and not self.started
             self._fail(ProtocolError(f"the connection was lost before any answer: {exc}") if lost else cut)
         else:
-            self.waiter.set_result(self.parser)
+            self._complete(self.parser, self.waiter)
 
     def data_received(self, data: bytes) -> None:
         parser, waiter = self.parser, self.waiter
@@ -87,21 +97,66 @@ class _Connection(asyncio.Protocol):
         self.started = True
         try:
             done = parser.feed(data)
+            left = self._inflate(parser)
         except FetchError as exc:
             self._fail(exc)
             return
         if done:
             if not parser.keep_alive:
                 self.close()
-            self.parser = None
-            waiter.set_result(parser)
+            self._complete(parser, waiter)
+        elif left and self.inflate is not None:  # input is waiting: read no more until it is decoded
+            self._pause(True)
+            asyncio.get_running_loop().call_soon(self._inflate_more, self.inflate)
 
-    def exchange(self, request: bytes, parser: ResponseParser) -> asyncio.Future[ResponseParser]:
-        """Send ``request``; the future completes with ``parser`` once it holds the response."""
+    def _inflate(self, parser: ResponseParser) -> bool:
+        """Decode one step of what arrived of a gzip body; True while input is left to decode."""
+        stream = self.inflate
+        if stream is None:
+            if self.limit < 0 or not parser.head_done or not _gzip_coded(parser):
+                return False
+            stream = self.inflate = GunzipStream(self.limit)
+        stream.feed(parser.take_body())
+        return stream.step()
+
+    def _inflate_more(self, stream: GunzipStream) -> None:
+        if stream is not self.inflate or self.waiter is None or self.waiter.done():
+            return  # the exchange ended (the rest is decoded by _decode) or was abandoned
+        try:
+            left = stream.step()
+        except FetchError as exc:
+            self._fail(exc)
+            return
+        if left:
+            asyncio.get_running_loop().call_soon(self._inflate_more, stream)
+        else:
+            self._pause(False)
+
+    def _pause(self, paused: bool) -> None:
+        if self.transport is not None and paused != self.paused:
+            self.paused = paused
+            if paused:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
+
+    def _complete(self, parser: ResponseParser, waiter: asyncio.Future[Exchanged]) -> None:
+        stream, self.inflate, self.parser = self.inflate, None, None
+        self._pause(False)
+        waiter.set_result((parser, stream))
+
+    def exchange(
+        self, request: bytes, parser: ResponseParser, *, inflate_limit: int | None = None
+    ) -> asyncio.Future[Exchanged]:
+        """Send ``request``; the future completes with ``parser`` once it holds the response, and
+        with ``inflate_limit``, the decoder of its gzip body (capped at that many decoded bytes;
+        ``None`` for any other body, or without ``inflate_limit``: the body is kept as sent)."""
         assert self.transport is not None
         self.waiter = asyncio.get_running_loop().create_future()
         self.parser = parser
         self.started = False
+        self.limit = -1 if inflate_limit is None else inflate_limit
+        self.inflate = None
         self.transport.write(request)
         return self.waiter
 
@@ -118,6 +173,7 @@ class _Connection(asyncio.Protocol):
         if self.parser is not None:
             self.parser.release()
             self.parser = None
+        self.inflate = None  # its buffers with it
         self.waiter = None
 
     def _fail(self, exc: FetchError) -> None:
@@ -155,14 +211,14 @@ class Endpoint:
         answer); the body is capped at ``limit`` bytes on the wire and after gzip. Raises a
         :class:`healthgauge.http.fetch.FetchError`."""
         flow = GetFlow(self.url, self.headers, request=self.request)
-        while not flow.answer(await self._exchange(flow.url, flow.request, limit)):
-            pass
-        parser = flow.parser
-        assert parser is not None
-        body = await _decode(parser, limit)
+        while True:
+            parser, stream = await self._exchange(flow.url, flow.request, limit)
+            if flow.answer(parser):
+                break
+        body = await _decode(parser, stream, limit)
         return Response(flow.url, parser.status, parser.reason, parser.header("content-type"), body)
 
-    async def _exchange(self, url: URL, request: bytes, limit: int) -> ResponseParser:
+    async def _exchange(self, url: URL, request: bytes, limit: int) -> Exchanged:
         """One request and its response; once more on a fresh connection when a kept-alive one
         turns out to have been closed by the server before it answered."""
         key = (url.scheme, url.host, url.port)
@@ -176,7 +232,7 @@ class Endpoint:
                 raise
         return await self._once(key, url, request, limit)
 
-    async def _once(self, key: tuple[str, str, int], url: URL, request: bytes, limit: int) -> ResponseParser:
+    async def _once(self, key: tuple[str, str, int], url: URL, request: bytes, limit: int) -> Exchanged:
         connection = self._connections.get(key)
         if connection is None or connection.closed:
             self._make_room(key)
@@ -184,7 +240,7 @@ class Endpoint:
             self._connections[key] = connection
         parser = ResponseParser(max_body=limit, only_2xx_bodies=True)
         try:
-            return await connection.exchange(request, parser)
+            return await connection.exchange(request, parser, inflate_limit=limit)
         except BaseException:
             connection.abandon()  # a half-read answer cannot be resumed
             raise
@@ -217,9 +273,26 @@ class Endpoint:
         self._connections.clear()
 
 
-async def _decode(parser: ResponseParser, limit: int) -> bytes | bytearray:
+def _gzip_coded(parser: ResponseParser) -> bool:
+    """A 2xx answer with a gzip body (the one coding asked for; any other is refused at its end)."""
+    coding = (parser.header("content-encoding") or "").strip().lower()
+    return coding in ("gzip", "x-gzip") and 200 <= parser.status < 300
+
+
+async def _decode(parser: ResponseParser, stream: GunzipStream | None, limit: int) -> bytes | bytearray:
     """The body with its Content-Encoding undone, a bounded step at a time: the loop serves
-    probes between steps, and the caller's deadline can cancel between them."""
+    probes between steps, and the caller's deadline can cancel between them. A gzip body was
+    decoded as it arrived (``stream``): only what is left of it is decoded here."""
+    if stream is not None:
+        try:
+            stream.feed(parser.take_body())
+            left = stream.step()
+            while left:
+                await asyncio.sleep(0)  # a step at a time, the loop serving others between
+                left = stream.step()
+            return stream.finish()
+        finally:
+            parser.release()
     steps = decode_steps(parser.body(), parser.header("content-encoding"), limit)
     try:
         while True:

@@ -28,6 +28,7 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Generator
+    from typing import Any
 
 # Caps, each with the precedent it follows.
 # A response head (status line and headers): Python's http.client reads lines of up to 64 KiB and at
@@ -211,6 +212,12 @@ class ResponseParser:
     def body(self) -> bytearray:
         """The body as sent (framing removed), in the buffer it was received into: not a copy."""
         return self._body
+
+    def take_body(self) -> bytearray:
+        """The body bytes received since the last call, handed over (for a reader that decodes the
+        body as it arrives); the cap on the wire still counts every byte received."""
+        body, self._body = self._body, bytearray()
+        return body
 
     def release(self) -> None:
         """Drop the buffers now (a failed or abandoned response): a capped body may be 16 MiB,
@@ -544,43 +551,112 @@ def decode_steps(
 def _gunzip_steps(body: bytes | bytearray, limit: int) -> Generator[None, None, bytes]:
     """The decompressed body (returned), yielding after each step; raise ProtocolError for a
     corrupt, truncated or many-membered body and TooLargeError past ``limit`` bytes."""
-    import zlib
+    stream = GunzipStream(limit)
+    stream.feed(body)
+    while stream.step():
+        yield
+    return stream.finish()
 
-    out: list[bytes] = []
-    total = pos = members = step_in = step_out = 0
-    size = len(body)
-    inflater = None
-    window = _FIRST_WINDOW
-    with memoryview(body) as view:
-        while pos < size:
-            if inflater is None:
-                if body[pos] == 0 and body.count(0, pos) == size - pos:
-                    break  # trailing zero padding
-                members += 1
-                if members > MAX_GZIP_MEMBERS:
-                    raise ProtocolError(f"gzip body of more than {MAX_GZIP_MEMBERS} members (a page is one)")
-                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                window = _FIRST_WINDOW
-            piece = view[pos : pos + window]
-            try:
-                chunk = inflater.decompress(piece, min(limit - total + 1, STEP_OUTPUT))
-            except zlib.error as exc:
-                raise ProtocolError(f"corrupt gzip body: {exc}") from None
-            left = len(inflater.unconsumed_tail) + len(inflater.unused_data)
-            pos += len(piece) - left
-            total += len(chunk)
-            if total > limit:
-                raise TooLargeError(f"gzip body inflates past the {limit}-byte cap", limit=limit)
-            out.append(chunk)
-            if inflater.eof:
-                inflater = None
-            elif not left:
-                window = min(window * 2, _MAX_WINDOW)
-            step_in += len(piece) - left
-            step_out += len(chunk)
-            if step_in >= STEP_INPUT or step_out >= STEP_OUTPUT:
-                step_in = step_out = 0
-                yield
-    if inflater is not None:
-        raise ProtocolError(f"truncated gzip body: it ends after {total} decompressed bytes")
-    return b"".join(out)
+
+class GunzipStream:
+    """A gzip body decoded as it arrives, a bounded step at a time (pure: bytes in, bytes out).
+
+    ``feed`` takes the next bytes of the body as sent (it keeps them, not a copy: the caller
+    hands them over); ``step`` decodes at most ``STEP_INPUT`` bytes in or ``STEP_OUTPUT`` out and
+    says whether fed input is left; ``finish``, once the body has ended and no input is left,
+    returns the decoded body. The caps hold while the body is still arriving, so a reader can stop
+    at once: past ``MAX_GZIP_MEMBERS`` members (``ProtocolError``, after ~20 KB of a flood of empty
+    members) or ``limit`` decoded bytes (``TooLargeError``); a corrupt member raises
+    ``ProtocolError`` at its first bad byte. Trailing zero padding is ignored."""
+
+    __slots__ = ("_buf", "_inflater", "_limit", "_members", "_out", "_padding", "_pos", "_total", "_window")
+
+    def __init__(self, limit: int = MAX_BODY) -> None:
+        self._limit = limit
+        self._buf: bytes | bytearray = b""
+        self._pos = 0
+        self._out: list[bytes] = []
+        self._total = 0  # decoded bytes so far
+        self._members = 0
+        self._inflater: Any = None  # the current member's decompressor (zlib is imported lazily)
+        self._window = _FIRST_WINDOW
+        self._padding = False  # zero bytes after the last member: nothing else may follow
+
+    @property
+    def decoded(self) -> int:
+        return self._total
+
+    @property
+    def pending(self) -> int:
+        """Fed bytes not decoded yet."""
+        return len(self._buf) - self._pos
+
+    def feed(self, data: bytes | bytearray) -> None:
+        if self._pos < len(self._buf):
+            self._buf = self._buf[self._pos :] + data
+        else:
+            self._buf = data
+        self._pos = 0
+
+    def step(self) -> bool:
+        """Decode one bounded step of what was fed; True while fed input is left."""
+        step_in = step_out = 0
+        with memoryview(self._buf) as view:
+            while self._pos < len(self._buf):
+                if self._inflater is None and not self._start_member():
+                    break
+                used, made = self._inflate(view)
+                step_in += used
+                step_out += made
+                if step_in >= STEP_INPUT or step_out >= STEP_OUTPUT:
+                    break
+        return self._pos < len(self._buf)
+
+    def finish(self) -> bytes:
+        """The decoded body, once the body has ended and :meth:`step` has used every byte fed."""
+        if self._inflater is not None or self.pending:
+            raise ProtocolError(f"truncated gzip body: it ends after {self._total} decompressed bytes")
+        out, self._out = self._out, []
+        self._buf = b""
+        return b"".join(out)
+
+    def _start_member(self) -> bool:
+        """A new member at the read position; False when the rest fed so far is zero padding."""
+        buf, pos = self._buf, self._pos
+        if buf[pos] == 0 and buf.count(0, pos) == len(buf) - pos:
+            self._pos = len(buf)  # trailing zero padding (so far)
+            self._padding = True
+            return False
+        if self._padding:
+            raise ProtocolError("corrupt gzip body: bytes after its trailing zero padding")
+        self._members += 1
+        if self._members > MAX_GZIP_MEMBERS:
+            raise ProtocolError(f"gzip body of more than {MAX_GZIP_MEMBERS} members (a page is one)")
+        import zlib
+
+        self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._window = _FIRST_WINDOW
+        return True
+
+    def _inflate(self, view: memoryview) -> tuple[int, int]:
+        """Feed the current member one window of input; (bytes used, bytes made)."""
+        import zlib
+
+        inflater, limit = self._inflater, self._limit
+        piece = view[self._pos : self._pos + self._window]
+        try:
+            chunk = inflater.decompress(piece, min(limit - self._total + 1, STEP_OUTPUT))
+        except zlib.error as exc:
+            raise ProtocolError(f"corrupt gzip body: {exc}") from None
+        left = len(inflater.unconsumed_tail) + len(inflater.unused_data)
+        used = len(piece) - left
+        self._pos += used
+        self._total += len(chunk)
+        if self._total > limit:
+            raise TooLargeError(f"gzip body inflates past the {limit}-byte cap", limit=limit)
+        self._out.append(chunk)
+        if inflater.eof:
+            self._inflater = None
+        elif not left:
+            self._window = min(self._window * 2, _MAX_WINDOW)
+        return used, len(chunk)

@@ -178,7 +178,8 @@ class HttpProbe:
             cert = expiry(transport.get_extra_info("ssl_object")) if https else None
             only_2xx = self.spec.body_regex is None
             parser = ResponseParser(max_body=MAX_BODY, only_2xx_bodies=only_2xx)
-            return await connection.exchange(request_bytes(self.spec, url), parser), cert
+            answered, _ = await connection.exchange(request_bytes(self.spec, url), parser)
+            return answered, cert
         finally:
             connection.close()
 

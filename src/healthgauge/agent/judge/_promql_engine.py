@@ -3,25 +3,24 @@ history and evaluates. Only errors are translated at this boundary; outcomes are
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Collection
 from typing import Any
 
 from healthgauge.agent.judge import _engine
 from healthgauge.agent.judge._engine import EngineError
-from healthgauge.exposition import LimitError, Limits, Sample, parse_lenient
+from healthgauge.exposition import Sample
+from healthgauge.exposition._capped import PageRefused, parse_capped, parse_in_child
 from healthgauge.promql import EvaluationError, Expr, History, Outcome, PromQLError, compile
 
 # A store needs some retention even when no rule reads a range: the latest scrape must stay.
 MIN_RETENTION = 1.0
 
 
-@functools.lru_cache(maxsize=64)
-def _limits(max_series: int) -> Limits:
-    return Limits(max_series=max_series)
-
-
 class PromEngine:
+    # What the agent runs in a child process for a big page (agent/_children.py): parse() as a
+    # module-level function of a module that imports only the exposition parser.
+    child_parse = staticmethod(parse_in_child)
+
     def compile(self, text: str) -> Expr:
         try:
             return compile(text)
@@ -38,15 +37,10 @@ class PromEngine:
     ) -> list[Sample]:
         # Strict, as exposition.parse, with the target's sample_limit as the parser's series cap:
         # the parse stops there instead of building every sample first.
-        samples, errors = parse_lenient(
-            data, content_type=content_type, names=names, limits=_limits(limit), dropped=dropped
-        )
-        if not errors:
-            return samples
-        first = errors[0]
-        if isinstance(first, LimitError) and first.name == "max_series":
-            raise EngineError(f"sample_limit: more than {limit} samples of the metrics the rules read")
-        raise EngineError(f"invalid exposition: {first}")
+        try:
+            return parse_capped(data, content_type, names, limit, dropped)
+        except PageRefused as exc:
+            raise EngineError(str(exc)) from None
 
     def history(self, keep: float) -> History:
         return History(retention=max(keep, MIN_RETENTION))

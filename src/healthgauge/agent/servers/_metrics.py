@@ -138,7 +138,9 @@ class AgentCollector(Collector):
         scrapes = CounterMetricFamily("healthgauge_scrapes", "scrapes by result", labels=["target", "result"])
         size = CounterMetricFamily("healthgauge_scrape_body_bytes", "page bytes read", labels=["target"])
         offloaded = CounterMetricFamily(
-            "healthgauge_scrape_offloaded_parses", "pages parsed in a worker thread", labels=["target"]
+            "healthgauge_scrape_offloaded_parses",
+            "pages parsed off the event loop (a child process or a worker thread)",
+            labels=["target"],
         )
         dropped = CounterMetricFamily(
             "healthgauge_scrape_dropped_samples",

@@ -16,7 +16,8 @@ What a probe needs is small and fixed, so the server implements exactly that, st
 - pipelined requests are answered in order, one at a time;
 - a client that resets the connection after its answer (HAProxy, §3.6) is simply gone;
 - bounded against hostile clients: at most ``max_connections`` at once (a new one past the cap
-  sheds the oldest idle connection, or is closed when none is idle); a client that pipelines
+  sheds the oldest idle connection, or is closed when none is idle; a connection whose request
+  is already in the kernel's buffer, unread, is not idle); a client that pipelines
   requests and does not read its answers stops being read once its answers fill the transport's
   buffer (write backpressure), and at most :data:`BATCH` pipelined requests are answered before
   the loop serves others.
@@ -28,7 +29,10 @@ Handlers return ``(status, headers, body)`` from the pure renderers; a handler m
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import struct
+import termios
 import time
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
@@ -140,6 +144,22 @@ class _Connection(asyncio.Protocol):
     @property
     def idle(self) -> bool:
         return not self.buffer and not self.busy and not self.blocked
+
+    def sheddable(self) -> bool:
+        """Idle, and nothing unread in the kernel either. asyncio accepts a batch of connections
+        (:data:`ACCEPT_BATCH`) and makes them all before reading any: a probe whose request is
+        already in its receive buffer looks idle until then, and closing a socket with unread
+        bytes resets it (RST), which the prober sees as a failed probe."""
+        if not self.idle or self.transport is None:
+            return False
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return True
+        try:
+            unread: int = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+        except OSError:
+            return True  # closed under us: nothing to protect
+        return unread == 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -282,11 +302,13 @@ class ProbeServer:
         self.clock: Callable[[], float] = time.monotonic  # the loop's clock once started
 
     def admit(self, connection: _Connection) -> bool:
-        """Make room for a new connection: past the cap, close the oldest idle one; False when
-        every connection looked at is in the middle of a request."""
+        """Make room for a new connection: past the cap, close the oldest idle one (nothing
+        buffered, nothing unread in the kernel); False when every connection looked at is in the
+        middle of a request."""
         connections = self.connections
         if len(connections) >= self.max_connections:
-            victim = next((c for c, _ in zip(connections, range(SHED_SCAN), strict=False) if c.idle), None)
+            oldest = zip(connections, range(SHED_SCAN), strict=False)
+            victim = next((c for c, _ in oldest if c.sheddable()), None)
             if victim is None:
                 self.refused += 1
                 return False
