@@ -98,8 +98,11 @@ class LoopDelayLimit(Limit):
         "_noise",
         "_overloaded",
         "_peak",
+        "_hold",
         "_plateau",
         "_plateau_until",
+        "_probe",
+        "_probing_since",
         "_run",
         "_saturated",
         "_share",
@@ -118,9 +121,12 @@ class LoopDelayLimit(Limit):
         "hold_time",
         "interval",
         "max_suppress",
+        "max_hold",
         "max_target",
         "min_busy_share",
+        "min_growth",
         "min_rise",
+        "probe_growth",
         "noise_factor",
         "slough_factor",
         "step_factor",
@@ -154,7 +160,10 @@ class LoopDelayLimit(Limit):
         suppress_time: float = 5.0,
         max_suppress: float = 20.0,
         min_rise: float = 1.0,
+        min_growth: float = 0.25,
+        probe_growth: float = 0.1,
         hold_time: float = 1.0,
+        max_hold: float = 8.0,
     ) -> None:
         require(target > 0, f"target must be > 0 s, got {target!r}")
         require(interval > target, f"interval ({interval!r} s) must be > target ({target!r} s)")
@@ -187,8 +196,18 @@ class LoopDelayLimit(Limit):
         self.suppress_time = float(suppress_time)
         self.max_suppress = float(max_suppress)
         require(min_rise >= 0 and hold_time > 0, "need min_rise ≥ 0 (× the target) and hold_time > 0 s")
+        require(
+            min_growth >= 0 and probe_growth >= 0 and max_hold >= hold_time,
+            "need min_growth ≥ 0, probe_growth ≥ 0 (s/s) and max_hold ≥ hold_time",
+        )
         self.min_rise = float(min_rise)
+        self.min_growth = float(min_growth)
+        self.probe_growth = float(probe_growth)
         self.hold_time = float(hold_time)
+        self.max_hold = float(max_hold)
+        self._hold = self.hold_time  # doubles each time a release probe finds the backlog growing
+        self._probe: deque[tuple[float, float]] = deque()  # samples since shedding was let go
+        self._probing_since = -INF
         self._run: deque[tuple[float, float]] = deque()  # (time, lag) of the current run of late samples
         self._last_rising = -INF
         self._plateau = 0.0  # the lag shedding was let go at (hold_time): rising back to it is no growth
@@ -296,21 +315,27 @@ class LoopDelayLimit(Limit):
             self._first_above = None
             self._late = False
             self._run.clear()
-        rising = self._late and self._rising()
+        rising = self._late and self._rising(self._run)
         if rising:
             self._last_rising = now
         if self._overloaded:
             self._check(now, lag)
+        elif self._probing_since > -INF:
+            self._probe_step(now, lag)
         elif (
             rising
             and self._share >= self.min_busy_share
             and now >= self._suppressed_until
             and (now >= self._plateau_until or lag > self._plateau + self.effective_target)
         ):
-            self._overloaded = True
-            self._entered_at = now
-            self._entry_lag = lag
-            self._verified = False
+            self._enter(now, lag)
+
+    def _enter(self, now: float, lag: float) -> None:
+        self._overloaded = True
+        self._entered_at = now
+        self._entry_lag = lag
+        self._verified = False
+        self._last_rising = now
 
     def _check(self, now: float, lag: float) -> None:
         """While overloaded: prove that shedding relieves the loop, and notice when it is over."""
@@ -325,15 +350,45 @@ class LoopDelayLimit(Limit):
                 self._ineffective += 1
                 self._suppressed_until = now + self._suppress_for
                 self._suppress_for = min(self.max_suppress, 2 * self._suppress_for)
+                self._hold = self.hold_time
                 return
         if now - max(self._last_above, self._last_shed) >= self.exit_time:
+            self._overloaded = False  # nothing waits any more: the load fell
+            self._hold = self.hold_time
+        elif self.min_rise > 0 and now - self._last_rising >= self._hold:
+            # Shedding holds the backlog: is it a standing queue that would grow again without
+            # it (an open loop above capacity) or a closed loop's, which refusals cannot shorten?
+            # Let go and watch (the release probe).
             self._overloaded = False
-        elif self.min_rise > 0 and now - self._last_rising >= self.hold_time:
-            # A long but stable backlog: refusing does not shorten it. The lag it returns to once
-            # shedding stops (a closed loop refilling) is not growth; growing past it is.
-            self._overloaded = False
-            self._plateau = max(self._entry_lag, lag)
+            self._probing_since = now
+            self._probe.clear()
+            self._probe.append((now, lag))
+
+    def _probe_step(self, now: float, lag: float) -> None:
+        """Shedding was let go ``_probing_since``: shed again as soon as the backlog grows from
+        there (an open loop: no need to wait for ``enter_time`` of lateness again); if for
+        ``enter_time`` it does not, it was a closed loop's plateau: remember it and stay calm."""
+        probe = self._probe
+        probe.append((now, lag))
+        if now - self._last_above >= self.exit_time:
+            self._end_probe()  # the loop caught up by itself: the load fell
+            self._hold = self.hold_time
+        elif len(probe) >= 3 and self._share >= self.min_busy_share and self._rising(probe, self.probe_growth):
+            self._end_probe()
+            self._hold = min(self.max_hold, 2 * self._hold)  # confirmed: probe less often
+            self._enter(now, lag)
+        elif now - self._probing_since >= self.enter_time:
+            # The lag it settled at (the last third of the probe) is not growth when a closed
+            # loop refills to it later.
+            since = now - (now - self._probing_since) / 3
+            self._plateau = max(lag for t, lag in probe if t >= since)
             self._plateau_until = now + self.max_suppress
+            self._end_probe()
+            self._hold = self.hold_time
+
+    def _end_probe(self) -> None:
+        self._probing_since = -INF
+        self._probe.clear()
 
     def _remember(self, now: float, lag: float) -> None:
         """Keep the late samples of the last ``enter_time`` (at least the last six)."""
@@ -344,15 +399,14 @@ class LoopDelayLimit(Limit):
         while len(run) > 256:
             run.popleft()
 
-    def _rising(self) -> bool:
-        """The loop's delay grew across the window: split in thirds (by time), the smallest late
-        sample of each third exceeds the previous third's by more than ``min_rise`` × the target
-        and by a quarter of the third's length (the lag grows ≥ 0.25 s per s). A growing backlog
-        rises throughout; the ramp of connections opening ends early, and spikes (preemption, a
-        long step) only ever raise a minimum."""
+    def _rising(self, run: deque[tuple[float, float]], growth: float | None = None) -> bool:
+        """The loop's delay grew across ``run``: split in thirds (by time), the smallest sample of
+        each third exceeds the previous third's by more than ``min_rise`` × the target and by
+        ``min_growth`` × the third's length (arrivals ≥ 1 + ``min_growth`` × what the loop
+        visibly completes). A growing backlog rises throughout; the ramp of connections opening
+        ends early, and spikes (preemption, a long step) only ever raise a minimum."""
         if self.min_rise <= 0:
             return True
-        run = self._run
         if len(run) < 3:
             return False
         start = run[0][0]
@@ -361,11 +415,14 @@ class LoopDelayLimit(Limit):
         for t, lag in run:
             part = min(2, int((t - start) / third)) if third > 0 else 0
             lows[part] = min(lows[part], lag)
+        if not math.isfinite(sum(lows)):
+            # Sparse samples: a loop deep in a backlog wakes the probe once per long iteration,
+            # each later than the last. Cut by count instead of by time.
+            n = len(run)
+            lows = [min(lag for _, lag in list(run)[k * n // 3 : (k + 1) * n // 3]) for k in range(3)]
         a, b, c = lows
-        if not math.isfinite(a + b + c):
-            return False
-        need = self.min_rise * self.effective_target
-        need = max(need, 0.25 * third)  # arrivals ≥ 1.25 × what the loop completes
+        slope = self.min_growth if growth is None else growth
+        need = max(self.min_rise * self.effective_target, slope * third)
         return b - a > need and c - b > need
 
     # -- internals -------------------------------------------------------------------------------
@@ -378,7 +435,8 @@ class LoopDelayLimit(Limit):
             if self._steps:
                 mean = self._busy / self._steps
                 self._step = mean if self._step == 0 else 0.8 * self._step + 0.2 * mean
-            if self._min_lag <= self.effective_target and math.isfinite(self._max_lag):
+            calm = not self._overloaded and self._probing_since == -INF
+            if calm and self._min_lag <= self.effective_target and math.isfinite(self._max_lag):
                 self._noise += 0.05 * (self._max_lag - self._noise)
             self._move()
         self._win_start = now
@@ -411,5 +469,7 @@ class LoopDelayLimit(Limit):
             "noise": self._noise,
             "slough_timeout": self.slough_timeout,
             "ineffective": float(self._ineffective),
-            "rising": float(bool(self._run) and self._late and self._rising()),
+            "rising": float(bool(self._run) and self._late and self._rising(self._run)),
+            "probing": float(self._probing_since > -INF),
+            "hold": self._hold,
         }
