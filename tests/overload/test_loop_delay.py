@@ -259,3 +259,106 @@ def test_min_rise_zero_restores_the_standing_queue_rule() -> None:
     limit = LoopDelayLimit(min_rise=0)
     feed(limit, 0.0, 0.6, 40 * MS, share=0.9)
     assert limit.overloaded
+
+
+def shed_until_released(limit: LoopDelayLimit, t: float, most: float = 3.0) -> float:
+    """Shedding holds the loop in a sawtooth under the slough threshold: the backlog is long
+    (our handlers are all the loop's work) but no longer grows. Until the limit lets go."""
+    for i in range(round(most / PROBE)):
+        t += PROBE
+        limit.on_loop(t, (i % 5) * 8 * MS + 2 * MS, 0.9 * PROBE, 3)
+        limit.on_start(t, 500 * MS)
+        if not limit.overloaded:
+            break
+    return t
+
+
+def sparse_growth(limit: LoopDelayLimit, t: float, lag: float, ratio: float, samples: int) -> float:
+    """A loop deep in a backlog wakes the probe once per iteration, each ``ratio`` × longer."""
+    for _ in range(samples):
+        lag *= ratio
+        t += lag
+        limit.on_loop(t, lag, 0.9 * lag, max(1, round(lag / (3 * MS))))
+    return t
+
+
+def test_a_standing_backlog_that_shedding_holds_is_shed_again_within_a_few_samples() -> None:
+    """An open loop above capacity: when shedding has held the backlog for hold_time, the limit
+    lets go to see whether it grows (the release probe). It does: shedding resumes after a few
+    probe samples, not after another enter_time of lateness, and probes half as often."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.9, step=3 * MS)
+    t = ramp(limit, t, 0.6, 20 * MS, share=0.9, step=3 * MS)
+    assert limit.overloaded
+    entered = t
+    t = shed_until_released(limit, t)
+    assert limit.statistics().details["probing"] == 1
+    assert t - entered == pytest.approx(limit.hold_time, abs=0.05)  # hold_time without growth
+    released = t
+    t = ramp(limit, t, 0.15, 30 * MS, share=0.9, step=3 * MS)  # it grows from there at once
+    assert limit.overloaded, "an open loop's backlog must be shed again as soon as it grows"
+    assert limit.statistics().details["hold"] == 2 * limit.hold_time
+    entered = t
+    t = shed_until_released(limit, t)
+    assert t - entered == pytest.approx(2 * limit.hold_time, abs=0.05)  # probes half as often
+    assert t - released < 2 * limit.hold_time + 0.5
+
+
+def test_a_probe_that_finds_a_plateau_stops_shedding_and_remembers_it() -> None:
+    """A closed loop that was taken for growth (clients connecting): once let go, its lag climbs
+    back to the plateau its clients set and stays there. Shedding stops for good, and refilling
+    to that plateau later is not growth."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.9, step=3 * MS)
+    t = ramp(limit, t, 0.6, 20 * MS, share=0.9, step=3 * MS)
+    assert limit.overloaded
+    t = shed_until_released(limit, t)
+    assert limit.statistics().details["probing"] == 1
+    for i in range(60):  # refilled to 150 ms in one iteration and flat (± preemption) after
+        t += 0.15
+        lag = 150 * MS + (30 * MS if i % 4 == 1 else 0.0)
+        limit.on_loop(t, lag, 0.9 * 0.15, 50)
+        assert not limit.overloaded, f"shed a closed loop's plateau again at {t:.2f} s"
+    assert limit.statistics().details["probing"] == 0
+    t = feed(limit, t, 0.4, 1 * MS, share=0.9)  # the clients pause, then refill over 400 ms
+    for i in range(1, 60):
+        t += PROBE
+        limit.on_loop(t, min(150 * MS, i * 4 * MS), 0.9 * PROBE, 3)
+        assert not limit.overloaded
+    for n in range(60):  # and the limit cut while shedding follows its clients again
+        limit.on_admission(t, min(n, int(limit.limit)), at_limit=n >= limit.limit)
+    assert limit.limit >= 50
+
+
+def test_growth_seen_once_per_long_iteration_is_growth() -> None:
+    """With a backlog of seconds the probe wakes once per iteration: few samples, each later
+    than the last (cut by count, not by time). The loop's lag doubling every iteration sheds."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.9, step=3 * MS)
+    t = feed(limit, t, 0.6, 30 * MS, share=0.9, step=3 * MS)  # late and flat: not growth
+    assert limit.late
+    assert not limit.overloaded
+    sparse_growth(limit, t, 30 * MS, 1.6, 5)
+    assert limit.overloaded
+
+
+def test_the_host_noise_estimate_does_not_learn_while_shedding() -> None:
+    """Shedding makes the loop's lag a sawtooth with samples under the target: those intervals
+    are not the host's calm noise, or the target would creep up to max_target under load."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.9, step=1 * MS)
+    t = ramp(limit, t, 0.6, 20 * MS, share=0.9, step=1 * MS)
+    assert limit.overloaded
+    before = limit.noise
+    for i in range(90):  # 0.9 s: a sawtooth, half of each interval's samples under the target
+        t += PROBE
+        limit.on_loop(t, (i % 5) * 8 * MS, 0.9 * PROBE, 3)
+    assert limit.overloaded
+    assert limit.noise == pytest.approx(before, rel=0.05)
+
+
+def test_probe_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="max_hold"):
+        LoopDelayLimit(hold_time=2.0, max_hold=1.0)
+    with pytest.raises(ConfigError, match="probe_growth"):
+        LoopDelayLimit(probe_growth=-0.1)

@@ -88,6 +88,7 @@ class LoopDelayLimit(Limit):
         "_entry_lag",
         "_first_above",
         "_floor",
+        "_hold",
         "_ineffective",
         "_last_above",
         "_last_rising",
@@ -98,7 +99,6 @@ class LoopDelayLimit(Limit):
         "_noise",
         "_overloaded",
         "_peak",
-        "_hold",
         "_plateau",
         "_plateau_until",
         "_probe",
@@ -120,14 +120,14 @@ class LoopDelayLimit(Limit):
         "growth",
         "hold_time",
         "interval",
-        "max_suppress",
         "max_hold",
+        "max_suppress",
         "max_target",
         "min_busy_share",
         "min_growth",
         "min_rise",
-        "probe_growth",
         "noise_factor",
+        "probe_growth",
         "slough_factor",
         "step_factor",
         "suppress_time",
@@ -373,7 +373,11 @@ class LoopDelayLimit(Limit):
         if now - self._last_above >= self.exit_time:
             self._end_probe()  # the loop caught up by itself: the load fell
             self._hold = self.hold_time
-        elif len(probe) >= 3 and self._share >= self.min_busy_share and self._rising(probe, self.probe_growth):
+        elif (
+            now - probe[0][0] >= self.interval  # a few 10-ms samples are one iteration's noise
+            and self._share >= self.min_busy_share
+            and self._regrowing(probe)
+        ):
             self._end_probe()
             self._hold = min(self.max_hold, 2 * self._hold)  # confirmed: probe less often
             self._enter(now, lag)
@@ -385,6 +389,15 @@ class LoopDelayLimit(Limit):
             self._plateau_until = now + self.max_suppress
             self._end_probe()
             self._hold = self.hold_time
+
+    def _regrowing(self, probe: deque[tuple[float, float]]) -> bool:
+        """The backlog grows again since the release: rising over three samples after it (a
+        closed loop refills to its plateau in an iteration or two, then stays, give or take a
+        preemption spike), or, far above capacity, doubling on each of the two after it."""
+        n = len(probe)
+        if n >= 4:
+            return self._rising(probe, self.probe_growth)
+        return n == 3 and probe[2][1] >= 2 * probe[1][1] and probe[1][1] >= 2 * max(probe[0][1], self.effective_target)
 
     def _end_probe(self) -> None:
         self._probing_since = -INF
