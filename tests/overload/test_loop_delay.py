@@ -196,15 +196,15 @@ def test_shedding_that_works_goes_on_while_the_backlog_grows_between_pauses() ->
     limit = LoopDelayLimit()
     t = ramp(limit, 0.0, 0.6, 40 * MS, share=0.9)
     assert limit.overloaded
-    for _ in range(90):  # 0.9 s: the loop hovers around the threshold, the excess is sloughed
+    for _ in range(20):  # 0.2 s: the loop hovers around the threshold, the excess is sloughed
         t = feed(limit, t, 0.01, 10 * MS, share=0.9)
         assert limit.on_start(t, 500 * MS)
     assert limit.overloaded
     assert limit.statistics().details["ineffective"] == 0
-    t = feed(limit, t, 0.2, 10 * MS, share=0.9)
-    assert not limit.overloaded  # hold_time (1 s) without a rising window: pause
-    t = ramp(limit, t, 0.6, 10 * MS, share=0.9)
-    assert limit.overloaded  # it grew again
+    t = feed(limit, t, 0.1, 10 * MS, share=0.9)
+    assert not limit.overloaded  # hold_time (0.25 s) without a rising window: pause
+    t = ramp(limit, t, 0.8, 10 * MS, share=0.9)
+    assert limit.overloaded  # it grew again, past where it entered
     t = feed(limit, t, 0.31, 1 * MS, share=0.3)  # the load fell: nothing waits, nothing is shed
     assert not limit.overloaded
 
@@ -282,10 +282,10 @@ def sparse_growth(limit: LoopDelayLimit, t: float, lag: float, ratio: float, sam
     return t
 
 
-def test_a_standing_backlog_that_shedding_holds_is_shed_again_within_a_few_samples() -> None:
+def test_a_standing_backlog_that_shedding_holds_is_shed_again_when_it_regrows() -> None:
     """An open loop above capacity: when shedding has held the backlog for hold_time, the limit
-    lets go to see whether it grows (the release probe). It does: shedding resumes after a few
-    probe samples, not after another enter_time of lateness, and probes half as often."""
+    lets go to see whether it grows (the release probe). It does, past the lag it entered at:
+    shedding resumes without another enter_time of lateness, and probes half as often."""
     limit = LoopDelayLimit()
     t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.9, step=3 * MS)
     t = ramp(limit, t, 0.6, 20 * MS, share=0.9, step=3 * MS)
@@ -295,13 +295,18 @@ def test_a_standing_backlog_that_shedding_holds_is_shed_again_within_a_few_sampl
     assert limit.statistics().details["probing"] == 1
     assert t - entered == pytest.approx(limit.hold_time, abs=0.05)  # hold_time without growth
     released = t
-    t = ramp(limit, t, 0.15, 30 * MS, share=0.9, step=3 * MS)  # it grows from there at once
-    assert limit.overloaded, "an open loop's backlog must be shed again as soon as it grows"
+    t = ramp(limit, t, 0.1, 30 * MS, share=0.9, step=3 * MS)
+    assert not limit.overloaded  # regrowing, not yet past the ~520 ms it entered at
+    for _ in range(100):  # it keeps growing a second per second
+        t = ramp(limit, t, PROBE, 30 * MS + (t - released), share=0.9, step=3 * MS)
+        if limit.overloaded:
+            break
+    assert limit.overloaded, "an open loop's backlog must be shed again once it regrows"
+    assert t - released < 0.7
     assert limit.statistics().details["hold"] == 2 * limit.hold_time
     entered = t
     t = shed_until_released(limit, t)
     assert t - entered == pytest.approx(2 * limit.hold_time, abs=0.05)  # probes half as often
-    assert t - released < 2 * limit.hold_time + 0.5
 
 
 def test_a_probe_that_finds_a_plateau_stops_shedding_and_remembers_it() -> None:
@@ -350,10 +355,11 @@ def test_the_host_noise_estimate_does_not_learn_while_shedding() -> None:
     t = ramp(limit, t, 0.6, 20 * MS, share=0.9, step=1 * MS)
     assert limit.overloaded
     before = limit.noise
-    for i in range(90):  # 0.9 s: a sawtooth, half of each interval's samples under the target
+    for i in range(60):  # shedding, then the release probe: a sawtooth, samples under the target
         t += PROBE
         limit.on_loop(t, (i % 5) * 8 * MS, 0.9 * PROBE, 3)
-    assert limit.overloaded
+        details = limit.statistics().details
+        assert details["overloaded"] or details["probing"]
     assert limit.noise == pytest.approx(before, rel=0.05)
 
 

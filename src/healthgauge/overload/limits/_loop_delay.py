@@ -162,7 +162,7 @@ class LoopDelayLimit(Limit):
         min_rise: float = 1.0,
         min_growth: float = 0.25,
         probe_growth: float = 0.1,
-        hold_time: float = 1.0,
+        hold_time: float = 0.25,
         max_hold: float = 8.0,
     ) -> None:
         require(target > 0, f"target must be > 0 s, got {target!r}")
@@ -330,10 +330,11 @@ class LoopDelayLimit(Limit):
         ):
             self._enter(now, lag)
 
-    def _enter(self, now: float, lag: float) -> None:
+    def _enter(self, now: float, lag: float, again: bool = False) -> None:
         self._overloaded = True
         self._entered_at = now
-        self._entry_lag = lag
+        if not again:
+            self._entry_lag = lag  # the first entry of an episode: where a closed loop would plateau
         self._verified = False
         self._last_rising = now
 
@@ -370,6 +371,8 @@ class LoopDelayLimit(Limit):
         ``enter_time`` it does not, it was a closed loop's plateau: remember it and stay calm."""
         probe = self._probe
         probe.append((now, lag))
+        if len(probe) > 256:
+            probe.popleft()
         if now - self._last_above >= self.exit_time:
             self._end_probe()  # the loop caught up by itself: the load fell
             self._hold = self.hold_time
@@ -380,10 +383,10 @@ class LoopDelayLimit(Limit):
         ):
             self._end_probe()
             self._hold = min(self.max_hold, 2 * self._hold)  # confirmed: probe less often
-            self._enter(now, lag)
-        elif now - self._probing_since >= self.enter_time:
-            # The lag it settled at (the last third of the probe) is not growth when a closed
-            # loop refills to it later.
+            self._enter(now, lag, again=True)
+        elif now - self._probing_since >= self.enter_time and not self._rising(self._recent(probe), self.probe_growth):
+            # It stopped rising below the lag that entered: a closed loop's plateau. The lag it
+            # settled at (the last third of the probe) is not growth when it refills to it later.
             since = now - (now - self._probing_since) / 3
             self._plateau = max(lag for t, lag in probe if t >= since)
             self._plateau_until = now + self.max_suppress
@@ -391,13 +394,23 @@ class LoopDelayLimit(Limit):
             self._hold = self.hold_time
 
     def _regrowing(self, probe: deque[tuple[float, float]]) -> bool:
-        """The backlog grows again since the release: rising over three samples after it (a
-        closed loop refills to its plateau in an iteration or two, then stays, give or take a
-        preemption spike), or, far above capacity, doubling on each of the two after it."""
+        """The backlog grows again since the release, past the lag that first entered overload:
+        rising over the samples since the release, or, far above capacity, doubling on each of
+        the two samples after it. A closed loop refills (as geometrically as an open loop grows,
+        while its clients come back) but only to the plateau its clients set, where it entered."""
+        lag = probe[-1][1]
+        if lag <= self._entry_lag + self.effective_target:
+            return False
         n = len(probe)
         if n >= 4:
             return self._rising(probe, self.probe_growth)
-        return n == 3 and probe[2][1] >= 2 * probe[1][1] and probe[1][1] >= 2 * max(probe[0][1], self.effective_target)
+        return n == 3 and lag >= 2 * probe[1][1] and probe[1][1] >= 2 * max(probe[0][1], self.effective_target)
+
+    def _recent(self, probe: deque[tuple[float, float]]) -> deque[tuple[float, float]]:
+        """The probe's samples of the last ``enter_time`` (at least the last four)."""
+        start = probe[-1][0] - self.enter_time
+        recent = deque(sample for sample in probe if sample[0] >= start)
+        return recent if len(recent) >= 4 else deque(list(probe)[-4:])
 
     def _end_probe(self) -> None:
         self._probing_since = -INF
@@ -428,12 +441,10 @@ class LoopDelayLimit(Limit):
         for t, lag in run:
             part = min(2, int((t - start) / third)) if third > 0 else 0
             lows[part] = min(lows[part], lag)
-        if not math.isfinite(sum(lows)):
-            # Sparse samples: a loop deep in a backlog wakes the probe once per long iteration,
-            # each later than the last. Cut by count instead of by time.
-            n = len(run)
-            lows = [min(lag for _, lag in list(run)[k * n // 3 : (k + 1) * n // 3]) for k in range(3)]
         a, b, c = lows
+        if not math.isfinite(a + b + c):
+            # A third without a sample: a step (clients connecting at once), not a steady rise.
+            return False
         slope = self.min_growth if growth is None else growth
         need = max(self.min_rise * self.effective_target, slope * third)
         return b - a > need and c - b > need
