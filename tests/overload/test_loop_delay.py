@@ -368,3 +368,18 @@ def test_probe_settings_are_checked() -> None:
         LoopDelayLimit(hold_time=2.0, max_hold=1.0)
     with pytest.raises(ConfigError, match="probe_growth"):
         LoopDelayLimit(probe_growth=-0.1)
+
+
+def test_a_probe_far_above_capacity_sees_few_samples_and_still_sheds_again() -> None:
+    """At 4× capacity the loop runs one long iteration per probe sample once shedding lets go:
+    too few samples to cut in thirds is no plateau; the lag passing the entry level while each
+    sample is later than the last is growth."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.9, step=3 * MS)
+    t = ramp(limit, t, 0.6, 20 * MS, share=0.9, step=3 * MS)
+    assert limit.overloaded
+    t = shed_until_released(limit, t)
+    for lag in (0.35, 0.45, 0.6, 0.8):  # ~0.52 s entered; one sample per growing iteration
+        t += lag
+        limit.on_loop(t, lag, 0.9 * lag, round(lag / (3 * MS)))
+    assert limit.overloaded

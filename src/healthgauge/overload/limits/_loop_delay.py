@@ -384,7 +384,7 @@ class LoopDelayLimit(Limit):
             self._end_probe()
             self._hold = min(self.max_hold, 2 * self._hold)  # confirmed: probe less often
             self._enter(now, lag, again=True)
-        elif now - self._probing_since >= self.enter_time and not self._rising(self._recent(probe), self.probe_growth):
+        elif now - self._probing_since >= self.enter_time and self._flat(self._recent(probe)):
             # It stopped rising below the lag that entered: a closed loop's plateau. The lag it
             # settled at (the last third of the probe) is not growth when it refills to it later.
             since = now - (now - self._probing_since) / 3
@@ -402,8 +402,12 @@ class LoopDelayLimit(Limit):
         if lag <= self._entry_lag + self.effective_target:
             return False
         n = len(probe)
+        if n >= 4 and self._rising(probe, self.probe_growth):
+            return True
+        # Sparse samples (one per long iteration): each later than the last, or far above
+        # capacity doubling on each of the two samples after the release.
         if n >= 4:
-            return self._rising(probe, self.probe_growth)
+            return probe[-3][1] < probe[-2][1] < lag
         return n == 3 and lag >= 2 * probe[1][1] and probe[1][1] >= 2 * max(probe[0][1], self.effective_target)
 
     def _recent(self, probe: deque[tuple[float, float]]) -> deque[tuple[float, float]]:
@@ -411,6 +415,15 @@ class LoopDelayLimit(Limit):
         start = probe[-1][0] - self.enter_time
         recent = deque(sample for sample in probe if sample[0] >= start)
         return recent if len(recent) >= 4 else deque(list(probe)[-4:])
+
+    def _flat(self, recent: deque[tuple[float, float]]) -> bool:
+        """Evidence of a plateau: samples in each third of the recent window, not rising."""
+        start, end = recent[0][0], recent[-1][0]
+        third = (end - start) / 3
+        if third <= 0:
+            return False
+        parts = {min(2, int((t - start) / third)) for t, _ in recent}
+        return len(parts) == 3 and not self._rising(recent, self.probe_growth)
 
     def _end_probe(self) -> None:
         self._probing_since = -INF
