@@ -17,21 +17,27 @@ what the real servers taught:
   comes from connection handling, parsing or other tasks does not shed. (The adapters report the
   handlers' time *less the time the server took to write their answers*, which a 503 costs too:
   with uvicorn's h11 that writing is most of a small handler's time.)
-- **A growing backlog, not a long one** (issue #11, second round). A closed loop (N clients, each
-  sending its next request when the answer comes) keeps the loop late for as long as it runs:
-  in flight is bounded by the clients, the lag is long but *stable*, and a refusal only makes
-  the client ask again sooner (measured: 31-100 % of answers 503 for a 3-ms CPU handler with
-  50 connections). Only arrivals outpacing completions make a queue that shedding can relieve,
-  and that queue *grows*. So the limit enters overload only while the lag is **rising**: of the
-  late samples of the last ``enter_time`` cut in thirds, the smallest of each third exceeds
-  the previous third's by more than ``min_rise`` × the target and by a quarter of the third's
-  length, i.e. arrivals ≥ 1.25 × what the loop completes (a preemption spike only raises a
-  minimum; the ramp of connections opening ends within the first third). While overloaded it
-  sheds for at most ``hold_time`` (1 s) after the last rising window: if the backlog was stable
-  after all (shedding is not what holds it), the limit stops; an open loop above capacity grows
-  again within ``enter_time`` and is shed again once its lag passes the level shedding was let go
-  at (for ``max_suppress``, 20 s: a closed loop refilling after a pause climbs back to its
-  plateau, which is not growth). ``min_rise=0`` turns the test off (the behaviour before it).
+- **A growing backlog enters, a standing one stays shed** (issue #11, rounds two and three). A
+  closed loop (N clients, each sending its next request when the answer comes) keeps the loop
+  late for as long as it runs: in flight is bounded by the clients, the lag is long but *stable*,
+  and a refusal only makes the client ask again sooner (measured: 31-100 % of answers 503 for a
+  3-ms CPU handler with 50 connections). Only arrivals outpacing completions make a queue that
+  shedding can relieve, and that queue *grows*. So the limit enters overload only while the lag
+  is **rising**: of the late samples of the last ``enter_time`` cut in thirds by time, the
+  smallest of each third exceeds the previous third's by more than ``min_rise`` × the target and
+  by ``min_growth`` (0.25) × the third's length, i.e. arrivals ≥ 1.25 × what the loop visibly
+  completes; a third without a sample is a step (clients connecting at once), not a rise. Once
+  shedding holds the backlog, it no longer rises, yet in an open loop above capacity it is still
+  there: after ``hold_time`` (0.25 s) without a rising window the limit lets go and watches (the
+  *release probe*). If the lag regrows past the lag that first entered overload (rising over
+  the probe's samples by ``probe_growth``, 0.1 s/s, or with few samples each later than the
+  last), it sheds again at once and probes half as often (``hold_time`` doubling up to
+  ``max_hold``, 8 s); a closed loop refills only to the plateau its clients set, where it
+  entered: once the probe's lag stops rising (samples in each third of its last ``enter_time``,
+  not rising) that plateau is remembered for ``max_suppress`` (20 s), and refilling back to it
+  is not growth. So a closed loop taken for growth is shed for 0.25 s, and an open loop is shed
+  for as long as it lasts, with probes 0.5, 1, 2 ... 8 s apart. ``min_rise=0`` turns the growth
+  test off (the rule before it).
 - **Proof that shedding helps.** If, within ``verify_time`` (1 s) of entering overload, no probe
   sample falls back to the slough threshold or to half the lag that entered it, refusing work did
   not relieve the loop (the delay
@@ -45,7 +51,7 @@ what the real servers taught:
   server; on a shared or CPU-throttled host the process waits for a core now and then. The target
   is ``max(target, step_factor × the handlers' mean step, noise_factor × noise)``, at most
   ``max_target`` (50 ms), where ``noise`` is an EWMA of the largest lag of each interval that had
-  no standing queue (its smallest sample at or below the target).
+  no standing queue (its smallest sample at or below the target) while not shedding or probing.
 - **Slough** at handler start, as folly: while overloaded, a request that waited longer than
   ``slough_factor`` (3) × that target is refused before it runs.
   For handlers that never ``await`` (pure CPU), in-flight never exceeds 1 and this is the only
