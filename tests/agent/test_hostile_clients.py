@@ -87,7 +87,7 @@ async def test_a_pipelining_client_that_never_reads_stops_being_read(probe_serve
         assert sent < 8 * 1024 * 1024  # the kernel stopped taking requests: we stopped reading
         started = time.monotonic()
         assert (await probe(port)).startswith(b"HTTP/1.1 200")
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 1.5
     finally:
         sock.close()
 

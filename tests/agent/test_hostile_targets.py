@@ -145,7 +145,7 @@ async def test_a_gzip_body_of_many_empty_members_fails_at_once_and_alone(raw: An
     agent = await agents(config({"bomb": bomb, "good": good}))
     await eventually(lambda: "members" in error(agent, "bomb") and ready(agent, "good"), what="bomb refused")
     assert "more than 1000 members" in error(agent, "bomb")
-    assert agent.loops["bomb"].stats.last_duration < 0.15
+    assert agent.loops["bomb"].stats.last_duration < 1.0  # 20 s before the member cap
 
 
 async def test_a_target_dripping_one_byte_chunks_is_cut_off(raw: Any, agents: Any) -> None:

@@ -18,8 +18,8 @@ from support.backends import MetricsTarget
 from support.procs import http_get, wait_until
 
 # rise 2 at 1 s: a fresh agent cannot call a target ready within a second of its start, so a
-# ready answer right after the restart can only come from the state file. fall 3 at 1 s: a saved
-# state is trusted for 3 s.
+# ready answer right after the restart can only come from the state file. fall 6 at 1 s: a saved
+# state is trusted for 6 s (a loaded machine may take seconds to start the new process).
 AGENT = """\
 [agent]
 listen = "127.0.0.1:0"
@@ -35,7 +35,7 @@ timeout = "500ms"
 ready = ["app_state == 1"]
 weight = "weight_hint"
 rise = 2
-fall = 3
+fall = 6
 """
 
 
@@ -81,7 +81,7 @@ def test_after_kill_9_the_first_answers_are_the_last_state(rig: Rig) -> None:
 
 def test_a_state_older_than_fall_times_interval_restores_only_the_drain(rig: Rig) -> None:
     rig.agent.kill()
-    time.sleep(3.5)  # past fall × interval: the saved verdicts are no longer evidence
+    time.sleep(6.5)  # past fall × interval: the saved verdicts are no longer evidence
     rig.agent.start(rig.agent.pinned_config())
     assert rig.agent_check("web1").startswith(b"down ready ")
     assert rig.agent_check("web2").startswith(b"down drain ")

@@ -214,7 +214,7 @@ def test_when_all_refuse_it_waits_and_a_freed_worker_takes_it(cluster: Cluster) 
 
 
 def test_full_queues_answer_503_and_haproxy_retries_on_the_other_replica(cluster: Cluster) -> None:
-    holds = [cluster.hold(0, name, 3.0) for name in NAMES]
+    holds = [cluster.hold(0, name, 6.0) for name in NAMES]  # longer than a loaded machine takes to fill and probe
     waiting = [cluster.pool.submit(cluster.get, cluster.port(0), f"/img/q{i}") for i in range(2)]
     wait_until(lambda: m(cluster.metrics(0), "queue_length", queue="interactive") == 2, timeout=5, what="queue full")
     before = cluster.metrics(0)

@@ -145,7 +145,7 @@ def test_hung_endpoint_is_cut_off_on_time(capsys: pytest.CaptureFixture[str]) ->
         code, out = run([server.url, "up == 1", "--timeout", "0.3"], capsys)
         elapsed = time.monotonic() - start
     assert (code, out) == (2, f"FAIL - cannot read {server.url}: deadline passed (read headers)\n")
-    assert 0.3 <= elapsed < 0.8
+    assert 0.3 <= elapsed < 1.5  # the server would take seconds; the rest is a loaded machine's slack
 
 
 def test_slow_drip_is_cut_off_on_time(capsys: pytest.CaptureFixture[str]) -> None:
@@ -155,7 +155,7 @@ def test_slow_drip_is_cut_off_on_time(capsys: pytest.CaptureFixture[str]) -> Non
         elapsed = time.monotonic() - start
     assert code == 2
     assert out.startswith(f"FAIL - cannot read {server.url}: deadline passed (read ")
-    assert 0.3 <= elapsed < 0.8
+    assert 0.3 <= elapsed < 1.5  # the server would take seconds; the rest is a loaded machine's slack
 
 
 def test_404(capsys: pytest.CaptureFixture[str]) -> None:

@@ -80,7 +80,7 @@ def test_hanging_endpoint_is_cut_off_at_the_deadline() -> None:
             fetch.get(server.url, timeout=0.3)
         elapsed = time.monotonic() - start
     assert info.value.phase == "read headers"
-    assert 0.3 <= elapsed < 0.8
+    assert 0.3 <= elapsed < 1.5  # the server would take seconds; the rest is a loaded machine's slack
 
 
 def test_slow_drip_is_cut_off_at_the_deadline() -> None:
@@ -89,7 +89,7 @@ def test_slow_drip_is_cut_off_at_the_deadline() -> None:
         with pytest.raises(DeadlineError, match="deadline passed"):
             fetch.get(server.url, timeout=0.3)
         elapsed = time.monotonic() - start
-    assert 0.3 <= elapsed < 0.8
+    assert 0.3 <= elapsed < 1.5  # the server would take seconds; the rest is a loaded machine's slack
 
 
 def test_the_deadline_covers_redirects_too() -> None:
@@ -98,7 +98,7 @@ def test_the_deadline_covers_redirects_too() -> None:
         start = time.monotonic()
         with pytest.raises(DeadlineError):
             fetch.get(redirect.url, timeout=0.3)
-    assert time.monotonic() - start < 0.8
+    assert time.monotonic() - start < 1.5
 
 
 def test_404() -> None:
@@ -188,7 +188,7 @@ def test_unresolvable_host(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_slow_resolver_is_bounded_by_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     def slow(*args: object) -> object:
-        time.sleep(1.0)
+        time.sleep(3.0)
         raise _socket.gaierror(_socket.EAI_AGAIN, "Temporary failure in name resolution")
 
     monkeypatch.setattr(_socket, "getaddrinfo", slow)
@@ -196,7 +196,7 @@ def test_slow_resolver_is_bounded_by_the_deadline(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(DeadlineError, match=r"deadline passed resolving 'metrics\.example'") as info:
         fetch.get("http://metrics.example/metrics", timeout=0.2)
     assert info.value.phase == "resolve"
-    assert time.monotonic() - start < 0.7
+    assert time.monotonic() - start < 1.5  # the resolver would take 3 s
 
 
 @pytest.mark.parametrize(

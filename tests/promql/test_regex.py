@@ -20,7 +20,7 @@ def test_the_pathological_rule_of_issue_13_runs_in_bounded_time() -> None:
         start = time.perf_counter()
         assert not matcher(value)
         assert matcher(value[:-1])
-        assert time.perf_counter() - start < 0.5, segments  # generous: the machine is shared
+        assert time.perf_counter() - start < 2.0, segments  # generous: backtracking took 5 s at 24
 
 
 def test_condition_with_the_pathological_rule_is_quick() -> None:
