@@ -296,13 +296,13 @@ def test_a_standing_backlog_that_shedding_holds_is_shed_again_when_it_regrows() 
     assert t - entered == pytest.approx(limit.hold_time, abs=0.05)  # hold_time without growth
     released = t
     t = ramp(limit, t, 0.1, 30 * MS, share=0.9, step=3 * MS)
-    assert not limit.overloaded  # regrowing, not yet past the ~520 ms it entered at
+    assert not limit.overloaded  # regrowing, not yet past 1.5 × the ~520 ms it entered at
     for _ in range(100):  # it keeps growing a second per second
         t = ramp(limit, t, PROBE, 30 * MS + (t - released), share=0.9, step=3 * MS)
         if limit.overloaded:
             break
     assert limit.overloaded, "an open loop's backlog must be shed again once it regrows"
-    assert t - released < 0.7
+    assert t - released < 1.0  # past 1.5 × the ~520 ms it entered at, growing 1 s per s
     assert limit.statistics().details["hold"] == 2 * limit.hold_time
     entered = t
     t = shed_until_released(limit, t)

@@ -29,7 +29,7 @@ what the real servers taught:
   completes; a third without a sample is a step (clients connecting at once), not a rise. Once
   shedding holds the backlog, it no longer rises, yet in an open loop above capacity it is still
   there: after ``hold_time`` (0.25 s) without a rising window the limit lets go and watches (the
-  *release probe*). If the lag regrows past the lag that first entered overload (rising over
+  *release probe*). If the lag regrows past 1.5 × the lag that first entered overload (rising over
   the probe's samples by ``probe_growth``, 0.1 s/s, or with few samples each later than the
   last), it sheds again at once and probes half as often (``hold_time`` doubling up to
   ``max_hold``, 8 s); a closed loop refills only to the plateau its clients set, where it
@@ -405,8 +405,8 @@ class LoopDelayLimit(Limit):
         the two samples after it. A closed loop refills (as geometrically as an open loop grows,
         while its clients come back) but only to the plateau its clients set, where it entered."""
         lag = probe[-1][1]
-        if lag <= self._entry_lag + self.effective_target:
-            return False
+        if lag <= max(1.5 * self._entry_lag, self._entry_lag + self.effective_target):
+            return False  # (a closed loop taken for growth mid-step entered below its plateau)
         n = len(probe)
         if n >= 4 and self._rising(probe, self.probe_growth):
             return True
@@ -460,10 +460,13 @@ class LoopDelayLimit(Limit):
         for t, lag in run:
             part = min(2, int((t - start) / third)) if third > 0 else 0
             lows[part] = min(lows[part], lag)
+        if not math.isfinite(sum(lows)):
+            # A loop deep in a backlog wakes the probe once per long iteration, each later than
+            # the last: cut by count. (A step of clients connecting at once can pass for growth
+            # here; the release probe then finds its plateau within hold_time + enter_time.)
+            n = len(run)
+            lows = [min(lag for _, lag in list(run)[k * n // 3 : (k + 1) * n // 3]) for k in range(3)]
         a, b, c = lows
-        if not math.isfinite(a + b + c):
-            # A third without a sample: a step (clients connecting at once), not a steady rise.
-            return False
         slope = self.min_growth if growth is None else growth
         need = max(self.min_rise * self.effective_target, slope * third)
         return b - a > need and c - b > need
