@@ -119,8 +119,10 @@ def test_open_loop_at_twice_capacity_keeps_goodput() -> None:
     protected = run("httptools", "cpu", "default", "open", f"{rate:.0f}:4")
     assert protected["goodput"] >= 0.4 * capacity, (protected, capacity)
     assert protected["goodput"] >= 0.9 * bare["goodput"], (protected, bare)
-    # Never worse than nothing. (Shedding now pauses each time the backlog stops growing, to test
-    # whether it still grows, so some requests time out in each pause: 11-32 % measured.)
+    # Never worse than nothing. (Shedding lets go after hold_time to test whether the backlog
+    # regrows, so requests served during each probe wait longer; 11-32 % timed out with the
+    # second round's 1-s pauses, fewer with the release probe, not yet measured often enough to
+    # tighten this bound on a loaded host.)
     assert protected["timeouts"] <= max(0.05 * protected["sent"], bare["timeouts"]), (protected, bare)
 
 
