@@ -460,13 +460,12 @@ class LoopDelayLimit(Limit):
         for t, lag in run:
             part = min(2, int((t - start) / third)) if third > 0 else 0
             lows[part] = min(lows[part], lag)
-        if not math.isfinite(sum(lows)):
-            # A loop deep in a backlog wakes the probe once per long iteration, each later than
-            # the last: cut by count. (A step of clients connecting at once can pass for growth
-            # here; the release probe then finds its plateau within hold_time + enter_time.)
-            n = len(run)
-            lows = [min(lag for _, lag in list(run)[k * n // 3 : (k + 1) * n // 3]) for k in range(3)]
         a, b, c = lows
+        if not math.isfinite(a + b + c):
+            # A third without a sample: a step (clients connecting at once), not a steady rise.
+            # (Cutting by count instead made 34 % of a 400-client closed loop's answers 503 on
+            # a busy host; a loop deep in an open loop's backlog is then not seen growing.)
+            return False
         slope = self.min_growth if growth is None else growth
         need = max(self.min_rise * self.effective_target, slope * third)
         return b - a > need and c - b > need
