@@ -17,27 +17,19 @@ what the real servers taught:
   comes from connection handling, parsing or other tasks does not shed. (The adapters report the
   handlers' time *less the time the server took to write their answers*, which a 503 costs too:
   with uvicorn's h11 that writing is most of a small handler's time.)
-- **A growing backlog enters, a standing one stays shed** (issue #11, rounds two and three). A
-  closed loop (N clients, each sending its next request when the answer comes) keeps the loop
-  late for as long as it runs: in flight is bounded by the clients, the lag is long but *stable*,
-  and a refusal only makes the client ask again sooner (measured: 31-100 % of answers 503 for a
-  3-ms CPU handler with 50 connections). Only arrivals outpacing completions make a queue that
-  shedding can relieve, and that queue *grows*. So the limit enters overload only while the lag
-  is **rising**: of the late samples of the last ``enter_time`` cut in thirds by time, the
-  smallest of each third exceeds the previous third's by more than ``min_rise`` × the target and
-  by ``min_growth`` (0.25) × the third's length, i.e. arrivals ≥ 1.25 × what the loop visibly
-  completes; a third without a sample is a step (clients connecting at once), not a rise. Once
-  shedding holds the backlog, it no longer rises, yet in an open loop above capacity it is still
-  there: after ``hold_time`` (0.25 s) without a rising window the limit lets go and watches (the
-  *release probe*). If the lag regrows past 1.5 × the lag that first entered overload (rising over
-  the probe's samples by ``probe_growth``, 0.1 s/s, or with few samples each later than the
-  last), it sheds again at once and probes half as often (``hold_time`` doubling up to
-  ``max_hold``, 8 s); a closed loop refills only to the plateau its clients set, where it
-  entered: once the probe's lag stops rising (samples in each third of its last ``enter_time``,
-  not rising) that plateau is remembered for ``max_suppress`` (20 s), and refilling back to it
-  is not growth. So a closed loop taken for growth is shed for 0.25 s, and an open loop is shed
-  for as long as it lasts, with probes 0.5, 1, 2 ... 8 s apart. ``min_rise=0`` turns the growth
-  test off (the rule before it).
+- **A growing backlog enters, a standing one stays shed** (issue #11, rounds two and three;
+  docs/overload.md has the measurements). A closed loop (clients that send the next request when
+  the answer comes) keeps the loop late but *stable*, and a refusal only makes the client ask
+  again sooner; an open loop above capacity makes a backlog that *grows*. So the limit enters
+  overload only while the lag **rises**: the late samples of the last ``enter_time`` cut in
+  thirds by time, each third's smallest above the previous one's by ``min_rise`` × the target
+  and by ``min_growth`` (0.25) × the third's length; a third without a sample is a step (clients
+  connecting), not a rise. Shedding then holds the backlog: after ``hold_time`` (0.25 s) without
+  a rise the limit lets go and watches (the *release probe*). A lag that regrows past 1.5 × the
+  lag that entered (rising by ``probe_growth`` over the probe, or each sparse sample later than
+  the last) is shed again at once, and the next probe waits twice as long (up to ``max_hold``,
+  8 s); a lag that stops rising below it is a closed loop's plateau, remembered for
+  ``max_suppress`` (20 s): refilling to it is not growth. ``min_rise=0`` turns the test off.
 - **Proof that shedding helps.** If, within ``verify_time`` (1 s) of entering overload, no probe
   sample falls back to the slough threshold or to half the lag that entered it, refusing work did
   not relieve the loop (the delay
