@@ -89,6 +89,21 @@ class Bench:
         self.samples: list[list[float]] = []
         self.controller: Any = None
         self.guard: Any = None
+        self.probes: list[tuple[float, float, float, int, int]] | None = None  # --probe-log
+
+    def log_probes(self) -> None:
+        """Record every loop-probe sample the guard sees: (t, lag, busy, steps, inflight)."""
+        guard, ctl = self.guard, self.controller
+        on_sample = guard.probe.on_sample
+        self.probes = probes = []
+
+        def logged(lag: float) -> None:
+            if len(probes) < 50 * MAX_SAMPLES:
+                t = round(time.monotonic() - self.t0, 4)
+                probes.append((t, round(lag, 4), round(guard.busy, 4), guard.steps, ctl.inflight))
+            on_sample(lag)
+
+        guard.probe.on_sample = logged
 
     def sample(self) -> None:
         c = self.controller
@@ -112,7 +127,7 @@ class Bench:
         if self.out is not None and now - self.written >= 1.0:
             self.written = now
             with open(self.out + ".tmp", "w") as f:  # a few kB once a second
-                json.dump(self.samples, f)
+                json.dump(self.samples if self.probes is None else {"samples": self.samples, "probes": self.probes}, f)
             os.replace(self.out + ".tmp", self.out)
         asyncio.get_running_loop().call_later(0.1, self.sample)
 
@@ -120,6 +135,8 @@ class Bench:
         if path.endswith("/start"):
             self.t0 = time.monotonic()
             self.samples.clear()
+            if self.probes is not None:
+                self.probes.clear()
             return b"{}"
         if path.endswith("/dep"):
             self.work.dep = float(query.partition("=")[2] or 0.02)
@@ -221,6 +238,8 @@ async def serve_uvicorn(args: argparse.Namespace, sock: socket.socket) -> None:
         mw = OverloadMiddleware(app, controller_for(args.policy, args.fixed), **guard_options(args.policy))
         bench.controller, bench.guard = mw.guard.controller, mw.guard
         app = mw
+        if args.probe_log:
+            bench.log_probes()
     h11 = args.stack == "h11"
     config = uvicorn.Config(
         app,
@@ -264,6 +283,8 @@ async def serve_aiohttp(args: argparse.Namespace, sock: socket.socket) -> None:
 
         guard = setup_aiohttp(app, controller_for(args.policy, args.fixed), **guard_options(args.policy))
         bench.controller, bench.guard = guard.controller, guard
+        if args.probe_log:
+            bench.log_probes()
     runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=30)
     await runner.setup()
     site = web.SockSite(runner, sock, backlog=4096)
@@ -283,6 +304,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--policy", choices=POLICIES, default="default")
     p.add_argument("--fixed", type=int, default=32, help="the fixed policy's limit")
     p.add_argument("--trajectory", help="write the 100-ms trajectory to this file every second")
+    p.add_argument("--probe-log", action="store_true", help="write every loop-probe sample with the trajectory")
     args = p.parse_args(argv)
     sock = bind()
     if args.stack == "aiohttp":

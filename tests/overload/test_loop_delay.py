@@ -196,15 +196,15 @@ def test_shedding_that_works_goes_on_while_the_backlog_grows_between_pauses() ->
     limit = LoopDelayLimit()
     t = ramp(limit, 0.0, 0.6, 40 * MS, share=0.9)
     assert limit.overloaded
-    for _ in range(90):  # 0.9 s: the loop hovers around the threshold, the excess is sloughed
+    for _ in range(20):  # 0.2 s: the loop hovers around the threshold, the excess is sloughed
         t = feed(limit, t, 0.01, 10 * MS, share=0.9)
         assert limit.on_start(t, 500 * MS)
     assert limit.overloaded
     assert limit.statistics().details["ineffective"] == 0
-    t = feed(limit, t, 0.2, 10 * MS, share=0.9)
-    assert not limit.overloaded  # hold_time (1 s) without a rising window: pause
-    t = ramp(limit, t, 0.6, 10 * MS, share=0.9)
-    assert limit.overloaded  # it grew again
+    t = feed(limit, t, 0.1, 10 * MS, share=0.9)
+    assert not limit.overloaded  # hold_time (0.25 s) without a rising window: pause
+    t = ramp(limit, t, 0.8, 10 * MS, share=0.9)
+    assert limit.overloaded  # it grew again, past where it entered
     t = feed(limit, t, 0.31, 1 * MS, share=0.3)  # the load fell: nothing waits, nothing is shed
     assert not limit.overloaded
 
@@ -258,4 +258,128 @@ def test_a_growing_backlog_sheds_and_a_backlog_that_stops_growing_is_let_be() ->
 def test_min_rise_zero_restores_the_standing_queue_rule() -> None:
     limit = LoopDelayLimit(min_rise=0)
     feed(limit, 0.0, 0.6, 40 * MS, share=0.9)
+    assert limit.overloaded
+
+
+def shed_until_released(limit: LoopDelayLimit, t: float, most: float = 3.0) -> float:
+    """Shedding holds the loop in a sawtooth under the slough threshold: the backlog is long
+    (our handlers are all the loop's work) but no longer grows. Until the limit lets go."""
+    for i in range(round(most / PROBE)):
+        t += PROBE
+        limit.on_loop(t, (i % 5) * 8 * MS + 2 * MS, 0.9 * PROBE, 3)
+        limit.on_start(t, 500 * MS)
+        if not limit.overloaded:
+            break
+    return t
+
+
+def sparse_growth(limit: LoopDelayLimit, t: float, lag: float, ratio: float, samples: int) -> float:
+    """A loop deep in a backlog wakes the probe once per iteration, each ``ratio`` × longer."""
+    for _ in range(samples):
+        lag *= ratio
+        t += lag
+        limit.on_loop(t, lag, 0.9 * lag, max(1, round(lag / (3 * MS))))
+    return t
+
+
+def test_a_standing_backlog_that_shedding_holds_is_shed_again_when_it_regrows() -> None:
+    """An open loop above capacity: when shedding has held the backlog for hold_time, the limit
+    lets go to see whether it grows (the release probe). It does, past the lag it entered at:
+    shedding resumes without another enter_time of lateness, and probes half as often."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.9, step=3 * MS)
+    t = ramp(limit, t, 0.6, 20 * MS, share=0.9, step=3 * MS)
+    assert limit.overloaded
+    entered = t
+    t = shed_until_released(limit, t)
+    assert limit.statistics().details["probing"] == 1
+    assert t - entered == pytest.approx(limit.hold_time, abs=0.05)  # hold_time without growth
+    released = t
+    t = ramp(limit, t, 0.1, 30 * MS, share=0.9, step=3 * MS)
+    assert not limit.overloaded  # regrowing, not yet past 1.5 × the ~520 ms it entered at
+    for _ in range(100):  # it keeps growing a second per second
+        t = ramp(limit, t, PROBE, 30 * MS + (t - released), share=0.9, step=3 * MS)
+        if limit.overloaded:
+            break
+    assert limit.overloaded, "an open loop's backlog must be shed again once it regrows"
+    assert t - released < 1.0  # past 1.5 × the ~520 ms it entered at, growing 1 s per s
+    assert limit.statistics().details["hold"] == 2 * limit.hold_time
+    entered = t
+    t = shed_until_released(limit, t)
+    assert t - entered == pytest.approx(2 * limit.hold_time, abs=0.05)  # probes half as often
+
+
+def test_a_probe_that_finds_a_plateau_stops_shedding_and_remembers_it() -> None:
+    """A closed loop that was taken for growth (clients connecting): once let go, its lag climbs
+    back to the plateau its clients set and stays there. Shedding stops for good, and refilling
+    to that plateau later is not growth."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.9, step=3 * MS)
+    t = ramp(limit, t, 0.6, 20 * MS, share=0.9, step=3 * MS)
+    assert limit.overloaded
+    t = shed_until_released(limit, t)
+    assert limit.statistics().details["probing"] == 1
+    for i in range(60):  # refilled to 150 ms in one iteration and flat (± preemption) after
+        t += 0.15
+        lag = 150 * MS + (30 * MS if i % 4 == 1 else 0.0)
+        limit.on_loop(t, lag, 0.9 * 0.15, 50)
+        assert not limit.overloaded, f"shed a closed loop's plateau again at {t:.2f} s"
+    assert limit.statistics().details["probing"] == 0
+    t = feed(limit, t, 0.4, 1 * MS, share=0.9)  # the clients pause, then refill over 400 ms
+    for i in range(1, 60):
+        t += PROBE
+        limit.on_loop(t, min(150 * MS, i * 4 * MS), 0.9 * PROBE, 3)
+        assert not limit.overloaded
+    for n in range(60):  # and the limit cut while shedding follows its clients again
+        limit.on_admission(t, min(n, int(limit.limit)), at_limit=n >= limit.limit)
+    assert limit.limit >= 50
+
+
+def test_growth_seen_once_per_long_iteration_is_growth() -> None:
+    """With a backlog of seconds the probe wakes once per iteration: few samples, each later
+    than the last (cut by count, not by time). The loop's lag doubling every iteration sheds."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.9, step=3 * MS)
+    t = feed(limit, t, 0.6, 30 * MS, share=0.9, step=3 * MS)  # late and flat: not growth
+    assert limit.late
+    assert not limit.overloaded
+    sparse_growth(limit, t, 30 * MS, 1.6, 5)
+    assert limit.overloaded
+
+
+def test_the_host_noise_estimate_does_not_learn_while_shedding() -> None:
+    """Shedding makes the loop's lag a sawtooth with samples under the target: those intervals
+    are not the host's calm noise, or the target would creep up to max_target under load."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.9, step=1 * MS)
+    t = ramp(limit, t, 0.6, 20 * MS, share=0.9, step=1 * MS)
+    assert limit.overloaded
+    before = limit.noise
+    for i in range(60):  # shedding, then the release probe: a sawtooth, samples under the target
+        t += PROBE
+        limit.on_loop(t, (i % 5) * 8 * MS, 0.9 * PROBE, 3)
+        details = limit.statistics().details
+        assert details["overloaded"] or details["probing"]
+    assert limit.noise == pytest.approx(before, rel=0.05)
+
+
+def test_probe_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="max_hold"):
+        LoopDelayLimit(hold_time=2.0, max_hold=1.0)
+    with pytest.raises(ConfigError, match="probe_growth"):
+        LoopDelayLimit(probe_growth=-0.1)
+
+
+def test_a_probe_far_above_capacity_sees_few_samples_and_still_sheds_again() -> None:
+    """At 4× capacity the loop runs one long iteration per probe sample once shedding lets go:
+    too few samples to cut in thirds is no plateau; the lag passing the entry level while each
+    sample is later than the last is growth."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.9, step=3 * MS)
+    t = ramp(limit, t, 0.6, 20 * MS, share=0.9, step=3 * MS)
+    assert limit.overloaded
+    t = shed_until_released(limit, t)
+    for lag in (0.35, 0.45, 0.6, 0.8):  # ~0.52 s entered; one sample per growing iteration
+        t += lag
+        limit.on_loop(t, lag, 0.9 * lag, round(lag / (3 * MS)))
     assert limit.overloaded

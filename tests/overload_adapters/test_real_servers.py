@@ -88,10 +88,15 @@ def run(stack: str, handler: str, policy: str, mode: str, phases: str) -> dict[s
 def test_many_keepalive_connections_without_overload_are_not_shed(stack: str, conns: int) -> None:
     """The issue's cases: 50 clients of a 20-ms ``await`` handler got 46 % 503s, and 400 on h11
     turned 7,992 answers/s into 11. Now: (almost) no 503s and goodput of the order of bare's."""
-    bare = run(stack, "sleep", "none", "closed", f"{conns}:2")
-    protected = run(stack, "sleep", "default", "closed", f"{conns}:2")
-    assert protected["r503"] <= 0.02 * max(1, protected["sent"]), protected
-    assert protected["goodput"] >= 0.5 * bare["goodput"], (protected, bare)  # 0.x: ~0.001-0.9
+    bare: list[dict[str, Any]] = []
+    protected: list[dict[str, Any]] = []
+    for _ in range(2):  # alternate: one pair alone measured 651 against 2,792/s on a busy host
+        bare.append(run(stack, "sleep", "none", "closed", f"{conns}:2"))
+        protected.append(run(stack, "sleep", "default", "closed", f"{conns}:2"))
+    for one in protected:
+        assert one["r503"] <= 0.02 * max(1, one["sent"]), one
+    ratio = sum(p["goodput"] for p in protected) / max(1e-9, sum(b["goodput"] for b in bare))
+    assert ratio >= 0.5, (ratio, protected, bare)  # 0.x: ~0.001-0.9
 
 
 @pytest.mark.parametrize("stack", ["httptools", "aiohttp"])
@@ -119,8 +124,10 @@ def test_open_loop_at_twice_capacity_keeps_goodput() -> None:
     protected = run("httptools", "cpu", "default", "open", f"{rate:.0f}:4")
     assert protected["goodput"] >= 0.4 * capacity, (protected, capacity)
     assert protected["goodput"] >= 0.9 * bare["goodput"], (protected, bare)
-    # Never worse than nothing. (Shedding now pauses each time the backlog stops growing, to test
-    # whether it still grows, so some requests time out in each pause: 11-32 % measured.)
+    # Never worse than nothing. (Shedding lets go after hold_time to test whether the backlog
+    # regrows, so requests served during each probe wait longer; 11-32 % timed out with the
+    # second round's 1-s pauses, fewer with the release probe, not yet measured often enough to
+    # tighten this bound on a loaded host.)
     assert protected["timeouts"] <= max(0.05 * protected["sent"], bare["timeouts"]), (protected, bare)
 
 

@@ -41,11 +41,12 @@ def test_smoke_short(tmp_path: Path) -> None:
     # At 2× the middleware sheds, and still serves a good part of capacity within the deadline.
     # (Shedding at 0.5× is printed, not asserted: on a host shared with other CPU-bound work the
     # event-loop lag is real queueing, and the default policy answers it.)
-    # (> 5 %, not 10 %: since the default sheds only a growing backlog it pauses each second the
-    # backlog stops growing, and sheds less at 2×: 9.9 % measured once.)
+    # (> 5 %, not 10 %: the default enters only on a growing backlog and lets go to probe it
+    # after hold_time, re-entering once it regrows past 1.5 × the lag it entered at: 9.9 %
+    # measured once with 1-s pauses; not re-measured often enough since to tighten safely.)
     assert hot["shed_pct"] > 5, report["phases"]
-    # Late answers at 2×: < 20 %, was < 5 % — the cost of those pauses (14 % measured once); a
-    # regression the growth rule traded for never shedding a closed loop (docs/overload.md).
+    # Late answers at 2×: < 20 %, was < 5 % — the cost of those probes (14 % measured once with the
+    # second round's pauses); kept loose for a loaded CI host (docs/overload.md).
     assert hot["late_pct"] < 20, report["phases"]
     assert hot["goodput_pct"] >= 60, report["phases"]
     # The load balancer is told: the weight falls under overload.
