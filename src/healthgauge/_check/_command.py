@@ -145,7 +145,7 @@ def _run(
             deadline=deadline,
             started=None if handover is None else (handover[1], handover[2]),
         )
-        _deadline.fetching = False
+        _deadline.fetched()
         scraped = time()
         fetched = monotonic()
         names = _names(checks)

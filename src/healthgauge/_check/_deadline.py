@@ -26,20 +26,38 @@ class OutOfTime(BaseException):
     """The deadline passed after the fetch (parsing or evaluating)."""
 
 
+#: After the fetch the timer rings again this often until ``disarm``: an exception raised where
+#: Python cannot pass it on (a gc callback, a ``__del__``, a weakref callback) is reported as
+#: unraisable and lost, and the check would run on past its deadline.
+RING_AGAIN = 0.05
+
 # Whether the fetch is running: then the timer's handler raises TimeoutError, which it words.
 fetching = True
+# Whether the timer has rung (a ring swallowed during the fetch is found by ``fetched``).
+rang = False
 
 
 def _ring(signum: int, frame: "FrameType | None") -> None:
-    if fetching:
+    global rang
+    rang = True
+    if fetching:  # the fetch's own socket deadlines back this one up
         raise TimeoutError("deadline passed")
+    _signal.setitimer(_signal.ITIMER_REAL, RING_AGAIN)  # in case this one is swallowed
     raise OutOfTime
+
+
+def fetched() -> None:
+    """The fetch is over: from now on the timer raises ``OutOfTime``, at once if it rang already."""
+    global fetching
+    fetching = False
+    if rang:
+        raise OutOfTime
 
 
 def arm(deadline: float) -> "Saved | None":
     """Set the timer to ring at ``deadline`` (monotonic seconds); what was set before, or None."""
-    global fetching
-    fetching = True
+    global fetching, rang
+    fetching, rang = True, False
     try:
         previous = _signal.signal(_signal.SIGALRM, _ring)
     except ValueError:  # not the main thread
