@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import healthgauge._check
 from healthgauge._check import _args, _command, _quick, _quick_eval, _quick_fetch
 from healthgauge._check._command import _names, judge_page, render_text
 from healthgauge._check._report import Condition, Report
@@ -345,7 +346,7 @@ def test_urls_it_leaves(url: str) -> None:
     ],
 )
 def test_perfdata(values: list[list[tuple[dict[str, str], float]]], perfdata: str) -> None:
-    assert _quick.perfdata(values) == perfdata
+    assert healthgauge._check.perfdata(values) == perfdata
 
 
 @pytest.mark.parametrize(

@@ -88,4 +88,43 @@ def _new_module(name: str, path: str, cached: str, is_package: bool) -> "ModuleT
     return module
 
 
+# -- performance data: the one writer, here so that both paths print with it and neither quick
+# module imports the other's entry (``_quick``) back
+
+
+def perfdata(values: "list[list[tuple[dict[str, str], float]]]") -> str:
+    """Nagios performance data for each condition's observed values (Nagios plugin guidelines,
+    "Performance data": ``'label'=value[UOM];[warn];[crit];[min];[max]``), after `` | ``.
+
+    A condition's values are labelled ``c1``, ``c2``... in the order of the conditions, with the
+    series' labels when there are any (``'c1{job:"a"}'=3``: ``=`` may not appear in a label);
+    NaN and ±Inf are ``U``, Nagios's "undetermined". No thresholds, unit or bounds: a PromQL
+    condition is not one range. Empty when no condition observed a value.
+    """
+    items = []
+    for number, pairs in enumerate(values, 1):
+        for labels, value in pairs:
+            inner = ",".join(f'{k}:"{v}"' for k, v in sorted(labels.items()) if k != "__name__")
+            label = f"c{number}{{{inner}}}" if inner else f"c{number}"
+            if not label.replace("_", "").replace(":", "").isalnum():
+                label = "'" + label.replace("'", "''").replace("=", ":").replace("|", "/").replace("\n", " ") + "'"
+            items.append(f"{label}={_perf_number(value)}")
+    return " | " + " ".join(items) if items else ""
+
+
+def _perf_number(v: float) -> str:
+    """Digits, a point and a sign only (no exponent: Nagios's parsers read ``[-0-9.]``)."""
+    if v != v or v in (_INF, -_INF):
+        return "U"
+    if v == int(v):
+        return str(int(v))
+    text = repr(v)
+    if "e" not in text:
+        return text
+    return f"{v:.20f}".rstrip("0").rstrip(".") if abs(v) < 1 else f"{v:.1f}"
+
+
+_INF = float("inf")
+
+
 preload("_quick")

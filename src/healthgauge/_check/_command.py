@@ -24,9 +24,8 @@ from healthgauge.health import judge
 from healthgauge.http import fetch
 from healthgauge.promql import History, PromQLError, needs_history
 
-from . import _deadline
+from . import _deadline, perfdata
 from ._args import USAGE, UsageError, parse_args
-from ._quick import perfdata  # loaded already: the launcher imports it first
 from ._report import FAIL, FUTURE_BOUND, UNKNOWN, Condition, Report
 from .startup._exprcache import compile_all
 

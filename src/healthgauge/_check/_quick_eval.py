@@ -2,10 +2,10 @@
 (Prometheus 2.42's semantics, as ``promql/_nodes.py`` implements them), and the line, ``--verbose``
 lines and Nagios performance data the full path prints for the same outcomes.
 
-The performance data after `` | `` is ``_quick.perfdata``'s, as the full path's is.
+The performance data after `` | `` is the package's ``perfdata``'s, as the full path's is.
 """
 
-from ._quick import perfdata  # loaded already: the launcher imports ``_quick`` first
+from . import perfdata
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
