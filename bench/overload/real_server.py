@@ -244,7 +244,6 @@ async def serve_uvicorn(args: argparse.Namespace, sock: socket.socket) -> None:
     config = uvicorn.Config(
         app,
         http="h11" if h11 else "httptools",
-        loop="asyncio" if h11 else "uvloop",
         log_level="warning",
         access_log=False,
         lifespan="on",
@@ -309,6 +308,13 @@ def main(argv: list[str]) -> int:
     sock = bind()
     if args.stack == "aiohttp":
         asyncio.run(serve_aiohttp(args, sock))
+    elif args.stack == "httptools":
+        import uvloop
+
+        # uvicorn's ``loop="uvloop"`` applies only in ``Server.run()``; ``serve()`` runs on the loop
+        # it is given, so the httptools stack must be started on uvloop here (it ran on asyncio
+        # until issue #11's fourth round).
+        uvloop.run(serve_uvicorn(args, sock))
     else:
         asyncio.run(serve_uvicorn(args, sock))
     return 0
