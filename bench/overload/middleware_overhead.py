@@ -10,8 +10,9 @@ server of a trivial handler (answers ``ok`` at once) in its own process, in thes
 - ``bare``: the app alone;
 - ``layer``: one middleware that does nothing but call the app (the floor: what any middleware
   layer costs on that stack);
-- ``core``: one that only acquires, starts and completes a permit of the default
-  ``AdmissionController`` around the app (the floor of any adapter of this admission core);
+- ``core``: one that only admits, starts and completes the request with the default
+  ``AdmissionController`` around the app, as the adapters' common path does (``enter`` at one
+  clock reading, ``leave``): the floor of any adapter of this admission core;
 - ``before``: ``OverloadMiddleware(app)`` / ``setup_aiohttp(app)`` from the git revision
   ``--before`` (its ``src/`` unpacked to a temporary directory and put first on ``PYTHONPATH``);
 - ``after``: the same from this working tree;
@@ -52,8 +53,8 @@ ROOT = HERE.parent.parent
 PY = sys.executable
 STACKS = ("httptools", "h11", "aiohttp")
 VARIANTS = ("bare", "layer", "core", "before", "after", "before-refuse", "after-refuse")
-# The last commit before the per-request cost work of issue #11 (round 3): "before".
-BEFORE = "d3ec1d8"
+# "before": main before issue #11's fourth round (the permit-free path); d3ec1d8 was before the third.
+BEFORE = "3c0d881"
 CONNECTIONS = 50
 BODY = b"ok\n"
 
@@ -90,21 +91,37 @@ def _layer(app: Any) -> Any:
     return layer
 
 
-def _core(app: Any) -> Any:
-    """The least any adapter of the admission core does: acquire, start and complete a permit of
-    the default controller around the app (no headers, no status, no metering, no refusal)."""
+def _core_calls() -> tuple[Any, Any]:
+    """The least any adapter of the admission core does around the app, as a pair of calls
+    (before, after): admit and start the request at one clock reading, complete it
+    (``AdmissionController.enter`` / ``leave``; a tree without them: acquire, start and complete a
+    permit). No headers, no status, no metering, no refusal."""
     from healthgauge.overload import AdmissionController
 
-    acquire = AdmissionController().acquire
+    controller = AdmissionController()
+    if hasattr(controller, "enter"):
+        clock, enter = time.monotonic, controller.enter
+        return (lambda: enter(clock())), controller.leave
+    permits: list[Any] = []
+
+    def acquire() -> None:
+        permit: Any = controller.acquire()
+        permit.start()
+        permits.append(permit)
+
+    return acquire, lambda: permits.pop().success()
+
+
+def _core(app: Any) -> Any:
+    admit, complete = _core_calls()
 
     async def core(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        permit: Any = acquire()
-        permit.start()
+        admit()
         await app(scope, receive, send)
-        permit.success()
+        complete()
 
     return core
 
@@ -152,8 +169,6 @@ def _aiohttp_app(variant: str) -> Any:
     from aiohttp import web
     from prometheus_client import CollectorRegistry
 
-    from healthgauge.overload import AdmissionController
-
     async def handle(request: web.Request) -> web.Response:
         return web.Response(body=BODY, content_type="text/plain")
 
@@ -162,14 +177,13 @@ def _aiohttp_app(variant: str) -> Any:
         response: web.StreamResponse = await handler(request)
         return response
 
-    acquire = AdmissionController().acquire
+    admit, complete = _core_calls()
 
     @web.middleware
     async def core(request: web.Request, handler: Any) -> web.StreamResponse:
-        permit: Any = acquire()
-        permit.start()
+        admit()
         response: web.StreamResponse = await handler(request)
-        permit.success()
+        complete()
         return response
 
     app = web.Application(middlewares={"layer": [layer], "core": [core]}.get(variant, []))

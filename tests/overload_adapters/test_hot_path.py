@@ -10,7 +10,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from healthgauge.overload import AdmissionController, FixedLimit, OverloadGuard, OverloadMiddleware
-from healthgauge.overload.adapters._guard import METER_ALL, METER_STRIDE
+from healthgauge.overload.adapters._guard import METER_ALL, METER_MAX_STRIDE
 
 Message = dict[str, Any]
 
@@ -117,11 +117,23 @@ async def test_metering_is_sampled_without_bias() -> None:
     assert weights == [1] * (METER_ALL - 1)  # a quiet interval: every handler timed
     g._on_lag(0.0)  # the probe closes an interval that started few handlers
     assert g.metering() == 1
-    for _ in range(METER_ALL):
+    for _ in range(8 * METER_ALL):
         g.metering()
-    g._on_lag(0.0)  # a busy one: from now on one in METER_STRIDE, counted METER_STRIDE times
-    n = 10 * METER_STRIDE
+    g._on_lag(0.0)  # a busy one (8 x METER_ALL + 1 starts): from now on one in 8, counted 8 times
+    n = 10 * 8
     weights = [g.metering() for _ in range(n)]
     assert sum(weights) == n
-    assert sum(1 for w in weights if w) == n // METER_STRIDE
+    assert sum(1 for w in weights if w) == n // 8
     assert g.runs == n  # every start is counted, metered or not
+
+
+async def test_about_the_same_number_of_handlers_is_metered_whatever_the_rate() -> None:
+    g = guard()
+    for runs, stride in ((METER_ALL * 20, 20), (METER_ALL * 10_000, METER_MAX_STRIDE), (3, 1)):
+        for _ in range(runs):
+            g.metering()
+        g._on_lag(0.0)
+        weights = [g.metering() for _ in range(stride * 4)]
+        assert sum(1 for w in weights if w) == 4, (runs, stride)
+        assert set(weights) == {0, stride} if stride > 1 else {1}
+        g._on_lag(0.0)

@@ -20,7 +20,7 @@ __all__ = ["Partition", "Permit", "Waiter", "partitions"]
 class _Host(Protocol):
     """The controller as its permits and waiters see it."""
 
-    def _start(self, permit: Permit, extra_delay: float) -> Rejection | None: ...
+    def _start(self, permit: Permit, extra_delay: float, now: float | None = None) -> Rejection | None: ...
 
     def _finish(self, permit: Permit, dropped: bool | None, outcome: str) -> None: ...
 
@@ -55,6 +55,7 @@ class Permit:
         partition: Partition | None,
         inflight: int,
         cost: float = 1.0,
+        started_at: float | None = None,
     ) -> None:
         self._controller = controller
         self.cost = cost
@@ -63,19 +64,19 @@ class Permit:
         self.criticality = criticality
         self.partition = partition
         self.inflight = inflight
-        self.started_at: float | None = None
+        self.started_at = started_at
         self._done = False
 
     @property
     def done(self) -> bool:
         return self._done
 
-    def start(self, extra_delay: float = 0.0) -> Rejection | None:
+    def start(self, extra_delay: float = 0.0, *, now: float | None = None) -> Rejection | None:
         """The handler is about to run: feed the queueing delay (plus ``extra_delay``, e.g. the
         latest event-loop lag) to the detectors. A ``Rejection`` means: do not run it, answer 503;
         the permit is then already released. Calling it is optional, but without it the queue-delay
-        detectors see nothing."""
-        return self._controller._start(self, extra_delay)
+        detectors see nothing. ``now``: the controller clock's reading, when the caller has one."""
+        return self._controller._start(self, extra_delay, now)
 
     def success(self) -> None:
         """The work was done (including a 5xx from the application): one RTT sample."""

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from time import perf_counter
 from typing import Any
 
 from aiohttp import web
 
 from healthgauge.overload._controller import AdmissionController
-from healthgauge.overload._http import Response
+from healthgauge.overload._http import Classified, Response
+from healthgauge.overload._permit import Permit
 from healthgauge.overload._types import Outcome
 from healthgauge.overload.adapters._ending import Ending, ending, settled
 from healthgauge.overload.adapters._guard import OverloadGuard, Queued
@@ -36,6 +36,14 @@ def _to_aiohttp(response: Response) -> web.Response:
     return web.Response(status=response.status, body=response.body, headers=hit[1])
 
 
+def _metrics_page(guard: OverloadGuard) -> web.Response:
+    from healthgauge.overload.adapters._metrics import render
+
+    registry = guard.registry
+    body, content_type = render(None if registry is None or registry is False else registry)
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
 def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None) -> Any:
     """An ``@web.middleware`` for ``web.Application(middlewares=[...])``; see :func:`setup_aiohttp`."""
     names = tuple(sorted(k.decode("latin-1") for k in guard.policy.header_keys))
@@ -43,36 +51,38 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
     @web.middleware
     async def overload(request: web.Request, handler: Handler) -> web.StreamResponse:
         if metrics_path is not None and request.path == metrics_path:
-            from healthgauge.overload.adapters._metrics import render
-
-            registry = guard.registry
-            body, content_type = render(None if registry is None or registry is False else registry)
-            return web.Response(body=body, headers={"Content-Type": content_type})
-        t0 = perf_counter()
+            return _metrics_page(guard)
         headers = request.headers
-        # None of the policy's headers (the common case): nothing to parse, the defaults apply.
+        # None of the policy's headers (the common case): nothing to parse, the defaults apply,
+        # and the request is admitted without a permit object (OverloadGuard.enter_fast).
         get = None
         for name in names:
             if name in headers:
                 get = headers.get
                 break
-        admitted = guard.admit(request.method, request.path, get)
-        admission = await guard.wait(admitted) if isinstance(admitted, Queued) else admitted
-        if admission.response is not None:
-            answer = _to_aiohttp(admission.response)
-            guard.note_reject(perf_counter() - t0)
-            return answer
-        if admission.bypass:
-            return await handler(request)
+        if get is None:
+            admitted = guard.enter_fast(request.method, request.path)
+        else:
+            admitted = guard.admit(request.method, request.path, get)
+        permit: Permit | None = None  # None: entered without one, completed by guard.leave
+        c: Classified | None = None
+        if admitted is not None:
+            admission = await guard.wait(admitted) if isinstance(admitted, Queued) else admitted
+            if admission.response is not None:
+                answer = _to_aiohttp(admission.response)
+                guard.note_reject(guard.clock() - admission.at)
+                return answer
+            if admission.bypass:
+                return await handler(request)
+            permit, c = admission.permit, admission.classified
         status: int | None = None
         end: Ending | None = None
-        left = guard.deadline_left(admission)
         try:
-            if left is None:
-                response = await guard.run(handler(request))
-            else:
-                async with asyncio.timeout(left):
+            if guard.cancel_at_deadline:
+                async with asyncio.timeout(guard.time_left(permit, c)):
                     response = await guard.run(handler(request))
+            else:
+                response = await guard.run(handler(request))
             status = response.status
             return response
         except web.HTTPException as exc:  # aiohttp's way to answer: a response, not a failure
@@ -86,14 +96,9 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
             return _to_aiohttp(end.response)
         finally:
             transport = request.transport  # the client went away before the answer
-            guard.finish(
-                admission,
-                settled(
-                    Outcome.SUCCESS if end is None else end.outcome,
-                    disconnected=transport is None or transport.is_closing(),
-                ),
-                status=status,
-            )
+            gone = transport is None or transport.is_closing()
+            outcome = Outcome.SUCCESS if end is None else end.outcome
+            guard.settle(permit, settled(outcome, disconnected=gone), status=status)
 
     return overload
 

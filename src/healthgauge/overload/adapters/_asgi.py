@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
+from operator import itemgetter
 from time import perf_counter
 from typing import Any
 
 from healthgauge.overload._controller import AdmissionController
-from healthgauge.overload._http import Response
+from healthgauge.overload._http import Classified, Response
+from healthgauge.overload._permit import Permit
 from healthgauge.overload._types import Outcome
 from healthgauge.overload.adapters._ending import ending, settled
-from healthgauge.overload.adapters._guard import Metered, OverloadGuard, Queued
+from healthgauge.overload.adapters._guard import Admission, Metered, OverloadGuard, Queued
 
 __all__ = ["OverloadMiddleware"]
 
@@ -22,20 +24,21 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+_name = itemgetter(0)  # a header's name, from its (name, value) pair
+
 
 class _Exchange:
     """What the wrapped app did (the status it started, whether the client went away), watched
-    through its ``receive`` and ``send``. ``send`` is a plain method that returns the server's own
-    awaitable (no coroutine of ours per message); ``timed_send``, for a metered handler
-    (``OverloadGuard.run``), also times the server's writing, which a 503 would cost too."""
+    through its ``receive`` and ``send``: the only per-request object besides the permit. ``send``
+    is a plain method that returns the server's own awaitable (no coroutine of ours per message).
+    The status is needed on every request: the ``server_errors`` count, and whether a 503 may
+    still be sent when the handler fails after it started answering."""
 
-    __slots__ = ("_guard", "_receive", "_send", "disconnected", "status", "weight")
+    __slots__ = ("_receive", "_send", "disconnected", "status")
 
-    def __init__(self, receive: Receive, send: Send, guard: OverloadGuard, weight: int) -> None:
+    def __init__(self, receive: Receive, send: Send) -> None:
         self._receive = receive
         self._send = send
-        self._guard = guard
-        self.weight = weight
         self.status: int | None = None
         self.disconnected = False
 
@@ -50,16 +53,27 @@ class _Exchange:
             self.status = int(message["status"])
         return self._send(message)
 
-    async def timed_send(self, message: Message) -> None:
-        # The time the server takes to write the answer counts as the handler's (it runs inside
-        # its step) but a 503 would cost it too: the guard deducts it from what shedding saves.
+
+class _TimedExchange(_Exchange):
+    """The exchange of a metered handler (``OverloadGuard.run``): its ``send`` also times the
+    server's writing. That time counts as the handler's (it runs inside its step) but a 503 would
+    cost it too: the guard deducts it from what shedding saves."""
+
+    __slots__ = ("_guard", "_weight")
+
+    def __init__(self, receive: Receive, send: Send, guard: OverloadGuard, weight: int) -> None:
+        super().__init__(receive, send)
+        self._guard = guard
+        self._weight = weight
+
+    async def send(self, message: Message) -> None:
         if self.status is None and message["type"] == "http.response.start":
             self.status = int(message["status"])
         t0 = perf_counter()
         try:
             await self._send(message)
         finally:
-            self._guard.sending += (perf_counter() - t0) * self.weight
+            self._guard.sending += (perf_counter() - t0) * self._weight
 
 
 class OverloadMiddleware:
@@ -95,10 +109,8 @@ class OverloadMiddleware:
     def responder(self) -> Any:
         return self.guard.responder
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self._http(scope, receive, send)
-        elif scope["type"] == "lifespan":
+    async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
             await self._lifespan(scope, receive, send)
         else:
             await self.app(scope, receive, send)  # websocket: passed through (spec §9)
@@ -136,49 +148,52 @@ class OverloadMiddleware:
             self._started = False
             raise
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """One request: a scan of its headers for the few the policy reads (none: nothing is
-        parsed), admission, and either the app (its ``send`` watched for the status) or a refusal
-        whose headers were built once per kind and load."""
-        t0 = perf_counter()
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One request (HTTP here, in this coroutine: another per request costs ~0.3 µs; other
+        scopes in :meth:`_other`). The common one (the guard started, none of the policy's headers,
+        not bypassed, below the limit) is admitted and started by one call and holds no object
+        but the exchange (``OverloadGuard.enter_fast``); any other is admitted as before
+        (:meth:`_admit`) and holds a permit. Then the app runs with its ``send`` watched for the
+        status, and the request is completed once."""
+        if scope["type"] != "http":
+            await self._other(scope, receive, send)
+            return
         guard = self.guard
-        if not self._started:
-            self._started = True
-            guard.handle_sigterm = False
-            await guard.start()
         path: str = scope.get("path", "")
-        if path == self.metrics_path:
-            await self._serve_metrics(send)
-            return
-        keys = guard.policy.header_keys
-        found: dict[str, str] | None = None
-        for name, value in scope.get("headers", ()):
-            if name in keys:
-                if found is None:
-                    found = {}
-                found[name.decode("latin-1")] = value.decode("latin-1")
-        admitted = guard.admit(scope.get("method", "GET"), path, None if found is None else found.get)
-        admission = await guard.wait(admitted) if isinstance(admitted, Queued) else admitted
-        if admission.response is not None:
-            await _send_response(send, admission.response)
-            guard.note_reject(perf_counter() - t0)
-            return
-        permit = admission.permit
-        if permit is None:  # a bypass route, or monitor-only past a rejection
-            await self.app(scope, receive, send)
-            return
-        ex = _Exchange(receive, send, guard, guard.metering())
-        weight = ex.weight
+        # A C-level scan (no bytecode per header) for any of the headers the policy reads.
+        if (
+            self._started
+            and path != self.metrics_path
+            and guard.policy.header_keys.isdisjoint(map(_name, scope.get("headers", ())))
+        ):
+            admitted = guard.enter_fast(scope.get("method", "GET"), path)
+        else:
+            admitted = await self._admit(scope, send, path)
+            if admitted is None:
+                return  # the metrics page
+        permit: Permit | None = None  # None: entered without one (enter_fast), completed by leave()
+        c: Classified | None = None
+        if admitted is not None:
+            admission = await guard.wait(admitted) if isinstance(admitted, Queued) else admitted
+            if admission.response is not None:
+                await _send_response(send, admission.response)
+                guard.note_reject(guard.clock() - admission.at)
+                return
+            permit, c = admission.permit, admission.classified
+            if permit is None:  # a bypass route, or monitor-only past a rejection
+                await self.app(scope, receive, send)
+                return
+        weight = guard.metering()
+        ex = _TimedExchange(receive, send, guard, weight) if weight else _Exchange(receive, send)
         try:
-            work: Awaitable[None] = self.app(scope, ex.receive, ex.timed_send if weight else ex.send)
-            if weight:  # a sampled handler: its steps timed (OverloadGuard.run)
-                work = Metered(work, guard, weight) if isinstance(work, Coroutine) else work
-            left = guard.deadline_left(admission) if guard.cancel_at_deadline else None
-            if left is None:
-                await work
-            else:
-                async with asyncio.timeout(left):
+            work: Awaitable[None] = self.app(scope, ex.receive, ex.send)
+            if weight and isinstance(work, Coroutine):  # a sampled handler: its steps timed (OverloadGuard.run)
+                work = Metered(work, guard, weight)
+            if guard.cancel_at_deadline:
+                async with asyncio.timeout(guard.time_left(permit, c)):
                     await work
+            else:
+                await work
         except (Exception, asyncio.CancelledError) as exc:
             if isinstance(exc, OSError):
                 ex.disconnected = True  # uvicorn's ClientDisconnected is an OSError
@@ -189,19 +204,41 @@ class OverloadMiddleware:
                 if end.response is not None:
                     await _send_response(send, end.response)
             finally:
-                guard.finish(admission, settled(end.outcome, disconnected=ex.disconnected), status=end.status)
+                guard.settle(permit, settled(end.outcome, disconnected=ex.disconnected), status=end.status)
         except BaseException:
-            guard.finish(admission, settled(Outcome.SUCCESS, disconnected=ex.disconnected), status=ex.status)
+            guard.settle(permit, settled(Outcome.SUCCESS, disconnected=ex.disconnected), status=ex.status)
             raise
         else:
             status = ex.status
             if status is not None and status >= 500:
                 guard.counters.server_errors += 1
-            if not permit.done:
+            if permit is None:
+                guard.controller.leave("ignored" if ex.disconnected else "success")
+            elif not permit.done:
                 if ex.disconnected:
                     permit.ignore()
                 else:
                     permit.success()
+
+    async def _admit(self, scope: Scope, send: Send, path: str) -> Admission | Queued | None:
+        """Everything but the common request's admission: the lazy start, the metrics page (served
+        here: None), a request with any of the policy's headers (parsed)."""
+        guard = self.guard
+        if not self._started:
+            self._started = True
+            guard.handle_sigterm = False
+            await guard.start()
+        if path == self.metrics_path:
+            await self._serve_metrics(send)
+            return None
+        keys = guard.policy.header_keys
+        found: dict[str, str] | None = None
+        for name, value in scope.get("headers", ()):
+            if name in keys:
+                if found is None:
+                    found = {}
+                found[name.decode("latin-1")] = value.decode("latin-1")
+        return guard.admit(scope.get("method", "GET"), path, None if found is None else found.get)
 
     async def _serve_metrics(self, send: Send) -> None:
         from healthgauge.overload.adapters._metrics import render

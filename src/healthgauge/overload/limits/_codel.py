@@ -252,29 +252,33 @@ class DelayWindow:
     ``add(now, delay)`` at each handler start; ``closed_min`` is the last *closed* interval's
     minimum (the current one is partial). An interval with no start at all for a whole interval
     afterwards is stale and reads as no delay: an idle server has no queue.
+
+    ``end`` (when the current interval closes) and ``partial_min`` (its minimum so far) are public
+    to read: ``add(now, delay)`` with ``now < end`` and ``delay ≥ partial_min`` changes nothing,
+    and a hot path may skip the call (``AdmissionController.enter``).
     """
 
-    __slots__ = ("_closed_at", "_end", "_min", "closed_min", "interval", "target")
+    __slots__ = ("_closed_at", "closed_min", "end", "interval", "partial_min", "target")
 
     def __init__(self, *, target: float = 0.005, interval: float = 0.1) -> None:
         _check_timing(target, interval)
         self.target = float(target)
         self.interval = float(interval)
-        self._min = INF
-        self._end = -INF
+        self.partial_min = INF
+        self.end = -INF
         self._closed_at = -INF
         self.closed_min = 0.0
 
     def add(self, now: float, delay: float) -> None:
-        if now < self._end:
-            if delay < self._min:
-                self._min = delay
+        if now < self.end:
+            if delay < self.partial_min:
+                self.partial_min = delay
             return
-        stale = now >= self._end + self.interval
-        self.closed_min = delay if stale else min(self._min, delay)
+        stale = now >= self.end + self.interval
+        self.closed_min = delay if stale else min(self.partial_min, delay)
         self._closed_at = now
-        self._min = INF
-        self._end = now + self.interval
+        self.partial_min = INF
+        self.end = now + self.interval
 
     def current(self, now: float) -> float:
         """The last closed minimum, or 0 when nothing started for two intervals."""
