@@ -97,8 +97,13 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
         finally:
             transport = request.transport  # the client went away before the answer
             gone = transport is None or transport.is_closing()
-            outcome = Outcome.SUCCESS if end is None else end.outcome
-            guard.settle(permit, settled(outcome, disconnected=gone), status=status)
+            if permit is None and end is None:  # the common request, answered: guard.leave inline
+                if status is not None and status >= 500:
+                    guard.counters.server_errors += 1
+                guard.controller.leave("ignored" if gone else "success")
+            else:
+                outcome = Outcome.SUCCESS if end is None else end.outcome
+                guard.settle(permit, settled(outcome, disconnected=gone), status=status)
 
     return overload
 
