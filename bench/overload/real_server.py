@@ -16,7 +16,9 @@ Policies: ``none`` (bare app), ``default`` (``OverloadMiddleware(app)`` / ``setu
 with their defaults, as a new user writes them), ``fixed`` (``FixedLimit(--fixed)``), ``gradient2``
 and ``aimd`` (Netflix's, windowed, their defaults), ``legacy`` (the 0.x default: queue-delay AIMD
 from 16 with loop lag and sloughing, for the before/after comparison), ``stable`` (the default
-without its growth test, ``LoopDelayLimit(min_rise=0)``: the default before it).
+without its growth test, ``LoopDelayLimit(min_rise=0)``: the default before it), ``monitor`` (the
+default in monitor-only mode: it decides and counts, never sheds; what the detector sees on an
+unprotected server).
 
 Bench routes under ``/healthz/bench/`` (bypassed by every policy, as health routes are):
 ``start`` (zero the trajectory clock), ``dep?s=0.2``, ``trajectory`` (JSON samples every 100 ms:
@@ -44,7 +46,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 HANDLERS = ("sleep", "cpu", "mixed", "dep", "trivial")
 STACKS = ("h11", "httptools", "aiohttp")
-POLICIES = ("none", "default", "fixed", "gradient2", "aimd", "legacy", "stable")
+POLICIES = ("none", "default", "fixed", "gradient2", "aimd", "legacy", "stable", "monitor")
 MAX_SAMPLES = 20_000  # 100 ms samples: over half an hour
 
 
@@ -100,7 +102,7 @@ class Bench:
         def logged(lag: float) -> None:
             if len(probes) < 50 * MAX_SAMPLES:
                 t = round(time.monotonic() - self.t0, 4)
-                probes.append((t, round(lag, 4), round(guard.busy, 4), guard.steps, ctl.inflight))
+                probes.append((t, round(lag, 4), round(guard.busy, 4), guard.steps, ctl.inflight, guard.runs))
             on_sample(lag)
 
         guard.probe.on_sample = logged
@@ -174,7 +176,7 @@ def controller_for(policy: str, fixed: int) -> Any:
 
 
 def guard_options(policy: str) -> dict[str, Any]:
-    return {"handle_sigterm": False}
+    return {"handle_sigterm": False, "monitor_only": policy == "monitor"}
 
 
 def asgi_app(work: Work, bench: Bench) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
@@ -309,6 +311,8 @@ def main(argv: list[str]) -> int:
     sock = bind()
     if args.stack == "aiohttp":
         asyncio.run(serve_aiohttp(args, sock))
+    elif args.stack == "httptools":
+        import uvloop; uvloop.run(serve_uvicorn(args, sock))  # noqa: E702, I001  # fmt: skip
     else:
         asyncio.run(serve_uvicorn(args, sock))
     return 0
