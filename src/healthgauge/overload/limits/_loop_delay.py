@@ -88,6 +88,7 @@ class LoopDelayLimit(Limit):
         "_floor",
         "_hold",
         "_ineffective",
+        "_last",
         "_last_above",
         "_last_rising",
         "_last_shed",
@@ -125,6 +126,7 @@ class LoopDelayLimit(Limit):
         "min_growth",
         "min_rise",
         "noise_factor",
+        "noise_share",
         "probe_growth",
         "slough_factor",
         "step_factor",
@@ -151,6 +153,7 @@ class LoopDelayLimit(Limit):
         floor_decay: float = 0.98,
         step_factor: float = 2.0,
         noise_factor: float = 3.0,
+        noise_share: float = 0.75,
         max_target: float = 0.05,
         enter_time: float | None = None,
         exit_time: float | None = None,
@@ -171,6 +174,7 @@ class LoopDelayLimit(Limit):
         require_ratio("min_busy_share", min_busy_share, 0.0, 1.0, high_open=False)
         require_ratio("floor_decay", floor_decay, 0.0, 1.0, high_open=False)
         require(step_factor >= 0 and noise_factor >= 0, "step_factor and noise_factor must be ≥ 0")
+        require_ratio("noise_share", noise_share, 0.0, 1.0, high_open=False)
         start = min(1000.0, max_limit) if initial is None else initial
         super().__init__(initial=start, min_limit=min_limit, max_limit=max_limit)
         self.target = float(target)
@@ -182,6 +186,7 @@ class LoopDelayLimit(Limit):
         self.floor_decay = float(floor_decay)
         self.step_factor = float(step_factor)
         self.noise_factor = float(noise_factor)
+        self.noise_share = float(noise_share)
         self.max_target = float(max_target)
         self.enter_time = 5 * self.interval if enter_time is None else float(enter_time)
         self.exit_time = 3 * self.interval if exit_time is None else float(exit_time)
@@ -207,6 +212,7 @@ class LoopDelayLimit(Limit):
         self._probe: deque[tuple[float, float]] = deque()  # samples since shedding was let go
         self._probing_since = -INF
         self._run: deque[tuple[float, float]] = deque()  # (time, lag) of the current run of late samples
+        self._last: deque[tuple[float, float]] = deque(maxlen=4)  # the last four samples, late or not
         self._last_rising = -INF
         self._plateau = 0.0  # the lag shedding was let go at (hold_time): rising back to it is no growth
         self._plateau_until = -INF
@@ -313,7 +319,9 @@ class LoopDelayLimit(Limit):
             self._first_above = None
             self._late = False
             self._run.clear()
-        rising = self._late and self._rising(self._run)
+        last = self._last
+        last.append((now, lag))
+        rising = (self._late and self._rising(self._run)) or self._lengthening(last)
         if rising:
             self._last_rising = now
         if self._overloaded:
@@ -392,14 +400,25 @@ class LoopDelayLimit(Limit):
             self._hold = self.hold_time
 
     def _regrowing(self, probe: deque[tuple[float, float]]) -> bool:
-        """The backlog grows again since the release, past the lag that first entered overload:
-        rising over the samples since the release, or, far above capacity, doubling on each of
-        the two samples after it. A closed loop refills (as geometrically as an open loop grows,
-        while its clients come back) but only to the plateau its clients set, where it entered."""
-        lag = probe[-1][1]
+        """The backlog grows again since the release. Iteration by iteration: two in a row each
+        longer than the last, the latest past the slough threshold and twice the lag let go at
+        (and above a plateau seen recently). A closed loop refills in one step, to the batch its
+        clients keep, and stays there; an open loop above capacity lengthens every iteration by
+        its excess (aiohttp at 4×: 35, 143, 443 ms — waiting for the lag to pass 1.5 × the
+        entry lag let each probe run ~1 s of backlog). Dense samples: rising over the probe past
+        the lag that first entered overload, as before."""
+        now, lag = probe[-1]
+        n = len(probe)
+        if (
+            n >= 3
+            and lag > max(self.slough_timeout, 2 * probe[0][1])
+            and (now >= self._plateau_until or lag > self._plateau + self.effective_target)
+            and self._longer(probe[-3], probe[-2])
+            and self._longer(probe[-2], probe[-1])
+        ):
+            return True
         if lag <= max(1.5 * self._entry_lag, self._entry_lag + self.effective_target):
             return False  # (a closed loop taken for growth mid-step entered below its plateau)
-        n = len(probe)
         if n >= 4 and self._rising(probe, self.probe_growth):
             return True
         # Sparse samples (one per long iteration): each later than the last, or far above
@@ -407,6 +426,28 @@ class LoopDelayLimit(Limit):
         if n >= 4:
             return probe[-3][1] < probe[-2][1] < lag
         return n == 3 and lag >= 2 * probe[1][1] and probe[1][1] >= 2 * max(probe[0][1], self.effective_target)
+
+    def _longer(self, before: tuple[float, float], after: tuple[float, float]) -> bool:
+        """``after`` is the next loop iteration's sample, and the iteration got longer: it came at
+        least one iteration (``before``'s lag) later, and its lag exceeds ``before``'s by more
+        than ``min_rise`` × the target and ``min_growth`` × the time between them."""
+        (t0, lag0), (t1, lag1) = before, after
+        gap = t1 - t0
+        if gap < lag0:
+            return False  # several samples in one iteration's time: dense, the thirds judge them
+        return lag1 - lag0 > max(self.min_rise * self.effective_target, self.min_growth * gap)
+
+    def _lengthening(self, last: deque[tuple[float, float]]) -> bool:
+        """Three loop iterations in a row each longer than the last, all late: the excess enters
+        the loop every iteration (an open loop above capacity on asyncio, whose loop reads every
+        readable socket each iteration: at 2× the probe saw 43, 96, 140, 271 ms, one sample per
+        iteration, where the thirds of ``enter_time`` found a third without a sample and waited
+        5 s). A closed loop steps up once, to the batch its clients keep, and stays there."""
+        if self.min_rise <= 0 or len(last) < 4:
+            return False
+        target = self.effective_target
+        a, b, c, d = last
+        return b[1] > target and self._longer(a, b) and self._longer(b, c) and self._longer(c, d)
 
     def _recent(self, probe: deque[tuple[float, float]]) -> deque[tuple[float, float]]:
         """The probe's samples of the last ``enter_time`` (at least the last four)."""
@@ -473,7 +514,12 @@ class LoopDelayLimit(Limit):
                 mean = self._busy / self._steps
                 self._step = mean if self._step == 0 else 0.8 * self._step + 0.2 * mean
             calm = not self._overloaded and self._probing_since == -INF
-            if calm and self._min_lag <= self.effective_target and math.isfinite(self._max_lag):
+            # Learn the host's noise only while the loop has room (busy share under noise_share):
+            # a saturated loop's worst samples are the start of a backlog, not the host (at 2×
+            # they raised the target from 12 to 36 ms before the first entry, and with it the
+            # slough threshold and the wait of every request served).
+            unsaturated = self._share < self.noise_share
+            if calm and unsaturated and self._min_lag <= self.effective_target and math.isfinite(self._max_lag):
                 self._noise += 0.05 * (self._max_lag - self._noise)
             self._move()
         self._win_start = now
