@@ -467,3 +467,62 @@ def test_a_release_probe_that_refills_in_one_step_and_stays_is_a_plateau() -> No
         t = iterations(limit, t, [150 * MS, 152 * MS, 149 * MS])
         assert not limit.overloaded
     assert limit.statistics().details["probing"] == 0
+
+
+def test_a_growing_accept_queue_enters_while_the_loop_lag_stays_flat() -> None:
+    """uvloop at 4×: 87-ms iterations of 28 requests, the lag flat at 77 ms (a closed loop's
+    picture) while the kernel's accept queue grows by ~100 connections per iteration."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
+    queued = 0
+    for _ in range(3):
+        t += 87 * MS
+        queued += 100
+        limit.on_loop(t, 77 * MS, 84 * MS, 28, accept_queue=queued)
+    assert limit.overloaded
+    assert limit.on_start(t, 3 * limit.effective_target + MS)
+
+
+def test_an_accept_queue_that_stands_without_growing_does_not_enter() -> None:
+    """A closed loop opens no new connections; a few waiting a moment (a burst of connects, or
+    clients a long iteration keeps waiting) neither grow nor stand."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
+    for i in range(100):
+        t += PROBE
+        limit.on_loop(t, 2 * MS, 0.9 * PROBE, 3, accept_queue=(20, 24, 21)[i % 3])
+    for i in range(100):
+        t += PROBE
+        limit.on_loop(t, 2 * MS, 0.9 * PROBE, 3, accept_queue=(0, 30)[i % 2])
+    assert not limit.overloaded
+
+
+def test_an_accept_queue_grown_by_others_work_does_not_enter() -> None:
+    """Connections wait while the loop is busy with something else (2,000 clients connecting
+    to an await handler): refusing our handlers would not take them in sooner."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.1)
+    for i in range(50):
+        t += PROBE
+        limit.on_loop(t, 30 * MS, 0.1 * PROBE, 1, accept_queue=10 * (i + 1))
+    assert not limit.overloaded
+
+
+def test_a_release_probe_sheds_again_as_soon_as_the_accept_queue_grows() -> None:
+    """Shedding held an open loop; let go, the accept queue grows again within an interval: no
+    need to wait for the loop's iterations to lengthen (at 4× that cost ~0.6 s each probe)."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
+    t = iterations(limit, t, [22 * MS, 43 * MS, 96 * MS])
+    assert limit.overloaded
+    t = shed_until_released(limit, t)
+    assert limit.statistics().details["probing"] == 1
+    for i in range(12):
+        t += PROBE
+        limit.on_loop(t, 20 * MS, 0.9 * PROBE, 3, accept_queue=5 * (i + 1))
+    assert limit.overloaded
+
+
+def test_min_queue_growth_is_checked() -> None:
+    with pytest.raises(ConfigError, match="min_queue_growth"):
+        LoopDelayLimit(min_queue_growth=0)

@@ -30,6 +30,16 @@ what the real servers taught:
   the last) is shed again at once, and the next probe waits twice as long (up to ``max_hold``,
   8 s); a lag that stops rising below it is a closed loop's plateau, remembered for
   ``max_suppress`` (20 s): refilling to it is not growth. ``min_rise=0`` turns the test off.
+- **Growth seen where it happens** (issue #11, fourth round). A loop deep in a backlog wakes the
+  probe once per iteration, so the thirds above see too few samples (h11 at 2×: 22, 43, 96, 140 ms,
+  entered 5 s late). Three iterations in a row each longer than the last (by ``min_rise`` × the
+  target and ``min_growth`` × the time between the samples) enter at once, and two re-enter after
+  a release: a closed loop steps up once, to the batch its clients keep. And where the loop never
+  takes the excess in — uvloop at 2-4× ran a flat 77-ms lag, like a closed loop, while the
+  kernel's accept queue grew by ~1,000 connections a second — the host's ``accept_queue`` reading
+  (``adapters._backlog``) decides: standing over an ``interval`` and grown by ``min_queue_growth``
+  (8) connections is an open loop above capacity (a closed loop opens no connections); it enters,
+  holds shedding while it grows, and ends a release probe within an interval.
 - **Proof that shedding helps.** If, within ``verify_time`` (1 s) of entering overload, no probe
   sample falls back to the slough threshold or to half the lag that entered it, refusing work did
   not relieve the loop (the delay
@@ -43,7 +53,9 @@ what the real servers taught:
   server; on a shared or CPU-throttled host the process waits for a core now and then. The target
   is ``max(target, step_factor × the handlers' mean step, noise_factor × noise)``, at most
   ``max_target`` (50 ms), where ``noise`` is an EWMA of the largest lag of each interval that had
-  no standing queue (its smallest sample at or below the target) while not shedding or probing.
+  no standing queue (its smallest sample at or below the target) while not shedding or probing
+  and while our handlers took less than ``noise_share`` (0.75) of the loop (a saturated loop's
+  worst samples are the start of a backlog, not the host).
 - **Slough** at handler start, as folly: while overloaded, a request that waited longer than
   ``slough_factor`` (3) × that target is refused before it runs.
   For handlers that never ``await`` (pure CPU), in-flight never exceeds 1 and this is the only
@@ -90,6 +102,7 @@ class LoopDelayLimit(Limit):
         "_ineffective",
         "_last",
         "_last_above",
+        "_last_queued",
         "_last_rising",
         "_last_shed",
         "_late",
@@ -102,6 +115,7 @@ class LoopDelayLimit(Limit):
         "_plateau_until",
         "_probe",
         "_probing_since",
+        "_queue",
         "_run",
         "_saturated",
         "_share",
@@ -124,6 +138,7 @@ class LoopDelayLimit(Limit):
         "max_target",
         "min_busy_share",
         "min_growth",
+        "min_queue_growth",
         "min_rise",
         "noise_factor",
         "noise_share",
@@ -165,6 +180,7 @@ class LoopDelayLimit(Limit):
         probe_growth: float = 0.1,
         hold_time: float = 0.25,
         max_hold: float = 8.0,
+        min_queue_growth: int = 8,
     ) -> None:
         require(target > 0, f"target must be > 0 s, got {target!r}")
         require(interval > target, f"interval ({interval!r} s) must be > target ({target!r} s)")
@@ -203,6 +219,10 @@ class LoopDelayLimit(Limit):
             min_growth >= 0 and probe_growth >= 0 and max_hold >= hold_time,
             "need min_growth ≥ 0, probe_growth ≥ 0 (s/s) and max_hold ≥ hold_time",
         )
+        require(min_queue_growth >= 1, f"min_queue_growth must be ≥ 1 connection, got {min_queue_growth!r}")
+        self.min_queue_growth = int(min_queue_growth)
+        self._queue: deque[tuple[float, int]] = deque()  # (time, length) while the accept queue stands
+        self._last_queued = -INF
         self.min_rise = float(min_rise)
         self.min_growth = float(min_growth)
         self.probe_growth = float(probe_growth)
@@ -298,7 +318,7 @@ class LoopDelayLimit(Limit):
             return True
         return False
 
-    def on_loop(self, now: float, lag: float, busy: float, steps: int) -> None:
+    def on_loop(self, now: float, lag: float, busy: float, steps: int, accept_queue: int | None = None) -> None:
         self._busy += busy
         self._steps += steps
         if lag > self._max_lag:
@@ -321,20 +341,40 @@ class LoopDelayLimit(Limit):
             self._run.clear()
         last = self._last
         last.append((now, lag))
-        rising = (self._late and self._rising(self._run)) or self._lengthening(last)
+        queue_growing = self._accepting_behind(now, accept_queue)
+        rising = (self._late and self._rising(self._run)) or self._lengthening(last) or queue_growing
         if rising:
             self._last_rising = now
         if self._overloaded:
             self._check(now, lag)
         elif self._probing_since > -INF:
-            self._probe_step(now, lag)
+            self._probe_step(now, lag, queue_growing)
         elif (
             rising
             and self._share >= self.min_busy_share
             and now >= self._suppressed_until
-            and (now >= self._plateau_until or lag > self._plateau + self.effective_target)
+            and (queue_growing or now >= self._plateau_until or lag > self._plateau + self.effective_target)
         ):
             self._enter(now, lag)
+
+    def _accepting_behind(self, now: float, queued: int | None) -> bool:
+        """Connections wait in the kernel for the server to accept them, in every sample of the
+        last ``interval``, and more of them (by ``min_queue_growth``) than an interval ago: new
+        connections arrive faster than the server takes them in. With uvloop that is where an
+        open loop's whole excess waits while the loop's own lag stays flat (module
+        ``adapters._backlog``); a closed loop opens no new connections, so it never grows."""
+        run = self._queue
+        if not queued:  # None (unknown) or 0: nothing stands
+            run.clear()
+            return False
+        self._last_queued = now
+        run.append((now, queued))
+        while len(run) > 2 and run[1][0] <= now - self.interval:
+            run.popleft()  # keep one sample at least an interval old
+        if len(run) > 256:
+            run.popleft()
+        then, before = run[0]
+        return now - then >= self.interval and queued - before >= self.min_queue_growth
 
     def _enter(self, now: float, lag: float, again: bool = False) -> None:
         self._overloaded = True
@@ -359,7 +399,7 @@ class LoopDelayLimit(Limit):
                 self._suppress_for = min(self.max_suppress, 2 * self._suppress_for)
                 self._hold = self.hold_time
                 return
-        if now - max(self._last_above, self._last_shed) >= self.exit_time:
+        if now - max(self._last_above, self._last_shed, self._last_queued) >= self.exit_time:
             self._overloaded = False  # nothing waits any more: the load fell
             self._hold = self.hold_time
         elif self.min_rise > 0 and now - self._last_rising >= self._hold:
@@ -371,7 +411,7 @@ class LoopDelayLimit(Limit):
             self._probe.clear()
             self._probe.append((now, lag))
 
-    def _probe_step(self, now: float, lag: float) -> None:
+    def _probe_step(self, now: float, lag: float, queue_growing: bool = False) -> None:
         """Shedding was let go ``_probing_since``: shed again as soon as the backlog grows from
         there (an open loop: no need to wait for ``enter_time`` of lateness again); if for
         ``enter_time`` it does not, it was a closed loop's plateau: remember it and stay calm."""
@@ -379,10 +419,10 @@ class LoopDelayLimit(Limit):
         probe.append((now, lag))
         if len(probe) > 256:
             probe.popleft()
-        if now - self._last_above >= self.exit_time:
+        if now - max(self._last_above, self._last_queued) >= self.exit_time:
             self._end_probe()  # the loop caught up by itself: the load fell
             self._hold = self.hold_time
-        elif (
+        elif (queue_growing and self._share >= self.min_busy_share) or (
             now - probe[0][0] >= self.interval  # a few 10-ms samples are one iteration's noise
             and self._share >= self.min_busy_share
             and self._regrowing(probe)
