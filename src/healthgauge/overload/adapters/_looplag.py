@@ -80,18 +80,10 @@ class LoopLagProbe:
         self._schedule()
 
     def current(self, now: float) -> float:
-        """The lag as of ``now`` (monotonic): how overdue the probe is, 0 when it is not (the
-        latest sample when the probe is stopped). In a loop running long iterations the probe
-        wakes at one iteration's start and is due 10 ms later, so this grows with the time the
-        loop has spent in the iteration so far: a request's place in its batch.
-
-        Not the latest sample (the previous iteration's length), as before: it gave every request
-        of a batch the same delay, so an overloaded loop refused whole batches in turn — a batch
-        refused, the next one served — and at 2× shed 57 % of the requests (uvloop), 7 points
-        more than the excess; now a batch's head runs and its tail is refused."""
-        if self._handle is None:
-            return self.latest
-        return max(0.0, now - self._due)
+        """The lag as of ``now`` (monotonic): how overdue the probe is, when it is; else the
+        latest sample. A loop deep in a backlog shows it here before the probe can run."""
+        overdue = now - self._due
+        return overdue if overdue > self.latest and self._handle is not None else self.latest
 
     def record(self, lag: float) -> None:
         """Record one sample (the timer's own path; public so tests and other loops can feed it)."""
