@@ -18,7 +18,8 @@ and ``aimd`` (Netflix's, windowed, their defaults), ``legacy`` (the 0.x default:
 from 16 with loop lag and sloughing, for the before/after comparison), ``stable`` (the default
 without its growth test, ``LoopDelayLimit(min_rise=0)``: the default before it), ``monitor`` (the
 default in monitor-only mode: it decides and counts, never sheds; what the detector sees on an
-unprotected server).
+unprotected server), ``acceptq`` (the default also judging the kernel's accept queue,
+``LoopDelayLimit(min_queue_growth=8)``).
 
 Bench routes under ``/healthz/bench/`` (bypassed by every policy, as health routes are):
 ``start`` (zero the trajectory clock), ``dep?s=0.2``, ``trajectory`` (JSON samples every 100 ms:
@@ -46,7 +47,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 HANDLERS = ("sleep", "cpu", "mixed", "dep", "trivial")
 STACKS = ("h11", "httptools", "aiohttp")
-POLICIES = ("none", "default", "fixed", "gradient2", "aimd", "legacy", "stable", "monitor")
+POLICIES = ("none", "default", "fixed", "gradient2", "aimd", "legacy", "stable", "monitor", "acceptq")
 MAX_SAMPLES = 20_000  # 100 ms samples: over half an hour
 
 
@@ -170,6 +171,8 @@ def controller_for(policy: str, fixed: int) -> Any:
         return AdmissionController(WindowedLimit(AIMDLimit()))
     if policy == "legacy":
         return AdmissionController(QueueDelayLimit())  # the 0.x default (spec §2.4 as shipped)
+    if policy == "acceptq":
+        return AdmissionController(LoopDelayLimit(min_queue_growth=8))  # also judges the accept queue
     if policy == "stable":
         return AdmissionController(LoopDelayLimit(min_rise=0))  # the default without its growth test
     return None

@@ -472,7 +472,7 @@ def test_a_release_probe_that_refills_in_one_step_and_stays_is_a_plateau() -> No
 def test_a_growing_accept_queue_enters_while_the_loop_lag_stays_flat() -> None:
     """uvloop at 4×: 87-ms iterations of 28 requests, the lag flat at 77 ms (a closed loop's
     picture) while the kernel's accept queue grows by ~100 connections per iteration."""
-    limit = LoopDelayLimit()
+    limit = LoopDelayLimit(min_queue_growth=8)
     t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
     queued = 0
     for _ in range(4):
@@ -489,7 +489,7 @@ def test_a_growing_accept_queue_enters_while_the_loop_lag_stays_flat() -> None:
 def test_an_accept_queue_that_stands_without_growing_does_not_enter() -> None:
     """A closed loop opens no new connections; a few waiting a moment (a burst of connects, or
     clients a long iteration keeps waiting) neither grow nor stand."""
-    limit = LoopDelayLimit()
+    limit = LoopDelayLimit(min_queue_growth=8)
     t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
     for i in range(100):
         t += PROBE
@@ -504,7 +504,7 @@ def test_clients_of_a_closed_loop_connecting_do_not_enter() -> None:
     """uvloop at the step from 10 to 50 closed-loop clients of a 3-ms handler: 40 connections
     wait to be accepted and are taken in over a second, a few more join once; the queue grows in
     one interval, never in three in a row (one interval's growth shed 73 % of them)."""
-    limit = LoopDelayLimit()
+    limit = LoopDelayLimit(min_queue_growth=8)
     t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
     for queued in (38, 34, 32, 29, 27, 25, 23, 45, 36, 22, 11, 8, 7, 6, 48, 161, 158, 155, 153, 149):
         t += 0.1
@@ -515,7 +515,7 @@ def test_clients_of_a_closed_loop_connecting_do_not_enter() -> None:
 def test_an_accept_queue_grown_by_others_work_does_not_enter() -> None:
     """Connections wait while the loop is busy with something else (2,000 clients connecting
     to an await handler): refusing our handlers would not take them in sooner."""
-    limit = LoopDelayLimit()
+    limit = LoopDelayLimit(min_queue_growth=8)
     t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.1)
     for i in range(50):
         t += PROBE
@@ -526,7 +526,7 @@ def test_an_accept_queue_grown_by_others_work_does_not_enter() -> None:
 def test_a_release_probe_sheds_again_as_soon_as_the_accept_queue_grows() -> None:
     """Shedding held an open loop; let go, the accept queue grows again for three intervals: no
     need to wait for the loop's iterations to lengthen (at 4× that cost ~0.6 s each probe)."""
-    limit = LoopDelayLimit()
+    limit = LoopDelayLimit(min_queue_growth=8)
     t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
     t = iterations(limit, t, [22 * MS, 43 * MS, 96 * MS])
     assert limit.overloaded
@@ -541,3 +541,15 @@ def test_a_release_probe_sheds_again_as_soon_as_the_accept_queue_grows() -> None
 def test_min_queue_growth_is_checked() -> None:
     with pytest.raises(ConfigError, match="min_queue_growth"):
         LoopDelayLimit(min_queue_growth=0)
+
+
+def test_by_default_the_accept_queue_is_reported_not_judged() -> None:
+    """On uvloop a 503 loses to the kernel's free drop (bare answered 95-99 % at 2-4×, shedding
+    81-91 %): the default reports the queue and leaves its excess to the kernel."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
+    for i in range(10):
+        t += 87 * MS
+        limit.on_loop(t, 77 * MS, 84 * MS, 28, accept_queue=100 * (i + 1))
+    assert not limit.overloaded
+    assert limit.statistics().details["accept_queue"] == 1000
