@@ -116,12 +116,15 @@ def test_a_closed_loop_of_a_cpu_bound_handler_is_not_shed(stack: str) -> None:
 
 
 def test_open_loop_at_twice_capacity_keeps_goodput() -> None:
-    """~3 ms of pure-Python CPU per request, httptools + uvloop: bare collapses at 2× (its queue
-    outgrows the 1 s deadline); the default sheds the excess and keeps answering in time."""
-    capacity = run("httptools", "cpu", "none", "closed", "16:2")["goodput"]
+    """~3 ms of pure-Python CPU per request on an asyncio loop (aiohttp): bare collapses at 2×
+    (the loop takes the excess in and its queue outgrows the 1 s deadline); the default sheds
+    the excess and keeps answering in time. (This ran on "httptools + uvloop", which the bench
+    server actually ran on asyncio; on uvloop bare does not collapse — its excess times out
+    unread in the kernel's accept queue — and the default leaves it there: docs/overload.md.)"""
+    capacity = run("aiohttp", "cpu", "none", "closed", "16:2")["goodput"]
     rate = 2 * capacity
-    bare = run("httptools", "cpu", "none", "open", f"{rate:.0f}:4")
-    protected = run("httptools", "cpu", "default", "open", f"{rate:.0f}:4")
+    bare = run("aiohttp", "cpu", "none", "open", f"{rate:.0f}:4")
+    protected = run("aiohttp", "cpu", "default", "open", f"{rate:.0f}:4")
     assert protected["goodput"] >= 0.4 * capacity, (protected, capacity)
     assert protected["goodput"] >= 0.9 * bare["goodput"], (protected, bare)
     # Never worse than nothing. (Shedding lets go after hold_time to test whether the backlog
