@@ -22,7 +22,7 @@ from healthgauge.overload import LoopDelayLimit
 def first_entry(probes: list[list[float]], **kwargs: float) -> tuple[float | None, list[tuple[float, float]]]:
     limit = LoopDelayLimit(**kwargs)
     seen: list[tuple[float, float]] = []
-    for t, lag, busy, steps, _inflight in probes:
+    for t, lag, busy, steps, *_ in probes:
         limit.on_loop(t, lag, busy, int(steps))
         seen.append((t, lag))
         if limit.overloaded:

@@ -16,7 +16,10 @@ Policies: ``none`` (bare app), ``default`` (``OverloadMiddleware(app)`` / ``setu
 with their defaults, as a new user writes them), ``fixed`` (``FixedLimit(--fixed)``), ``gradient2``
 and ``aimd`` (Netflix's, windowed, their defaults), ``legacy`` (the 0.x default: queue-delay AIMD
 from 16 with loop lag and sloughing, for the before/after comparison), ``stable`` (the default
-without its growth test, ``LoopDelayLimit(min_rise=0)``: the default before it).
+without its growth test, ``LoopDelayLimit(min_rise=0)``: the default before it), ``monitor`` (the
+default in monitor-only mode: it decides and counts, never sheds; what the detector sees on an
+unprotected server), ``acceptq`` (the default also judging the kernel's accept queue,
+``LoopDelayLimit(min_queue_growth=8)``).
 
 Bench routes under ``/healthz/bench/`` (bypassed by every policy, as health routes are):
 ``start`` (zero the trajectory clock), ``dep?s=0.2``, ``trajectory`` (JSON samples every 100 ms:
@@ -44,7 +47,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 HANDLERS = ("sleep", "cpu", "mixed", "dep", "trivial")
 STACKS = ("h11", "httptools", "aiohttp")
-POLICIES = ("none", "default", "fixed", "gradient2", "aimd", "legacy", "stable")
+POLICIES = ("none", "default", "fixed", "gradient2", "aimd", "legacy", "stable", "monitor", "acceptq")
 MAX_SAMPLES = 20_000  # 100 ms samples: over half an hour
 
 
@@ -100,7 +103,7 @@ class Bench:
         def logged(lag: float) -> None:
             if len(probes) < 50 * MAX_SAMPLES:
                 t = round(time.monotonic() - self.t0, 4)
-                probes.append((t, round(lag, 4), round(guard.busy, 4), guard.steps, ctl.inflight))
+                probes.append((t, round(lag, 4), round(guard.busy, 4), guard.steps, ctl.inflight, guard.runs))
             on_sample(lag)
 
         guard.probe.on_sample = logged
@@ -168,13 +171,15 @@ def controller_for(policy: str, fixed: int) -> Any:
         return AdmissionController(WindowedLimit(AIMDLimit()))
     if policy == "legacy":
         return AdmissionController(QueueDelayLimit())  # the 0.x default (spec §2.4 as shipped)
+    if policy == "acceptq":
+        return AdmissionController(LoopDelayLimit(min_queue_growth=8))  # also judges the accept queue
     if policy == "stable":
         return AdmissionController(LoopDelayLimit(min_rise=0))  # the default without its growth test
     return None
 
 
 def guard_options(policy: str) -> dict[str, Any]:
-    return {"handle_sigterm": False}
+    return {"handle_sigterm": False, "monitor_only": policy == "monitor"}
 
 
 def asgi_app(work: Work, bench: Bench) -> Callable[[Scope, Receive, Send], Awaitable[None]]:

@@ -383,3 +383,173 @@ def test_a_probe_far_above_capacity_sees_few_samples_and_still_sheds_again() -> 
         t += lag
         limit.on_loop(t, lag, 0.9 * lag, round(lag / (3 * MS)))
     assert limit.overloaded
+
+
+def iterations(limit: LoopDelayLimit, t: float, lags: list[float], share: float = 0.9) -> float:
+    """A loop running one long iteration per probe sample: each sample ``lag`` late, arriving
+    ``lag`` after the previous one (the probe waits out the iteration)."""
+    for lag in lags:
+        t += max(lag, PROBE)
+        limit.on_loop(t, lag, share * max(lag, PROBE), max(1, round(lag / (3 * MS))))
+    return t
+
+
+def test_iterations_that_lengthen_three_times_in_a_row_enter_at_once() -> None:
+    """h11 at 2×, as the probe saw it: from a calm loop, one sample per iteration, 22, 43, 96 ms.
+    The old thirds-of-500-ms test found a third without a sample and entered 5 s later."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
+    t = iterations(limit, t, [22 * MS, 43 * MS])
+    assert not limit.overloaded  # a burst, or clients connecting over two iterations
+    iterations(limit, t, [96 * MS])
+    assert limit.overloaded
+    assert not limit.late  # no enter_time of lateness was needed
+
+
+def test_a_closed_loop_that_steps_up_to_its_batch_does_not_enter() -> None:
+    """50 clients of a 3-ms handler: the loop steps up to a 150-ms batch and stays there; a few
+    connections joining late make one more step, never three lengthenings in a row."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
+    t = iterations(limit, t, [5 * MS, 120 * MS, 150 * MS, 150 * MS, 149 * MS, 151 * MS] * 5)
+    assert not limit.overloaded
+
+
+def test_dense_samples_that_rise_are_left_to_the_thirds() -> None:
+    """Samples 10 ms apart while the lag is 40 ms: several samples per iteration (the loop's
+    iterations are short), so they are judged over enter_time as before, not per sample."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.9, step=3 * MS)
+    ramp(limit, t, 0.2, 40 * MS, share=0.9, step=3 * MS)
+    assert not limit.overloaded
+
+
+def test_a_saturated_loop_does_not_teach_the_host_noise() -> None:
+    """The start of a backlog (the loop saturated by our handlers, its worst sample 20 ms) is not
+    the host's noise: learning it raised the target to 36 ms before the first entry."""
+    limit = LoopDelayLimit()
+    t = 0.0
+    for _ in range(100):
+        t = feed(limit, t, 0.09, 0.0, share=0.95)
+        t = feed(limit, t, 0.01, 20 * MS, share=0.95)
+    assert limit.noise == 0.0
+    for _ in range(100):  # the same lags with room on the loop: the host's
+        t = feed(limit, t, 0.09, 0.0, share=0.5)
+        t = feed(limit, t, 0.01, 20 * MS, share=0.5)
+    assert limit.noise > 10 * MS
+
+
+def test_a_release_probe_far_above_capacity_sheds_again_after_two_longer_iterations() -> None:
+    """aiohttp at 4×, once shedding let go: 35, 143, 443 ms, each iteration ~3-4× the last.
+    Two lengthenings in a row past the slough threshold are growth: waiting for the lag to pass
+    1.5 × the entry lag let each probe run a second of backlog."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
+    t = iterations(limit, t, [22 * MS, 43 * MS, 96 * MS, 140 * MS, 292 * MS])
+    assert limit.overloaded
+    t = shed_until_released(limit, t)
+    assert limit.statistics().details["probing"] == 1
+    t = iterations(limit, t, [143 * MS])
+    assert not limit.overloaded  # one step: a closed loop refills this way
+    iterations(limit, t, [443 * MS])
+    assert limit.overloaded
+
+
+def test_a_release_probe_that_refills_in_one_step_and_stays_is_a_plateau() -> None:
+    """A closed loop of 50 clients of a 3-ms handler taken for growth: once let go it refills to
+    its 150-ms batch in one iteration and stays there; shedding does not resume."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
+    t = iterations(limit, t, [22 * MS, 43 * MS, 96 * MS])
+    assert limit.overloaded
+    t = shed_until_released(limit, t)
+    for _ in range(10):
+        t = iterations(limit, t, [150 * MS, 152 * MS, 149 * MS])
+        assert not limit.overloaded
+    assert limit.statistics().details["probing"] == 0
+
+
+def test_a_growing_accept_queue_enters_while_the_loop_lag_stays_flat() -> None:
+    """uvloop at 4×: 87-ms iterations of 28 requests, the lag flat at 77 ms (a closed loop's
+    picture) while the kernel's accept queue grows by ~100 connections per iteration."""
+    limit = LoopDelayLimit(min_queue_growth=8)
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
+    queued = 0
+    for _ in range(4):
+        t += 87 * MS
+        queued += 100
+        limit.on_loop(t, 77 * MS, 84 * MS, 28, accept_queue=queued)
+        assert not limit.overloaded  # not yet grown in each of three intervals
+    t += 87 * MS
+    limit.on_loop(t, 77 * MS, 84 * MS, 28, accept_queue=queued + 100)
+    assert limit.overloaded
+    assert limit.on_start(t, 3 * limit.effective_target + MS)
+
+
+def test_an_accept_queue_that_stands_without_growing_does_not_enter() -> None:
+    """A closed loop opens no new connections; a few waiting a moment (a burst of connects, or
+    clients a long iteration keeps waiting) neither grow nor stand."""
+    limit = LoopDelayLimit(min_queue_growth=8)
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
+    for i in range(100):
+        t += PROBE
+        limit.on_loop(t, 2 * MS, 0.9 * PROBE, 3, accept_queue=(20, 24, 21)[i % 3])
+    for i in range(100):
+        t += PROBE
+        limit.on_loop(t, 2 * MS, 0.9 * PROBE, 3, accept_queue=(0, 30)[i % 2])
+    assert not limit.overloaded
+
+
+def test_clients_of_a_closed_loop_connecting_do_not_enter() -> None:
+    """uvloop at the step from 10 to 50 closed-loop clients of a 3-ms handler: 40 connections
+    wait to be accepted and are taken in over a second, a few more join once; the queue grows in
+    one interval, never in three in a row (one interval's growth shed 73 % of them)."""
+    limit = LoopDelayLimit(min_queue_growth=8)
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
+    for queued in (38, 34, 32, 29, 27, 25, 23, 45, 36, 22, 11, 8, 7, 6, 48, 161, 158, 155, 153, 149):
+        t += 0.1
+        limit.on_loop(t, 150 * MS, 95 * MS, 32, accept_queue=queued)
+        assert not limit.overloaded
+
+
+def test_an_accept_queue_grown_by_others_work_does_not_enter() -> None:
+    """Connections wait while the loop is busy with something else (2,000 clients connecting
+    to an await handler): refusing our handlers would not take them in sooner."""
+    limit = LoopDelayLimit(min_queue_growth=8)
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.1)
+    for i in range(50):
+        t += PROBE
+        limit.on_loop(t, 30 * MS, 0.1 * PROBE, 1, accept_queue=10 * (i + 1))
+    assert not limit.overloaded
+
+
+def test_a_release_probe_sheds_again_as_soon_as_the_accept_queue_grows() -> None:
+    """Shedding held an open loop; let go, the accept queue grows again for three intervals: no
+    need to wait for the loop's iterations to lengthen (at 4× that cost ~0.6 s each probe)."""
+    limit = LoopDelayLimit(min_queue_growth=8)
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
+    t = iterations(limit, t, [22 * MS, 43 * MS, 96 * MS])
+    assert limit.overloaded
+    t = shed_until_released(limit, t)
+    assert limit.statistics().details["probing"] == 1
+    for i in range(32):
+        t += PROBE
+        limit.on_loop(t, 20 * MS, 0.9 * PROBE, 3, accept_queue=5 * (i + 1))
+    assert limit.overloaded
+
+
+def test_min_queue_growth_is_checked() -> None:
+    with pytest.raises(ConfigError, match="min_queue_growth"):
+        LoopDelayLimit(min_queue_growth=0)
+
+
+def test_by_default_the_accept_queue_is_reported_not_judged() -> None:
+    """On uvloop a 503 loses to the kernel's free drop (bare answered 95-99 % at 2-4×, shedding
+    81-91 %): the default reports the queue and leaves its excess to the kernel."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
+    for i in range(10):
+        t += 87 * MS
+        limit.on_loop(t, 77 * MS, 84 * MS, 28, accept_queue=100 * (i + 1))
+    assert not limit.overloaded
+    assert limit.statistics().details["accept_queue"] == 1000

@@ -230,11 +230,12 @@ class AdmissionController:
         """Reject new arrivals with ``draining`` (after the shutdown grace period, spec §10.1)."""
         self._draining = draining
 
-    def observe_loop(self, lag: float, busy: float = 0.0, steps: int = 0) -> None:
+    def observe_loop(self, lag: float, busy: float = 0.0, steps: int = 0, accept_queue: int | None = None) -> None:
         """The host's event-loop probe (every 10 ms): ``lag`` seconds late; ``busy`` seconds spent
-        inside admitted handlers, in ``steps`` synchronous steps, since the previous call. Feeds the
-        limit (the load figure reads the requests' own delays, lag at their start included)."""
-        self._limit.on_loop(self._clock(), lag, busy, steps)
+        inside admitted handlers, in ``steps`` synchronous steps, since the previous call;
+        ``accept_queue`` connections the kernel holds for the server to accept (``None``: unknown).
+        Feeds the limit (the load figure reads the requests' own delays, lag at their start included)."""
+        self._limit.on_loop(self._clock(), lag, busy, steps, accept_queue)
 
     def tick(self) -> None:
         """Active expiry and grants, from the host's periodic timer (HG: every 10 ms) or at

@@ -23,6 +23,7 @@ from healthgauge.overload._http import Classified, RequestPolicy, Response, clas
 from healthgauge.overload._load import AgentReport, AgentState, LoadReporter, weight_for_load
 from healthgauge.overload._permit import Permit, Waiter
 from healthgauge.overload._types import Outcome, Rejection
+from healthgauge.overload.adapters._backlog import AcceptQueue
 from healthgauge.overload.adapters._counters import GuardCounters
 from healthgauge.overload.adapters._looplag import LoopLagProbe
 from healthgauge.overload.adapters._responder import AgentCheckResponder, full_state_line
@@ -145,6 +146,8 @@ class OverloadGuard:
         # The refusals with ``load_words`` added, by id of the plain refusal (rebuilt when the words change).
         self._loaded: dict[int, tuple[Response, Response]] = {}
         self.probe = LoopLagProbe(on_sample=self._on_lag) if loop_lag else None
+        # The kernel's accept queue, read with each probe sample (where uvloop's excess waits).
+        self.accept_queue = AcceptQueue() if loop_lag else None
         self.reporter = reporter or LoadReporter(warmup=agent_warmup, clock=self.clock)
         self.agent_port, self.agent_host = agent_port, agent_host
         self.responder: AgentCheckResponder | None = None
@@ -183,6 +186,8 @@ class OverloadGuard:
                 fallback_weight=self.reporter.weight_floor,
             )
             await self.responder.start()
+            if self.accept_queue is not None:
+                self.accept_queue.exclude(self.responder.port)
         if self.handle_sigterm and self._drain is None:
             drain = DrainOnSignal(
                 grace=self.drain_grace,
@@ -383,7 +388,8 @@ class OverloadGuard:
         steps = self.steps
         self._stride = min(METER_MAX_STRIDE, max(1, self.runs // METER_ALL))
         self.busy, self.steps, self.runs, self.sending = 0.0, 0, 0, 0.0
-        self.controller.observe_loop(lag, saved, steps)
+        queued = self.accept_queue.read(self.clock()) if self.accept_queue is not None else None
+        self.controller.observe_loop(lag, saved, steps, queued)
         self.refresh_load()
 
     def _reject(self, c: Classified | None, rejection: Rejection | None, now: float = 0.0) -> Admission:

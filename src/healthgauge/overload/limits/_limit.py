@@ -85,8 +85,10 @@ class Limit:
         """A permit completed: received at ``start``, ``rtt`` seconds long, ``inflight`` at admission."""
         return
 
-    def on_loop(self, now: float, lag: float, busy: float, steps: int) -> None:
-        """The loop probe: ``lag`` seconds late; ``busy`` seconds in ``steps`` steps of admitted handlers."""
+    def on_loop(self, now: float, lag: float, busy: float, steps: int, accept_queue: int | None = None) -> None:
+        """The loop probe: ``lag`` seconds late; ``busy`` seconds in ``steps`` steps of admitted
+        handlers; ``accept_queue`` connections waiting in the kernel to be accepted (``None``:
+        unknown)."""
         return
 
     def _set(self, value: float) -> None:

@@ -30,6 +30,20 @@ what the real servers taught:
   the last) is shed again at once, and the next probe waits twice as long (up to ``max_hold``,
   8 s); a lag that stops rising below it is a closed loop's plateau, remembered for
   ``max_suppress`` (20 s): refilling to it is not growth. ``min_rise=0`` turns the test off.
+- **Growth seen where it happens** (issue #11, fourth round). A loop deep in a backlog wakes the
+  probe once per iteration, so the thirds above see too few samples (h11 at 2×: 22, 43, 96, 140 ms,
+  entered 5 s late). Three iterations in a row each longer than the last (by ``min_rise`` × the
+  target and ``min_growth`` × the time between the samples) enter at once, and two re-enter after
+  a release: a closed loop steps up once, to the batch its clients keep. And where the loop never
+  takes the excess in — uvloop at 2-4× ran a flat 77-ms lag, like a closed loop, while the
+  kernel's accept queue grew by ~1,000 connections a second — the host's ``accept_queue`` reading
+  (``adapters._backlog``) can decide: with ``min_queue_growth=N`` (opt-in; 8 was measured) a
+  queue standing for three intervals and grown by N connections in each is an open loop above
+  capacity (a closed loop's clients connecting make it grow once, then drain); it enters, holds
+  shedding while it grows, and ends a release probe. Off by default because there a 503 loses to
+  the kernel: bare uvloop's excess times out unread at no CPU cost, a 503 through uvicorn costs
+  ~58 µs, and shedding answered 81-91 % of capacity in time at 2-4× against bare's 95-99 % (its
+  successes waited 35 ms at the median instead of 137). The reading is reported either way.
 - **Proof that shedding helps.** If, within ``verify_time`` (1 s) of entering overload, no probe
   sample falls back to the slough threshold or to half the lag that entered it, refusing work did
   not relieve the loop (the delay
@@ -43,7 +57,9 @@ what the real servers taught:
   server; on a shared or CPU-throttled host the process waits for a core now and then. The target
   is ``max(target, step_factor × the handlers' mean step, noise_factor × noise)``, at most
   ``max_target`` (50 ms), where ``noise`` is an EWMA of the largest lag of each interval that had
-  no standing queue (its smallest sample at or below the target) while not shedding or probing.
+  no standing queue (its smallest sample at or below the target) while not shedding or probing
+  and while our handlers took less than ``noise_share`` (0.75) of the loop (a saturated loop's
+  worst samples are the start of a backlog, not the host).
 - **Slough** at handler start, as folly: while overloaded, a request that waited longer than
   ``slough_factor`` (3) × that target is refused before it runs.
   For handlers that never ``await`` (pure CPU), in-flight never exceeds 1 and this is the only
@@ -71,6 +87,8 @@ from collections import deque
 from healthgauge.overload.limits._limit import Limit, require, require_ratio
 
 INF = math.inf
+# A growing accept queue is an open loop's when it grew in each of this many intervals in a row.
+QUEUE_INTERVALS = 3
 
 
 class LoopDelayLimit(Limit):
@@ -88,7 +106,9 @@ class LoopDelayLimit(Limit):
         "_floor",
         "_hold",
         "_ineffective",
+        "_last",
         "_last_above",
+        "_last_queued",
         "_last_rising",
         "_last_shed",
         "_late",
@@ -101,6 +121,7 @@ class LoopDelayLimit(Limit):
         "_plateau_until",
         "_probe",
         "_probing_since",
+        "_queue",
         "_run",
         "_saturated",
         "_share",
@@ -123,8 +144,10 @@ class LoopDelayLimit(Limit):
         "max_target",
         "min_busy_share",
         "min_growth",
+        "min_queue_growth",
         "min_rise",
         "noise_factor",
+        "noise_share",
         "probe_growth",
         "slough_factor",
         "step_factor",
@@ -151,6 +174,7 @@ class LoopDelayLimit(Limit):
         floor_decay: float = 0.98,
         step_factor: float = 2.0,
         noise_factor: float = 3.0,
+        noise_share: float = 0.75,
         max_target: float = 0.05,
         enter_time: float | None = None,
         exit_time: float | None = None,
@@ -162,6 +186,7 @@ class LoopDelayLimit(Limit):
         probe_growth: float = 0.1,
         hold_time: float = 0.25,
         max_hold: float = 8.0,
+        min_queue_growth: int | None = None,
     ) -> None:
         require(target > 0, f"target must be > 0 s, got {target!r}")
         require(interval > target, f"interval ({interval!r} s) must be > target ({target!r} s)")
@@ -171,6 +196,7 @@ class LoopDelayLimit(Limit):
         require_ratio("min_busy_share", min_busy_share, 0.0, 1.0, high_open=False)
         require_ratio("floor_decay", floor_decay, 0.0, 1.0, high_open=False)
         require(step_factor >= 0 and noise_factor >= 0, "step_factor and noise_factor must be ≥ 0")
+        require_ratio("noise_share", noise_share, 0.0, 1.0, high_open=False)
         start = min(1000.0, max_limit) if initial is None else initial
         super().__init__(initial=start, min_limit=min_limit, max_limit=max_limit)
         self.target = float(target)
@@ -182,6 +208,7 @@ class LoopDelayLimit(Limit):
         self.floor_decay = float(floor_decay)
         self.step_factor = float(step_factor)
         self.noise_factor = float(noise_factor)
+        self.noise_share = float(noise_share)
         self.max_target = float(max_target)
         self.enter_time = 5 * self.interval if enter_time is None else float(enter_time)
         self.exit_time = 3 * self.interval if exit_time is None else float(exit_time)
@@ -198,6 +225,13 @@ class LoopDelayLimit(Limit):
             min_growth >= 0 and probe_growth >= 0 and max_hold >= hold_time,
             "need min_growth ≥ 0, probe_growth ≥ 0 (s/s) and max_hold ≥ hold_time",
         )
+        require(
+            min_queue_growth is None or min_queue_growth >= 1,
+            f"min_queue_growth must be None or ≥ 1 connection, got {min_queue_growth!r}",
+        )
+        self.min_queue_growth = min_queue_growth
+        self._queue: deque[tuple[float, int]] = deque()  # (time, length) while the accept queue stands
+        self._last_queued = -INF
         self.min_rise = float(min_rise)
         self.min_growth = float(min_growth)
         self.probe_growth = float(probe_growth)
@@ -207,6 +241,7 @@ class LoopDelayLimit(Limit):
         self._probe: deque[tuple[float, float]] = deque()  # samples since shedding was let go
         self._probing_since = -INF
         self._run: deque[tuple[float, float]] = deque()  # (time, lag) of the current run of late samples
+        self._last: deque[tuple[float, float]] = deque(maxlen=4)  # the last four samples, late or not
         self._last_rising = -INF
         self._plateau = 0.0  # the lag shedding was let go at (hold_time): rising back to it is no growth
         self._plateau_until = -INF
@@ -292,7 +327,7 @@ class LoopDelayLimit(Limit):
             return True
         return False
 
-    def on_loop(self, now: float, lag: float, busy: float, steps: int) -> None:
+    def on_loop(self, now: float, lag: float, busy: float, steps: int, accept_queue: int | None = None) -> None:
         self._busy += busy
         self._steps += steps
         if lag > self._max_lag:
@@ -313,20 +348,58 @@ class LoopDelayLimit(Limit):
             self._first_above = None
             self._late = False
             self._run.clear()
-        rising = self._late and self._rising(self._run)
+        last = self._last
+        last.append((now, lag))
+        queue_growing = self._accepting_behind(now, accept_queue)
+        rising = (self._late and self._rising(self._run)) or self._lengthening(last) or queue_growing
         if rising:
             self._last_rising = now
         if self._overloaded:
             self._check(now, lag)
         elif self._probing_since > -INF:
-            self._probe_step(now, lag)
+            self._probe_step(now, lag, queue_growing)
         elif (
             rising
             and self._share >= self.min_busy_share
             and now >= self._suppressed_until
-            and (now >= self._plateau_until or lag > self._plateau + self.effective_target)
+            and (queue_growing or now >= self._plateau_until or lag > self._plateau + self.effective_target)
         ):
             self._enter(now, lag)
+
+    def _accepting_behind(self, now: float, queued: int | None) -> bool:
+        """Connections wait in the kernel for the server to accept them, in every sample of the
+        last ``QUEUE_INTERVALS`` intervals, and the queue grew by ``min_queue_growth`` in each of
+        them: new connections keep arriving faster than the server takes them in. With uvloop
+        that is where an open loop's whole excess waits while the loop's own lag stays flat
+        (module ``adapters._backlog``). Clients of a closed loop connecting make the queue grow
+        once and then drain (uvloop took 40 new connections in over a second while its loop ran
+        a 3-ms handler: one interval's growth shed 73 % of a 50-client closed loop)."""
+        run = self._queue
+        if not queued:  # None (unknown) or 0: nothing stands
+            run.clear()
+            return False
+        run.append((now, queued))
+        growth = self.min_queue_growth
+        if growth is None:  # reported (statistics), not judged
+            while len(run) > 1:
+                run.popleft()
+            return False
+        self._last_queued = now
+        span = QUEUE_INTERVALS * self.interval
+        while len(run) > 2 and run[1][0] <= now - span:
+            run.popleft()  # keep one sample at least the span old
+        if len(run) > 256:
+            run.popleft()
+        if now - run[0][0] < span:
+            return False
+        later = queued
+        for k in range(1, QUEUE_INTERVALS + 1):
+            # The newest sample at least k intervals old.
+            earlier = next(q for t, q in reversed(run) if t <= now - k * self.interval)
+            if later - earlier < growth:
+                return False
+            later = earlier
+        return True
 
     def _enter(self, now: float, lag: float, again: bool = False) -> None:
         self._overloaded = True
@@ -351,7 +424,7 @@ class LoopDelayLimit(Limit):
                 self._suppress_for = min(self.max_suppress, 2 * self._suppress_for)
                 self._hold = self.hold_time
                 return
-        if now - max(self._last_above, self._last_shed) >= self.exit_time:
+        if now - max(self._last_above, self._last_shed, self._last_queued) >= self.exit_time:
             self._overloaded = False  # nothing waits any more: the load fell
             self._hold = self.hold_time
         elif self.min_rise > 0 and now - self._last_rising >= self._hold:
@@ -363,7 +436,7 @@ class LoopDelayLimit(Limit):
             self._probe.clear()
             self._probe.append((now, lag))
 
-    def _probe_step(self, now: float, lag: float) -> None:
+    def _probe_step(self, now: float, lag: float, queue_growing: bool = False) -> None:
         """Shedding was let go ``_probing_since``: shed again as soon as the backlog grows from
         there (an open loop: no need to wait for ``enter_time`` of lateness again); if for
         ``enter_time`` it does not, it was a closed loop's plateau: remember it and stay calm."""
@@ -371,10 +444,10 @@ class LoopDelayLimit(Limit):
         probe.append((now, lag))
         if len(probe) > 256:
             probe.popleft()
-        if now - self._last_above >= self.exit_time:
+        if now - max(self._last_above, self._last_queued) >= self.exit_time:
             self._end_probe()  # the loop caught up by itself: the load fell
             self._hold = self.hold_time
-        elif (
+        elif (queue_growing and self._share >= self.min_busy_share) or (
             now - probe[0][0] >= self.interval  # a few 10-ms samples are one iteration's noise
             and self._share >= self.min_busy_share
             and self._regrowing(probe)
@@ -392,14 +465,25 @@ class LoopDelayLimit(Limit):
             self._hold = self.hold_time
 
     def _regrowing(self, probe: deque[tuple[float, float]]) -> bool:
-        """The backlog grows again since the release, past the lag that first entered overload:
-        rising over the samples since the release, or, far above capacity, doubling on each of
-        the two samples after it. A closed loop refills (as geometrically as an open loop grows,
-        while its clients come back) but only to the plateau its clients set, where it entered."""
-        lag = probe[-1][1]
+        """The backlog grows again since the release. Iteration by iteration: two in a row each
+        longer than the last, the latest past the slough threshold and twice the lag let go at
+        (and above a plateau seen recently). A closed loop refills in one step, to the batch its
+        clients keep, and stays there; an open loop above capacity lengthens every iteration by
+        its excess (aiohttp at 4×: 35, 143, 443 ms — waiting for the lag to pass 1.5 × the
+        entry lag let each probe run ~1 s of backlog). Dense samples: rising over the probe past
+        the lag that first entered overload, as before."""
+        now, lag = probe[-1]
+        n = len(probe)
+        if (
+            n >= 3
+            and lag > max(self.slough_timeout, 2 * probe[0][1])
+            and (now >= self._plateau_until or lag > self._plateau + self.effective_target)
+            and self._longer(probe[-3], probe[-2])
+            and self._longer(probe[-2], probe[-1])
+        ):
+            return True
         if lag <= max(1.5 * self._entry_lag, self._entry_lag + self.effective_target):
             return False  # (a closed loop taken for growth mid-step entered below its plateau)
-        n = len(probe)
         if n >= 4 and self._rising(probe, self.probe_growth):
             return True
         # Sparse samples (one per long iteration): each later than the last, or far above
@@ -407,6 +491,28 @@ class LoopDelayLimit(Limit):
         if n >= 4:
             return probe[-3][1] < probe[-2][1] < lag
         return n == 3 and lag >= 2 * probe[1][1] and probe[1][1] >= 2 * max(probe[0][1], self.effective_target)
+
+    def _longer(self, before: tuple[float, float], after: tuple[float, float]) -> bool:
+        """``after`` is the next loop iteration's sample, and the iteration got longer: it came at
+        least one iteration (``before``'s lag) later, and its lag exceeds ``before``'s by more
+        than ``min_rise`` × the target and ``min_growth`` × the time between them."""
+        (t0, lag0), (t1, lag1) = before, after
+        gap = t1 - t0
+        if gap < lag0:
+            return False  # several samples in one iteration's time: dense, the thirds judge them
+        return lag1 - lag0 > max(self.min_rise * self.effective_target, self.min_growth * gap)
+
+    def _lengthening(self, last: deque[tuple[float, float]]) -> bool:
+        """Three loop iterations in a row each longer than the last, all late: the excess enters
+        the loop every iteration (an open loop above capacity on asyncio, whose loop reads every
+        readable socket each iteration: at 2× the probe saw 43, 96, 140, 271 ms, one sample per
+        iteration, where the thirds of ``enter_time`` found a third without a sample and waited
+        5 s). A closed loop steps up once, to the batch its clients keep, and stays there."""
+        if self.min_rise <= 0 or len(last) < 4:
+            return False
+        target = self.effective_target
+        a, b, c, d = last
+        return b[1] > target and self._longer(a, b) and self._longer(b, c) and self._longer(c, d)
 
     def _recent(self, probe: deque[tuple[float, float]]) -> deque[tuple[float, float]]:
         """The probe's samples of the last ``enter_time`` (at least the last four)."""
@@ -473,7 +579,12 @@ class LoopDelayLimit(Limit):
                 mean = self._busy / self._steps
                 self._step = mean if self._step == 0 else 0.8 * self._step + 0.2 * mean
             calm = not self._overloaded and self._probing_since == -INF
-            if calm and self._min_lag <= self.effective_target and math.isfinite(self._max_lag):
+            # Learn the host's noise only while the loop has room (busy share under noise_share):
+            # a saturated loop's worst samples are the start of a backlog, not the host (at 2×
+            # they raised the target from 12 to 36 ms before the first entry, and with it the
+            # slough threshold and the wait of every request served).
+            unsaturated = self._share < self.noise_share
+            if calm and unsaturated and self._min_lag <= self.effective_target and math.isfinite(self._max_lag):
                 self._noise += 0.05 * (self._max_lag - self._noise)
             self._move()
         self._win_start = now
@@ -509,4 +620,5 @@ class LoopDelayLimit(Limit):
             "rising": float(bool(self._run) and self._late and self._rising(self._run)),
             "probing": float(self._probing_since > -INF),
             "hold": self._hold,
+            "accept_queue": float(self._queue[-1][1]) if self._queue else 0.0,
         }
