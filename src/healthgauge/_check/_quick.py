@@ -82,6 +82,15 @@ _REGEX_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01
 Unsure = NotImplementedError
 
 
+def main(args: "list[str]") -> None:
+    """``healthgauge check ARGS`` as the launcher runs it: the quick path, else the full path with
+    what the quick path leaves; either prints and leaves the process at once."""
+    handover = run(args)
+    from .startup._fastload import run_check
+
+    run_check(args, handover)
+
+
 def run(args: "list[str]") -> "Handover | None":
     """``healthgauge check ARGS`` as the launcher runs it: answer and leave the process at once, or
     return what the full path needs: None (nothing was done) or (deadline, connection, received),
@@ -110,7 +119,7 @@ def _answer(args: "list[str]") -> "Handover | None":  # noqa: RET503 (posix._exi
         return None
     from . import preload
 
-    preload("_quick_eval", "_quick_fetch")  # their .pyc files straight in (the package says why)
+    preload("_quick_fetch")  # its .pyc straight in (the package says why); it loads _quick_eval
     from ._quick_fetch import check
 
     code, text, handover = check(target, plan, names_read(plan), timeout, verbose)
