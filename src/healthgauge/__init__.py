@@ -52,3 +52,26 @@ def _lazy(package: str, names: "Mapping[str, str]") -> "Callable[[str], object]"
         return value
 
     return __getattr__
+
+
+def _launch() -> None:
+    """The installed ``healthgauge`` command (``scripts/healthgauge`` calls this, with the package
+    on ``sys.path``, before ``site`` runs). Python compiles that file at every run (~50 K
+    instructions a statement), so what it does is here, compiled once into this package's
+    ``.pyc``: ``check`` goes to its quick path without ``site`` (DEVELOPERS.md, "The check path");
+    every other command runs the full ``site`` set-up first. It does not return.
+    """
+    import _signal
+
+    _signal.signal(_signal.SIGINT, _signal.SIG_DFL)  # Ctrl-C ends a command with no traceback
+    if sys.argv[1:2] == ["check"]:
+        from healthgauge._check._quick import main as check
+
+        check(sys.argv[2:])  # answers and leaves
+    if "site" not in sys.modules:  # the launcher ran it when it could not find the package alone
+        import site
+
+        site.main()
+    from healthgauge.cli import main
+
+    sys.exit(main(sys.argv[1:]))

@@ -97,3 +97,17 @@ def test_a_module_whose_body_fails_is_not_left_loaded(tmp_path: Path) -> None:
     for _ in range(2):  # imported (the .pyc written before the body runs), then from the .pyc
         out = subprocess.run([sys.executable, "-I", "-S", "-c", program], capture_output=True, text=True, timeout=60)
         assert (out.returncode, out.stdout) == (0, "in the body False\nin the body False\n"), out.stderr
+
+
+def test_make_install_writes_the_pyc_files_preload_reads(tmp_path: Path) -> None:
+    # CI's environment sets PYTHONDONTWRITEBYTECODE=1, and a reproducible build SOURCE_DATE_EPOCH
+    # (which makes compileall write hash-based .pyc files preload does not read): the Makefile's
+    # own command, run under both, must leave timestamp .pyc files that preload runs straight.
+    makefile = (Path(__file__).parents[2] / "Makefile").read_text()
+    line = next(line for line in makefile.splitlines() if line.startswith("compile_pyc = "))
+    command = line.removeprefix("compile_pyc = ").replace("$(BIN)/python", sys.executable).split()
+    assert command[-1] == "src/healthgauge"
+    make_package(tmp_path)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "SOURCE_DATE_EPOCH": "1700000000"}
+    subprocess.run([*command[:-1], str(tmp_path / "pkg")], env=env, check=True, timeout=60)
+    assert run(tmp_path, "pkg.mod", "pkg.sub", "pkg.sub.leaf").startswith("[True, True, True] [1, 'sub', 'sub.leaf']")
