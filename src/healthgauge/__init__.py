@@ -61,7 +61,7 @@ def _launch() -> None:
     ``.pyc``: ``check`` goes to its quick path without ``site`` (DEVELOPERS.md, "The check path");
     every other command runs the full ``site`` set-up first. It does not return.
     """
-    import _signal
+    import _signal  # type: ignore[import-not-found]  # `signal` imports enum
 
     _signal.signal(_signal.SIGINT, _signal.SIG_DFL)  # Ctrl-C ends a command with no traceback
     if sys.argv[1:2] == ["check"]:

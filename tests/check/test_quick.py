@@ -269,7 +269,7 @@ def test_the_restated_constants_match_their_sources() -> None:
     assert _quick.ACCEPT == ACCEPT
     import healthgauge
 
-    assert _quick.VERSION == healthgauge.__version__  # the User-Agent's
+    assert healthgauge.__version__ == _quick.VERSION  # the User-Agent's
     assert set(_quick_fetch._NAME_BYTES.decode()) == _quick._NAME_CHARS
     # The exit codes and line labels it writes: health/_status.py's, defined once for every command.
     from healthgauge.health import _status
