@@ -3,9 +3,10 @@ start-up machinery (``startup/``) that lets a check cost about what Python's own
 
 Nothing here is public: the command line is the interface (README, "healthgauge check").
 
-Every check loads ``_quick`` first (the launcher imports it), so this package loads it as it is
-imported, with ``preload``: its ``.pyc`` read straight in, without the import system's search. The
-quick path preloads its two other modules, and a handover the full path's loader, the same way.
+Every check loads ``_quick`` first (``healthgauge._launch`` imports it, after loading this package
+from its ``.pyc``), so this package loads it as it is imported, with ``preload``: its ``.pyc`` read
+straight in, without the import system's search. The quick path preloads its two other modules,
+and a handover the full path's loader, the same way.
 """
 
 import sys

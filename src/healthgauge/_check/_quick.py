@@ -3,9 +3,10 @@ general machinery (the HTTP client and its error tree, the exposition parser, th
 
 A probe runs hundreds of times a second, and most of what the full path costs is loading its code
 (DEVELOPERS.md, "The check path"). Three small modules with no classes answer a check when they can
-be certain of the full path's answer, word for word: this one reads the command line and compiles
-the conditions (all a check the full path must answer loads), ``_quick_fetch`` fetches and reads
-the page, ``_quick_eval`` evaluates and words the answer. They answer when:
+be certain of the full path's answer, word for word: this one reads the command line, compiles
+the conditions (all a check the full path must answer loads) and sends the request; the two others
+load while the endpoint answers: ``_quick_fetch`` receives and reads the page, ``_quick_eval``
+evaluates and words the answer. They answer when:
 
 - the command line holds only a URL, conditions, ``--warn``, ``--timeout``, ``--verbose`` and the
   drop-in flags (``--check-up``, ``--check-fresh``: their conditions built as the full path's);

@@ -1,7 +1,7 @@
-"""The quick path's fetch and page: one GET streamed through one buffer, and the lines of the
-metrics the conditions read, in the form exporters write (``_quick`` says when it answers).
+"""The quick path's page: the answer to the GET ``_quick`` sent, received into one buffer, and the
+lines of the metrics the conditions read, in the form exporters write (``_quick`` says when it answers).
 
-Failures to connect, send or read are said here in ``healthgauge.http.fetch``'s words; anything
+Failures to read are said in ``healthgauge.http.fetch``'s words (``_quick._recv``'s); anything
 else about the response (a redirect, another status, chunked framing, several gzip members, a line
 in another form) is handed over to the full path with every byte received, never fetched again.
 """
