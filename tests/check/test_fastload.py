@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import healthgauge
 
 STARTUP = Path(healthgauge.__file__).parent / "_check" / "startup"
@@ -167,3 +169,60 @@ def test_a_bundle_built_for_other_modules_is_rebuilt(tmp_path: Path) -> None:
     assert run_all(tmp_path)[:3] == (True, "42", "_Bundle")
     assert run_all(tmp_path, lazy="")[:3] == (False, "42", "SourceFileLoader")  # other roots: rebuilt
     assert run_all(tmp_path, lazy="")[:3] == (True, "42", "SourceFileLoader")  # later is not in it now
+
+
+LEAN_SOURCE = '''"""A module's docstring."""
+from __future__ import annotations
+
+LIMIT: int = 3
+DECLARED: str
+
+
+class Box:
+    """A class's docstring."""
+
+    __slots__ = ("value",)
+    size: int
+
+    def __init__(self, value: int) -> None:
+        """A method's docstring."""
+        self.value: int = value
+
+
+def only_a_docstring() -> None:
+    """Nothing else."""
+
+
+def fails(x: Undefined) -> Undefined:
+    if x:
+        """not a docstring: kept"""
+    try:
+        pass
+    finally:
+        """kept too"""
+    raise ValueError(x)
+'''
+
+
+def test_the_bundle_compiles_modules_without_docstrings_annotations_or_the_future_import() -> None:
+    import ast
+
+    from healthgauge._check.startup._fastload_build import _Stripper
+
+    tree = ast.parse(LEAN_SOURCE, "lean.py")
+    flags = _Stripper().strip(tree)
+    namespace: dict[str, object] = {"__name__": "lean"}
+    exec(compile(tree, "lean.py", "exec", flags=flags, dont_inherit=True), namespace)
+    assert namespace.get("__doc__") is None
+    assert "annotations" not in namespace, "the future import ran"
+    assert "__annotations__" not in namespace
+    box = namespace["Box"](4)  # type: ignore[operator]
+    assert (box.value, namespace["LIMIT"], type(box).__doc__, type(box).__init__.__doc__) == (4, 3, None, None)
+    assert type(box).__init__.__annotations__ == {}
+    assert namespace["only_a_docstring"]() is None  # type: ignore[operator]
+    fails = namespace["fails"]
+    assert fails.__annotations__ == {}
+    with pytest.raises(ValueError, match="^0$") as raised:
+        fails(0)  # type: ignore[operator]
+    line = LEAN_SOURCE.splitlines().index("    raise ValueError(x)") + 1
+    assert raised.traceback[-1].lineno + 1 == line  # the source's own line numbers
