@@ -222,7 +222,7 @@ def test_the_bundle_compiles_modules_without_docstrings_annotations_or_the_futur
     assert namespace["only_a_docstring"]() is None  # type: ignore[operator]
     fails = namespace["fails"]
     assert fails.__annotations__ == {}
-    with pytest.raises(ValueError, match="^0$") as raised:
+    with pytest.raises(ValueError, match=r"^0$") as raised:
         fails(0)  # type: ignore[operator]
     line = LEAN_SOURCE.splitlines().index("    raise ValueError(x)") + 1
     assert raised.traceback[-1].lineno + 1 == line  # the source's own line numbers
