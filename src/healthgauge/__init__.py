@@ -66,6 +66,9 @@ def _launch() -> None:
 
     _signal.signal(_signal.SIGINT, _signal.SIG_DFL)  # Ctrl-C ends a command with no traceback
     if sys.argv[1:2] == ["check"]:
+        import gc
+
+        gc.disable()  # as the check does (`_quick.run`), before loading its code: the collector would walk it
         _from_pyc("healthgauge._check")  # without the path's search when its .pyc is fresh
         from healthgauge._check._quick import main as check
 
@@ -112,6 +115,9 @@ def _from_pyc(full: str) -> bool:
         except BaseException:
             del sys.modules[full]  # as the import system leaves a module whose body failed
             raise
+        # As the import system leaves a spec: without it, every later import of the module asks
+        # (and fails) for the attribute, ~8 K instructions an `import`/`from ... import` of it.
+        module.__spec__._initializing = False  # type: ignore[union-attr]
         setattr(sys.modules[parent], child, module)
         return True
     return False
