@@ -104,17 +104,15 @@ def record(bundle: str, header: "tuple[object, ...]", roots: "Sequence[str]", la
     lazy_part = _compiled(recorder.done[eager_done:])
     if eager is None or lazy_part is None:
         return
-    blobs: list[bytes] = []
-    offset = 0
-    placed = []
-    for entries, codes in (eager, lazy_part):
-        for (name, path, is_package, source), code in zip(entries, codes, strict=True):
-            blob = marshal.dumps(code)
-            placed.append((name, path, is_package, source, offset, len(blob)))
-            blobs.append(blob)
-            offset += len(blob)
-    eager_entries = placed[: len(eager[0])]
-    lazy_entries: Lazy = {entry[0]: entry[1:] for entry in placed[len(eager[0]) :]}
+    # The eager part is one tuple of code (every entry points at it), each lazy module its own.
+    blobs = [marshal.dumps(tuple(eager[1]))]
+    eager_entries = [(*entry, 0, len(blobs[0])) for entry in eager[0]]
+    offset = len(blobs[0])
+    lazy_entries: Lazy = {}
+    for (name, path, is_package, source), code in zip(*lazy_part, strict=True):
+        blobs.append(marshal.dumps(code))
+        lazy_entries[name] = (path, is_package, source, offset, len(blobs[-1]))
+        offset += len(blobs[-1])
     _write(bundle, header, eager_entries, lazy_entries, b"".join(blobs), usable=True)
 
 
