@@ -6,6 +6,7 @@ directory, so sources can be touched and broken without disturbing the installed
 
 from __future__ import annotations
 
+import marshal
 import os
 import shutil
 import subprocess
@@ -90,6 +91,22 @@ def test_built_on_the_first_run_and_used_while_fresh(tmp_path: Path) -> None:
     modules = ["pkg", "pkg._fastload", "pkg.later", "pkg.leaf", "pkg.main", "pkg.sub", "pkg.sub.helper"]
     assert first[2] == second[2] == modules
     assert bundle.stat().st_size > 0
+
+
+def test_the_eager_part_read_in_pieces_runs_the_same(tmp_path: Path) -> None:
+    package = make_package(tmp_path, PACKAGE)
+    builder = package / "_fastload_build.py"
+    text = builder.read_text()
+    assert "\nPIECE = " in text
+    builder.write_text(text.replace("\nPIECE = ", "\nPIECE = 1 or ", 1))  # every module a piece of its own
+    first = run(tmp_path)
+    second = run(tmp_path)
+    assert first[:2] == (False, "42")
+    assert second[:2] == (True, "42")
+    assert first[2] == second[2]
+    data = next((package / "__pycache__").glob("check-path.*.bundle")).read_bytes()
+    eager = marshal.loads(data[4 : 4 + int.from_bytes(data[:4], "little")])[4]
+    assert len({entry[4:] for entry in eager}) == len(eager) > 1  # as many pieces as modules
 
 
 def test_a_changed_source_is_never_run_from_a_stale_bundle(tmp_path: Path) -> None:

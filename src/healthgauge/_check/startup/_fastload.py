@@ -6,12 +6,12 @@ system searches the path, stats files, reads a ``.pyc`` and builds a spec before
 keeps their compiled code in one bundle (``__pycache__/check-path.<tag>.bundle`` beside this file,
 written by ``_fastload_build``) in two parts:
 
-- the modules every check imports (from ``ROOTS``), in the order their imports completed, as one
-  marshalled tuple read at once (strings shared between modules are read and interned once: 0.8 M
-  instructions less than a module at a time): each body runs straight into a new module in
-  ``sys.modules``, so the ``import`` statements inside find their targets already there.
-  Packages are created (empty) before their modules run, as the import system has them exist
-  (half-run) while their modules import.
+- the modules every check imports (from ``ROOTS``), in the order their imports completed, read in
+  a few pieces of under 100 KB (each the marshalled tuple of consecutive modules' code: strings
+  they share are read and interned once a piece, ``_fastload_build.PIECE``): each body runs
+  straight into a new module in ``sys.modules``, so the ``import`` statements inside find their
+  targets already there. Packages are created (empty) before their modules run, as the import
+  system has them exist (half-run) while their modules import.
 - the modules only some checks import (from ``LAZY``: one function's module, the full exposition
   grammar, the PromQL compiler, ``re``): a finder at the head of ``sys.meta_path`` serves each from
   the bundle when, and only if, an ``import`` asks for it. Their code is not even read otherwise.
@@ -33,7 +33,7 @@ from . import CACHE_DIR, magic, stamp  # a copy of these files serves its own pa
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
     from importlib.machinery import ModuleSpec
     from types import CodeType, ModuleType
 
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from . import Entry, Lazy
 
 
-FORMAT = 5
+FORMAT = 6
 # What every check imports; the eager part holds the pure-Python modules these import, transitively.
 ROOTS = ("healthgauge._check._command",)
 # What only some checks import, served lazily (with what they import that ROOTS do not).
@@ -141,8 +141,8 @@ def load() -> bool:
 class _Bundle:
     """An open bundle: the eager part's entries, and a finder and loader for the lazy part.
 
-    The eager part is read in one piece (~220 KB), each lazy module on its own when imported; the
-    file stays open, so a bundle replaced on disk by another probe's rebuild never mixes with
+    The eager part is read a piece at a time, each lazy module on its own when imported; the file
+    stays open, so a bundle replaced on disk by another probe's rebuild never mixes with
     this one: code is read at the offsets of the file this run opened.
     """
 
@@ -180,12 +180,16 @@ class _Bundle:
         code: CodeType = marshal.loads(posix.pread(self.fd, size, self.base + offset))
         return code
 
-    def eager_code(self) -> "tuple[CodeType, ...]":
-        """The eager modules' code, in their order: one tuple where each entry points (all alike)."""
-        if not self.eager:
-            return ()
-        codes: tuple[CodeType, ...] = self.code(*self.eager[0][4:])  # type: ignore[assignment]
-        return codes
+    def eager_code(self) -> "Iterator[CodeType]":
+        """The eager modules' code, in their order, read a piece at a time: a piece is a tuple of
+        the code of consecutive modules, where each of their entries points."""
+        piece: tuple[int, int] | None = None
+        codes: Iterator[CodeType] = iter(())
+        for entry in self.eager:
+            if entry[4:] != piece:
+                piece = entry[4:]
+                codes = iter(self.code(*piece))  # type: ignore[call-overload]
+            yield next(codes)
 
     # The finder and loader of the lazy part (importlib's protocol: find_spec, create_module, exec_module).
 

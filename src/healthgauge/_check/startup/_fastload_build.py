@@ -104,16 +104,42 @@ def record(bundle: str, header: "tuple[object, ...]", roots: "Sequence[str]", la
     lazy_part = _compiled(recorder.done[eager_done:])
     if eager is None or lazy_part is None:
         return
-    # The eager part is one tuple of code (every entry points at it), each lazy module its own.
-    blobs = [marshal.dumps(tuple(eager[1]))]
-    eager_entries = [(*entry, 0, len(blobs[0])) for entry in eager[0]]
-    offset = len(blobs[0])
+    blobs, eager_entries, offset = [], [], 0
+    for entries, codes in _pieces(*eager):
+        blobs.append(marshal.dumps(tuple(codes)))
+        eager_entries += [(*entry, offset, len(blobs[-1])) for entry in entries]
+        offset += len(blobs[-1])
     lazy_entries: Lazy = {}
     for (name, path, is_package, source), code in zip(*lazy_part, strict=True):
         blobs.append(marshal.dumps(code))
         lazy_entries[name] = (path, is_package, source, offset, len(blobs[-1]))
         offset += len(blobs[-1])
     _write(bundle, header, eager_entries, lazy_entries, b"".join(blobs), usable=True)
+
+
+# The eager part's pieces: the code of consecutive modules, up to this size marshalled. A piece is
+# read and unmarshalled at once, so strings its modules share are read and interned once a piece,
+# not once a module: 0.6 M instructions less a check than a module at a time. Under 128 KiB (malloc's
+# threshold for a fresh mapping) each piece's read reuses the memory of the last: one read of the
+# whole eager part (~220 KB) saved 0.3 M instructions more but touched ~70 more fresh pages.
+PIECE = 100 * 1024
+
+
+def _pieces(
+    entries: "list[tuple[str, str, bool, Stamp]]", codes: "list[CodeType]"
+) -> "list[tuple[list[tuple[str, str, bool, Stamp]], list[CodeType]]]":
+    """``entries`` and ``codes`` cut into consecutive pieces of at most ``PIECE`` bytes (or one module)."""
+    pieces: list[tuple[list[tuple[str, str, bool, Stamp]], list[CodeType]]] = []
+    size = PIECE
+    for entry, code in zip(entries, codes, strict=True):
+        length = len(marshal.dumps(code))
+        if size + length > PIECE:
+            pieces.append(([], []))
+            size = 0
+        pieces[-1][0].append(entry)
+        pieces[-1][1].append(code)
+        size += length
+    return pieces
 
 
 def _compiled(done: "list[Done]") -> "tuple[list[tuple[str, str, bool, Stamp]], list[CodeType]] | None":
