@@ -24,11 +24,17 @@ $(VENV)/.installed: pyproject.toml scripts/healthgauge
 # install's source directory in the launcher (_SOURCE), so a check reads no .pth file (~0.8 M
 # instructions); the launcher reads them, as `site` does, where it is not named.
 define fast_launcher
+	$(compile_pyc)
 	@py="$(abspath $(BIN))/python3"; if [ "$${#py}" -lt 120 ] && [ "$${py#* }" = "$$py" ]; then \
 	  sed -i "1s|^#!.*|#!$$py -IS|" $(BIN)/healthgauge; fi
 	@src="$(CURDIR)/src"; case "$$src" in *[\"\\\|]*) ;; *) \
 	  sed -i "s|^_SOURCE = \"\"|_SOURCE = \"$$src\"|" $(BIN)/healthgauge;; esac
 endef
+
+# The check path runs its modules from their timestamp .pyc files (DEVELOPERS.md, "The check path");
+# write them now: an environment with PYTHONDONTWRITEBYTECODE=1 (CI's) would otherwise leave the first
+# checks importing from source, and SOURCE_DATE_EPOCH would make them hash-based, which it does not read.
+compile_pyc = $(BIN)/python -m compileall -q --invalidation-mode timestamp src/healthgauge
 
 # The demo needs the package and its three dependencies only, not the development toolchain:
 # a first `make demo` on a fresh clone installs just those (`make install` adds the rest later).

@@ -26,6 +26,7 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from types import ModuleType
 
 __version__ = "0.1.0"
 
@@ -52,3 +53,92 @@ def _lazy(package: str, names: "Mapping[str, str]") -> "Callable[[str], object]"
         return value
 
     return __getattr__
+
+
+def _launch() -> None:
+    """The installed ``healthgauge`` command (``scripts/healthgauge`` calls this, with the package
+    on ``sys.path``, before ``site`` runs). Python compiles that file at every run (~50 K
+    instructions a statement), so what it does is here, compiled once into this package's
+    ``.pyc``: ``check`` goes to its quick path without ``site`` (DEVELOPERS.md, "The check path");
+    every other command runs the full ``site`` set-up first. It does not return.
+    """
+    import _signal  # type: ignore[import-not-found]  # `signal` imports enum
+
+    _signal.signal(_signal.SIGINT, _signal.SIG_DFL)  # Ctrl-C ends a command with no traceback
+    if sys.argv[1:2] == ["check"]:
+        import gc
+
+        gc.disable()  # as the check does (`_quick.run`), before loading its code: the collector would walk it
+        _from_pyc("healthgauge._check")  # without the path's search when its .pyc is fresh
+        from healthgauge._check._quick import main as check
+
+        check(sys.argv[2:])  # answers and leaves
+    if "site" not in sys.modules:  # the launcher ran it when it could not find the package alone
+        import site
+
+        site.main()
+    from healthgauge.cli import main
+
+    sys.exit(main(sys.argv[1:]))
+
+
+def _from_pyc(full: str) -> bool:
+    """Run ``full`` (a module of a loaded package) from its fresh ``.pyc`` into a new module in
+    ``sys.modules``, as the import system would, without its search of the path; False if there is
+    none. ``healthgauge check`` loads its own modules this way (``_check.preload``, ``_launch``)."""
+    import marshal
+    import posix
+
+    parent, _, child = full.rpartition(".")
+    base = sys.modules[parent].__path__[0]
+    tag = sys.implementation.cache_tag
+    for path, cached, is_package in (  # a package first, as the import system looks
+        (f"{base}/{child}/__init__.py", f"{base}/{child}/__pycache__/__init__.{tag}.pyc", True),
+        (f"{base}/{child}.py", f"{base}/__pycache__/{child}.{tag}.pyc", False),
+    ):
+        try:
+            st = posix.stat(path)
+            fd = posix.open(cached, posix.O_RDONLY | posix.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            data = posix.read(fd, posix.fstat(fd).st_size)
+        finally:
+            posix.close(fd)
+        # The .pyc header (PEP 552): magic, flags 0 (timestamp), source mtime and size, as importlib checks them.
+        stamp = (int(st.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little") + (st.st_size & 0xFFFFFFFF).to_bytes(4, "little")
+        if data[:4] != _magic() or data[4:16] != b"\0\0\0\0" + stamp:
+            return False
+        module = _new_module(full, path, cached, is_package)
+        try:
+            exec(marshal.loads(memoryview(data)[16:]), module.__dict__)
+        except BaseException:
+            del sys.modules[full]  # as the import system leaves a module whose body failed
+            raise
+        # As the import system leaves a spec: without it, every later import of the module asks
+        # (and fails) for the attribute, ~8 K instructions an `import`/`from ... import` of it.
+        module.__spec__._initializing = False  # type: ignore[union-attr]
+        setattr(sys.modules[parent], child, module)
+        return True
+    return False
+
+
+def _magic() -> bytes:
+    return bytes(sys.modules["_frozen_importlib_external"].MAGIC_NUMBER)
+
+
+def _new_module(name: str, path: str, cached: str, is_package: bool) -> "ModuleType":
+    """A module as the import system makes one for a source file: spec, loader, file, cached, path."""
+    loader = sys.modules["_frozen_importlib_external"].SourceFileLoader(name, path)
+    spec = sys.modules["_frozen_importlib"].ModuleSpec(name, loader, origin=path, is_package=is_package)
+    spec.has_location = True
+    spec.cached = cached
+    module = type(sys)(name)
+    if is_package:
+        spec.submodule_search_locations = [path.rpartition("/")[0]]
+        module.__path__ = spec.submodule_search_locations
+    module.__spec__, module.__loader__, module.__file__ = spec, loader, path
+    module.__cached__ = cached  # type: ignore[attr-defined]
+    module.__package__ = name if is_package else name.rpartition(".")[0]
+    sys.modules[name] = module
+    return module

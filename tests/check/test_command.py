@@ -127,8 +127,13 @@ def test_the_shell_line_of_a_fresh_install(server: MetricsServer, tmp_path: Path
 
 # -- the installed command (quick path first, then a handover) against the full path in-process ----
 
+# Over 512 KiB: the quick path receives it into a mapping of huge pages (_quick_fetch._buffer).
+BIG = "# TYPE filler gauge\n" + "".join(f'filler{{i="{i}"}} {i}\n' for i in range(40_000)) + PAGE
+assert len(BIG) > 512 * 1024
 PAGES = {
     "plain": {"page": PAGE},
+    "big": {"page": BIG},
+    "big, a bad line": {"page": BIG + "app_state{job=} 1\n"},
     "gzip": {"page": PAGE, "gzip": True},
     "chunked": {"page": PAGE, "chunked": True},
     "chunked gzip": {"page": PAGE, "gzip": True, "chunked": True},

@@ -6,11 +6,14 @@ directory, so sources can be touched and broken without disturbing the installed
 
 from __future__ import annotations
 
+import marshal
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 import healthgauge
 
@@ -90,6 +93,22 @@ def test_built_on_the_first_run_and_used_while_fresh(tmp_path: Path) -> None:
     assert bundle.stat().st_size > 0
 
 
+def test_the_eager_part_read_in_pieces_runs_the_same(tmp_path: Path) -> None:
+    package = make_package(tmp_path, PACKAGE)
+    builder = package / "_fastload_build.py"
+    text = builder.read_text()
+    assert "\nPIECE = " in text
+    builder.write_text(text.replace("\nPIECE = ", "\nPIECE = 1 or ", 1))  # every module a piece of its own
+    first = run(tmp_path)
+    second = run(tmp_path)
+    assert first[:2] == (False, "42")
+    assert second[:2] == (True, "42")
+    assert first[2] == second[2]
+    data = next((package / "__pycache__").glob("check-path.*.bundle")).read_bytes()
+    eager = marshal.loads(data[4 : 4 + int.from_bytes(data[:4], "little")])[4]
+    assert len({entry[4:] for entry in eager}) == len(eager) > 1  # as many pieces as modules
+
+
 def test_a_changed_source_is_never_run_from_a_stale_bundle(tmp_path: Path) -> None:
     package = make_package(tmp_path, PACKAGE)
     run(tmp_path)
@@ -167,3 +186,60 @@ def test_a_bundle_built_for_other_modules_is_rebuilt(tmp_path: Path) -> None:
     assert run_all(tmp_path)[:3] == (True, "42", "_Bundle")
     assert run_all(tmp_path, lazy="")[:3] == (False, "42", "SourceFileLoader")  # other roots: rebuilt
     assert run_all(tmp_path, lazy="")[:3] == (True, "42", "SourceFileLoader")  # later is not in it now
+
+
+LEAN_SOURCE = '''"""A module's docstring."""
+from __future__ import annotations
+
+LIMIT: int = 3
+DECLARED: str
+
+
+class Box:
+    """A class's docstring."""
+
+    __slots__ = ("value",)
+    size: int
+
+    def __init__(self, value: int) -> None:
+        """A method's docstring."""
+        self.value: int = value
+
+
+def only_a_docstring() -> None:
+    """Nothing else."""
+
+
+def fails(x: Undefined) -> Undefined:
+    if x:
+        """not a docstring: kept"""
+    try:
+        pass
+    finally:
+        """kept too"""
+    raise ValueError(x)
+'''
+
+
+def test_the_bundle_compiles_modules_without_docstrings_annotations_or_the_future_import() -> None:
+    import ast
+
+    from healthgauge._check.startup._fastload_build import _Stripper
+
+    tree = ast.parse(LEAN_SOURCE, "lean.py")
+    flags = _Stripper().strip(tree)
+    namespace: dict[str, object] = {"__name__": "lean"}
+    exec(compile(tree, "lean.py", "exec", flags=flags, dont_inherit=True), namespace)
+    assert namespace.get("__doc__") is None
+    assert "annotations" not in namespace, "the future import ran"
+    assert "__annotations__" not in namespace
+    box = namespace["Box"](4)  # type: ignore[operator]
+    assert (box.value, namespace["LIMIT"], type(box).__doc__, type(box).__init__.__doc__) == (4, 3, None, None)
+    assert type(box).__init__.__annotations__ == {}
+    assert namespace["only_a_docstring"]() is None  # type: ignore[operator]
+    fails = namespace["fails"]
+    assert fails.__annotations__ == {}
+    with pytest.raises(ValueError, match=r"^0$") as raised:
+        fails(0)  # type: ignore[operator]
+    line = LEAN_SOURCE.splitlines().index("    raise ValueError(x)") + 1
+    assert raised.traceback[-1].lineno + 1 == line  # the source's own line numbers

@@ -14,16 +14,17 @@ from pathlib import Path
 import healthgauge._check
 
 INIT = Path(healthgauge._check.__file__)
+SRC = str(INIT.parents[2])  # where `healthgauge` is, whose _from_pyc the package copy imports
 
 RUN = """
 import sys
-sys.path[:0] = [sys.argv[1]]
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
 import pkg  # preloads pkg._quick, as the package does
 fresh = []
-for name in sys.argv[2:]:  # each from its .pyc when fresh, else imported as preload does
+for name in sys.argv[3:]:  # each from its .pyc when fresh, else imported as preload does
     fresh.append(pkg._from_pyc(name))
     pkg.preload(name.removeprefix("pkg."))
-mods = {name: sys.modules[name] for name in sys.argv[2:]}
+mods = {name: sys.modules[name] for name in sys.argv[3:]}
 print(fresh, [m.answer for m in mods.values()], [type(m.__loader__).__name__ for m in mods.values()],
       [m.__spec__.cached == m.__cached__ for m in mods.values()], pkg._quick.answer)
 """
@@ -42,7 +43,7 @@ def make_package(root: Path) -> Path:
 
 def run(root: Path, *names: str) -> str:
     out = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", RUN, str(root), *names], capture_output=True, text=True, timeout=60
+        [sys.executable, "-I", "-S", "-c", RUN, str(root), SRC, *names], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
@@ -56,7 +57,7 @@ def test_fresh_pyc_files_are_run_straight_and_stale_ones_never(tmp_path: Path) -
             "-I",
             "-S",
             "-c",
-            f"import sys; sys.path[:0] = [{str(tmp_path)!r}]; import pkg.mod, pkg.sub.leaf",
+            f"import sys; sys.path[:0] = [{str(tmp_path)!r}, {SRC!r}]; import pkg.mod, pkg.sub.leaf",
         ],
         check=True,
         timeout=60,
@@ -75,7 +76,7 @@ def test_fresh_pyc_files_are_run_straight_and_stale_ones_never(tmp_path: Path) -
 def test_preload_reads_what_it_can_and_imports_the_rest(tmp_path: Path) -> None:
     make_package(tmp_path)
     program = (
-        f"import sys; sys.path[:0] = [{str(tmp_path)!r}]; import pkg; pkg.preload('mod', 'sub', 'sub.leaf'); "
+        f"import sys; sys.path[:0] = [{str(tmp_path)!r}, {SRC!r}]; import pkg; pkg.preload('mod', 'sub', 'sub.leaf'); "
         "print(sys.modules['pkg.sub.leaf'].answer, pkg.sub.leaf.answer, pkg.mod.answer)"
     )
     for _ in range(2):  # without .pyc files (imported, which writes them), then from them
@@ -87,7 +88,7 @@ def test_a_module_whose_body_fails_is_not_left_loaded(tmp_path: Path) -> None:
     package = make_package(tmp_path)
     (package / "mod.py").write_text("answer = 1\nraise ValueError('in the body')\n")
     program = (
-        f"import sys; sys.path[:0] = [{str(tmp_path)!r}]; import pkg\n"
+        f"import sys; sys.path[:0] = [{str(tmp_path)!r}, {SRC!r}]; import pkg\n"
         "for _ in range(2):\n"
         "    try:\n"
         "        pkg.preload('mod')\n"
@@ -97,3 +98,17 @@ def test_a_module_whose_body_fails_is_not_left_loaded(tmp_path: Path) -> None:
     for _ in range(2):  # imported (the .pyc written before the body runs), then from the .pyc
         out = subprocess.run([sys.executable, "-I", "-S", "-c", program], capture_output=True, text=True, timeout=60)
         assert (out.returncode, out.stdout) == (0, "in the body False\nin the body False\n"), out.stderr
+
+
+def test_make_install_writes_the_pyc_files_preload_reads(tmp_path: Path) -> None:
+    # CI's environment sets PYTHONDONTWRITEBYTECODE=1, and a reproducible build SOURCE_DATE_EPOCH
+    # (which makes compileall write hash-based .pyc files preload does not read): the Makefile's
+    # own command, run under both, must leave timestamp .pyc files that preload runs straight.
+    makefile = (Path(__file__).parents[2] / "Makefile").read_text()
+    line = next(line for line in makefile.splitlines() if line.startswith("compile_pyc = "))
+    command = line.removeprefix("compile_pyc = ").replace("$(BIN)/python", sys.executable).split()
+    assert command[-1] == "src/healthgauge"
+    make_package(tmp_path)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "SOURCE_DATE_EPOCH": "1700000000"}
+    subprocess.run([*command[:-1], str(tmp_path / "pkg")], env=env, check=True, timeout=60)
+    assert run(tmp_path, "pkg.mod", "pkg.sub", "pkg.sub.leaf").startswith("[True, True, True] [1, 'sub', 'sub.leaf']")

@@ -266,7 +266,10 @@ def test_the_restated_constants_match_their_sources() -> None:
     assert _quick.MAX_TIMEOUT == _args.MAX_TIMEOUT
     assert _quick_eval.LOOKBACK_MS == LOOKBACK * 1000
     assert _quick_fetch.FAMILY_SUFFIXES == FAMILY_SUFFIXES
-    assert _quick_fetch.ACCEPT == ACCEPT
+    assert _quick.ACCEPT == ACCEPT
+    import healthgauge
+
+    assert healthgauge.__version__ == _quick.VERSION  # the User-Agent's
     assert set(_quick_fetch._NAME_BYTES.decode()) == _quick._NAME_CHARS
     # The exit codes and line labels it writes: health/_status.py's, defined once for every command.
     from healthgauge.health import _status

@@ -3,16 +3,15 @@ start-up machinery (``startup/``) that lets a check cost about what Python's own
 
 Nothing here is public: the command line is the interface (README, "healthgauge check").
 
-Every check loads ``_quick`` first (the launcher imports it), so this package loads it as it is
-imported, with ``preload``: its ``.pyc`` read straight in, without the import system's search. The
-quick path preloads its two other modules, and a handover the full path's loader, the same way.
+Every check loads ``_quick`` first (``healthgauge._launch`` imports it, after loading this package
+from its ``.pyc``), so this package loads it as it is imported, with ``preload``: its ``.pyc`` read
+straight in, without the import system's search. The quick path preloads its two other modules,
+and a handover the full path's loader, the same way.
 """
 
 import sys
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from types import ModuleType
+from healthgauge import _from_pyc  # the package that holds this one: loaded first
 
 
 def preload(*names: str) -> None:
@@ -29,63 +28,6 @@ def preload(*names: str) -> None:
         full = f"{__name__}.{name}"
         if full not in sys.modules and not _from_pyc(full):
             __import__(full)
-
-
-def _from_pyc(full: str) -> bool:
-    """Run ``full`` from its fresh ``.pyc`` into a new module in ``sys.modules``; False if there is none."""
-    import marshal
-    import posix
-
-    parent, _, child = full.rpartition(".")
-    base = sys.modules[parent].__path__[0]
-    tag = sys.implementation.cache_tag
-    for path, cached, is_package in (  # a package first, as the import system looks
-        (f"{base}/{child}/__init__.py", f"{base}/{child}/__pycache__/__init__.{tag}.pyc", True),
-        (f"{base}/{child}.py", f"{base}/__pycache__/{child}.{tag}.pyc", False),
-    ):
-        try:
-            st = posix.stat(path)
-            fd = posix.open(cached, posix.O_RDONLY | posix.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            data = posix.read(fd, posix.fstat(fd).st_size)
-        finally:
-            posix.close(fd)
-        # The .pyc header (PEP 552): magic, flags 0 (timestamp), source mtime and size, as importlib checks them.
-        stamp = (int(st.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little") + (st.st_size & 0xFFFFFFFF).to_bytes(4, "little")
-        if data[:4] != _magic() or data[4:16] != b"\0\0\0\0" + stamp:
-            return False
-        module = _new_module(full, path, cached, is_package)
-        try:
-            exec(marshal.loads(memoryview(data)[16:]), module.__dict__)
-        except BaseException:
-            del sys.modules[full]  # as the import system leaves a module whose body failed
-            raise
-        setattr(sys.modules[parent], child, module)
-        return True
-    return False
-
-
-def _magic() -> bytes:
-    return bytes(sys.modules["_frozen_importlib_external"].MAGIC_NUMBER)
-
-
-def _new_module(name: str, path: str, cached: str, is_package: bool) -> "ModuleType":
-    """A module as the import system makes one for a source file: spec, loader, file, cached, path."""
-    loader = sys.modules["_frozen_importlib_external"].SourceFileLoader(name, path)
-    spec = sys.modules["_frozen_importlib"].ModuleSpec(name, loader, origin=path, is_package=is_package)
-    spec.has_location = True
-    spec.cached = cached
-    module = type(sys)(name)
-    if is_package:
-        spec.submodule_search_locations = [path.rpartition("/")[0]]
-        module.__path__ = spec.submodule_search_locations
-    module.__spec__, module.__loader__, module.__file__ = spec, loader, path
-    module.__cached__ = cached  # type: ignore[attr-defined]
-    module.__package__ = name if is_package else name.rpartition(".")[0]
-    sys.modules[name] = module
-    return module
 
 
 # -- performance data: the one writer, here so that both paths print with it and neither quick

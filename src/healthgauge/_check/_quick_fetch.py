@@ -1,7 +1,7 @@
-"""The quick path's fetch and page: one GET streamed through one buffer, and the lines of the
-metrics the conditions read, in the form exporters write (``_quick`` says when it answers).
+"""The quick path's page: the answer to the GET ``_quick`` sent, received into one buffer, and the
+lines of the metrics the conditions read, in the form exporters write (``_quick`` says when it answers).
 
-Failures to connect, send or read are said here in ``healthgauge.http.fetch``'s words; anything
+Failures to read are said in ``healthgauge.http.fetch``'s words (``_quick._recv``'s); anything
 else about the response (a redirect, another status, chunked framing, several gzip members, a line
 in another form) is handed over to the full path with every byte received, never fetched again.
 """
@@ -9,15 +9,18 @@ in another form) is handed over to the full path with every byte received, never
 import _socket
 from time import monotonic, time
 
-from ._quick_eval import judge, render
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from mmap import mmap
+
     from ._quick_eval import Labels, Page
 
     Plan = list[tuple[str, bool, tuple[object, ...]]]
     Handover = tuple[float, _socket.socket | None, bytes]
+    Recv = Callable[[_socket.socket, bytearray | memoryview, float, str], int]
     Head = tuple[int, int | None, str, str]  # head size, Content-Length, Content-Encoding, Content-Type
+    Body = bytearray | mmap  # a big body's is a mapping (_buffer)
 
 # The full path's caps and constants, restated so this module imports nothing (tests/check/test_quick.py
 # checks each against its source).
@@ -26,11 +29,12 @@ MAX_HEAD = 64 * 1024  # healthgauge.http._http11.MAX_HEAD
 MAX_LINE = 64 * 1024  # healthgauge.exposition DEFAULT_MAX_LINE_CHARS
 MAX_SERIES = 200_000  # healthgauge.exposition DEFAULT_MAX_SERIES
 FAMILY_SUFFIXES = ("_total", "_created", "_bucket", "_count", "_sum", "_gcount", "_gsum", "_info")
-ACCEPT = (  # healthgauge.exposition.ACCEPT: what Prometheus 2.42 asks for
-    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
-    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
-)
-_RECV_SIZE = 64 * 1024
+_RECV_SIZE = 64 * 1024  # a read of a body of unknown length (chunked, or to the close)
+# The first reads: a small page's whole response; 16 pages fewer to fault in than _RECV_SIZE (~2 us
+# a fresh page on this project's VM), as a body of known length goes straight into its own buffer.
+_HEAD_READ = 16 * 1024
+_HUGE_PAGE = 2 * 1024 * 1024  # x86-64's and arm64's (4 KiB pages) transparent huge page
+_HUGE_FROM = 512 * 1024  # a body over this is received into huge pages (_buffer): ~128 faults saved pay for `mmap`
 _NAME_BYTES = b":0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
 _LONGEST_SUFFIX = 8
 _INF = float("inf")
@@ -43,19 +47,22 @@ Unsure = NotImplementedError
 
 
 def check(
-    target: "tuple[str, int, str, str, str]", plan: "Plan", names: "set[str]", timeout: float, verbose: bool
+    sock: _socket.socket,
+    recv: "Recv",
+    times: "tuple[float, float]",
+    shown: str,
+    plan: "Plan",
+    names: "set[str]",
+    verbose: bool,
 ) -> "tuple[int, str, Handover | None]":
-    """Fetch, read and judge: (exit code, output, None), or a handover for the full path."""
-    host, port, authority, path, shown = target
-    started = monotonic()
-    deadline = started + timeout
+    """Receive the answer to the request sent on ``sock``, read and judge it: (exit code, output,
+    None), or a handover for the full path. ``recv`` is ``_quick._recv``, which words its failures;
+    ``times`` is (when the fetch started, its deadline)."""
+    started, deadline = times
     try:
-        sock = _connect(host, port, authority, deadline)
-        _send(sock, path, authority, deadline)
-        raw_head, body, head, received = _receive(sock, deadline)
-    except OSError as exc:  # the fetch failed: said here as the full path says it
-        said = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else _reason(exc)
-        return 2, f"FAIL - cannot read {shown}: {said}\n", None
+        raw_head, body, head, received = _receive(sock, deadline, recv)
+    except OSError as exc:  # the fetch failed: said here as the full path says it (_quick._recv's words)
+        return 2, f"FAIL - cannot read {shown}: {exc.args[0]}\n", None
     if head is None:
         return 0, "", (deadline, sock, raw_head + received)
     scraped = time()
@@ -71,89 +78,7 @@ def check(
     return status, text, None
 
 
-def _connect(host: str, port: int, authority: str, deadline: float) -> _socket.socket:
-    last = None
-    for family, address in _resolve(host, port, deadline):
-        sock = _socket.socket(family, _socket.SOCK_STREAM)
-        try:
-            _wait(sock, deadline, "connect")
-            sock.connect(address)
-        except TimeoutError:
-            sock.close()
-            where = f"[{address[0]}]:{address[1]}" if ":" in address[0] else f"{address[0]}:{address[1]}"
-            raise OSError(f"deadline passed connecting to {where}") from None
-        except OSError as exc:
-            sock.close()
-            if exc.args and isinstance(exc.args[0], str) and exc.args[0].startswith("deadline passed"):
-                raise
-            last = exc
-            continue
-        return sock
-    assert last is not None
-    raise OSError(f"{_reason(last)} connecting to {authority}")
-
-
-def _resolve(host: str, port: int, deadline: float) -> "list[tuple[int, tuple[str, int]]]":
-    """An IP literal as it is; a name resolved on a helper thread, so the deadline bounds it too."""
-    for family in (_socket.AF_INET, _socket.AF_INET6):
-        try:
-            _socket.inet_pton(family, host)
-        except OSError:
-            continue
-        return [(family, (host, port))]
-    import _thread
-
-    box: list[object] = []
-    done = _thread.allocate_lock()
-    done.acquire()
-
-    def lookup() -> None:
-        try:
-            box.append(_socket.getaddrinfo(host.encode("ascii"), port, 0, _socket.SOCK_STREAM))
-        except Exception as exc:
-            box.append(exc)
-        finally:
-            done.release()
-
-    _thread.start_new_thread(lookup, ())
-    if not done.acquire(timeout=max(deadline - monotonic(), 0.0)):
-        raise OSError(f"deadline passed resolving {host!r}")
-    result = box[0]
-    if isinstance(result, Exception):
-        raise OSError(f"cannot resolve host {host!r}: {_reason(result)}")
-    return [(info[0], info[4]) for info in result]  # type: ignore[attr-defined]
-
-
-def _wait(sock: _socket.socket, deadline: float, phase: str) -> None:
-    left = deadline - monotonic()
-    if left <= 0:
-        raise OSError(f"deadline passed ({phase})")
-    sock.settimeout(left)
-
-
-def _reason(exc: BaseException) -> str:
-    """An OS error as a short phrase, as ``healthgauge.http.fetch`` words it."""
-    text = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc) or type(exc).__name__
-    return str(text)[:1].lower() + str(text)[1:]
-
-
-def _send(sock: _socket.socket, path: str, authority: str, deadline: float) -> None:
-    from healthgauge import __version__
-
-    request = (
-        f"GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: healthgauge/{__version__}\r\n"
-        f"Accept: {ACCEPT}\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
-    )
-    _wait(sock, deadline, "send")
-    try:
-        sock.sendall(request.encode("latin-1"))
-    except TimeoutError:
-        raise OSError("deadline passed while sending the request") from None
-    except OSError as exc:
-        raise OSError(f"{_reason(exc)} sending the request") from None
-
-
-def _receive(sock: _socket.socket, deadline: float) -> "tuple[bytes, bytearray, Head | None, bytearray]":
+def _receive(sock: _socket.socket, deadline: float, recv: "Recv") -> "tuple[bytes, Body, Head | None, Body]":
     """The response: (its head, its body, (head size, Content-Length, coding, content type), the
     body as received); with a head this module does not read, or a body that ended early, the head
     is None. The head and the body as received are every byte received: what a handover passes on.
@@ -162,9 +87,9 @@ def _receive(sock: _socket.socket, deadline: float) -> "tuple[bytes, bytearray, 
     (1.2 MB) is neither copied nor reallocated on its way in (fresh memory costs ~1.5 us a page).
     """
     data = bytearray()
-    buffer = bytearray(_RECV_SIZE)
+    buffer = bytearray(_HEAD_READ)
     while True:
-        size = _recv(sock, buffer, deadline, "read headers")
+        size = recv(sock, buffer, deadline, "read headers")
         if not size:
             return bytes(data), bytearray(), None, bytearray()
         data += memoryview(buffer)[:size]
@@ -176,30 +101,56 @@ def _receive(sock: _socket.socket, deadline: float) -> "tuple[bytes, bytearray, 
     raw_head = bytes(data[: end + 4])
     head = _head(raw_head[:end], end + 4) if end + 4 <= MAX_HEAD else None
     if head is not None and head[1] == CHUNKED:
-        return _receive_chunks(sock, deadline, raw_head, data[end + 4 :], head, buffer)
+        return _receive_chunks(sock, deadline, raw_head, data[end + 4 :], head, bytearray(_RECV_SIZE), recv)
     if head is None or (head[1] is not None and len(data) - end - 4 > head[1]):
         return bytes(data), bytearray(), None, bytearray()
     if head[1] is None:  # read to the close
         body = data[end + 4 :]
-        while size := _recv(sock, buffer, deadline, "read body"):
+        buffer = bytearray(_RECV_SIZE)
+        while size := recv(sock, buffer, deadline, "read body"):
             body += memoryview(buffer)[:size]
             if len(body) > MAX_BODY:
                 return raw_head, body, None, body
         return raw_head, body, head, body
-    body = bytearray(head[1])
+    length = head[1]
+    big = _buffer(length) if length > _HUGE_FROM and head[2] in ("", "identity") else bytearray(length)
     filled = len(data) - end - 4
-    body[:filled] = memoryview(data)[end + 4 :]
-    view = memoryview(body)
-    while filled < head[1]:
-        size = _recv(sock, view[filled:], deadline, "read body")
+    big[:filled] = memoryview(data)[end + 4 :]
+    view = memoryview(big)
+    while filled < length:
+        size = recv(sock, view[filled:], deadline, "read body")
         if not size:
-            return raw_head, body[:filled], None, body[:filled]  # ended early: the full path says how
+            received = bytearray(big[:filled])
+            return raw_head, received, None, received  # ended early: the full path says how
         filled += size
-    return raw_head, body, head, body
+    view.release()
+    if not isinstance(big, bytearray):
+        big.resize(length)  # the pages stay: only the mapping's tail past the body goes
+    return raw_head, big, head, big
+
+
+def _buffer(length: int) -> "Body":
+    """Memory for a big body: a mapping of whole 2 MiB pages (cut to ``length`` once filled), which
+    the kernel may back with huge pages (``MADV_HUGEPAGE``): a 10k-series page (1.2 MB) then costs a
+    few page faults instead of ~300 (~0.5 ms here, ``bench/check.py``). A bytearray where that fails."""
+    try:
+        import mmap
+
+        buffer = mmap.mmap(-1, -(-length // _HUGE_PAGE) * _HUGE_PAGE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        buffer.madvise(mmap.MADV_HUGEPAGE)
+    except (ImportError, OSError, AttributeError, ValueError):
+        return bytearray(length)
+    return buffer
 
 
 def _receive_chunks(
-    sock: _socket.socket, deadline: float, raw_head: bytes, raw: bytearray, head: "Head", buffer: bytearray
+    sock: _socket.socket,
+    deadline: float,
+    raw_head: bytes,
+    raw: bytearray,
+    head: "Head",
+    buffer: bytearray,
+    recv: "Recv",
 ) -> "tuple[bytes, bytearray, Head | None, bytearray]":
     """A chunked body (Go's exporters send one for a page of unknown length): the chunks as they
     come, each only once it is whole; anything but plain chunks (extensions, trailers, a bare LF)
@@ -213,7 +164,7 @@ def _receive_chunks(
             return raw_head, raw, None, raw
         if at < 0:
             return raw_head, body, head, raw
-        size = _recv(sock, buffer, deadline, "read body")
+        size = recv(sock, buffer, deadline, "read body")
         if not size:
             return raw_head, raw, None, raw  # ended early: the full path says how
         raw += memoryview(buffer)[:size]
@@ -246,16 +197,6 @@ def _dechunk(raw: bytearray, at: int, body: bytearray) -> int:
         if len(body) > MAX_BODY:
             raise Unsure
         at = end + 2
-
-
-def _recv(sock: _socket.socket, into: "bytearray | memoryview", deadline: float, phase: str) -> int:
-    _wait(sock, deadline, phase)
-    try:
-        return sock.recv_into(into)
-    except TimeoutError:
-        raise OSError(f"deadline passed ({phase})") from None
-    except OSError as exc:
-        raise OSError(f"{_reason(exc)} reading the response ({phase})") from None
 
 
 def _head(raw: bytes, start: int) -> "Head | None":
@@ -308,7 +249,7 @@ def _head(raw: bytes, start: int) -> "Head | None":
 def answer(
     plan: "Plan",
     names: "set[str]",
-    raw: "bytes | bytearray",
+    raw: "bytes | Body",
     head: "Head",
     scraped: float,
     verbose: bool,
@@ -317,9 +258,14 @@ def answer(
 ) -> "tuple[int, str]":
     """The exit code and output for a body as received; Unsure when the full path must say it, and
     TimeoutError (what could not be done, and while doing what) when the deadline passes."""
+    from ._quick_eval import judge, render
+
     started, fetched, deadline = times
     coding, content_type = head[2], head[3]
-    body = _gunzip(raw) if coding.lower() == "gzip" else raw
+    body = raw
+    if coding.lower() == "gzip":
+        assert isinstance(raw, (bytes, bytearray))  # only an identity body is received into a mapping
+        body = _gunzip(raw)
     page, count = read_page(body, content_type, names, deadline)
     if monotonic() > deadline:
         raise TimeoutError("cannot read", "parsing the page")
@@ -354,9 +300,7 @@ def _gunzip(raw: "bytes | bytearray") -> bytes:
     return body
 
 
-def read_page(
-    body: "bytes | bytearray", content_type: str, names: "set[str]", deadline: float = _INF
-) -> "tuple[Page, int]":
+def read_page(body: "bytes | Body", content_type: str, names: "set[str]", deadline: float = _INF) -> "tuple[Page, int]":
     """The samples of the lines the names select (the full path's rule), each in the form exporters
     write; Unsure for any other form, so the full parser decides (and words any error)."""
     media = content_type.partition(";")[0].strip().lower()
@@ -388,12 +332,12 @@ def read_page(
     return page, count
 
 
-def _ends_with_eof(data: "bytes | bytearray") -> bool:
+def _ends_with_eof(data: "bytes | Body") -> bool:
     tail = bytes(data[-7:]).removesuffix(b"\n")
     return tail == b"# EOF" or tail.endswith(b"\n# EOF")
 
 
-def select(data: "bytes | bytearray", names: "set[str]") -> "list[int]":
+def select(data: "bytes | Body", names: "set[str]") -> "list[int]":
     """Offsets of the lines that start with a selected series name (``healthgauge.exposition``'s
     ``names=`` rule: the name, or the name and a family suffix, then a character that cannot go on
     a name), in page order."""
@@ -403,7 +347,7 @@ def select(data: "bytes | bytearray", names: "set[str]") -> "list[int]":
         wanted = {base, *(base + s.encode() for s in FAMILY_SUFFIXES)}
         size = len(base)
         pattern = b"\n" + base
-        hit = 0 if data.startswith(base) else -1
+        hit = 0 if data[:size] == base else -1  # data may be an mmap (no startswith)
         pos = 0
         while True:
             if hit >= 0:

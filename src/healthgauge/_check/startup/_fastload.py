@@ -6,9 +6,11 @@ system searches the path, stats files, reads a ``.pyc`` and builds a spec before
 keeps their compiled code in one bundle (``__pycache__/check-path.<tag>.bundle`` beside this file,
 written by ``_fastload_build``) in two parts:
 
-- the modules every check imports (from ``ROOTS``), in the order their imports completed: each
-  body runs straight into a new module in ``sys.modules``, so the ``import`` statements inside find
-  their targets already there. Packages are created (empty) before their modules run, as the import
+- the modules every check imports (from ``ROOTS``), in the order their imports completed, read in
+  a few pieces of under 100 KB (each the marshalled tuple of consecutive modules' code: strings
+  they share are read and interned once a piece, ``_fastload_build.PIECE``): each body runs
+  straight into a new module in ``sys.modules``, so the ``import`` statements inside find their
+  targets already there. Packages are created (empty) before their modules run, as the import
   system has them exist (half-run) while their modules import.
 - the modules only some checks import (from ``LAZY``: one function's module, the full exposition
   grammar, the PromQL compiler, ``re``): a finder at the head of ``sys.meta_path`` serves each from
@@ -31,7 +33,7 @@ from . import CACHE_DIR, magic, stamp  # a copy of these files serves its own pa
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
     from importlib.machinery import ModuleSpec
     from types import CodeType, ModuleType
 
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
     from . import Entry, Lazy
 
 
-FORMAT = 4
+FORMAT = 6
 # What every check imports; the eager part holds the pure-Python modules these import, transitively.
 ROOTS = ("healthgauge._check._command",)
 # What only some checks import, served lazily (with what they import that ROOTS do not).
@@ -139,8 +141,8 @@ def load() -> bool:
 class _Bundle:
     """An open bundle: the eager part's entries, and a finder and loader for the lazy part.
 
-    The file is read a module at a time (whole, a 270 KB read would be 70 more fresh pages of
-    memory) and stays open, so a bundle replaced on disk by another probe's rebuild never mixes with
+    The eager part is read a piece at a time, each lazy module on its own when imported; the file
+    stays open, so a bundle replaced on disk by another probe's rebuild never mixes with
     this one: code is read at the offsets of the file this run opened.
     """
 
@@ -177,6 +179,17 @@ class _Bundle:
 
         code: CodeType = marshal.loads(posix.pread(self.fd, size, self.base + offset))
         return code
+
+    def eager_code(self) -> "Iterator[CodeType]":
+        """The eager modules' code, in their order, read a piece at a time: a piece is a tuple of
+        the code of consecutive modules, where each of their entries points."""
+        piece: tuple[int, int] | None = None
+        codes: Iterator[CodeType] = iter(())
+        for entry in self.eager:
+            if entry[4:] != piece:
+                piece = entry[4:]
+                codes = iter(self.code(*piece))  # type: ignore[call-overload]
+            yield next(codes)
 
     # The finder and loader of the lazy part (importlib's protocol: find_spec, create_module, exec_module).
 
@@ -226,11 +239,14 @@ def _run(bundle: _Bundle) -> None:
         for name, path, is_package, _, _, _ in bundle.eager:
             if is_package and name not in modules:
                 _new_module(name, path, is_package, added)
-        for name, path, is_package, _, offset, size in bundle.eager:
+        for (name, path, is_package, _, _, _), code in zip(bundle.eager, bundle.eager_code(), strict=True):
             if name in modules and name not in added:
                 continue  # imported before the bundle ran
             module = modules[name] if is_package else _new_module(name, path, is_package, added)
-            exec(bundle.code(offset, size), module.__dict__)  # its own compiled body, as imports run it
+            exec(code, module.__dict__)  # its own compiled body, as imports run it
+            # Done, as the import system marks a spec once the body ran; without the mark every
+            # `import` of the module asks for it and fails (~8 K instructions an import statement).
+            module.__spec__._initializing = False  # type: ignore[union-attr]
     except BaseException:
         for name in added:
             modules.pop(name, None)

@@ -14,6 +14,7 @@ _SOURCE_LOADER = sys.modules["_frozen_importlib_external"].SourceFileLoader
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import ast
     from collections.abc import Sequence
     from importlib.machinery import ModuleSpec, SourceFileLoader
     from types import CodeType, ModuleType
@@ -103,31 +104,137 @@ def record(bundle: str, header: "tuple[object, ...]", roots: "Sequence[str]", la
     lazy_part = _compiled(recorder.done[eager_done:])
     if eager is None or lazy_part is None:
         return
-    blobs: list[bytes] = []
-    offset = 0
-    placed = []
-    for entries, codes in (eager, lazy_part):
-        for (name, path, is_package, source), code in zip(entries, codes, strict=True):
-            blob = marshal.dumps(code)
-            placed.append((name, path, is_package, source, offset, len(blob)))
-            blobs.append(blob)
-            offset += len(blob)
-    eager_entries = placed[: len(eager[0])]
-    lazy_entries: Lazy = {entry[0]: entry[1:] for entry in placed[len(eager[0]) :]}
+    blobs, eager_entries, offset = [], [], 0
+    for entries, codes in _pieces(*eager):
+        blobs.append(marshal.dumps(tuple(codes)))
+        eager_entries += [(*entry, offset, len(blobs[-1])) for entry in entries]
+        offset += len(blobs[-1])
+    lazy_entries: Lazy = {}
+    for (name, path, is_package, source), code in zip(*lazy_part, strict=True):
+        blobs.append(marshal.dumps(code))
+        lazy_entries[name] = (path, is_package, source, offset, len(blobs[-1]))
+        offset += len(blobs[-1])
     _write(bundle, header, eager_entries, lazy_entries, b"".join(blobs), usable=True)
+
+
+# The eager part's pieces: the code of consecutive modules, up to this size marshalled. A piece is
+# read and unmarshalled at once, so strings its modules share are read and interned once a piece,
+# not once a module: 0.6 M instructions less a check than a module at a time. Under 128 KiB (malloc's
+# threshold for a fresh mapping) each piece's read reuses the memory of the last: one read of the
+# whole eager part (~220 KB) saved 0.3 M instructions more but touched ~70 more fresh pages.
+PIECE = 100 * 1024
+
+
+def _pieces(
+    entries: "list[tuple[str, str, bool, Stamp]]", codes: "list[CodeType]"
+) -> "list[tuple[list[tuple[str, str, bool, Stamp]], list[CodeType]]]":
+    """``entries`` and ``codes`` cut into consecutive pieces of at most ``PIECE`` bytes (or one module)."""
+    pieces: list[tuple[list[tuple[str, str, bool, Stamp]], list[CodeType]]] = []
+    size = PIECE
+    for entry, code in zip(entries, codes, strict=True):
+        length = len(marshal.dumps(code))
+        if size + length > PIECE:
+            pieces.append(([], []))
+            size = 0
+        pieces[-1][0].append(entry)
+        pieces[-1][1].append(code)
+        size += length
+    return pieces
 
 
 def _compiled(done: "list[Done]") -> "tuple[list[tuple[str, str, bool, Stamp]], list[CodeType]] | None":
     entries: list[tuple[str, str, bool, Stamp]] = []
     codes = []
+    needs_future = False
     for name, path, is_package, loader in done:
         source = stamp(path)
-        code = loader.get_code(name)
+        code = _lean_code(name, path, loader)
         if source is None or code is None:
             return None
+        needs_future = needs_future or (name != "__future__" and "__future__" in code.co_names)
         entries.append((name, path, is_package, source))
         codes.append(code)
+    if not needs_future:  # it ran only for the imports `_lean_code` took out: not run at all now
+        kept = [i for i, entry in enumerate(entries) if entry[0] != "__future__"]
+        entries, codes = [entries[i] for i in kept], [codes[i] for i in kept]
     return entries, codes
+
+
+def _lean_code(name: str, path: str, loader: "SourceFileLoader") -> "CodeType | None":
+    """The module's code as a check needs it: its source compiled without docstrings and annotations,
+    and with ``from __future__ import annotations`` as a compiler flag instead of an import.
+
+    A check never reads a docstring or an annotation, yet they are a sixth of the bundle's bytes to
+    read and unmarshal, and the import runs the ``__future__`` module (0.47 M instructions a check).
+    Line numbers are kept, so tracebacks read the same. A source this cannot rewrite is bundled as
+    the import system compiles it.
+    """
+    import ast
+
+    try:
+        source = loader.get_source(name)
+        tree = ast.parse(source or "", path)
+        flags = _Stripper().strip(tree)
+        code: CodeType = compile(tree, path, "exec", flags=flags, dont_inherit=True)
+    except (SyntaxError, ValueError, TypeError, OSError, ImportError):
+        fallback: CodeType | None = loader.get_code(name)
+        return fallback
+    return code
+
+
+class _Stripper:
+    """Takes docstrings, annotations and the ``annotations`` future import out of a module's tree."""
+
+    def strip(self, tree: "ast.Module") -> int:
+        """Strip ``tree`` in place; the compiler flags its future imports asked for."""
+        import __future__
+
+        import ast
+
+        flags = 0
+        for stmt in list(tree.body):
+            if self._is_annotations_import(stmt):
+                tree.body.remove(stmt)
+                flags |= __future__.annotations.compiler_flag
+        for node in ast.walk(tree):
+            docstring = isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            for field in ("body", "orelse", "finalbody"):
+                block = getattr(node, field, None)
+                if isinstance(block, list) and (not block or isinstance(block[0], ast.stmt)):
+                    setattr(node, field, self._lean_block(block, docstring=docstring and field == "body"))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                node.returns = None
+            elif isinstance(node, ast.arg):
+                node.annotation = None
+        return flags
+
+    @staticmethod
+    def _is_annotations_import(stmt: "ast.stmt") -> bool:
+        import ast
+
+        if not isinstance(stmt, ast.ImportFrom) or stmt.module != "__future__" or stmt.level:
+            return False
+        return [(alias.name, alias.asname) for alias in stmt.names] == [("annotations", None)]
+
+    @staticmethod
+    def _lean_block(block: "list[ast.stmt]", *, docstring: bool) -> "list[ast.stmt]":
+        """The block without its docstring, with annotated assignments as plain ones (a bare
+        declaration dropped), and ``pass`` where that leaves nothing in a block that needs a statement."""
+        import ast
+
+        out: list[ast.stmt] = []
+        for index, stmt in enumerate(block):
+            is_doc = isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
+            if docstring and index == 0 and is_doc and isinstance(stmt.value.value, str):  # type: ignore[attr-defined]
+                continue
+            if isinstance(stmt, ast.AnnAssign):
+                if stmt.value is None:
+                    continue
+                stmt = ast.copy_location(ast.Assign(targets=[stmt.target], value=stmt.value), stmt)
+            out.append(stmt)
+        if block and not out:
+            out.append(ast.copy_location(ast.Pass(), block[0]))
+        return out
 
 
 def mark_unusable(bundle: str, header: "tuple[object, ...]", eager: "list[Entry]") -> None:
