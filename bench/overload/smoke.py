@@ -201,6 +201,8 @@ def sigterm_check(server: Server, grace: float, slow: float) -> dict[str, Any]:
         try:
             with urllib.request.urlopen(server.url + path, timeout=slow + grace + 5) as resp:
                 results.append(resp.status)
+        except urllib.error.HTTPError as e:  # a refusal: its status, so a report says which
+            results.append(e.code)
         except Exception:
             results.append(0)
 
