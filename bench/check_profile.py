@@ -37,23 +37,24 @@ sys.path.insert(0, str(Path(__file__).parent))
 from check import CONDITION, FULL_CONDITION, instructions, page, start_endpoint
 
 LAUNCHER = Path(sys.prefix) / "bin" / "healthgauge"
-# Copies of the launcher with one change each, run as scripts as the launcher is (`compile()` in a
-# driver would cost more than what is measured): stop once the quick path is loaded, or the full
-# path; run the check without the bundle (modules imported one by one), or without the
-# compiled-conditions cache.
-QUICK_ONLY = "import gc, posix; gc.disable(); import healthgauge._check._quick_fetch; posix._exit(0)"
+# Copies of the launcher with its last line (``_launch()``) changed, run as scripts as the launcher
+# is (`compile()` in a driver would cost more than what is measured): stop once the quick path is
+# loaded, or the full path; run the check without the bundle (modules imported one by one), or
+# without the compiled-conditions cache.
+LAUNCH_CALL = "\n_launch()\n"
+_CHECK_PACKAGE = (
+    "import gc, posix; gc.disable(); from healthgauge import _from_pyc; _from_pyc('healthgauge._check'); "
+    "from healthgauge._check import preload; "
+)
+QUICK_ONLY = _CHECK_PACKAGE + "import healthgauge._check._quick; preload('_quick_eval', '_quick_fetch'); posix._exit(0)"
 LOADED_ONLY = (
-    "import gc; gc.disable(); from healthgauge._check.startup import _fastload; _fastload.load(); "
-    "import posix; posix._exit(0)"
+    _CHECK_PACKAGE + "preload('startup', 'startup._fastload'); "
+    "from healthgauge._check.startup import _fastload; _fastload.load(); posix._exit(0)"
 )
-NO_BUNDLE = (
-    "from healthgauge._check.startup import _fastload; _fastload.load = lambda: False; "
-    "run_check(sys.argv[2:], _handover)"
-)
+NO_BUNDLE = "from healthgauge._check.startup import _fastload; _fastload.load = lambda: False; _launch()"
 NO_EXPRCACHE = (
     "from healthgauge._check.startup import _fastload; _fastload.load(); import healthgauge._check._command as c; "
-    "from healthgauge.promql import compile; c.compile_all = lambda texts: [compile(t) for t in texts]; "
-    "run_check(sys.argv[2:], _handover)"
+    "from healthgauge.promql import compile; c.compile_all = lambda texts: [compile(t) for t in texts]; _launch()"
 )
 FLOOR = """
 import _socket, posix, sys
@@ -97,18 +98,16 @@ def main() -> int:
     host, _, port = small_url.removeprefix("http://").partition("/")[0].partition(":")
     variants = {}
     launcher = LAUNCHER.read_text()
-    quick_call = "_handover = run(sys.argv[2:])"
-    full_call = "run_check(sys.argv[2:], _handover)"
-    if quick_call not in launcher or full_call not in launcher:
+    if not launcher.endswith(LAUNCH_CALL):
         raise SystemExit(f"{LAUNCHER} is not the launcher this measures (scripts/healthgauge)")
-    for name, at, change in (
-        ("quick-only", quick_call, QUICK_ONLY),
-        ("loaded-only", full_call, LOADED_ONLY),
-        ("no-bundle", full_call, NO_BUNDLE),
-        ("no-exprcache", full_call, NO_EXPRCACHE),
+    for name, change in (
+        ("quick-only", QUICK_ONLY),
+        ("loaded-only", LOADED_ONLY),
+        ("no-bundle", NO_BUNDLE),
+        ("no-exprcache", NO_EXPRCACHE),
     ):
         variants[name] = workdir / f"launcher-{name}"
-        variants[name].write_text(launcher.replace(at, change))
+        variants[name].write_text(launcher.removesuffix(LAUNCH_CALL) + "\n" + change + "\n")
     try:
         stages = {
             "python -I -S -c pass": [*py, "-c", "pass"],
