@@ -17,10 +17,8 @@ median goodput over rounds, its ratio to bare's, the 503 share, the load average
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,43 +27,14 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from middleware_overhead import BEFORE, unpack  # noqa: E402  (a bench script beside this one)
+from middleware_overhead import BEFORE, unpack  # noqa: E402  (bench scripts beside this one)
+from real import Server, client  # noqa: E402
 
 STACKS = ("h11", "httptools", "aiohttp")
 
 
-class Server:
-    """One ``real_server.py`` process (its ``READY`` line read), stopped by pid."""
-
-    def __init__(self, stack: str, policy: str, src: Path | None) -> None:
-        env = dict(os.environ)
-        if src is not None:
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), env.get("PYTHONPATH", "")) if p)
-        argv = [sys.executable, str(HERE / "real_server.py"), "--stack", stack, "--handler", "sleep"]
-        self.proc = subprocess.Popen([*argv, "--policy", policy], stdout=subprocess.PIPE, env=env)
-        assert self.proc.stdout is not None
-        self.port = 0
-        for _ in range(200):  # bounded: the READY line comes first
-            line = self.proc.stdout.readline().decode(errors="replace")
-            if not line:
-                break
-            if line.startswith("READY "):
-                self.port = int(json.loads(line[6:])["http"])
-                break
-        if not self.port:
-            self.stop()
-            raise RuntimeError(f"real_server.py {stack}/{policy} did not start")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-
-
 def phase(port: int, conns: int, seconds: float) -> dict[str, Any]:
-    argv = [sys.executable, str(HERE / "real_client.py"), "--port", str(port), "--mode", "closed"]
-    out = subprocess.run([*argv, "--phases", f"{conns}:{seconds}"], capture_output=True, timeout=120, check=True)
-    result: dict[str, Any] = json.loads(out.stdout)["phases"][0]
+    result: dict[str, Any] = client(port, "closed", f"{conns}:{seconds}")["phases"][0]
     return result
 
 
@@ -75,7 +44,7 @@ def run_stack(
     variants = {"bare": ("none", None), "default": ("default", None)}
     if before is not None:
         variants["before"] = ("default", before)
-    servers = {name: Server(stack, policy, src) for name, (policy, src) in variants.items()}
+    servers = {name: Server(stack, "sleep", policy, src=src) for name, (policy, src) in variants.items()}
     figures: dict[tuple[str, int], list[dict[str, Any]]] = {}
     try:
         names = list(servers)

@@ -79,11 +79,17 @@ class Run:
 class Server:
     """``real_server.py`` in its own process, stopped (by pid) on exit."""
 
-    def __init__(self, stack: str, handler: str, policy: str, trajectory: Path | None = None) -> None:
+    def __init__(
+        self, stack: str, handler: str, policy: str, trajectory: Path | None = None, src: Path | None = None
+    ) -> None:
+        """``src``: a package tree put first on ``PYTHONPATH`` (another revision's middleware)."""
         argv = [PY, str(HERE / "real_server.py"), "--stack", stack, "--handler", handler, "--policy", policy]
         if trajectory is not None:
             argv += ["--trajectory", str(trajectory)]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        env = dict(os.environ)
+        if src is not None:
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), env.get("PYTHONPATH", "")) if p)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
         self.port = 0
         deadline = time.monotonic() + 20
         assert self.proc.stdout is not None

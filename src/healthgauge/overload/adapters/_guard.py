@@ -334,16 +334,11 @@ class OverloadGuard:
         else:
             self.complete(permit, outcome, status=status)
 
-    def deadline_left(self, admission: Admission) -> float | None:
-        """Seconds until the request's deadline when the handler is to be cancelled at it."""
-        if admission.permit is None:
-            return None
-        return self.time_left(admission.permit, admission.classified)
-
     def time_left(self, permit: Permit | None, c: Classified | None) -> float | None:
-        """:meth:`deadline_left` of a permit and its request's headers (``c``: ``None`` when none
-        were read), or (``permit`` ``None``) of a request :meth:`enter_fast` admitted just now:
-        received now, with the default timeout."""
+        """Seconds until the request's deadline when the handler is to be cancelled at it (else
+        ``None``): of a permit and its request's headers (``c``: ``None`` when none were read),
+        or (``permit`` ``None``) of a request :meth:`enter_fast` admitted just now: received now,
+        with the default timeout."""
         if not self.cancel_at_deadline:
             return None
         if permit is None:
