@@ -20,7 +20,9 @@ the measured path, so one core drives several thousand requests a second.
 Every attempt has a deadline (``--deadline``, 1 s): at the deadline the client stops waiting,
 closes that connection (as HTTP clients do) and counts a timeout. Output (JSON on stdout): per
 phase ``sent``, ``ok`` (200 within the deadline), ``r503``, ``timeouts``, ``errors``, ``failed``
-(not sent: connection cap), p50/p99 of ok latencies, send-lag p99; and a 100 ms time series.
+(not sent: connection cap), p50/p99 of ok latencies, send-lag p99; and a 100 ms time series;
+with ``--records F``, every attempt (scheduled time, status, latency) and every send's lag behind
+its schedule in ``F`` (JSON; for tail analysis).
 """
 
 from __future__ import annotations
@@ -353,7 +355,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     for conn in client.idle:
         if conn.transport is not None:
             conn.transport.abort()
-    return summarize(client.stats, phases, total)
+    result = summarize(client.stats, phases, total)
+    result["records"] = {
+        "records": [[round(t, 4), status, round(latency, 4)] for t, status, latency in client.stats.records],
+        "send_lag": [[round(t, 4), round(lag, 4)] for t, lag in client.stats.send_lag],
+        "t0": client.t0,  # time.monotonic() at the first phase's start (the server's clock too)
+    }
+    return result
 
 
 def main(argv: list[str]) -> int:
@@ -365,6 +373,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--retry", choices=("none", "naive", "retry-after"), default="none")
     p.add_argument("--max-conns", type=int, default=3000)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--records", help="also write every attempt ([scheduled s, status, latency s]) and send lag here")
     args = p.parse_args(argv)
     args.max_conns = min(args.max_conns, MAX_CONNS)
     try:
@@ -374,6 +383,11 @@ def main(argv: list[str]) -> int:
     except ImportError:
         pass
     result = asyncio.run(run(args))
+    if args.records:
+        with open(args.records, "w") as f:
+            json.dump(result.pop("records"), f, separators=(",", ":"))
+    else:
+        result.pop("records")
     sys.stdout.write(json.dumps(result, separators=(",", ":")) + "\n")
     return 0
 

@@ -19,7 +19,9 @@ from 16 with loop lag and sloughing, for the before/after comparison), ``stable`
 without its growth test, ``LoopDelayLimit(min_rise=0)``: the default before it), ``monitor`` (the
 default in monitor-only mode: it decides and counts, never sheds; what the detector sees on an
 unprotected server), ``acceptq`` (the default also judging the kernel's accept queue,
-``LoopDelayLimit(min_queue_growth=8)``).
+``LoopDelayLimit(min_queue_growth=8)``); and, to split the middleware's cost: ``passthru`` (a
+middleware that does nothing: what the stack charges for having one) and ``noprobe`` (the default
+without its loop probe, hence without the accept-queue reads: ``loop_lag=False``).
 
 Bench routes under ``/healthz/bench/`` (bypassed by every policy, as health routes are):
 ``start`` (zero the trajectory clock), ``dep?s=0.2``, ``trajectory`` (JSON samples every 100 ms:
@@ -48,6 +50,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 HANDLERS = ("sleep", "cpu", "mixed", "dep", "trivial")
 STACKS = ("h11", "httptools", "aiohttp")
 POLICIES = ("none", "default", "fixed", "gradient2", "aimd", "legacy", "stable", "monitor", "acceptq")
+POLICIES += ("passthru", "noprobe")
 MAX_SAMPLES = 20_000  # 100 ms samples: over half an hour
 
 
@@ -130,7 +133,8 @@ class Bench:
         if self.out is not None and now - self.written >= 1.0:
             self.written = now
             with open(self.out + ".tmp", "w") as f:  # a few kB once a second
-                json.dump(self.samples if self.probes is None else {"samples": self.samples, "probes": self.probes}, f)
+                probes = {"samples": self.samples, "probes": self.probes, "t0": self.t0}
+                json.dump(self.samples if self.probes is None else probes, f)
             os.replace(self.out + ".tmp", self.out)
         asyncio.get_running_loop().call_later(0.1, self.sample)
 
@@ -151,8 +155,9 @@ class Bench:
         return b"{}"
 
 
-def controller_for(policy: str, fixed: int) -> Any:
-    """The ``AdmissionController`` of a policy (``None``: the middleware's own default)."""
+def controller_for(policy: str, fixed: int, limit_set: dict[str, float] | None = None) -> Any:
+    """The ``AdmissionController`` of a policy (``None``: the middleware's own default);
+    ``limit_set``: keyword arguments for the default's ``LoopDelayLimit`` (a design aid)."""
     from healthgauge.overload import (
         AdmissionController,
         AIMDLimit,
@@ -175,11 +180,22 @@ def controller_for(policy: str, fixed: int) -> Any:
         return AdmissionController(LoopDelayLimit(min_queue_growth=8))  # also judges the accept queue
     if policy == "stable":
         return AdmissionController(LoopDelayLimit(min_rise=0))  # the default without its growth test
+    if limit_set and policy in ("default", "monitor"):
+        return AdmissionController(LoopDelayLimit(**limit_set), monitor_only=policy == "monitor")
     return None
 
 
 def guard_options(policy: str) -> dict[str, Any]:
-    return {"handle_sigterm": False, "monitor_only": policy == "monitor"}
+    return {"handle_sigterm": False, "monitor_only": policy == "monitor", "loop_lag": policy != "noprobe"}
+
+
+def passthru_asgi(app: Any) -> Any:
+    """An ASGI middleware that does nothing (policy ``passthru``)."""
+
+    async def passthru(scope: Scope, receive: Receive, send: Send) -> None:
+        await app(scope, receive, send)
+
+    return passthru
 
 
 def asgi_app(work: Work, bench: Bench) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
@@ -237,10 +253,13 @@ async def serve_uvicorn(args: argparse.Namespace, sock: socket.socket) -> None:
     work = Work(args.handler)
     bench = Bench(work, args.trajectory)
     app: Any = asgi_app(work, bench)
-    if args.policy != "none":
+    if args.policy == "passthru":
+        app = passthru_asgi(app)
+    elif args.policy != "none":
         from healthgauge.overload import OverloadMiddleware
 
-        mw = OverloadMiddleware(app, controller_for(args.policy, args.fixed), **guard_options(args.policy))
+        controller = controller_for(args.policy, args.fixed, args.limit_set)
+        mw = OverloadMiddleware(app, controller, **guard_options(args.policy))
         bench.controller, bench.guard = mw.guard.controller, mw.guard
         app = mw
         if args.probe_log:
@@ -282,10 +301,19 @@ async def serve_aiohttp(args: argparse.Namespace, sock: socket.socket) -> None:
     app = web.Application()
     app.router.add_get("/work", handle)
     app.router.add_get("/healthz/bench/{name}", bench_route)
-    if args.policy != "none":
+    if args.policy == "passthru":
+
+        @web.middleware
+        async def passthru(request: web.Request, handler: Any) -> web.StreamResponse:
+            response: web.StreamResponse = await handler(request)
+            return response
+
+        app.middlewares.append(passthru)
+    elif args.policy != "none":
         from healthgauge.overload import setup_aiohttp
 
-        guard = setup_aiohttp(app, controller_for(args.policy, args.fixed), **guard_options(args.policy))
+        controller = controller_for(args.policy, args.fixed, args.limit_set)
+        guard = setup_aiohttp(app, controller, **guard_options(args.policy))
         bench.controller, bench.guard = guard.controller, guard
         if args.probe_log:
             bench.log_probes()
@@ -309,7 +337,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--fixed", type=int, default=32, help="the fixed policy's limit")
     p.add_argument("--trajectory", help="write the 100-ms trajectory to this file every second")
     p.add_argument("--probe-log", action="store_true", help="write every loop-probe sample with the trajectory")
+    p.add_argument("--limit-set", nargs="*", default=[], help="the default's LoopDelayLimit keyword=value (design aid)")
     args = p.parse_args(argv)
+    args.limit_set = {k: float(v) for k, v in (item.split("=", 1) for item in args.limit_set)}
     sock = bind()
     if args.stack == "aiohttp":
         asyncio.run(serve_aiohttp(args, sock))
