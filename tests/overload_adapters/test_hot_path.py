@@ -16,7 +16,8 @@ Message = dict[str, Any]
 
 
 def guard(**options: Any) -> OverloadGuard:
-    return OverloadGuard(handle_sigterm=False, loop_lag=False, registry=CollectorRegistry(), **options)
+    # With a loop probe (never started here: the tests feed ``_on_lag`` by hand), as metering needs.
+    return OverloadGuard(handle_sigterm=False, registry=CollectorRegistry(), **options)
 
 
 def scope(path: str = "/work", headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
@@ -125,6 +126,12 @@ async def test_metering_is_sampled_without_bias() -> None:
     assert sum(weights) == n
     assert sum(1 for w in weights if w) == n // 8
     assert g.runs == n  # every start is counted, metered or not
+
+
+async def test_nothing_is_metered_without_a_loop_probe() -> None:
+    g = guard(loop_lag=False)  # nothing would read the handlers' time
+    assert [g.metering() for _ in range(4 * METER_ALL)] == [0] * (4 * METER_ALL)
+    assert g.runs == 4 * METER_ALL
 
 
 async def test_about_the_same_number_of_handlers_is_metered_whatever_the_rate() -> None:
