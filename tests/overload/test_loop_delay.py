@@ -455,6 +455,58 @@ def test_a_release_probe_far_above_capacity_sheds_again_after_two_longer_iterati
     assert limit.overloaded
 
 
+def test_a_release_probe_confirms_regrowth_when_a_request_has_waited_that_long() -> None:
+    """aiohttp at 4×, let go: after a 143-ms iteration the next sample must pass ~191 ms for the
+    two-lengthenings test. A request that starts having waited longer shows the running iteration
+    is that long: it is sloughed and shedding resumes then, not when the iteration ends (it ran
+    ~0.6 s, every request it admitted answering that late)."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
+    t = iterations(limit, t, [22 * MS, 43 * MS, 96 * MS, 140 * MS, 292 * MS])
+    t = shed_until_released(limit, t)
+    t = iterations(limit, t, [143 * MS])
+    assert not limit.overloaded
+    assert not limit.on_start(t + 0.15, 150 * MS)  # this long is still a closed loop's refill
+    assert not limit.overloaded
+    assert limit.on_start(t + 0.2, 200 * MS)
+    assert limit.overloaded
+    assert limit.statistics().details["probing"] == 0
+    assert limit.on_start(t + 0.2, limit.slough_timeout + MS)  # the iteration's next ones too
+
+
+def test_waiting_past_the_confirming_lag_is_the_sample_test_taken_early() -> None:
+    """For each first lengthening after a release, a request that waited just past the wait the
+    limit names is sloughed, and a sample of that lag would have confirmed regrowth too; just
+    under it, neither."""
+    for step in (60 * MS, 143 * MS, 400 * MS):
+        for above, expected in ((1.02, True), (0.98, False)):
+            early, late = LoopDelayLimit(), LoopDelayLimit()
+            for limit in (early, late):
+                t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
+                t = iterations(limit, t, [22 * MS, 43 * MS, 96 * MS, 140 * MS, 292 * MS])
+                t = shed_until_released(limit, t)
+                t = iterations(limit, t, [step])
+            need = early._ceiling
+            assert step < need < 4 * step
+            assert early.on_start(t + need * above, need * above) is expected, (step, above)
+            iterations(late, t, [need * above])
+            assert late.overloaded is expected, (step, above)
+
+
+def test_a_closed_loop_refilled_after_a_release_is_not_sloughed_at_its_plateau() -> None:
+    """The closed loop of 50 clients let go: one 150-ms step, then iterations of 148-153 ms. No
+    request of them waits past the confirming lag (~200 ms): nothing is sloughed."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
+    t = iterations(limit, t, [22 * MS, 43 * MS, 96 * MS])
+    t = shed_until_released(limit, t)
+    for lag in [150 * MS, 152 * MS, 149 * MS, 153 * MS, 148 * MS] * 4:
+        assert not limit.on_start(t + lag, lag + 3 * MS)
+        t = iterations(limit, t, [lag])
+        assert not limit.overloaded
+    assert limit.statistics().details["probing"] == 0
+
+
 def test_a_release_probe_that_refills_in_one_step_and_stays_is_a_plateau() -> None:
     """A closed loop of 50 clients of a 3-ms handler taken for growth: once let go it refills to
     its 150-ms batch in one iteration and stays there; shedding does not resume."""

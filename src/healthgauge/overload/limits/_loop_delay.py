@@ -34,7 +34,10 @@ what the real servers taught:
   probe once per iteration, so the thirds above see too few samples (h11 at 2×: 22, 43, 96, 140 ms,
   entered 5 s late). Three iterations in a row each longer than the last (by ``min_rise`` × the
   target and ``min_growth`` × the time between the samples) enter at once, and two re-enter after
-  a release: a closed loop steps up once, to the batch its clients keep. And where the loop never
+  a release: a closed loop steps up once, to the batch its clients keep. After the first of those
+  two, a request that starts having waited as long as the second would have to be confirms it at
+  once (``on_start``): the iteration running then is that long already, and at 4× it would have
+  run on for ~0.6 s, every request in it answered that late (fifth round). And where the loop never
   takes the excess in — uvloop at 2-4× ran a flat 77-ms lag, like a closed loop, while the
   kernel's accept queue grew by ~1,000 connections a second — the host's ``accept_queue`` reading
   (``adapters._backlog``) can decide: with ``min_queue_growth=N`` (opt-in; 8 was measured) a
@@ -100,6 +103,7 @@ class LoopDelayLimit(Limit):
 
     __slots__ = (
         "_busy",
+        "_ceiling",
         "_entered_at",
         "_entry_lag",
         "_first_above",
@@ -240,6 +244,9 @@ class LoopDelayLimit(Limit):
         self._hold = self.hold_time  # doubles each time a release probe finds the backlog growing
         self._probe: deque[tuple[float, float]] = deque()  # samples since shedding was let go
         self._probing_since = -INF
+        # While a release probe has seen one longer iteration: the wait at which a request that
+        # starts proves the next one longer too (``_probe_step``); INF otherwise.
+        self._ceiling = INF
         self._run: deque[tuple[float, float]] = deque()  # (time, lag) of the current run of late samples
         self._last: deque[tuple[float, float]] = deque(maxlen=4)  # the last four samples, late or not
         self._last_rising = -INF
@@ -322,10 +329,29 @@ class LoopDelayLimit(Limit):
                 self._set(max(self.limit + 1, self.growth * self.limit))
 
     def on_start(self, now: float, delay: float) -> bool:
-        if self._overloaded and delay > self.slough_timeout:
-            self._last_shed = now
-            return True
+        if self._overloaded:
+            if delay > self.slough_timeout:
+                self._last_shed = now
+                return True
+            return False
+        if delay > self._ceiling:  # INF unless a release probe saw the loop lengthen once
+            return self._regrew(now, delay)
         return False
+
+    def _regrew(self, now: float, delay: float) -> bool:
+        """A request starts during a release probe after waiting past ``_ceiling``: the
+        iteration running now is already as long as the next probe sample would have to be to
+        confirm regrowth (two lengthenings in a row, ``_regrowing``), so it is confirmed now,
+        not once that iteration ends: at 4× the second iteration after a release ran ~0.6 s
+        and every request it admitted answered that late (issue #11, the tail at 2-4×).
+        Same decision, taken earlier; this request is the first one sloughed."""
+        if now - self._probing_since < self.interval or self._share < self.min_busy_share:
+            return False
+        self._end_probe()
+        self._hold = min(self.max_hold, 2 * self._hold)
+        self._enter(now, delay, again=True)
+        self._last_shed = now
+        return True
 
     def on_loop(self, now: float, lag: float, busy: float, steps: int, accept_queue: int | None = None) -> None:
         self._busy += busy
@@ -455,14 +481,40 @@ class LoopDelayLimit(Limit):
             self._end_probe()
             self._hold = min(self.max_hold, 2 * self._hold)  # confirmed: probe less often
             self._enter(now, lag, again=True)
-        elif now - self._probing_since >= self.enter_time and self._flat(self._recent(probe)):
-            # It stopped rising below the lag that entered: a closed loop's plateau. The lag it
-            # settled at (the last third of the probe) is not growth when it refills to it later.
-            since = now - (now - self._probing_since) / 3
-            self._plateau = max(lag for t, lag in probe if t >= since)
-            self._plateau_until = now + self.max_suppress
-            self._end_probe()
-            self._hold = self.hold_time
+        else:
+            self._ceiling = self._confirming_wait(probe)
+            if now - self._probing_since >= self.enter_time and self._flat(self._recent(probe)):
+                self._settle(now, probe)
+
+    def _settle(self, now: float, probe: deque[tuple[float, float]]) -> None:
+        """The probe stopped rising below the lag that entered: a closed loop's plateau. The lag
+        it settled at (the last third of the probe) is not growth when it refills to it later."""
+        since = now - (now - self._probing_since) / 3
+        self._plateau = max(lag for t, lag in probe if t >= since)
+        self._plateau_until = now + self.max_suppress
+        self._end_probe()
+        self._hold = self.hold_time
+
+    def _confirming_wait(self, probe: deque[tuple[float, float]]) -> float:
+        """The lag the next probe sample must exceed for ``_regrowing``'s two-lengthenings test to
+        pass, once the last sample was the first lengthening (else INF): longer than the last by
+        ``min_rise`` × the target and by ``min_growth`` × its own length, past the slough
+        threshold and twice the lag let go at, and above a plateau seen recently. A request that
+        has waited that long when it starts shows the running iteration is that long."""
+        if len(probe) < 2 or not self._longer(probe[-2], probe[-1]):
+            return INF
+        if self.min_growth >= 1:
+            return INF  # no lag can be longer by its whole gap: the test never passes
+        (t0, _), (t1, last) = probe[-2], probe[-1]
+        # The next sample comes ``its lag + spacing`` after this one (the probe's own interval,
+        # as between the last two): lag - last > min_growth × (lag + spacing).
+        spacing = max(0.0, t1 - t0 - last)
+        target = self.effective_target
+        need = max(last + self.min_rise * target, self.slough_timeout, 2 * probe[0][1])
+        need = max(need, (last + self.min_growth * spacing) / (1 - self.min_growth))
+        if probe[-1][0] < self._plateau_until:
+            need = max(need, self._plateau + target)
+        return need
 
     def _regrowing(self, probe: deque[tuple[float, float]]) -> bool:
         """The backlog grows again since the release. Iteration by iteration: two in a row each
@@ -532,6 +584,7 @@ class LoopDelayLimit(Limit):
     def _end_probe(self) -> None:
         self._probing_since = -INF
         self._probe.clear()
+        self._ceiling = INF
 
     def _remember(self, now: float, lag: float) -> None:
         """Keep the late samples of the last ``enter_time`` (at least the last six)."""
