@@ -493,6 +493,25 @@ def test_waiting_past_the_confirming_lag_is_the_sample_test_taken_early() -> Non
             assert late.overloaded is expected, (step, above)
 
 
+def test_a_release_probe_whose_iterations_keep_getting_later_is_confirmed_mid_iteration() -> None:
+    """h11 at 4×, let go: 331 ms, then 399 ms (not 25 % longer), then a 1.5-s iteration before
+    the sample that confirmed it came, every request meanwhile timing out. After two samples each
+    later than the last, any later one past the entry level confirms: a request that waited
+    longer than 399 ms when it starts is that sample, early."""
+    for delay, expected in ((420 * MS, True), (395 * MS, False)):
+        early, late = LoopDelayLimit(), LoopDelayLimit()
+        for limit in (early, late):
+            t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
+            t = iterations(limit, t, [22 * MS, 43 * MS, 96 * MS])  # enters at 96 ms
+            t = shed_until_released(limit, t)
+            t = iterations(limit, t, [331 * MS, 399 * MS])
+            assert not limit.overloaded
+        assert early._ceiling == pytest.approx(399 * MS)
+        assert early.on_start(t + delay, delay) is expected
+        iterations(late, t, [delay])
+        assert late.overloaded is expected
+
+
 def test_a_closed_loop_refilled_after_a_release_is_not_sloughed_at_its_plateau() -> None:
     """The closed loop of 50 clients let go: one 150-ms step, then iterations of 148-153 ms. No
     request of them waits past the confirming lag (~200 ms): nothing is sloughed."""

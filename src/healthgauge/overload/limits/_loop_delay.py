@@ -244,8 +244,8 @@ class LoopDelayLimit(Limit):
         self._hold = self.hold_time  # doubles each time a release probe finds the backlog growing
         self._probe: deque[tuple[float, float]] = deque()  # samples since shedding was let go
         self._probing_since = -INF
-        # While a release probe has seen one longer iteration: the wait at which a request that
-        # starts proves the next one longer too (``_probe_step``); INF otherwise.
+        # While a release probe is under way: the wait with which a request that starts proves
+        # the running iteration long enough to confirm regrowth (``_confirming_wait``), or INF.
         self._ceiling = INF
         self._run: deque[tuple[float, float]] = deque()  # (time, lag) of the current run of late samples
         self._last: deque[tuple[float, float]] = deque(maxlen=4)  # the last four samples, late or not
@@ -341,7 +341,7 @@ class LoopDelayLimit(Limit):
     def _regrew(self, now: float, delay: float) -> bool:
         """A request starts during a release probe after waiting past ``_ceiling``: the
         iteration running now is already as long as the next probe sample would have to be to
-        confirm regrowth (two lengthenings in a row, ``_regrowing``), so it is confirmed now,
+        confirm regrowth (``_regrowing``'s iteration tests), so it is confirmed now,
         not once that iteration ends: at 4× the second iteration after a release ran ~0.6 s
         and every request it admitted answered that late (issue #11, the tail at 2-4×).
         Same decision, taken earlier; this request is the first one sloughed."""
@@ -496,15 +496,17 @@ class LoopDelayLimit(Limit):
         self._hold = self.hold_time
 
     def _confirming_wait(self, probe: deque[tuple[float, float]]) -> float:
-        """The lag the next probe sample must exceed for ``_regrowing``'s two-lengthenings test to
-        pass, once the last sample was the first lengthening (else INF): longer than the last by
-        ``min_rise`` × the target and by ``min_growth`` × its own length, past the slough
-        threshold and twice the lag let go at, and above a plateau seen recently. A request that
-        has waited that long when it starts shows the running iteration is that long."""
-        if len(probe) < 2 or not self._longer(probe[-2], probe[-1]):
-            return INF
-        if self.min_growth >= 1:
-            return INF  # no lag can be longer by its whole gap: the test never passes
+        """The least lag with which the next probe sample would make ``_regrowing`` confirm the
+        regrowth by one of its iteration-by-iteration tests (INF: none can pass yet). A request
+        that has waited that long when it starts shows the running iteration is that long."""
+        return min(self._second_lengthening(probe), self._still_later(probe))
+
+    def _second_lengthening(self, probe: deque[tuple[float, float]]) -> float:
+        """Once the last sample was a lengthening: longer than it by ``min_rise`` × the target
+        and by ``min_growth`` × its own gap, past the slough threshold and twice the lag let go
+        at, and above a plateau seen recently."""
+        if len(probe) < 2 or self.min_growth >= 1 or not self._longer(probe[-2], probe[-1]):
+            return INF  # (min_growth ≥ 1: no lag is longer by its whole gap)
         (t0, _), (t1, last) = probe[-2], probe[-1]
         # The next sample comes ``its lag + spacing`` after this one (the probe's own interval,
         # as between the last two): lag - last > min_growth × (lag + spacing).
@@ -515,6 +517,15 @@ class LoopDelayLimit(Limit):
         if probe[-1][0] < self._plateau_until:
             need = max(need, self._plateau + target)
         return need
+
+    def _still_later(self, probe: deque[tuple[float, float]]) -> float:
+        """Sparse samples: once the last was later than the one before, any later one past the
+        entry level (``_regrowing``'s third test; h11 at 4× let go ran 51, 331, 399 ms, then a
+        1.5-s iteration before that sample came)."""
+        if len(probe) < 3 or not probe[-2][1] < probe[-1][1]:
+            return INF
+        entry = max(1.5 * self._entry_lag, self._entry_lag + self.effective_target)
+        return max(entry, probe[-1][1])
 
     def _regrowing(self, probe: deque[tuple[float, float]]) -> bool:
         """The backlog grows again since the release. Iteration by iteration: two in a row each
