@@ -57,6 +57,7 @@ DEADLINE = 1.0
 # One colour per policy in every plot (the run order rotates).
 COLOURS = {"none": "black", "default": "tab:blue", "fixed": "tab:orange", "gradient2": "tab:green"}
 COLOURS |= {"aimd": "tab:purple", "legacy": "tab:red", "stable": "tab:brown", "acceptq": "tab:cyan"}
+COLOURS |= {"early": "tab:olive"}
 COLUMNS = ("stack", "scenario", "phase", "policy", "goodput/s", "% of bare", "% of capacity", "503 %", "timeout %")
 COLUMNS += ("p50 ms", "p99 ms")
 
@@ -388,7 +389,7 @@ def check_targets(runs: list[Run], rows: list[dict[str, Any]], phase: float) -> 
 
 def print_pivot(rows: list[dict[str, Any]]) -> None:
     """Per stack, one row per scenario and load, one column per policy: goodput/s (503 %)."""
-    policies = [p for p in (*POLICIES, "legacy", "stable", "acceptq") if any(r["policy"] == p for r in rows)]
+    policies = [p for p in (*POLICIES, "legacy", "stable", "acceptq", "early") if any(r["policy"] == p for r in rows)]
     for stack in sorted({r["stack"] for r in rows}):
         print(f"\n**{stack}**: goodput/s (503 % of answers), p99 ms of successes\n")
         print("| scenario | load | " + " | ".join(policies) + " |")
@@ -498,12 +499,28 @@ def plot(runs: list[Run], rows: list[dict[str, Any]], out: Path) -> list[str]:
     return written
 
 
+def print_refusals(runs: list[Run]) -> None:
+    """Per run, the server's refusals by reason and how many were answered before the HTTP parser
+    (``early``: ``early_refusal``), from the trajectory's last sample."""
+    lines = []
+    for r in runs:
+        last = r.trajectory[-1] if r.trajectory else None
+        details = last[8] if last is not None and len(last) > 8 and isinstance(last[8], dict) else {}
+        reasons = {k[9:]: v for k, v in details.items() if k.startswith("rejected_")}
+        if reasons:
+            early = details.get("early_refused", 0)
+            by = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items()))
+            lines.append(f"{r.stack} {r.scenario} {r.policy}: refused {by}; before the parser {early}")
+    if lines:
+        print("\nrefusals (server side, whole run)\n" + "\n".join(lines))
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="none vs default, four scenarios, 1.5-s phases")
     p.add_argument("--stacks", nargs="+", choices=STACKS, default=list(STACKS))
     p.add_argument("--scenarios", nargs="+", choices=SCENARIOS)
-    p.add_argument("--policies", nargs="+", choices=(*POLICIES, "legacy", "stable", "acceptq"))
+    p.add_argument("--policies", nargs="+", choices=(*POLICIES, "legacy", "stable", "acceptq", "early"))
     p.add_argument("--legacy", action="store_true", help="add healthgauge 0.x's default policy")
     p.add_argument("--phase", type=float, help="seconds per load phase (default 1.5)")
     p.add_argument("--out", default="bench/out/real")
@@ -543,6 +560,7 @@ def main(argv: list[str]) -> int:
     print_pivot(rows)
     checks = check_targets(runs, rows, phase)
     print_checks(checks)
+    print_refusals(runs)
     plots = plot(runs, rows, out)
     summary = {
         "phase_s": phase,

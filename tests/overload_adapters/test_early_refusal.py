@@ -147,9 +147,9 @@ class Rig:
     """A middleware with a limit of 1, uvicorn's server state, and connections made with the
     refusing protocol or uvicorn's own (``plain``)."""
 
-    def __init__(self, stack: str, draining: bool = False) -> None:
+    def __init__(self, stack: str, draining: bool = False, limit: FixedLimit | None = None) -> None:
         self.app = Served()
-        self.controller = AdmissionController(FixedLimit(1), rng=Zero())
+        self.controller = AdmissionController(limit or FixedLimit(1), rng=Zero())
         self.mw = OverloadMiddleware(
             self.app, self.controller, handle_sigterm=False, loop_lag=False, registry=CollectorRegistry()
         )
@@ -355,3 +355,73 @@ def test_the_early_refusals_are_exported() -> None:
     register(mw.guard, registry)
     body, _ = render_metrics(registry)
     assert b"healthgauge_overload_early_refused_total 3.0" in body
+
+
+# -- what the controller is asked, and a limit that sheds at start --------------------------------
+
+
+class Sloughing(FixedLimit):
+    """A fixed limit that, while ``shed`` is set, sheds every request at its start (as the default
+    ``LoopDelayLimit`` does while overloaded, past its slough timeout)."""
+
+    shed = True
+
+    @property
+    def overloaded(self) -> bool:
+        return self.shed
+
+    def on_start(self, now: float, delay: float) -> bool:
+        return self.shed
+
+    def sheds_at_start(self, now: float, delay: float) -> bool:
+        return self.shed
+
+
+@pytest.mark.parametrize("stack", STACKS)
+async def test_a_request_the_limit_would_shed_at_start_is_refused_early_as_expired(stack: str) -> None:
+    r = Rig(stack, limit=Sloughing(100))
+    early, early_out = r.connect()
+    early.data_received(GET)
+    plain, plain_out = r.connect(plain=True)
+    plain.data_received(GET)
+    await r.settle()
+    st = r.controller.statistics()
+    assert st.rejected["expired"] == 2
+    assert st.admitted == 2
+    assert st.completed["ignored"] == 2  # admitted and sloughed, both ways alike
+    assert r.mw.guard.counters.early_refused == 1
+    assert early_out.data == plain_out.data
+    assert r.app.paths == []
+    r.stop([early, plain])
+
+
+def test_refuses_says_what_acquire_would_do_and_changes_nothing() -> None:
+    from healthgauge.overload import WaitQueue
+
+    ctl = AdmissionController(FixedLimit(1))
+    assert not ctl.refuses(0.0)
+    permit = ctl.acquire(now=0.0)
+    before = ctl.statistics()
+    assert ctl.refuses(0.0)
+    assert ctl.statistics() == before
+    assert not isinstance(ctl.acquire(now=0.0), type(permit))  # refused, as said
+    queued = AdmissionController(FixedLimit(1), queue=WaitQueue())
+    queued.acquire(now=0.0)
+    assert not queued.refuses(0.0)  # it would wait
+    queued.set_draining(True)
+    assert queued.refuses(0.0)
+    monitor = AdmissionController(FixedLimit(1), monitor_only=True)
+    monitor.acquire(now=0.0)
+    assert not monitor.refuses(0.0)
+    shedding = AdmissionController(Sloughing(10))
+    assert shedding.refuses(0.0)
+
+
+@given(st.booleans(), st.floats(min_value=0, max_value=1), st.floats(min_value=0, max_value=100))
+def test_loop_delay_limit_sheds_at_start_as_it_says(overloaded: bool, delay: float, now: float) -> None:
+    from healthgauge.overload import LoopDelayLimit
+
+    limit = LoopDelayLimit()
+    limit._overloaded = overloaded
+    said = limit.sheds_at_start(now, delay)
+    assert limit.on_start(now, delay) is said

@@ -12,18 +12,20 @@ answer the middleware would send.
 only when all of these hold, and otherwise returns ``None`` so that the bytes go to the real
 parser unchanged:
 
-- the guard refuses *now whatever the request*: the controller is draining, or it is at its limit
-  with no wait queue (``acquire`` then rejects every cost-1 request: see :meth:`refusing`), and
-  neither the guard nor the controller is in monitor-only mode;
+- the guard refuses *now whatever the request* (``AdmissionController.refuses``): the controller
+  is draining, at its limit with no wait queue, or its limit would shed any request at its start
+  (the default ``LoopDelayLimit`` while overloaded, past its slough timeout: at 2-4× capacity on
+  uvicorn nearly every refusal is this one), and neither the guard nor the controller is in
+  monitor-only mode;
 - the bytes are exactly one complete ``GET`` or ``HEAD`` head (``HTTP/1.1``, ending in CRLFCRLF,
   at most :data:`MAX_HEAD` bytes, one ``Host``), with none of the headers that change how it is
   read or answered (``Content-Length``, ``Transfer-Encoding``, ``Connection``, ``Upgrade``,
   ``Expect``) nor any the policy reads (criticality, timeout...: those are classified by the
   middleware), and a plain path (no ``%``-escapes) that is not bypassed nor the metrics page.
 
-The decision is the middleware's own (``OverloadGuard.admit`` with the policy's defaults, as its
-``enter_fast`` does for a request without the policy's headers at the limit): the controller counts
-the rejection by reason and criticality exactly as it would, and ``counters.early_refused`` says
+The decision is the middleware's own (``OverloadGuard.enter_fast``, its way for a request without
+the policy's headers): the controller counts the rejection by reason and criticality exactly as
+it would, and ``counters.early_refused`` says
 how many of them took this way. The answer is the guard's refusal (``Retry-After``,
 ``Healthgauge-Overload``, ``Healthgauge-Load``) after the server's own default headers (uvicorn's
 ``date`` and ``server``), rendered as uvicorn renders it (:func:`render`). The connection stays
@@ -38,6 +40,7 @@ from collections.abc import Sequence
 from http import HTTPStatus
 
 from healthgauge.overload._http import PlainResponse
+from healthgauge.overload._types import Outcome
 from healthgauge.overload.adapters._guard import Admission, OverloadGuard
 
 __all__ = ["MAX_HEAD", "EarlyRefusal", "render", "simple_head"]
@@ -115,15 +118,21 @@ class EarlyRefusal:
         self._at = 0.0  # the guard clock's reading when the last refusal was decided
 
     def refusing(self) -> bool:
-        """Would the guard refuse any request now? True while draining, or at the limit without a
-        wait queue (``AdmissionController.acquire`` then rejects every cost-1 request, whatever its
-        criticality), outside monitor-only mode. The check on every chunk a server reads while
-        not refusing: a few attribute reads."""
+        """Would the guard refuse any request now (``AdmissionController.refuses``, with the loop
+        lag its start would see), outside monitor-only mode? Asked on every chunk a server reads:
+        while the controller is neither draining, at its limit nor overloaded, a few attribute
+        reads; otherwise one clock reading and the loop probe's current lag."""
         ctl = self._controller
         units = ctl.inflight_cost
-        if not (ctl.draining or (units > 0 and units > ctl.limit.limit - 1)):
+        limit = ctl.limit
+        if not (limit.overloaded or ctl.draining or (units > 0 and units > limit.limit - 1)):
             return False
-        return ctl.queue is None and not ctl.monitor_only and not self._guard.monitor_only
+        guard = self._guard
+        if guard.monitor_only:
+            return False
+        now = guard.clock()
+        probe = guard.probe
+        return ctl.refuses(now, 0.0 if probe is None else probe.current(now))
 
     def answer(self, data: bytes, defaults: Headers = (), root_path: str = "") -> bytes | None:
         """The bytes to write for ``data`` (one whole request head, nothing in flight on the
@@ -138,12 +147,22 @@ class EarlyRefusal:
         guard = self._guard
         if path == self.metrics_path or guard.policy.bypassed(method, path):
             return None  # the middleware serves or bypasses it (and counts the bypass)
-        admission = guard.admit(method, path, None)
-        if not isinstance(admission, Admission) or admission.response is None:  # pragma: no cover
-            raise RuntimeError("healthgauge: early refusal admitted a request: refusing() is wrong")
+        # The middleware's own way for a request without the policy's headers: the same decision,
+        # counted the same way (a refusal at the limit, or admitted and sloughed at its start).
+        admitted = guard.enter_fast(method, path)
+        if not isinstance(admitted, Admission) or admitted.response is None:  # pragma: no cover
+            # refuses() said otherwise (a limit whose sheds_at_start disagrees with on_start):
+            # undo an admission and let the parser and the middleware take the request.
+            if admitted is None:
+                guard.controller.leave("ignored")
+            elif isinstance(admitted, Admission):
+                guard.complete(admitted.permit, Outcome.IGNORED)
+            else:
+                admitted.waiter.cancel()
+            return None
         guard.counters.early_refused += 1
-        self._at = admission.at
-        return self._render(admission.response, defaults, method == "HEAD")
+        self._at = admitted.at
+        return self._render(admitted.response, defaults, method == "HEAD")
 
     def _render(self, response: PlainResponse, defaults: Headers, head: bool) -> bytes:
         last = self._last

@@ -327,6 +327,10 @@ class LoopDelayLimit(Limit):
             return True
         return False
 
+    def sheds_at_start(self, now: float, delay: float) -> bool:
+        # on_start's test, without its bookkeeping (on_admission changes neither of its inputs).
+        return self._overloaded and delay > self.slough_timeout
+
     def on_loop(self, now: float, lag: float, busy: float, steps: int, accept_queue: int | None = None) -> None:
         self._busy += busy
         self._steps += steps
