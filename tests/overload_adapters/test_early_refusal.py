@@ -425,3 +425,28 @@ def test_loop_delay_limit_sheds_at_start_as_it_says(overloaded: bool, delay: flo
     limit._overloaded = overloaded
     said = limit.sheds_at_start(now, delay)
     assert limit.on_start(now, delay) is said
+
+
+async def test_a_refusal_is_logged_as_uvicorn_logs_an_answer() -> None:
+    import logging
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    r = Rig("h11")  # its config sets uvicorn's loggers up: warnings only, not propagated
+    access = logging.getLogger("uvicorn.access")
+    access.addHandler(handler)
+    level = access.level
+    access.setLevel(logging.INFO)
+    try:
+        held, _ = await r.hold()
+        early, _ = r.connect()
+        early.access_log = True
+        early.data_received(GET)
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(level)
+    assert r.mw.guard.counters.early_refused == 1, records
+    (record,) = records
+    assert record.args == ("127.0.0.1:5555", "GET", "/work", "1.1", 503)
+    r.stop([held, early])
