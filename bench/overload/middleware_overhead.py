@@ -19,7 +19,8 @@ server of a trivial handler (answers ``ok`` at once) in its own process, in thes
 - ``before-refuse`` / ``after-refuse``: the middleware with its controller draining, so every
   request is refused with a 503 (``Retry-After``, ``Healthgauge-Load``): the cost of a refusal;
 - ``early-refuse``: ``after-refuse`` on uvicorn with ``http=early_refusal(middleware, stack)``:
-  the same 503 written before uvicorn parses the request (uvicorn only; aiohttp has none).
+  the same 503 written before uvicorn parses the request (uvicorn only; aiohttp has none);
+- ``early``: ``after`` with that protocol: what its check costs every request it does not refuse.
 
 All variants of a stack run at once, each in its own process on CPU 0; the driver (this script,
 the client: its CPU is not counted) runs on CPU 1 with 50 keep-alive connections to each. In each
@@ -54,7 +55,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 PY = sys.executable
 STACKS = ("httptools", "h11", "aiohttp")
-VARIANTS = ("bare", "layer", "core", "before", "after", "before-refuse", "after-refuse", "early-refuse")
+VARIANTS = ("bare", "layer", "core", "before", "after", "early", "before-refuse", "after-refuse", "early-refuse")
 # "before": main before issue #11's fourth round (the permit-free path); d3ec1d8 was before the third.
 BEFORE = "3c0d881"
 CONNECTIONS = 50
@@ -206,7 +207,7 @@ async def _serve_uvicorn(stack: str, variant: str, sock: socket.socket) -> None:
     h11 = stack == "h11"
     app = make_app(stack, variant)
     http: Any = "h11" if h11 else "httptools"
-    if variant == "early-refuse":
+    if variant.startswith("early"):
         from healthgauge.overload import early_refusal
 
         http = early_refusal(app, http)
@@ -442,7 +443,7 @@ def report(result: dict[str, Any], stacks: list[str], variants: list[str]) -> st
             return "-" if value is None else f"{value:.0f} µs ({value / bare:.2f}x)"
 
         lines.append(
-            f"{stack:<10}{pct('layer'):>17}{pct('core'):>11}{pct('before'):>10}{pct('after'):>10}"
+            f"{stack:<10}{pct('layer'):>17}{pct('core'):>11}{pct('before'):>10}{pct('after'):>10}{pct('early'):>10}"
             f"{refusal('before-refuse'):>17}{refusal('after-refuse'):>16}{refusal('early-refuse'):>16}"
         )
     return "\n".join(lines)

@@ -105,11 +105,12 @@ class EarlyRefusal:
     ``root_path``), so that bypass routes match as the middleware sees them.
     """
 
-    __slots__ = ("_at", "_controller", "_guard", "_last", "_read", "metrics_path")
+    __slots__ = ("_at", "_controller", "_guard", "_last", "_limit", "_read", "metrics_path")
 
     def __init__(self, guard: OverloadGuard, *, metrics_path: str | None = None) -> None:
         self._guard = guard
         self._controller = guard.controller
+        self._limit = guard.controller.limit  # fixed for the controller's life
         self._read = guard.policy.header_keys
         self.metrics_path = metrics_path
         # The last answer rendered, by identity of its inputs (the refusal changes with the load
@@ -123,9 +124,9 @@ class EarlyRefusal:
         while the controller is neither draining, at its limit nor overloaded, a few attribute
         reads; otherwise one clock reading and the loop probe's current lag."""
         ctl = self._controller
-        units = ctl.inflight_cost
-        limit = ctl.limit
-        if not (limit.overloaded or ctl.draining or (units > 0 and units > limit.limit - 1)):
+        limit = self._limit
+        # (Last: something in flight and no unit free, i.e. at the limit.)
+        if not (limit.overloaded or ctl.draining or 0 < ctl.inflight_cost > limit.limit - 1):
             return False
         guard = self._guard
         if guard.monitor_only:
