@@ -23,6 +23,8 @@ from healthgauge.overload.adapters._early import MAX_HEAD, render, simple_head
 from healthgauge.overload.adapters._metrics import render as render_metrics
 
 GET = b"GET /work HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\n"
+# The start of a head whose header value the next chunk, a whole GET of its own, completes.
+SPLIT = b"GET /x HTTP/1.1\r\nX-A: "
 STACKS = ("h11", "httptools")
 PLAIN = {"h11": H11Protocol, "httptools": HttpToolsProtocol}
 
@@ -278,11 +280,25 @@ async def test_unusual_requests_reach_the_parser_and_the_middleware(rig: Rig, ch
     rig.stop([held, proto])
 
 
+async def test_a_served_connection_then_a_partial_head_goes_to_the_parser(rig: Rig) -> None:
+    proto, out = rig.connect()
+    proto.data_received(GET)  # served below the limit: the connection has a finished request
+    await rig.settle()
+    assert out.data.startswith(b"HTTP/1.1 200 ")
+    held, _ = await rig.hold()
+    proto.data_received(SPLIT)
+    proto.data_received(GET)  # a whole plain GET on its own, but here the rest of SPLIT's head
+    await rig.settle()
+    assert rig.mw.guard.counters.early_refused == 0
+    assert out.data.count(b"HTTP/1.1 503 ") == 1  # the middleware refused it
+    rig.stop([held, proto])
+
+
 async def test_a_request_after_a_partial_one_is_not_taken_for_a_new_one(rig: Rig) -> None:
     held, _ = await rig.hold()
     proto, _out = rig.connect()
-    proto.data_received(GET[:20])
-    proto.data_received(b"Host: x\r\n\r\n")  # on its own it looks like nothing; the parser finishes
+    proto.data_received(SPLIT)
+    proto.data_received(GET)  # a whole plain GET on its own, but here the rest of SPLIT's head
     await rig.settle()
     assert rig.mw.guard.counters.early_refused == 0
     rig.stop([held, proto])
