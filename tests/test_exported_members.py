@@ -185,6 +185,7 @@ PUBLIC = {
         "classify",
         "combine",
         "delay_load",
+        "early_refusal",
         "full_state_line",
         "rejection_response",
         "retry_backoff",

@@ -17,7 +17,10 @@ server of a trivial handler (answers ``ok`` at once) in its own process, in thes
   ``--before`` (its ``src/`` unpacked to a temporary directory and put first on ``PYTHONPATH``);
 - ``after``: the same from this working tree;
 - ``before-refuse`` / ``after-refuse``: the middleware with its controller draining, so every
-  request is refused with a 503 (``Retry-After``, ``Healthgauge-Load``): the cost of a refusal.
+  request is refused with a 503 (``Retry-After``, ``Healthgauge-Load``): the cost of a refusal;
+- ``early-refuse``: ``after-refuse`` on uvicorn with ``http=early_refusal(middleware, stack)``:
+  the same 503 written before uvicorn parses the request (uvicorn only; aiohttp has none);
+- ``early``: ``after`` with that protocol: what its check costs every request it does not refuse.
 
 All variants of a stack run at once, each in its own process on CPU 0; the driver (this script,
 the client: its CPU is not counted) runs on CPU 1 with 50 keep-alive connections to each. In each
@@ -52,7 +55,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 PY = sys.executable
 STACKS = ("httptools", "h11", "aiohttp")
-VARIANTS = ("bare", "layer", "core", "before", "after", "before-refuse", "after-refuse")
+VARIANTS = ("bare", "layer", "core", "before", "after", "early", "before-refuse", "after-refuse", "early-refuse")
 # "before": main before issue #11's fourth round (the permit-free path); d3ec1d8 was before the third.
 BEFORE = "3c0d881"
 CONNECTIONS = 50
@@ -202,9 +205,15 @@ async def _serve_uvicorn(stack: str, variant: str, sock: socket.socket) -> None:
     import uvicorn
 
     h11 = stack == "h11"
+    app = make_app(stack, variant)
+    http: Any = "h11" if h11 else "httptools"
+    if variant.startswith("early"):
+        from healthgauge.overload import early_refusal
+
+        http = early_refusal(app, http)
     config = uvicorn.Config(
-        make_app(stack, variant),
-        http="h11" if h11 else "httptools",
+        app,
+        http=http,
         log_level="warning",
         access_log=False,
         lifespan="on",
@@ -420,7 +429,7 @@ def report(result: dict[str, Any], stacks: list[str], variants: list[str]) -> st
     lines.append("middleware CPU as % of the trivial handler's (bare) CPU per answer; refusal = CPU per 503 answer")
     lines.append(
         f"{'stack':<10}{'one no-op layer':>17}{'core only':>11}{'before':>10}{'after':>10}"
-        f"{'refusal before':>17}{'refusal after':>16}"
+        f"{'refusal before':>17}{'refusal after':>16}{'early refusal':>16}"
     )
     for stack in stacks:
         bare = med[(stack, "bare")]
@@ -434,8 +443,8 @@ def report(result: dict[str, Any], stacks: list[str], variants: list[str]) -> st
             return "-" if value is None else f"{value:.0f} µs ({value / bare:.2f}x)"
 
         lines.append(
-            f"{stack:<10}{pct('layer'):>17}{pct('core'):>11}{pct('before'):>10}{pct('after'):>10}"
-            f"{refusal('before-refuse'):>17}{refusal('after-refuse'):>16}"
+            f"{stack:<10}{pct('layer'):>17}{pct('core'):>11}{pct('before'):>10}{pct('after'):>10}{pct('early'):>10}"
+            f"{refusal('before-refuse'):>17}{refusal('after-refuse'):>16}{refusal('early-refuse'):>16}"
         )
     return "\n".join(lines)
 

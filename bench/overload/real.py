@@ -1,6 +1,6 @@
 """The real-server overload benchmark: the reference for healthgauge's overload targets (issue #11).
 
-    python bench/overload/real.py --quick                    # ~3 min: none vs default, three stacks
+    python bench/overload/real.py --quick                    # ~4 min: none, default, early; three stacks
     python bench/overload/real.py --out bench/out/real       # the full run, ~14 min on 2 cores
     python bench/overload/real.py --stacks httptools --scenarios open-cpu --policies none default
 
@@ -9,7 +9,9 @@ Every figure comes from real processes on loopback: a server (``real_server.py``
 (``real_client.py``: raw keep-alive HTTP/1.1, a deadline on every request). Policies run side by
 side in one run, one server process each, taking turns scenario by scenario (the order rotates
 so no policy always runs first): ``none`` (no protection), ``default`` (the middleware as the
-README shows it), ``fixed`` (a fixed concurrency limit of 32), ``gradient2`` and ``aimd``
+README shows it), ``early`` (the default with uvicorn's ``http=early_refusal(...)``: refusals
+written before uvicorn parses the request; not run on aiohttp, which has none), ``fixed`` (a
+fixed concurrency limit of 32), ``gradient2`` and ``aimd``
 (Netflix's, windowed, their defaults), and, with ``--legacy``, healthgauge 0.x's default.
 
 Scenarios:
@@ -48,7 +50,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
 STACKS = ("h11", "httptools", "aiohttp")
-POLICIES = ("none", "default", "fixed", "gradient2", "aimd")
+POLICIES = ("none", "default", "early", "fixed", "gradient2", "aimd")
 SCENARIOS = ("closed-sleep", "closed-cpu", "open-cpu", "open-mixed", "retry", "dep", "cost")
 QUICK_SCENARIOS = ("closed-sleep", "open-cpu", "dep", "cost")
 CONNS = (10, 50, 400, 2000)
@@ -57,6 +59,7 @@ DEADLINE = 1.0
 # One colour per policy in every plot (the run order rotates).
 COLOURS = {"none": "black", "default": "tab:blue", "fixed": "tab:orange", "gradient2": "tab:green"}
 COLOURS |= {"aimd": "tab:purple", "legacy": "tab:red", "stable": "tab:brown", "acceptq": "tab:cyan"}
+COLOURS |= {"early": "tab:olive"}
 COLUMNS = ("stack", "scenario", "phase", "policy", "goodput/s", "% of bare", "% of capacity", "503 %", "timeout %")
 COLUMNS += ("p50 ms", "p99 ms")
 
@@ -165,6 +168,8 @@ def rotate(policies: list[str], turn: int) -> list[str]:
 
 def scenario_runs(stack: str, scenario: str, policies: list[str], phase: float, turn: int) -> list[Run]:
     runs: list[Run] = []
+    if stack == "aiohttp":  # no early refusal there: "early" would be "default" again
+        policies = [p for p in policies if p != "early"]
     if scenario in ("closed-sleep", "closed-cpu"):
         handler = scenario.split("-")[1]
         spec = ",".join(f"{n}:{phase}" for n in CONNS)
@@ -498,9 +503,25 @@ def plot(runs: list[Run], rows: list[dict[str, Any]], out: Path) -> list[str]:
     return written
 
 
+def print_refusals(runs: list[Run]) -> None:
+    """Per run, the server's refusals by reason and how many were answered before the HTTP parser
+    (``early``: ``early_refusal``), from the trajectory's last sample."""
+    lines = []
+    for r in runs:
+        last = r.trajectory[-1] if r.trajectory else None
+        details = last[8] if last is not None and len(last) > 8 and isinstance(last[8], dict) else {}
+        reasons = {k[9:]: v for k, v in details.items() if k.startswith("rejected_")}
+        if reasons:
+            early = details.get("early_refused", 0)
+            by = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items()))
+            lines.append(f"{r.stack} {r.scenario} {r.policy}: refused {by}; before the parser {early}")
+    if lines:
+        print("\nrefusals (server side, whole run)\n" + "\n".join(lines))
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="none vs default, four scenarios, 1.5-s phases")
+    p.add_argument("--quick", action="store_true", help="none, default, early; four scenarios, 1.5-s phases")
     p.add_argument("--stacks", nargs="+", choices=STACKS, default=list(STACKS))
     p.add_argument("--scenarios", nargs="+", choices=SCENARIOS)
     p.add_argument("--policies", nargs="+", choices=(*POLICIES, "legacy", "stable", "acceptq"))
@@ -515,7 +536,7 @@ def main(argv: list[str]) -> int:
         print_checks(summary["checks"])
         return 0
     scenarios = args.scenarios or list(QUICK_SCENARIOS if args.quick else SCENARIOS)
-    policies = args.policies or (["none", "default"] if args.quick else list(POLICIES))
+    policies = args.policies or (["none", "default", "early"] if args.quick else list(POLICIES))
     if args.legacy and "legacy" not in policies:
         policies.append("legacy")
     if "none" not in policies:
@@ -543,6 +564,7 @@ def main(argv: list[str]) -> int:
     print_pivot(rows)
     checks = check_targets(runs, rows, phase)
     print_checks(checks)
+    print_refusals(runs)
     plots = plot(runs, rows, out)
     summary = {
         "phase_s": phase,

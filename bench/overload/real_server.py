@@ -19,9 +19,11 @@ from 16 with loop lag and sloughing, for the before/after comparison), ``stable`
 without its growth test, ``LoopDelayLimit(min_rise=0)``: the default before it), ``monitor`` (the
 default in monitor-only mode: it decides and counts, never sheds; what the detector sees on an
 unprotected server), ``acceptq`` (the default also judging the kernel's accept queue,
-``LoopDelayLimit(min_queue_growth=8)``); and, to split the middleware's cost: ``passthru`` (a
-middleware that does nothing: what the stack charges for having one) and ``noprobe`` (the default
-without its loop probe, hence without the accept-queue reads: ``loop_lag=False``).
+``LoopDelayLimit(min_queue_growth=8)``), ``early`` (the default with its early refusal: on uvicorn
+``http=early_refusal(middleware, stack)``, as the README shows it); and, to split the middleware's
+cost: ``passthru`` (a middleware that does nothing: what the stack charges for having one) and
+``noprobe`` (the default without its loop probe, hence without the accept-queue reads:
+``loop_lag=False``).
 
 Bench routes under ``/healthz/bench/`` (bypassed by every policy, as health routes are):
 ``start`` (zero the trajectory clock), ``dep?s=0.2``, ``trajectory`` (JSON samples every 100 ms:
@@ -49,7 +51,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 HANDLERS = ("sleep", "cpu", "mixed", "dep", "trivial")
 STACKS = ("h11", "httptools", "aiohttp")
-POLICIES = ("none", "default", "fixed", "gradient2", "aimd", "legacy", "stable", "monitor", "acceptq")
+POLICIES = ("none", "default", "fixed", "gradient2", "aimd", "legacy", "stable", "monitor", "acceptq", "early")
 POLICIES += ("passthru", "noprobe")
 MAX_SAMPLES = 20_000  # 100 ms samples: over half an hour
 
@@ -126,7 +128,7 @@ class Bench:
                     round(1000 * details.get("win_min", st.win_min), 2),
                     round(details.get("busy_share", -1), 3),
                     round(1e6 * self.guard.reject_cost, 1) if self.guard is not None else 0,
-                    {k: round(v, 4) for k, v in details.items()},
+                    {k: round(v, 4) for k, v in details.items()} | self.refusals(st.rejected),
                 ]
             )
         now = time.monotonic()
@@ -137,6 +139,11 @@ class Bench:
                 json.dump(self.samples if self.probes is None else probes, f)
             os.replace(self.out + ".tmp", self.out)
         asyncio.get_running_loop().call_later(0.1, self.sample)
+
+    def refusals(self, rejected: Any) -> dict[str, int]:
+        """Refusals so far by reason, and how many were answered before the HTTP parser."""
+        early = self.guard.counters.early_refused if self.guard is not None else 0
+        return {f"rejected_{k}": v for k, v in rejected.items() if v} | {"early_refused": early}
 
     def route(self, path: str, query: str) -> bytes:
         if path.endswith("/start"):
@@ -265,9 +272,14 @@ async def serve_uvicorn(args: argparse.Namespace, sock: socket.socket) -> None:
         if args.probe_log:
             bench.log_probes()
     h11 = args.stack == "h11"
+    http: Any = "h11" if h11 else "httptools"
+    if args.policy == "early":
+        from healthgauge.overload import early_refusal
+
+        http = early_refusal(app, http)
     config = uvicorn.Config(
         app,
-        http="h11" if h11 else "httptools",
+        http=http,
         log_level="warning",
         access_log=False,
         lifespan="on",

@@ -61,7 +61,9 @@ Adapters (asyncio; loaded on first use, so importing this package does not impor
 ``OverloadMiddleware`` (pure ASGI), ``setup_aiohttp`` / ``aiohttp_middleware``, both over one
 ``OverloadGuard`` (the code above, once); ``AgentCheckResponder`` (the HAProxy agent-check port,
 full-state lines), ``LoopLagProbe``, ``DrainOnSignal`` (the SIGTERM drain sequence) and
-``OverloadCollector`` (Prometheus; the guard registers it in the app's registry at start).
+``OverloadCollector`` (Prometheus; the guard registers it in the app's registry at start);
+``early_refusal(middleware, "h11" | "httptools")``, uvicorn's HTTP protocol that answers the
+requests the guard refuses anyway before uvicorn parses them (``uvicorn.run(app, http=...)``).
 Request classification and the 503/504 answers
 are pure: ``RequestPolicy``, ``classify``, ``rejection_response``.
 """
@@ -117,6 +119,7 @@ if TYPE_CHECKING:
     from healthgauge.overload.adapters._metrics import OverloadCollector
     from healthgauge.overload.adapters._responder import AgentCheckResponder, full_state_line
     from healthgauge.overload.adapters._shutdown import DrainOnSignal
+    from healthgauge.overload.adapters._uvicorn import early_refusal
 
 # Adapter names -> the private module that defines them, imported on first attribute access.
 _LAZY = {
@@ -129,6 +132,7 @@ _LAZY = {
     "OverloadGuard": "healthgauge.overload.adapters._guard",
     "OverloadMiddleware": "healthgauge.overload.adapters._asgi",
     "aiohttp_middleware": "healthgauge.overload.adapters._aiohttp",
+    "early_refusal": "healthgauge.overload.adapters._uvicorn",
     "full_state_line": "healthgauge.overload.adapters._responder",
     "setup_aiohttp": "healthgauge.overload.adapters._aiohttp",
 }
@@ -193,6 +197,7 @@ __all__ = [
     "classify",
     "combine",
     "delay_load",
+    "early_refusal",
     "full_state_line",
     "rejection_response",
     "retry_backoff",

@@ -224,6 +224,24 @@ class AdmissionController:
         """When a queued request will next expire (clock time), so an adapter can time its tick."""
         return None if self._queue is None else self._queue.next_expiry(self._clock())
 
+    def refuses(self, now: float, extra_delay: float = 0.0) -> bool:
+        """Would every request arriving at ``now`` (cost 1, no partition, any criticality) be
+        refused, ``extra_delay`` being the loop lag its start would add? True while draining, at
+        the limit without a wait queue, or when the limit would shed it at its start
+        (``Limit.sheds_at_start``); never in monitor-only mode. Changes nothing: the early
+        refusal (``adapters/_early.py``) asks it before the server parses a request, then takes
+        the usual way (``enter``/``acquire``), which counts the refusal."""
+        if self.monitor_only:
+            return False
+        if self._draining:
+            return True
+        if self._queue is not None:
+            return False  # at the limit it would wait, not be refused
+        units = self._units
+        if units > 0 and units > self._limit.limit - 1:
+            return True
+        return self._hooks_start and self._limit.sheds_at_start(now, extra_delay)
+
     # -- driving ---------------------------------------------------------------------------------
 
     def set_draining(self, draining: bool = True) -> None:

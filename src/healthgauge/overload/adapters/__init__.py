@@ -1,5 +1,5 @@
 """The asyncio adapters (ASGI and aiohttp middleware, agent-check responder, SIGTERM drain, loop-lag
-probe, Prometheus export) around the pure core.
+probe, Prometheus export, uvicorn's protocols with the early refusal) around the pure core.
 
 Import them from ``healthgauge.overload`` (loaded lazily); these modules are private.
 """

@@ -22,6 +22,8 @@ class GuardCounters:
     server_errors: int = 0
     header_errors: int = 0
     downstream_overloaded: int = 0
+    # Of the controller's rejections, those answered before the HTTP parser (adapters/_early.py).
+    early_refused: int = 0
     would_shed: dict[str, int] = field(default_factory=dict)
 
 

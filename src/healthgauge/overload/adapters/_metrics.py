@@ -105,3 +105,8 @@ class OverloadCollector(Collector):
             "Handlers that raised DownstreamOverloaded.",
             value=c.downstream_overloaded,
         )
+        yield CounterMetricFamily(
+            PREFIX + "early_refused",
+            "Of the requests shed, those answered before the server's HTTP parser read them.",
+            value=c.early_refused,
+        )

@@ -81,6 +81,13 @@ class Limit:
         """A permitted request starts after waiting ``delay`` seconds; True sheds it."""
         return False
 
+    def sheds_at_start(self, now: float, delay: float) -> bool:
+        """Would :meth:`on_start` shed a request starting at ``now`` after ``delay``? Asked without
+        acting (no state changes), before the arrival's ``on_admission``: the early refusal
+        (``adapters/_early.py``) refuses only what admission would refuse anyway. False here: a
+        limit that sheds at start says when, or none of its sheds is answered early."""
+        return False
+
     def on_sample(self, now: float, start: float, rtt: float, inflight: int, dropped: bool) -> None:
         """A permit completed: received at ``start``, ``rtt`` seconds long, ``inflight`` at admission."""
         return

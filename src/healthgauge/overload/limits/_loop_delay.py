@@ -353,6 +353,12 @@ class LoopDelayLimit(Limit):
         self._last_shed = now
         return True
 
+    def sheds_at_start(self, now: float, delay: float) -> bool:
+        # on_start's sloughing test, without its bookkeeping (on_admission changes neither of its
+        # inputs). A release probe's regrowth (_regrew) is not foreseen: confirming it changes the
+        # limit's state, so it is left to on_start, and such a request reaches the parser.
+        return self._overloaded and delay > self.slough_timeout
+
     def on_loop(self, now: float, lag: float, busy: float, steps: int, accept_queue: int | None = None) -> None:
         self._busy += busy
         self._steps += steps
