@@ -17,6 +17,7 @@ from healthgauge.overload import (
     FollyCodel,
     Gradient2Limit,
     LoopDelayLimit,
+    Outcome,
     Permit,
     Rejection,
     RejectReason,
@@ -48,20 +49,33 @@ def trio(clock: FakeClock) -> tuple[AdmissionController, ...]:
     return make(), make(), make()
 
 
-def admit(ctl: AdmissionController, lag: float, *, calm: bool) -> Permit | bool | None:
+Held = Permit | str  # "calm" or "entered": admitted without a permit
+
+
+def admit(ctl: AdmissionController, lag: float, *, calm: bool) -> Held | bool:
     """One arrival the way a middleware admits it: ``enter_calm`` (if ``calm``), else ``enter``,
-    else ``acquire`` and start. A held request (None: without a permit) or False (refused)."""
+    else ``acquire`` and start. A held request or False (refused)."""
     now = ctl.clock()
     if calm and ctl.enter_calm():
-        return None
+        return "calm"
     entered = ctl.enter(now, lag)
     if entered is True:
-        return None
+        return "entered"
     if entered is False:
         decision = ctl.acquire(now=now)
         if isinstance(decision, Permit) and decision.start(lag, now=now) is None:
             return decision
     return False
+
+
+def complete(ctl: AdmissionController, one: Held, gone: bool) -> None:
+    """Complete a held request as a middleware does; ``gone``: the client went away."""
+    if one == "calm":
+        ctl.leave_calm(gone)
+    elif one == "entered":
+        ctl.leave("ignored" if gone else "success")
+    elif isinstance(one, Permit):
+        one.complete(Outcome.IGNORED if gone else Outcome.SUCCESS)
 
 
 def without_window(st: ControllerStatistics) -> ControllerStatistics:
@@ -78,7 +92,7 @@ def test_enter_calm_and_enter_decide_as_acquire_and_start_would() -> None:
     clock = FakeClock()
     calm, fast, slow = trio(clock)
     rng = random.Random(3)
-    held: list[list[Permit | None]] = [[], [], []]  # None: entered without a permit
+    held: list[list[Held]] = [[], [], []]
     calm_admissions = 0
     for step in range(4_000):
         clock.advance(0.001)
@@ -97,12 +111,9 @@ def test_enter_calm_and_enter_decide_as_acquire_and_start_would() -> None:
                 held[2].append(decision)
         elif held[2]:
             i = rng.randrange(len(held[2]))
+            gone = rng.random() < 0.1
             for ctl, holding in zip((calm, fast, slow), held, strict=True):
-                one = holding.pop(i)
-                if one is None:
-                    ctl.leave()
-                else:
-                    one.success()
+                complete(ctl, holding.pop(i), gone)
         assert fast.statistics() == slow.statistics(), step
         assert without_window(calm.statistics()) == without_window(slow.statistics()), step
     assert slow.statistics().rejected["expired"] > 0  # the run did slough at start
@@ -152,12 +163,19 @@ def test_the_calm_bound_follows_the_limit_and_the_state() -> None:
     assert not ctl.calm
     costly.success()
     assert ctl.calm
+    tenths = [ctl.acquire(cost=0.1) for _ in range(3)]
+    assert ctl.enter_calm() == 0
+    for one in reversed(tenths):
+        assert isinstance(one, Permit)
+        one.success()
+    assert ctl.calm  # no float residue of the costs keeps it from being calm again
+    assert ctl.inflight_cost == 0.0
     ctl.shed_sheddable = True
-    assert ctl.enter_calm(Criticality.SHEDDABLE) > 0  # the limit judges overload: not overloaded
+    assert ctl.calm_entry(Criticality.SHEDDABLE)() > 0  # the limit judges overload: not overloaded
     unjudged = AdmissionController(FixedLimit(8), clock=clock)
-    assert unjudged.enter_calm(Criticality.SHEDDABLE) == 0  # the delay window would judge it
+    assert unjudged.calm_entry(Criticality.SHEDDABLE)() == 0  # the delay window would judge it
     unjudged.shed_sheddable = False
-    assert unjudged.enter_calm(Criticality.SHEDDABLE) > 0
+    assert unjudged.calm_entry(Criticality.SHEDDABLE)() > 0
     for kind in (
         AdmissionController(FixedLimit(8), queue=WaitQueue(), clock=clock),
         AdmissionController(FixedLimit(8), detector=FollyCodel(clock=clock), clock=clock),

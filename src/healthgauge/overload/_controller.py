@@ -39,8 +39,9 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from healthgauge.overload._permit import Partition, Permit, Waiter
@@ -113,11 +114,13 @@ class AdmissionController:
     __slots__ = (
         "_admitted",
         "_calm_below",
-        "_calm_from",
         "_calm_peak",
         "_calm_possible",
+        "_calm_sheddable",
+        "_calm_successes",
         "_clock",
         "_completed",
+        "_costly",
         "_detector",
         "_draining",
         "_enqueued",
@@ -168,9 +171,10 @@ class AdmissionController:
         self._rng = random.Random() if rng is None else rng
         self._inflight = 0
         # The in-flight cost (what the limit counts) is ``_inflight + _extra``: the sum of the
-        # in-flight permits' ``cost - 1``, 0.0 while every cost is 1, so a calm admission counts
-        # one integer (enter_calm).
+        # in-flight permits' ``cost - 1`` (``_costly`` of them have a cost other than 1), exactly
+        # 0.0 while every cost is 1, so a calm admission counts one integer (enter_calm).
         self._extra = 0.0
+        self._costly = 0
         self._draining = False
         self._shedding_since = -math.inf
         self._last_shed = -math.inf
@@ -185,9 +189,10 @@ class AdmissionController:
         self._samples = kind.on_sample is not Limit.on_sample
         # Calm admissions (enter_calm): only where nothing per request can matter (module docstring).
         self._calm_possible = queue is None and detector is None
-        self._calm_below = 0.0  # admit by counting while in-flight is below this
-        self._calm_from: Criticality = CRITICAL  # and the request's criticality at least this
+        self._calm_below = 0  # admit by counting while in-flight is below this
+        self._calm_sheddable = False  # a sheddable request too
         self._calm_peak = 0  # the largest in-flight a calm admission made since the last probe
+        self._calm_successes = 0  # completed["success"] of calm admissions (leave_calm)
         self._completed = dict.fromkeys((o.value for o in Outcome), 0)
         self._rejected = dict.fromkeys((r.value for r in RejectReason), 0)
         self._would_reject = dict.fromkeys((r.value for r in RejectReason), 0)
@@ -352,17 +357,19 @@ class AdmissionController:
                 return self._enqueue(criticality, deadline, received_at, part, now, overloaded, cost)
         return self._grant(received_at, now, criticality, part, cost)
 
-    def enter_calm(self, criticality: Criticality = CRITICAL) -> int:
-        """Admit and start a request of cost 1 received now, by counting it, while the controller is
-        *calm* (module docstring): its number (``admitted`` after it, ≥ 1; the adapters pick the
-        handlers they time by it) when it was (complete it with :meth:`leave`, exactly once), or 0,
-        having changed nothing, when it is not calm (call :meth:`enter`). Reads no clock.
+    def enter_calm(self) -> int:
+        """Admit and start a request of cost 1 and criticality ``CRITICAL`` or above, received now,
+        by counting it, while the controller is *calm* (module docstring): its number
+        (``admitted`` after it, ≥ 1; the adapters pick the handlers they time by it) when it was
+        (complete it with :meth:`leave_calm` or :meth:`leave`, exactly once), or 0, having
+        changed nothing, when it is not calm (call :meth:`enter`). Reads no clock.
+        :meth:`calm_entry` gives the one for another criticality.
 
         Why: on a trivial handler every call, object and clock reading of the middleware shows
         (issue #11), and below its limit and out of overload nothing about one request can change
         what the controller decides: the limit sees only the interval's peak, at the probe."""
         n = self._inflight
-        if n >= self._calm_below or criticality < self._calm_from:
+        if n >= self._calm_below:
             return 0
         self._inflight = n + 1
         if n >= self._calm_peak:
@@ -370,6 +377,26 @@ class AdmissionController:
         admitted = self._admitted + 1
         self._admitted = admitted
         return admitted
+
+    def calm_entry(self, criticality: Criticality) -> Callable[[], int]:
+        """:meth:`enter_calm` for requests of ``criticality`` (an adapter's default, chosen once)."""
+        return self.enter_calm if criticality >= CRITICAL else self._enter_calm_sheddable
+
+    def _enter_calm_sheddable(self) -> int:
+        return self.enter_calm() if self._calm_sheddable else 0
+
+    def leave_calm(self, gone: bool = False) -> None:
+        """Complete a calm admission: ``success``, or ``ignored`` when the client went away before
+        the answer. :meth:`leave` for less: calm needs no queue and counts its successes apart
+        (``statistics`` adds them)."""
+        n = self._inflight - 1
+        if n < 0:
+            raise RuntimeError("leave_calm() without a request in flight")
+        self._inflight = n
+        if gone:
+            self._completed["ignored"] += 1
+        else:
+            self._calm_successes += 1
 
     def enter(self, now: float, extra_delay: float = 0.0, criticality: Criticality = CRITICAL) -> bool | Rejection:
         """Admit and start the common request at ``now``, with no permit object: ``True`` when it
@@ -419,8 +446,6 @@ class AdmissionController:
         if n < 0:
             raise RuntimeError("leave() without a request in flight")
         self._inflight = n
-        if not n and self._extra:
-            self._rest()
         self._completed[outcome] += 1
         queue = self._queue
         if queue is not None and len(queue):
@@ -433,23 +458,18 @@ class AdmissionController:
         below which one is admitted by counting only (``enter_calm``): after each probe (the limit
         moves and judges there; ``Limit.calm_below`` holds until its next ``on_loop``) and each
         change of the controller's own state (draining, costs other than 1, ``shed_sheddable``)."""
-        calm = self._calm_possible and not self._draining and not self._extra
-        self._calm_below = self._limit.calm_below() if calm else 0.0
+        below = self._limit.calm_below() if self._calm_possible and not self._draining and not self._costly else 0
+        self._calm_below = int(below) if below < sys.maxsize else sys.maxsize  # ints compare fastest
         # A sheddable request is shed while overloaded; a limit that judges overload says it is
         # not (calm_below > 0), the delay window could say otherwise at any start.
-        sheddable_calm = not self._shed_sheddable or self._limit.judges_overload
-        self._calm_from = SHEDDABLE if sheddable_calm else CRITICAL
-
-    def _rest(self) -> None:
-        """Nothing in flight: the sum of ``cost - 1`` is exactly 0 again (no float drift at rest)."""
-        self._extra = 0.0
-        self._recalm()
+        self._calm_sheddable = not self._shed_sheddable or self._limit.judges_overload
 
     def _grant(
         self, received_at: float, now: float, criticality: Criticality, part: Partition | None, cost: float = 1.0
     ) -> Permit:
         self._inflight += 1
         if cost != 1.0:
+            self._costly += 1
             self._extra += cost - 1.0
             self._recalm()
         if part is not None:
@@ -580,16 +600,20 @@ class AdmissionController:
         self._inflight = n
         cost = permit.cost
         if cost != 1.0:
-            self._extra -= cost - 1.0
+            self._costly -= 1
+            self._extra = self._extra - (cost - 1.0) if self._costly else 0.0  # no float drift
             self._recalm()
-        if not n and self._extra:
-            self._rest()
         if permit.partition is not None:
             permit.partition.inflight -= 1
         self._completed[outcome] += 1
         queue = self._queue
         if queue is not None and len(queue):
             self._pump(self._clock())
+
+    def _completions(self) -> dict[str, int]:
+        completed = dict(self._completed)
+        completed["success"] += self._calm_successes
+        return completed
 
     def statistics(self) -> ControllerStatistics:
         """A consistent snapshot; cheap enough for a 100 ms trajectory or a Prometheus scrape."""
@@ -609,7 +633,7 @@ class AdmissionController:
             monitor_only=self.monitor_only,
             admitted=self._admitted,
             enqueued=self._enqueued,
-            completed=dict(self._completed),
+            completed=self._completions(),
             rejected=dict(self._rejected),
             rejected_by_criticality=dict(self._rejected_by_criticality),
             would_reject=dict(self._would_reject),
