@@ -157,7 +157,7 @@ class OverloadMiddleware:
         (another per request costs ~0.3 µs): admitted by counting (``enter_calm``, no clock read),
         the app's ``send`` watched for the status (``server_errors``, and whether a 503 can still
         follow a failure) and its ``receive`` for the client going away, completed once with
-        ``leave``. Every other request, other scopes too, takes :meth:`_serve`."""
+        ``leave_calm``. Every other request, other scopes too, takes :meth:`_serve`."""
         guard = self.guard
         seq = 0
         plain = False
