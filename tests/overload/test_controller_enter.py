@@ -1,18 +1,23 @@
-"""``AdmissionController.enter`` / ``leave``: the middlewares' permit-free path for the common
-request (issue #11, the per-request cost). It must decide exactly as ``acquire`` + ``start`` +
-``success`` do, change nothing when it declines, and read no clock of its own."""
+"""``AdmissionController.enter_calm`` / ``enter`` / ``leave``: the middlewares' permit-free paths
+for the common request (issue #11, the per-request cost). They must decide exactly as ``acquire``
++ ``start`` + ``success`` do, change nothing when they decline, and read no clock of their own;
+the calm path hands the limit and the delay window what they need once per probe."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import random
 
 from healthgauge.overload import (
     AdmissionController,
+    ControllerStatistics,
     Criticality,
     FixedLimit,
     FollyCodel,
     Gradient2Limit,
     LoopDelayLimit,
+    Outcome,
     Permit,
     Rejection,
     RejectReason,
@@ -36,52 +41,148 @@ class CountingClock(FakeClock):
         return super().__call__()
 
 
-def pair(clock: FakeClock, **kwargs: object) -> tuple[AdmissionController, AdmissionController]:
+def trio(clock: FakeClock) -> tuple[AdmissionController, ...]:
     def make() -> AdmissionController:
         limit = LoopDelayLimit(initial=8, max_limit=64)
-        return AdmissionController(limit, clock=clock, rng=random.Random(7), **kwargs)  # type: ignore[arg-type]
+        return AdmissionController(limit, clock=clock, rng=random.Random(7))
 
-    return make(), make()
+    return make(), make(), make()
 
 
-def test_enter_decides_as_acquire_and_start_would() -> None:
-    """Two controllers, the same events: one through enter/leave (acquire where it declines),
-    one through acquire/start/success. Their statistics agree after every step, through loop
-    probes that grow, enter overload (sloughing at start) and leave it."""
+Held = Permit | str  # "calm" or "entered": admitted without a permit
+
+
+def admit(ctl: AdmissionController, lag: float, *, calm: bool) -> Held | bool:
+    """One arrival the way a middleware admits it: ``enter_calm`` (if ``calm``), else ``enter``,
+    else ``acquire`` and start. A held request or False (refused)."""
+    now = ctl.clock()
+    if calm and ctl.enter_calm():
+        return "calm"
+    entered = ctl.enter(now, lag)
+    if entered is True:
+        return "entered"
+    if entered is False:
+        decision = ctl.acquire(now=now)
+        if isinstance(decision, Permit) and decision.start(lag, now=now) is None:
+            return decision
+    return False
+
+
+def complete(ctl: AdmissionController, one: Held, gone: bool) -> None:
+    """Complete a held request as a middleware does; ``gone``: the client went away."""
+    if one == "calm":
+        ctl.leave_calm(gone)
+    elif one == "entered":
+        ctl.leave("ignored" if gone else "success")
+    elif isinstance(one, Permit):
+        one.complete(Outcome.IGNORED if gone else Outcome.SUCCESS)
+
+
+def without_window(st: ControllerStatistics) -> ControllerStatistics:
+    """The statistics but the delay window's figures, which calm admissions feed once per probe."""
+    return dataclasses.replace(st, win_min=0.0, load=0)
+
+
+def test_enter_calm_and_enter_decide_as_acquire_and_start_would() -> None:
+    """Three controllers, the same 4,000 events: one through enter_calm/enter/leave (acquire
+    where both decline), one through enter/leave, one through acquire/start/success. Through loop
+    probes that grow the limit, enter overload (sloughing at start) and leave it, the enter path's
+    statistics agree exactly after every step, the calm path's all but the delay window's figures
+    (win_min and the load figure: fed with the probe's lag, see the controller's docstring)."""
     clock = FakeClock()
-    fast, slow = pair(clock)
+    calm, fast, slow = trio(clock)
     rng = random.Random(3)
-    held_fast: list[Permit | None] = []  # None: entered without a permit
-    held_slow: list[Permit] = []
+    held: list[list[Held]] = [[], [], []]
+    calm_admissions = 0
     for step in range(4_000):
         clock.advance(0.001)
         lag = 0.01 + 0.5 * (step - 1_000) / 1_000 if 1_000 <= step < 2_200 else rng.random() * 0.002  # a rising backlog
         if step % 10 == 0:
-            for ctl in (fast, slow):
+            for ctl in (calm, fast, slow):
                 ctl.observe_loop(lag, busy=0.009, steps=5)
         if rng.random() < 0.55:
-            entered = fast.enter(clock(), lag)
-            if entered is False:
-                decision = fast.acquire(now=clock())
-                if isinstance(decision, Permit) and decision.start(lag, now=clock()) is None:
-                    held_fast.append(decision)
-            elif entered is True:
-                held_fast.append(None)
+            calm_admissions += calm.calm
+            for ctl, holding in zip((calm, fast), held[:2], strict=True):
+                one = admit(ctl, lag, calm=ctl is calm)
+                if one is not False:
+                    holding.append(one)
             decision = slow.acquire()
             if isinstance(decision, Permit) and decision.start(lag) is None:
-                held_slow.append(decision)
-        elif held_slow:
-            i = rng.randrange(len(held_slow))
-            one = held_fast.pop(i)
-            if one is None:
-                fast.leave()
-            else:
-                one.success()
-            held_slow.pop(i).success()
+                held[2].append(decision)
+        elif held[2]:
+            i = rng.randrange(len(held[2]))
+            gone = rng.random() < 0.1
+            for ctl, holding in zip((calm, fast, slow), held, strict=True):
+                complete(ctl, holding.pop(i), gone)
         assert fast.statistics() == slow.statistics(), step
+        assert without_window(calm.statistics()) == without_window(slow.statistics()), step
     assert slow.statistics().rejected["expired"] > 0  # the run did slough at start
     assert slow.limit.statistics().decreases > 0
     assert slow.limit.statistics().increases > 0
+    assert 500 < calm_admissions < calm.statistics().admitted  # both ways in were taken
+
+
+def test_calm_admissions_reach_the_limit_and_the_window_at_the_probe() -> None:
+    """The limit learns a calm interval's peak in-flight count (it cuts ``L`` to it on overload
+    and keeps it as its floor) and the delay window the probe's lag, with one call each."""
+    clock = FakeClock()
+    ctl = AdmissionController(LoopDelayLimit(), clock=clock)
+    ctl.observe_loop(0.0)  # the first probe opens the limit's first interval
+    assert ctl.statistics().win_min == 0.0
+    for _ in range(30):
+        assert ctl.enter_calm() > 0
+    for _ in range(30):
+        ctl.leave()
+    clock.advance(0.01)
+    ctl.observe_loop(0.004)
+    assert ctl.statistics().win_min == 0.004
+    clock.advance(0.05)
+    ctl.observe_loop(0.5)  # no calm admission since the last probe: no start to give a delay
+    clock.advance(0.06)
+    assert ctl.enter_calm() > 0
+    ctl.observe_loop(0.006)  # closes both intervals: the window's (its only start's delay), the limit's
+    assert ctl.statistics().win_min == 0.006
+    assert ctl.limit.statistics().details["floor"] == 30
+
+
+def test_the_calm_bound_follows_the_limit_and_the_state() -> None:
+    clock = FakeClock()
+    fixed = AdmissionController(FixedLimit(3), clock=clock)
+    assert [fixed.enter_calm() for _ in range(4)] == [1, 2, 3, 0]  # the fourth is at the limit
+    assert AdmissionController(FixedLimit(math.inf), clock=clock).calm
+    ctl = AdmissionController(LoopDelayLimit(initial=4, min_limit=1, max_limit=4), clock=clock)
+    assert [ctl.enter_calm() for _ in range(4)] == [1, 2, 3, 0]  # n + 2 > L saturates: enter decides
+    for _ in range(3):
+        ctl.leave()
+    ctl.set_draining()
+    assert not ctl.calm
+    ctl.set_draining(False)
+    assert ctl.calm
+    costly = ctl.acquire(cost=0.5)
+    assert isinstance(costly, Permit)
+    assert not ctl.calm
+    costly.success()
+    assert ctl.calm
+    tenths = [ctl.acquire(cost=0.1) for _ in range(3)]
+    assert ctl.enter_calm() == 0
+    for one in reversed(tenths):
+        assert isinstance(one, Permit)
+        one.success()
+    assert ctl.calm  # no float residue of the costs keeps it from being calm again
+    assert ctl.inflight_cost == 0.0
+    ctl.shed_sheddable = True
+    assert ctl.calm_entry(Criticality.SHEDDABLE)() > 0  # the limit judges overload: not overloaded
+    unjudged = AdmissionController(FixedLimit(8), clock=clock)
+    assert unjudged.calm_entry(Criticality.SHEDDABLE)() == 0  # the delay window would judge it
+    unjudged.shed_sheddable = False
+    assert unjudged.calm_entry(Criticality.SHEDDABLE)() > 0
+    for kind in (
+        AdmissionController(FixedLimit(8), queue=WaitQueue(), clock=clock),
+        AdmissionController(FixedLimit(8), detector=FollyCodel(clock=clock), clock=clock),
+        AdmissionController(WindowedLimit(Gradient2Limit()), clock=clock),
+    ):
+        assert kind.enter_calm() == 0
+        assert kind.statistics().admitted == 0
 
 
 def test_enter_declines_without_any_effect_where_acquire_must_decide() -> None:

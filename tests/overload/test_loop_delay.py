@@ -466,6 +466,7 @@ def test_a_release_probe_confirms_regrowth_when_a_request_has_waited_that_long()
     t = shed_until_released(limit, t)
     t = iterations(limit, t, [143 * MS])
     assert not limit.overloaded
+    assert limit.calm_below() == 0  # every start must reach on_start: none admitted by counting
     assert not limit.on_start(t + 0.15, 150 * MS)  # this long is still a closed loop's refill
     assert not limit.overloaded
     assert limit.on_start(t + 0.2, 200 * MS)

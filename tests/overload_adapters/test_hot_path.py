@@ -10,6 +10,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from healthgauge.overload import AdmissionController, FixedLimit, OverloadGuard, OverloadMiddleware
+from healthgauge.overload.adapters._asgi import _TimedExchange
 from healthgauge.overload.adapters._guard import METER_ALL, METER_MAX_STRIDE
 
 Message = dict[str, Any]
@@ -112,20 +113,28 @@ async def test_refusals_are_fresh_messages_that_an_outer_middleware_may_change()
     assert dict(second[0]["headers"])[b"healthgauge-load"].startswith(b"up drain")
 
 
+def admitted(g: OverloadGuard, n: int) -> None:
+    """``n`` requests admitted and completed, as the calm path does."""
+    for _ in range(n):
+        assert g.controller.enter_calm() > 0
+        g.controller.leave_calm()
+
+
 async def test_metering_is_sampled_without_bias() -> None:
     g = guard()
     weights = [g.metering() for _ in range(METER_ALL - 1)]
     assert weights == [1] * (METER_ALL - 1)  # a quiet interval: every handler timed
-    g._on_lag(0.0)  # the probe closes an interval that started few handlers
+    admitted(g, METER_ALL - 1)
+    g._on_lag(0.0)  # the probe closes an interval that admitted few requests
     assert g.metering() == 1
-    for _ in range(8 * METER_ALL):
-        g.metering()
-    g._on_lag(0.0)  # a busy one (8 x METER_ALL + 1 starts): from now on one in 8, counted 8 times
+    admitted(g, 8 * METER_ALL + 1)
+    assert g.runs == 8 * METER_ALL + 1  # every admission is counted, metered or not
+    g._on_lag(0.0)  # a busy one: from now on one in 8, counted 8 times
+    assert g.runs == 0
     n = 10 * 8
     weights = [g.metering() for _ in range(n)]
     assert sum(weights) == n
     assert sum(1 for w in weights if w) == n // 8
-    assert g.runs == n  # every start is counted, metered or not
 
 
 async def test_nothing_is_metered_without_a_loop_probe() -> None:
@@ -137,10 +146,67 @@ async def test_nothing_is_metered_without_a_loop_probe() -> None:
 async def test_about_the_same_number_of_handlers_is_metered_whatever_the_rate() -> None:
     g = guard()
     for runs, stride in ((METER_ALL * 20, 20), (METER_ALL * 10_000, METER_MAX_STRIDE), (3, 1)):
-        for _ in range(runs):
-            g.metering()
+        admitted(g, runs)
         g._on_lag(0.0)
+        assert g.stride == stride
         weights = [g.metering() for _ in range(stride * 4)]
         assert sum(1 for w in weights if w) == 4, (runs, stride)
         assert set(weights) == {0, stride} if stride > 1 else {1}
         g._on_lag(0.0)
+
+
+async def test_calm_requests_are_timed_by_their_admission_number() -> None:
+    """One calm request in ``stride`` runs metered (its ``send`` the timed exchange's), counted
+    ``stride`` times; the others run with the plain watchers and cost the limit nothing more."""
+    g = guard()
+    timed: list[bool] = []
+
+    async def app(s: Any, receive: Any, send: Any) -> None:
+        timed.append(isinstance(getattr(send, "__self__", None), _TimedExchange))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    mw = OverloadMiddleware(app, guard=g)
+    await call(mw, scope())  # the first request starts the guard (not calm: it has not started)
+    g.stride = 4
+    for _ in range(40):
+        await call(mw, scope())
+    assert g.controller.statistics().admitted == 41
+    assert timed[1:].count(True) == 10
+
+
+async def test_a_calm_route_is_remembered_and_a_bypass_route_counted_each_time() -> None:
+    g = guard()
+    mw = OverloadMiddleware(answering(200), guard=g, metrics_path="/stats")
+    await call(mw, scope("/work"))  # starts the guard: only then is a route remembered
+    assert mw._routes.calm == set()
+    for _ in range(3):
+        await call(mw, scope("/healthz"))
+        await call(mw, scope("/stats"))
+    await call(mw, scope("/work"))
+    await call(mw, scope("/work"))
+    assert mw._routes.calm == {"/work"}
+    assert g.counters.bypassed == 3
+    assert g.controller.statistics().admitted == 3
+
+
+async def test_a_burst_after_a_quiet_interval_is_not_all_timed() -> None:
+    """Stride 1 after a quiet interval: the stride doubles after every METER_ALL picks until the
+    next probe, each pick weighted by its stride, so the weights still add up to the handlers."""
+    g = guard()
+    n = 40 * METER_ALL
+    weights = [g.metering() for _ in range(n)]
+    picked = [w for w in weights if w]
+    assert len(picked) < n // 6
+    assert picked[: METER_ALL + 1] == [1] * METER_ALL + [2]
+    assert n - g.stride < sum(weights) <= n
+
+
+async def test_a_client_that_receives_through_the_calm_path_is_seen_going_away() -> None:
+    g = guard()
+    mw = OverloadMiddleware(answering(200, read_twice=True), guard=g)
+    await call(mw, scope())  # starts the guard
+    g.stride = 1000  # no request picked for timing: the calm path's own watching
+    sent = await call(mw, scope())
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert g.controller.statistics().completed == {"success": 0, "dropped": 0, "ignored": 2}

@@ -285,6 +285,26 @@ async def test_handler_error_releases_the_permit(kind: str) -> None:
         assert completed(c)["success"] == 1  # the server did the work
 
 
+async def test_the_calm_path_counts_and_ends_as_a_permit_does(kind: str) -> None:
+    """Without a queue, below the limit, the common request is admitted by counting only
+    (``enter_calm``, none of them timed here): the ending ladder, the 5xx count and the outcomes
+    are those of the permit path above."""
+    async with serve(kind, queue=None) as c:
+        assert (await c.get("/ok"))[0] == 200  # the ASGI middleware starts its guard here
+        c.guard.stride = 1_000
+        before = c.guard.controller.statistics().completed["success"]
+        assert c.guard.controller.calm
+        assert (await c.get("/ok"))[0] == 200
+        assert (await c.get("/fail"))[0] == 500
+        status, headers = await c.get("/downstream")
+        assert (status, headers["healthgauge-overload"]) == (503, "no-retry")
+        st = c.guard.controller.statistics()
+        assert st.admitted == 4
+        assert st.completed == {"success": before + 2, "dropped": 1, "ignored": 0}
+        assert c.guard.counters.server_errors == 1
+        assert inflight(c) == 0
+
+
 async def test_downstream_overload_is_dropped_and_not_retried(kind: str) -> None:
     async with serve(kind) as c:
         status, headers = await c.get("/downstream")

@@ -10,13 +10,23 @@ Life of a request (the module docstring of ``healthgauge.overload`` shows an ada
 3. Exactly once, ``permit.success()``, ``permit.dropped()`` or ``permit.ignore()``. Releasing a
    permit may grant queued waiters; their callbacks run synchronously inside that call.
 
-``enter(now, ...)`` is steps 1 and 2 in one call for the common request (received now, cost 1, no
-partition, nothing queued, below the limit, a limit that takes no RTT samples), with no permit
-object: ``leave(outcome)`` completes it. Any other request gets ``False`` and takes ``acquire``.
-It is the middlewares' per-request path (issue #11: the middleware's own CPU ≤ 5 % of a trivial
-handler's, ~1.3 µs): one clock reading per request, passed in; the limit's hooks are called only
-where its class overrides them (decided once, at construction); and a permit's completion reads
-the clock only for a limit that takes RTT samples.
+Two shorter ways in serve the middlewares' common request (issue #11: the middleware's own CPU
+≤ 5 % of a trivial handler's, ~1 µs), both completed by ``leave(outcome)``, with no permit object:
+
+- ``enter_calm()`` while the controller is *calm*: not draining, no wait queue and no slough
+  detector, every in-flight cost 1, and in-flight below the bound the limit gives for this probe
+  interval (``Limit.calm_below``: the default ``LoopDelayLimit`` gives ``L - 1`` while not
+  overloaded). There an admission cannot be refused or sloughed and changes nothing in the limit
+  but its peak in-flight count: it is counted (in-flight, ``admitted``) and nothing else, no
+  clock read. What the limit and the delay window would have seen of it is handed over once per
+  loop probe (``observe_loop``): the interval's peak in-flight as one ``on_admission`` call, and
+  the probe's lag as the delay of the interval's starts (the delay such a request had at its start
+  *is* the latest lag sample). ``admitted``, ``completed``, ``rejected`` stay exact counts.
+- ``enter(now, ...)`` otherwise for a request received now, of cost 1, without partition, when
+  nothing is queued and it is below the limit with a limit that takes no RTT samples: steps 1 and
+  2 in one call at one clock reading, passed in. Any other request gets ``False`` and takes
+  ``acquire``. The limit's hooks are called only where its class overrides them (decided once, at
+  construction); a permit's completion reads the clock only for a limit that takes RTT samples.
 
 Two delays are measured at start. The *limit delay* runs from the permit's grant to the start
 (waiting for a CPU or the event loop) and drives the limit: our own queue's wait must not, or a
@@ -29,8 +39,9 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from healthgauge.overload._permit import Partition, Permit, Waiter
@@ -102,11 +113,18 @@ class AdmissionController:
 
     __slots__ = (
         "_admitted",
+        "_calm_below",
+        "_calm_peak",
+        "_calm_possible",
+        "_calm_sheddable",
+        "_calm_successes",
         "_clock",
         "_completed",
+        "_costly",
         "_detector",
         "_draining",
         "_enqueued",
+        "_extra",
         "_hooks_admission",
         "_hooks_start",
         "_inflight",
@@ -118,13 +136,12 @@ class AdmissionController:
         "_rejected_by_criticality",
         "_rng",
         "_samples",
+        "_shed_sheddable",
         "_shedding_since",
-        "_units",
         "_window",
         "_would_reject",
         "concurrency_load",
         "monitor_only",
-        "shed_sheddable",
     )
 
     def __init__(
@@ -146,14 +163,18 @@ class AdmissionController:
         self._queue = queue
         self._detector = detector
         self._partitions = _shares(partitions)
-        self.shed_sheddable = shed_sheddable
+        self._shed_sheddable = shed_sheddable
         self.monitor_only = monitor_only
         self.concurrency_load = concurrency_load
         self._window = DelayWindow(target=delay_target, interval=delay_interval)
         self._clock = clock
         self._rng = random.Random() if rng is None else rng
         self._inflight = 0
-        self._units = 0.0  # the sum of the in-flight permits' costs: what the limit counts
+        # The in-flight cost (what the limit counts) is ``_inflight + _extra``: the sum of the
+        # in-flight permits' ``cost - 1`` (``_costly`` of them have a cost other than 1), exactly
+        # 0.0 while every cost is 1, so a calm admission counts one integer (enter_calm).
+        self._extra = 0.0
+        self._costly = 0
         self._draining = False
         self._shedding_since = -math.inf
         self._last_shed = -math.inf
@@ -166,10 +187,17 @@ class AdmissionController:
         self._hooks_admission = kind.on_admission is not Limit.on_admission
         self._hooks_start = kind.on_start is not Limit.on_start
         self._samples = kind.on_sample is not Limit.on_sample
+        # Calm admissions (enter_calm): only where nothing per request can matter (module docstring).
+        self._calm_possible = queue is None and detector is None
+        self._calm_below = 0  # admit by counting while in-flight is below this
+        self._calm_sheddable = False  # a sheddable request too
+        self._calm_peak = 0  # the largest in-flight a calm admission made since the last probe
+        self._calm_successes = 0  # completed["success"] of calm admissions (leave_calm)
         self._completed = dict.fromkeys((o.value for o in Outcome), 0)
         self._rejected = dict.fromkeys((r.value for r in RejectReason), 0)
         self._would_reject = dict.fromkeys((r.value for r in RejectReason), 0)
         self._rejected_by_criticality = dict.fromkeys(_CRITICALITY_KEYS, 0)
+        self._recalm()
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -192,7 +220,27 @@ class AdmissionController:
     @property
     def inflight_cost(self) -> float:
         """The sum of the in-flight permits' costs (equal to ``inflight`` when every cost is 1)."""
-        return self._units
+        return self._inflight + self._extra
+
+    @property
+    def admitted(self) -> int:
+        """Requests admitted since creation (an exact count, calm admissions included)."""
+        return self._admitted
+
+    @property
+    def calm(self) -> bool:
+        """Whether the next request of cost 1 would be admitted by counting only (``enter_calm``)."""
+        return self._inflight < self._calm_below
+
+    @property
+    def shed_sheddable(self) -> bool:
+        """While overloaded, reject ``SHEDDABLE`` arrivals at once (§5.2 rule 2)."""
+        return self._shed_sheddable
+
+    @shed_sheddable.setter
+    def shed_sheddable(self, value: bool) -> None:
+        self._shed_sheddable = value
+        self._recalm()
 
     @property
     def draining(self) -> bool:
@@ -217,7 +265,7 @@ class AdmissionController:
         now = self._clock() if now is None else now
         load = delay_load(self.win_min(now), self._window.target)
         if self.concurrency_load and self._limit.limit > 0:
-            load = max(load, min(100, round(100.0 * self._units / self._limit.limit)))
+            load = max(load, min(100, round(100.0 * self.inflight_cost / self._limit.limit)))
         return load
 
     def next_expiry(self) -> float | None:
@@ -237,7 +285,7 @@ class AdmissionController:
             return True
         if self._queue is not None:
             return False  # at the limit it would wait, not be refused
-        units = self._units
+        units = self._inflight + self._extra
         if units > 0 and units > self._limit.limit - 1:
             return True
         return self._hooks_start and self._limit.sheds_at_start(now, extra_delay)
@@ -247,13 +295,24 @@ class AdmissionController:
     def set_draining(self, draining: bool = True) -> None:
         """Reject new arrivals with ``draining`` (after the shutdown grace period, spec §10.1)."""
         self._draining = draining
+        self._recalm()
 
     def observe_loop(self, lag: float, busy: float = 0.0, steps: int = 0, accept_queue: int | None = None) -> None:
         """The host's event-loop probe (every 10 ms): ``lag`` seconds late; ``busy`` seconds spent
         inside admitted handlers, in ``steps`` synchronous steps, since the previous call;
         ``accept_queue`` connections the kernel holds for the server to accept (``None``: unknown).
-        Feeds the limit (the load figure reads the requests' own delays, lag at their start included)."""
-        self._limit.on_loop(self._clock(), lag, busy, steps, accept_queue)
+        Feeds the limit (the load figure reads the requests' own delays, lag at their start
+        included). First it hands over what the calm admissions since the last probe would have
+        told the limit and the delay window (the module docstring says why that is the same)."""
+        now = self._clock()
+        peak = self._calm_peak
+        if peak:
+            self._calm_peak = 0
+            if self._hooks_admission:
+                self._limit.on_admission(now, peak - 1, False)
+            self._window.add(now, lag)
+        self._limit.on_loop(now, lag, busy, steps, accept_queue)
+        self._recalm()
 
     def tick(self) -> None:
         """Active expiry and grants, from the host's periodic timer (HG: every 10 ms) or at
@@ -292,9 +351,9 @@ class AdmissionController:
         if deadline is not None and deadline <= now:
             return self._refuse(RejectReason.DEADLINE, criticality, now)
         queue = self._queue
-        if queue is not None and len(queue) and self._units <= self._limit.limit - 1:
+        if queue is not None and len(queue) and self._inflight + self._extra <= self._limit.limit - 1:
             self._pump(now)  # the limit grew since the last release (pops expire stale entries)
-        overloaded = self.shed_sheddable and criticality <= SHEDDABLE_PLUS and self.overloaded(now)
+        overloaded = self._shed_sheddable and criticality <= SHEDDABLE_PLUS and self.overloaded(now)
         if overloaded and criticality is SHEDDABLE:
             rejected = self._reject(RejectReason.PRIORITY, criticality, now)
             if rejected is not None:
@@ -302,7 +361,7 @@ class AdmissionController:
         part = self._partitions.get(partition) if partition is not None and self._partitions else None
         limit = self._limit
         n = self._inflight
-        units = self._units
+        units = n + self._extra
         full = units + cost > limit.limit if cost != 1.0 else units > limit.limit - 1
         at_limit = full and units > 0 and (part is None or part.full(limit.limit))
         if self._hooks_admission:
@@ -315,6 +374,47 @@ class AdmissionController:
             elif not self.monitor_only:
                 return self._enqueue(criticality, deadline, received_at, part, now, overloaded, cost)
         return self._grant(received_at, now, criticality, part, cost)
+
+    def enter_calm(self) -> int:
+        """Admit and start a request of cost 1 and criticality ``CRITICAL`` or above, received now,
+        by counting it, while the controller is *calm* (module docstring): its number
+        (``admitted`` after it, ≥ 1; the adapters pick the handlers they time by it) when it was
+        (complete it with :meth:`leave_calm` or :meth:`leave`, exactly once), or 0, having
+        changed nothing, when it is not calm (call :meth:`enter`). Reads no clock.
+        :meth:`calm_entry` gives the one for another criticality.
+
+        Why: on a trivial handler every call, object and clock reading of the middleware shows
+        (issue #11), and below its limit and out of overload nothing about one request can change
+        what the controller decides: the limit sees only the interval's peak, at the probe."""
+        n = self._inflight
+        if n >= self._calm_below:
+            return 0
+        self._inflight = n + 1
+        if n >= self._calm_peak:
+            self._calm_peak = n + 1
+        admitted = self._admitted + 1
+        self._admitted = admitted
+        return admitted
+
+    def calm_entry(self, criticality: Criticality) -> Callable[[], int]:
+        """:meth:`enter_calm` for requests of ``criticality`` (an adapter's default, chosen once)."""
+        return self.enter_calm if criticality >= CRITICAL else self._enter_calm_sheddable
+
+    def _enter_calm_sheddable(self) -> int:
+        return self.enter_calm() if self._calm_sheddable else 0
+
+    def leave_calm(self, gone: bool = False) -> None:
+        """Complete a calm admission: ``success``, or ``ignored`` when the client went away before
+        the answer. :meth:`leave` for less: calm needs no queue and counts its successes apart
+        (``statistics`` adds them)."""
+        n = self._inflight - 1
+        if n < 0:
+            raise RuntimeError("leave_calm() without a request in flight")
+        self._inflight = n
+        if gone:
+            self._completed["ignored"] += 1
+        else:
+            self._calm_successes += 1
 
     def enter(self, now: float, extra_delay: float = 0.0, criticality: Criticality = CRITICAL) -> bool | Rejection:
         """Admit and start the common request at ``now``, with no permit object: ``True`` when it
@@ -329,20 +429,18 @@ class AdmissionController:
         that completing it needs nothing of the request. Why a second way in: the middlewares pay
         for every object, call and clock reading on every request (issue #11), and the permit
         object, its completion and ``acquire``'s branches were half of the admission's cost."""
-        if self._draining or self._samples or (criticality <= SHEDDABLE_PLUS and self.shed_sheddable):
+        if self._draining or self._samples or (criticality <= SHEDDABLE_PLUS and self._shed_sheddable):
             return False
         queue = self._queue
         if queue is not None and len(queue):
             return False
         limit = self._limit
-        units = self._units
-        if units > limit.limit - 1:  # at the limit (L ≥ 1, so something is in flight): acquire decides
-            return False
         n = self._inflight
+        if n + self._extra > limit.limit - 1:  # at the limit (L ≥ 1, so something is in flight): acquire decides
+            return False
         if self._hooks_admission:
             limit.on_admission(now, n, False)
         self._inflight = n + 1
-        self._units = units + 1.0
         self._admitted += 1
         window = self._window
         if extra_delay < window.partial_min or now >= window.end:  # else add() would change nothing
@@ -359,14 +457,13 @@ class AdmissionController:
         return True
 
     def leave(self, outcome: str = "success") -> None:
-        """Complete a request that :meth:`enter` admitted: ``"success"``, ``"dropped"`` or
-        ``"ignored"`` (the ``Outcome`` values). No sample: ``enter`` admits only for a limit that
-        takes none. Queued waiters may be granted inside this call."""
+        """Complete a request that :meth:`enter` or :meth:`enter_calm` admitted: ``"success"``,
+        ``"dropped"`` or ``"ignored"`` (the ``Outcome`` values). No sample: both admit only for a
+        limit that takes none. Queued waiters may be granted inside this call."""
         n = self._inflight - 1
         if n < 0:
             raise RuntimeError("leave() without a request in flight")
         self._inflight = n
-        self._units = self._units - 1.0 if n else 0.0  # no float drift at rest
         self._completed[outcome] += 1
         queue = self._queue
         if queue is not None and len(queue):
@@ -374,11 +471,25 @@ class AdmissionController:
 
     # -- internals -------------------------------------------------------------------------------
 
+    def _recalm(self) -> None:
+        """Decide, for the admissions until the next probe, the in-flight count and criticality
+        below which one is admitted by counting only (``enter_calm``): after each probe (the limit
+        moves and judges there; ``Limit.calm_below`` holds until its next ``on_loop``) and each
+        change of the controller's own state (draining, costs other than 1, ``shed_sheddable``)."""
+        below = self._limit.calm_below() if self._calm_possible and not self._draining and not self._costly else 0
+        self._calm_below = int(below) if below < sys.maxsize else sys.maxsize  # ints compare fastest
+        # A sheddable request is shed while overloaded; a limit that judges overload says it is
+        # not (calm_below > 0), the delay window could say otherwise at any start.
+        self._calm_sheddable = not self._shed_sheddable or self._limit.judges_overload
+
     def _grant(
         self, received_at: float, now: float, criticality: Criticality, part: Partition | None, cost: float = 1.0
     ) -> Permit:
         self._inflight += 1
-        self._units += cost
+        if cost != 1.0:
+            self._costly += 1
+            self._extra += cost - 1.0
+            self._recalm()
         if part is not None:
             part.inflight += 1
         self._admitted += 1
@@ -452,7 +563,7 @@ class AdmissionController:
         if queue is None:
             return
         limit = self._limit
-        while len(queue) and self._units <= limit.limit - 1:
+        while len(queue) and self._inflight + self._extra <= limit.limit - 1:
             waiter, removed = queue.pop(now)
             if removed:
                 self._resolve_removed(removed, now)
@@ -505,13 +616,22 @@ class AdmissionController:
         permit._done = True
         n = self._inflight - 1
         self._inflight = n
-        self._units = self._units - permit.cost if n else 0.0  # no float drift at rest
+        cost = permit.cost
+        if cost != 1.0:
+            self._costly -= 1
+            self._extra = self._extra - (cost - 1.0) if self._costly else 0.0  # no float drift
+            self._recalm()
         if permit.partition is not None:
             permit.partition.inflight -= 1
         self._completed[outcome] += 1
         queue = self._queue
         if queue is not None and len(queue):
             self._pump(self._clock())
+
+    def _completions(self) -> dict[str, int]:
+        completed = dict(self._completed)
+        completed["success"] += self._calm_successes
+        return completed
 
     def statistics(self) -> ControllerStatistics:
         """A consistent snapshot; cheap enough for a 100 ms trajectory or a Prometheus scrape."""
@@ -521,7 +641,7 @@ class AdmissionController:
         return ControllerStatistics(
             limit=limit,
             inflight=self._inflight,
-            inflight_cost=self._units,
+            inflight_cost=self._inflight + self._extra,
             queued=0 if queue is None else len(queue),
             oldest_age=0.0 if queue is None else queue.oldest_age(now),
             win_min=self.win_min(now),
@@ -531,7 +651,7 @@ class AdmissionController:
             monitor_only=self.monitor_only,
             admitted=self._admitted,
             enqueued=self._enqueued,
-            completed=dict(self._completed),
+            completed=self._completions(),
             rejected=dict(self._rejected),
             rejected_by_criticality=dict(self._rejected_by_criticality),
             would_reject=dict(self._would_reject),

@@ -5,7 +5,7 @@ the receipt time is the clock at middleware entry; the loop-lag probe covers the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
@@ -15,7 +15,7 @@ from healthgauge.overload._http import Classified, Response
 from healthgauge.overload._permit import Permit
 from healthgauge.overload._types import Outcome
 from healthgauge.overload.adapters._ending import Ending, ending, settled
-from healthgauge.overload.adapters._guard import OverloadGuard, Queued
+from healthgauge.overload.adapters._guard import Admission, Metered, OverloadGuard, Queued, RouteMemo
 
 __all__ = ["aiohttp_middleware", "setup_aiohttp"]
 
@@ -45,44 +45,62 @@ def _metrics_page(guard: OverloadGuard) -> web.Response:
 
 
 def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None) -> Any:
-    """An ``@web.middleware`` for ``web.Application(middlewares=[...])``; see :func:`setup_aiohttp`."""
+    """An ``@web.middleware`` for ``web.Application(middlewares=[...])``; see :func:`setup_aiohttp`.
+
+    The common request (not a bypass route, none of the policy's headers, the controller calm) is
+    admitted by counting (``AdmissionController.enter_calm``) and completed with ``leave_calm``;
+    one in ``guard.stride`` of them is timed. Any other takes the guard's full way in."""
     names = tuple(sorted(k.decode("latin-1") for k in guard.policy.header_keys))
+    routes = RouteMemo(guard.policy, metrics_path)
+    routes.started = True  # the app's startup starts the guard (setup_aiohttp); no lazy start here
+    calm_paths, judge = routes.calm, routes.judge
+    enter_calm = guard.controller.calm_entry(guard.policy.default_criticality)
+    leave_calm = guard.controller.leave_calm
 
     @web.middleware
     async def overload(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if metrics_path is not None and request.path == metrics_path:
-            return _metrics_page(guard)
-        headers = request.headers
-        # None of the policy's headers (the common case): nothing to parse, the defaults apply,
-        # and the request is admitted without a permit object (OverloadGuard.enter_fast).
-        get = None
-        for name in names:
-            if name in headers:
-                get = headers.get
-                break
-        if get is None:
-            admitted = guard.enter_fast(request.method, request.path)
-        else:
-            admitted = guard.admit(request.method, request.path, get)
-        permit: Permit | None = None  # None: entered without one, completed by guard.leave
+        path = request.path
+        seq = 0
+        plain = path in calm_paths or judge(request.method, path)
+        if plain:
+            headers = request.headers
+            for name in names:
+                if name in headers:
+                    plain = False
+                    break
+            else:
+                seq = enter_calm()
+        permit: Permit | None = None  # None: entered without one, completed by leave_calm / guard.leave
         c: Classified | None = None
-        if admitted is not None:
-            admission = await guard.wait(admitted) if isinstance(admitted, Queued) else admitted
-            if admission.response is not None:
-                answer = _to_aiohttp(admission.response)
-                guard.note_reject(guard.clock() - admission.at)
-                return answer
-            if admission.bypass:
-                return await handler(request)
-            permit, c = admission.permit, admission.classified
+        weight = 0
+        if seq:
+            if not seq % guard.stride:
+                weight = guard.picked(seq)
+        else:
+            if metrics_path is not None and path == metrics_path:
+                return _metrics_page(guard)
+            admitted = _admit(guard, request, names, plain)
+            if admitted is not None:
+                admission = await guard.wait(admitted) if isinstance(admitted, Queued) else admitted
+                if admission.response is not None:
+                    answer = _to_aiohttp(admission.response)
+                    guard.note_reject(guard.clock() - admission.at)
+                    return answer
+                if admission.bypass:
+                    return await handler(request)
+                permit, c = admission.permit, admission.classified
+            weight = guard.metering()
         status: int | None = None
         end: Ending | None = None
         try:
+            work: Awaitable[web.StreamResponse] = handler(request)
+            if weight and isinstance(work, Coroutine):  # a sampled handler: its steps timed
+                work = Metered(work, guard, weight)
             if guard.cancel_at_deadline:
                 async with asyncio.timeout(guard.time_left(permit, c)):
-                    response = await guard.run(handler(request))
+                    response = await work
             else:
-                response = await guard.run(handler(request))
+                response = await work
             status = response.status
             return response
         except web.HTTPException as exc:  # aiohttp's way to answer: a response, not a failure
@@ -97,15 +115,32 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
         finally:
             transport = request.transport  # the client went away before the answer
             gone = transport is None or transport.is_closing()
-            if permit is None and end is None:  # the common request, answered: guard.leave inline
+            if permit is None and end is None:  # answered, entered without a permit: inline
                 if status is not None and status >= 500:
                     guard.counters.server_errors += 1
-                guard.controller.leave("ignored" if gone else "success")
+                if seq:
+                    leave_calm(gone)
+                else:
+                    guard.controller.leave("ignored" if gone else "success")
             else:
                 outcome = Outcome.SUCCESS if end is None else end.outcome
                 guard.settle(permit, settled(outcome, disconnected=gone), status=status)
 
     return overload
+
+
+def _admit(
+    guard: OverloadGuard, request: web.Request, names: tuple[str, ...], plain: bool
+) -> Admission | Queued | None:
+    """A request the calm path did not take, admitted by the guard: ``plain`` (a calm route,
+    none of the policy's headers) at one clock reading (``enter_fast``, ``None``: without a
+    permit); else with its headers parsed when it carries any."""
+    if plain:
+        return guard.enter_fast(request.method, request.path)
+    headers = request.headers
+    if not any(name in headers for name in names):
+        return guard.enter_fast(request.method, request.path)
+    return guard.admit(request.method, request.path, headers.get)
 
 
 def setup_aiohttp(

@@ -29,7 +29,7 @@ from healthgauge.overload.adapters._looplag import LoopLagProbe
 from healthgauge.overload.adapters._responder import AgentCheckResponder, full_state_line
 from healthgauge.overload.adapters._shutdown import DEFAULT_DEADLINE, DrainOnSignal
 
-__all__ = ["Admission", "GuardCounters", "Metered", "OverloadGuard", "Queued"]
+__all__ = ["Admission", "GuardCounters", "Metered", "OverloadGuard", "Queued", "RouteMemo"]
 
 T = TypeVar("T")
 
@@ -45,10 +45,18 @@ LOAD_HEADER = b"healthgauge-load"
 # the loop's time in admitted handlers, which the limit reads only as sums over each interval.
 # Timing a handler costs ~5 µs of a ~17 µs trivial answer (a generator per handler, a coroutine
 # per message sent, four clock readings): one in a fixed 8, as before, still cost 1.9 µs a request
-# at 35,000 a second; 16 an interval is 1,600 a second, ~0.2 µs a request at that rate.
+# at 35,000 a second; 16 an interval is 1,600 a second, ~0.2 µs a request at that rate. A calm
+# admission is picked by its number (``AdmissionController.enter_calm``), any other by the
+# guard's own count (``metering``): each an unbiased sample of its own kind. A burst after a quiet
+# interval (stride 1) would time every handler until the next probe (600 at 60,000 a second):
+# after METER_ALL picks in an interval the stride doubles for the rest of it (``picked``), each
+# pick weighted by the stride it was picked at.
 METER_ALL = 16
 METER_MAX_STRIDE = 256
-NO_METERING = 1 << 62  # the stride of a guard without a loop probe: ``_seq`` never reaches it
+NO_METERING = 1 << 62  # the stride of a guard without a loop probe: no count reaches it
+# Paths whose verdict a RouteMemo remembers: a service's routes; paths with ids in them fill it,
+# and the ones after are judged each time (~0.2 µs). ~100 KB at most.
+ROUTES_MAX = 1024
 
 
 class Admission:
@@ -75,6 +83,31 @@ class Admission:
 
 
 _BYPASS = Admission(None, None, None)
+
+
+class RouteMemo:
+    """The routes a middleware's calm path may take: not a bypass route, not the metrics page it
+    serves, and only once the guard has started (the first request starts it where no lifespan
+    does). ``path in calm`` (a set lookup) first, then :meth:`judge` (the policy's three tests,
+    ~0.2 µs), which remembers a calm path when the verdict depends on the path alone (no bypass
+    methods or predicate), up to ``ROUTES_MAX`` paths."""
+
+    __slots__ = ("_metrics_path", "_path_only", "_policy", "calm", "started")
+
+    def __init__(self, policy: RequestPolicy, metrics_path: str | None) -> None:
+        self.calm: set[str] = set()
+        self.started = False
+        self._policy = policy
+        self._metrics_path = metrics_path
+        self._path_only = not policy.bypass_methods and policy.bypass is None
+
+    def judge(self, method: str, path: str) -> bool:
+        """True: the request may take the calm path (nothing is counted here)."""
+        if not self.started or path == self._metrics_path or self._policy.bypassed(method, path):
+            return False
+        if self._path_only and len(self.calm) < ROUTES_MAX:
+            self.calm.add(path)
+        return True
 
 
 class Queued:
@@ -137,14 +170,15 @@ class OverloadGuard:
         self.counters = GuardCounters()
         self.busy = 0.0  # seconds spent inside admitted handlers since the last loop probe
         self.steps = 0  # and how many synchronous steps they took
-        self.runs = 0  # and how many handlers started
         self.sending = 0.0  # of ``busy``, the seconds the server spent writing their answers
-        self._seq = 0  # handlers started since the guard was made (which ones ``run`` meters)
+        self._admitted_at_probe = 0  # the controller's admissions at the last probe (``runs``)
+        self._seq = 0  # handlers metering() was asked about (which of those ``run`` meters)
         # Meter one handler in this many (1 while the last probe interval saw few). Without the
         # loop probe nothing reads the handlers' time: a stride no count reaches meters none (it
-        # metered every handler, ~5 µs each: 0.81-0.84 of bare's goodput against the default's
+        # metered every handler, ~5 us each: 0.81-0.84 of bare's goodput against the default's
         # 0.89 with 400 clients on aiohttp, issue #11).
-        self._stride = 1 if loop_lag else NO_METERING
+        self.stride = 1 if loop_lag else NO_METERING
+        self._picks = 0  # handlers picked for metering since the last probe or doubling
         # What answering a refusal costs the loop, as measured (EWMA, seconds; for the metrics).
         self.reject_cost = 0.0
         self.load_words = b""
@@ -240,6 +274,11 @@ class OverloadGuard:
         if isinstance(admission, Queued):
             return await self.wait(admission)
         return admission
+
+    @property
+    def runs(self) -> int:
+        """Requests admitted since the last loop probe (what the metering stride is made of)."""
+        return self.controller.admitted - self._admitted_at_probe
 
     def enter_fast(self, method: str, path: str) -> Admission | Queued | None:
         """:meth:`admit` for a request that carries none of the policy's headers (the adapters'
@@ -371,13 +410,22 @@ class OverloadGuard:
         return work
 
     def metering(self) -> int:
-        """Count a handler's start; the weight to meter it with (``Metered``), 0 for not at all."""
-        self.runs += 1
-        self._seq += 1
-        stride = self._stride
-        if stride == 1:
-            return 1
-        return stride if not self._seq % stride else 0
+        """Count a handler's start; the weight to meter it with (``Metered``), 0 for not at all.
+        (A calm admission needs no call: its number picks it, ``AdmissionController.enter_calm``.)"""
+        seq = self._seq = self._seq + 1
+        return 0 if seq % self.stride else self.picked(seq)
+
+    def picked(self, seq: int) -> int:
+        """Handler number ``seq``, a multiple of ``stride``, is picked for metering: its weight,
+        the stride it was picked at. From the METER_ALL-th pick since the probe on, the stride
+        doubles (comment at METER_ALL), at a pick whose number is a multiple of the new one: the
+        next pick is then a whole new stride later, and the weights add up to the handlers."""
+        stride = self.stride
+        self._picks += 1
+        if self._picks >= METER_ALL and 2 * stride <= METER_MAX_STRIDE and not seq % (2 * stride):
+            self.stride = 2 * stride
+            self._picks = 0
+        return stride
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -386,8 +434,10 @@ class OverloadGuard:
         # answers (a 503 is written too; with h11 that is most of a small handler's time).
         saved = max(0.0, self.busy - self.sending)
         steps = self.steps
-        self._stride = min(METER_MAX_STRIDE, max(1, self.runs // METER_ALL))
-        self.busy, self.steps, self.runs, self.sending = 0.0, 0, 0, 0.0
+        self.stride = min(METER_MAX_STRIDE, max(1, self.runs // METER_ALL))
+        self._picks = 0
+        self._admitted_at_probe = self.controller.admitted
+        self.busy, self.steps, self.sending = 0.0, 0, 0.0
         queued = self.accept_queue.read(self.clock()) if self.accept_queue is not None else None
         self.controller.observe_loop(lag, saved, steps, queued)
         self.refresh_load()

@@ -15,6 +15,12 @@ enforces ``floor(L)`` and feeds the limit three kinds of events, each with the t
   synchronous steps (``LoopDelayLimit``).
 
 Each hook is a no-op by default, so a limit implements only what its algorithm reads.
+
+``calm_below()`` lets the controller skip the hooks for most requests (issue #11, the per-request
+cost): the in-flight count below which, until the next ``on_loop``, an admission (``on_admission``
+with ``at_limit`` False) changes nothing but what one call with the interval's largest in-flight
+count would, and a start (``on_start``) sheds nothing and changes nothing. The controller then
+only counts those requests and reports their peak once per probe. 0 (the default): never.
 """
 
 from __future__ import annotations
@@ -98,6 +104,11 @@ class Limit:
         unknown)."""
         return
 
+    def calm_below(self) -> float:
+        """Until the next ``on_loop``, admissions with fewer requests in flight than this need no
+        hook but their peak (module docstring). The default, 0, asks for every hook call."""
+        return 0.0
+
     def _set(self, value: float) -> None:
         """Move ``L`` to ``value`` clamped to the bounds, counting the direction."""
         value = min(self.max_limit, max(self.min_limit, value))
@@ -137,6 +148,10 @@ class FixedLimit(Limit):
     def __init__(self, limit: float) -> None:
         require(limit >= 1, f"a fixed limit must be ≥ 1, got {limit!r}")
         super().__init__(initial=limit, min_limit=limit, max_limit=limit)
+
+    def calm_below(self) -> float:
+        """No hooks: every admission below ``L`` is calm (n + 1 ≤ L)."""
+        return math.floor(self.limit) if math.isfinite(self.limit) else self.limit
 
 
 def require(condition: bool, message: str) -> None:

@@ -328,6 +328,16 @@ class LoopDelayLimit(Limit):
                 # handler keep ~1,500 requests admitted; a cap refused half of them).
                 self._set(max(self.limit + 1, self.growth * self.limit))
 
+    def calm_below(self) -> float:
+        """Out of overload an admission with n + 2 ≤ L in flight only raises the interval's peak
+        (on_admission: not saturated, no growth) and a start sheds nothing; both stay so until
+        on_loop, the only place that enters overload or lowers ``L``. Not while a release probe
+        has armed its regrowth test (``_ceiling``): a start may then confirm regrowth (``_regrew``),
+        so every start must reach on_start."""
+        if self._overloaded or self._ceiling < INF:
+            return 0.0
+        return math.floor(self.limit) - 1.0 if math.isfinite(self.limit) else self.limit
+
     def on_start(self, now: float, delay: float) -> bool:
         if self._overloaded:
             if delay > self.slough_timeout:
