@@ -140,7 +140,7 @@ async def test_metering_is_sampled_without_bias() -> None:
 async def test_nothing_is_metered_without_a_loop_probe() -> None:
     g = guard(loop_lag=False)  # nothing would read the handlers' time
     assert [g.metering() for _ in range(4 * METER_ALL)] == [0] * (4 * METER_ALL)
-    assert g.runs == 4 * METER_ALL
+    assert all(seq % g.stride for seq in range(1, 100_000))  # calm admissions, picked by number
 
 
 async def test_about_the_same_number_of_handlers_is_metered_whatever_the_rate() -> None:
