@@ -142,7 +142,8 @@ class Bench:
 
     def refusals(self, rejected: Any) -> dict[str, int]:
         """Refusals so far by reason, and how many were answered before the HTTP parser."""
-        early = self.guard.counters.early_refused if self.guard is not None else 0
+        # getattr: an earlier revision's guard (closed_ab.py --before) has no early refusal
+        early = getattr(self.guard.counters, "early_refused", 0) if self.guard is not None else 0
         return {f"rejected_{k}": v for k, v in rejected.items() if v} | {"early_refused": early}
 
     def route(self, path: str, query: str) -> bytes:
