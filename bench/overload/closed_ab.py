@@ -73,11 +73,12 @@ def run_stack(
     variants["default"] = ("default", None)
     if before is not None:
         variants["before"] = ("default", before)
-    servers = {name: Server(stack, "sleep", policy, src=src) for name, (policy, src) in variants.items()}
-    for server in servers.values():
-        pin(server.proc.pid, SERVER_CPU)
+    servers: dict[str, Server] = {}
     figures: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    try:
+    try:  # a server that does not start stops the ones started before it
+        for name, (policy, src) in variants.items():
+            servers[name] = Server(stack, "sleep", policy, src=src)
+            pin(servers[name].proc.pid, SERVER_CPU)
         names = list(servers)
         for turn in range(rounds):
             load = os.getloadavg()[0]
