@@ -340,7 +340,7 @@ class LoopDelayLimit(Limit):
 
     def on_start(self, now: float, delay: float) -> bool:
         if self._overloaded:
-            if delay > self.slough_timeout:
+            if self.sheds_at_start(now, delay):
                 self._last_shed = now
                 return True
             return False
@@ -364,9 +364,9 @@ class LoopDelayLimit(Limit):
         return True
 
     def sheds_at_start(self, now: float, delay: float) -> bool:
-        # on_start's sloughing test, without its bookkeeping (on_admission changes neither of its
-        # inputs). A release probe's regrowth (_regrew) is not foreseen: confirming it changes the
-        # limit's state, so it is left to on_start, and such a request reaches the parser.
+        # The sloughing test on_start applies, without its bookkeeping (on_admission changes
+        # neither of its inputs). A release probe's regrowth (_regrew) is not foreseen: confirming
+        # it changes the limit's state, so it is left to on_start, and such a request reaches the parser.
         return self._overloaded and delay > self.slough_timeout
 
     def on_loop(self, now: float, lag: float, busy: float, steps: int, accept_queue: int | None = None) -> None:
