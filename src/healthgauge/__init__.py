@@ -69,6 +69,9 @@ def _launch() -> None:
         import gc
 
         gc.disable()  # as the check does (`_quick.run`), before loading its code: the collector would walk it
+        site_packages = _site_packages()
+        if "site" not in sys.modules and site_packages not in sys.path:  # `make install`'s launcher
+            sys.path.append(site_packages)  # names the source only: the dependencies (promql-parser, re2)
         _from_pyc("healthgauge._check")  # without the path's search when its .pyc is fresh
         from healthgauge._check._quick import main as check
 
@@ -80,6 +83,12 @@ def _launch() -> None:
     from healthgauge.cli import main
 
     sys.exit(main(sys.argv[1:]))
+
+
+def _site_packages() -> str:
+    """The environment's site-packages as ``scripts/healthgauge`` names it (``site`` has not run)."""
+    major, minor = sys.version_info[:2]
+    return f"{sys.executable.rpartition('/')[0]}/../lib/python{major}.{minor}/site-packages"
 
 
 def _from_pyc(full: str) -> bool:

@@ -231,6 +231,45 @@ def test_the_package_is_found_through_any_pth_file(server: MetricsServer, tmp_pa
     assert (out.returncode, out.stdout, out.stderr) == (0, "OK - 1 condition holds | c1=1\n", "")
 
 
+@pytest.mark.parametrize("long_path", [False, True], ids=["make install's own", "the general one"])
+def test_make_install_writes_the_launcher_an_editable_install_needs(
+    server: MetricsServer, tmp_path: Path, long_path: bool
+) -> None:
+    # Python compiles the launcher at every run: `make install` writes the four lines an editable
+    # install needs (the source first on the path, then `_launch`) where the paths allow a direct
+    # first line; elsewhere it keeps the general one, with what it can write in. Either checks.
+    import shutil
+
+    if shutil.which("make") is None:
+        pytest.skip("no make here")
+    root = Path(__file__).parents[2]
+    bin_dir = tmp_path / ("x" * 120 if long_path else "v") / "bin"
+    bin_dir.mkdir(parents=True)
+    for name in ("python", "python3"):
+        (bin_dir / name).symlink_to(Path(sys.executable).resolve())
+    launcher = bin_dir / "healthgauge"
+    launcher.write_bytes((root / "scripts" / "healthgauge").read_bytes())
+    launcher.chmod(0o755)  # as pip installs it
+    subprocess.run(
+        ["make", "-s", "-C", str(root), "--eval=launcher: ; $(fast_launcher)", "launcher", f"BIN={bin_dir}"],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+    text = launcher.read_text()
+    if long_path:
+        assert text.startswith("#!/bin/sh\n")
+        assert f'\n_SOURCE = "{root / "src"}"' in text
+    else:
+        assert text.startswith(f"#!{bin_dir / 'python3'} -IS\n")
+        assert len(text.splitlines()) == 4
+        assert f'import sys;sys.path.insert(0,"{root / "src"}");from healthgauge import _launch\n_launch()\n' in text
+    out = subprocess.run(
+        [str(launcher), "check", server.url, "app_state == 1"], capture_output=True, text=True, timeout=30
+    )
+    assert (out.returncode, out.stdout, out.stderr) == (0, "OK - 1 condition holds | c1=1\n", "")
+
+
 def test_an_ipv6_literal(capsys: pytest.CaptureFixture[str]) -> None:
     if not LAUNCHER.exists():
         pytest.skip("the package is not installed into this interpreter's prefix")
