@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import healthgauge._check
 
 INIT = Path(healthgauge._check.__file__)
@@ -112,3 +114,37 @@ def test_make_install_writes_the_pyc_files_preload_reads(tmp_path: Path) -> None
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "SOURCE_DATE_EPOCH": "1700000000"}
     subprocess.run([*command[:-1], str(tmp_path / "pkg")], env=env, check=True, timeout=60)
     assert run(tmp_path, "pkg.mod", "pkg.sub", "pkg.sub.leaf").startswith("[True, True, True] [1, 'sub', 'sub.leaf']")
+
+
+# `_socket` as `load_socket` leaves it, and as `import` does, each in a fresh `python -I -S`.
+SOCKET = """
+import sys
+sys.path[:0] = sys.argv[2:]
+if sys.argv[1] == "direct":
+    import healthgauge._check  # loads _socket first thing (load_socket), as a check does
+else:
+    import _socket
+m = sys.modules["_socket"]
+s = m.__spec__
+print(repr((m.__name__, m.__file__, m.__package__, type(m.__loader__).__name__, m.__loader__.path, s.name,
+            s.origin, s.has_location, s.cached, s.parent, s.loader is m.__loader__, type(m.socket).__name__)))
+print(any(entry.endswith("/lib-dynload") for entry in sys.path_importer_cache))  # searched?
+"""
+
+
+def test_load_socket_leaves_the_module_the_import_would() -> None:
+    def loaded(how: str, *path: str) -> tuple[str, str]:
+        out = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", SOCKET, how, SRC, *path], capture_output=True, text=True, timeout=60
+        )
+        assert out.returncode == 0, out.stderr
+        module, searched = out.stdout.splitlines()
+        return module, searched
+
+    if "_socket" in sys.builtin_module_names:
+        pytest.skip("_socket is built into this interpreter: load_socket imports it")
+    imported = loaded("import")
+    assert imported[1] == "True"
+    assert loaded("direct") == (imported[0], "False")  # the same module, without the path's search
+    # A lib-dynload directory without it, first on the path: imported from the path as usual.
+    assert loaded("direct", "/nonexistent/lib-dynload") == imported
