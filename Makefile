@@ -23,8 +23,8 @@ $(VENV)/.installed: pyproject.toml scripts/healthgauge
 # needs and nothing more: the interpreter started directly (one exec less, ~1.3 ms of a ~14 ms
 # `healthgauge check`), the source directory first on the path (no .pth file read, ~0.8 M
 # instructions; found before the path's other entries are searched) and the package's `_launch`.
-# Python compiles that file at every run: the generic one's fallbacks cost 0.5 M instructions
-# (DEVELOPERS.md, "The check path"). Elsewhere, the generic launcher with what can be written in.
+# Python compiles that file at every run: the general one cost 0.4 M instructions more a check
+# (DEVELOPERS.md, "The check path"). Elsewhere, the general launcher with what can be written in.
 define fast_launcher
 	$(compile_pyc)
 	@py="$(abspath $(BIN))/python3"; src="$(CURDIR)/src"; \
