@@ -12,7 +12,7 @@ DEB_COMMANDS := prometheus promtool haproxy pg_ctlcluster chromium
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml scripts/healthgauge
+$(VENV)/.installed: pyproject.toml scripts/healthgauge Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
 	$(fast_launcher)
@@ -46,7 +46,7 @@ compile_pyc = $(BIN)/python -m compileall -q --invalidation-mode timestamp src/h
 
 # The demo needs the package and its three dependencies only, not the development toolchain:
 # a first `make demo` on a fresh clone installs just those (`make install` adds the rest later).
-$(VENV)/.demo: pyproject.toml scripts/healthgauge
+$(VENV)/.demo: pyproject.toml scripts/healthgauge Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
 	$(fast_launcher)
