@@ -59,7 +59,7 @@ DEADLINE = 1.0
 # One colour per policy in every plot (the run order rotates).
 COLOURS = {"none": "black", "default": "tab:blue", "fixed": "tab:orange", "gradient2": "tab:green"}
 COLOURS |= {"aimd": "tab:purple", "legacy": "tab:red", "stable": "tab:brown", "acceptq": "tab:cyan"}
-COLOURS |= {"early": "tab:olive"}
+COLOURS |= {"early": "tab:olive", "before": "tab:gray"}
 COLUMNS = ("stack", "scenario", "phase", "policy", "goodput/s", "% of bare", "% of capacity", "503 %", "timeout %")
 COLUMNS += ("p50 ms", "p99 ms")
 
@@ -148,12 +148,17 @@ def measure_capacity(stack: str, handler: str, seconds: float) -> float:
     return float(result["phases"][0]["goodput"])
 
 
+# --before: the package tree of another revision, run as policy "before" (its default middleware).
+BEFORE_SRC: dict[str, Path] = {}
+
+
 def run_one(
     stack: str, scenario: str, policy: str, handler: str, mode: str, phases: str, labels: list[str], **kw: Any
 ) -> Run:
+    src = BEFORE_SRC.get(policy)
     with tempfile.TemporaryDirectory(prefix="hg-real-") as tmp:
         path = Path(tmp) / "trajectory.json"
-        with Server(stack, handler, policy, path) as server:
+        with Server(stack, handler, "default" if src else policy, path, src) as server:
             server.get("start")
             result = client(server.port, mode, phases, **kw)
             time.sleep(1.2)  # the server writes its trajectory every second, however busy
@@ -393,9 +398,10 @@ def check_targets(runs: list[Run], rows: list[dict[str, Any]], phase: float) -> 
 
 def print_pivot(rows: list[dict[str, Any]]) -> None:
     """Per stack, one row per scenario and load, one column per policy: goodput/s (503 %)."""
-    policies = [p for p in (*POLICIES, "legacy", "stable", "acceptq") if any(r["policy"] == p for r in rows)]
+    order = ("none", "before", *POLICIES[1:], "legacy", "stable", "acceptq")
+    policies = [p for p in order if any(r["policy"] == p for r in rows)]
     for stack in sorted({r["stack"] for r in rows}):
-        print(f"\n**{stack}**: goodput/s (503 % of answers), p99 ms of successes\n")
+        print(f"\n**{stack}**: goodput/s [% of capacity] (503 % of answers), p99 ms of successes\n")
         print("| scenario | load | " + " | ".join(policies) + " |")
         print("|---|---|" + "---|" * len(policies))
         keys: list[tuple[str, str]] = []
@@ -407,7 +413,8 @@ def print_pivot(rows: list[dict[str, Any]]) -> None:
             cells = []
             for policy in policies:
                 r = by.get((scenario, phase, policy))
-                cells.append("-" if r is None else f"{r['goodput']:.0f} ({r['r503_pct']:.0f} %), {fmt(r['p99_ms'])}")
+                cap = "" if r is None or r.get("of_capacity_pct") is None else f" [{r['of_capacity_pct']:.0f} %]"
+                cells.append("-" if r is None else f"{r['goodput']:.0f}{cap} ({r['r503_pct']:.0f} %), {fmt(r['p99_ms'])}")
             print(f"| {scenario} | {phase} | " + " | ".join(cells) + " |")
 
 
@@ -529,6 +536,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--phase", type=float, help="seconds per load phase (default 1.5)")
     p.add_argument("--out", default="bench/out/real")
     p.add_argument("--report", type=Path, help="print the tables of an earlier run's summary.json; run nothing")
+    p.add_argument("--before", metavar="REV", help="also run REV's default middleware, as policy 'before'")
     args = p.parse_args(argv)
     if args.report is not None:
         summary = json.loads(args.report.read_text())
@@ -542,6 +550,17 @@ def main(argv: list[str]) -> int:
     if "none" not in policies:
         policies.insert(0, "none")
     phase = args.phase or 1.5
+    with tempfile.TemporaryDirectory(prefix="hg-before-") as tmp:
+        if args.before:
+            from middleware_overhead import unpack
+
+            BEFORE_SRC["before"] = unpack(args.before, Path(tmp))
+            policies.insert(1, "before")
+        return run(args, scenarios, policies, phase)
+
+
+def run(args: argparse.Namespace, scenarios: list[str], policies: list[str], phase: float) -> int:
+    """Every (stack, scenario) with every policy; the tables, checks, plots and summary.json."""
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
