@@ -7,6 +7,10 @@ nothing, the chunk goes to :meth:`EarlyRefusal.answer` first; a refusal is writt
 and the chunk is never parsed, everything else is handed to uvicorn's own ``data_received``. After a
 refusal the connection is left as after any answered request: keep-alive timer armed, the server's
 request count (``--limit-max-requests``) incremented, one access-log line if access logging is on.
+
+Two ways to them: :func:`early_refusal` (``http=``: every connection from its first refusal on)
+and :class:`ConnectionSwitch`, the default middleware's (no option: a connection the middleware
+refused becomes one, from its next request on).
 """
 
 from __future__ import annotations
