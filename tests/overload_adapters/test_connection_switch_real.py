@@ -274,3 +274,30 @@ async def test_behind_another_middleware_nothing_is_switched() -> None:
         held.close()
     finally:
         await s.stop()
+
+
+async def test_a_protocol_that_cannot_be_switched_is_left_alone_and_still_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A uvicorn whose protocol layout no longer allows the switch (here: a class of another
+    layout in the cache) keeps refusing through the middleware, and the class is not tried again."""
+    from healthgauge.overload.adapters import _uvicorn
+
+    class Slotted:
+        __slots__ = ("x",)
+
+    monkeypatch.setitem(_uvicorn._SWITCHED, H11Protocol, Slotted)
+    s = await started("h11")
+    try:
+        held = await s.hold()
+        reader, writer = await s.connect()
+        for _ in range(2):
+            writer.write(GET)
+            assert (await answer(reader))[0].startswith(b"HTTP/1.1 503 ")
+        assert (s.early, s.refused) == (0, 2)
+        assert s.protocols() == {H11Protocol}
+        assert _uvicorn._SWITCHED[H11Protocol] is None
+        writer.close()
+        held.close()
+    finally:
+        await s.stop()

@@ -212,8 +212,14 @@ class ConnectionSwitch:
         if refusal is None:
             mw = self._middleware
             refusal = self._refusal = EarlyRefusal(mw.guard, metrics_path=mw.metrics_path)
-        proto.refusal = refusal
-        proto.__class__ = switched
+        try:
+            proto.refusal = refusal
+            proto.__class__ = switched
+        except (AttributeError, TypeError):
+            # A uvicorn whose protocol took slots or another layout: its connections stay as
+            # they are (the refusal was written already), and this class is not tried again.
+            _SWITCHED[type(proto)] = None
+            return False
         return True
 
     def _runs_us(self, proto: Any) -> bool:
