@@ -3,14 +3,16 @@
     python bench/overload/real.py --quick                    # ~4 min: none, default, early; three stacks
     python bench/overload/real.py --out bench/out/real       # the full run, ~14 min on 2 cores
     python bench/overload/real.py --stacks httptools --scenarios open-cpu --policies none default
+    python bench/overload/real.py --stacks h11 --scenarios open-cpu --before main   # main's default beside
 
 Every figure comes from real processes on loopback: a server (``real_server.py``: uvicorn with h11
 + asyncio, uvicorn with httptools + uvloop, or aiohttp) and a load client in its own process
 (``real_client.py``: raw keep-alive HTTP/1.1, a deadline on every request). Policies run side by
 side in one run, one server process each, taking turns scenario by scenario (the order rotates
 so no policy always runs first): ``none`` (no protection), ``default`` (the middleware as the
-README shows it), ``early`` (the default with uvicorn's ``http=early_refusal(...)``: refusals
-written before uvicorn parses the request; not run on aiohttp, which has none), ``fixed`` (a
+README shows it), ``before`` (with ``--before REV``: REV's default middleware, the same way),
+``early`` (the default with uvicorn's ``http=early_refusal(...)``: refusals written before uvicorn
+parses the request from a connection's first refusal on; not run on aiohttp, which has none), ``fixed`` (a
 fixed concurrency limit of 32), ``gradient2`` and ``aimd``
 (Netflix's, windowed, their defaults), and, with ``--legacy``, healthgauge 0.x's default.
 
@@ -20,6 +22,8 @@ Scenarios:
   (the 20 ms ``await`` handler; the ~3 ms pure-Python handler);
 - ``open-cpu`` / ``open-mixed``: open loop (Poisson) at 0.5×, 1×, 2×, 4× and again 0.5× of the
   capacity measured just before on the bare server (the ~3 ms handler; 20 ms ``await`` + 2 ms);
+- ``step-cpu``: the ~3 ms handler at 1×, then a surge straight to 4× (no 2× on the way, where
+  the detector usually enters in ``open-cpu``), then 0.5×;
 - ``retry``: open loop at 2× on the ~3 ms handler with clients that retry a 503 at once
   (``naive``) and clients that honour ``Retry-After``;
 - ``dep``: open loop at 0.5× while the handler's dependency goes from 20 ms to 200 ms and back
@@ -51,15 +55,16 @@ HERE = Path(__file__).resolve().parent
 PY = sys.executable
 STACKS = ("h11", "httptools", "aiohttp")
 POLICIES = ("none", "default", "early", "fixed", "gradient2", "aimd")
-SCENARIOS = ("closed-sleep", "closed-cpu", "open-cpu", "open-mixed", "retry", "dep", "cost")
+SCENARIOS = ("closed-sleep", "closed-cpu", "open-cpu", "step-cpu", "open-mixed", "retry", "dep", "cost")
 QUICK_SCENARIOS = ("closed-sleep", "open-cpu", "dep", "cost")
 CONNS = (10, 50, 400, 2000)
 LOADS = (0.5, 1.0, 2.0, 4.0, 0.5)
+STEP = (1.0, 4.0, 0.5)  # step-cpu: a surge from capacity straight to 4x, then the fall
 DEADLINE = 1.0
 # One colour per policy in every plot (the run order rotates).
 COLOURS = {"none": "black", "default": "tab:blue", "fixed": "tab:orange", "gradient2": "tab:green"}
 COLOURS |= {"aimd": "tab:purple", "legacy": "tab:red", "stable": "tab:brown", "acceptq": "tab:cyan"}
-COLOURS |= {"early": "tab:olive"}
+COLOURS |= {"early": "tab:olive", "before": "tab:gray"}
 COLUMNS = ("stack", "scenario", "phase", "policy", "goodput/s", "% of bare", "% of capacity", "503 %", "timeout %")
 COLUMNS += ("p50 ms", "p99 ms")
 
@@ -83,12 +88,20 @@ class Server:
     """``real_server.py`` in its own process, stopped (by pid) on exit."""
 
     def __init__(
-        self, stack: str, handler: str, policy: str, trajectory: Path | None = None, src: Path | None = None
+        self,
+        stack: str,
+        handler: str,
+        policy: str,
+        trajectory: Path | None = None,
+        src: Path | None = None,
+        extra: tuple[str, ...] = (),
     ) -> None:
-        """``src``: a package tree put first on ``PYTHONPATH`` (another revision's middleware)."""
+        """``src``: a package tree put first on ``PYTHONPATH`` (another revision's middleware);
+        ``extra``: more ``real_server.py`` arguments."""
         argv = [PY, str(HERE / "real_server.py"), "--stack", stack, "--handler", handler, "--policy", policy]
         if trajectory is not None:
             argv += ["--trajectory", str(trajectory)]
+        argv += extra
         env = dict(os.environ)
         if src is not None:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), env.get("PYTHONPATH", "")) if p)
@@ -148,12 +161,17 @@ def measure_capacity(stack: str, handler: str, seconds: float) -> float:
     return float(result["phases"][0]["goodput"])
 
 
+# --before: the package tree of another revision, run as policy "before" (its default middleware).
+BEFORE_SRC: dict[str, Path] = {}
+
+
 def run_one(
     stack: str, scenario: str, policy: str, handler: str, mode: str, phases: str, labels: list[str], **kw: Any
 ) -> Run:
+    src = BEFORE_SRC.get(policy)
     with tempfile.TemporaryDirectory(prefix="hg-real-") as tmp:
         path = Path(tmp) / "trajectory.json"
-        with Server(stack, handler, policy, path) as server:
+        with Server(stack, handler, "default" if src else policy, path, src) as server:
             server.get("start")
             result = client(server.port, mode, phases, **kw)
             time.sleep(1.2)  # the server writes its trajectory every second, however busy
@@ -175,10 +193,10 @@ def scenario_runs(stack: str, scenario: str, policies: list[str], phase: float, 
         spec = ",".join(f"{n}:{phase}" for n in CONNS)
         labels = [f"{n} conns" for n in CONNS]
         runs.extend(run_one(stack, scenario, p, handler, "closed", spec, labels) for p in rotate(policies, turn))
-    elif scenario in ("open-cpu", "open-mixed", "retry"):
+    elif scenario in ("open-cpu", "step-cpu", "open-mixed", "retry"):
         handler = "mixed" if scenario == "open-mixed" else "cpu"
         capacity = measure_capacity(stack, handler, phase)
-        loads = (2.0,) if scenario == "retry" else LOADS
+        loads = (2.0,) if scenario == "retry" else STEP if scenario == "step-cpu" else LOADS
         spec = ",".join(f"{max(1.0, x * capacity):.1f}:{phase}" for x in loads)
         labels = [f"{x:g}x" for x in loads]
         labels[-1] = labels[-1] + (" after" if scenario != "retry" else "")
@@ -351,8 +369,9 @@ def check_targets(runs: list[Run], rows: list[dict[str, Any]], phase: float) -> 
                 if d is None or d["of_bare_pct"] is None:
                     continue
                 add(stack, f"{scenario} {ph}: ≥ 95 % of bare", f"{d['of_bare_pct']:.0f} %", d["of_bare_pct"] >= 95)
-        for scenario in ("open-cpu", "open-mixed"):
-            base_p99 = unloaded_p99(rows, stack, scenario)
+        for scenario in ("open-cpu", "step-cpu", "open-mixed"):
+            # step-cpu has no 0.5x before its surge: open-cpu's unloaded p99 (same handler)
+            base_p99 = unloaded_p99(rows, stack, scenario) or unloaded_p99(rows, stack, "open-cpu")
             for ph in ("2x", "4x"):
                 d = by.get((stack, scenario, ph, "default"))
                 b = by.get((stack, scenario, ph, "none"))
@@ -393,9 +412,10 @@ def check_targets(runs: list[Run], rows: list[dict[str, Any]], phase: float) -> 
 
 def print_pivot(rows: list[dict[str, Any]]) -> None:
     """Per stack, one row per scenario and load, one column per policy: goodput/s (503 %)."""
-    policies = [p for p in (*POLICIES, "legacy", "stable", "acceptq") if any(r["policy"] == p for r in rows)]
+    order = ("none", "before", *POLICIES[1:], "legacy", "stable", "acceptq")
+    policies = [p for p in order if any(r["policy"] == p for r in rows)]
     for stack in sorted({r["stack"] for r in rows}):
-        print(f"\n**{stack}**: goodput/s (503 % of answers), p99 ms of successes\n")
+        print(f"\n**{stack}**: goodput/s [% of capacity] (503 % of answers), p99 ms of successes\n")
         print("| scenario | load | " + " | ".join(policies) + " |")
         print("|---|---|" + "---|" * len(policies))
         keys: list[tuple[str, str]] = []
@@ -407,7 +427,11 @@ def print_pivot(rows: list[dict[str, Any]]) -> None:
             cells = []
             for policy in policies:
                 r = by.get((scenario, phase, policy))
-                cells.append("-" if r is None else f"{r['goodput']:.0f} ({r['r503_pct']:.0f} %), {fmt(r['p99_ms'])}")
+                if r is None:
+                    cells.append("-")
+                    continue
+                cap = "" if r.get("of_capacity_pct") is None else f" [{r['of_capacity_pct']:.0f} %]"
+                cells.append(f"{r['goodput']:.0f}{cap} ({r['r503_pct']:.0f} %), {fmt(r['p99_ms'])}")
             print(f"| {scenario} | {phase} | " + " | ".join(cells) + " |")
 
 
@@ -529,6 +553,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--phase", type=float, help="seconds per load phase (default 1.5)")
     p.add_argument("--out", default="bench/out/real")
     p.add_argument("--report", type=Path, help="print the tables of an earlier run's summary.json; run nothing")
+    p.add_argument("--before", metavar="REV", help="also run REV's default middleware, as policy 'before'")
     args = p.parse_args(argv)
     if args.report is not None:
         summary = json.loads(args.report.read_text())
@@ -542,6 +567,17 @@ def main(argv: list[str]) -> int:
     if "none" not in policies:
         policies.insert(0, "none")
     phase = args.phase or 1.5
+    with tempfile.TemporaryDirectory(prefix="hg-before-") as tmp:
+        if args.before:
+            from middleware_overhead import unpack
+
+            BEFORE_SRC["before"] = unpack(args.before, Path(tmp))
+            policies.insert(1, "before")
+        return run(args, scenarios, policies, phase)
+
+
+def run(args: argparse.Namespace, scenarios: list[str], policies: list[str], phase: float) -> int:
+    """Every (stack, scenario) with every policy; the tables, checks, plots and summary.json."""
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()

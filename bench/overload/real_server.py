@@ -97,10 +97,12 @@ class Bench:
         self.samples: list[list[float]] = []
         self.controller: Any = None
         self.guard: Any = None
-        self.probes: list[tuple[float, float, float, int, int]] | None = None  # --probe-log
+        self.probes: list[tuple[float, ...]] | None = None  # --probe-log
+        self.decisions: list[tuple[float, str, float, int]] = []  # --probe-log
 
     def log_probes(self) -> None:
-        """Record every loop-probe sample the guard sees: (t, lag, busy, steps, inflight)."""
+        """Record every loop-probe sample the guard sees: (t, lag, busy, steps, inflight, runs,
+        this process's CPU seconds), and every admission decision (:meth:`log_decisions`)."""
         guard, ctl = self.guard, self.controller
         on_sample = guard.probe.on_sample
         self.probes = probes = []
@@ -108,10 +110,51 @@ class Bench:
         def logged(lag: float) -> None:
             if len(probes) < 50 * MAX_SAMPLES:
                 t = round(time.monotonic() - self.t0, 4)
-                probes.append((t, round(lag, 4), round(guard.busy, 4), guard.steps, ctl.inflight, guard.runs))
+                cpu = round(time.process_time(), 5)
+                probes.append((t, round(lag, 4), round(guard.busy, 4), guard.steps, ctl.inflight, guard.runs, cpu))
             on_sample(lag)
 
         guard.probe.on_sample = logged
+        self.log_decisions()
+
+    def log_decisions(self) -> None:
+        """Record every decision the guard takes outside its calm path: (t, kind, lag the decision
+        read, stale) with kind "admit", "refuse" (at handler start, through the server's parser)
+        or "early" (before the parser), and stale 1 when the loop probe was not overdue, i.e. the
+        decision read its last sample rather than how late the loop is now (real_decisions.py)."""
+        from healthgauge.overload.adapters import _early
+
+        guard, probe = self.guard, self.guard.probe
+        self.decisions = decisions = []
+        enter_fast, answer = guard.enter_fast, _early.EarlyRefusal.answer
+        early = [False]
+
+        def note(kind: str, now: float) -> None:
+            if len(decisions) < 500 * MAX_SAMPLES:
+                overdue = now - probe._due
+                lag = overdue if overdue > probe.latest else probe.latest
+                decisions.append((round(now - self.t0, 5), kind, round(lag, 5), int(overdue <= 0)))
+
+        def entered(method: str, path: str) -> Any:
+            now = time.monotonic()
+            admitted = enter_fast(method, path)
+            if not early[0] and "/bench/" not in path:
+                note("refuse" if getattr(admitted, "response", None) is not None else "admit", now)
+            return admitted
+
+        def answered(refusal: Any, data: bytes, *args: Any) -> bytes | None:
+            now = time.monotonic()
+            early[0] = True
+            try:
+                wire = answer(refusal, data, *args)
+            finally:
+                early[0] = False
+            if wire is not None:
+                note("early", now)
+            return wire
+
+        guard.enter_fast = entered
+        _early.EarlyRefusal.answer = answered  # this bench process only
 
     def sample(self) -> None:
         c = self.controller
@@ -135,7 +178,7 @@ class Bench:
         if self.out is not None and now - self.written >= 1.0:
             self.written = now
             with open(self.out + ".tmp", "w") as f:  # a few kB once a second
-                probes = {"samples": self.samples, "probes": self.probes, "t0": self.t0}
+                probes = {"samples": self.samples, "probes": self.probes, "t0": self.t0, "decisions": self.decisions}
                 json.dump(self.samples if self.probes is None else probes, f)
             os.replace(self.out + ".tmp", self.out)
         asyncio.get_running_loop().call_later(0.1, self.sample)
@@ -152,6 +195,7 @@ class Bench:
             self.samples.clear()
             if self.probes is not None:
                 self.probes.clear()
+                self.decisions.clear()
             return b"{}"
         if path.endswith("/dep"):
             self.work.dep = float(query.partition("=")[2] or 0.02)
@@ -349,7 +393,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--policy", choices=POLICIES, default="default")
     p.add_argument("--fixed", type=int, default=32, help="the fixed policy's limit")
     p.add_argument("--trajectory", help="write the 100-ms trajectory to this file every second")
-    p.add_argument("--probe-log", action="store_true", help="write every loop-probe sample with the trajectory")
+    p.add_argument(
+        "--probe-log", action="store_true", help="write every loop-probe sample and decision with the trajectory"
+    )
     p.add_argument("--limit-set", nargs="*", default=[], help="the default's LoopDelayLimit keyword=value (design aid)")
     args = p.parse_args(argv)
     args.limit_set = {k: float(v) for k, v in (item.split("=", 1) for item in args.limit_set)}

@@ -14,6 +14,7 @@ from healthgauge.overload._permit import Permit
 from healthgauge.overload._types import Outcome
 from healthgauge.overload.adapters._ending import ending, settled
 from healthgauge.overload.adapters._guard import Admission, Metered, OverloadGuard, Queued, RouteMemo
+from healthgauge.overload.adapters._uvicorn import ConnectionSwitch
 
 __all__ = ["OverloadMiddleware"]
 
@@ -107,6 +108,7 @@ class OverloadMiddleware:
         self._calm_paths, self._judge = self._routes.calm, self._routes.judge
         self._enter_calm = controller.calm_entry(policy.default_criticality)
         self._leave_calm = controller.leave_calm
+        self._switch = ConnectionSwitch(self)  # a refused uvicorn connection's next refusals: early
 
     @property
     def responder(self) -> Any:
@@ -240,6 +242,7 @@ class OverloadMiddleware:
                 if admission.response is not None:
                     await _send_response(send, admission.response)
                     guard.note_reject(guard.clock() - admission.at)
+                    self._switch(scope, send)
                     return
                 permit, c = admission.permit, admission.classified
                 if permit is None:  # a bypass route, or monitor-only past a rejection
