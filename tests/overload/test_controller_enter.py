@@ -69,10 +69,14 @@ def admit(ctl: AdmissionController, lag: float, *, calm: bool) -> Held | bool:
 
 
 def complete(ctl: AdmissionController, one: Held, gone: bool) -> None:
-    """Complete a held request as a middleware does; ``gone``: the client went away."""
+    """Complete a held request as a middleware does; ``gone``: the client went away (counted for
+    the limit by ``leave_calm`` itself, by ``note_gone`` otherwise)."""
     if one == "calm":
         ctl.leave_calm(gone)
-    elif one == "entered":
+        return
+    if gone:
+        ctl.note_gone()
+    if one == "entered":
         ctl.leave("ignored" if gone else "success")
     elif isinstance(one, Permit):
         one.complete(Outcome.IGNORED if gone else Outcome.SUCCESS)

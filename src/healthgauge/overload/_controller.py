@@ -85,6 +85,7 @@ class ControllerStatistics:
     rejected: Mapping[str, int]
     rejected_by_criticality: Mapping[str, int]
     would_reject: Mapping[str, int]
+    abandoned: int
     partitions: Mapping[str, int]
     limit_statistics: LimitStatistics
     queue_statistics: QueueStatistics | None
@@ -112,6 +113,7 @@ class AdmissionController:
     """
 
     __slots__ = (
+        "_abandoned",
         "_admitted",
         "_calm_below",
         "_calm_peak",
@@ -122,10 +124,13 @@ class AdmissionController:
         "_completed",
         "_costly",
         "_detector",
+        "_done_at_probe",
         "_draining",
         "_enqueued",
         "_extra",
+        "_gone",
         "_hooks_admission",
+        "_hooks_gone",
         "_hooks_start",
         "_inflight",
         "_last_shed",
@@ -142,6 +147,7 @@ class AdmissionController:
         "_would_reject",
         "concurrency_load",
         "monitor_only",
+        "watch_gone",
     )
 
     def __init__(
@@ -187,6 +193,17 @@ class AdmissionController:
         self._hooks_admission = kind.on_admission is not Limit.on_admission
         self._hooks_start = kind.on_start is not Limit.on_start
         self._samples = kind.on_sample is not Limit.on_sample
+        self._hooks_gone = kind.on_gone is not Limit.on_gone
+        # Requests for clients already gone (skipped unrun: ``abandon``; or completed after the
+        # client went: ``leave_calm(gone=True)``, ``note_gone``), and all completions, since the
+        # last probe: the limit's evidence that work is being done for no one (``on_gone``).
+        self._abandoned = 0
+        self._gone = 0
+        self._done_at_probe = 0
+        # Set at each probe by the limit (``watches_gone``): the adapters look for a gone client
+        # before running a request (a socket peek) only while this is True. One attribute read
+        # on the calm path otherwise.
+        self.watch_gone = False
         # Calm admissions (enter_calm): only where nothing per request can matter (module docstring).
         self._calm_possible = queue is None and detector is None
         self._calm_below = 0  # admit by counting while in-flight is below this
@@ -306,12 +323,19 @@ class AdmissionController:
         told the limit and the delay window (the module docstring says why that is the same)."""
         now = self._clock()
         peak = self._calm_peak
+        limit = self._limit
         if peak:
             self._calm_peak = 0
             if self._hooks_admission:
-                self._limit.on_admission(now, peak - 1, False)
+                limit.on_admission(now, peak - 1, False)
             self._window.add(now, lag)
-        self._limit.on_loop(now, lag, busy, steps, accept_queue)
+        if self._hooks_gone:
+            done = sum(self._completed.values()) + self._calm_successes + self._abandoned
+            limit.on_gone(now, done - self._done_at_probe, self._gone)
+            self._done_at_probe = done
+            self._gone = 0
+        limit.on_loop(now, lag, busy, steps, accept_queue)
+        self.watch_gone = limit.watches_gone()
         self._recalm()
 
     def tick(self) -> None:
@@ -413,8 +437,22 @@ class AdmissionController:
         self._inflight = n
         if gone:
             self._completed["ignored"] += 1
+            self._gone += 1
         else:
             self._calm_successes += 1
+
+    def abandon(self) -> None:
+        """A request reached the adapter after its client had gone (the connection closed while
+        it waited in the server): it is not admitted, not run and not answered, only counted
+        (``abandoned``) as evidence for the limit (``on_gone``): work the loop was about to do
+        for no one. Adapters look for such requests only while ``watch_gone`` is set."""
+        self._abandoned += 1
+        self._gone += 1
+
+    def note_gone(self) -> None:
+        """A request admitted otherwise than by ``enter_calm`` was completed after its client had
+        gone (complete it as ``ignored`` too): evidence for the limit, as in ``abandon``."""
+        self._gone += 1
 
     def enter(self, now: float, extra_delay: float = 0.0, criticality: Criticality = CRITICAL) -> bool | Rejection:
         """Admit and start the common request at ``now``, with no permit object: ``True`` when it
@@ -655,6 +693,7 @@ class AdmissionController:
             rejected=dict(self._rejected),
             rejected_by_criticality=dict(self._rejected_by_criticality),
             would_reject=dict(self._would_reject),
+            abandoned=self._abandoned,
             partitions={name: p.inflight for name, p in self._partitions.items()},
             limit_statistics=self._limit.statistics(),
             queue_statistics=None if queue is None else queue.statistics(now, limit),

@@ -12,7 +12,10 @@ enforces ``floor(L)`` and feeds the limit three kinds of events, each with the t
   concurrency-limits' ``Limit.onSample``. Rejections and ignored permits are never samples (§1.2);
 - ``on_loop(now, lag, busy, steps)``: the host's periodic event-loop probe: the lag it measured,
   the seconds the loop spent inside admitted handlers since the last probe and in how many
-  synchronous steps (``LoopDelayLimit``).
+  synchronous steps (``LoopDelayLimit``);
+- ``on_gone(now, completed, gone)``: just before each ``on_loop``, the requests completed since the
+  previous probe and how many of them were for clients already gone (``watches_gone()`` says, after
+  each probe, whether the adapters should look for those before running a request).
 
 Each hook is a no-op by default, so a limit implements only what its algorithm reads.
 
@@ -103,6 +106,18 @@ class Limit:
         handlers; ``accept_queue`` connections waiting in the kernel to be accepted (``None``:
         unknown)."""
         return
+
+    def on_gone(self, now: float, completed: int, gone: int) -> None:
+        """Before each ``on_loop``: since the previous probe ``completed`` requests were completed
+        (answered, failed, sloughed or skipped), ``gone`` of them for clients that had already
+        gone away (skipped at start, or answered to a closed connection)."""
+        return
+
+    def watches_gone(self) -> bool:
+        """After each ``on_loop``: whether the adapters should look, until the next probe, for
+        requests whose client has gone before running them (a socket peek each: worth it only
+        while the loop is late)."""
+        return False
 
     def calm_below(self) -> float:
         """Until the next ``on_loop``, admissions with fewer requests in flight than this need no
