@@ -15,6 +15,7 @@ from healthgauge.overload._http import Classified, Response
 from healthgauge.overload._permit import Permit
 from healthgauge.overload._types import Outcome
 from healthgauge.overload.adapters._ending import Ending, ending, settled
+from healthgauge.overload.adapters._gone import transport_gone
 from healthgauge.overload.adapters._guard import Admission, Metered, OverloadGuard, Queued, RouteMemo
 
 __all__ = ["aiohttp_middleware", "setup_aiohttp"]
@@ -55,10 +56,13 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
     routes.started = True  # the app's startup starts the guard (setup_aiohttp); no lazy start here
     calm_paths, judge = routes.calm, routes.judge
     enter_calm = guard.controller.calm_entry(guard.policy.default_criticality)
-    leave_calm = guard.controller.leave_calm
+    controller = guard.controller
+    leave_calm = controller.leave_calm
 
     @web.middleware
     async def overload(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if controller.watch_gone and transport_gone(request.transport):
+            return _abandoned(request, controller)
         path = request.path
         seq = 0
         plain = path in calm_paths or judge(request.method, path)
@@ -115,6 +119,8 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
         finally:
             transport = request.transport  # the client went away before the answer
             gone = transport is None or transport.is_closing()
+            if gone:
+                controller.note_gone()
             if permit is None and end is None:  # answered, entered without a permit: inline
                 if status is not None and status >= 500:
                     guard.counters.server_errors += 1
@@ -127,6 +133,18 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
                 guard.settle(permit, settled(outcome, disconnected=gone), status=status)
 
     return overload
+
+
+def _abandoned(request: web.Request, controller: AdmissionController) -> web.StreamResponse:
+    """A request whose client had gone before it ran (module ``_gone``): not run, counted
+    (``abandon``), its connection closed (what aiohttp does once it reads the end-of-file).
+    aiohttp cannot write the answer returned (a ``ConnectionError`` it handles) and logs it
+    with 499, nginx's "client closed request"."""
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+    controller.abandon()
+    return web.Response(status=499)
 
 
 def _admit(

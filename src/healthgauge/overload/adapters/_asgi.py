@@ -13,6 +13,7 @@ from healthgauge.overload._http import Classified, Response
 from healthgauge.overload._permit import Permit
 from healthgauge.overload._types import Outcome
 from healthgauge.overload.adapters._ending import ending, settled
+from healthgauge.overload.adapters._gone import cycle_gone, drop_cycle
 from healthgauge.overload.adapters._guard import Admission, Metered, OverloadGuard, Queued, RouteMemo
 from healthgauge.overload.adapters._uvicorn import ConnectionSwitch
 
@@ -108,6 +109,7 @@ class OverloadMiddleware:
         self._calm_paths, self._judge = self._routes.calm, self._routes.judge
         self._enter_calm = controller.calm_entry(policy.default_criticality)
         self._leave_calm = controller.leave_calm
+        self._controller = controller
         self._switch = ConnectionSwitch(self)  # a refused uvicorn connection's next refusals: early
 
     @property
@@ -160,6 +162,8 @@ class OverloadMiddleware:
         the app's ``send`` watched for the status (``server_errors``, and whether a 503 can still
         follow a failure) and its ``receive`` for the client going away, completed once with
         ``leave_calm``. Every other request, other scopes too, takes :meth:`_serve`."""
+        if self._controller.watch_gone and self._abandoned(send):
+            return
         guard = self.guard
         seq = 0
         plain = False
@@ -214,6 +218,17 @@ class OverloadMiddleware:
             guard.counters.server_errors += 1
         self._leave_calm(gone)
 
+    def _abandoned(self, send: Send) -> bool:
+        """While the loop is late (``watch_gone``): the request's client has already gone (module
+        ``_gone``; uvicorn only). Then it is not run and not answered, only counted (``abandon``:
+        the limit's evidence of work for no one): True."""
+        cycle = cycle_gone(send)
+        if cycle is None:
+            return False
+        drop_cycle(cycle)
+        self._controller.abandon()
+        return True
+
     async def _serve(self, scope: Scope, receive: Receive, send: Send, plain: bool, seq: int) -> None:
         """Any request but the calm, untimed one: ``seq`` (≠ 0) when it was admitted calm and is to
         be timed; else ``plain`` when it is on no bypass route and carries none of the policy's
@@ -263,6 +278,8 @@ class OverloadMiddleware:
             if await self._failed(exc, send, ex.status, ex.disconnected, permit):
                 raise
             return
+        if ex.disconnected:
+            guard.controller.note_gone()
         guard.settle(permit, Outcome.IGNORED if ex.disconnected else Outcome.SUCCESS, status=ex.status)
 
     async def _failed(
