@@ -171,7 +171,9 @@ class Bench:
                     round(1000 * details.get("win_min", st.win_min), 2),
                     round(details.get("busy_share", -1), 3),
                     round(1e6 * self.guard.reject_cost, 1) if self.guard is not None else 0,
-                    {k: round(v, 4) for k, v in details.items()} | self.refusals(st.rejected),
+                    {k: round(v, 4) for k, v in details.items()}
+                    | self.refusals(st.rejected)
+                    | {"abandoned": getattr(st, "abandoned", 0)},
                 ]
             )
         now = time.monotonic()
