@@ -96,6 +96,9 @@ class OverloadCollector(Collector):
             would[reason] = would.get(reason, 0) + count
         yield counter("would_shed", "Requests monitor-only mode would have shed.", "reason", would)
         yield counter("completed", "Permits completed, by outcome.", "outcome", st.completed)
+        yield CounterMetricFamily(
+            PREFIX + "abandoned", "Requests not run: their client had gone while they waited.", value=st.abandoned
+        )
         c = g.counters
         yield CounterMetricFamily(PREFIX + "bypassed", "Requests on bypass routes.", value=c.bypassed)
         yield CounterMetricFamily(PREFIX + "server_errors", "Admitted requests answered 5xx.", value=c.server_errors)
