@@ -56,6 +56,7 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
     calm_paths, judge = routes.calm, routes.judge
     enter_calm = guard.controller.calm_entry(guard.policy.default_criticality)
     leave_calm = guard.controller.leave_calm
+    count_errors = guard.count_server_errors
 
     @web.middleware
     async def overload(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -116,7 +117,7 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
             transport = request.transport  # the client went away before the answer
             gone = transport is None or transport.is_closing()
             if permit is None and end is None:  # answered, entered without a permit: inline
-                if status is not None and status >= 500:
+                if count_errors and status is not None and status >= 500:
                     guard.counters.server_errors += 1
                 if seq:
                     leave_calm(gone)
