@@ -49,7 +49,6 @@ def phase(port: int, conns: int, seconds: float) -> dict[str, Any]:
     return result
 
 
-NAMES = ("bare", "control", "default", "before")
 # Servers on one core, this script and its clients on the other (as middleware_overhead.py): each
 # server at 100 % of its core, so goodput is 1 / its CPU per answer, whatever the client costs.
 SERVER_CPU, CLIENT_CPU = 0, 1
@@ -65,7 +64,13 @@ def pin(pid: int, cpu: int) -> None:
 
 
 def run_stack(
-    stack: str, conns: list[int], rounds: int, seconds: float, before: Path | None, control: bool = False
+    stack: str,
+    conns: list[int],
+    rounds: int,
+    seconds: float,
+    before: Path | None,
+    control: bool = False,
+    also: tuple[str, ...] = (),
 ) -> dict[tuple[str, int], list[dict[str, Any]]]:
     variants: dict[str, tuple[str, Path | None]] = {"bare": ("none", None)}
     if control:
@@ -73,6 +78,8 @@ def run_stack(
     variants["default"] = ("default", None)
     if before is not None:
         variants["before"] = ("default", before)
+    for policy in also:  # real_server.py's other policies, e.g. passthru, noprobe: where the cost is
+        variants[policy] = (policy, None)
     servers: dict[str, Server] = {}
     figures: dict[tuple[str, int], list[dict[str, Any]]] = {}
     try:  # a server that does not start stops the ones started before it
@@ -96,7 +103,7 @@ def run_stack(
 
 
 def report(stack: str, conns: list[int], figures: dict[tuple[str, int], list[dict[str, Any]]]) -> list[str]:
-    names = sorted({name for name, _ in figures}, key=NAMES.index)
+    names = list(dict.fromkeys(name for name, _ in figures))  # in the order run_stack made them
     lines = []
     for n in conns:
         bare = statistics.median(r["goodput"] for r in figures[("bare", n)])
@@ -133,6 +140,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--seconds", type=float, default=1.0)
     p.add_argument("--control", action="store_true", help="a second bare server (A/A: the noise floor)")
     p.add_argument("--before", default=BEFORE, help=f"git revision for 'before' ('' for none; default {BEFORE})")
+    p.add_argument(
+        "--also", nargs="+", default=[], metavar="POLICY", help="real_server.py policies run beside (passthru, noprobe)"
+    )
     args = p.parse_args(argv)
     if not 1 <= args.rounds <= 40 or not 0 < args.seconds <= 10:
         p.error("--rounds must lie in [1, 40] and --seconds in (0, 10]")
@@ -141,10 +151,10 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="hg-before-") as tmp:
         before = unpack(args.before, Path(tmp)) if args.before else None
         header = "| stack | conns | bare goodput/s | " + ("control | " if args.control else "") + "default | "
-        header += ("before | " if before else "") + "load |"
+        header += ("before | " if before else "") + "".join(f"{policy} | " for policy in args.also) + "load |"
         lines = [header, "|" + "---|" * (header.count("|") - 1)]
         for stack in args.stacks:
-            figures = run_stack(stack, args.conns, args.rounds, args.seconds, before, args.control)
+            figures = run_stack(stack, args.conns, args.rounds, args.seconds, before, args.control, tuple(args.also))
             lines.extend(report(stack, args.conns, figures))
     print("\n".join(lines))
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

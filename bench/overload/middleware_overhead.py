@@ -16,6 +16,8 @@ server of a trivial handler (answers ``ok`` at once) in its own process, in thes
 - ``before``: ``OverloadMiddleware(app)`` / ``setup_aiohttp(app)`` from the git revision
   ``--before`` (its ``src/`` unpacked to a temporary directory and put first on ``PYTHONPATH``);
 - ``after``: the same from this working tree;
+- ``after-noprobe``: ``after`` without the loop probe (``loop_lag=False``: no probe timer, no
+  accept-queue read, no handler metering): what those cost per answer at this rate;
 - ``before-refuse`` / ``after-refuse``: the middleware with its controller draining, so every
   request is refused with a 503 (``Retry-After``, ``Healthgauge-Load``): the cost of a refusal;
 - ``early-refuse``: ``after-refuse`` on uvicorn with ``http=early_refusal(middleware, stack)``:
@@ -55,7 +57,18 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 PY = sys.executable
 STACKS = ("httptools", "h11", "aiohttp")
-VARIANTS = ("bare", "layer", "core", "before", "after", "early", "before-refuse", "after-refuse", "early-refuse")
+VARIANTS = (
+    "bare",
+    "layer",
+    "core",
+    "before",
+    "after",
+    "after-noprobe",
+    "early",
+    "before-refuse",
+    "after-refuse",
+    "early-refuse",
+)
 # "before": main before issue #11's fourth round (the permit-free path); d3ec1d8 was before the third.
 BEFORE = "3c0d881"
 CONNECTIONS = 50
@@ -162,7 +175,13 @@ def make_app(stack: str, variant: str) -> Any:
     refuse = variant.endswith("-refuse")
     # Monitor-only for the served variants: the same path for every admitted request, but 0 %
     # 503s whatever the detector reads into bursts that start from idle (a 503 costs differently).
-    mw = OverloadMiddleware(app, handle_sigterm=False, registry=CollectorRegistry(), monitor_only=not refuse)
+    mw = OverloadMiddleware(
+        app,
+        handle_sigterm=False,
+        registry=CollectorRegistry(),
+        monitor_only=not refuse,
+        loop_lag=not variant.endswith("-noprobe"),
+    )
     if refuse:
         mw.guard.controller.set_draining(True)
     return mw
@@ -195,7 +214,13 @@ def _aiohttp_app(variant: str) -> Any:
         from healthgauge.overload import setup_aiohttp
 
         refuse = variant.endswith("-refuse")
-        guard = setup_aiohttp(app, handle_sigterm=False, registry=CollectorRegistry(), monitor_only=not refuse)
+        guard = setup_aiohttp(
+            app,
+            handle_sigterm=False,
+            registry=CollectorRegistry(),
+            monitor_only=not refuse,
+            loop_lag=not variant.endswith("-noprobe"),
+        )
         if refuse:
             guard.controller.set_draining(True)
     return app
@@ -428,8 +453,8 @@ def report(result: dict[str, Any], stacks: list[str], variants: list[str]) -> st
     lines.append("")
     lines.append("middleware CPU as % of the trivial handler's (bare) CPU per answer; refusal = CPU per 503 answer")
     lines.append(
-        f"{'stack':<10}{'one no-op layer':>17}{'core only':>11}{'before':>10}{'after':>10}"
-        f"{'refusal before':>17}{'refusal after':>16}{'early refusal':>16}"
+        f"{'stack':<10}{'one no-op layer':>17}{'core only':>11}{'before':>10}{'after':>10}{'early':>10}"
+        f"{'no probe':>10}{'refusal before':>17}{'refusal after':>16}{'early refusal':>16}"
     )
     for stack in stacks:
         bare = med[(stack, "bare")]
@@ -444,6 +469,7 @@ def report(result: dict[str, Any], stacks: list[str], variants: list[str]) -> st
 
         lines.append(
             f"{stack:<10}{pct('layer'):>17}{pct('core'):>11}{pct('before'):>10}{pct('after'):>10}{pct('early'):>10}"
+            f"{pct('after-noprobe'):>10}"
             f"{refusal('before-refuse'):>17}{refusal('after-refuse'):>16}{refusal('early-refuse'):>16}"
         )
     return "\n".join(lines)

@@ -51,7 +51,7 @@ def answering(status: int, *, read_twice: bool = False) -> Any:
 
 
 async def test_the_status_the_app_answers_is_seen_without_wrapping_each_send() -> None:
-    g = guard()
+    g = guard(count_server_errors=True)
     mw = OverloadMiddleware(answering(503), guard=g)
     sent = await call(mw, scope())
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]

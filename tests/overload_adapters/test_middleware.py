@@ -278,7 +278,7 @@ async def test_bypass_routes_never_wait(kind: str) -> None:
 
 
 async def test_handler_error_releases_the_permit(kind: str) -> None:
-    async with serve(kind) as c:
+    async with serve(kind, count_server_errors=True) as c:
         assert (await c.get("/fail"))[0] == 500
         assert inflight(c) == 0
         assert c.guard.counters.server_errors == 1
@@ -289,7 +289,7 @@ async def test_the_calm_path_counts_and_ends_as_a_permit_does(kind: str) -> None
     """Without a queue, below the limit, the common request is admitted by counting only
     (``enter_calm``, none of them timed here): the ending ladder, the 5xx count and the outcomes
     are those of the permit path above."""
-    async with serve(kind, queue=None) as c:
+    async with serve(kind, queue=None, count_server_errors=True) as c:
         assert (await c.get("/ok"))[0] == 200  # the ASGI middleware starts its guard here
         c.guard.stride = 1_000
         before = c.guard.controller.statistics().completed["success"]
@@ -303,6 +303,19 @@ async def test_the_calm_path_counts_and_ends_as_a_permit_does(kind: str) -> None
         assert st.completed == {"success": before + 2, "dropped": 1, "ignored": 0}
         assert c.guard.counters.server_errors == 1
         assert inflight(c) == 0
+
+
+async def test_server_errors_are_counted_only_when_asked(kind: str) -> None:
+    """Off by default (the ASGI middleware would watch every send for it): nothing counts and the
+    metric is not exported, rather than a count of some of the 5xx answers."""
+    async with serve(kind, queue=None) as c:
+        assert (await c.get("/ok"))[0] == 200
+        assert (await c.get("/fail"))[0] == 500
+        assert c.guard.counters.server_errors == 0
+        assert completed(c)["success"] == 2
+        names = {family.name for family in c.guard.registry.collect()}
+        assert "healthgauge_overload_admitted" in names
+        assert "healthgauge_overload_server_errors" not in names
 
 
 async def test_downstream_overload_is_dropped_and_not_retried(kind: str) -> None:

@@ -58,6 +58,7 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
     enter_calm = guard.controller.calm_entry(guard.policy.default_criticality)
     controller = guard.controller
     leave_calm = controller.leave_calm
+    count_errors = guard.count_server_errors
 
     @web.middleware
     async def overload(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -122,7 +123,7 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
             if gone:
                 controller.note_gone()
             if permit is None and end is None:  # answered, entered without a permit: inline
-                if status is not None and status >= 500:
+                if count_errors and status is not None and status >= 500:
                     guard.counters.server_errors += 1
                 if seq:
                     leave_calm(gone)

@@ -13,7 +13,7 @@ from healthgauge.overload._http import Classified, Response
 from healthgauge.overload._permit import Permit
 from healthgauge.overload._types import Outcome
 from healthgauge.overload.adapters._ending import ending, settled
-from healthgauge.overload.adapters._gone import cycle_gone, drop_cycle
+from healthgauge.overload.adapters._gone import UVICORN_CYCLES, cycle_gone, drop_cycle
 from healthgauge.overload.adapters._guard import Admission, Metered, OverloadGuard, Queued, RouteMemo
 from healthgauge.overload.adapters._uvicorn import ConnectionSwitch
 
@@ -26,12 +26,28 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+# The status of a response that started unwatched (``OverloadMiddleware._adopt``): not None, so
+# no 503 follows it; below 500, so nothing counts it (nothing counts where nothing is watched).
+UNWATCHED = 0
+
+
+def _readable_cycle(send: Send) -> type | None:
+    """The class of the request cycle ``send`` is a method of, when it is one of uvicorn's and
+    still keeps both flags as booleans (else None: a later version that drops them is watched)."""
+    owner = getattr(send, "__self__", None)
+    kind = type(owner)
+    if kind.__module__ not in UVICORN_CYCLES or getattr(send, "__name__", None) != "send":
+        return None
+    flags = (getattr(owner, "response_started", None), getattr(owner, "disconnected", None))
+    return kind if all(isinstance(flag, bool) for flag in flags) else None
+
+
 class _Exchange:
     """What the wrapped app did (the status it started, whether the client went away), watched
     through its ``receive`` and ``send``: the only per-request object besides the permit. ``send``
     is a plain method that returns the server's own awaitable (no coroutine of ours per message).
-    The status is needed on every request: the ``server_errors`` count, and whether a 503 may
-    still be sent when the handler fails after it started answering."""
+    The status says whether a 503 may still be sent when the handler fails after it started
+    answering (and feeds ``server_errors`` when counted)."""
 
     __slots__ = ("_receive", "_send", "disconnected", "status")
 
@@ -111,6 +127,9 @@ class OverloadMiddleware:
         self._leave_calm = controller.leave_calm
         self._controller = controller
         self._switch = ConnectionSwitch(self)  # a refused uvicorn connection's next refusals: early
+        # The server's request-cycle class whose state stands in for watching (_adopt), once decided.
+        self._cycle: type | None = None
+        self._cycle_decided = False
 
     @property
     def responder(self) -> Any:
@@ -159,9 +178,11 @@ class OverloadMiddleware:
         """One request. The common one (the guard started, none of the policy's headers, not a
         bypass route, the controller calm, not picked for timing) is run here, in this coroutine
         (another per request costs ~0.3 µs): admitted by counting (``enter_calm``, no clock read),
-        the app's ``send`` watched for the status (``server_errors``, and whether a 503 can still
-        follow a failure) and its ``receive`` for the client going away, completed once with
-        ``leave_calm``. Every other request, other scopes too, takes :meth:`_serve`."""
+        the app called with the server's own ``receive`` and ``send`` where the server's request
+        cycle can tell afterwards what a watch would have seen (:meth:`_adopt`: uvicorn), else
+        through :meth:`_watched`; completed once with ``leave_calm``. Every other request, other
+        scopes too, takes :meth:`_serve`. While the loop is late (``watch_gone``) a request
+        whose client has already gone is neither (:meth:`_abandoned`)."""
         if self._controller.watch_gone and self._abandoned(send):
             return
         guard = self.guard
@@ -181,14 +202,50 @@ class OverloadMiddleware:
         if not seq or not seq % guard.stride:
             await self._serve(scope, receive, send, plain, seq)
             return
+        cycle: Any = getattr(send, "__self__", None)
+        if type(cycle) is not self._cycle and not self._adopt(send):
+            await self._watched(scope, receive, send)
+            return
+        try:
+            if guard.cancel_at_deadline:
+                async with asyncio.timeout(guard.policy.default_timeout):
+                    await self.app(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+        except BaseException as exc:  # rare: what a watch would have known, read from the cycle
+            if await self._failed(exc, send, UNWATCHED if cycle.response_started else None, cycle.disconnected, None):
+                raise
+            return
+        self._leave_calm(cycle.disconnected)
+
+    def _adopt(self, send: Send) -> bool:
+        """Whether calm requests may run unwatched, decided once, at the first: when ``send`` is
+        a method of a server request cycle that keeps ``response_started`` and ``disconnected``
+        (:func:`_readable_cycle`) and no status is counted (``count_server_errors``), its class is
+        remembered and every calm request whose ``send`` belongs to one runs with the server's
+        own callables: no watch, ~3 % of a trivial answer on uvicorn + httptools (issue #11).
+        A failing handler reads ``response_started`` instead of a watched status (a 503 may
+        answer only before a response started) and a completed one ``disconnected`` (the client
+        went away before the whole answer: ``ignored``)."""
+        if self._cycle_decided:
+            return False
+        self._cycle_decided = True
+        if not self.guard.count_server_errors:
+            self._cycle = _readable_cycle(send)
+        return self._cycle is not None
+
+    async def _watched(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A calm request on a server whose request cycle cannot be read (or with
+        ``count_server_errors``): the app's ``send`` watched for the status (the count, and whether
+        a 503 can still follow a failure) and its ``receive`` for the client going away, through
+        one plain function that returns the server's own awaitable: one closure per request, no
+        coroutine per message sent, none for receiving unless the app receives (each costs ~0.3 µs
+        on a trivial handler's ~17)."""
+        guard = self.guard
         status: int | None = None
         gone = False
 
         def relay(message: Message | None = None) -> Awaitable[Any]:
-            # The app's receive (called without a message) and send in one plain function that
-            # returns the server's own awaitable: one closure per request, no coroutine per
-            # message sent, none for receiving unless the app receives (each costs ~0.3 µs on a
-            # trivial handler's ~17).
             nonlocal status
             if message is None:
 
@@ -214,7 +271,7 @@ class OverloadMiddleware:
             if await self._failed(exc, send, status, gone, None):
                 raise
             return
-        if status is not None and status >= 500:
+        if status is not None and status >= 500 and guard.count_server_errors:
             guard.counters.server_errors += 1
         self._leave_calm(gone)
 
@@ -285,7 +342,8 @@ class OverloadMiddleware:
     async def _failed(
         self, exc: BaseException, send: Send, status: int | None, gone: bool, permit: Permit | None
     ) -> bool:
-        """The app raised ``exc``, having answered ``status`` so far (``gone``: the client went
+        """The app raised ``exc``, having answered ``status`` so far (``None``: nothing sent;
+        ``UNWATCHED``: a response started, its status not watched; ``gone``: the client went
         away): the outcome and the 503 that may answer in its place (the ladder of
         adapters/_ending.py), and the request completed once (its ``permit``; ``None``: entered
         without one). True: the caller re-raises ``exc``."""

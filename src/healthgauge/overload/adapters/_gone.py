@@ -22,12 +22,13 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-__all__ = ["cycle_gone", "drop_cycle", "transport_gone"]
+__all__ = ["UVICORN_CYCLES", "cycle_gone", "drop_cycle", "transport_gone"]
 
 _PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
-# uvicorn's request cycles (h11 and httptools; 0.55 read): ``send`` is a method of one, which keeps
-# ``disconnected`` (set by the protocol's ``connection_lost``) and the connection's ``transport``.
-_CYCLES = frozenset({"uvicorn.protocols.http.h11_impl", "uvicorn.protocols.http.httptools_impl"})
+# uvicorn's request cycles (h11 and httptools alike; 0.55 read): ``send`` is a method of one, which
+# keeps ``response_started``, ``disconnected`` (set by the protocol's ``connection_lost``) and the
+# connection's ``transport`` (also read by the ASGI middleware's unwatched calm path).
+UVICORN_CYCLES = frozenset({"uvicorn.protocols.http.h11_impl", "uvicorn.protocols.http.httptools_impl"})
 
 
 def transport_gone(transport: Any) -> bool:
@@ -53,7 +54,7 @@ def cycle_gone(send: Any) -> Any:
     """uvicorn's request cycle that ``send`` is a method of, when its client has gone
     (:func:`transport_gone`, or uvicorn knows already); else None (also for other servers)."""
     cycle: Any = getattr(send, "__self__", None)
-    if type(cycle).__module__ not in _CYCLES:
+    if type(cycle).__module__ not in UVICORN_CYCLES:
         return None
     if cycle.disconnected is True or transport_gone(getattr(cycle, "transport", None)):
         return cycle

@@ -138,6 +138,12 @@ class OverloadGuard:
     is told to stop at once: the whole drain fits Kubernetes' default 30 s grace. ``monitor_only``
     never sheds: the default controller is built in monitor mode, and whatever a controller still rejects is counted in
     ``counters.would_shed`` and served without a permit.
+
+    ``count_server_errors`` counts the admitted requests answered 5xx (``counters.server_errors``,
+    the metric ``healthgauge_overload_server_errors_total``, exported only then). Off by default:
+    the ASGI middleware must watch every message the app sends to see a status, ~3 % of a trivial
+    answer on uvicorn (issue #11), for a figure the application's own metrics and access log
+    already have; with it on, every admitted request is watched and the count is exact.
     """
 
     def __init__(
@@ -156,6 +162,7 @@ class OverloadGuard:
         handle_sigterm: bool = True,
         loop_lag: bool = True,
         cancel_at_deadline: bool = False,
+        count_server_errors: bool = False,
         registry: Any = None,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -166,6 +173,7 @@ class OverloadGuard:
         self.policy = policy or RequestPolicy()
         self.monitor_only = monitor_only
         self.cancel_at_deadline = cancel_at_deadline
+        self.count_server_errors = count_server_errors
         self.wall = wall
         self.counters = GuardCounters()
         self.busy = 0.0  # seconds spent inside admitted handlers since the last loop probe
@@ -303,8 +311,9 @@ class OverloadGuard:
         return self._reject(None, entered, now)
 
     def leave(self, outcome: Outcome, *, status: int | None = None) -> None:
-        """Complete a request :meth:`enter_fast` admitted without a permit, counting a 5xx ``status``."""
-        if status is not None and status >= 500:
+        """Complete a request :meth:`enter_fast` admitted without a permit, counting a 5xx ``status``
+        (with ``count_server_errors``)."""
+        if status is not None and status >= 500 and self.count_server_errors:
             self.counters.server_errors += 1
         self.controller.leave(outcome._value_)
 
@@ -364,8 +373,9 @@ class OverloadGuard:
         self.complete(admission.permit, outcome, status=status)
 
     def complete(self, permit: Permit | None, outcome: Outcome, *, status: int | None = None) -> None:
-        """Complete ``permit`` (if any, and not yet: exactly once), counting a 5xx ``status``."""
-        if status is not None and status >= 500:
+        """Complete ``permit`` (if any, and not yet: exactly once), counting a 5xx ``status`` (with
+        ``count_server_errors``)."""
+        if status is not None and status >= 500 and self.count_server_errors:
             self.counters.server_errors += 1
         if permit is not None and not permit.done:
             permit.complete(outcome)

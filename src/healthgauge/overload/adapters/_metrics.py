@@ -101,7 +101,10 @@ class OverloadCollector(Collector):
         )
         c = g.counters
         yield CounterMetricFamily(PREFIX + "bypassed", "Requests on bypass routes.", value=c.bypassed)
-        yield CounterMetricFamily(PREFIX + "server_errors", "Admitted requests answered 5xx.", value=c.server_errors)
+        if g.count_server_errors:  # only where every admitted request's status is seen: an exact count
+            yield CounterMetricFamily(
+                PREFIX + "server_errors", "Admitted requests answered 5xx.", value=c.server_errors
+            )
         yield CounterMetricFamily(PREFIX + "header_errors", "Malformed healthgauge headers.", value=c.header_errors)
         yield CounterMetricFamily(
             PREFIX + "downstream_overloaded",
