@@ -63,7 +63,14 @@ STEP = (1.0, 4.0, 0.5)  # step-cpu: a surge from capacity straight to 4x, then t
 DEADLINE = 1.0
 # One colour per policy in every plot (the run order rotates).
 COLOURS = {"none": "black", "default": "tab:blue", "fixed": "tab:orange", "gradient2": "tab:green"}
-COLOURS |= {"aimd": "tab:purple", "legacy": "tab:red", "stable": "tab:brown", "acceptq": "tab:cyan", "gone": "tab:pink"}
+COLOURS |= {
+    "aimd": "tab:purple",
+    "legacy": "tab:red",
+    "stable": "tab:brown",
+    "acceptq": "tab:cyan",
+    "gone": "tab:pink",
+    "skip": "gold",
+}
 COLOURS |= {"early": "tab:olive", "before": "tab:gray"}
 COLUMNS = ("stack", "scenario", "phase", "policy", "goodput/s", "% of bare", "% of capacity", "503 %", "timeout %")
 COLUMNS += ("p50 ms", "p99 ms")
@@ -412,7 +419,7 @@ def check_targets(runs: list[Run], rows: list[dict[str, Any]], phase: float) -> 
 
 def print_pivot(rows: list[dict[str, Any]]) -> None:
     """Per stack, one row per scenario and load, one column per policy: goodput/s (503 %)."""
-    order = ("none", "before", *POLICIES[1:], "legacy", "stable", "acceptq", "gone")
+    order = ("none", "before", *POLICIES[1:], "legacy", "stable", "acceptq", "gone", "skip")
     policies = [p for p in order if any(r["policy"] == p for r in rows)]
     for stack in sorted({r["stack"] for r in rows}):
         print(f"\n**{stack}**: goodput/s [% of capacity] (503 % of answers), p99 ms of successes\n")
@@ -548,7 +555,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--quick", action="store_true", help="none, default, early; four scenarios, 1.5-s phases")
     p.add_argument("--stacks", nargs="+", choices=STACKS, default=list(STACKS))
     p.add_argument("--scenarios", nargs="+", choices=SCENARIOS)
-    p.add_argument("--policies", nargs="+", choices=(*POLICIES, "legacy", "stable", "acceptq", "gone"))
+    p.add_argument("--policies", nargs="+", choices=(*POLICIES, "legacy", "stable", "acceptq", "gone", "skip"))
     p.add_argument("--legacy", action="store_true", help="add healthgauge 0.x's default policy")
     p.add_argument("--phase", type=float, help="seconds per load phase (default 1.5)")
     p.add_argument("--out", default="bench/out/real")

@@ -19,9 +19,11 @@ from 16 with loop lag and sloughing, for the before/after comparison), ``stable`
 without its growth test, ``LoopDelayLimit(min_rise=0)``: the default before it), ``monitor`` (the
 default in monitor-only mode: it decides and counts, never sheds; what the detector sees on an
 unprotected server), ``acceptq`` (the default also judging the kernel's accept queue,
-``LoopDelayLimit(min_queue_growth=8)``), ``gone`` (the default also entering on work for clients
-already gone, ``LoopDelayLimit(min_gone_share=0.25)``), ``early`` (the default with its early refusal: on uvicorn
-``http=early_refusal(middleware, stack)``, as the README shows it); and, to split the middleware's
+``LoopDelayLimit(min_queue_growth=8)``), ``skip`` (the default skipping requests whose client has
+gone while the loop is late, ``LoopDelayLimit(skip_gone=True)``), ``gone`` (that, and entering
+overload on that work for no one, ``LoopDelayLimit(min_gone_share=0.25)``), ``early`` (the
+default with its early refusal: on uvicorn ``http=early_refusal(middleware, stack)``, as the README
+shows it); and, to split the middleware's
 cost: ``passthru`` (a middleware that does nothing: what the stack charges for having one) and
 ``noprobe`` (the default without its loop probe, hence without the accept-queue reads:
 ``loop_lag=False``).
@@ -52,7 +54,20 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 HANDLERS = ("sleep", "cpu", "mixed", "dep", "trivial")
 STACKS = ("h11", "httptools", "aiohttp")
-POLICIES = ("none", "default", "fixed", "gradient2", "aimd", "legacy", "stable", "monitor", "acceptq", "early", "gone")
+POLICIES = (
+    "none",
+    "default",
+    "fixed",
+    "gradient2",
+    "aimd",
+    "legacy",
+    "stable",
+    "monitor",
+    "acceptq",
+    "early",
+    "gone",
+    "skip",
+)
 POLICIES += ("passthru", "noprobe")
 MAX_SAMPLES = 20_000  # 100 ms samples: over half an hour
 
@@ -231,6 +246,8 @@ def controller_for(policy: str, fixed: int, limit_set: dict[str, float] | None =
         return AdmissionController(WindowedLimit(AIMDLimit()))
     if policy == "legacy":
         return AdmissionController(QueueDelayLimit())  # the 0.x default (spec §2.4 as shipped)
+    if policy == "skip":
+        return AdmissionController(LoopDelayLimit(skip_gone=True))  # skips requests of clients gone
     if policy == "gone":
         return AdmissionController(LoopDelayLimit(min_gone_share=0.25))  # also enters on gone clients
     if policy == "acceptq":

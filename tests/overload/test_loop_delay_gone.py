@@ -160,12 +160,25 @@ def test_overload_entered_on_gone_clients_ends_through_the_release_probe() -> No
     assert not c.watch_gone
 
 
-def test_by_default_gone_clients_are_skipped_not_judged() -> None:
-    """The default limit asks the adapters to look for gone clients while the loop is late (they
-    skip them), but does not enter overload on them: the surge of (a) is left to the growth tests."""
+def test_by_default_nobody_looks_for_gone_clients() -> None:
+    """The default limit neither asks the adapters to skip gone clients nor judges them."""
     c, clock = controller(min_gone_share=None)
-    assert isinstance(c.limit, LoopDelayLimit)
-    assert LoopDelayLimit().min_gone_share is None
+    limit = c.limit
+    assert isinstance(limit, LoopDelayLimit)
+    assert not limit.skip_gone
+    assert limit.min_gone_share is None
+    calm(c, clock, 1.0)
+    for lag in SURGE_ONSET:
+        iteration(c, clock, lag, skip=False)
+        assert not c.watch_gone
+
+
+def test_skip_gone_looks_while_late_and_does_not_judge() -> None:
+    """``skip_gone=True``: the adapters look for gone clients while the loop is late (they skip
+    them), and the limit does not enter overload on them: the surge of (a) is left to the growth
+    tests."""
+    clock = FakeClock()
+    c = AdmissionController(LoopDelayLimit(skip_gone=True), clock=clock)
     calm(c, clock, 1.0)
     assert not c.watch_gone
     for lag in SURGE_ONSET:
