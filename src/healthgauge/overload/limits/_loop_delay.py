@@ -53,8 +53,8 @@ what the real servers taught:
   sample was late (``watches_gone``), the adapters skip such requests unrun; the controller hands
   over, at each probe (``on_gone``), how many requests completed and how many of them were for
   clients gone. Not by default: on aiohttp the skipping let the growth tests enter on a closed
-  loop stepping from 50 to 400 connections of the 3-ms handler in 2 runs of 6 (62-69 % of that
-  phase's answers 503; none of 5 on h11, none of 6 without skipping). Also opt-in,
+  loop stepping from 50 to 400 connections of the 3-ms handler in 2 runs of 9 (62-69 % of that
+  phase's answers 503; none of 4 on h11, none of 9 without skipping). Also opt-in,
   ``min_gone_share=0.25`` (which skips too): with that share of the last ``enter_time``'s completions gone (at
   least ``min_gone``, 8), a lag past the slough threshold and twice the smallest of the three
   late samples before it enters (the growth tests missed a surge to 4× on h11 in about half the
