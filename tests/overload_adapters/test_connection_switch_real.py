@@ -19,6 +19,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from healthgauge.overload import AdmissionController, FixedLimit, OverloadMiddleware
+from support.asgi_apps import HoldingApp
 
 STACKS = {"h11": H11Protocol, "httptools": HttpToolsProtocol}
 GET = b"GET /work HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -35,37 +36,12 @@ class Zero(random.Random):
         return 0.0
 
 
-class App:
-    """``/hold`` waits for :attr:`release` (holding the guard's only permit); anything else is 200."""
-
-    def __init__(self) -> None:
-        self.release = asyncio.Event()
-        self.holding = asyncio.Event()
-        self.seen: list[str] = []
-
-    async def __call__(self, scope: Scope, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                await send({"type": message["type"] + ".complete"})
-                if message["type"] == "lifespan.shutdown":
-                    return
-        self.seen.append(scope["path"])
-        if scope["path"] == "/hold":
-            self.holding.set()
-            await asyncio.wait_for(self.release.wait(), WAIT)
-        while (await receive()).get("more_body"):
-            pass
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
-        await send({"type": "http.response.body", "body": b"ok"})
-
-
 class Service:
-    """uvicorn serving ``OverloadMiddleware(App(), FixedLimit(1))`` as a user writes it: ``http``
+    """uvicorn serving ``OverloadMiddleware(HoldingApp(), FixedLimit(1))`` as a user writes it: ``http``
     is uvicorn's own protocol name (or a class), ``outer`` an app wrapped around the middleware."""
 
     def __init__(self, http: str | type, outer: Callable[[ASGI], ASGI] | None = None) -> None:
-        self.app = App()
+        self.app = HoldingApp(WAIT)
         self.base = STACKS[http] if isinstance(http, str) else http
         self.refusing = self.base.__name__.removesuffix("Protocol") + "RefusingProtocol"
         self.controller = AdmissionController(FixedLimit(1), rng=Zero())

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable, MutableMapping
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from healthgauge.overload import AdmissionController, FixedLimit, OverloadMiddleware, early_refusal
+from support.asgi_apps import HoldingApp
 
 STACKS = ("h11", "httptools")
 GET = b"GET /work HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -22,36 +23,11 @@ WAIT = 5.0  # seconds any one step may take on a loaded machine before the test 
 Scope = MutableMapping[str, Any]
 
 
-class App:
-    """``/hold`` waits for :attr:`release` (holding the guard's only permit); anything else is 200."""
-
-    def __init__(self) -> None:
-        self.release = asyncio.Event()
-        self.holding = asyncio.Event()
-        self.seen: list[str] = []
-
-    async def __call__(self, scope: Scope, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                await send({"type": message["type"] + ".complete"})
-                if message["type"] == "lifespan.shutdown":
-                    return
-        self.seen.append(scope["path"])
-        if scope["path"] == "/hold":
-            self.holding.set()
-            await asyncio.wait_for(self.release.wait(), WAIT)
-        while (await receive()).get("more_body"):
-            pass
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
-        await send({"type": "http.response.body", "body": b"ok"})
-
-
 class Service:
-    """uvicorn serving ``OverloadMiddleware(App(), FixedLimit(1))`` with the early refusal."""
+    """uvicorn serving ``OverloadMiddleware(HoldingApp(), FixedLimit(1))`` with the early refusal."""
 
     def __init__(self, stack: str) -> None:
-        self.app = App()
+        self.app = HoldingApp(WAIT)
         self.controller = AdmissionController(FixedLimit(1))
         self.mw = OverloadMiddleware(self.app, self.controller, handle_sigterm=False, registry=CollectorRegistry())
         config = uvicorn.Config(

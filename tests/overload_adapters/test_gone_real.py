@@ -17,6 +17,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from healthgauge.overload import AdmissionController, OverloadGuard, OverloadMiddleware, setup_aiohttp
+from support.asgi_apps import answer_lifespan
 
 WAIT = 5.0  # seconds any one step may take on a loaded machine before the test fails
 Scope = MutableMapping[str, Any]
@@ -63,11 +64,8 @@ class App:
 
     async def __call__(self, scope: Scope, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                await send({"type": message["type"] + ".complete"})
-                if message["type"] == "lifespan.shutdown":
-                    return
+            await answer_lifespan(receive, send)
+            return
         self.seen.append(scope["path"])
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"ok"})

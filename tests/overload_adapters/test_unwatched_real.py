@@ -18,6 +18,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from healthgauge.overload import DownstreamOverloaded, OverloadMiddleware
+from support.asgi_apps import answer_lifespan
 
 WAIT = 5.0  # seconds any one step may take on a loaded machine before the test fails
 
@@ -35,11 +36,8 @@ class App:
 
     async def __call__(self, scope: Scope, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                await send({"type": message["type"] + ".complete"})
-                if message["type"] == "lifespan.shutdown":
-                    return
+            await answer_lifespan(receive, send)
+            return
         path = scope["path"]
         if path == "/downstream-before":
             raise DownstreamOverloaded()

@@ -17,14 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from healthgauge.overload.adapters._early import EarlyRefusal
-
-if TYPE_CHECKING:
-    from healthgauge.overload.adapters._asgi import OverloadMiddleware
+from healthgauge.overload.adapters._guard import OverloadGuard
 
 __all__ = ["ConnectionSwitch", "early_refusal"]
+
+
+class Guarded(Protocol):
+    """What the early refusal reads of the middleware (``OverloadMiddleware``, which imports this
+    module: named by its shape, so neither module imports the other back)."""
+
+    guard: OverloadGuard
+    metrics_path: str | None
 
 
 class _Refusing:
@@ -122,9 +128,7 @@ def _httptools_class(refusal: EarlyRefusal | None) -> type[asyncio.Protocol]:
     return HttpToolsRefusingProtocol
 
 
-def early_refusal(
-    middleware: OverloadMiddleware, http: Literal["h11", "httptools"] = "httptools"
-) -> type[asyncio.Protocol]:
+def early_refusal(middleware: Guarded, http: Literal["h11", "httptools"] = "httptools") -> type[asyncio.Protocol]:
     """A uvicorn HTTP protocol class that answers the requests ``middleware``'s guard refuses
     before uvicorn parses them: pass it as ``uvicorn.run(app, http=early_refusal(app, "h11"))``
     (or ``uvicorn.Config(http=...)``), with ``middleware`` the outermost ASGI app.
@@ -194,7 +198,7 @@ class ConnectionSwitch:
 
     __slots__ = ("_middleware", "_refusal")
 
-    def __init__(self, middleware: OverloadMiddleware) -> None:
+    def __init__(self, middleware: Guarded) -> None:
         self._middleware = middleware
         self._refusal: EarlyRefusal | None = None  # made at the first switch
 
