@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 from collections.abc import AsyncIterator, Callable, MutableMapping
 from typing import Any
 
 import pytest
-import uvicorn
-from prometheus_client import CollectorRegistry
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from healthgauge.overload import AdmissionController, FixedLimit, OverloadMiddleware
-from support.asgi_apps import HoldingApp
+from healthgauge.overload import AdmissionController, FixedLimit
+from support.asgi_apps import HoldingService
 
 STACKS = {"h11": H11Protocol, "httptools": HttpToolsProtocol}
 GET = b"GET /work HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -36,48 +33,14 @@ class Zero(random.Random):
         return 0.0
 
 
-class Service:
+class Service(HoldingService):
     """uvicorn serving ``OverloadMiddleware(HoldingApp(), FixedLimit(1))`` as a user writes it: ``http``
     is uvicorn's own protocol name (or a class), ``outer`` an app wrapped around the middleware."""
 
     def __init__(self, http: str | type, outer: Callable[[ASGI], ASGI] | None = None) -> None:
-        self.app = HoldingApp(WAIT)
+        super().__init__(AdmissionController(FixedLimit(1), rng=Zero()), http, WAIT, outer)
         self.base = STACKS[http] if isinstance(http, str) else http
         self.refusing = self.base.__name__.removesuffix("Protocol") + "RefusingProtocol"
-        self.controller = AdmissionController(FixedLimit(1), rng=Zero())
-        self.mw = OverloadMiddleware(self.app, self.controller, handle_sigterm=False, registry=CollectorRegistry())
-        served: Any = self.mw if outer is None else outer(self.mw)
-        config = uvicorn.Config(served, http=http, lifespan="on", log_level="warning", access_log=False)
-        self.server = uvicorn.Server(config)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self.task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
-        async with asyncio.timeout(WAIT):
-            while not self.server.started:  # noqa: ASYNC110 - uvicorn sets a flag, no event
-                await asyncio.sleep(0.01)
-
-    async def stop(self) -> None:
-        self.app.release.set()
-        self.server.should_exit = True
-        if self.task is not None:
-            async with asyncio.timeout(WAIT):
-                await self.task
-        self.sock.close()
-
-    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.open_connection("127.0.0.1", self.port)
-
-    async def hold(self) -> asyncio.StreamWriter:
-        """A connection whose request holds the only permit, until ``app.release``."""
-        _, writer = await self.connect()
-        writer.write(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
-        async with asyncio.timeout(WAIT):
-            await self.app.holding.wait()
-        return writer
 
     async def calm(self) -> None:
         """Release the held request and wait until the guard has nothing in flight."""

@@ -5,16 +5,13 @@ wait is bounded; each server is stopped by its test."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import pytest
-import uvicorn
-from prometheus_client import CollectorRegistry
 
-from healthgauge.overload import AdmissionController, FixedLimit, OverloadMiddleware, early_refusal
-from support.asgi_apps import HoldingApp
+from healthgauge.overload import AdmissionController, FixedLimit, early_refusal
+from support.asgi_apps import HoldingService
 
 STACKS = ("h11", "httptools")
 GET = b"GET /work HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -23,46 +20,11 @@ WAIT = 5.0  # seconds any one step may take on a loaded machine before the test 
 Scope = MutableMapping[str, Any]
 
 
-class Service:
+class Service(HoldingService):
     """uvicorn serving ``OverloadMiddleware(HoldingApp(), FixedLimit(1))`` with the early refusal."""
 
     def __init__(self, stack: str) -> None:
-        self.app = HoldingApp(WAIT)
-        self.controller = AdmissionController(FixedLimit(1))
-        self.mw = OverloadMiddleware(self.app, self.controller, handle_sigterm=False, registry=CollectorRegistry())
-        config = uvicorn.Config(
-            self.mw, http=early_refusal(self.mw, stack), lifespan="on", log_level="warning", access_log=False
-        )
-        self.server = uvicorn.Server(config)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self.task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
-        async with asyncio.timeout(WAIT):
-            while not self.server.started:  # noqa: ASYNC110 - uvicorn sets a flag, no event
-                await asyncio.sleep(0.01)
-
-    async def stop(self) -> None:
-        self.app.release.set()
-        self.server.should_exit = True
-        if self.task is not None:
-            async with asyncio.timeout(WAIT):
-                await self.task
-        self.sock.close()
-
-    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.open_connection("127.0.0.1", self.port)
-
-    async def hold(self) -> asyncio.StreamWriter:
-        """A connection whose request holds the only permit, until ``app.release``."""
-        _, writer = await self.connect()
-        writer.write(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
-        async with asyncio.timeout(WAIT):
-            await self.app.holding.wait()
-        return writer
+        super().__init__(AdmissionController(FixedLimit(1)), lambda mw: early_refusal(mw, stack), WAIT)
 
 
 async def answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
