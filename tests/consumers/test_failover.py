@@ -130,7 +130,7 @@ def landed(port: int, count: int = 6) -> dict[int, int]:
 
 
 @pytest.fixture
-def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Postgres, Postgres, HAProxy]]:
+def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Postgres, Postgres, HAProxy, AgentProcess]]:
     pytest.importorskip("asyncpg")
     monkeypatch.setenv("HG_PG_PASSWORD", PASSWORD)
     with ExitStack() as stack:
@@ -146,13 +146,13 @@ def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Postg
         hap = stack.enter_context(
             HAProxy(tmp_path, haproxy_template(), pg1=pg1.port, pg2=pg2.port, agent=agent.port("haproxy_listen"))
         )
-        yield pg1, pg2, hap
+        yield pg1, pg2, hap, agent
 
 
 def test_haproxy_moves_traffic_away_from_a_slow_database_and_the_guard_keeps_one(
-    rig: tuple[Postgres, Postgres, HAProxy],
+    rig: tuple[Postgres, Postgres, HAProxy, AgentProcess],
 ) -> None:
-    pg1, pg2, hap = rig
+    pg1, pg2, hap, agent = rig
     for name in ("pg1", "pg2"):  # HAProxy starts servers UP: wait for the agent's own word
         hap.wait_server(BACKEND, name, status="UP", last_agt="via agent : up", timeout=15)
     assert set(landed(hap.fe_port)) == {pg1.port, pg2.port}
@@ -183,6 +183,13 @@ def test_haproxy_moves_traffic_away_from_a_slow_database_and_the_guard_keeps_one
         assert "cascade guard: kept in service, 2 of 2 in group pg" in rows[kept]["last_agt"], rows[kept]
         port = pg1.port if kept == "pg1" else pg2.port
         assert landed(hap.fe_port) == {port: 6}
+        # The kept one stays kept while both degrade further (their windows fill at different
+        # times and their figures cross): a swap would drop every session on it.
+        time.sleep(1.2)  # six probe intervals
+        assert landed(hap.fe_port) == {port: 6}
+        assert hap.server(BACKEND, kept)["status"].startswith("UP")
+        log = agent.log_path.read_text()
+        assert "cascade guard released" not in log[log.index("cascade guard: kept") :], log
     finally:
         for lock in locks:
             lock.release()

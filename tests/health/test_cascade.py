@@ -47,6 +47,39 @@ def test_equal_health_prefers_the_one_kept_before_then_the_name() -> None:
     assert decide(states, HALF, kept_before={"b"}).kept == ("b",)
 
 
+def test_the_one_kept_stays_kept_when_the_others_figures_cross_it() -> None:
+    """A group degrading together: pg2's slow queries started later, so for a while it holds one
+    more condition and a higher weight than pg1, which the guard already keeps. Swapping would
+    make the load balancer drop every session on pg1."""
+    states = [member("pg1", ready=False, weight=10, holding=0), member("pg2", ready=False, weight=60, holding=1)]
+    assert decide(states, HALF).kept == ("pg2",)
+    assert decide(states, HALF, kept_before={"pg1"}).kept == ("pg1",)
+
+
+def test_more_kept_ones_first_then_the_healthiest_fill_what_is_needed() -> None:
+    states = [
+        member("a", ready=False, weight=90, holding=1),
+        member("b", ready=False, weight=10),
+        member("c", ready=False, weight=80),
+        member("d", ready=False, weight=50),
+    ]
+    assert decide(states, HALF, kept_before={"b"}).kept == ("b", "a")
+    # fewer needed (two recovered): one of the two kept before stays, the first by health
+    states = [member("a", ready=True), member("b", ready=False, weight=10), member("c", ready=False, weight=80)]
+    assert decide(states, Guard(max_unready=0.34), kept_before={"b", "c"}).kept == ("c",)
+
+
+@pytest.mark.parametrize(
+    "gone",
+    [member("pg1", ready=False, live=False), member("pg1", ready=False, admin=Admin.DRAIN), member("pg1", ready=True)],
+    ids=["dead", "drained", "recovered"],
+)
+def test_a_kept_target_leaves_the_set_by_dying_draining_or_recovering(gone: TargetState) -> None:
+    states = [gone, member("pg2", ready=False, weight=60)]
+    decision = decide(states, HALF, kept_before={"pg1"})
+    assert decision.kept == (() if gone.ready else ("pg2",))
+
+
 def test_drained_and_dead_targets_count_as_out_but_are_never_kept() -> None:
     states = [
         member("a", ready=True, admin=Admin.DRAIN),

@@ -9,8 +9,8 @@ the healthiest of them in service, just enough that at most ``max_unready`` of t
 group                                      decision
 =========================================  =============================================================
 out share at or below ``max_unready``      nothing kept: every target's own state stands
-out share above it                         keep ``min_serving - serving`` of the candidates, healthiest
-                                           first
+out share above it                         keep ``min_serving - serving`` of the candidates: those kept
+                                           last time first, then the healthiest
 =========================================  =============================================================
 
 - *out*: not serving for any reason (not ready, dead, drained, shutting down); ``min_serving`` is
@@ -19,9 +19,16 @@ out share above it                         keep ``min_serving - serving`` of the
   speaks for targets *going* out of service, never for one that has not been seen healthy since the
   agent started (a restarted agent sends no traffic to an unseen process). The operator's drain and
   a failed liveness check are never overridden.
-- *healthiest*: more ready conditions holding, then the higher weight (a weight rule such as
-  ``clamp(100 - 2000 * avg_over_time(probe_duration_seconds[30s]), 10, 100)`` ranks by query time),
-  then the one kept last time (no flip-flop between equals), then the name.
+- *kept last time first*: a target the guard already keeps stays kept while it is still a
+  candidate, whatever the others' figures. When a whole group degrades together its members' figures
+  cross and recross as their windows fill (the one whose slow queries started later briefly holds
+  one more condition, or a higher weight); following them would swap the kept target every few
+  probes, and a load balancer drops every session on the one let go (HAProxy's
+  ``on-marked-down shutdown-sessions``). A kept target leaves the set by recovering (then nothing
+  needs keeping), by dying, by a drain, or when fewer need keeping.
+- *healthiest*, for the targets newly kept: more ready conditions holding, then the higher weight
+  (a weight rule such as ``clamp(100 - 2000 * avg_over_time(probe_duration_seconds[30s]), 10, 100)``
+  ranks by query time), then the name.
 
 Pure: states in, a decision out.
 """
@@ -87,7 +94,7 @@ def decide(
 
 def _rank(state: TargetState, kept_before: Collection[str]) -> tuple[int, int, int, str]:
     holding = sum(1 for c in state.conditions if c.role is Role.READY and c.holds)
-    return (-holding, -state.weight, 0 if state.name in kept_before else 1, state.name)
+    return (0 if state.name in kept_before else 1, -holding, -state.weight, state.name)
 
 
 def describe(decision: Decision, group: str, guard: Guard) -> str:
