@@ -223,7 +223,7 @@ def _head(raw: bytes, start: int) -> "Head | None":
         if not text.isprintable():
             return None  # control characters (a bare CR or LF among them): the full parser's rules
         if key == b"content-length":
-            if length is not None or not text.isdigit() or len(text) > 12:
+            if length is not None or not text.isascii() or not text.isdigit() or len(text) > 12:
                 return None
             length = int(text)
         elif key == b"transfer-encoding":
