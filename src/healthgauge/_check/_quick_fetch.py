@@ -134,8 +134,12 @@ def _buffer(length: int) -> "Body":
     the kernel may back with huge pages (``MADV_HUGEPAGE``): a 10k-series page (1.2 MB) then costs a
     few page faults instead of ~300 (~0.5 ms here, ``bench/check.py``). A bytearray where that fails."""
     try:
-        import mmap
+        if TYPE_CHECKING:
+            import mmap
+        else:  # not `import mmap`: loaded without the path's search (the package says why)
+            from . import load_extension
 
+            mmap = load_extension("mmap")
         buffer = mmap.mmap(-1, -(-length // _HUGE_PAGE) * _HUGE_PAGE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         buffer.madvise(mmap.MADV_HUGEPAGE)
     except (ImportError, OSError, AttributeError, ValueError):
@@ -286,8 +290,12 @@ def answer(
 
 def _gunzip(raw: "bytes | bytearray") -> bytes:
     """One gzip member (what servers send), capped as the full path caps it; Unsure for anything else."""
-    import zlib
+    if TYPE_CHECKING:
+        import zlib
+    else:  # loaded without the path's search, as `mmap` is (_buffer)
+        from . import load_extension
 
+        zlib = load_extension("zlib")
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         body = inflater.decompress(raw, MAX_BODY + 1)
