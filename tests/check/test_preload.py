@@ -116,33 +116,39 @@ def test_make_install_writes_the_pyc_files_preload_reads(tmp_path: Path) -> None
     assert run(tmp_path, "pkg.mod", "pkg.sub", "pkg.sub.leaf").startswith("[True, True, True] [1, 'sub', 'sub.leaf']")
 
 
-# `_socket` as `load_socket` leaves it, and as `import` does, each in a fresh `python -I -S`.
-SOCKET = """
+# An extension as `load_extension` leaves it, and as `import` does, each in a fresh `python -I -S`.
+EXTENSION = """
 import sys
-sys.path[:0] = sys.argv[2:]
+name = sys.argv[2]
+sys.path[:0] = sys.argv[3:]
 if sys.argv[1] == "direct":
-    import healthgauge._check  # loads _socket first thing (load_socket), as a check does
+    import healthgauge._check  # loads _socket first thing (load_extension), as a check does
+    module = healthgauge._check.load_extension(name)
 else:
-    import _socket
-m = sys.modules["_socket"]
+    module = __import__(name)
+m = sys.modules[name]
 s = m.__spec__
 print(repr((m.__name__, m.__file__, m.__package__, type(m.__loader__).__name__, m.__loader__.path, s.name,
-            s.origin, s.has_location, s.cached, s.parent, s.loader is m.__loader__, type(m.socket).__name__)))
+            s.origin, s.has_location, s.cached, s.parent, s.loader is m.__loader__, m is module, sorted(vars(m)))))
 print(any(entry.endswith("/lib-dynload") for entry in sys.path_importer_cache))  # searched?
 """
 
 
-def test_load_socket_leaves_the_module_the_import_would() -> None:
+@pytest.mark.parametrize("name", ["_socket", "mmap", "zlib"])  # every check's, a big body's, a gzip body's
+def test_load_extension_leaves_the_module_the_import_would(name: str) -> None:
     def loaded(how: str, *path: str) -> tuple[str, str]:
         out = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", SOCKET, how, SRC, *path], capture_output=True, text=True, timeout=60
+            [sys.executable, "-I", "-S", "-c", EXTENSION, how, name, SRC, *path],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert out.returncode == 0, out.stderr
         module, searched = out.stdout.splitlines()
         return module, searched
 
-    if "_socket" in sys.builtin_module_names:
-        pytest.skip("_socket is built into this interpreter: load_socket imports it")
+    if name in sys.builtin_module_names:
+        pytest.skip(f"{name} is built into this interpreter: load_extension imports it")
     imported = loaded("import")
     assert imported[1] == "True"
     assert loaded("direct") == (imported[0], "False")  # the same module, without the path's search

@@ -258,6 +258,21 @@ def test_a_page_the_quick_path_does_not_read_is_never_answered() -> None:
         assert quick(["app_state == 1"], [], body, None, False) is None
 
 
+@pytest.mark.parametrize("digit", ["\u00b2", "\u0661", "\uff11"])  # superscript two, Arabic-Indic one, fullwidth one
+def test_other_scripts_digits_are_the_full_paths_to_refuse(digit: str) -> None:
+    # str.isdigit takes them (and float() reads some): PromQL reads ASCII digits only.
+    body = b"app_state 1\n"
+    for text in (f"app_state == {digit}", f"app_state == 1{digit}"):
+        assert quick([text], [], body, None, False) is None
+        assert full([text], [], body, None, False) == "usage"
+
+
+@pytest.mark.parametrize("length", ["\u00b2", "\u00b9\u00b3", "1\u00b2"])
+def test_a_content_length_in_other_digits_is_the_full_paths_to_refuse(length: str) -> None:
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {length}".encode("latin-1")
+    assert _quick_fetch._head(head, len(head) + 4) is None
+
+
 def test_the_restated_constants_match_their_sources() -> None:
     assert _quick_fetch.MAX_BODY == _http11.MAX_BODY
     assert _quick_fetch.MAX_HEAD == _http11.MAX_HEAD

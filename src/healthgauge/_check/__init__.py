@@ -13,6 +13,10 @@ import sys
 
 from healthgauge import _from_pyc  # the package that holds this one: loaded first
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import ModuleType
+
 
 def preload(*names: str) -> None:
     """Load these modules of this package (``"_quick_fetch"``, ``"startup._fastload"``, in the order
@@ -30,32 +34,37 @@ def preload(*names: str) -> None:
             __import__(full)
 
 
-def load_socket() -> None:
-    """Load ``_socket`` (every check's first need: ``_quick`` imports it) straight from the
-    interpreter's ``lib-dynload`` directory, as the import system would find it there.
+def load_extension(name: str) -> "ModuleType":
+    """The extension module ``name``, loaded straight from the interpreter's ``lib-dynload``
+    directory, as the import system would find it there: ``_socket`` (every check's first need:
+    ``_quick`` imports it), ``mmap`` (a big body's buffer) and ``zlib`` (a gzip body's).
 
-    The path's search would make a finder for that directory (trying it as a zip file first) and
-    list its ~80 entries, for this one extension: 0.3 M instructions and five system calls, where
-    loading it is 0.9 M. Built into the interpreter, already loaded, or not a file there under
-    the first extension suffix the search tries: imported as usual.
+    The path's search asks the finder of every directory before it in turn (the source's, the
+    standard library's zip file and directory), then makes one for ``lib-dynload`` (trying it as a
+    zip file first) and lists its ~80 entries, for this one extension. For ``_socket``: 0.3 M
+    instructions and five system calls, where loading it is 0.9 M; for ``mmap``, half of the 0.3 ms
+    an ``import mmap`` took in a check of the 10k-series page (-0.27 M instructions, ``bench/check.py``).
+    Built into the interpreter, already loaded, or not a file there under the first extension suffix
+    the search tries: imported as usual.
     """
-    if "_socket" in sys.modules or "_socket" in sys.builtin_module_names:
-        return
-    import _imp
+    module = sys.modules.get(name)
+    if module is not None:
+        return module
+    if name not in sys.builtin_module_names:
+        import _imp
 
-    for entry in sys.path:
-        if entry.endswith("/lib-dynload"):
-            path = f"{entry}/_socket{_imp.extension_suffixes()[0]}"
-            bootstrap = sys.modules["_frozen_importlib"]
-            loader = sys.modules["_frozen_importlib_external"].ExtensionFileLoader("_socket", path)
-            spec = bootstrap.ModuleSpec("_socket", loader, origin=path)
-            spec.has_location = True  # as a finder's spec_from_file_location leaves it
-            try:
-                bootstrap._load(spec)  # what `import` does with a spec: module, attributes, sys.modules
-            except ImportError:  # not there (another layout): the import below searches
-                break
-            return
-    __import__("_socket")
+        for entry in sys.path:
+            if entry.endswith("/lib-dynload"):
+                path = f"{entry}/{name}{_imp.extension_suffixes()[0]}"
+                bootstrap = sys.modules["_frozen_importlib"]
+                loader = sys.modules["_frozen_importlib_external"].ExtensionFileLoader(name, path)
+                spec = bootstrap.ModuleSpec(name, loader, origin=path)
+                spec.has_location = True  # as a finder's spec_from_file_location leaves it
+                try:
+                    return bootstrap._load(spec)  # type: ignore[no-any-return]  # what `import` does with a spec
+                except ImportError:  # not there (another layout): the import below searches
+                    break
+    return __import__(name)
 
 
 # -- performance data: the one writer, here so that both paths print with it and neither quick
@@ -97,5 +106,5 @@ def _perf_number(v: float) -> str:
 _INF = float("inf")
 
 
-load_socket()
+load_extension("_socket")
 preload("_quick")

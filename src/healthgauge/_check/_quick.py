@@ -422,14 +422,14 @@ def _tokens(text: str) -> "list[object]":
         c = text[i]
         if c in " \t\n":
             i += 1
-        elif c in _NAME_CHARS and not c.isdigit():
+        elif c in _NAME_CHARS and c not in "0123456789":
             j = i + 1
             while j < n and text[j] in _NAME_CHARS:
                 j += 1
             word = text[i:j]
             out.append(word.lower() if word.lower() in _KEYWORDS else word)
             i = j
-        elif c.isdigit():
+        elif c in "0123456789":  # ASCII only, as PromQL (str.isdigit takes other scripts' digits too)
             j = i + 1
             while j < n and text[j] in "0123456789.":
                 j += 1

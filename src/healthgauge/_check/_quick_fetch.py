@@ -134,8 +134,12 @@ def _buffer(length: int) -> "Body":
     the kernel may back with huge pages (``MADV_HUGEPAGE``): a 10k-series page (1.2 MB) then costs a
     few page faults instead of ~300 (~0.5 ms here, ``bench/check.py``). A bytearray where that fails."""
     try:
-        import mmap
+        if TYPE_CHECKING:
+            import mmap
+        else:  # not `import mmap`: loaded without the path's search (the package says why)
+            from . import load_extension
 
+            mmap = load_extension("mmap")
         buffer = mmap.mmap(-1, -(-length // _HUGE_PAGE) * _HUGE_PAGE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         buffer.madvise(mmap.MADV_HUGEPAGE)
     except (ImportError, OSError, AttributeError, ValueError):
@@ -223,7 +227,7 @@ def _head(raw: bytes, start: int) -> "Head | None":
         if not text.isprintable():
             return None  # control characters (a bare CR or LF among them): the full parser's rules
         if key == b"content-length":
-            if length is not None or not text.isdigit() or len(text) > 12:
+            if length is not None or not text.isascii() or not text.isdigit() or len(text) > 12:
                 return None
             length = int(text)
         elif key == b"transfer-encoding":
@@ -286,8 +290,12 @@ def answer(
 
 def _gunzip(raw: "bytes | bytearray") -> bytes:
     """One gzip member (what servers send), capped as the full path caps it; Unsure for anything else."""
-    import zlib
+    if TYPE_CHECKING:
+        import zlib
+    else:  # loaded without the path's search, as `mmap` is (_buffer)
+        from . import load_extension
 
+        zlib = load_extension("zlib")
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         body = inflater.decompress(raw, MAX_BODY + 1)
