@@ -24,7 +24,7 @@ def main(args: "list[str]") -> None:
     else (with what either leaves) by the full path; prints and leaves the process at once."""
     plan = read_plan(args)
     if plan is None:
-        preload("_quick_net", "_quick")
+        preload("_quick")
         from ._quick import run
 
         handover = run(args)
@@ -62,8 +62,8 @@ PLAN_SOURCES = (
     "_quick_fetch.py",
     "_quick_net.py",
 )
-_HERE = __file__.rpartition("/")[0]
-PLAN_DIR = f"{_HERE}/startup/__pycache__"  # startup.CACHE_DIR (startup is not loaded to read a plan)
+SOURCE_DIR = __file__.rpartition("/")[0]
+PLAN_DIR = f"{SOURCE_DIR}/startup/__pycache__"  # startup.CACHE_DIR (startup is not loaded to read a plan)
 _MAX_PLAN = 1 << 20
 
 
@@ -108,7 +108,7 @@ def decode_plan(data: bytes, args: "list[str]") -> "tuple[object, ...] | None":
         if fmt != PLAN_FORMAT or keyed != args or len(stamps) != len(PLAN_SOURCES) or checksum(payload) != check:
             return None
         for name, (mtime, size) in zip(PLAN_SOURCES, stamps, strict=True):
-            st = posix.stat(f"{_HERE}/{name}")
+            st = posix.stat(f"{SOURCE_DIR}/{name}")
             if st.st_mtime_ns != mtime or st.st_size != size:
                 return None
         plan = marshal.loads(payload)

@@ -10,6 +10,7 @@ path at every run, as without plans.
 
 import marshal
 
+from .. import _check as package  # its SOURCE_DIR as it is when called (tests move it)
 from . import PLAN_FORMAT, PLAN_SOURCES, checksum, plan_path
 from .startup import ensure_dir, make_room, stamp, write_atomically
 
@@ -38,10 +39,9 @@ def encode(args: "list[str]", plan: "Ask") -> "bytes | None":
         payload = marshal.dumps(plan)
     except ValueError:  # a regular expression's matcher
         return None
-    here = __file__.rpartition("/")[0]
     stamps = []
     for name in PLAN_SOURCES:
-        was = stamp(f"{here}/{name}")
+        was = stamp(f"{package.SOURCE_DIR}/{name}")
         if was is None:
             return None
         stamps.append(was)

@@ -32,8 +32,6 @@ deadline. Connection failures and deadlines are reported here, in the full path'
 
 import _socket
 
-from ._quick_net import ACCEPT, VERSION, ask, request, say  # noqa: F401 (ACCEPT, VERSION: restated there)
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,6 +40,11 @@ if TYPE_CHECKING:
     from ._quick_net import Ask
 
 MAX_TIMEOUT = 3600.0  # healthgauge._check._args.MAX_TIMEOUT (tests/check/test_quick.py checks it)
+VERSION = "0.1.0"  # healthgauge.__version__, for the User-Agent (importing the package costs ~0.2 ms)
+ACCEPT = (  # healthgauge.exposition.ACCEPT: what Prometheus 2.42 asks for
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_:0123456789")
 # PromQL's keywords and aggregation names (case-insensitive): a word that is one is not a metric
 # name here, and anything but and/or/unless is outside the subset.
@@ -113,9 +116,12 @@ def _answer(args: "list[str]") -> "Handover | None":
     plan = derive(args)
     if plan is None:
         return None
-    code, text, handover = ask(plan)
     from . import preload
 
+    preload("_quick_net")
+    from ._quick_net import ask, say
+
+    code, text, handover = ask(plan)
     preload("_plan")  # the next run of this command line starts from this plan (_check.read_plan)
     from ._plan import store
 
@@ -142,6 +148,14 @@ def derive(args: "list[str]") -> "Ask | None":
         return None
     host, port, authority, path, shown = target
     return host, port, authority, shown, request(path, authority), timeout, verbose, plan, names_read(plan)
+
+
+def request(path: str, authority: str) -> bytes:
+    """The GET the quick path sends (the full path's headers, in its order)."""
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: healthgauge/{VERSION}\r\n"
+        f"Accept: {ACCEPT}\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+    ).encode("latin-1")
 
 
 def plan_args(

@@ -1,6 +1,7 @@
 """The quick path's exchange with the endpoint, shared by the two ways a quick check starts: from
 the command line (``_quick``, which reads it and compiles the conditions) and from a compiled plan
 (``_check.read_plan``: the same values, kept from an earlier run of the same command line).
+A check whose command line is not the quick path's never loads it.
 
 ``ask`` connects, sends the request, loads the two modules that read and judge the response while
 the endpoint answers, and returns the answer or what the full path needs to give it. Both starts go
@@ -18,20 +19,6 @@ if TYPE_CHECKING:
 
     # (host, port, authority, URL as shown, request, timeout, verbose, conditions, names read)
     Ask = tuple[str, int, str, str, bytes, float, bool, Plan, set[str]]
-
-VERSION = "0.1.0"  # healthgauge.__version__, for the User-Agent (importing the package costs ~0.2 ms)
-ACCEPT = (  # healthgauge.exposition.ACCEPT: what Prometheus 2.42 asks for
-    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
-    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
-)
-
-
-def request(path: str, authority: str) -> bytes:
-    """The GET the quick path sends (the full path's headers, in its order)."""
-    return (
-        f"GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: healthgauge/{VERSION}\r\n"
-        f"Accept: {ACCEPT}\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
-    ).encode("latin-1")
 
 
 def run_plan(plan: "Ask") -> "Handover":
