@@ -193,3 +193,16 @@ def test_a_plan_is_what_the_next_run_follows() -> None:
         Path(plan_path(args)).write_bytes(data)
         assert check(*args) == (0, "OK - 1 condition holds | c1=3\n")
         fresh(args)
+
+
+def test_keeping_a_plan_never_raises(sources: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It runs between the answer and the exit: a failure must not turn into a traceback."""
+
+    def fail(path: str, data: bytes) -> None:
+        raise ValueError(path)
+
+    monkeypatch.setattr(_plan, "write_atomically", fail)
+    _, plan = encoded(ARGS)
+    _plan.store(ARGS, plan)  # type: ignore[arg-type]
+    _plan.store(["\udcff"], plan)  # type: ignore[arg-type]
+    assert read_plan(ARGS) is None

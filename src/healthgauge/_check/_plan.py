@@ -20,16 +20,20 @@ if TYPE_CHECKING:
 
 
 def store(args: "list[str]", plan: "Ask") -> None:
-    """Write the plan of ``args`` (a run that cannot, or a plan that is not data, simply does not)."""
-    data = encode(args, plan)
+    """Write the plan of ``args`` (a run that cannot, or a plan that is not data, simply does not).
+
+    It runs after the answer is written and before the process leaves with its exit code, so
+    nothing here may raise: a plan not kept only means the next run takes the quick path again.
+    """
     try:
+        data = encode(args, plan)
         path = plan_path(args)
-    except UnicodeError:
-        return
-    directory = path.rpartition("/")[0]
-    if data is not None and ensure_dir(directory):
-        make_room(directory, "check-plan.")
-        write_atomically(path, data)
+        directory = path.rpartition("/")[0]
+        if data is not None and ensure_dir(directory):
+            make_room(directory, "check-plan.")
+            write_atomically(path, data)
+    except Exception:  # arguments no file can be named after, a cache gone mid-write
+        pass
 
 
 def encode(args: "list[str]", plan: "Ask") -> "bytes | None":
