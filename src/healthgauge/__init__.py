@@ -73,7 +73,7 @@ def _launch() -> None:
         if "site" not in sys.modules and site_packages not in sys.path:  # `make install`'s launcher
             sys.path.append(site_packages)  # names the source only: the dependencies (promql-parser, re2)
         _from_pyc("healthgauge._check")  # without the path's search when its .pyc is fresh
-        from healthgauge._check._quick import main as check
+        from healthgauge._check import main as check
 
         check(sys.argv[2:])  # answers and leaves
     if "site" not in sys.modules:  # the launcher ran it when it could not find the package alone

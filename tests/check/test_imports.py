@@ -20,16 +20,19 @@ LAUNCHER = Path(sys.prefix) / "bin" / "healthgauge"
 PAGE = "# TYPE app_state gauge\napp_state 1\napp_last_iteration_ts 1e9\n"
 CONDITION = 'app_state{job!="batch"} == 1 and time() - app_last_iteration_ts > 60'
 
-# The quick path (healthgauge._check._quick): one module, and the socket module any probe needs.
+# The quick path from a command line's plan (healthgauge._check.read_plan: every run of a command
+# line but its first): its three modules, and the socket module any probe needs.
 QUICK = {
     "healthgauge",
     "healthgauge._check",
-    "healthgauge._check._quick",
+    "healthgauge._check._quick_net",
     "healthgauge._check._quick_fetch",
     "healthgauge._check._quick_eval",
     "_socket",
     "gc",
 }
+# The first run of a command line reads it (_quick) and keeps its plan (_plan, with startup's helpers).
+FIRST = QUICK | {"healthgauge._check._quick", "healthgauge._check._plan", "healthgauge._check.startup"}
 OURS = {
     "healthgauge",
     "healthgauge._check",
@@ -124,11 +127,11 @@ def modules_loaded(*args: str) -> tuple[int, set[str], bool]:
     return int(code), set(ast.literal_eval(modules)), bundled == "True"
 
 
-def run_check(*args: str) -> str:
-    """What ``PROGRAM`` prints for the second of two runs of ``healthgauge check ARGS``."""
+def run_check(*args: str, runs: int = 2) -> str:
+    """What ``PROGRAM`` prints for the last of ``runs`` runs of ``healthgauge check ARGS``."""
     if not LAUNCHER.exists():
         pytest.skip("the package is not installed into this interpreter's prefix")
-    for _ in range(2):
+    for _ in range(runs):
         out = subprocess.run(
             [sys.executable, "-I", "-S", "-c", PROGRAM, str(LAUNCHER), "check", *args],
             capture_output=True,
@@ -145,11 +148,24 @@ def server() -> MetricsServer:
         yield s  # type: ignore[misc]
 
 
-def test_a_quick_check_loads_its_one_module(server: MetricsServer) -> None:
+def test_a_quick_check_loads_its_three_modules(server: MetricsServer) -> None:
     code, loaded, bundled = modules_loaded(server.url, CONDITION)
     assert code == 0
     assert loaded == QUICK, f"added: {sorted(loaded - QUICK)}, no longer loaded: {sorted(QUICK - loaded)}"
     assert not bundled
+
+
+def test_the_first_run_of_a_command_line_reads_it_and_keeps_its_plan(server: MetricsServer) -> None:
+    from healthgauge._check import plan_path
+
+    args = [server.url, CONDITION, "--warn", "app_state > 1"]
+    path = Path(plan_path(["check", *args][1:]))
+    path.unlink(missing_ok=True)
+    code, bundled, modules = run_check(*args, runs=1).splitlines()[-1].split(" ", 2)
+    loaded = set(ast.literal_eval(modules))
+    assert (code, bundled) == ("0", "False")
+    assert loaded == FIRST, f"added: {sorted(loaded - FIRST)}, no longer loaded: {sorted(FIRST - loaded)}"
+    assert path.exists()
 
 
 def test_a_full_path_check_loads_exactly_the_allowed_modules(server: MetricsServer) -> None:
@@ -171,8 +187,8 @@ def test_a_regex_condition_loads_the_compiler_and_re2(server: MetricsServer) -> 
 def test_a_failing_check_loads_nothing_more(server: MetricsServer) -> None:
     code, loaded, _ = modules_loaded(server.url, "app_state == 0", "--warn", "up")
     assert code == 2
-    # the quick path fetched, then handed over
-    handed_over = ALLOWED | {"healthgauge._check._quick_fetch", "healthgauge._check._quick_eval"}
+    # the quick path fetched (from the command line's plan), then handed over
+    handed_over = ALLOWED | QUICK
     assert loaded <= handed_over, sorted(loaded - handed_over)
 
 
@@ -186,7 +202,7 @@ def test_an_unreadable_page_loads_nothing_slow() -> None:
 def test_the_drop_in_flags_add_their_parser_only(server: MetricsServer) -> None:
     code, loaded, _ = modules_loaded(server.url, "--check-up", "app_state")
     assert code == 0
-    assert loaded == QUICK | {"healthgauge._check._args"}, sorted(loaded ^ QUICK)
+    assert loaded == QUICK, sorted(loaded ^ QUICK)  # from its plan: the first run parsed the flags
 
 
 @pytest.mark.parametrize("gzip", [False, True])

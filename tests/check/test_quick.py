@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import healthgauge._check
-from healthgauge._check import _args, _command, _quick, _quick_eval, _quick_fetch
+from healthgauge._check import _args, _command, _plan, _quick, _quick_eval, _quick_fetch
 from healthgauge._check._command import _names, judge_page, render_text
 from healthgauge._check._report import Condition, Report
 from healthgauge.exposition import ACCEPT, DEFAULT_LIMITS, FAMILY_SUFFIXES, ParseError, parse
@@ -85,12 +85,53 @@ def quick(exprs: list[str], warns: list[str], body: bytes, content_type: str | N
         return None
 
 
+def command_line(exprs: list[str], warns: list[str], verbose: bool) -> list[str]:
+    return [URL, *exprs, *(arg for text in warns for arg in ("--warn", text)), *(["--verbose"] if verbose else [])]
+
+
+def planned(exprs: list[str], warns: list[str], body: bytes, content_type: str | None, verbose: bool) -> object:
+    """The answer from the plan of the command line of these conditions (``from_plan``)."""
+    return from_plan(command_line(exprs, warns, verbose), body, content_type)
+
+
+def from_plan(args: list[str], body: bytes, content_type: str | None) -> object:
+    """The answer from the plan of ``args``, as the next run reads it back from its file's bytes
+    (``_plan.encode``, ``_check.decode_plan``), or None: no plan (not the quick path's command
+    line, or a regular expression's matcher), or handed over."""
+    derived = _quick.derive(args)
+    data = None if derived is None else _plan.encode(args, derived)
+    if data is None:
+        return None
+    plan = healthgauge._check.decode_plan(data, args)
+    assert plan == derived, args  # what the next run reads is what this one derived
+    assert healthgauge._check.decode_plan(data, [*args, "--verbose"]) is None  # another command line's
+    *_, plan_verbose, conditions, names = plan
+    try:
+        page, _ = _quick_fetch.read_page(body, content_type or "", names)  # type: ignore[arg-type]
+        results = _quick_eval.judge(conditions, page, SCRAPED, NOW)  # type: ignore[arg-type]
+        return _quick_eval.render(results, plan_verbose, "DETAILS")  # type: ignore[arg-type]
+    except _quick.Unsure:
+        return None
+
+
+# How many answers each path gave in the differential tests (printed by the generated cases' test).
+ANSWERED = {"quick": 0, "plan": 0}
+
+
 def same(exprs: list[str], warns: list[str], body: bytes, content_type: str | None, verbose: bool) -> bool:
-    """Assert the quick path's answer, if it gives one, is the full path's; whether it gave one."""
+    """Assert the quick path's answer, and the answer from the command line's plan, each if it
+    gives one, are the full path's; whether the quick path gave one."""
     answer = quick(exprs, warns, body, content_type, verbose)
-    if answer is None:
+    from_plan = planned(exprs, warns, body, content_type, verbose)
+    if answer is None and from_plan is None:
         return False
     expected = full(exprs, warns, body, content_type, verbose)
+    if from_plan is not None:
+        ANSWERED["plan"] += 1
+        assert from_plan == expected, ("plan", exprs, warns, body, content_type, verbose)
+    if answer is None:
+        return False
+    ANSWERED["quick"] += 1
     assert answer == expected, (exprs, warns, body, content_type, verbose)
     return True
 
@@ -187,10 +228,14 @@ def test_generated_conditions_and_pages() -> None:
     r = random.Random(14)
     answered = 0
     total = 30_000
+    before = ANSWERED["plan"]
     for _ in range(total):
         answered += same(*case(r))
+    from_plans = ANSWERED["plan"] - before
     print(f"quick path answered {answered} of {total} generated cases, each as the full path did")
+    print(f"their command lines' plans answered {from_plans}, each as the full path did")
     assert answered > total // 20  # the grammar reaches the subset: the comparison is not empty
+    assert from_plans > answered // 2  # plans are made (all but regular expressions' command lines)
 
 
 def corpus() -> list[str]:
@@ -224,6 +269,7 @@ def test_every_condition_of_the_check_and_promql_tests() -> None:
             total += 1
             answered += same([text], warns, body, content_type, verbose)
     print(f"quick path answered {answered} of {total} cases over {len(texts)} conditions from the tests")
+    print(f"answers from plans in the differential tests so far: {ANSWERED['plan']}")
     assert answered > 100
 
 
@@ -438,7 +484,7 @@ def full_options(args: list[str], body: bytes, verbose: bool, monkeypatch: pytes
 
 def test_the_drop_in_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     r = random.Random(5)
-    answered = total = 0
+    answered = total = from_plans = 0
     for _ in range(5000):
         args, body, verbose = drop_in_case(r)
         options = _quick.plan_args(args)
@@ -454,6 +500,11 @@ def test_the_drop_in_flags(monkeypatch: pytest.MonkeyPatch) -> None:
         except _quick.Unsure:
             continue
         assert answer == full_options(args, body, verbose, monkeypatch), (args, body)
+        planned_answer = from_plan(args, body, "")
+        assert planned_answer == answer or _plan.encode(args, _quick.derive(args)) is None, args  # type: ignore[arg-type]
         answered += 1
+        from_plans += planned_answer is not None
     print(f"quick path answered {answered} of {total} drop-in cases, each as the full path did")
+    print(f"their command lines' plans answered {from_plans}, each as the full path did")
     assert answered > 300
+    assert from_plans > answered // 2

@@ -3,10 +3,11 @@ start-up machinery (``startup/``) that lets a check cost about what Python's own
 
 Nothing here is public: the command line is the interface (README, "healthgauge check").
 
-Every check loads ``_quick`` first (``healthgauge._launch`` imports it, after loading this package
-from its ``.pyc``), so this package loads it as it is imported, with ``preload``: its ``.pyc`` read
-straight in, without the import system's search. The quick path preloads its two other modules,
-and a handover the full path's loader, the same way.
+A check starts at ``main`` (``healthgauge._launch`` calls it, after loading this package from its
+``.pyc``): from the plan an earlier run of the same command line kept (``read_plan``), else from
+``_quick``, which reads the command line and keeps the plan. Both load their modules with
+``preload``: each ``.pyc`` read straight in, without the import system's search; a handover loads
+the full path's loader the same way.
 """
 
 import sys
@@ -16,6 +17,104 @@ from healthgauge import _from_pyc  # the package that holds this one: loaded fir
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import ModuleType
+
+
+def main(args: "list[str]") -> None:
+    """``healthgauge check ARGS``: answered from this command line's plan, else by the quick path,
+    else (with what either leaves) by the full path; prints and leaves the process at once."""
+    plan = read_plan(args)
+    if plan is None:
+        preload("_quick")
+        from ._quick import run
+
+        handover = run(args)
+    else:
+        preload("_quick_net")
+        from ._quick_net import run_plan
+
+        handover = run_plan(plan)  # type: ignore[arg-type]  # read_plan checked its shape
+        preload("startup", "startup._fastload")
+    from .startup._fastload import run_check
+
+    run_check(args, handover)
+
+
+# -- plans: what the quick path derived from a command line, kept for the next run of the same one
+#
+# A probe runs the same command line every few seconds. The quick path's first run of it keeps what
+# it derived (``_plan.store``): where to connect, the request, the compiled conditions, the names to
+# read. Later runs read that back here and go straight to ``_quick_net.ask``, without loading
+# ``_quick`` (a third of the quick path's code) or reading the command line again. A plan follows
+# the rules of ``.pyc`` files and of ``startup._exprcache``: it lives in ``startup/__pycache__``, is
+# keyed by the exact arguments, names the sources it was made from with their modification time
+# and size, is used only while all are unchanged, and carries a checksum of what it holds; a plan
+# that is missing, unreadable, corrupt or stale is ignored (the quick path runs and writes it anew).
+
+PLAN_FORMAT = 1
+# The modules a plan is derived with or read by (relative to this package): a change to any of them
+# makes every plan stale.
+PLAN_SOURCES = (
+    "__init__.py",
+    "_args.py",
+    "_plan.py",
+    "_quick.py",
+    "_quick_eval.py",
+    "_quick_fetch.py",
+    "_quick_net.py",
+)
+SOURCE_DIR = __file__.rpartition("/")[0]
+PLAN_DIR = f"{SOURCE_DIR}/startup/__pycache__"  # startup.CACHE_DIR (startup is not loaded to read a plan)
+_MAX_PLAN = 1 << 20
+
+
+def plan_path(args: "list[str]") -> str:
+    """The plan file of a command line, named by its arguments' length and ``checksum`` (no hash
+    module to import: ~0.1 ms). The file holds the arguments, so two command lines with one name
+    never read each other's plans."""
+    data = "\0".join(args).encode("utf-8", "surrogateescape")
+    name = f"check-plan.{len(data)}-{checksum(data):016x}.{sys.implementation.cache_tag}.marshal"
+    return f"{PLAN_DIR}/{name}"
+
+
+def checksum(data: bytes) -> int:
+    """``data`` read as one little-endian number, modulo the Mersenne prime 2**61 - 1: a positional
+    checksum that one C operation computes (~1 us for a plan; FNV-1a in Python words took 30 us)."""
+    return int.from_bytes(data, "little") % 0x1FFFFFFFFFFFFFFF
+
+
+def read_plan(args: "list[str]") -> "tuple[object, ...] | None":
+    """The plan kept for exactly these arguments, or None (``decode_plan`` says when)."""
+    import posix
+
+    try:
+        fd = posix.open(plan_path(args), posix.O_RDONLY | posix.O_CLOEXEC)
+        try:
+            data = posix.read(fd, min(posix.fstat(fd).st_size, _MAX_PLAN))  # a 1 MiB read allocates 1 MiB
+        finally:
+            posix.close(fd)
+    except (OSError, UnicodeError):  # none kept (or arguments no file can be named after)
+        return None
+    return decode_plan(data, args)
+
+
+def decode_plan(data: bytes, args: "list[str]") -> "tuple[object, ...] | None":
+    """The plan a plan file holds, or None: not a plan, for another format or command line, made
+    from another version of a source of ``PLAN_SOURCES``, or failing its checksum."""
+    import marshal
+    import posix
+
+    try:
+        fmt, keyed, stamps, payload, check = marshal.loads(data)
+        if fmt != PLAN_FORMAT or keyed != args or len(stamps) != len(PLAN_SOURCES) or checksum(payload) != check:
+            return None
+        for name, (mtime, size) in zip(PLAN_SOURCES, stamps, strict=True):
+            st = posix.stat(f"{SOURCE_DIR}/{name}")
+            if st.st_mtime_ns != mtime or st.st_size != size:
+                return None
+        plan = marshal.loads(payload)
+    except Exception:  # truncated, not marshal data, not a plan's shape, a source gone: the quick path runs
+        return None
+    return plan if type(plan) is tuple and len(plan) == 9 else None
 
 
 def preload(*names: str) -> None:
@@ -107,4 +206,3 @@ _INF = float("inf")
 
 
 load_extension("_socket")
-preload("_quick")

@@ -31,13 +31,13 @@ deadline. Connection failures and deadlines are reported here, in the full path'
 """
 
 import _socket
-from time import monotonic
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ._quick_fetch import Handover, Plan
+    from ._quick_net import Ask
 
 MAX_TIMEOUT = 3600.0  # healthgauge._check._args.MAX_TIMEOUT (tests/check/test_quick.py checks it)
 VERSION = "0.1.0"  # healthgauge.__version__, for the User-Agent (importing the package costs ~0.2 ms)
@@ -112,7 +112,29 @@ def run(args: "list[str]") -> "Handover | None":
     return handover
 
 
-def _answer(args: "list[str]") -> "Handover | None":  # noqa: RET503 (posix._exit does not return)
+def _answer(args: "list[str]") -> "Handover | None":
+    plan = derive(args)
+    if plan is None:
+        return None
+    from . import preload
+
+    preload("_quick_net")
+    from ._quick_net import ask, say
+
+    code, text, handover = ask(plan)
+    preload("_plan")  # the next run of this command line starts from this plan (_check.read_plan)
+    from ._plan import store
+
+    if handover is not None:
+        store(args, plan)
+        return handover
+    say(code, text, lambda: store(args, plan))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def derive(args: "list[str]") -> "Ask | None":
+    """What the quick path needs to answer this command line (``_quick_net.ask``'s plan), or None
+    when it is not the quick path's: a plan for the next run, once made."""
     options = plan_args(args)
     if options is None:
         return None
@@ -125,32 +147,15 @@ def _answer(args: "list[str]") -> "Handover | None":  # noqa: RET503 (posix._exi
     if target is None:
         return None
     host, port, authority, path, shown = target
-    started = monotonic()
-    deadline = started + timeout
-    try:
-        sock = _connect(host, port, authority, deadline)
-        _send(sock, path, authority, deadline)
-    except OSError as exc:  # said here as the full path says it
-        said = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else _reason(exc)
-        code, text = 2, f"FAIL - cannot read {shown}: {said}\n"
-    else:
-        from . import preload
+    return host, port, authority, shown, request(path, authority), timeout, verbose, plan, names_read(plan)
 
-        preload("_quick_eval", "_quick_fetch")  # while the endpoint answers; .pyc straight in (the package says why)
-        from ._quick_fetch import check
 
-        code, text, handover = check(sock, _recv, (started, deadline), shown, plan, names_read(plan), verbose)
-        if handover is not None:
-            return handover
-    import posix
-    import sys
-
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except OSError:
-        pass
-    posix._exit(code)
+def request(path: str, authority: str) -> bytes:
+    """The GET the quick path sends (the full path's headers, in its order)."""
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: healthgauge/{VERSION}\r\n"
+        f"Accept: {ACCEPT}\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+    ).encode("latin-1")
 
 
 def plan_args(
@@ -296,99 +301,6 @@ def parse_url(url: str) -> "tuple[str, int, str, str, str] | None":
     authority = shown if port == 80 else f"{shown}:{port}"
     target = target if target.startswith("/") else "/" + target
     return host, port, authority, target, f"http://{authority}{target}"
-
-
-# -- the request: sent before the rest of the quick path loads, which it does while the endpoint answers
-
-
-def _connect(host: str, port: int, authority: str, deadline: float) -> _socket.socket:
-    last = None
-    for family, address in _resolve(host, port, deadline):
-        sock = _socket.socket(family, _socket.SOCK_STREAM)
-        try:
-            _wait(sock, deadline, "connect")
-            sock.connect(address)
-        except TimeoutError:
-            sock.close()
-            where = f"[{address[0]}]:{address[1]}" if ":" in address[0] else f"{address[0]}:{address[1]}"
-            raise OSError(f"deadline passed connecting to {where}") from None
-        except OSError as exc:
-            sock.close()
-            if exc.args and isinstance(exc.args[0], str) and exc.args[0].startswith("deadline passed"):
-                raise
-            last = exc
-            continue
-        return sock
-    assert last is not None
-    raise OSError(f"{_reason(last)} connecting to {authority}")
-
-
-def _resolve(host: str, port: int, deadline: float) -> "list[tuple[int, tuple[str, int]]]":
-    """An IP literal as it is; a name resolved on a helper thread, so the deadline bounds it too."""
-    for family in (_socket.AF_INET, _socket.AF_INET6):
-        try:
-            _socket.inet_pton(family, host)
-        except OSError:
-            continue
-        return [(family, (host, port))]
-    import _thread
-
-    box: list[object] = []
-    done = _thread.allocate_lock()
-    done.acquire()
-
-    def lookup() -> None:
-        try:
-            box.append(_socket.getaddrinfo(host.encode("ascii"), port, 0, _socket.SOCK_STREAM))
-        except Exception as exc:
-            box.append(exc)
-        finally:
-            done.release()
-
-    _thread.start_new_thread(lookup, ())
-    if not done.acquire(timeout=max(deadline - monotonic(), 0.0)):
-        raise OSError(f"deadline passed resolving {host!r}")
-    result = box[0]
-    if isinstance(result, Exception):
-        raise OSError(f"cannot resolve host {host!r}: {_reason(result)}")
-    return [(info[0], info[4]) for info in result]  # type: ignore[attr-defined]
-
-
-def _wait(sock: _socket.socket, deadline: float, phase: str) -> None:
-    left = deadline - monotonic()
-    if left <= 0:
-        raise OSError(f"deadline passed ({phase})")
-    sock.settimeout(left)
-
-
-def _reason(exc: BaseException) -> str:
-    """An OS error as a short phrase, as ``healthgauge.http.fetch`` words it."""
-    text = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc) or type(exc).__name__
-    return str(text)[:1].lower() + str(text)[1:]
-
-
-def _send(sock: _socket.socket, path: str, authority: str, deadline: float) -> None:
-    request = (
-        f"GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: healthgauge/{VERSION}\r\n"
-        f"Accept: {ACCEPT}\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
-    )
-    _wait(sock, deadline, "send")
-    try:
-        sock.sendall(request.encode("latin-1"))
-    except TimeoutError:
-        raise OSError("deadline passed while sending the request") from None
-    except OSError as exc:
-        raise OSError(f"{_reason(exc)} sending the request") from None
-
-
-def _recv(sock: _socket.socket, into: "bytearray | memoryview", deadline: float, phase: str) -> int:
-    _wait(sock, deadline, phase)
-    try:
-        return sock.recv_into(into)
-    except TimeoutError:
-        raise OSError(f"deadline passed ({phase})") from None
-    except OSError as exc:
-        raise OSError(f"{_reason(exc)} reading the response ({phase})") from None
 
 
 # -- conditions ------------------------------------------------------------------------------------

@@ -63,6 +63,27 @@ def ensure_dir(path: str) -> bool:
     return True
 
 
+# Files kept at most of each kind (one per distinct command line or list of conditions, ~1 KB each).
+# A host's probes use a few; commands generated with ever-new texts must not fill the disk: past
+# the cap the oldest half goes.
+MAX_ENTRIES = 256
+
+
+def make_room(cache: str, prefix: str) -> None:
+    """Remove the oldest half of the files named ``prefix...`` in ``cache`` once there are ``MAX_ENTRIES``."""
+    import posix
+
+    try:
+        names = [name for name in posix.listdir(cache) if name.startswith(prefix)]
+        if len(names) < MAX_ENTRIES:
+            return
+        paths = sorted((f"{cache}/{name}" for name in names), key=lambda p: posix.stat(p).st_mtime_ns)
+        for old in paths[: len(paths) // 2 + 1]:
+            posix.unlink(old)
+    except OSError:
+        pass  # another probe removed some first, or the cache is not ours to tidy
+
+
 def write_atomically(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` whole or not at all (a temporary file renamed); errors are ignored.
 

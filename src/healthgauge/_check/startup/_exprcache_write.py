@@ -8,7 +8,7 @@ expression) makes the whole entry unwritten: that condition is compiled at every
 import marshal
 import sys
 
-from . import PROMQL, STR_METHODS, TREE_FORMAT, ensure_dir, slots, stamp, write_atomically
+from . import PROMQL, STR_METHODS, TREE_FORMAT, ensure_dir, make_room, slots, stamp, write_atomically
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ def store(path: str, texts: "list[str]", exprs: "list[Expr]") -> None:
         return
     sources = _sources(modules | _COMPILER | {name for name in sys.modules if name.startswith("promql_parser")})
     if sources is not None and ensure_dir(path.rpartition("/")[0]):
-        _make_room(path.rpartition("/")[0])
+        make_room(path.rpartition("/")[0], "check-exprs.")
         write_atomically(path, marshal.dumps((TREE_FORMAT, texts, sources, trees)))
 
 
@@ -45,25 +45,6 @@ def _sources(modules: "set[str]") -> "list[tuple[str, tuple[int, int]]] | None":
             return None
         sources.append((path, was))
     return sources
-
-
-# Entries kept at most (one per distinct list of conditions, ~1 KB each). A host's probes use a few;
-# commands generated with ever-new texts must not fill the disk: past the cap the oldest half goes.
-MAX_ENTRIES = 256
-
-
-def _make_room(cache: str) -> None:
-    import posix
-
-    try:
-        names = [name for name in posix.listdir(cache) if name.startswith("check-exprs.")]
-        if len(names) < MAX_ENTRIES:
-            return
-        paths = sorted((f"{cache}/{name}" for name in names), key=lambda p: posix.stat(p).st_mtime_ns)
-        for old in paths[: len(paths) // 2 + 1]:
-            posix.unlink(old)
-    except OSError:
-        pass  # another probe removed some first, or the cache is not ours to tidy
 
 
 def _dump(value: object, modules: "set[str]") -> object:
