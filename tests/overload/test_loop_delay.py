@@ -487,7 +487,7 @@ def test_waiting_past_the_confirming_lag_is_the_sample_test_taken_early() -> Non
                 t = iterations(limit, t, [22 * MS, 43 * MS, 96 * MS, 140 * MS, 292 * MS])
                 t = shed_until_released(limit, t)
                 t = iterations(limit, t, [step])
-            need = early._ceiling
+            need = early._release.ceiling
             assert step < need < 4 * step
             assert early.on_start(t + need * above, need * above) is expected, (step, above)
             iterations(late, t, [need * above])
@@ -507,7 +507,7 @@ def test_a_release_probe_whose_iterations_keep_getting_later_is_confirmed_mid_it
             t = shed_until_released(limit, t)
             t = iterations(limit, t, [331 * MS, 399 * MS])
             assert not limit.overloaded
-        assert early._ceiling == pytest.approx(399 * MS)
+        assert early._release.ceiling == pytest.approx(399 * MS)
         assert early.on_start(t + delay, delay) is expected
         iterations(late, t, [delay])
         assert late.overloaded is expected
