@@ -425,12 +425,22 @@ class LoopDelayLimit(Limit):
         if now - max(self._last_above, self._last_shed, self._queue.last_queued) >= self.exit_time:
             self._overloaded = False  # nothing waits any more: the load fell
             self._hold = self.hold_time
-        elif self.min_rise > 0 and now - self._last_rising >= self._hold:
+        elif self.min_rise > 0 and self._releasable(now, lag):
             # Shedding holds the backlog: is it a standing queue that would grow again without
             # it (an open loop above capacity) or a closed loop's, which refusals cannot shorten?
             # Let go and watch (the release probe).
             self._overloaded = False
             self._release.begin(now, lag)
+
+    def _releasable(self, now: float, lag: float) -> bool:
+        """``hold`` has passed without a rise, and this sample shows the loop caught up (at or
+        below the slough threshold), or another ``hold`` has passed. A release lets in at once
+        whatever waits when it comes, about the arrivals of the iteration the sample measured:
+        after a shed loop's short iteration that is a few requests; after a long one (h11 at 4×,
+        released at 54-152 ms) it was 65 requests and more, one 0.75-1.8-s iteration no regrowth
+        test could cut short (issue #11, eighth round). A shed loop alternates the two."""
+        held = now - self._last_rising
+        return held >= self._hold and (lag <= self.slough_timeout or held >= 2 * self._hold)
 
     def _probe_step(self, now: float, lag: float, queue_growing: bool = False) -> None:
         """Shedding was let go: shed again as soon as the backlog grows from there (an open loop:

@@ -1,0 +1,78 @@
+"""The loop probe's reading between samples on a real asyncio loop (issue #11, eighth round):
+once the loop has caught up with a late sample, a decision reads how late the loop is now, not
+the iteration that sample described."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from healthgauge.overload import LoopLagProbe
+
+BLOCK = 0.06  # one long iteration, as a shed loop's batch of admitted handlers makes
+
+
+def burn(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+async def late_sample(probe: LoopLagProbe) -> None:
+    """Block the loop for one long iteration and return once the probe has sampled it."""
+    seen = probe.samples
+    burn(BLOCK)
+    for _ in range(100):  # bounded: the sample comes in the next iteration
+        if probe.samples > seen:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("no sample after a 60-ms iteration")
+
+
+async def test_after_the_loop_caught_up_with_a_late_sample_it_reads_the_time_since() -> None:
+    """A 60-ms iteration, sampled late: what was queued behind the sample runs, then a request
+    arriving reads the few milliseconds since the sample, not 50-60 ms, although the probe's next
+    sample is not due for an interval (the guard refused everything meanwhile)."""
+    probe = LoopLagProbe(interval=0.01)
+    probe.start()
+    try:
+        await asyncio.sleep(0.03)
+        await late_sample(probe)
+        assert probe.latest > 0.04
+        await asyncio.sleep(0)  # one iteration: the loop has run what waited behind the sample
+        await asyncio.sleep(0)
+        now = time.monotonic()
+        assert probe.current(now) < 0.01
+        assert probe.latest > 0.04  # the sample itself is unchanged
+    finally:
+        probe.stop()
+
+
+async def test_before_the_loop_caught_up_it_reads_the_late_sample() -> None:
+    """What was already queued when the late sample came (handlers parsed during that iteration)
+    waited through it: until the loop has run it, a reading is still the sample."""
+    loop = asyncio.get_running_loop()
+    probe = LoopLagProbe(interval=0.01)
+    readings: list[float] = []
+    probe.on_sample = lambda lag: loop.call_soon(lambda: readings.append(probe.current(time.monotonic())))
+    probe.start()
+    try:
+        await asyncio.sleep(0.03)
+        await late_sample(probe)
+        await asyncio.sleep(0.02)
+    finally:
+        probe.stop()
+    assert any(r > 0.04 for r in readings), readings
+
+
+async def test_an_overdue_probe_still_reads_how_overdue_it_is() -> None:
+    """A loop blocked past its sample's time: the reading is how long the probe has waited."""
+    probe = LoopLagProbe(interval=0.01)
+    probe.start()
+    try:
+        await asyncio.sleep(0.03)
+        start = time.monotonic()
+        burn(BLOCK)
+        assert probe.current(time.monotonic()) >= time.monotonic() - start - probe.interval - 0.005
+    finally:
+        probe.stop()
