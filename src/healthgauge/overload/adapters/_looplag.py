@@ -8,11 +8,16 @@ samples per 100 ms interval let the detector take their minimum: a *standing* de
 unlucky wake-up.
 
 What a request's admission reads is :meth:`LoopLagProbe.current`: how overdue the probe is, or its
-last sample. After a sample more than an interval late, a callback queued behind the work of that
-moment marks when the loop has caught up with it (issue #11, eighth round): from then on whatever
-waits arrived after the sample, and ``current`` is the time since it, not the sample (after each
-long iteration of a shed loop the guard refused everything for up to one interval on the sample
-that described it, 23-41 % of its refusals, while the loop idled: 65-95 % of a core).
+last sample. After a sample more than an interval late, the probe marks when the loop has caught
+up with it (issue #11, eighth round): from then on whatever waits arrived after the sample, and
+``current`` is the time since it, not the sample (after each long iteration of a shed loop the
+guard refused everything for up to one interval on the sample that described it, 23-41 % of its
+refusals, while the loop idled: 65-95 % of a core). Caught up means two more iterations ended:
+asyncio runs an iteration's handlers (queued by the last one's reads), then its reads, then its
+timers (the probe). A request that arrived on an idle connection during the long iteration is
+read in the next one and started in the one after, having waited through it; what is read after
+that arrived after the sample. A timer due at once runs at the end of the next iteration, after
+its reads: the mark is two of them in a row.
 """
 
 from __future__ import annotations
@@ -101,13 +106,18 @@ class LoopLagProbe:
         lag = max(0.0, now - self._due)
         self.record(lag)
         self._caught_up = False
-        if lag > self.interval:  # late: mark when the loop has run what is queued now
+        if lag > self.interval:  # late: mark when the loop has caught up (module docstring)
             self._sampled_at = now
-            self._loop.call_soon(self._catch_up, self.samples)
+            self._loop.call_later(0, self._catch_up, self.samples, 2)
         self._schedule()
 
-    def _catch_up(self, sample: int) -> None:
-        self._caught_up = sample == self.samples  # (not if a later sample came first)
+    def _catch_up(self, sample: int, iterations: int) -> None:
+        if sample != self.samples or self._loop is None:
+            return  # a later sample came first
+        if iterations > 1:
+            self._loop.call_later(0, self._catch_up, sample, iterations - 1)
+        else:
+            self._caught_up = True
 
     def current(self, now: float) -> float:
         """The lag as of ``now`` (monotonic): how overdue the probe is, when it is; else the
