@@ -112,8 +112,8 @@ class LoopLagProbe:
         self._schedule()
 
     def _catch_up(self, sample: int, iterations: int) -> None:
-        if sample != self.samples or self._loop is None:
-            return  # a later sample came first
+        if sample != self.samples or self._loop is None or self._handle is None:
+            return  # a later sample came first, or the probe was stopped
         if iterations > 1:
             self._loop.call_later(0, self._catch_up, sample, iterations - 1)
         else:
