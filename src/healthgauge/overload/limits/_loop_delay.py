@@ -25,7 +25,8 @@ what the real servers taught:
   ``enter_time`` rising by thirds (by ``min_rise`` × the target and ``min_growth``, 0.25 s/s), or
   three loop iterations in a row each longer than the last (a loop deep in a backlog wakes the
   probe once per iteration). Shedding then holds the backlog: after ``hold_time`` (0.25 s)
-  without a rise the limit lets go and watches (the *release probe*, ``_loop_release``): a lag
+  without a rise, at a sample that shows the loop caught up (``_releasable``), the limit lets go
+  and watches (the *release probe*, ``_loop_release``): a lag
   that regrows is shed again at once, and the next probe waits twice as long (up to
   ``max_hold``, 8 s); a lag that stops rising is a closed loop's plateau, remembered for
   ``max_suppress`` (20 s): refilling to it is not growth. ``min_rise=0`` turns the tests off.
