@@ -4,6 +4,7 @@
     python bench/overload/real.py --out bench/out/real       # the full run, ~14 min on 2 cores
     python bench/overload/real.py --stacks httptools --scenarios open-cpu --policies none default
     python bench/overload/real.py --stacks h11 --scenarios open-cpu --before main   # main's default beside
+    python bench/overload/real.py --stacks h11 --scenarios open-cpu --before main --pin --rounds 5
 
 Every figure comes from real processes on loopback: a server (``real_server.py``: uvicorn with h11
 + asyncio, uvicorn with httptools + uvloop, or aiohttp) and a load client in its own process
@@ -36,6 +37,11 @@ and scenario, the issue's targets checked, ``summary.json`` and plots (goodput a
 offered load, the limit and the shed share over time with the phases marked) in ``--out``.
 The machine this runs on may be shared: capacity is measured before each open-loop scenario and
 every figure of a policy is compared with ``none`` from the same scenario, minutes apart at most.
+On a shared 2-core host one policy's figures spread by 30-60 points from run to run (issue #11,
+sixth round), more than the policies differ: ``--pin`` runs every server on CPU 0 and the load
+client on CPU 1 (they no longer take turns on one core, whatever else the host runs), and
+``--rounds N`` repeats the whole run N times, the policies' order rotating, and prints each
+figure's median and range over the rounds with the load average of each round.
 """
 
 from __future__ import annotations
@@ -89,6 +95,23 @@ class Run:
     labels: list[str]
     capacity: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    round: int = 0
+
+
+# --pin: the CPU of the servers and the CPU of the load client (None: wherever the host puts them).
+PIN: dict[str, int] = {}
+
+
+def pinned(role: str) -> Any:
+    """A ``preexec_fn`` putting the child on ``PIN[role]``'s CPU (None when not pinning)."""
+    cpu = PIN.get(role)
+    if cpu is None or not hasattr(os, "sched_setaffinity"):
+        return None
+
+    def pin() -> None:
+        os.sched_setaffinity(0, {cpu})
+
+    return pin
 
 
 class Server:
@@ -112,7 +135,9 @@ class Server:
         env = dict(os.environ)
         if src is not None:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), env.get("PYTHONPATH", "")) if p)
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, preexec_fn=pinned("server")
+        )
         self.port = 0
         deadline = time.monotonic() + 20
         assert self.proc.stdout is not None
@@ -155,7 +180,7 @@ class Server:
 def client(port: int, mode: str, phases: str, *, retry: str = "none", wall: float = 120) -> dict[str, Any]:
     argv = [PY, str(HERE / "real_client.py"), "--port", str(port), "--mode", mode, "--phases", phases]
     argv += ["--retry", retry, "--deadline", str(DEADLINE)]
-    out = subprocess.run(argv, capture_output=True, timeout=wall, check=True)
+    out = subprocess.run(argv, capture_output=True, timeout=wall, check=True, preexec_fn=pinned("client"))
     result: dict[str, Any] = json.loads(out.stdout)
     return result
 
@@ -260,12 +285,12 @@ def pct(a: float, b: float) -> float | None:
 
 def rows_of(runs: list[Run]) -> list[dict[str, Any]]:
     """One row per (stack, scenario, phase, policy) with the figures relative to ``none``."""
-    bare = {(r.stack, r.scenario): r for r in runs if r.policy == "none"}
+    bare = {(r.stack, r.scenario, r.round): r for r in runs if r.policy == "none"}
     rows = []
     for r in runs:
         if r.scenario == "cost":
             continue
-        base = bare.get((r.stack, r.scenario))
+        base = bare.get((r.stack, r.scenario, r.round))
         for i, ph in enumerate(r.phases):
             answers = ph["sent"]
             b = base.phases[i] if base is not None else None
@@ -283,6 +308,8 @@ def rows_of(runs: list[Run]) -> list[dict[str, Any]]:
                     "p50_ms": ph["p50_ms"],
                     "p99_ms": ph["p99_ms"],
                     "capacity": r.capacity or None,
+                    "round": r.round,
+                    "recovery_s": recovery_s(r) if i == len(r.phases) - 1 and r.labels[i].endswith("after") else None,
                 }
             )
     return rows
@@ -331,7 +358,7 @@ def unloaded_p99(rows: list[dict[str, Any]], stack: str, scenario: str) -> float
     return None
 
 
-def recovery_s(run: Run, phase_s: float) -> float | None:
+def recovery_s(run: Run, phase_s: float = 0.0) -> float | None:
     """Seconds after the overload ends (start of the last phase) until no 100-ms bucket sheds."""
     series = run.series.get("r503", [])
     if not series:
@@ -440,6 +467,50 @@ def print_pivot(rows: list[dict[str, Any]]) -> None:
                 cap = "" if r.get("of_capacity_pct") is None else f" [{r['of_capacity_pct']:.0f} %]"
                 cells.append(f"{r['goodput']:.0f}{cap} ({r['r503_pct']:.0f} %), {fmt(r['p99_ms'])}")
             print(f"| {scenario} | {phase} | " + " | ".join(cells) + " |")
+
+
+def spread(values: list[float]) -> str:
+    """``median [min-max]`` of ``values`` ("-" when none)."""
+    if not values:
+        return "-"
+    ordered = sorted(values)
+    n = len(ordered)
+    mid = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+    return f"{mid:.0f} [{ordered[0]:.0f}-{ordered[-1]:.0f}]"
+
+
+def print_medians(rows: list[dict[str, Any]], loads: list[float]) -> None:
+    """Over the rounds, per stack, scenario, load and policy: median [range] of goodput (% of
+    capacity for open loops, % of bare for closed ones), 503 %, timeouts %, p99 of successes, and
+    for a phase after the overload the seconds until no 100-ms bucket sheds."""
+    print(
+        f"\nmedians [ranges] over {len(loads)} rounds; load average at each round's start: "
+        + ", ".join(f"{x:.1f}" for x in loads)
+    )
+    print("\n| stack | scenario | load | policy | goodput | 503 % | timeout % | p99 ms | recovery s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    keys: list[tuple[str, str, str, str]] = []
+    for r in rows:
+        key = (r["stack"], r["scenario"], r["phase"], r["policy"])
+        if key not in keys:
+            keys.append(key)
+    for key in keys:
+        sel = [r for r in rows if (r["stack"], r["scenario"], r["phase"], r["policy"]) == key]
+        relative = "of_capacity_pct" if sel[0]["capacity"] else "of_bare_pct"
+        unit = "% of capacity" if relative == "of_capacity_pct" else "% of bare"
+        good = spread([r[relative] for r in sel if r[relative] is not None])
+        p99 = spread([r["p99_ms"] for r in sel if r["p99_ms"] is not None])
+        rec = _tenths(sel) if any(r.get("recovery_s") is not None for r in sel) else "-"
+        cells = [*key, f"{good} {unit}", spread([r["r503_pct"] for r in sel]), spread([r["timeout_pct"] for r in sel])]
+        print("| " + " | ".join([*cells, p99, rec]) + " |")
+
+
+def _tenths(sel: list[dict[str, Any]]) -> str:
+    """The recovery times (0.1-s resolution) of ``sel``: median [min-max]."""
+    values = sorted(r["recovery_s"] for r in sel if r.get("recovery_s") is not None)
+    n = len(values)
+    mid = values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+    return f"{mid:.1f} [{values[0]:.1f}-{values[-1]:.1f}]"
 
 
 def print_checks(checks: list[dict[str, Any]]) -> None:
@@ -561,7 +632,13 @@ def main(argv: list[str]) -> int:
     p.add_argument("--out", default="bench/out/real")
     p.add_argument("--report", type=Path, help="print the tables of an earlier run's summary.json; run nothing")
     p.add_argument("--before", metavar="REV", help="also run REV's default middleware, as policy 'before'")
+    p.add_argument("--pin", action="store_true", help="servers on CPU 0, the load client on CPU 1")
+    p.add_argument("--rounds", type=int, default=1, help="repeat the run, print medians and ranges (1-20)")
     args = p.parse_args(argv)
+    if not 1 <= args.rounds <= 20:
+        p.error("--rounds must lie in [1, 20]")
+    if args.pin and (os.cpu_count() or 1) >= 2:
+        PIN.update(server=0, client=1)
     if args.report is not None:
         summary = json.loads(args.report.read_text())
         print_pivot(summary["rows"])
@@ -590,13 +667,19 @@ def run(args: argparse.Namespace, scenarios: list[str], policies: list[str], pha
     t0 = time.monotonic()
     load0 = os.getloadavg()[0]
     runs: list[Run] = []
+    loads: list[float] = []
     turn = 0
-    for stack in args.stacks:
-        for scenario in scenarios:
-            started = time.monotonic()
-            runs.extend(scenario_runs(stack, scenario, policies, phase, turn))
-            turn += 1
-            print(f"  {stack} {scenario}: {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+    for k in range(args.rounds):
+        loads.append(os.getloadavg()[0])
+        for stack in args.stacks:
+            for scenario in scenarios:
+                started = time.monotonic()
+                batch = scenario_runs(stack, scenario, policies, phase, turn)
+                for r in batch:
+                    r.round = k
+                runs.extend(batch)
+                turn += 1
+                print(f"  {k}: {stack} {scenario}: {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
     rows = rows_of(runs)
     cost = [r for r in runs if r.scenario == "cost"]
     print(
@@ -604,15 +687,21 @@ def run(args: argparse.Namespace, scenarios: list[str], policies: list[str], pha
         f"load average {load0:.1f} → {os.getloadavg()[0]:.1f} (a shared machine: read ratios, not absolutes)\n"
     )
     print_table(rows, cost)
-    print_pivot(rows)
-    checks = check_targets(runs, rows, phase)
-    print_checks(checks)
+    if args.rounds > 1:
+        print_medians(rows, loads)
+        checks: list[dict[str, Any]] = []
+    else:
+        print_pivot(rows)
+        checks = check_targets(runs, rows, phase)
+        print_checks(checks)
     print_refusals(runs)
     plots = plot(runs, rows, out)
     summary = {
         "phase_s": phase,
         "deadline_s": DEADLINE,
         "load_average": [load0, os.getloadavg()[0]],
+        "round_load_averages": loads,
+        "pinned": dict(PIN),
         "rows": rows,
         "checks": checks,
         "cost_us_per_answer": {f"{r.stack}/{r.policy}": r.extra["cpu_us_per_answer"] for r in cost},

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from real import DEADLINE, HERE, PY, Server  # bench scripts beside this one
+from real import DEADLINE, HERE, PIN, PY, Server, pinned  # bench scripts beside this one
 
 
 def analyse(data: dict[str, Any], records: list[list[float]], window: float) -> dict[str, Any]:
@@ -61,19 +61,46 @@ def analyse(data: dict[str, Any], records: list[list[float]], window: float) -> 
     }
 
 
-def one_run(stack: str, phases: str, window: float, src: Path | None) -> dict[str, Any]:
+def trace(data: dict[str, Any], lo: float, hi: float) -> list[str]:
+    """The probe's samples between ``lo`` and ``hi`` s, one line each: time, lag, the busy share of
+    the time since the previous sample, the accept queue, the limit's state after the sample
+    (calm, SHED, probe), as ``real_server.py --probe-log`` records them."""
+    lines, prev = [], None
+    for p in data.get("probes") or []:
+        if lo <= p[0] <= hi and len(p) > 8:
+            gap = p[0] - prev if prev is not None else 0.0
+            share = p[2] / gap if gap > 0 else 0.0
+            state = ("calm", "SHED", "probe")[p[8]]
+            lines.append(f"{p[0]:8.3f} lag {1000 * p[1]:7.1f} ms  busy {share:4.2f}  accept_q {p[7]:5d}  {state}")
+        prev = p[0]
+    return lines
+
+
+def one_run(
+    stack: str,
+    phases: str,
+    window: float,
+    src: Path | None,
+    keep: Path | None = None,
+    name: str = "",
+    policy: str = "default",
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="hg-decisions-") as tmp:
         trajectory = Path(tmp) / "trajectory.json"
-        with Server(stack, "cpu", "default", trajectory, src, ("--probe-log",)) as server:
+        with Server(stack, "cpu", policy, trajectory, src, ("--probe-log",)) as server:
             server.get("start")
             records_path = Path(tmp) / "records.json"
             # The phases are rates here, not multiples of a capacity measured before (real.py's client())
             argv = [PY, str(HERE / "real_client.py"), "--port", str(server.port), "--mode", "open"]
             argv += ["--phases", phases, "--deadline", str(DEADLINE), "--records", str(records_path)]
-            subprocess.run(argv, capture_output=True, timeout=120, check=True)
+            subprocess.run(argv, capture_output=True, timeout=120, check=True, preexec_fn=pinned("client"))
             time.sleep(1.2)  # the server writes its trajectory every second
         data = json.loads(trajectory.read_text())
         records = json.loads(records_path.read_text())["records"]
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            (keep / f"{name}-trajectory.json").write_text(trajectory.read_text())
+            (keep / f"{name}-records.json").write_text(records_path.read_text())
     return analyse(data, records, window)
 
 
@@ -84,7 +111,19 @@ def main(argv: list[str]) -> int:
     p.add_argument("--window", type=float, default=3.0, help="seconds at the end of the run to read")
     p.add_argument("--runs", type=int, default=2)
     p.add_argument("--before", metavar="REV", help="also run REV's default, alternating")
+    p.add_argument("--policy", choices=("default", "monitor"), default="default", help="monitor: decide, never shed")
+    p.add_argument("--pin", action="store_true", help="the server on CPU 0, the load client on CPU 1")
+    p.add_argument("--keep", type=Path, help="keep each run's probe log and client records in this directory")
+    p.add_argument("--trace", nargs=2, type=float, metavar=("FROM", "TO"), help="print a kept run's probe samples")
+    p.add_argument("--run", type=Path, help="with --trace: the kept trajectory file to read")
     args = p.parse_args(argv)
+    if args.pin:
+        PIN.update(server=0, client=1)
+    if args.trace is not None:
+        if args.run is None:
+            p.error("--trace needs --run FILE (a kept *-trajectory.json)")
+        print("\n".join(trace(json.loads(args.run.read_text()), *args.trace)))
+        return 0
     if not 1 <= args.runs <= 10 or not 0 < args.window <= 30:
         p.error("--runs must lie in [1, 10] and --window in (0, 30]")
     with tempfile.TemporaryDirectory(prefix="hg-before-") as tmp:
@@ -101,7 +140,9 @@ def main(argv: list[str]) -> int:
         for i in range(args.runs):
             order = list(variants) if i % 2 == 0 else list(reversed(variants))
             for name in order:
-                f = one_run(args.stack, args.phases, args.window, variants[name])
+                f = one_run(
+                    args.stack, args.phases, args.window, variants[name], args.keep, f"{i + 1}-{name}", args.policy
+                )
                 c = f["decisions"]
                 cpu = "-" if f["cpu_pct"] is None else f"{f['cpu_pct']:.0f}"
                 print(

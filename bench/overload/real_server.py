@@ -118,17 +118,23 @@ class Bench:
 
     def log_probes(self) -> None:
         """Record every loop-probe sample the guard sees: (t, lag, busy, steps, inflight, runs,
-        this process's CPU seconds), and every admission decision (:meth:`log_decisions`)."""
+        this process's CPU seconds, the accept queue, the limit's state after the sample: 0 calm,
+        1 overloaded, 2 release probe), and every admission decision (:meth:`log_decisions`)."""
         guard, ctl = self.guard, self.controller
         on_sample = guard.probe.on_sample
         self.probes = probes = []
+        backlog = guard.accept_queue
 
         def logged(lag: float) -> None:
-            if len(probes) < 50 * MAX_SAMPLES:
-                t = round(time.monotonic() - self.t0, 4)
-                cpu = round(time.process_time(), 5)
-                probes.append((t, round(lag, 4), round(guard.busy, 4), guard.steps, ctl.inflight, guard.runs, cpu))
+            t = round(time.monotonic() - self.t0, 4)
+            busy, steps, runs = round(guard.busy, 4), guard.steps, guard.runs
             on_sample(lag)
+            if len(probes) < 50 * MAX_SAMPLES:
+                cpu = round(time.process_time(), 5)
+                queued = backlog.read(time.monotonic()) if backlog is not None else None
+                limit = ctl.limit
+                state = 1 if limit.overloaded else 2 if limit.statistics().details.get("probing") else 0
+                probes.append((t, round(lag, 4), busy, steps, ctl.inflight, runs, cpu, queued or 0, state))
 
         guard.probe.on_sample = logged
         self.log_decisions()

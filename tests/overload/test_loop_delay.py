@@ -487,7 +487,7 @@ def test_waiting_past_the_confirming_lag_is_the_sample_test_taken_early() -> Non
                 t = iterations(limit, t, [22 * MS, 43 * MS, 96 * MS, 140 * MS, 292 * MS])
                 t = shed_until_released(limit, t)
                 t = iterations(limit, t, [step])
-            need = early._ceiling
+            need = early._release.ceiling
             assert step < need < 4 * step
             assert early.on_start(t + need * above, need * above) is expected, (step, above)
             iterations(late, t, [need * above])
@@ -507,7 +507,7 @@ def test_a_release_probe_whose_iterations_keep_getting_later_is_confirmed_mid_it
             t = shed_until_released(limit, t)
             t = iterations(limit, t, [331 * MS, 399 * MS])
             assert not limit.overloaded
-        assert early._ceiling == pytest.approx(399 * MS)
+        assert early._release.ceiling == pytest.approx(399 * MS)
         assert early.on_start(t + delay, delay) is expected
         iterations(late, t, [delay])
         assert late.overloaded is expected
@@ -625,3 +625,37 @@ def test_by_default_the_accept_queue_is_reported_not_judged() -> None:
         limit.on_loop(t, 77 * MS, 84 * MS, 28, accept_queue=100 * (i + 1))
     assert not limit.overloaded
     assert limit.statistics().details["accept_queue"] == 1000
+
+
+def test_a_release_waits_for_a_sample_that_shows_the_loop_caught_up() -> None:
+    """h11 at 4×, shed: long iterations (the batch admitted under the slough threshold and the
+    refusals of what arrived meanwhile) alternate with short ones. Released after a long one, the
+    next iteration ran everything that arrived during it (65 requests: 0.75 s); so the release
+    waits for a short one, at most one more ``hold``."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
+    t = iterations(limit, t, [22 * MS, 43 * MS, 96 * MS])
+    assert limit.overloaded
+    entered = t
+    while t - entered < 1.5 * limit.hold_time:  # long iterations only, past hold
+        t = iterations(limit, t, [60 * MS])
+        assert limit.overloaded, t - entered
+    t = iterations(limit, t, [2 * MS])  # the loop caught up
+    assert not limit.overloaded
+    assert limit.statistics().details["probing"] == 1
+
+
+def test_a_release_comes_within_two_holds_when_the_loop_never_catches_up() -> None:
+    """A shed loop that never shows a short iteration (a closed loop taken for growth whose
+    refusals alone take the loop): the release comes after two ``hold``s, and its probe finds the
+    plateau as before."""
+    limit = LoopDelayLimit()
+    t = feed(limit, 0.0, 1.0, 0.5 * MS, share=0.6, step=3 * MS)
+    t = iterations(limit, t, [22 * MS, 43 * MS, 96 * MS])
+    t = iterations(limit, t, [40 * MS])  # verified: under half the entry lag
+    entered = t
+    while limit.overloaded and t - entered < 1.0:
+        t = iterations(limit, t, [40 * MS])
+    assert not limit.overloaded
+    assert 2 * limit.hold_time <= t - entered + 0.04 < 2 * limit.hold_time + 0.1
+    assert limit.statistics().details["probing"] == 1

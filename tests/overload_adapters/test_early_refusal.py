@@ -449,9 +449,9 @@ def test_loop_delay_limit_leaves_a_release_probes_regrowth_to_on_start() -> None
     from healthgauge.overload import LoopDelayLimit
 
     limit = LoopDelayLimit()
-    limit._ceiling = 0.05  # a release probe saw the loop lengthen once
-    limit._probing_since = 0.0
-    limit._share = 1.0
+    limit._release.ceiling = 0.05  # a release probe saw the loop lengthen once
+    limit._release.since = 0.0
+    limit._iv.share = 1.0
     now = 10 * limit.interval
     assert not limit.sheds_at_start(now, 0.2)
     assert limit.on_start(now, 0.2)  # on_start confirms it: the limit is overloaded again

@@ -6,6 +6,18 @@ queueing even when healthgauge's own queue is empty; every sample also goes to `
 (the guard hands it to the controller with the handlers' busy time, ``observe_loop``). Ten
 samples per 100 ms interval let the detector take their minimum: a *standing* delay, not one
 unlucky wake-up.
+
+What a request's admission reads is :meth:`LoopLagProbe.current`: how overdue the probe is, or its
+last sample. After a sample more than an interval late, the probe marks when the loop has caught
+up with it (issue #11, eighth round): from then on whatever waits arrived after the sample, and
+``current`` is the time since it, not the sample (after each long iteration of a shed loop the
+guard refused everything for up to one interval on the sample that described it, 23-41 % of its
+refusals, while the loop idled: 65-95 % of a core). Caught up means two more iterations ended:
+asyncio runs an iteration's handlers (queued by the last one's reads), then its reads, then its
+timers (the probe). A request that arrived on an idle connection during the long iteration is
+read in the next one and started in the one after, having waited through it; what is read after
+that arrived after the sample. A timer due at once runs at the end of the next iteration, after
+its reads: the mark is two of them in a row.
 """
 
 from __future__ import annotations
@@ -37,7 +49,19 @@ class LoopLagProbe:
     interval): 100 callbacks a second, ~0.02 % of a core.
     """
 
-    __slots__ = ("_due", "_handle", "_loop", "_recent", "interval", "latest", "on_sample", "samples", "window")
+    __slots__ = (
+        "_caught_up",
+        "_due",
+        "_handle",
+        "_loop",
+        "_recent",
+        "_sampled_at",
+        "interval",
+        "latest",
+        "on_sample",
+        "samples",
+        "window",
+    )
 
     def __init__(
         self, *, interval: float = 0.01, window: int = 20, on_sample: Callable[[float], None] | None = None
@@ -53,6 +77,8 @@ class LoopLagProbe:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handle: asyncio.TimerHandle | None = None
         self._due = 0.0
+        self._sampled_at = 0.0  # when the last late sample was taken
+        self._caught_up = False  # the loop has run what was queued behind it since
 
     def start(self) -> None:
         """Start on the running loop (idempotent)."""
@@ -76,14 +102,33 @@ class LoopLagProbe:
     def _tick(self) -> None:
         assert self._loop is not None
         # Timers may run up to one clock resolution early: never report a negative lag.
-        self.record(max(0.0, time.monotonic() - self._due))
+        now = time.monotonic()
+        lag = max(0.0, now - self._due)
+        self.record(lag)
+        self._caught_up = False
+        if lag > self.interval:  # late: mark when the loop has caught up (module docstring)
+            self._sampled_at = now
+            self._loop.call_later(0, self._catch_up, self.samples, 2)
         self._schedule()
+
+    def _catch_up(self, sample: int, iterations: int) -> None:
+        if sample != self.samples or self._loop is None or self._handle is None:
+            return  # a later sample came first, or the probe was stopped
+        if iterations > 1:
+            self._loop.call_later(0, self._catch_up, sample, iterations - 1)
+        else:
+            self._caught_up = True
 
     def current(self, now: float) -> float:
         """The lag as of ``now`` (monotonic): how overdue the probe is, when it is; else the
-        latest sample. A loop deep in a backlog shows it here before the probe can run."""
+        latest sample, or, once the loop has caught up with a late one, the time since it (module
+        docstring). A loop deep in a backlog shows it here before the probe can run."""
         overdue = now - self._due
-        return overdue if overdue > self.latest and self._handle is not None else self.latest
+        if self._handle is None:
+            return self.latest
+        if overdue > self.latest:
+            return overdue
+        return max(overdue, now - self._sampled_at) if self._caught_up else self.latest
 
     def record(self, lag: float) -> None:
         """Record one sample (the timer's own path; public so tests and other loops can feed it)."""
