@@ -9,7 +9,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from healthgauge.overload import AdmissionController, FixedLimit, OverloadGuard, OverloadMiddleware
+from healthgauge.overload import AdmissionController, FixedLimit, LoopDelayLimit, OverloadGuard, OverloadMiddleware
 from healthgauge.overload.adapters._asgi import _TimedExchange
 from healthgauge.overload.adapters._guard import METER_ALL, METER_MAX_STRIDE, METER_SPAN
 
@@ -215,3 +215,29 @@ async def test_a_client_that_receives_through_the_calm_path_is_seen_going_away()
     sent = await call(mw, scope())
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
     assert g.controller.statistics().completed == {"success": 0, "dropped": 0, "ignored": 2}
+
+
+class CountingQueue:
+    """An accept queue that counts its reads (the guard's probe sample asks it)."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def read(self, now: float) -> int:
+        self.reads += 1
+        return self.reads
+
+
+async def test_the_accept_queue_is_read_every_sample_only_where_the_limit_judges_it() -> None:
+    """The default limit only reports the accept queue: read once per metering span (each
+    sample in between hands the controller the last reading); with ``min_queue_growth`` it
+    judges it: read with every sample."""
+    for limit, reads in ((LoopDelayLimit(), 3), (LoopDelayLimit(min_queue_growth=8), 3 * PROBES)):
+        g = guard(controller=AdmissionController(limit))
+        counting = CountingQueue()
+        g.accept_queue = counting  # type: ignore[assignment]
+        for _ in range(3 * PROBES):
+            g._on_lag(0.0)
+        assert counting.reads == reads
+        details = g.controller.limit.statistics().details
+        assert details["accept_queue"] == reads  # the latest reading reached the limit
