@@ -182,10 +182,11 @@ class OverloadMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """One request. The common one (the guard started, none of the policy's headers, not a
         bypass route, the controller calm, not picked for timing) is run here, in this coroutine
-        (another per request costs ~0.3 µs): admitted by counting (``enter_calm``, no clock read),
+        (another per request costs ~0.3 µs): admitted by counting, inline on the controller's
+        tally (``CalmTally``: ``enter_calm`` without the call, no clock read),
         the app called with the server's own ``receive`` and ``send`` where the server's request
         cycle can tell afterwards what a watch would have seen (:meth:`_adopt`: uvicorn), else
-        through :meth:`_watched`; completed once with ``leave_calm``. Every other request, other
+        through :meth:`_watched`; completed once, on the tally too. Every other request, other
         scopes too, takes :meth:`_serve`. While the loop is late (``watch_gone``) a request
         whose client has already gone is neither (:meth:`_abandoned`)."""
         if self._controller.watch_gone and self._abandoned(send):
