@@ -18,6 +18,8 @@ server of a trivial handler (answers ``ok`` at once) in its own process, in thes
 - ``after``: the same from this working tree;
 - ``after-noprobe``: ``after`` without the loop probe (``loop_lag=False``: no probe timer, no
   accept-queue read, no handler metering): what those cost per answer at this rate;
+- ``after-nometer`` / ``after-noqueue``: ``after`` with the probe but no handler metering / no
+  accept-queue read: which part of the probe's cost is which;
 - ``before-refuse`` / ``after-refuse``: the middleware with its controller draining, so every
   request is refused with a 503 (``Retry-After``, ``Healthgauge-Load``): the cost of a refusal;
 - ``early-refuse``: ``after-refuse`` on uvicorn with ``http=early_refusal(middleware, stack)``:
@@ -64,6 +66,8 @@ VARIANTS = (
     "before",
     "after",
     "after-noprobe",
+    "after-nometer",
+    "after-noqueue",
     "early",
     "before-refuse",
     "after-refuse",
@@ -184,7 +188,24 @@ def make_app(stack: str, variant: str) -> Any:
     )
     if refuse:
         mw.guard.controller.set_draining(True)
+    if variant.endswith("-noqueue"):  # the probe without the accept-queue read
+        mw.guard.accept_queue = None
+    if variant.endswith("-nometer"):  # the probe without handler metering
+        _no_metering(mw.guard)
     return mw
+
+
+def _no_metering(guard: Any) -> None:
+    """After every probe sample, a stride no admission number reaches: no handler is timed."""
+    from healthgauge.overload.adapters._guard import NO_METERING
+
+    sample = guard.probe.on_sample
+
+    def on_sample(lag: float) -> None:
+        sample(lag)
+        guard.stride = NO_METERING
+
+    guard.probe.on_sample = on_sample
 
 
 def _aiohttp_app(variant: str) -> Any:

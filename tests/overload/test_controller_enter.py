@@ -41,22 +41,39 @@ class CountingClock(FakeClock):
         return super().__call__()
 
 
-def trio(clock: FakeClock) -> tuple[AdmissionController, ...]:
+def trio(clock: FakeClock, n: int = 3) -> tuple[AdmissionController, ...]:
     def make() -> AdmissionController:
         limit = LoopDelayLimit(initial=8, max_limit=64)
         return AdmissionController(limit, clock=clock, rng=random.Random(7))
 
-    return make(), make(), make()
+    return tuple(make() for _ in range(n))
 
 
-Held = Permit | str  # "calm" or "entered": admitted without a permit
+def enter_inline(ctl: AdmissionController) -> bool:
+    """A calm admission written inline on the controller's tally, as the middlewares write it
+    (``CalmTally``'s contract, no call)."""
+    t = ctl.tally
+    n = t.inflight
+    if n >= t.below:
+        return False
+    t.inflight = n + 1
+    if n >= t.peak:
+        t.peak = n + 1
+    t.admitted += 1
+    return True
 
 
-def admit(ctl: AdmissionController, lag: float, *, calm: bool) -> Held | bool:
+Held = Permit | str  # "calm", "inline" or "entered": admitted without a permit
+
+
+def admit(ctl: AdmissionController, lag: float, *, calm: bool | str) -> Held | bool:
     """One arrival the way a middleware admits it: ``enter_calm`` (if ``calm``), else ``enter``,
-    else ``acquire`` and start. A held request or False (refused)."""
+    else ``acquire`` and start (``calm="inline"``: the tally written inline instead of
+    ``enter_calm``). A held request or False (refused)."""
     now = ctl.clock()
-    if calm and ctl.enter_calm():
+    if calm == "inline" and enter_inline(ctl):
+        return "inline"
+    if calm is True and ctl.enter_calm():
         return "calm"
     entered = ctl.enter(now, lag)
     if entered is True:
@@ -74,6 +91,11 @@ def complete(ctl: AdmissionController, one: Held, gone: bool) -> None:
     if one == "calm":
         ctl.leave_calm(gone)
         return
+    if one == "inline":
+        ctl.tally.inflight -= 1
+        if gone:
+            ctl.gone_calm()
+        return
     if gone:
         ctl.note_gone()
     if one == "entered":
@@ -88,26 +110,28 @@ def without_window(st: ControllerStatistics) -> ControllerStatistics:
 
 
 def test_enter_calm_and_enter_decide_as_acquire_and_start_would() -> None:
-    """Three controllers, the same 4,000 events: one through enter_calm/enter/leave (acquire
-    where both decline), one through enter/leave, one through acquire/start/success. Through loop
+    """Four controllers, the same 4,000 events: one through enter_calm/enter/leave (acquire
+    where both decline), one through enter/leave, one through acquire/start/success, one with
+    its tally written inline as the middlewares do (``CalmTally``). Through loop
     probes that grow the limit, enter overload (sloughing at start) and leave it, the enter path's
     statistics agree exactly after every step, the calm path's all but the delay window's figures
-    (win_min and the load figure: fed with the probe's lag, see the controller's docstring)."""
+    (win_min and the load figure: fed with the probe's lag, see the controller's docstring), the
+    inline one exactly the calm one's."""
     clock = FakeClock()
-    calm, fast, slow = trio(clock)
+    calm, fast, slow, inline = trio(clock, 4)
     rng = random.Random(3)
-    held: list[list[Held]] = [[], [], []]
+    held: list[list[Held]] = [[], [], [], []]
     calm_admissions = 0
     for step in range(4_000):
         clock.advance(0.001)
         lag = 0.01 + 0.5 * (step - 1_000) / 1_000 if 1_000 <= step < 2_200 else rng.random() * 0.002  # a rising backlog
         if step % 10 == 0:
-            for ctl in (calm, fast, slow):
+            for ctl in (calm, fast, slow, inline):
                 ctl.observe_loop(lag, busy=0.009, steps=5)
         if rng.random() < 0.55:
             calm_admissions += calm.calm
-            for ctl, holding in zip((calm, fast), held[:2], strict=True):
-                one = admit(ctl, lag, calm=ctl is calm)
+            for ctl, holding, way in ((calm, held[0], True), (fast, held[1], False), (inline, held[3], "inline")):
+                one = admit(ctl, lag, calm=way)
                 if one is not False:
                     holding.append(one)
             decision = slow.acquire()
@@ -116,10 +140,11 @@ def test_enter_calm_and_enter_decide_as_acquire_and_start_would() -> None:
         elif held[2]:
             i = rng.randrange(len(held[2]))
             gone = rng.random() < 0.1
-            for ctl, holding in zip((calm, fast, slow), held, strict=True):
+            for ctl, holding in zip((calm, fast, slow, inline), held, strict=True):
                 complete(ctl, holding.pop(i), gone)
         assert fast.statistics() == slow.statistics(), step
         assert without_window(calm.statistics()) == without_window(slow.statistics()), step
+        assert inline.statistics() == calm.statistics(), step  # the tally's contract is enter_calm's
     assert slow.statistics().rejected["expired"] > 0  # the run did slough at start
     assert slow.limit.statistics().decreases > 0
     assert slow.limit.statistics().increases > 0

@@ -9,9 +9,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from healthgauge.overload import AdmissionController, FixedLimit, OverloadGuard, OverloadMiddleware
+from healthgauge.overload import AdmissionController, FixedLimit, LoopDelayLimit, OverloadGuard, OverloadMiddleware
 from healthgauge.overload.adapters._asgi import _TimedExchange
-from healthgauge.overload.adapters._guard import METER_ALL, METER_MAX_STRIDE
+from healthgauge.overload.adapters._guard import METER_ALL, METER_MAX_STRIDE, METER_SPAN
 
 Message = dict[str, Any]
 
@@ -120,21 +120,26 @@ def admitted(g: OverloadGuard, n: int) -> None:
         g.controller.leave_calm()
 
 
+# Probe intervals (10 ms) per metering span: the stride aims at METER_ALL timed handlers a span.
+PROBES = round(METER_SPAN / 0.01)
+
+
 async def test_metering_is_sampled_without_bias() -> None:
     g = guard()
     weights = [g.metering() for _ in range(METER_ALL - 1)]
     assert weights == [1] * (METER_ALL - 1)  # a quiet interval: every handler timed
-    admitted(g, METER_ALL - 1)
+    admitted(g, METER_ALL // PROBES)
     g._on_lag(0.0)  # the probe closes an interval that admitted few requests
     assert g.metering() == 1
-    admitted(g, 8 * METER_ALL + 1)
-    assert g.runs == 8 * METER_ALL + 1  # every admission is counted, metered or not
-    g._on_lag(0.0)  # a busy one: from now on one in 8, counted 8 times
+    admitted(g, METER_ALL + 1)
+    assert g.runs == METER_ALL + 1  # every admission is counted, metered or not
+    g._on_lag(0.0)  # a busy one: from now on one in PROBES, counted PROBES times
     assert g.runs == 0
-    n = 10 * 8
+    assert g.stride == PROBES
+    n = 10 * PROBES
     weights = [g.metering() for _ in range(n)]
     assert sum(weights) == n
-    assert sum(1 for w in weights if w) == n // 8
+    assert sum(1 for w in weights if w) == n // PROBES
 
 
 async def test_nothing_is_metered_without_a_loop_probe() -> None:
@@ -145,7 +150,7 @@ async def test_nothing_is_metered_without_a_loop_probe() -> None:
 
 async def test_about_the_same_number_of_handlers_is_metered_whatever_the_rate() -> None:
     g = guard()
-    for runs, stride in ((METER_ALL * 20, 20), (METER_ALL * 10_000, METER_MAX_STRIDE), (3, 1)):
+    for runs, stride in ((METER_ALL * 20 // PROBES, 20), (METER_ALL * 10_000, METER_MAX_STRIDE), (3, 1)):
         admitted(g, runs)
         g._on_lag(0.0)
         assert g.stride == stride
@@ -210,3 +215,29 @@ async def test_a_client_that_receives_through_the_calm_path_is_seen_going_away()
     sent = await call(mw, scope())
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
     assert g.controller.statistics().completed == {"success": 0, "dropped": 0, "ignored": 2}
+
+
+class CountingQueue:
+    """An accept queue that counts its reads (the guard's probe sample asks it)."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def read(self, now: float) -> int:
+        self.reads += 1
+        return self.reads
+
+
+async def test_the_accept_queue_is_read_every_sample_only_where_the_limit_judges_it() -> None:
+    """The default limit only reports the accept queue: read once per metering span (each
+    sample in between hands the controller the last reading); with ``min_queue_growth`` it
+    judges it: read with every sample."""
+    for limit, reads in ((LoopDelayLimit(), 3), (LoopDelayLimit(min_queue_growth=8), 3 * PROBES)):
+        g = guard(controller=AdmissionController(limit))
+        counting = CountingQueue()
+        g.accept_queue = counting  # type: ignore[assignment]
+        for _ in range(3 * PROBES):
+            g._on_lag(0.0)
+        assert counting.reads == reads
+        details = g.controller.limit.statistics().details
+        assert details["accept_queue"] == reads  # the latest reading reached the limit

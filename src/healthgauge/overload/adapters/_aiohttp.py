@@ -10,10 +10,10 @@ from typing import Any
 
 from aiohttp import web
 
-from healthgauge.overload._controller import AdmissionController
+from healthgauge.overload._controller import AdmissionController, CalmTally
 from healthgauge.overload._http import Classified, Response
 from healthgauge.overload._permit import Permit
-from healthgauge.overload._types import Outcome
+from healthgauge.overload._types import Criticality, Outcome
 from healthgauge.overload.adapters._ending import Ending, ending, settled
 from healthgauge.overload.adapters._gone import transport_gone
 from healthgauge.overload.adapters._guard import Admission, Metered, OverloadGuard, Queued, RouteMemo
@@ -49,15 +49,18 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
     """An ``@web.middleware`` for ``web.Application(middlewares=[...])``; see :func:`setup_aiohttp`.
 
     The common request (not a bypass route, none of the policy's headers, the controller calm) is
-    admitted by counting (``AdmissionController.enter_calm``) and completed with ``leave_calm``;
+    admitted by counting (``CalmTally``, inline: ``AdmissionController.enter_calm`` without the call)
+    and completed the same way;
     one in ``guard.stride`` of them is timed. Any other takes the guard's full way in."""
     names = tuple(sorted(k.decode("latin-1") for k in guard.policy.header_keys))
     routes = RouteMemo(guard.policy, metrics_path)
     routes.started = True  # the app's startup starts the guard (setup_aiohttp); no lazy start here
     calm_paths, judge = routes.calm, routes.judge
-    enter_calm = guard.controller.calm_entry(guard.policy.default_criticality)
     controller = guard.controller
-    leave_calm = controller.leave_calm
+    # The counts a calm admission writes inline (CalmTally's contract); where none may be admitted
+    # calm (a default criticality below CRITICAL: enter_fast decides it by a call), a tally of
+    # its own that is never calm.
+    tally = controller.tally if guard.policy.default_criticality >= Criticality.CRITICAL else CalmTally()
     count_errors = guard.count_server_errors
 
     @web.middleware
@@ -74,7 +77,12 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
                     plain = False
                     break
             else:
-                seq = enter_calm()
+                n = tally.inflight  # a calm admission, inline (CalmTally's contract)
+                if n < tally.below:
+                    tally.inflight = n + 1
+                    if n >= tally.peak:
+                        tally.peak = n + 1
+                    seq = tally.admitted = tally.admitted + 1
         permit: Permit | None = None  # None: entered without one, completed by leave_calm / guard.leave
         c: Classified | None = None
         weight = 0
@@ -126,7 +134,9 @@ def aiohttp_middleware(guard: OverloadGuard, *, metrics_path: str | None = None)
                 if count_errors and status is not None and status >= 500:
                     guard.counters.server_errors += 1
                 if seq:
-                    leave_calm(gone)
+                    tally.inflight -= 1  # completed (CalmTally's contract)
+                    if gone:
+                        controller.gone_calm()
                 else:
                     guard.controller.leave("ignored" if gone else "success")
             else:

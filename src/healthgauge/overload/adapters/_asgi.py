@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from time import perf_counter
+from types import MethodType
 from typing import Any
 
-from healthgauge.overload._controller import AdmissionController
+from healthgauge.overload._controller import AdmissionController, CalmTally
 from healthgauge.overload._http import Classified, Response
 from healthgauge.overload._permit import Permit
-from healthgauge.overload._types import Outcome
+from healthgauge.overload._types import Criticality, Outcome
 from healthgauge.overload.adapters._ending import ending, settled
 from healthgauge.overload.adapters._gone import UVICORN_CYCLES, cycle_gone, drop_cycle
 from healthgauge.overload.adapters._guard import Admission, Metered, OverloadGuard, Queued, RouteMemo
@@ -123,8 +124,12 @@ class OverloadMiddleware:
         self._keys = policy.header_keys
         self._routes = RouteMemo(policy, metrics_path)
         self._calm_paths, self._judge = self._routes.calm, self._routes.judge
-        self._enter_calm = controller.calm_entry(policy.default_criticality)
-        self._leave_calm = controller.leave_calm
+        # The counts a calm admission writes inline (CalmTally's contract). Where no request may
+        # be admitted calm here, a tally of its own that is never calm: a default criticality
+        # below CRITICAL (enter_fast then decides by a call what enter_calm would have), or a
+        # guard that cancels handlers at their deadline (_serve arms the timeout).
+        calm_here = policy.default_criticality >= Criticality.CRITICAL and not self.guard.cancel_at_deadline
+        self._tally = controller.tally if calm_here else CalmTally()
         self._controller = controller
         self._switch = ConnectionSwitch(self)  # a refused uvicorn connection's next refusals: early
         # The server's request-cycle class whose state stands in for watching (_adopt), once decided.
@@ -177,15 +182,15 @@ class OverloadMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """One request. The common one (the guard started, none of the policy's headers, not a
         bypass route, the controller calm, not picked for timing) is run here, in this coroutine
-        (another per request costs ~0.3 µs): admitted by counting (``enter_calm``, no clock read),
+        (another per request costs ~0.3 µs): admitted by counting, inline on the controller's
+        tally (``CalmTally``: ``enter_calm`` without the call, no clock read),
         the app called with the server's own ``receive`` and ``send`` where the server's request
         cycle can tell afterwards what a watch would have seen (:meth:`_adopt`: uvicorn), else
-        through :meth:`_watched`; completed once with ``leave_calm``. Every other request, other
+        through :meth:`_watched`; completed once, on the tally too. Every other request, other
         scopes too, takes :meth:`_serve`. While the loop is late (``watch_gone``) a request
         whose client has already gone is neither (:meth:`_abandoned`)."""
         if self._controller.watch_gone and self._abandoned(send):
             return
-        guard = self.guard
         seq = 0
         plain = False
         if scope["type"] == "http":
@@ -198,25 +203,32 @@ class OverloadMiddleware:
                         plain = False
                         break
                 else:
-                    seq = self._enter_calm()
-        if not seq or not seq % guard.stride:
+                    t = self._tally  # a calm admission, inline (CalmTally's contract)
+                    n = t.inflight
+                    if n < t.below:
+                        t.inflight = n + 1
+                        if n >= t.peak:
+                            t.peak = n + 1
+                        seq = t.admitted = t.admitted + 1
+        if not seq or not seq % self.guard.stride:
             await self._serve(scope, receive, send, plain, seq)
             return
-        cycle: Any = getattr(send, "__self__", None)
-        if type(cycle) is not self._cycle and not self._adopt(send):
-            await self._watched(scope, receive, send)
-            return
+        method: Any = send  # a bound method of the server's request cycle, when it can be read
+        cycle: Any
+        if type(method) is not MethodType or type(cycle := method.__self__) is not self._cycle:
+            if not self._adopt(send):
+                await self._watched(scope, receive, send)
+                return
+            cycle = method.__self__
         try:
-            if guard.cancel_at_deadline:
-                async with asyncio.timeout(guard.policy.default_timeout):
-                    await self.app(scope, receive, send)
-            else:
-                await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
         except BaseException as exc:  # rare: what a watch would have known, read from the cycle
             if await self._failed(exc, send, UNWATCHED if cycle.response_started else None, cycle.disconnected, None):
                 raise
             return
-        self._leave_calm(cycle.disconnected)
+        t.inflight -= 1  # completed (CalmTally's contract)
+        if cycle.disconnected:
+            self._controller.gone_calm()
 
     def _adopt(self, send: Send) -> bool:
         """Whether calm requests may run unwatched, decided once, at the first: when ``send`` is
@@ -262,18 +274,16 @@ class OverloadMiddleware:
             return send(message)
 
         try:
-            if guard.cancel_at_deadline:
-                async with asyncio.timeout(guard.policy.default_timeout):
-                    await self.app(scope, relay, relay)
-            else:
-                await self.app(scope, relay, relay)
+            await self.app(scope, relay, relay)
         except BaseException as exc:
             if await self._failed(exc, send, status, gone, None):
                 raise
             return
         if status is not None and status >= 500 and guard.count_server_errors:
             guard.counters.server_errors += 1
-        self._leave_calm(gone)
+        self._tally.inflight -= 1  # completed (CalmTally's contract)
+        if gone:
+            self._controller.gone_calm()
 
     def _abandoned(self, send: Send) -> bool:
         """While the loop is late (``watch_gone``): the request's client has already gone (module

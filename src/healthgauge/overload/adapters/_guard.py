@@ -39,20 +39,24 @@ log = logging.getLogger("healthgauge.overload")
 TICK = 0.01
 # The worker's load on every 503 refusal, in agent-check words (the broker's contract, owners.md).
 LOAD_HEADER = b"healthgauge-load"
-# Handler metering (``run``): about METER_ALL handlers are timed per 10-ms probe interval, whatever
-# the rate: every one while the loop starts fewer, else one in ``runs // METER_ALL`` of the last
-# interval (at most METER_MAX_STRIDE), its time counted that many times: an unbiased estimate of
-# the loop's time in admitted handlers, which the limit reads only as sums over each interval.
-# Timing a handler costs ~5 µs of a ~17 µs trivial answer (a generator per handler, a coroutine
-# per message sent, four clock readings): one in a fixed 8, as before, still cost 1.9 µs a request
-# at 35,000 a second; 16 an interval is 1,600 a second, ~0.2 µs a request at that rate. A calm
-# admission is picked by its number (``AdmissionController.enter_calm``), any other by the
-# guard's own count (``metering``): each an unbiased sample of its own kind. A burst after a quiet
-# interval (stride 1) would time every handler until the next probe (600 at 60,000 a second):
-# after METER_ALL picks in an interval the stride doubles for the rest of it (``picked``), each
-# pick weighted by the stride it was picked at.
+# Handler metering (``run``): about METER_ALL handlers are timed per METER_SPAN of loop time,
+# whatever the rate: every one while the loop starts fewer, else one in ``runs // METER_ALL`` of
+# the last span (at most METER_MAX_STRIDE), its time counted that many times: an unbiased
+# estimate of the loop's time in admitted handlers. METER_SPAN is the default limit's interval
+# (``LoopDelayLimit.interval``, 100 ms): it reads the busy share only as sums over it, so timing
+# more per 10-ms probe interval sharpens nothing it decides. Timing a handler costs ~3.4 µs of a
+# ~40 µs trivial answer on a real httptools server (a generator per handler, a coroutine per
+# message sent, four clock readings); METER_ALL per probe interval, as before, timed one answer
+# in six at 11,000 a second (issue #11, sixth round). The stride is set at each probe from that
+# probe interval's admissions, scaled to the span. A calm admission is picked by its number
+# (``AdmissionController.enter_calm``), any other by the guard's own count (``metering``): each
+# an unbiased sample of its own kind. A burst after a quiet interval (stride 1) would time every
+# handler until the next probe (600 at 60,000 a second): after METER_ALL picks in a probe
+# interval the stride doubles for the rest of it (``picked``), each pick weighted by the stride
+# it was picked at.
 METER_ALL = 16
-METER_MAX_STRIDE = 256
+METER_SPAN = 0.1
+METER_MAX_STRIDE = 4096
 NO_METERING = 1 << 62  # the stride of a guard without a loop probe: no count reaches it
 # Paths whose verdict a RouteMemo remembers: a service's routes; paths with ids in them fill it,
 # and the ones after are judged each time (~0.2 µs). ~100 KB at most.
@@ -190,11 +194,23 @@ class OverloadGuard:
         # What answering a refusal costs the loop, as measured (EWMA, seconds; for the metrics).
         self.reject_cost = 0.0
         self.load_words = b""
+        # Whether a probe ran since ``load_words`` was built: they are rebuilt lazily, by the
+        # first refusal after it (~12 µs, every 10 ms while nothing is refused: issue #11).
+        self._load_stale = False
         # The refusals with ``load_words`` added, by id of the plain refusal (rebuilt when the words change).
         self._loaded: dict[int, tuple[Response, Response]] = {}
         self.probe = LoopLagProbe(on_sample=self._on_lag) if loop_lag else None
+        # Probe intervals per metering span: the stride is scaled from one to the other.
+        self._span_probes = max(1, round(METER_SPAN / self.probe.interval)) if self.probe is not None else 1
         # The kernel's accept queue, read with each probe sample (where uvloop's excess waits).
         self.accept_queue = AcceptQueue() if loop_lag else None
+        # Read with every probe sample only where the limit judges it (``LoopDelayLimit``'s opt-in
+        # ``min_queue_growth``); else once per metering span, the reading reported in between
+        # (~60 µs a read on a busy 2-core host: half of a probe sample's cost, issue #11).
+        judged = getattr(controller.limit, "min_queue_growth", None) is not None
+        self._queue_every = 1 if judged else self._span_probes
+        self._queue_due = 0  # probe samples until the next read
+        self._queued: int | None = None
         self.reporter = reporter or LoadReporter(warmup=agent_warmup, clock=self.clock)
         self.agent_port, self.agent_host = agent_port, agent_host
         self.responder: AgentCheckResponder | None = None
@@ -444,13 +460,22 @@ class OverloadGuard:
         # answers (a 503 is written too; with h11 that is most of a small handler's time).
         saved = max(0.0, self.busy - self.sending)
         steps = self.steps
-        self.stride = min(METER_MAX_STRIDE, max(1, self.runs // METER_ALL))
+        self.stride = min(METER_MAX_STRIDE, max(1, self.runs * self._span_probes // METER_ALL))
         self._picks = 0
         self._admitted_at_probe = self.controller.admitted
         self.busy, self.steps, self.sending = 0.0, 0, 0.0
-        queued = self.accept_queue.read(self.clock()) if self.accept_queue is not None else None
-        self.controller.observe_loop(lag, saved, steps, queued)
-        self.refresh_load()
+        self.controller.observe_loop(lag, saved, steps, self._accept_queue())
+        self._load_stale = True  # the words are rebuilt when a refusal next needs them
+
+    def _accept_queue(self) -> int | None:
+        """The kernel's accept queue for this probe sample: read now, or the last reading."""
+        if self.accept_queue is None:
+            return None
+        if self._queue_due <= 0:
+            self._queue_due = self._queue_every
+            self._queued = self.accept_queue.read(self.clock())
+        self._queue_due -= 1
+        return self._queued
 
     def _reject(self, c: Classified | None, rejection: Rejection | None, now: float = 0.0) -> Admission:
         reason = rejection.reason.value if rejection is not None else "expired"
@@ -469,6 +494,8 @@ class OverloadGuard:
         Built once per refusal kind and load (the words change at most once per probe)."""
         if response.status != 503:
             return response
+        if self._load_stale:
+            self.refresh_load()
         hit = self._loaded.get(id(response))
         if hit is not None and hit[0] is response:
             return hit[1]
@@ -479,7 +506,7 @@ class OverloadGuard:
         return loaded
 
     def refresh_load(self) -> bytes:
-        """Recompute :attr:`load_words` (each loop probe does, every 10 ms): agent-check words,
+        """Recompute :attr:`load_words` (the first refusal after each loop probe does): agent-check words,
         ``up ready 63% maxconn:12 inflight:3`` (weight = 100 − load, at least the floor; the
         current limit; the in-flight cost, rounded up), ``up drain ...`` while draining: the one
         agent-check codec writes the line (through ``full_state_line``); ``inflight:N`` is the
@@ -494,6 +521,7 @@ class OverloadGuard:
         )
         line = full_state_line(report, report).rstrip(b"\n")
         words = line + b" inflight:%d" % math.ceil(ctl.inflight_cost)
+        self._load_stale = False
         if words != self.load_words:
             self.load_words = words
             self._loaded.clear()
