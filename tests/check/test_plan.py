@@ -96,6 +96,8 @@ def test_a_plan_is_written_and_read_back(sources: Path) -> None:
     assert read_plan(ARGS) is None
     _plan.store(ARGS, plan)  # type: ignore[arg-type]
     assert read_plan(ARGS) == plan
+    # It holds the command line (a URL's query may carry a token): its owner's only.
+    assert Path(plan_path(ARGS)).stat().st_mode & 0o777 == 0o600
     Path(plan_path(ARGS)).write_bytes(b"garbage")
     assert read_plan(ARGS) is None
 

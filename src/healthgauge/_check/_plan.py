@@ -31,7 +31,7 @@ def store(args: "list[str]", plan: "Ask") -> None:
         directory = path.rpartition("/")[0]
         if data is not None and ensure_dir(directory):
             make_room(directory, "check-plan.")
-            write_atomically(path, data)
+            write_atomically(path, data, private=True)  # the command line: its owner's only
     except Exception:  # arguments no file can be named after, a cache gone mid-write
         pass
 

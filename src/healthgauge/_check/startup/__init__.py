@@ -84,11 +84,13 @@ def make_room(cache: str, prefix: str) -> None:
         pass  # another probe removed some first, or the cache is not ours to tidy
 
 
-def write_atomically(path: str, data: bytes) -> None:
+def write_atomically(path: str, data: bytes, *, private: bool = False) -> None:
     """Write ``data`` to ``path`` whole or not at all (a temporary file renamed); errors are ignored.
 
     Only ever a file of ``CACHE_DIR``: anything else is a caller's bug, refused before it can
-    overwrite a source file.
+    overwrite a source file. ``private``: readable by its owner only (a plan holds the whole
+    command line, whose URL may carry a token in its query), where other caches are made as the
+    ``.pyc`` files beside them (the umask's mode), so every user of an installation can read them.
     """
     import posix
 
@@ -96,9 +98,15 @@ def write_atomically(path: str, data: bytes) -> None:
         raise ValueError(f"not a file of {CACHE_DIR}: {path!r}")
 
     temporary = f"{path}.{posix.getpid()}.tmp"
+    flags = posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_CLOEXEC
     try:
-        with open(temporary, "wb") as file:
-            file.write(data)
+        fd = posix.open(temporary, flags, 0o600 if private else 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[posix.write(fd, view) :]
+        finally:
+            posix.close(fd)
         posix.rename(temporary, path)
     except OSError:
         try:
