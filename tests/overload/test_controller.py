@@ -307,6 +307,23 @@ def test_retry_after_grows_when_shedding_lasts_more_than_ten_seconds() -> None:
     held.success()
 
 
+def test_load_figure_is_full_while_shedding_whatever_the_delay() -> None:
+    """Shedding keeps the delay low: between refusals the delay alone said "no load", and the
+    weight a load balancer heard swung with every release probe. Full while refusing, back to the
+    delay's figure a streak gap after the last refusal."""
+    clock = FakeClock()
+    ctl = controller(clock, limit=1)
+    held = permit(ctl.acquire())
+    assert ctl.load() == 0
+    rejection(ctl.acquire())  # at the limit, no queue: refused
+    assert ctl.load() == 100
+    clock.advance(0.9)
+    assert ctl.load() == 100
+    clock.advance(0.2)  # 1.1 s after the last refusal
+    assert ctl.load() == 0
+    held.success()
+
+
 def test_load_figure_reads_the_total_queueing_delay() -> None:
     clock = FakeClock()
     ctl = controller(clock, limit=100)

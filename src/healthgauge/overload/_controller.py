@@ -301,8 +301,18 @@ class AdmissionController:
         return max(self._window.current(now), age)
 
     def load(self, now: float | None = None) -> int:
-        """The load figure 0–100 of spec §10.1: ``max(load_delay, load_conc)``."""
+        """The load figure 0–100 of spec §10.1: ``max(load_delay, load_conc)``, and 100 while
+        shedding (a refusal for overload or at the limit within the last ``SHEDDING_STREAK_GAP``).
+
+        Why the last: shedding is what keeps the delay low, so the delay alone told the load
+        balancer "no load" between refusals, and the weight it heard swung between the floor
+        and 100 % with every release probe of the default limit (polled every 0.25 s at 2× on
+        uvicorn: 10, 100, 10, 92, 100, 10 ... %, the median over a 6-s phase 90-100 %, issue #11).
+        A server that refuses work is at its capacity; the figure falls back to the delay's one
+        second after the last refusal."""
         now = self._clock() if now is None else now
+        if now - self._last_shed <= SHEDDING_STREAK_GAP:
+            return 100
         load = delay_load(self.win_min(now), self._window.target)
         if self.concurrency_load and self._limit.limit > 0:
             load = max(load, min(100, round(100.0 * self.inflight_cost / self._limit.limit)))
