@@ -163,7 +163,6 @@ def _ready(sock: socket.socket) -> None:
 def make_app(stack: str, variant: str) -> Any:
     """The trivial app of ``variant`` for ``stack``: an ASGI app, or an ``aiohttp`` Application.
     Every guard gets a registry of its own (several share a process in ``fake_server.py``)."""
-    from prometheus_client import CollectorRegistry
 
     if stack == "aiohttp":
         return _aiohttp_app(variant)
@@ -176,23 +175,32 @@ def make_app(stack: str, variant: str) -> Any:
         return app
     from healthgauge.overload import OverloadMiddleware
 
-    refuse = variant.endswith("-refuse")
-    # Monitor-only for the served variants: the same path for every admitted request, but 0 %
-    # 503s whatever the detector reads into bursts that start from idle (a 503 costs differently).
-    mw = OverloadMiddleware(
-        app,
-        handle_sigterm=False,
-        registry=CollectorRegistry(),
-        monitor_only=not refuse,
-        loop_lag=not variant.endswith("-noprobe"),
-    )
-    if refuse:
-        mw.guard.controller.set_draining(True)
-    if variant.endswith("-noqueue"):  # the probe without the accept-queue read
-        mw.guard.accept_queue = None
-    if variant.endswith("-nometer"):  # the probe without handler metering
-        _no_metering(mw.guard)
+    mw = OverloadMiddleware(app, **_guard_options(variant))
+    _apply_variant(mw.guard, variant)
     return mw
+
+
+def _guard_options(variant: str) -> dict[str, Any]:
+    """Monitor-only for the served variants: the same path for every admitted request, but 0 %
+    503s whatever the detector reads into bursts that start from idle (a 503 costs differently)."""
+    from prometheus_client import CollectorRegistry
+
+    return {
+        "handle_sigterm": False,
+        "registry": CollectorRegistry(),
+        "monitor_only": not variant.endswith("-refuse"),
+        "loop_lag": not variant.endswith("-noprobe"),
+    }
+
+
+def _apply_variant(guard: Any, variant: str) -> None:
+    """What a variant's suffix changes once the guard exists (both servers)."""
+    if variant.endswith("-refuse"):
+        guard.controller.set_draining(True)
+    if variant.endswith("-noqueue"):  # the probe without the accept-queue read
+        guard.accept_queue = None
+    if variant.endswith("-nometer"):  # the probe without handler metering
+        _no_metering(guard)
 
 
 def _no_metering(guard: Any) -> None:
@@ -210,7 +218,6 @@ def _no_metering(guard: Any) -> None:
 
 def _aiohttp_app(variant: str) -> Any:
     from aiohttp import web
-    from prometheus_client import CollectorRegistry
 
     async def handle(request: web.Request) -> web.Response:
         return web.Response(body=BODY, content_type="text/plain")
@@ -234,16 +241,7 @@ def _aiohttp_app(variant: str) -> Any:
     if variant not in ("bare", "layer", "core"):
         from healthgauge.overload import setup_aiohttp
 
-        refuse = variant.endswith("-refuse")
-        guard = setup_aiohttp(
-            app,
-            handle_sigterm=False,
-            registry=CollectorRegistry(),
-            monitor_only=not refuse,
-            loop_lag=not variant.endswith("-noprobe"),
-        )
-        if refuse:
-            guard.controller.set_draining(True)
+        _apply_variant(setup_aiohttp(app, **_guard_options(variant)), variant)
     return app
 
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable, MutableMapping
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 import uvicorn
@@ -17,10 +16,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from healthgauge.overload import AdmissionController, OverloadGuard, OverloadMiddleware, setup_aiohttp
-from support.asgi_apps import answer_lifespan
+from support.asgi_apps import HoldingApp
 
 WAIT = 5.0  # seconds any one step may take on a loaded machine before the test fails
-Scope = MutableMapping[str, Any]
 
 
 def get(path: str) -> bytes:
@@ -56,21 +54,6 @@ async def until(condition: Callable[[], bool]) -> None:
             await asyncio.sleep(0.01)
 
 
-class App:
-    """Records the path of every request it runs; answers 200."""
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    async def __call__(self, scope: Scope, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
-        if scope["type"] == "lifespan":
-            await answer_lifespan(receive, send)
-            return
-        self.seen.append(scope["path"])
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
-        await send({"type": "http.response.body", "body": b"ok"})
-
-
 async def check(port: int, controller: AdmissionController, seen: list[str], unwatched_runs: bool) -> None:
     """With ``watch_gone`` set (the loop late; no probe here to reset it), a request whose client
     closed is not run, one whose client waits is; without it, the closed one runs too
@@ -94,7 +77,7 @@ async def check(port: int, controller: AdmissionController, seen: list[str], unw
 
 @pytest.mark.parametrize("http", ["h11", "httptools"])
 async def test_uvicorn_does_not_run_a_request_whose_client_has_gone(http: str) -> None:
-    app = App()
+    app = HoldingApp(wait=WAIT)  # never asked to hold: records each path, answers 200
     controller = AdmissionController()
     mw = OverloadMiddleware(app, controller, handle_sigterm=False, registry=CollectorRegistry(), loop_lag=False)
     config = uvicorn.Config(mw, http=http, loop="asyncio", lifespan="on", log_level="warning", access_log=False)
